@@ -1,0 +1,31 @@
+/**
+ * The seam where local STREAM receiving plugs into the packet path (SPEC §7).
+ *
+ * `match` runs in the routing stage for addresses under our own ILP address: it decodes the payment
+ * tag and finds the wallet address or incoming payment it names. `deliver` runs at the end of the
+ * pipeline for matched packets and lets the STREAM receiver build the reply.
+ *
+ * `layerNone` is the node without any local receiver (a pure forwarder): every address under our
+ * own is unreachable (F02). The STREAM receiver layer (src/Stream) provides the real one.
+ */
+import { Context, Effect, Layer } from "effect"
+import type { IlpError } from "./IlpErrors.ts"
+import type { Fulfill } from "./Packet.ts"
+import type { LocalReceiver, PacketRequest, Timed } from "./Stage.ts"
+
+export interface LocalReceiversShape {
+  readonly match: (request: PacketRequest) => Effect.Effect<LocalReceiver | undefined, IlpError>
+  readonly deliver: (request: Timed, receiver: LocalReceiver) => Effect.Effect<Fulfill, IlpError>
+}
+
+export class LocalReceivers extends Context.Service<LocalReceivers, LocalReceiversShape>()(
+  "Connector/LocalReceivers"
+) {}
+
+export const layerNone: Layer.Layer<LocalReceivers> = Layer.succeed(
+  LocalReceivers,
+  LocalReceivers.of({
+    match: () => Effect.succeed(undefined),
+    deliver: () => Effect.die(new Error("no local receivers are configured"))
+  })
+)

@@ -1,0 +1,366 @@
+/**
+ * The ILPv4 packet model (RFC 27) and a strict OER codec.
+ *
+ * Decoding is strict because peers send hostile bytes: every length is checked against what is
+ * left, the envelope must span the whole buffer (no trailing garbage), the contents must be consumed
+ * exactly, timestamps must be real calendar instants, addresses must match RFC 15, and data is at
+ * most 32767 bytes. A decode failure is a value (`DecodeFailure`), never a throw.
+ *
+ * Amounts are `bigint` (u64 on the wire). Times are epoch milliseconds.
+ */
+import { createHash } from "node:crypto"
+
+export const PacketType = {
+  Prepare: 12,
+  Fulfill: 13,
+  Reject: 14
+} as const
+
+/** RFC 27: `data` is at most 32767 bytes. */
+export const dataBytesMax = 32767
+/** RFC 15: an ILP address is at most 1023 characters. */
+export const addressLengthMax = 1023
+const timestampLength = 17
+const u64Max = (1n << 64n) - 1n
+
+export interface Prepare {
+  readonly amount: bigint
+  /** Epoch milliseconds. */
+  readonly expiresAt: number
+  readonly executionCondition: Uint8Array
+  readonly destination: string
+  readonly data: Uint8Array
+}
+
+export interface Fulfill {
+  readonly fulfillment: Uint8Array
+  readonly data: Uint8Array
+}
+
+export interface Reject {
+  readonly code: string
+  readonly triggeredBy: string
+  readonly message: string
+  readonly data: Uint8Array
+}
+
+export type Reply =
+  | { readonly type: typeof PacketType.Fulfill; readonly fulfill: Fulfill }
+  | { readonly type: typeof PacketType.Reject; readonly reject: Reject }
+
+export interface DecodeFailure {
+  readonly _tag: "DecodeFailure"
+  readonly reason: string
+}
+
+const failure = (reason: string): DecodeFailure => ({ _tag: "DecodeFailure", reason })
+
+export const isDecodeFailure = (u: unknown): u is DecodeFailure =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "DecodeFailure"
+
+const addressPattern = /^(g|private|example|peer|self|test[1-3]?|local)([.][a-zA-Z0-9_~-]+)+$/
+
+export const isValidAddress = (address: string): boolean =>
+  address.length <= addressLengthMax && addressPattern.test(address)
+
+const emptyBytes = new Uint8Array(0)
+
+export const sha256 = (bytes: Uint8Array): Uint8Array => createHash("sha256").update(bytes).digest()
+
+export const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return false
+  }
+  return true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------------
+
+/** A bounds-checked cursor over a byte slice. Methods return `undefined` when bytes run out. */
+class Reader {
+  readonly bytes: Uint8Array
+  offset: number
+  readonly end: number
+  constructor(bytes: Uint8Array, offset: number, end: number) {
+    this.bytes = bytes
+    this.offset = offset
+    this.end = end
+  }
+
+  get remaining(): number {
+    return this.end - this.offset
+  }
+
+  u8(): number | undefined {
+    if (this.offset >= this.end) return undefined
+    return this.bytes[this.offset++]
+  }
+
+  take(length: number): Uint8Array | undefined {
+    if (length > this.remaining) return undefined
+    const slice = this.bytes.subarray(this.offset, this.offset + length)
+    this.offset += length
+    return slice
+  }
+
+  /** OER length prefix: short form (< 128) or long form with 1..3 length bytes (we never need more). */
+  length(): number | undefined {
+    const first = this.u8()
+    if (first === undefined) return undefined
+    if (first < 0x80) return first
+    const count = first & 0x7f
+    if (count === 0 || count > 3 || count > this.remaining) return undefined
+    let length = 0
+    for (let i = 0; i < count; i++) length = length * 256 + this.bytes[this.offset++]!
+    return length
+  }
+
+  varBytes(): Uint8Array | undefined {
+    const length = this.length()
+    return length === undefined ? undefined : this.take(length)
+  }
+
+  u64(): bigint | undefined {
+    const bytes = this.take(8)
+    if (bytes === undefined) return undefined
+    let value = 0n
+    for (let i = 0; i < 8; i++) value = (value << 8n) | BigInt(bytes[i]!)
+    return value
+  }
+}
+
+const ascii = (bytes: Uint8Array): string => {
+  let s = ""
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!)
+  return s
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false })
+const utf8Encoder = new TextEncoder()
+
+/** Opens the envelope: checks the type byte and that the declared length spans the rest exactly. */
+const openEnvelope = (bytes: Uint8Array, expectedType: number): Reader | DecodeFailure => {
+  const envelope = new Reader(bytes, 0, bytes.length)
+  const type = envelope.u8()
+  if (type === undefined) return failure("empty packet")
+  if (type !== expectedType) return failure(`unexpected packet type ${type}`)
+  const length = envelope.length()
+  if (length === undefined) return failure("truncated envelope length")
+  if (length !== envelope.remaining) {
+    return failure(length > envelope.remaining ? "truncated packet" : "trailing bytes after packet")
+  }
+  return new Reader(bytes, envelope.offset, bytes.length)
+}
+
+const digitsOnly = /^[0-9]{17}$/
+
+/** `YYYYMMDDHHmmssfff` in UTC; must name a real instant (no 2021-02-30). */
+export const parseTimestamp = (text: string): number | undefined => {
+  if (!digitsOnly.test(text)) return undefined
+  const year = Number(text.slice(0, 4))
+  const month = Number(text.slice(4, 6))
+  const day = Number(text.slice(6, 8))
+  const hour = Number(text.slice(8, 10))
+  const minute = Number(text.slice(10, 12))
+  const second = Number(text.slice(12, 14))
+  const millis = Number(text.slice(14, 17))
+  const time = Date.UTC(year, month - 1, day, hour, minute, second, millis)
+  const date = new Date(time)
+  const roundTrips = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day && date.getUTCHours() === hour && date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  return roundTrips ? time : undefined
+}
+
+const pad = (n: number, width: number): string => String(n).padStart(width, "0")
+
+export const formatTimestamp = (epochMs: number): string => {
+  const d = new Date(epochMs)
+  return pad(d.getUTCFullYear(), 4) + pad(d.getUTCMonth() + 1, 2) + pad(d.getUTCDate(), 2) +
+    pad(d.getUTCHours(), 2) + pad(d.getUTCMinutes(), 2) + pad(d.getUTCSeconds(), 2) +
+    pad(d.getUTCMilliseconds(), 3)
+}
+
+const readAddress = (reader: Reader, field: string): string | DecodeFailure => {
+  const bytes = reader.varBytes()
+  if (bytes === undefined) return failure(`truncated ${field}`)
+  const address = ascii(bytes)
+  return isValidAddress(address) ? address : failure(`invalid ${field} address`)
+}
+
+const readData = (reader: Reader): Uint8Array | DecodeFailure => {
+  const data = reader.varBytes()
+  if (data === undefined) return failure("truncated data")
+  if (data.length > dataBytesMax) return failure("data longer than 32767 bytes")
+  if (reader.remaining !== 0) return failure("trailing bytes after data")
+  return data
+}
+
+export const decodePrepare = (bytes: Uint8Array): Prepare | DecodeFailure => {
+  const reader = openEnvelope(bytes, PacketType.Prepare)
+  if (isDecodeFailure(reader)) return reader
+  const amount = reader.u64()
+  if (amount === undefined) return failure("truncated amount")
+  const timestamp = reader.take(timestampLength)
+  if (timestamp === undefined) return failure("truncated expiresAt")
+  const expiresAt = parseTimestamp(ascii(timestamp))
+  if (expiresAt === undefined) return failure("invalid expiresAt timestamp")
+  const executionCondition = reader.take(32)
+  if (executionCondition === undefined) return failure("truncated executionCondition")
+  const destination = readAddress(reader, "destination")
+  if (isDecodeFailure(destination)) return destination
+  const data = readData(reader)
+  if (isDecodeFailure(data)) return data
+  return { amount, expiresAt, executionCondition, destination, data }
+}
+
+export const decodeFulfill = (bytes: Uint8Array): Fulfill | DecodeFailure => {
+  const reader = openEnvelope(bytes, PacketType.Fulfill)
+  if (isDecodeFailure(reader)) return reader
+  const fulfillment = reader.take(32)
+  if (fulfillment === undefined) return failure("truncated fulfillment")
+  const data = readData(reader)
+  if (isDecodeFailure(data)) return data
+  return { fulfillment, data }
+}
+
+const codePattern = /^[FTR][0-9A-Z]{2}$/
+
+export const decodeReject = (bytes: Uint8Array): Reject | DecodeFailure => {
+  const reader = openEnvelope(bytes, PacketType.Reject)
+  if (isDecodeFailure(reader)) return reader
+  const codeBytes = reader.take(3)
+  if (codeBytes === undefined) return failure("truncated code")
+  const code = ascii(codeBytes)
+  if (!codePattern.test(code)) return failure("invalid error code")
+  const triggeredByBytes = reader.varBytes()
+  if (triggeredByBytes === undefined) return failure("truncated triggeredBy")
+  const triggeredBy = ascii(triggeredByBytes)
+  // An empty triggeredBy is tolerated (some implementations send it), anything else must be valid.
+  if (triggeredBy !== "" && !isValidAddress(triggeredBy)) return failure("invalid triggeredBy address")
+  const messageBytes = reader.varBytes()
+  if (messageBytes === undefined) return failure("truncated message")
+  const data = readData(reader)
+  if (isDecodeFailure(data)) return data
+  return { code, triggeredBy, message: utf8Decoder.decode(messageBytes), data }
+}
+
+/** Decodes a peer's reply: a Fulfill or a Reject, anything else is a failure. */
+export const decodeReply = (bytes: Uint8Array): Reply | DecodeFailure => {
+  if (bytes[0] === PacketType.Fulfill) {
+    const fulfill = decodeFulfill(bytes)
+    return isDecodeFailure(fulfill) ? fulfill : { type: PacketType.Fulfill, fulfill }
+  }
+  if (bytes[0] === PacketType.Reject) {
+    const reject = decodeReject(bytes)
+    return isDecodeFailure(reject) ? reject : { type: PacketType.Reject, reject }
+  }
+  return failure("reply is neither a fulfill nor a reject")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+const lengthPrefixSize = (length: number): number =>
+  length < 0x80 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 4
+
+const varSize = (length: number): number => lengthPrefixSize(length) + length
+
+class Writer {
+  readonly bytes: Uint8Array
+  offset = 0
+  constructor(size: number) {
+    this.bytes = Buffer.allocUnsafe(size)
+  }
+
+  u8(value: number): void {
+    this.bytes[this.offset++] = value
+  }
+
+  length(length: number): void {
+    if (length < 0x80) return this.u8(length)
+    const count = lengthPrefixSize(length) - 1
+    this.u8(0x80 | count)
+    for (let i = count - 1; i >= 0; i--) this.u8((length >>> (8 * i)) & 0xff)
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.bytes.set(bytes, this.offset)
+    this.offset += bytes.length
+  }
+
+  varBytes(bytes: Uint8Array): void {
+    this.length(bytes.length)
+    this.raw(bytes)
+  }
+
+  ascii(text: string): void {
+    for (let i = 0; i < text.length; i++) this.u8(text.charCodeAt(i) & 0xff)
+  }
+
+  u64(value: bigint): void {
+    for (let shift = 56n; shift >= 0n; shift -= 8n) this.u8(Number((value >> shift) & 0xffn))
+  }
+}
+
+const envelope = (type: number, contentSize: number, writeContents: (w: Writer) => void): Uint8Array => {
+  const writer = new Writer(1 + varSize(contentSize))
+  writer.u8(type)
+  writer.length(contentSize)
+  writeContents(writer)
+  if (writer.offset !== writer.bytes.length) throw new Error("packet size miscalculated")
+  return writer.bytes
+}
+
+export const encodePrepare = (prepare: Prepare): Uint8Array => {
+  if (prepare.amount < 0n || prepare.amount > u64Max) throw new RangeError("amount is not a u64")
+  if (prepare.executionCondition.length !== 32) throw new RangeError("condition must be 32 bytes")
+  const size = 8 + timestampLength + 32 + varSize(prepare.destination.length) + varSize(prepare.data.length)
+  return envelope(PacketType.Prepare, size, (w) => {
+    w.u64(prepare.amount)
+    w.ascii(formatTimestamp(prepare.expiresAt))
+    w.raw(prepare.executionCondition)
+    w.length(prepare.destination.length)
+    w.ascii(prepare.destination)
+    w.varBytes(prepare.data)
+  })
+}
+
+export const encodeFulfill = (fulfill: Fulfill): Uint8Array => {
+  if (fulfill.fulfillment.length !== 32) throw new RangeError("fulfillment must be 32 bytes")
+  return envelope(PacketType.Fulfill, 32 + varSize(fulfill.data.length), (w) => {
+    w.raw(fulfill.fulfillment)
+    w.varBytes(fulfill.data)
+  })
+}
+
+/** Messages are truncated to a bounded size so a reject never grows past what peers accept. */
+export const rejectMessageBytesMax = 8192
+
+export const encodeReject = (reject: Reject): Uint8Array => {
+  const message = utf8Encoder.encode(reject.message).subarray(0, rejectMessageBytesMax)
+  const size = 3 + varSize(reject.triggeredBy.length) + varSize(message.length) + varSize(reject.data.length)
+  return envelope(PacketType.Reject, size, (w) => {
+    w.ascii(reject.code)
+    w.length(reject.triggeredBy.length)
+    w.ascii(reject.triggeredBy)
+    w.varBytes(message)
+    w.varBytes(reject.data)
+  })
+}
+
+export const emptyData: Uint8Array = emptyBytes
+
+/** RFC 27 F08 data: UInt64 amount received ‖ UInt64 maximum amount. */
+export const amountTooLargeData = (received: bigint, maximum: bigint): Uint8Array => {
+  const writer = new Writer(16)
+  writer.u64(received > u64Max ? u64Max : received)
+  writer.u64(maximum > u64Max ? u64Max : maximum)
+  return writer.bytes
+}
+
+export const u64 = { max: u64Max } as const

@@ -1,0 +1,62 @@
+/**
+ * The shape of the packet path. A handler takes a request and returns an Effect of a Fulfill,
+ * failing with a tagged `IlpError`. A stage is a function from the next handler to a handler.
+ * Stages never mutate their input: what a later stage needs travels as a typed field of the request
+ * it passes on (`Routed`, `Priced`, `Timed`, ...), so the compiler checks the order of the pipeline.
+ *
+ * Stages are built once, at layer construction, with the services they need already resolved:
+ * per packet there is no service lookup and no allocation of services.
+ */
+import type { Effect } from "effect"
+import type { SourceAccount } from "./Account.ts"
+import type { IlpError } from "./IlpErrors.ts"
+import type { Fulfill, Prepare } from "./Packet.ts"
+import type { PeerEntry } from "./Peers.ts"
+
+/** Raw bytes from a source, before decoding. */
+export interface IncomingPacket {
+  readonly bytes: Uint8Array
+  readonly source: SourceAccount
+  /** Quote rate probes from our own payment services: they must create no ledger transfers. */
+  readonly unfulfillable: boolean
+}
+
+/** A decoded Prepare with its source. */
+export interface PacketRequest {
+  readonly prepare: Prepare
+  readonly source: SourceAccount
+  readonly unfulfillable: boolean
+  /** Epoch ms at which the packet entered the pipeline. */
+  readonly receivedAt: number
+}
+
+/** Where the packet goes next: a peer, or a receiver on this node (see `LocalReceivers`). */
+export type Destination =
+  | { readonly kind: "peer"; readonly peer: PeerEntry }
+  | { readonly kind: "local"; readonly receiver: LocalReceiver }
+
+/** A local STREAM receiver matched from the destination address (wallet address or incoming payment). */
+export interface LocalReceiver {
+  readonly accountId: string
+  readonly asset: { readonly code: string; readonly scale: number }
+  /** Opaque state the receiver stage needs to build the reply. */
+  readonly context: unknown
+}
+
+export interface Routed extends PacketRequest {
+  readonly destination: Destination
+}
+
+/** After the exchange rate: the amount the next hop receives, in its asset. */
+export interface Priced extends Routed {
+  readonly destinationAmount: bigint
+}
+
+/** After the outgoing expiry check: when the next hop's copy of the packet expires. */
+export interface Timed extends Priced {
+  readonly outgoingExpiresAt: number
+}
+
+export type Handler<In> = (request: In) => Effect.Effect<Fulfill, IlpError>
+
+export type Stage<In, Out = In> = (next: Handler<Out>) => Handler<In>

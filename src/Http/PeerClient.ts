@@ -1,0 +1,138 @@
+/**
+ * Outgoing ILP-over-HTTP: one keep-alive undici `Pool` per peer origin, `POST` with the peer's
+ * outgoing bearer token, aborted at the packet's outgoing expiry.
+ *
+ * Failure mapping: no reply before the deadline → R00 (`Expired`); connection refused, network
+ * error or non-2xx status → T01 (`PeerUnreachable`); a reply too large to be an ILP packet → T00.
+ * Decoding the reply is the caller's concern (the deliver stage).
+ */
+import { Context, Effect, Layer, Redacted } from "effect"
+import { Pool } from "undici"
+import { NodeConfigService, type PeerConfig } from "../Config.ts"
+import { Expired, PeerUnreachable, InternalError } from "../Connector/IlpErrors.ts"
+
+/** A reply larger than this cannot be an ILP Fulfill or Reject (data ≤ 32767 bytes). */
+export const replyBytesMax = 64 * 1024
+
+export interface PeerClientShape {
+  readonly send: (
+    peer: PeerConfig,
+    prepare: Uint8Array,
+    deadlineMs: number
+  ) => Effect.Effect<Uint8Array, PeerUnreachable | Expired | InternalError>
+}
+
+export class PeerClient extends Context.Service<PeerClient, PeerClientShape>()("Http/PeerClient") {}
+
+export interface PeerClientOptions {
+  /** Keep-alive connections per peer. */
+  readonly connectionsMax: number
+  /** How long an idle keep-alive connection is kept. */
+  readonly keepAliveTimeoutMs: number
+}
+
+class ReplyTooLarge extends Error {}
+
+type Body = AsyncIterable<Uint8Array> & { destroy: (error?: Error) => unknown; dump: () => Promise<void> }
+
+const readBounded = async (body: Body, limit: number): Promise<Uint8Array> => {
+  const chunks: Array<Uint8Array> = []
+  let total = 0
+  for await (const chunk of body) {
+    total += chunk.length
+    if (total > limit) {
+      body.destroy()
+      throw new ReplyTooLarge(`reply larger than ${limit} bytes`)
+    }
+    chunks.push(chunk)
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
+}
+
+interface Target {
+  readonly pool: Pool
+  readonly path: string
+  readonly headers: Record<string, string>
+}
+
+const makeTarget = (peer: PeerConfig, options: PeerClientOptions): Target | undefined => {
+  if (peer.outgoing === undefined) return undefined
+  const url = new URL(peer.outgoing.url)
+  const pool = new Pool(url.origin, {
+    connections: options.connectionsMax,
+    pipelining: 1,
+    keepAliveTimeout: options.keepAliveTimeoutMs
+  })
+  return {
+    pool,
+    path: `${url.pathname}${url.search}`,
+    headers: {
+      "content-type": "application/octet-stream",
+      authorization: `Bearer ${Redacted.value(peer.outgoing.token)}`
+    }
+  }
+}
+
+const post = async (target: Target, prepare: Uint8Array, signal: AbortSignal): Promise<Uint8Array | number> => {
+  const response = await target.pool.request({
+    path: target.path,
+    method: "POST",
+    headers: target.headers,
+    body: prepare,
+    signal
+  })
+  const body = response.body as unknown as Body
+  if (response.statusCode < 200 || response.statusCode > 299) {
+    await body.dump().catch(() => undefined)
+    return response.statusCode
+  }
+  return readBounded(body, replyBytesMax)
+}
+
+export const make = (options: PeerClientOptions) =>
+  Effect.gen(function*() {
+    const targets = new Map<string, Target>()
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => Promise.allSettled([...targets.values()].map((target) => target.pool.close())))
+    )
+    const targetFor = (peer: PeerConfig): Target | undefined => {
+      const key = `${peer.id}\n${peer.outgoing?.url ?? ""}`
+      const existing = targets.get(key)
+      if (existing !== undefined) return existing
+      const target = makeTarget(peer, options)
+      if (target !== undefined) targets.set(key, target)
+      return target
+    }
+    const send: PeerClientShape["send"] = (peer, prepare, deadlineMs) =>
+      Effect.suspend(() => {
+        const target = targetFor(peer)
+        if (target === undefined) {
+          return Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id} has no outgoing endpoint` }))
+        }
+        const request = Effect.tryPromise({
+          try: (signal) => post(target, prepare, signal),
+          catch: (error) =>
+            error instanceof ReplyTooLarge ?
+              new InternalError({ reason: `peer ${peer.id}: ${error.message}` }) :
+              new PeerUnreachable({ reason: `peer ${peer.id} unreachable: ${(error as Error).message}` })
+        }).pipe(
+          Effect.flatMap((reply) =>
+            typeof reply === "number" ?
+              Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id} answered HTTP ${reply}` })) :
+              Effect.succeed(reply)
+          )
+        )
+        return Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
+          Effect.timeoutOrElse(request, {
+            duration: Math.max(0, deadlineMs - now),
+            orElse: () => Effect.fail(new Expired({ reason: `no reply from peer ${peer.id} before expiry` }))
+          }))
+      })
+    return PeerClient.of({ send })
+  })
+
+export const layer: Layer.Layer<PeerClient, never, NodeConfigService> = Layer.effect(
+  PeerClient,
+  Effect.flatMap(NodeConfigService, (config) =>
+    make({ connectionsMax: config.peerConnectionsMax, keepAliveTimeoutMs: 30_000 }))
+)

@@ -1,0 +1,74 @@
+/**
+ * Command-line entry point. Composition only: parse the command, load the configuration, start the
+ * node with the layers it picks, run until SIGINT/SIGTERM (which closes everything gracefully).
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect } from "effect"
+import { loadConfig } from "./Config.ts"
+import { start } from "./Node.ts"
+
+const usage = `Usage: npm start -- [options]     (or: node src/main.ts start [options])
+
+Commands:
+  start                 run a node (default)
+  help, --help, -h      show this help
+
+Options:
+  --config <file>       JSON configuration file (also CONFIG_FILE); see examples/config.json
+
+Environment (overrides the file):
+  ILP_ADDRESS           this node's ILP address            (default test.connector)
+  HOST                  address to bind                    (default 127.0.0.1)
+  CONNECTOR_PORT        ILP-over-HTTP port                 (default 3002)
+  ADMIN_PORT            operator API port                  (default 3001)
+  ADMIN_TOKEN           operator API bearer token
+  DATA_DIR              where the embedded stores live     (default ./data)
+  STREAM_SECRET         32-byte STREAM server secret, hex
+  MIN_MESSAGE_WINDOW_MS / MAX_HOLD_TIME_MS   expiry settings (defaults 1000 / 30000)
+`
+
+interface Arguments {
+  readonly command: string
+  readonly configPath: string | undefined
+}
+
+const parseArguments = (argv: ReadonlyArray<string>): Arguments | string => {
+  let command = "start"
+  let configPath = process.env.CONFIG_FILE || undefined
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--help" || arg === "-h" || arg === "help") command = "help"
+    else if (arg === "--config") {
+      configPath = argv[++i]
+      if (configPath === undefined) return "--config needs a file name"
+    } else if (arg === "start") command = "start"
+    else return `unknown argument: ${arg}`
+  }
+  return { command, configPath }
+}
+
+const main = (argv: ReadonlyArray<string>) => {
+  const args = parseArguments(argv)
+  if (typeof args === "string") {
+    process.stderr.write(`${args}\n\n${usage}`)
+    process.exitCode = 2
+    return
+  }
+  if (args.command === "help") {
+    process.stdout.write(usage)
+    return
+  }
+  const program = loadConfig(args.configPath).pipe(
+    Effect.flatMap((config) => start(config)),
+    Effect.andThen(Effect.never),
+    Effect.scoped,
+    Effect.catchTag("ConfigError", (error) =>
+      Effect.sync(() => {
+        process.stderr.write(`${error.message}\n`)
+        process.exitCode = 1
+      }))
+  )
+  NodeRuntime.runMain(program)
+}
+
+main(process.argv.slice(2))
