@@ -7,6 +7,10 @@ import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import { createServer } from "node:http"
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { ensureConfiguredAccounts } from "./Accounting/Accounts.ts"
+import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as Config from "./Config.ts"
 import * as LocalReceivers from "./Connector/LocalReceivers.ts"
 import * as Peers from "./Connector/Peers.ts"
@@ -19,6 +23,8 @@ import * as Rates from "./Rates/Rates.ts"
 export interface RunningNode {
   readonly ilpAddress: string
   readonly connectorPort: number
+  /** The node's services, for operator commands run in-process (and tests). */
+  readonly services: Context.Context<Services>
 }
 
 const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates> =>
@@ -27,10 +33,18 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates> =>
     Rates.layerHttp({ url: config.rates.url, timeoutMs: config.rates.timeoutMs, cacheTtlMs: config.rates.cacheTtlMs })
       .pipe(Layer.provide(NodeHttpClient.layerUndici))
 
+/** The embedded ledger lives in `dataDir` (`:memory:` keeps it in process memory, for tests). */
+const ledgerLayer = (config: Config.NodeConfig) => {
+  if (config.dataDir === ":memory:") return LedgerSqlite.layer({ filename: ":memory:" })
+  mkdirSync(config.dataDir, { recursive: true })
+  return LedgerSqlite.layer({ filename: join(config.dataDir, "ledger.sqlite") })
+}
+
 /** Every service the packet path needs, for the embedded profile. */
 export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
   const base = Layer.mergeAll(
+    ledgerLayer(config),
     Peers.layer,
     RateLimiter.layerMemory,
     ratesLayer(config),
@@ -40,6 +54,8 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   return Pipeline.layer.pipe(Layer.provideMerge(base))
 }
 
+export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
+
 const portOf = (server: HttpServer.HttpServer["Service"]): number =>
   server.address._tag === "UnixPathAddress" ? 0 : server.address.port
 
@@ -47,6 +63,7 @@ const portOf = (server: HttpServer.HttpServer["Service"]): number =>
 export const start = (config: Config.NodeConfig) =>
   Effect.gen(function*() {
     const services = yield* Layer.build(servicesLayer(config))
+    yield* ensureConfiguredAccounts(config).pipe(Effect.provideContext(services))
     const peers = Context.get(services, Peers.Peers)
     const pipeline = Context.get(services, Pipeline.Pipeline)
     const ilpServer = Context.get(
@@ -54,7 +71,7 @@ export const start = (config: Config.NodeConfig) =>
       HttpServer.HttpServer
     )
     yield* ilpServer.serve(makeApp(peers, pipeline))
-    const node: RunningNode = { ilpAddress: config.ilpAddress, connectorPort: portOf(ilpServer) }
+    const node: RunningNode = { ilpAddress: config.ilpAddress, connectorPort: portOf(ilpServer), services }
     yield* Effect.logInfo(`ILP-over-HTTP listening on http://${config.host}:${node.connectorPort} as ${config.ilpAddress}`)
     return node
   })

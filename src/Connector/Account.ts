@@ -2,6 +2,7 @@
  * The account a packet comes from: a configured peer (ILP-over-HTTP) or a local account of this
  * node's own payment services (the in-process plugin). Stages read only the fields they need.
  */
+import { ids } from "../Accounting/Accounts.ts"
 import type { Asset, PeerConfig } from "../Config.ts"
 
 export interface RateLimitSettings {
@@ -26,6 +27,8 @@ export interface SourceAccount {
   readonly maxPacketAmount: bigint | undefined
   readonly rateLimit: RateLimitSettings | undefined
   readonly throughputLimit: ThroughputLimitSettings | undefined
+  /** The ledger account this source's packets are debited from (and a peer's are credited to). */
+  readonly ledgerAccountId: bigint
 }
 
 export const peerAccount = (peer: PeerConfig): SourceAccount => ({
@@ -36,5 +39,6 @@ export const peerAccount = (peer: PeerConfig): SourceAccount => ({
   ilpAddress: peer.staticIlpAddress,
   maxPacketAmount: peer.maxPacketAmount,
   rateLimit: peer.rateLimit,
-  throughputLimit: peer.throughputLimit
+  throughputLimit: peer.throughputLimit,
+  ledgerAccountId: ids.peerLiquidity(peer.id)
 })

@@ -8,6 +8,7 @@
  * services, so both sources get exactly the same behaviour.
  */
 import { Cause, Context, Effect, Layer } from "effect"
+import { Ledger } from "../Accounting/Ledger.ts"
 import { NodeConfigService } from "../Config.ts"
 import { PeerClient } from "../Http/PeerClient.ts"
 import { Rates } from "../Rates/Rates.ts"
@@ -22,6 +23,7 @@ import { deliver } from "./stages/Deliver.ts"
 import { exchangeRate } from "./stages/ExchangeRate.ts"
 import { expiryOnArrival } from "./stages/ExpiryOnArrival.ts"
 import { fulfillmentCheck } from "./stages/FulfillmentCheck.ts"
+import { ledgerReservation } from "./stages/LedgerReservation.ts"
 import { maxPacketAmount } from "./stages/MaxPacketAmount.ts"
 import { outgoingExpiry } from "./stages/OutgoingExpiry.ts"
 import { ownAddress } from "./stages/OwnAddress.ts"
@@ -43,6 +45,7 @@ export const make = Effect.gen(function*() {
   const rates = yield* Rates
   const localReceivers = yield* LocalReceivers
   const peerClient = yield* PeerClient
+  const ledger = yield* Ledger
   const ourAddress = config.ilpAddress
 
   const handler: Handler<IncomingPacket> =
@@ -65,11 +68,14 @@ export const make = Effect.gen(function*() {
                     // 12. R02 / R00 — the next hop's expiry; checked before the ledger so a packet that
                     //     cannot make it never touches balances, and the hold time is known to it.
                     outgoingExpiry(config)(
-                      // 14. F05 — the fulfillment must hash to the condition (inside any reservation,
-                      //     so a bad fulfillment voids it).
-                      fulfillmentCheck(
-                        // 13. T01 / R00 / T00 / passthrough — forward to the peer or deliver locally.
-                        deliver(peerClient, localReceivers)
+                      // 11. T04 / T00 — reserve the packet's transfers; post on fulfill, void otherwise.
+                      ledgerReservation(ledger)(
+                        // 14. F05 — the fulfillment must hash to the condition (inside the reservation,
+                        //     so a bad fulfillment voids it).
+                        fulfillmentCheck(
+                          // 13. T01 / R00 / T00 / passthrough — forward to the peer or deliver locally.
+                          deliver(peerClient, localReceivers)
+                        )
                       )
                     )
                   )

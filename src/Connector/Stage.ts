@@ -37,7 +37,8 @@ export type Destination =
 
 /** A local STREAM receiver matched from the destination address (wallet address or incoming payment). */
 export interface LocalReceiver {
-  readonly accountId: string
+  /** The ledger account credited with what the receiver accepts. */
+  readonly ledgerAccountId: bigint
   readonly asset: { readonly code: string; readonly scale: number }
   /** Opaque state the receiver stage needs to build the reply. */
   readonly context: unknown

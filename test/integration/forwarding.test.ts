@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { amountTooLargeData, encodePrepare, PacketType, type Reply } from "../../src/Connector/Packet.ts"
 import { makePrepare } from "../support/packets.ts"
 import { closedPort, fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
-import { postPacket, startNode, type TestNode } from "../support/node.ts"
+import { depositTo, liquidityOf, postPacket, startNode, type TestNode } from "../support/node.ts"
 
 const usd = { code: "USD", scale: 2 }
 const eur = { code: "EUR", scale: 2 }
 const clientToken = "client-token-for-node-a-000001"
 const throttledToken = "throttled-token-for-node-a-0001"
+const poorToken = "poor-client-token-for-node-a-01"
 const aToB = "token-node-a-sends-to-node-b-01"
 const bToPeer = "token-node-b-sends-to-peer-0001"
 
@@ -52,7 +53,7 @@ beforeAll(async () => {
   })
   nodeA = await startNode({
     ilpAddress: "test.a",
-    rates: { static: { USD: { EUR: "0.9", JPY: "0.001" } } },
+    rates: { static: { USD: { EUR: "0.9", JPY: "0.001", CHF: "0.8" } } },
     peers: [
       {
         id: "client",
@@ -99,6 +100,19 @@ beforeAll(async () => {
         staticIlpAddress: "test.gbp"
       },
       {
+        id: "poor",
+        asset: usd,
+        incomingTokens: [poorToken],
+        staticIlpAddress: "test.a.poor"
+      },
+      {
+        id: "chf-peer",
+        asset: { code: "CHF", scale: 2 },
+        incomingTokens: ["token-chf-peer-to-node-a-00001"],
+        outgoing: { url: peer.url, token: "token-node-a-to-chf-peer-0001" },
+        staticIlpAddress: "test.chf"
+      },
+      {
         id: "dead",
         asset: usd,
         incomingTokens: ["token-dead-peer-to-node-a-0001"],
@@ -107,6 +121,11 @@ beforeAll(async () => {
       }
     ]
   })
+  await depositTo(nodeB, { kind: "peer", peerId: "a" }, 1_000_000n)
+  await depositTo(nodeA, { kind: "peer", peerId: "client" }, 1_000_000n)
+  await depositTo(nodeA, { kind: "peer", peerId: "throttled" }, 1_000_000n)
+  await depositTo(nodeA, { kind: "asset", asset: eur }, 1_000_000n)
+  await depositTo(nodeA, { kind: "asset", asset: { code: "JPY", scale: 0 } }, 1_000_000n)
 })
 
 afterAll(async () => {
@@ -119,8 +138,15 @@ describe("forwarding through two nodes", () => {
   it("fulfils a packet A → B → peer, with B's outgoing token and a rewritten expiry", async () => {
     peer.behaviour = fulfillFromData
     const before = peer.received.length
+    const clientBefore = await liquidityOf(nodeA, { kind: "peer", peerId: "client" })
+    const bBefore = await liquidityOf(nodeA, { kind: "peer", peerId: "b" })
+    const aAtB = await liquidityOf(nodeB, { kind: "peer", peerId: "a" })
     const { status, reply, packet } = await send({ destination: "test.peer.alice", amount: 250n })
     expect(status).toBe(200)
+    // Posted on both nodes: the source debited, the next hop credited, nothing pending.
+    expect(await liquidityOf(nodeA, { kind: "peer", peerId: "client" })).toBe(clientBefore - 250n)
+    expect(await liquidityOf(nodeA, { kind: "peer", peerId: "b" })).toBe(bBefore + 250n)
+    expect(await liquidityOf(nodeB, { kind: "peer", peerId: "a" })).toBe(aAtB - 250n)
     expect(reply?.type).toBe(PacketType.Fulfill)
     if (reply?.type === PacketType.Fulfill) expect(Buffer.from(reply.fulfill.fulfillment)).toEqual(packet.fulfillment)
     const seen = peer.received[before]!
@@ -131,12 +157,26 @@ describe("forwarding through two nodes", () => {
     expect(seen.prepare.expiresAt).toBeLessThanOrEqual(packet.prepare.expiresAt - 2_000)
   })
 
-  it("converts cross-asset amounts with the configured rate, rounding down", async () => {
+  it("converts cross-asset amounts with the configured rate, rounding down, and moves both liquidities", async () => {
     peer.behaviour = fulfillFromData
     const before = peer.received.length
+    const usdLiquidity = await liquidityOf(nodeA, { kind: "asset", asset: usd })
+    const eurLiquidity = await liquidityOf(nodeA, { kind: "asset", asset: eur })
     const { reply } = await send({ destination: "test.eur.bob", amount: 999n })
     expect(reply?.type).toBe(PacketType.Fulfill)
     expect(peer.received[before]!.prepare.amount).toBe(899n) // 999 × 0.9 = 899.1 → 899
+    expect(await liquidityOf(nodeA, { kind: "asset", asset: usd })).toBe(usdLiquidity + 999n)
+    expect(await liquidityOf(nodeA, { kind: "asset", asset: eur })).toBe(eurLiquidity - 899n)
+  })
+
+  it("leaves balances untouched when the packet is rejected downstream", async () => {
+    peer.behaviour = () => ({ reject: { code: "F99", triggeredBy: "test.peer", message: "", data: new Uint8Array(0) } })
+    const clientBefore = await liquidityOf(nodeA, { kind: "peer", peerId: "client" })
+    const bBefore = await liquidityOf(nodeA, { kind: "peer", peerId: "b" })
+    const { reply } = await send({ destination: "test.peer.alice", amount: 400n })
+    expect(reply?.type).toBe(PacketType.Reject)
+    expect(await liquidityOf(nodeA, { kind: "peer", peerId: "client" })).toBe(clientBefore)
+    expect(await liquidityOf(nodeA, { kind: "peer", peerId: "b" })).toBe(bBefore)
   })
 
   it("passes a peer's reject back unchanged (triggeredBy stays the peer's)", async () => {
@@ -235,6 +275,11 @@ describe("rejects created by the node", () => {
     peer.behaviour = () => ({ fulfill: new Uint8Array(32).fill(7) })
     await expectReject({ destination: "test.eur.bob" }, "F05")
   })
+
+  it("T04 when the source has no liquidity", () => expectReject({ destination: "test.peer.x" }, "T04", poorToken))
+
+  it("T04 when the node has no liquidity in the destination asset", () =>
+    expectReject({ destination: "test.chf.x", amount: 500n }, "T04"))
 
   it("F07 when there is no rate for the pair", () => expectReject({ destination: "test.gbp.x" }, "F07"))
 

@@ -8,7 +8,7 @@ import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { encodePrepare, PacketType, sha256 } from "../../src/Connector/Packet.ts"
 import { makePrepare } from "../support/packets.ts"
-import { postPacket, startNode, type TestNode } from "../support/node.ts"
+import { depositTo, postPacket, startNode, type TestNode } from "../support/node.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
 
 const token = "property-client-token-000001"
@@ -45,6 +45,8 @@ beforeAll(async () => {
       }
     ]
   })
+  await depositTo(node, { kind: "peer", peerId: "client" }, 1n << 70n)
+  await depositTo(node, { kind: "asset", asset: { code: "EUR", scale: 2 } }, 1n << 70n)
 })
 
 afterAll(async () => {

@@ -1,7 +1,9 @@
 /** Starts a node in-process (real sockets, real layers) and stops it when the test is done. */
 import { Effect, Exit, Scope } from "effect"
 import { decodeConfig, type NodeConfig } from "../../src/Config.ts"
-import { type RunningNode, start } from "../../src/Node.ts"
+import { type RunningNode, type Services, start } from "../../src/Node.ts"
+import { newTransferId } from "../../src/Accounting/Ledger.ts"
+import { available, balanceOf, deposit, type LiquidityTarget } from "../../src/Accounting/Liquidity.ts"
 import { decodeReply, isDecodeFailure, type Reply } from "../../src/Connector/Packet.ts"
 
 export interface TestNode extends RunningNode {
@@ -12,7 +14,7 @@ export interface TestNode extends RunningNode {
 
 export const startNode = async (file: Record<string, unknown>): Promise<TestNode> => {
   const config = await Effect.runPromise(
-    decodeConfig({ host: "127.0.0.1", connectorPort: 0, adminPort: 0, ...file }, {})
+    decodeConfig({ host: "127.0.0.1", connectorPort: 0, adminPort: 0, dataDir: ":memory:", ...file }, {})
   )
   const scope = Scope.makeUnsafe()
   const node = await Effect.runPromise(Scope.provide(scope)(start(config)))
@@ -22,6 +24,19 @@ export const startNode = async (file: Record<string, unknown>): Promise<TestNode
     url: `http://127.0.0.1:${node.connectorPort}/ilp`,
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
+}
+
+/** Runs an effect against the node's own services (ledger, config, ...). */
+export const runIn = <A, E>(node: TestNode, effect: Effect.Effect<A, E, Services>): Promise<A> =>
+  Effect.runPromise(Effect.provideContext(effect, node.services))
+
+export const depositTo = (node: TestNode, target: LiquidityTarget, amount: bigint) =>
+  runIn(node, deposit(node.config, target, amount, newTransferId()))
+
+/** Available balance of an asset's or a peer's liquidity account. */
+export const liquidityOf = async (node: TestNode, target: LiquidityTarget): Promise<bigint> => {
+  const balance = await runIn(node, balanceOf(node.config, target))
+  return balance === undefined ? 0n : available(balance)
 }
 
 export interface HttpAnswer {

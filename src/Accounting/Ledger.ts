@@ -1,0 +1,378 @@
+/**
+ * The double-entry ledger: the service every balance change goes through.
+ *
+ * Semantics are TigerBeetle's, and both backends (`LedgerTigerBeetle` in production, `LedgerSqlite`
+ * embedded) implement them identically; one contract suite (`test/Accounting/LedgerContract.ts`)
+ * runs against each.
+ *
+ * - Amounts, balances and ids are `bigint` (u128). Never JavaScript numbers.
+ * - One ledger per asset; a transfer moves an amount between two accounts of the same ledger.
+ * - A chain of transfers is applied all or nothing (TigerBeetle's linked events).
+ * - Two-phase transfers map onto ILP: `reserve` = Prepare, `post` = Fulfill, `voidPending` or
+ *   timeout = Reject or expiry.
+ * - Balance flags count pending amounts: with `debitsMustNotExceedCredits` a transfer fails unless
+ *   `debitsPending + debitsPosted + amount <= creditsPosted`, symmetrically for credits.
+ *
+ * Idempotency (identical in both backends):
+ * - `createAccounts`: an account that exists with the same ledger, code and flags is success; one
+ *   that exists with different fields is a defect (an account-id scheme collision is a bug).
+ * - `reserve`/`transfer`: a transfer id that exists with identical fields is success (retry with the
+ *   same ids after `LedgerUnavailable`); with different fields it is a defect. A transfer id that
+ *   already failed with `InsufficientBalance` must not be reused (TigerBeetle's `id_already_failed`):
+ *   doing so is a defect, so always use a fresh id after a typed failure.
+ * - `post`: posting an already posted transfer is success.
+ * - `voidPending`: voiding an unknown, expired or already voided transfer is success (a reservation
+ *   whose state is unknown after a timeout can always be voided safely); voiding a posted transfer
+ *   fails with `PendingAlreadyPosted`.
+ *
+ * Credit limits (spec §6: "liquidity may not go below zero unless a credit limit is configured"):
+ * modelled with TigerBeetle primitives only, so both backends behave identically. A liquidity
+ * account always has `debitsMustNotExceedCredits`. A peer with a credit limit also gets a
+ * credit-line account (`AccountCode.creditLine`, flag `creditsMustNotExceedDebits`); granting a
+ * limit L is a posted transfer of L from the credit line to the liquidity account
+ * (`TransferCode.creditLine`). The liquidity account's balance (credits - debits) then includes L,
+ * so its net position may fall to -L and no further. `setCreditLimit` adjusts the grant; lowering
+ * it below what is in use fails with `InsufficientBalance` on the liquidity account.
+ */
+import { Context, Data, Effect } from "effect"
+import type * as Option from "effect/Option"
+
+// ---------------------------------------------------------------------------------------------
+// Codes
+// ---------------------------------------------------------------------------------------------
+
+/** Account codes (TigerBeetle `Account.code`, u16): what an account is for. */
+export const AccountCode = {
+  /** The node's own funds in an asset; the counterparty of packet spreads and currency exchange. */
+  assetLiquidity: 1,
+  /** Money outside the ledger (deposits come from it, withdrawals go to it); one per asset. */
+  settlement: 2,
+  /** What the node may forward to / owes a peer; flagged `debitsMustNotExceedCredits`. */
+  peerLiquidity: 3,
+  /** A local wallet address's balance. */
+  walletAddress: 4,
+  /** Money received for one incoming payment. */
+  incomingPayment: 5,
+  /** Money reserved for one outgoing payment. */
+  outgoingPayment: 6,
+  /** Source of a peer's credit limit (see the module comment); flagged `creditsMustNotExceedDebits`. */
+  creditLine: 7
+} as const
+export type AccountCode = typeof AccountCode[keyof typeof AccountCode]
+
+/** Transfer codes (TigerBeetle `Transfer.code`, u16): why money moved. */
+export const TransferCode = {
+  /** An ILP packet (reserved on Prepare, posted on Fulfill). */
+  packet: 1,
+  /** Operator deposit: settlement -> liquidity. */
+  deposit: 2,
+  /** Operator withdrawal: liquidity -> settlement. */
+  withdrawal: 3,
+  /** Funding an outgoing payment from its wallet address. */
+  paymentFunding: 4,
+  /** Returning an outgoing payment's leftovers to its wallet address. */
+  refund: 5,
+  /** Granting or reducing a peer's credit limit: credit line <-> peer liquidity. */
+  creditLine: 6
+} as const
+export type TransferCode = typeof TransferCode[keyof typeof TransferCode]
+
+// ---------------------------------------------------------------------------------------------
+// Bounds
+// ---------------------------------------------------------------------------------------------
+
+/** Largest u128; TigerBeetle reserves it as an id and uses it as "post the full amount". */
+export const u128Max = (1n << 128n) - 1n
+/** Largest amount of one transfer. */
+export const amountMax = u128Max
+/** Most transfers in one chain. TigerBeetle's batch limit is 8189 events; chains here are 1-3. */
+export const chainLengthMax = 1024
+/** Largest timeout of a pending transfer (TigerBeetle: u32 seconds). */
+export const timeoutSecondsMax = 2 ** 32 - 1
+/** Most accounts returned by one `listAccounts` page (TigerBeetle's batch limit). */
+export const accountsPageSizeMax = 8189
+
+// ---------------------------------------------------------------------------------------------
+// Model
+// ---------------------------------------------------------------------------------------------
+
+export interface AccountFlags {
+  /** Fail transfers that would make `debitsPending + debitsPosted > creditsPosted`. */
+  readonly debitsMustNotExceedCredits?: boolean
+  /** Fail transfers that would make `creditsPending + creditsPosted > debitsPosted`. */
+  readonly creditsMustNotExceedDebits?: boolean
+}
+
+export interface AccountSpec {
+  /** u128, not 0 and not 2^128-1. */
+  readonly id: bigint
+  /** u32, not 0: one ledger per asset. */
+  readonly ledger: number
+  /** u16, not 0: see `AccountCode`. */
+  readonly code: number
+  readonly flags: AccountFlags
+}
+
+export interface TransferSpec {
+  /** u128, not 0 and not 2^128-1; unique across all transfers. */
+  readonly id: bigint
+  readonly debitAccountId: bigint
+  readonly creditAccountId: bigint
+  /** u128; 0 is allowed. */
+  readonly amount: bigint
+  readonly ledger: number
+  /** u16, not 0: see `TransferCode`. */
+  readonly code: number
+}
+
+export interface AccountBalance {
+  readonly id: bigint
+  readonly debitsPending: bigint
+  readonly debitsPosted: bigint
+  readonly creditsPending: bigint
+  readonly creditsPosted: bigint
+}
+
+export interface Account extends AccountSpec, AccountBalance {
+  /** Creation time in nanoseconds since the epoch, unique per account (TigerBeetle's timestamp). */
+  readonly timestamp: bigint
+}
+
+export interface AccountQuery {
+  /** Only accounts of this ledger; all ledgers when absent. */
+  readonly ledger?: number
+  /** Only accounts created at or after this timestamp: pass the last one seen + 1 to page on. */
+  readonly timestampMin?: bigint
+  /** Page size, 1..`accountsPageSizeMax`. */
+  readonly limit: number
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/** A balance flag would be violated: the account named cannot cover the transfer. */
+export class InsufficientBalance extends Data.TaggedError("InsufficientBalance")<{
+  readonly accountId: bigint
+  readonly transferId: bigint
+  /** Which flag refused it (TigerBeetle's `exceeds_credits` / `exceeds_debits`). */
+  readonly reason: "exceeds_credits" | "exceeds_debits"
+}> {}
+
+/**
+ * The ledger could not answer: timeout, unreachable cluster, storage fault, overload or shutdown.
+ * Never means "not enough money"; the outcome of the request is unknown and it may be retried with
+ * the same ids.
+ */
+export class LedgerUnavailable extends Data.TaggedError("LedgerUnavailable")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/** `post` of a pending transfer the ledger does not know. */
+export class PendingNotFound extends Data.TaggedError("PendingNotFound")<{
+  readonly transferId: bigint
+}> {}
+
+/** `post` after the pending transfer's timeout: the ledger already released the amount. */
+export class PendingExpired extends Data.TaggedError("PendingExpired")<{
+  readonly transferId: bigint
+}> {}
+
+/** `post` of a pending transfer that was voided (explicitly, or on restart of the embedded ledger). */
+export class PendingAlreadyVoided extends Data.TaggedError("PendingAlreadyVoided")<{
+  readonly transferId: bigint
+}> {}
+
+/** `voidPending` of a pending transfer that was posted: the money has moved. */
+export class PendingAlreadyPosted extends Data.TaggedError("PendingAlreadyPosted")<{
+  readonly transferId: bigint
+}> {}
+
+export type PostError = PendingNotFound | PendingExpired | PendingAlreadyVoided | LedgerUnavailable
+export type VoidError = PendingAlreadyPosted | LedgerUnavailable
+
+// ---------------------------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------------------------
+
+export interface LedgerShape {
+  /** Creates accounts (independently, not as a chain); idempotent, see the module comment. */
+  readonly createAccounts: (accounts: ReadonlyArray<AccountSpec>) => Effect.Effect<void, LedgerUnavailable>
+  /** Creates the transfers as ONE linked chain of pending transfers, expiring after `timeoutSeconds`. */
+  readonly reserve: (
+    transfers: ReadonlyArray<TransferSpec>,
+    timeoutSeconds: number
+  ) => Effect.Effect<void, InsufficientBalance | LedgerUnavailable>
+  /** Posts the full amount of each pending transfer, as one chain. */
+  readonly post: (pendingIds: ReadonlyArray<bigint>) => Effect.Effect<void, PostError>
+  /** Voids each pending transfer, as one chain; unknown, expired and voided ones are skipped. */
+  readonly voidPending: (pendingIds: ReadonlyArray<bigint>) => Effect.Effect<void, VoidError>
+  /** Creates the transfers as ONE linked chain of posted (single-phase) transfers. */
+  readonly transfer: (transfers: ReadonlyArray<TransferSpec>) => Effect.Effect<void, InsufficientBalance | LedgerUnavailable>
+  /** Balances of the accounts that exist, in the order asked; unknown ids are left out. */
+  readonly balances: (ids: ReadonlyArray<bigint>) => Effect.Effect<ReadonlyArray<AccountBalance>, LedgerUnavailable>
+  /** One page of accounts ordered by creation timestamp. */
+  readonly listAccounts: (query: AccountQuery) => Effect.Effect<ReadonlyArray<Account>, LedgerUnavailable>
+  /**
+   * Number of transfers still pending, when the backend can count them cheaply (the embedded ledger
+   * can; TigerBeetle has no index on transfer state, so it answers `none`). Pending amounts are
+   * always available from the accounts' `debitsPending`/`creditsPending`.
+   */
+  readonly countPending: Effect.Effect<Option.Option<number>, LedgerUnavailable>
+}
+
+export class Ledger extends Context.Service<Ledger, LedgerShape>()("Accounting/Ledger") {}
+
+// ---------------------------------------------------------------------------------------------
+// Ids
+// ---------------------------------------------------------------------------------------------
+
+/** 80 random bits from a v4 UUID (122 random bits; `randomUUID` draws from a cached entropy pool). */
+const randomBits80 = (): bigint => BigInt(`0x${crypto.randomUUID().replaceAll("-", "").slice(12)}`)
+
+/**
+ * A 128-bit id laid out like TigerBeetle's `id()`: 48 bits of milliseconds since the epoch, then 80
+ * random bits. Time-ordered (good for TigerBeetle's LSM tree), never 0 or 2^128-1, and unique
+ * without coordination between instances (collision odds 2^-40 even at 2^20 ids per millisecond).
+ */
+export const makeId = (nowMs: number, random80: bigint): bigint =>
+  (BigInt(nowMs) << 80n) | (random80 & ((1n << 80n) - 1n))
+
+/** A fresh transfer (or account) id; see `makeId`. */
+export const newTransferId = (): bigint => makeId(Date.now(), randomBits80())
+
+// ---------------------------------------------------------------------------------------------
+// Credit limits
+// ---------------------------------------------------------------------------------------------
+
+export interface CreditLine {
+  readonly ledger: number
+  /** The peer's liquidity account (flag `debitsMustNotExceedCredits`). */
+  readonly liquidityAccountId: bigint
+  /** The peer's credit-line account (code `creditLine`, flag `creditsMustNotExceedDebits`). */
+  readonly creditLineAccountId: bigint
+}
+
+/** The credit limit currently granted on a credit line, from the credit-line account's balance. */
+export const grantedCreditLimit = (creditLine: AccountBalance): bigint =>
+  creditLine.debitsPosted - creditLine.creditsPosted
+
+/** The transfer that moves a credit line from `granted` to `target`, if they differ. Pure. */
+export const creditLimitAdjustment = (
+  line: CreditLine,
+  granted: bigint,
+  target: bigint,
+  id: bigint
+): TransferSpec | undefined => {
+  if (target === granted) return undefined
+  const raise = target > granted
+  return {
+    id,
+    debitAccountId: raise ? line.creditLineAccountId : line.liquidityAccountId,
+    creditAccountId: raise ? line.liquidityAccountId : line.creditLineAccountId,
+    amount: raise ? target - granted : granted - target,
+    ledger: line.ledger,
+    code: TransferCode.creditLine
+  }
+}
+
+/**
+ * Sets a peer's credit limit to `limit`. Lowering it below what the peer has used fails with
+ * `InsufficientBalance` on the liquidity account. Operator action: concurrent calls for the same
+ * peer must be serialised by the caller (the read-then-transfer is not atomic).
+ */
+export const setCreditLimit = Effect.fn("Ledger.setCreditLimit")(function*(line: CreditLine, limit: bigint) {
+  if (limit < 0n || limit > amountMax) return yield* Effect.die(new RangeError(`credit limit out of range: ${limit}`))
+  const ledger = yield* Ledger
+  const [balance] = yield* ledger.balances([line.creditLineAccountId])
+  if (balance === undefined) {
+    return yield* Effect.die(new Error(`credit-line account ${line.creditLineAccountId} does not exist`))
+  }
+  const adjustment = creditLimitAdjustment(line, grantedCreditLimit(balance), limit, newTransferId())
+  if (adjustment !== undefined) yield* ledger.transfer([adjustment])
+})
+
+// ---------------------------------------------------------------------------------------------
+// Validation of programmer input (violations are defects in both backends)
+// ---------------------------------------------------------------------------------------------
+
+const isU32NonZero = (n: number) => Number.isInteger(n) && n > 0 && n <= 0xffff_ffff
+const isU16NonZero = (n: number) => Number.isInteger(n) && n > 0 && n <= 0xffff
+const isValidId = (id: bigint) => id > 0n && id < u128Max
+
+/** Why an account spec is invalid, or `undefined` if it is valid. Pure. */
+export const accountProblem = (account: AccountSpec): string | undefined => {
+  if (!isValidId(account.id)) return `account id out of range: ${account.id}`
+  if (!isU32NonZero(account.ledger)) return `account ${account.id}: ledger must be a non-zero u32`
+  if (!isU16NonZero(account.code)) return `account ${account.id}: code must be a non-zero u16`
+  if (account.flags.debitsMustNotExceedCredits === true && account.flags.creditsMustNotExceedDebits === true) {
+    return `account ${account.id}: balance flags are mutually exclusive`
+  }
+  return undefined
+}
+
+const transferProblem = (transfer: TransferSpec): string | undefined => {
+  if (!isValidId(transfer.id)) return `transfer id out of range: ${transfer.id}`
+  if (!isValidId(transfer.debitAccountId)) return `transfer ${transfer.id}: debit account id out of range`
+  if (!isValidId(transfer.creditAccountId)) return `transfer ${transfer.id}: credit account id out of range`
+  if (transfer.debitAccountId === transfer.creditAccountId) return `transfer ${transfer.id}: accounts must be different`
+  if (transfer.amount < 0n || transfer.amount > amountMax) return `transfer ${transfer.id}: amount out of range`
+  if (!isU32NonZero(transfer.ledger)) return `transfer ${transfer.id}: ledger must be a non-zero u32`
+  if (!isU16NonZero(transfer.code)) return `transfer ${transfer.id}: code must be a non-zero u16`
+  return undefined
+}
+
+const duplicateProblem = (ids: ReadonlyArray<bigint>): string | undefined => {
+  const seen = new Set<bigint>()
+  for (const id of ids) {
+    if (seen.has(id)) return `id ${id} appears twice in one chain`
+    seen.add(id)
+  }
+  return undefined
+}
+
+const chainLengthProblem = (length: number): string | undefined =>
+  length > chainLengthMax ? `chain of ${length} exceeds chainLengthMax ${chainLengthMax}` : undefined
+
+/** Most accounts in one `createAccounts` call (TigerBeetle's batch limit). */
+export const accountsPerCallMax = 8189
+
+/** Why a `createAccounts` call is invalid, or `undefined`. Pure. */
+export const accountsProblem = (accounts: ReadonlyArray<AccountSpec>): string | undefined =>
+  (accounts.length > accountsPerCallMax ? `${accounts.length} accounts exceed ${accountsPerCallMax}` : undefined) ??
+    accounts.map(accountProblem).find((problem) => problem !== undefined) ??
+    duplicateProblem(accounts.map((account) => account.id))
+
+/** Why a transfer chain is invalid, or `undefined`. Pure. */
+export const transferChainProblem = (transfers: ReadonlyArray<TransferSpec>): string | undefined =>
+  chainLengthProblem(transfers.length) ??
+    transfers.map(transferProblem).find((problem) => problem !== undefined) ??
+    duplicateProblem(transfers.map((transfer) => transfer.id))
+
+/** Why a chain of pending ids to post or void is invalid, or `undefined`. Pure. */
+export const pendingChainProblem = (ids: ReadonlyArray<bigint>): string | undefined =>
+  chainLengthProblem(ids.length) ??
+    ids.map((id) => isValidId(id) ? undefined : `pending id out of range: ${id}`).find((p) => p !== undefined) ??
+    duplicateProblem(ids)
+
+/** Why a reservation timeout is invalid, or `undefined`. Pure. */
+export const timeoutProblem = (timeoutSeconds: number): string | undefined =>
+  Number.isInteger(timeoutSeconds) && timeoutSeconds >= 1 && timeoutSeconds <= timeoutSecondsMax
+    ? undefined
+    : `timeout must be an integer number of seconds in 1..${timeoutSecondsMax}: ${timeoutSeconds}`
+
+/** Why an account query is invalid, or `undefined`. Pure. */
+export const accountQueryProblem = (query: AccountQuery): string | undefined =>
+  Number.isInteger(query.limit) && query.limit >= 1 && query.limit <= accountsPageSizeMax
+    ? (query.ledger === undefined || isU32NonZero(query.ledger) ? undefined : `bad ledger ${query.ledger}`)
+    : `limit must be in 1..${accountsPageSizeMax}: ${query.limit}`
+
+/** A programmer error in ledger input: raised as a defect, never as a typed error. */
+export class LedgerDefect extends Error {
+  override readonly name = "LedgerDefect"
+}
+
+/** Dies with a `LedgerDefect` when `problem` is defined. */
+export const dieIf = (problem: string | undefined): Effect.Effect<void> =>
+  problem === undefined ? Effect.void : Effect.die(new LedgerDefect(problem))

@@ -1,0 +1,94 @@
+/**
+ * TigerBeetle's balance rules as pure functions over account rows, for the embedded ledger.
+ * (TigerBeetle applies the same rules inside the cluster; these are checked against it by the
+ * shared contract suite.)
+ */
+import { type AccountFlags, type AccountSpec, LedgerDefect, u128Max } from "./Ledger.ts"
+
+/** Account flag bits, numbered as TigerBeetle's `AccountFlags`. */
+export const AccountFlagBits = {
+  debitsMustNotExceedCredits: 1 << 1,
+  creditsMustNotExceedDebits: 1 << 2
+} as const
+
+export interface AccountRow {
+  readonly id: bigint
+  readonly ledger: number
+  readonly code: number
+  /** `AccountFlagBits`. */
+  readonly flags: number
+  readonly debitsPending: bigint
+  readonly debitsPosted: bigint
+  readonly creditsPending: bigint
+  readonly creditsPosted: bigint
+  readonly timestamp: bigint
+}
+
+export const flagsToBits = (flags: AccountFlags): number =>
+  (flags.debitsMustNotExceedCredits === true ? AccountFlagBits.debitsMustNotExceedCredits : 0) |
+  (flags.creditsMustNotExceedDebits === true ? AccountFlagBits.creditsMustNotExceedDebits : 0)
+
+export const bitsToFlags = (bits: number): AccountFlags => ({
+  debitsMustNotExceedCredits: (bits & AccountFlagBits.debitsMustNotExceedCredits) !== 0,
+  creditsMustNotExceedDebits: (bits & AccountFlagBits.creditsMustNotExceedDebits) !== 0
+})
+
+export const newAccountRow = (spec: AccountSpec, timestamp: bigint): AccountRow => ({
+  id: spec.id,
+  ledger: spec.ledger,
+  code: spec.code,
+  flags: flagsToBits(spec.flags),
+  debitsPending: 0n,
+  debitsPosted: 0n,
+  creditsPending: 0n,
+  creditsPosted: 0n,
+  timestamp
+})
+
+/** Whether an existing account has the fields a create request asks for. */
+export const sameAccount = (row: AccountRow, spec: AccountSpec): boolean =>
+  row.ledger === spec.ledger && row.code === spec.code && row.flags === flagsToBits(spec.flags)
+
+/** TigerBeetle `exceeds_credits`: the debit account cannot take `amount` more debits. */
+export const exceedsCredits = (debit: AccountRow, amount: bigint): boolean =>
+  (debit.flags & AccountFlagBits.debitsMustNotExceedCredits) !== 0 &&
+  debit.debitsPending + debit.debitsPosted + amount > debit.creditsPosted
+
+/** TigerBeetle `exceeds_debits`: the credit account cannot take `amount` more credits. */
+export const exceedsDebits = (credit: AccountRow, amount: bigint): boolean =>
+  (credit.flags & AccountFlagBits.creditsMustNotExceedDebits) !== 0 &&
+  credit.creditsPending + credit.creditsPosted + amount > credit.debitsPosted
+
+/** Whether an account currently violates its own flag (only after corruption; used by the audit). */
+export const violatesFlags = (account: AccountRow): boolean =>
+  exceedsCredits(account, 0n) || exceedsDebits(account, 0n)
+
+type Field = "debitsPending" | "debitsPosted" | "creditsPending" | "creditsPosted"
+
+const checked = (value: bigint, field: Field, id: bigint): bigint => {
+  if (value < 0n || value > u128Max) throw new LedgerDefect(`account ${id}: ${field} out of u128 range`)
+  return value
+}
+
+/** The account with `delta` added to each field named; u128 overflow or underflow is a defect. */
+export const adjust = (row: AccountRow, delta: Partial<Record<Field, bigint>>): AccountRow => ({
+  ...row,
+  debitsPending: checked(row.debitsPending + (delta.debitsPending ?? 0n), "debitsPending", row.id),
+  debitsPosted: checked(row.debitsPosted + (delta.debitsPosted ?? 0n), "debitsPosted", row.id),
+  creditsPending: checked(row.creditsPending + (delta.creditsPending ?? 0n), "creditsPending", row.id),
+  creditsPosted: checked(row.creditsPosted + (delta.creditsPosted ?? 0n), "creditsPosted", row.id)
+})
+
+/** What a new transfer does to its debit and credit account. */
+export const debitFor = (row: AccountRow, amount: bigint, pending: boolean): AccountRow =>
+  adjust(row, pending ? { debitsPending: amount } : { debitsPosted: amount })
+
+export const creditFor = (row: AccountRow, amount: bigint, pending: boolean): AccountRow =>
+  adjust(row, pending ? { creditsPending: amount } : { creditsPosted: amount })
+
+/** What resolving a pending transfer does: posting moves pending to posted, voiding releases it. */
+export const resolveDebit = (row: AccountRow, amount: bigint, post: boolean): AccountRow =>
+  adjust(row, post ? { debitsPending: -amount, debitsPosted: amount } : { debitsPending: -amount })
+
+export const resolveCredit = (row: AccountRow, amount: bigint, post: boolean): AccountRow =>
+  adjust(row, post ? { creditsPending: -amount, creditsPosted: amount } : { creditsPending: -amount })

@@ -1,0 +1,300 @@
+/**
+ * The embedded ledger: TigerBeetle's semantics on one SQLite file (`node:sqlite`), for the
+ * zero-setup profile. This process must be the only writer of the file.
+ *
+ * Batching. Callers never open a transaction. Each write becomes a request in a bounded queue; one
+ * writer fiber takes every request that is waiting (at most `batchSizeMax`), runs them in ONE
+ * SQLite transaction (see `LedgerSqliteStore.ts`: each request is decided in memory and written
+ * inside its own SAVEPOINT, so one failing chain never fails another) and completes each caller
+ * with its own result. Under load, requests arriving while a batch runs form the next batch, so
+ * the cost of a commit is shared by everything that arrived meanwhile.
+ *
+ * Durability. WAL journal with `synchronous = NORMAL` by default: a commit does not wait for
+ * fsync, which matters because `node:sqlite` is synchronous and an fsync would stall the whole
+ * event loop. Every batch is atomic and the file is never corrupted; committed batches survive a
+ * crash of this process; an OS crash or power loss may lose the batches committed since the last
+ * WAL checkpoint (the ledger stays balanced, it just goes back in time). Set
+ * `synchronous: "full"` to fsync the WAL on every batch commit (one fsync per batch, not per call)
+ * when that loss is unacceptable.
+ *
+ * Expiry. Pending transfers expire after their timeout: every batch first expires what is due, and
+ * a sweeper fiber triggers a batch every `sweepIntervalMs` when something is due and nothing else
+ * is happening. Posting an expired transfer fails with `PendingExpired`, as in TigerBeetle.
+ *
+ * Restart. On open, every transfer still pending was left by a previous process, which nothing can
+ * complete any more: they are all voided (and the number is logged).
+ *
+ * Bounds (all in `defaults`, overridable per layer):
+ * - `requestQueueSizeMax` requests may wait. When it is full, new reservations, transfers and
+ *   account creations fail fast with `LedgerUnavailable` (overload must not grow memory), while
+ *   post and void wait for room: each settles an existing reservation, so their number is bounded
+ *   by the pending reservations, and dropping one would lose money.
+ * - `batchSizeMax` requests per transaction; `expiredPerBatchMax` expiries per transaction.
+ * - `accountCacheSizeMax` account rows kept in memory.
+ * - `busyTimeoutMs` wait for a lock held by another connection (e.g. a long audit read).
+ */
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Schedule } from "effect"
+import { DatabaseSync } from "node:sqlite"
+import {
+  accountQueryProblem,
+  accountsProblem,
+  dieIf,
+  Ledger,
+  LedgerDefect,
+  type LedgerShape,
+  LedgerUnavailable,
+  pendingChainProblem,
+  timeoutProblem,
+  transferChainProblem
+} from "./Ledger.ts"
+import {
+  type Job,
+  makeStore,
+  openDatabase,
+  schemaVersion,
+  type Store,
+  type StoreOptions
+} from "./LedgerSqliteStore.ts"
+
+export interface Options {
+  /** Database file; `:memory:` for tests (not durable). */
+  readonly filename: string
+  readonly synchronous?: "normal" | "full"
+  readonly batchSizeMax?: number
+  readonly requestQueueSizeMax?: number
+  readonly sweepIntervalMs?: number
+  readonly accountCacheSizeMax?: number
+  readonly expiredPerBatchMax?: number
+  readonly busyTimeoutMs?: number
+}
+
+export const defaults = {
+  synchronous: "normal",
+  /** Requests per transaction (TigerBeetle's batch is 8190 events). */
+  batchSizeMax: 8190,
+  /** Requests waiting for the writer. */
+  requestQueueSizeMax: 65_536,
+  /** How often the sweeper looks for timed-out reservations. */
+  sweepIntervalMs: 100,
+  accountCacheSizeMax: 100_000,
+  expiredPerBatchMax: 8190,
+  busyTimeoutMs: 5_000
+} as const satisfies Omit<Required<Options>, "filename">
+
+type Resolved = Required<Options>
+
+// ---------------------------------------------------------------------------------------------
+// Requests and the writer fiber
+// ---------------------------------------------------------------------------------------------
+
+interface Request {
+  readonly job: Job<unknown>
+  readonly complete: (exit: Exit.Exit<void, unknown>) => void
+}
+
+const completeAll = (requests: ReadonlyArray<Request>, exit: Exit.Exit<void, unknown>) => {
+  for (const request of requests) request.complete(exit)
+}
+
+/** Runs one batch and completes every request in it; never throws. */
+const runRequests = (store: Store, requests: ReadonlyArray<Request>, nowMs: number): Effect.Effect<void> => {
+  let result: ReturnType<Store["runBatch"]>
+  try {
+    result = store.runBatch(requests.map((request) => request.job), nowMs)
+  } catch (error) {
+    completeAll(requests, Exit.die(error))
+    return Effect.logError("ledger batch failed unexpectedly", error)
+  }
+  if (result._tag === "Aborted") {
+    completeAll(requests, Exit.fail(result.error))
+    return Effect.logError("ledger batch aborted", result.error.cause)
+  }
+  result.exits.forEach((exit, i) => requests[i]!.complete(exit))
+  return Effect.void
+}
+
+/** Takes whatever is waiting, runs it as one batch, repeats; ends when the queue has ended. */
+const writer = (
+  queue: Queue.Queue<Request, Cause.Done>,
+  store: Store,
+  clock: Clock.Clock,
+  batchSizeMax: number
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    while (true) {
+      const requests = yield* Queue.takeBetween(queue, 1, batchSizeMax)
+      yield* runRequests(store, requests, clock.currentTimeMillisUnsafe())
+    }
+  }).pipe(Effect.catch(() => Effect.void))
+
+type Admission = "failFast" | "wait"
+
+const unavailable = (message: string) => new LedgerUnavailable({ message })
+
+const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: number) =>
+<E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> =>
+  Effect.suspend(() => {
+    const deferred = Deferred.makeUnsafe<void, E | LedgerUnavailable>()
+    const request: Request = {
+      job: job as Job<unknown>,
+      complete: (exit) => Deferred.doneUnsafe(deferred, exit as Exit.Exit<void, E | LedgerUnavailable>)
+    }
+    if (admission === "failFast") {
+      return Queue.offerUnsafe(queue, request)
+        ? Deferred.await(deferred)
+        : Effect.fail(unavailable(`ledger overloaded (${queueSizeMax} requests waiting) or shut down`))
+    }
+    return Effect.flatMap(
+      Queue.offer(queue, request),
+      (offered) => offered ? Deferred.await(deferred) : Effect.fail(unavailable("ledger shut down"))
+    )
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
+
+/** Reads run directly on the connection, between batches (everything here is synchronous). */
+const read = <A>(f: () => A): Effect.Effect<A, LedgerUnavailable> =>
+  Effect.try({ try: f, catch: (cause) => new LedgerUnavailable({ message: "ledger storage error", cause }) })
+
+const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): LedgerShape => ({
+  createAccounts: Effect.fn("Ledger.createAccounts")(function*(accounts) {
+    yield* dieIf(accountsProblem(accounts))
+    if (accounts.length > 0) yield* submit((tx) => tx.createAccounts(accounts), "failFast")
+  }),
+  reserve: Effect.fn("Ledger.reserve")(function*(transfers, timeoutSeconds) {
+    yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
+    if (transfers.length > 0) yield* submit((tx) => tx.createTransfers(transfers, timeoutSeconds), "failFast")
+  }),
+  post: Effect.fn("Ledger.post")(function*(ids) {
+    yield* dieIf(pendingChainProblem(ids))
+    if (ids.length > 0) yield* submit((tx) => tx.post(ids), "wait")
+  }),
+  voidPending: Effect.fn("Ledger.voidPending")(function*(ids) {
+    yield* dieIf(pendingChainProblem(ids))
+    if (ids.length > 0) yield* submit((tx) => tx.voidPending(ids), "wait")
+  }),
+  transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
+    yield* dieIf(transferChainProblem(transfers))
+    if (transfers.length > 0) yield* submit((tx) => tx.createTransfers(transfers, undefined), "failFast")
+  }),
+  balances: Effect.fn("Ledger.balances")(function*(ids) {
+    return yield* read(() => store.balances(ids))
+  }),
+  listAccounts: Effect.fn("Ledger.listAccounts")(function*(query) {
+    yield* dieIf(accountQueryProblem(query))
+    return yield* read(() => store.listAccounts(query))
+  }),
+  countPending: Effect.map(read(() => store.countPending()), Option.some).pipe(
+    Effect.withSpan("Ledger.countPending")
+  )
+})
+
+// ---------------------------------------------------------------------------------------------
+// Opening and closing
+// ---------------------------------------------------------------------------------------------
+
+const openFailed = (filename: string) => (cause: unknown) =>
+  new LedgerUnavailable({ message: `cannot open ledger database ${filename}`, cause })
+
+const acquireDatabase = (options: StoreOptions, open: (options: StoreOptions) => DatabaseSync) =>
+  Effect.acquireRelease(
+    Effect.try({ try: () => open(options), catch: openFailed(options.filename) }),
+    (db) => Effect.sync(() => db.close())
+  )
+
+/** Voids every pending transfer left by a previous process, in bounded batches; answers how many. */
+const voidLeftovers = (store: Store, nowMs: number, limit: number): Effect.Effect<number, LedgerUnavailable> =>
+  Effect.gen(function*() {
+    let total = 0
+    while (true) {
+      let voided = 0
+      const result = store.runBatch<never>([(tx) => {
+        voided = tx.voidAllPending(limit)
+        return Exit.void
+      }], nowMs)
+      if (result._tag === "Aborted") return yield* result.error
+      yield* result.exits[0] ?? Exit.void
+      total += voided
+      if (voided < limit) return total
+    }
+  })
+
+const make = Effect.fnUntraced(function*(options: Options) {
+  const resolved: Resolved = { ...defaults, ...options }
+  const db = yield* acquireDatabase(resolved, openDatabase)
+  const store = makeStore(db, resolved)
+  const clock = yield* Clock.Clock
+  const voided = yield* voidLeftovers(store, clock.currentTimeMillisUnsafe(), resolved.expiredPerBatchMax)
+  yield* voided > 0
+    ? Effect.logWarning(`ledger opened: voided ${voided} pending transfers left by a previous process`)
+    : Effect.logDebug("ledger opened: no pending transfers left by a previous process")
+
+  const queue = yield* Queue.bounded<Request, Cause.Done>(resolved.requestQueueSizeMax)
+  const submit = makeSubmit(queue, resolved.requestQueueSizeMax)
+  const writerFiber = yield* Effect.forkScoped(writer(queue, store, clock, resolved.batchSizeMax))
+  // Finalizers run in reverse: stop the sweeper, then drain the queue, then close the database.
+  yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(writerFiber)))
+  yield* Effect.forkScoped(sweeper(store, clock, submit, resolved.sweepIntervalMs))
+  return makeService(store, submit)
+})
+
+/** Triggers a batch (which expires what is due) whenever a reservation has timed out. */
+const sweeper = (
+  store: Store,
+  clock: Clock.Clock,
+  submit: ReturnType<typeof makeSubmit>,
+  sweepIntervalMs: number
+): Effect.Effect<void> =>
+  Effect.suspend(() =>
+    store.hasDueExpiries(clock.currentTimeMillisUnsafe())
+      ? Effect.ignore(submit(() => Exit.void, "failFast"))
+      : Effect.void
+  ).pipe(
+    Effect.catchDefect((defect) => Effect.logError("ledger sweeper failed", defect)),
+    Effect.repeat(Schedule.spaced(sweepIntervalMs)),
+    Effect.asVoid
+  )
+
+/**
+ * The embedded ledger on `options.filename`. Scoped: the queue is drained and the database closed
+ * when the layer's scope closes. Fails with `LedgerUnavailable` when the file cannot be opened.
+ */
+export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> => Layer.effect(Ledger, make(options))
+
+// ---------------------------------------------------------------------------------------------
+// Read-only snapshot (for the audit of a live database)
+// ---------------------------------------------------------------------------------------------
+
+const openReadOnly = (options: StoreOptions): DatabaseSync => {
+  const db = new DatabaseSync(options.filename, { readOnly: true, timeout: options.busyTimeoutMs })
+  try {
+    const version = Number((db.prepare("PRAGMA user_version").get() as Record<string, unknown>)["user_version"])
+    if (version !== schemaVersion) throw new Error(`not a ledger database (schema version ${version})`)
+    db.exec("BEGIN")
+    return db
+  } catch (error) {
+    db.close()
+    throw error
+  }
+}
+
+const readOnlyWrite = Effect.die(new LedgerDefect("this ledger was opened read-only"))
+
+/**
+ * A read-only view of a ledger file, safe to open while a node is running on it: it neither
+ * voids pending transfers nor expires them, and it reads ONE consistent snapshot (a read
+ * transaction held for the life of the layer). Writes are defects.
+ */
+export const layerReadOnly = (options: { readonly filename: string }): Layer.Layer<Ledger, LedgerUnavailable> =>
+  Layer.effect(
+    Ledger,
+    Effect.gen(function*() {
+      const resolved: Resolved = { ...defaults, ...options }
+      const db = yield* acquireDatabase(resolved, openReadOnly)
+      const store = makeStore(db, resolved)
+      const service = makeService(store, () => readOnlyWrite)
+      return service
+    })
+  )
