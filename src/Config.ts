@@ -80,6 +80,7 @@ export const ConfigFile = Schema.Struct({
   host: Schema.optionalKey(Schema.String),
   connectorPort: Schema.optionalKey(Port),
   adminPort: Schema.optionalKey(Port),
+  openPaymentsPort: Schema.optionalKey(Port),
   adminToken: Schema.optionalKey(Token),
   dataDir: Schema.optionalKey(Schema.String),
   streamSecret: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[0-9a-fA-F]{64}$/))),
@@ -124,6 +125,8 @@ export interface NodeConfig {
   readonly host: string
   readonly connectorPort: number
   readonly adminPort: number
+  /** Public port for SPSP (wallet address URLs). */
+  readonly openPaymentsPort: number
   readonly adminToken: Redacted.Redacted<string> | undefined
   readonly dataDir: string
   readonly streamSecret: Redacted.Redacted<Uint8Array> | undefined
@@ -145,6 +148,7 @@ export const defaults = {
   host: "127.0.0.1",
   connectorPort: 3002,
   adminPort: 3001,
+  openPaymentsPort: 3003,
   dataDir: "./data",
   minMessageWindowMs: 1_000,
   maxHoldTimeMs: 30_000,
@@ -192,8 +196,9 @@ const crossCheck = (config: NodeConfig): string | undefined => {
   if (config.minMessageWindowMs * 2 > config.maxHoldTimeMs) {
     return "maxHoldTimeMs: must be at least twice minMessageWindowMs"
   }
-  if (config.connectorPort !== 0 && config.connectorPort === config.adminPort) {
-    return "adminPort: must differ from connectorPort"
+  const ports = [config.connectorPort, config.adminPort, config.openPaymentsPort].filter((port) => port !== 0)
+  if (new Set(ports).size !== ports.length) {
+    return "connectorPort, adminPort, openPaymentsPort: must all differ"
   }
   return undefined
 }
@@ -213,6 +218,7 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   set("host", env.HOST)
   set("connectorPort", envNumber(env, "CONNECTOR_PORT"))
   set("adminPort", envNumber(env, "ADMIN_PORT"))
+  set("openPaymentsPort", envNumber(env, "OPEN_PAYMENTS_PORT"))
   set("adminToken", env.ADMIN_TOKEN)
   set("dataDir", env.DATA_DIR)
   set("streamSecret", env.STREAM_SECRET)
@@ -252,6 +258,7 @@ const resolve = (file: ConfigFile): NodeConfig => ({
   host: file.host ?? defaults.host,
   connectorPort: file.connectorPort ?? defaults.connectorPort,
   adminPort: file.adminPort ?? defaults.adminPort,
+  openPaymentsPort: file.openPaymentsPort ?? defaults.openPaymentsPort,
   adminToken: file.adminToken === undefined ? undefined : Redacted.make(file.adminToken, { label: "admin token" }),
   dataDir: file.dataDir ?? defaults.dataDir,
   streamSecret: file.streamSecret === undefined ?

@@ -12,17 +12,24 @@ import { join } from "node:path"
 import { ensureConfiguredAccounts } from "./Accounting/Accounts.ts"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as Config from "./Config.ts"
-import * as LocalReceivers from "./Connector/LocalReceivers.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
 import * as RateLimiter from "./Connector/RateLimiter.ts"
 import { makeApp } from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
+import * as PaymentsDb from "./Payments/Database.ts"
+import * as IncomingPayments from "./Payments/IncomingPayments.ts"
+import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as Rates from "./Rates/Rates.ts"
+import * as StreamCredentials from "./Stream/Credentials.ts"
+import * as ReceiptTotals from "./Stream/ReceiptTotals.ts"
+import * as Spsp from "./Stream/Spsp.ts"
+import * as StreamReceiver from "./Stream/StreamReceiver.ts"
 
 export interface RunningNode {
   readonly ilpAddress: string
   readonly connectorPort: number
+  readonly openPaymentsPort: number
   /** The node's services, for operator commands run in-process (and tests). */
   readonly services: Context.Context<Services>
 }
@@ -34,30 +41,43 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates> =>
       .pipe(Layer.provide(NodeHttpClient.layerUndici))
 
 /** The embedded ledger lives in `dataDir` (`:memory:` keeps it in process memory, for tests). */
-const ledgerLayer = (config: Config.NodeConfig) => {
-  if (config.dataDir === ":memory:") return LedgerSqlite.layer({ filename: ":memory:" })
+const ledgerLayer = (config: Config.NodeConfig) => LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") })
+
+const storeFile = (config: Config.NodeConfig, name: string): string => {
+  if (config.dataDir === ":memory:") return ":memory:"
   mkdirSync(config.dataDir, { recursive: true })
-  return LedgerSqlite.layer({ filename: join(config.dataDir, "ledger.sqlite") })
+  return join(config.dataDir, name)
 }
 
 /** Every service the packet path needs, for the embedded profile. */
 export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
-  const base = Layer.mergeAll(
+  const stores = Layer.mergeAll(
     ledgerLayer(config),
+    PaymentsDb.layer({ filename: storeFile(config, "payments.sqlite") }),
+    ReceiptTotals.layerMemory(),
+    StreamCredentials.layer,
     Peers.layer,
     RateLimiter.layerMemory,
     ratesLayer(config),
-    LocalReceivers.layerNone,
     PeerClient.layer
   ).pipe(Layer.provideMerge(configLayer))
-  return Pipeline.layer.pipe(Layer.provideMerge(base))
+  const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
+  const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
+  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
+  return Pipeline.layer.pipe(Layer.provideMerge(receiver))
 }
 
 export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
 
 const portOf = (server: HttpServer.HttpServer["Service"]): number =>
   server.address._tag === "UnixPathAddress" ? 0 : server.address.port
+
+const listen = (config: Config.NodeConfig, port: number) =>
+  Effect.map(
+    Layer.build(NodeHttpServer.layer(() => createServer(), { port, host: config.host })),
+    (context) => Context.get(context, HttpServer.HttpServer)
+  )
 
 /** Starts the node's servers in the current scope. */
 export const start = (config: Config.NodeConfig) =>
@@ -66,12 +86,20 @@ export const start = (config: Config.NodeConfig) =>
     yield* ensureConfiguredAccounts(config).pipe(Effect.provideContext(services))
     const peers = Context.get(services, Peers.Peers)
     const pipeline = Context.get(services, Pipeline.Pipeline)
-    const ilpServer = Context.get(
-      yield* Layer.build(NodeHttpServer.layer(() => createServer(), { port: config.connectorPort, host: config.host })),
-      HttpServer.HttpServer
-    )
+    const ilpServer = yield* listen(config, config.connectorPort)
     yield* ilpServer.serve(makeApp(peers, pipeline))
-    const node: RunningNode = { ilpAddress: config.ilpAddress, connectorPort: portOf(ilpServer), services }
+    const spspServer = yield* listen(config, config.openPaymentsPort)
+    yield* spspServer.serve(Spsp.makeApp(
+      Context.get(services, WalletAddresses.WalletAddresses),
+      Context.get(services, StreamCredentials.StreamCredentials)
+    ))
+    const node: RunningNode = {
+      ilpAddress: config.ilpAddress,
+      connectorPort: portOf(ilpServer),
+      openPaymentsPort: portOf(spspServer),
+      services
+    }
     yield* Effect.logInfo(`ILP-over-HTTP listening on http://${config.host}:${node.connectorPort} as ${config.ilpAddress}`)
+    yield* Effect.logInfo(`SPSP listening on http://${config.host}:${node.openPaymentsPort}`)
     return node
   })

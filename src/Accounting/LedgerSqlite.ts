@@ -48,8 +48,11 @@ import {
   transferChainProblem
 } from "./Ledger.ts"
 import {
+  exitOfThrown,
   type Job,
+  type JournalMismatch,
   makeStore,
+  replayJournal,
   openDatabase,
   schemaVersion,
   type Store,
@@ -154,9 +157,18 @@ const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: numbe
 // The service
 // ---------------------------------------------------------------------------------------------
 
-/** Reads run directly on the connection, between batches (everything here is synchronous). */
+/**
+ * Reads run directly on the connection, between batches (everything here is synchronous), and see
+ * every batch committed so far. A storage error is `LedgerUnavailable`; anything else a defect.
+ */
 const read = <A>(f: () => A): Effect.Effect<A, LedgerUnavailable> =>
-  Effect.try({ try: f, catch: (cause) => new LedgerUnavailable({ message: "ledger storage error", cause }) })
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(f())
+    } catch (error) {
+      return exitOfThrown(error)
+    }
+  })
 
 const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): LedgerShape => ({
   createAccounts: Effect.fn("Ledger.createAccounts")(function*(accounts) {
@@ -221,15 +233,27 @@ const voidLeftovers = (store: Store, nowMs: number, limit: number): Effect.Effec
     }
   })
 
+const positiveIntegers = ["batchSizeMax", "requestQueueSizeMax", "sweepIntervalMs", "accountCacheSizeMax", "expiredPerBatchMax"] as const
+
+/** Why resolved options are unusable, or `undefined`. Pure. */
+export const optionsProblem = (options: Resolved): string | undefined =>
+  positiveIntegers
+    .filter((name) => !Number.isInteger(options[name]) || options[name] < 1)
+    .map((name) => `ledger option ${name} must be a positive integer: ${options[name]}`)[0] ??
+    (Number.isInteger(options.busyTimeoutMs) && options.busyTimeoutMs >= 0
+      ? undefined
+      : `ledger option busyTimeoutMs must be a non-negative integer: ${options.busyTimeoutMs}`)
+
 const make = Effect.fnUntraced(function*(options: Options) {
   const resolved: Resolved = { ...defaults, ...options }
+  yield* dieIf(optionsProblem(resolved))
   const db = yield* acquireDatabase(resolved, openDatabase)
   const store = makeStore(db, resolved)
   const clock = yield* Clock.Clock
   const voided = yield* voidLeftovers(store, clock.currentTimeMillisUnsafe(), resolved.expiredPerBatchMax)
   yield* voided > 0
     ? Effect.logWarning(`ledger opened: voided ${voided} pending transfers left by a previous process`)
-    : Effect.logDebug("ledger opened: no pending transfers left by a previous process")
+    : Effect.logInfo("ledger opened: voided 0 pending transfers left by a previous process")
 
   const queue = yield* Queue.bounded<Request, Cause.Done>(resolved.requestQueueSizeMax)
   const submit = makeSubmit(queue, resolved.requestQueueSizeMax)
@@ -298,3 +322,23 @@ export const layerReadOnly = (options: { readonly filename: string }): Layer.Lay
       return service
     })
   )
+
+/**
+ * Replays the journal of a ledger file (read-only, one snapshot) and answers the accounts whose
+ * stored balances differ from what their transfers add up to: at most `mismatchesMax` of them,
+ * with the total count.
+ */
+export const verifyJournal = (options: { readonly filename: string; readonly mismatchesMax?: number }) =>
+  Effect.scoped(Effect.gen(function*() {
+    const db = yield* acquireDatabase({ ...defaults, ...options }, openReadOnly)
+    const mismatchesMax = options.mismatchesMax ?? 1_000
+    const mismatches: Array<JournalMismatch> = []
+    let total = 0
+    yield* read(() =>
+      replayJournal(db, (mismatch) => {
+        total++
+        if (mismatches.length < mismatchesMax) mismatches.push(mismatch)
+      })
+    )
+    return { mismatches, total } as const
+  }))

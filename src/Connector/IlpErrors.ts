@@ -58,6 +58,12 @@ export class RateLimited extends Data.TaggedError("RateLimited")<{ readonly reas
 /** A Reject received from the next hop: passed back unchanged. */
 export class PeerRejected extends Data.TaggedError("PeerRejected")<{ readonly reject: Reject }> {}
 
+/**
+ * A Reject built by the local STREAM receiver (it encrypts STREAM frames into the data, e.g. the
+ * amount that arrived for a rate probe, or how much more a payment may receive): passed back as built.
+ */
+export class ReceiverRejected extends Data.TaggedError("ReceiverRejected")<{ readonly reject: Reject }> {}
+
 export type IlpError =
   | InvalidPacket
   | Unreachable
@@ -73,11 +79,15 @@ export type IlpError =
   | InsufficientLiquidity
   | RateLimited
   | PeerRejected
+  | ReceiverRejected
+
+/** Failures that carry a Reject built elsewhere (a peer, the STREAM receiver). */
+type Passthrough = PeerRejected | ReceiverRejected
 
 export type IlpErrorTag = IlpError["_tag"]
 
-/** The ILP code each failure maps to. `PeerRejected` keeps the code the peer sent. */
-export const codeByTag: { readonly [Tag in Exclude<IlpErrorTag, "PeerRejected">]: string } = {
+/** The ILP code each failure maps to. Passthrough failures keep the code of the Reject they carry. */
+export const codeByTag: { readonly [Tag in Exclude<IlpErrorTag, Passthrough["_tag"]>]: string } = {
   InvalidPacket: "F01",
   Unreachable: "F02",
   WrongCondition: "F05",
@@ -110,7 +120,7 @@ const nameByCode: Readonly<Record<string, string>> = {
   T05: "rate limited"
 }
 
-const dataOf = (error: Exclude<IlpError, PeerRejected>): Uint8Array => {
+const dataOf = (error: Exclude<IlpError, Passthrough>): Uint8Array => {
   switch (error._tag) {
     case "AmountTooLarge":
       return amountTooLargeData(error.received, error.maximum)
@@ -121,7 +131,7 @@ const dataOf = (error: Exclude<IlpError, PeerRejected>): Uint8Array => {
   }
 }
 
-const messageOf = (error: Exclude<IlpError, PeerRejected>): string => {
+const messageOf = (error: Exclude<IlpError, Passthrough>): string => {
   switch (error._tag) {
     case "AmountTooLarge":
       return `amount too large: received ${error.received}, maximum ${error.maximum}`
@@ -135,7 +145,7 @@ const messageOf = (error: Exclude<IlpError, PeerRejected>): string => {
 
 /** The single place where failures become Reject packets. */
 export const toReject = (error: IlpError, ourAddress: string): Reject => {
-  if (error._tag === "PeerRejected") return error.reject
+  if (error._tag === "PeerRejected" || error._tag === "ReceiverRejected") return error.reject
   const code = codeByTag[error._tag]
   return {
     code,

@@ -14,7 +14,7 @@ export interface TestNode extends RunningNode {
 
 export const startNode = async (file: Record<string, unknown>): Promise<TestNode> => {
   const config = await Effect.runPromise(
-    decodeConfig({ host: "127.0.0.1", connectorPort: 0, adminPort: 0, dataDir: ":memory:", ...file }, {})
+    decodeConfig({ host: "127.0.0.1", connectorPort: 0, adminPort: 0, openPaymentsPort: 0, dataDir: ":memory:", ...file }, {})
   )
   const scope = Scope.makeUnsafe()
   const node = await Effect.runPromise(Scope.provide(scope)(start(config)))

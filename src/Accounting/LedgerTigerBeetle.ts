@@ -1,0 +1,413 @@
+/**
+ * The production ledger: a TigerBeetle cluster through `tigerbeetle-node`.
+ *
+ * - The client batches concurrent requests itself, so each call is one request.
+ * - The client has no timeout and waits forever while the cluster is unreachable: every request is
+ *   bounded by `requestTimeoutMs` and then fails with `LedgerUnavailable`. The request may still
+ *   reach the cluster later; retrying with the same ids is safe (`exists` is success), and a
+ *   reservation that lands late simply expires.
+ * - At most `requestsInFlightMax` requests may be outstanding in the client (timed-out ones count
+ *   until the client gives up on them); beyond that calls fail fast with `LedgerUnavailable`, so a
+ *   dead cluster cannot grow memory without bound.
+ * - Result codes map onto the typed errors of `Ledger.ts`: `exceeds_credits` / `exceeds_debits`
+ *   -> `InsufficientBalance`, `pending_transfer_expired` -> `PendingExpired`, ... Anything that can
+ *   only come from a bug (bad ids, unknown accounts, ledger mismatch, id reuse) is a defect.
+ * - A chain that failed only because of events that are harmless for this call (`exists`, a post
+ *   of an already posted transfer, a void of an expired one) failed as a whole
+ *   (`linked_event_failed`) in TigerBeetle: it is re-submitted without those events, which is what
+ *   the embedded ledger does in one step. Post and void transfers get fresh ids each round.
+ */
+import { Duration, Effect, Layer, Option } from "effect"
+import {
+  type Account as TbAccount,
+  amount_max,
+  type Client,
+  createClient,
+  CreateAccountStatus,
+  CreateTransferStatus,
+  RequestError,
+  type Transfer as TbTransfer,
+  TransferFlags
+} from "tigerbeetle-node"
+import {
+  type Account,
+  type AccountBalance,
+  accountQueryProblem,
+  type AccountQuery,
+  type AccountSpec,
+  accountsProblem,
+  dieIf,
+  InsufficientBalance,
+  Ledger,
+  LedgerDefect,
+  type LedgerShape,
+  LedgerUnavailable,
+  newTransferId,
+  PendingAlreadyPosted,
+  PendingAlreadyVoided,
+  PendingExpired,
+  PendingNotFound,
+  pendingChainProblem,
+  timeoutProblem,
+  transferChainProblem,
+  type TransferSpec
+} from "./Ledger.ts"
+import { bitsToFlags, flagsToBits } from "./LedgerRules.ts"
+
+export interface Options {
+  readonly clusterId: bigint
+  /** Replica addresses, e.g. `["3000"]` or `["10.0.0.1:3000", "10.0.0.2:3000", "10.0.0.3:3000"]`. */
+  readonly replicaAddresses: ReadonlyArray<string>
+  /** Bound of every request to the cluster. */
+  readonly requestTimeoutMs: number
+  readonly requestsInFlightMax?: number
+}
+
+export const defaults = {
+  requestsInFlightMax: 4096
+} as const
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+type Request = <A>(operation: string, call: (client: Client) => Promise<A>) => Effect.Effect<A, LedgerUnavailable>
+
+const rejected = (operation: string, cause: unknown): Effect.Effect<never, LedgerUnavailable> =>
+  cause instanceof RequestError && cause.code === "ERR_TOO_MUCH_DATA"
+    ? Effect.die(new LedgerDefect(`TigerBeetle ${operation}: batch too large`))
+    : Effect.fail(new LedgerUnavailable({ message: `TigerBeetle ${operation} failed`, cause }))
+
+const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightMax: number): Request => {
+  let inFlight = 0
+  const settle = () => {
+    inFlight--
+  }
+  return <A>(operation: string, call: (client: Client) => Promise<A>) =>
+    Effect.callback<A, LedgerUnavailable>((resume) => {
+      if (inFlight >= requestsInFlightMax) {
+        resume(Effect.fail(new LedgerUnavailable({ message: `${inFlight} TigerBeetle requests in flight` })))
+        return
+      }
+      inFlight++
+      try {
+        call(client).then(
+          (value) => {
+            settle()
+            resume(Effect.succeed(value))
+          },
+          (cause: unknown) => {
+            settle()
+            resume(rejected(operation, cause))
+          }
+        )
+      } catch (cause) {
+        settle()
+        resume(rejected(operation, cause))
+      }
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: Duration.millis(requestTimeoutMs),
+        orElse: () =>
+          Effect.fail(new LedgerUnavailable({ message: `TigerBeetle ${operation} timed out after ${requestTimeoutMs} ms` }))
+      })
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+// ---------------------------------------------------------------------------------------------
+
+const encodeAccount = (spec: AccountSpec): TbAccount => ({
+  id: spec.id,
+  debits_pending: 0n,
+  debits_posted: 0n,
+  credits_pending: 0n,
+  credits_posted: 0n,
+  user_data_128: 0n,
+  user_data_64: 0n,
+  user_data_32: 0,
+  reserved: 0,
+  ledger: spec.ledger,
+  code: spec.code,
+  flags: flagsToBits(spec.flags),
+  timestamp: 0n
+})
+
+const tbTransfer = (fields: Partial<TbTransfer> & Pick<TbTransfer, "id" | "flags">): TbTransfer => ({
+  debit_account_id: 0n,
+  credit_account_id: 0n,
+  amount: 0n,
+  pending_id: 0n,
+  user_data_128: 0n,
+  user_data_64: 0n,
+  user_data_32: 0,
+  timeout: 0,
+  ledger: 0,
+  code: 0,
+  timestamp: 0n,
+  ...fields
+})
+
+const linkedFlag = (linked: boolean): number => linked ? TransferFlags.linked : 0
+
+const encodeTransfer = (timeoutSeconds: number | undefined) => (spec: TransferSpec, linked: boolean): TbTransfer =>
+  tbTransfer({
+    id: spec.id,
+    debit_account_id: spec.debitAccountId,
+    credit_account_id: spec.creditAccountId,
+    amount: spec.amount,
+    ledger: spec.ledger,
+    code: spec.code,
+    timeout: timeoutSeconds ?? 0,
+    flags: linkedFlag(linked) | (timeoutSeconds === undefined ? 0 : TransferFlags.pending)
+  })
+
+const encodePost = (pendingId: bigint, linked: boolean): TbTransfer =>
+  tbTransfer({
+    id: newTransferId(),
+    pending_id: pendingId,
+    amount: amount_max, // post the full pending amount
+    flags: linkedFlag(linked) | TransferFlags.post_pending_transfer
+  })
+
+const encodeVoid = (pendingId: bigint, linked: boolean): TbTransfer =>
+  tbTransfer({ id: newTransferId(), pending_id: pendingId, flags: linkedFlag(linked) | TransferFlags.void_pending_transfer })
+
+const decodeBalance = (account: TbAccount): AccountBalance => ({
+  id: account.id,
+  debitsPending: account.debits_pending,
+  debitsPosted: account.debits_posted,
+  creditsPending: account.credits_pending,
+  creditsPosted: account.credits_posted
+})
+
+const decodeAccount = (account: TbAccount): Account => ({
+  ...decodeBalance(account),
+  ledger: account.ledger,
+  code: account.code,
+  flags: bitsToFlags(account.flags),
+  timestamp: account.timestamp
+})
+
+// ---------------------------------------------------------------------------------------------
+// Result codes
+// ---------------------------------------------------------------------------------------------
+
+/** What one event's result means for the call. */
+type Outcome<E> =
+  | { readonly _tag: "Done" }
+  | { readonly _tag: "Retry" }
+  | { readonly _tag: "Fail"; readonly error: E }
+  | { readonly _tag: "Die"; readonly message: string }
+
+const done: Outcome<never> = { _tag: "Done" }
+const retry: Outcome<never> = { _tag: "Retry" }
+const fail = <E>(error: E): Outcome<E> => ({ _tag: "Fail", error })
+const die = (message: string): Outcome<never> => ({ _tag: "Die", message })
+
+const statusName = (status: CreateTransferStatus): string => CreateTransferStatus[status] ?? String(status)
+
+const unexpected = (id: bigint, status: CreateTransferStatus): Outcome<never> =>
+  die(`TigerBeetle refused transfer ${id}: ${statusName(status)}`)
+
+/** Creating a pending or posted transfer. */
+export const classifyCreate = (spec: TransferSpec, status: CreateTransferStatus): Outcome<InsufficientBalance> => {
+  switch (status) {
+    case CreateTransferStatus.created:
+    case CreateTransferStatus.exists:
+      return done
+    case CreateTransferStatus.linked_event_failed:
+      return retry
+    case CreateTransferStatus.exceeds_credits:
+      return fail(new InsufficientBalance({ accountId: spec.debitAccountId, transferId: spec.id, reason: "exceeds_credits" }))
+    case CreateTransferStatus.exceeds_debits:
+      return fail(new InsufficientBalance({ accountId: spec.creditAccountId, transferId: spec.id, reason: "exceeds_debits" }))
+    case CreateTransferStatus.id_already_failed:
+      return die(`transfer id ${spec.id} already failed; use a fresh id`)
+    default:
+      return unexpected(spec.id, status)
+  }
+}
+
+type PostFailure = PendingNotFound | PendingExpired | PendingAlreadyVoided
+
+/** Posting a pending transfer: already posted is success; unknown, expired, voided are errors. */
+export const classifyPost = (pendingId: bigint, status: CreateTransferStatus): Outcome<PostFailure> => {
+  switch (status) {
+    case CreateTransferStatus.created:
+    case CreateTransferStatus.pending_transfer_already_posted:
+      return done
+    case CreateTransferStatus.linked_event_failed:
+      return retry
+    case CreateTransferStatus.pending_transfer_not_found:
+      return fail(new PendingNotFound({ transferId: pendingId }))
+    case CreateTransferStatus.pending_transfer_expired:
+      return fail(new PendingExpired({ transferId: pendingId }))
+    case CreateTransferStatus.pending_transfer_already_voided:
+      return fail(new PendingAlreadyVoided({ transferId: pendingId }))
+    default:
+      return unexpected(pendingId, status)
+  }
+}
+
+/** Voiding a pending transfer: unknown, expired and voided are success; posted is an error. */
+export const classifyVoid = (pendingId: bigint, status: CreateTransferStatus): Outcome<PendingAlreadyPosted> => {
+  switch (status) {
+    case CreateTransferStatus.created:
+    case CreateTransferStatus.pending_transfer_not_found:
+    case CreateTransferStatus.pending_transfer_expired:
+    case CreateTransferStatus.pending_transfer_already_voided:
+      return done
+    case CreateTransferStatus.linked_event_failed:
+      return retry
+    case CreateTransferStatus.pending_transfer_already_posted:
+      return fail(new PendingAlreadyPosted({ transferId: pendingId }))
+    default:
+      return unexpected(pendingId, status)
+  }
+}
+
+/** The call's verdict from its events' outcomes: a defect first, then the first error, else what to retry. */
+export const verdict = <I, E>(
+  items: ReadonlyArray<I>,
+  outcomes: ReadonlyArray<Outcome<E>>
+): Outcome<E> | { readonly _tag: "Resubmit"; readonly items: ReadonlyArray<I> } => {
+  const died = outcomes.find((outcome) => outcome._tag === "Die")
+  if (died !== undefined) return died
+  const failed = outcomes.find((outcome) => outcome._tag === "Fail")
+  if (failed !== undefined) return failed
+  const again = items.filter((_, i) => outcomes[i]?._tag === "Retry")
+  if (again.length === 0) return done
+  if (again.length === items.length) return die("TigerBeetle failed a whole chain without naming a cause")
+  return { _tag: "Resubmit", items: again }
+}
+
+/** Submits `items` as one linked chain, re-submitting what failed only for harmless neighbours. */
+const submitChain = <I, E>(
+  request: Request,
+  items: ReadonlyArray<I>,
+  encode: (item: I, linked: boolean) => TbTransfer,
+  classify: (item: I, status: CreateTransferStatus) => Outcome<E>
+): Effect.Effect<void, E | LedgerUnavailable> =>
+  Effect.gen(function*() {
+    let remaining = items
+    while (remaining.length > 0) {
+      const batch = remaining.map((item, i) => encode(item, i < remaining.length - 1))
+      const results = yield* request("create_transfers", (client) => client.createTransfers(batch))
+      if (results.length !== batch.length) {
+        return yield* Effect.die(new LedgerDefect(`TigerBeetle answered ${results.length} results for ${batch.length} events`))
+      }
+      const next = verdict(remaining, remaining.map((item, i) => classify(item, results[i]!.status)))
+      if (next._tag === "Die") return yield* Effect.die(new LedgerDefect(next.message))
+      if (next._tag === "Fail") return yield* Effect.fail(next.error)
+      remaining = next._tag === "Resubmit" ? next.items : []
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------------------------
+
+const accountStatusName = (status: CreateAccountStatus): string => CreateAccountStatus[status] ?? String(status)
+
+const createAccounts = (request: Request, accounts: ReadonlyArray<AccountSpec>) =>
+  Effect.gen(function*() {
+    const results = yield* request("create_accounts", (client) => client.createAccounts(accounts.map(encodeAccount)))
+    const refused = results.findIndex((result) =>
+      result.status !== CreateAccountStatus.created && result.status !== CreateAccountStatus.exists
+    )
+    if (refused === -1) return
+    const status = accountStatusName(results[refused]!.status)
+    return yield* Effect.die(new LedgerDefect(`TigerBeetle refused account ${accounts[refused]?.id}: ${status}`))
+  })
+
+const lookupBalances = (request: Request, ids: ReadonlyArray<bigint>) =>
+  Effect.gen(function*() {
+    if (ids.length === 0) return []
+    const found = yield* request("lookup_accounts", (client) => client.lookupAccounts([...ids]))
+    const byId = new Map(found.map((account) => [account.id, decodeBalance(account)]))
+    return ids.flatMap((id) => {
+      const balance = byId.get(id)
+      return balance === undefined ? [] : [balance]
+    })
+  })
+
+const queryAccounts = (request: Request, query: AccountQuery) =>
+  Effect.map(
+    request("query_accounts", (client) =>
+      client.queryAccounts({
+        user_data_128: 0n,
+        user_data_64: 0n,
+        user_data_32: 0,
+        ledger: query.ledger ?? 0,
+        code: 0,
+        timestamp_min: query.timestampMin ?? 0n,
+        timestamp_max: 0n,
+        limit: query.limit,
+        flags: 0
+      })),
+    (accounts) => accounts.map(decodeAccount)
+  )
+
+/** Most ids per lookup (TigerBeetle's batch limit). */
+const lookupIdsMax = 8189
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
+
+const makeService = (request: Request): LedgerShape => ({
+  createAccounts: Effect.fn("Ledger.createAccounts")(function*(accounts) {
+    yield* dieIf(accountsProblem(accounts))
+    if (accounts.length > 0) yield* createAccounts(request, accounts)
+  }),
+  reserve: Effect.fn("Ledger.reserve")(function*(transfers, timeoutSeconds) {
+    yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
+    yield* submitChain(request, transfers, encodeTransfer(timeoutSeconds), classifyCreate)
+  }),
+  post: Effect.fn("Ledger.post")(function*(ids) {
+    yield* dieIf(pendingChainProblem(ids))
+    yield* submitChain(request, ids, encodePost, classifyPost)
+  }),
+  voidPending: Effect.fn("Ledger.voidPending")(function*(ids) {
+    yield* dieIf(pendingChainProblem(ids))
+    yield* submitChain(request, ids, encodeVoid, classifyVoid)
+  }),
+  transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
+    yield* dieIf(transferChainProblem(transfers))
+    yield* submitChain(request, transfers, encodeTransfer(undefined), classifyCreate)
+  }),
+  balances: Effect.fn("Ledger.balances")(function*(ids) {
+    const pages = yield* Effect.forEach(chunks(ids, lookupIdsMax), (page) => lookupBalances(request, page))
+    return pages.flat()
+  }),
+  listAccounts: Effect.fn("Ledger.listAccounts")(function*(query) {
+    yield* dieIf(accountQueryProblem(query))
+    return yield* queryAccounts(request, query)
+  }),
+  // TigerBeetle has no index on transfer state: pending amounts come from the account balances.
+  countPending: Effect.succeed(Option.none())
+})
+
+const connect = (options: Options) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => createClient({ cluster_id: options.clusterId, replica_addresses: [...options.replicaAddresses] }),
+      catch: (cause) => new LedgerUnavailable({ message: "cannot create TigerBeetle client", cause })
+    }),
+    (client) => Effect.sync(() => client.destroy())
+  )
+
+/**
+ * The TigerBeetle ledger. Scoped: the client is destroyed when the layer's scope closes (its
+ * outstanding requests then fail with `LedgerUnavailable`).
+ */
+export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> =>
+  Layer.effect(
+    Ledger,
+    Effect.gen(function*() {
+      const client = yield* connect(options)
+      const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
+      return makeService(makeRequest(client, options.requestTimeoutMs, inFlightMax))
+    })
+  )

@@ -1,0 +1,88 @@
+/**
+ * The embedded resource store: one SQLite file (`node:sqlite`, WAL) holding wallet addresses,
+ * incoming payments, quotes and outgoing payments. Money amounts are decimal TEXT (u64/u128 do not
+ * fit SQLite's i64) and are converted to bigint at the edge of each service.
+ *
+ * Synchronous and single-writer (this process owns the file), so each statement is atomic and a
+ * read-modify-write inside `transaction` cannot interleave with another.
+ */
+import { Context, Effect, Layer } from "effect"
+import { DatabaseSync } from "node:sqlite"
+
+export interface PaymentsDbShape {
+  readonly db: DatabaseSync
+  /** Runs `f` in one transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on throw). */
+  readonly transaction: <A>(f: () => A) => A
+}
+
+export class PaymentsDb extends Context.Service<PaymentsDb, PaymentsDbShape>()("Payments/PaymentsDb") {}
+
+const migrations: ReadonlyArray<string> = [
+  `CREATE TABLE wallet_addresses (
+     id TEXT PRIMARY KEY,
+     url TEXT NOT NULL UNIQUE,
+     path TEXT NOT NULL UNIQUE,
+     asset_code TEXT NOT NULL,
+     asset_scale INTEGER NOT NULL,
+     public_name TEXT,
+     active INTEGER NOT NULL DEFAULT 1,
+     created_at INTEGER NOT NULL
+   )`,
+  `CREATE TABLE incoming_payments (
+     id TEXT PRIMARY KEY,
+     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+     incoming_amount TEXT,
+     expires_at INTEGER,
+     metadata TEXT,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     completed_at INTEGER
+   )`,
+  `CREATE INDEX incoming_payments_wallet ON incoming_payments(wallet_address_id, created_at)`
+]
+
+const migrate = (db: DatabaseSync): void => {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+  const row = db.prepare("SELECT MAX(version) AS version FROM schema_migrations").get() as { version: number | null }
+  const current = row.version ?? 0
+  for (let version = current + 1; version <= migrations.length; version++) {
+    db.exec("BEGIN IMMEDIATE")
+    try {
+      db.exec(migrations[version - 1]!)
+      db.prepare("INSERT INTO schema_migrations (version) VALUES (?)").run(version)
+      db.exec("COMMIT")
+    } catch (error) {
+      db.exec("ROLLBACK")
+      throw error
+    }
+  }
+}
+
+export const open = (filename: string): PaymentsDbShape => {
+  const db = new DatabaseSync(filename)
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000")
+  migrate(db)
+  let depth = 0
+  const transaction = <A>(f: () => A): A => {
+    if (depth > 0) return f()
+    db.exec("BEGIN IMMEDIATE")
+    depth++
+    try {
+      const result = f()
+      db.exec("COMMIT")
+      return result
+    } catch (error) {
+      db.exec("ROLLBACK")
+      throw error
+    } finally {
+      depth--
+    }
+  }
+  return { db, transaction }
+}
+
+export const layer = (options: { readonly filename: string }): Layer.Layer<PaymentsDb> =>
+  Layer.effect(
+    PaymentsDb,
+    Effect.acquireRelease(Effect.sync(() => open(options.filename)), (store) => Effect.sync(() => store.db.close()))
+  )

@@ -1,0 +1,188 @@
+/**
+ * The local STREAM receiver (SPEC §7), plugged into the packet path through `LocalReceivers`.
+ *
+ * `match` (routing stage): decode the payment tag from the destination; an incoming payment first,
+ * then a wallet address. A tag naming a payment or wallet address that no longer exists is F02.
+ *
+ * `deliver` (end of the pipeline, inside the ledger reservation): the STREAM receiver builds the
+ * reply for the destination amount. When it would accept money:
+ *  - a completed or expired incoming payment refuses it (F99 + ConnectionClose, built by STREAM);
+ *  - otherwise the amount is added to the connection's and the payment's totals in ONE atomic step
+ *    that refuses anything past `incomingAmount` (F99 with a StreamMaxMoney frame telling the sender
+ *    how much more it may send);
+ *  - the receipt (RFC 39) carries the connection's new total, and the payment's state follows it.
+ * The ledger stage posts the reservation when this returns the Fulfill, and voids it otherwise.
+ *
+ * Rate probes (unfulfillable, wrong condition) get STREAM's F99 reply with the amount that arrived.
+ */
+import type { IncomingMoney } from "@interledger/stream-receiver"
+import { decrypt, hmac, ReplyBuilder } from "@interledger/stream-receiver/dist/src/utils.js"
+import { Effect, Layer, Redacted } from "effect"
+import type * as IlpPacket from "ilp-packet"
+import { Packet, StreamMaxMoneyFrame } from "ilp-protocol-stream/dist/src/packet.js"
+import Long from "long"
+import { NodeConfigService } from "../Config.ts"
+import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
+import { LocalReceivers } from "../Connector/LocalReceivers.ts"
+import type { Fulfill, Reject } from "../Connector/Packet.ts"
+import type { LocalReceiver, Timed } from "../Connector/Stage.ts"
+import { type IncomingPayment, IncomingPayments } from "../Payments/IncomingPayments.ts"
+import { WalletAddresses } from "../Payments/WalletAddresses.ts"
+import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
+import { ReceiptTotals } from "./ReceiptTotals.ts"
+
+type Target =
+  | { readonly kind: "incoming"; readonly payment: IncomingPayment }
+  | { readonly kind: "wallet"; readonly walletAddressId: string }
+
+const toIlpPrepare = (request: Timed): IlpPacket.IlpPrepare => ({
+  amount: request.destinationAmount.toString(),
+  expiresAt: new Date(request.prepare.expiresAt),
+  executionCondition: Buffer.from(request.prepare.executionCondition),
+  destination: request.prepare.destination,
+  data: Buffer.from(request.prepare.data)
+})
+
+const fromIlpReject = (reject: IlpPacket.IlpReject): Reject => ({
+  code: reject.code,
+  triggeredBy: reject.triggeredBy,
+  message: reject.message,
+  data: reject.data
+})
+
+const isIncomingMoney = (reply: IncomingMoney | IlpPacket.IlpReply): reply is IncomingMoney => "accept" in reply
+
+const sharedSecretKeyString = Buffer.from("ilp_stream_shared_secret")
+const encryptionKeyString = Buffer.from("ilp_stream_encryption")
+
+/**
+ * F99 telling the sender how much more the payment may receive (a StreamMaxMoney frame on stream
+ * 1, the stream `@interledger/stream-receiver` accounts on). Built with the same keys and framing as
+ * the receiver's own replies; `@interledger/stream-receiver` offers no hook to add frames.
+ */
+export const declineWithMaxMoney = (
+  credentials: StreamCredentialsShape,
+  ourAddress: string,
+  request: Timed,
+  connectionTotal: bigint,
+  remaining: bigint
+): Reject | undefined => {
+  const segment = request.prepare.destination.slice(ourAddress.length + 1).split(".")[0]
+  if (segment === undefined || segment === "") return undefined
+  const token = Buffer.from(segment, "base64")
+  // The server secret is read only to derive this connection's keys; it never reaches a log.
+  const sharedSecret = hmac(hmac(Buffer.from(Redacted.value(credentials.serverSecret)), sharedSecretKeyString), token)
+  const encryptionKey = hmac(sharedSecret, encryptionKeyString)
+  let sequence: Long
+  try {
+    sequence = Packet._deserializeUnencrypted(decrypt(encryptionKey, Buffer.from(request.prepare.data))).sequence
+  } catch {
+    return undefined
+  }
+  const receiveMax = Long.fromString((connectionTotal + remaining).toString(), true)
+  const reject = new ReplyBuilder()
+    .setIlpAddress(ourAddress as Parameters<ReplyBuilder["setIlpAddress"]>[0])
+    .setEncryptionKey(encryptionKey)
+    .setSequence(sequence)
+    .setReceivedAmount(request.destinationAmount.toString())
+    .addFrames(new StreamMaxMoneyFrame(1, receiveMax, Long.fromString(connectionTotal.toString(), true)))
+    .buildReject("F99" as Parameters<ReplyBuilder["buildReject"]>[0])
+  return fromIlpReject(reject)
+}
+
+export const make = Effect.gen(function*() {
+  const config = yield* NodeConfigService
+  const credentials = yield* StreamCredentials
+  const totals = yield* ReceiptTotals
+  const incomingPayments = yield* IncomingPayments
+  const walletAddresses = yield* WalletAddresses
+  const ourAddress = config.ilpAddress
+
+  const gone = (what: string) => Effect.fail(new Unreachable({ reason: `${what} no longer exists` }))
+
+  const match = (request: { readonly prepare: { readonly destination: string } }) =>
+    Effect.suspend(() => {
+      const tag = credentials.decodeTag(request.prepare.destination)
+      if (tag === undefined) return Effect.succeed(undefined)
+      if (tag.kind === "incoming") {
+        return incomingPayments.get(tag.id).pipe(
+          Effect.flatMap((payment) =>
+            Effect.map(incomingPayments.walletAddressOf(payment), (wallet): LocalReceiver => ({
+              ledgerAccountId: payment.ledgerAccountId,
+              asset: wallet.asset,
+              context: { kind: "incoming", payment } satisfies Target
+            }))
+          ),
+          Effect.catchTags({
+            IncomingPaymentNotFound: () => gone("incoming payment"),
+            WalletAddressNotFound: () => gone("wallet address")
+          })
+        )
+      }
+      return walletAddresses.get(tag.id).pipe(
+        Effect.flatMap((wallet) =>
+          wallet.active ?
+            Effect.succeed<LocalReceiver>({
+              ledgerAccountId: wallet.ledgerAccountId,
+              asset: wallet.asset,
+              context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
+            }) :
+            gone("active wallet address")
+        ),
+        Effect.catchTag("WalletAddressNotFound", () => gone("wallet address"))
+      )
+    })
+
+  const refuse = (reply: IlpPacket.IlpReject) => Effect.fail(new ReceiverRejected({ reject: fromIlpReject(reply) }))
+
+  const acceptMoney = (request: Timed, target: Target, money: IncomingMoney) =>
+    Effect.gen(function*() {
+      const payment = target.kind === "incoming" ? target.payment : undefined
+      const result = yield* totals.add({
+        connectionKey: money.connectionId,
+        amount: request.destinationAmount,
+        ...(payment === undefined ?
+          {} :
+          {
+            payment: {
+              key: payment.id,
+              ...(payment.incomingAmount === undefined ? {} : { cap: payment.incomingAmount })
+            }
+          })
+      }).pipe(
+        Effect.mapError((error) => new InternalError({ reason: `receipt store unavailable: ${error.message}` }))
+      )
+      if (!result.accepted) {
+        if (payment !== undefined) yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
+        if (result.remaining === 0n) return yield* refuse(money.finalDecline())
+        const connectionTotal = yield* totals.get(money.connectionId).pipe(Effect.orElseSucceed(() => 0n))
+        const reject = declineWithMaxMoney(credentials, ourAddress, request, connectionTotal, result.remaining)
+        return yield* (reject === undefined ? refuse(money.finalDecline()) : Effect.fail(new ReceiverRejected({ reject })))
+      }
+      money.setTotalReceived(result.connectionTotal.toString())
+      const fulfill = money.accept()
+      if (payment !== undefined && result.paymentTotal !== undefined) {
+        yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
+      }
+      return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
+    })
+
+  const deliver = (request: Timed, receiver: LocalReceiver) =>
+    Effect.suspend(() => {
+      const reply = credentials.server.createReply(toIlpPrepare(request))
+      if (!isIncomingMoney(reply)) {
+        return "fulfillment" in reply ?
+          Effect.succeed<Fulfill>({ fulfillment: reply.fulfillment, data: reply.data }) :
+          refuse(reply)
+      }
+      const target = receiver.context as Target
+      if (target.kind === "incoming" && (target.payment.state === "completed" || target.payment.state === "expired")) {
+        return refuse(reply.finalDecline())
+      }
+      return acceptMoney(request, target, reply)
+    })
+
+  return LocalReceivers.of({ match, deliver })
+})
+
+export const layer = Layer.effect(LocalReceivers, make)
