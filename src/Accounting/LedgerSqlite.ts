@@ -109,8 +109,8 @@ const runRequests = (store: Store, requests: ReadonlyArray<Request>, nowMs: numb
     return Effect.logError("ledger batch failed unexpectedly", error)
   }
   if (result._tag === "Aborted") {
-    completeAll(requests, Exit.fail(result.error))
-    return Effect.logError("ledger batch aborted", result.error.cause)
+    completeAll(requests, result.exit)
+    return Effect.logError("ledger batch aborted", result.cause)
   }
   result.exits.forEach((exit, i) => requests[i]!.complete(exit))
   return Effect.void
@@ -226,7 +226,7 @@ const voidLeftovers = (store: Store, nowMs: number, limit: number): Effect.Effec
         voided = tx.voidAllPending(limit)
         return Exit.void
       }], nowMs)
-      if (result._tag === "Aborted") return yield* result.error
+      if (result._tag === "Aborted") return yield* result.exit
       yield* result.exits[0] ?? Exit.void
       total += voided
       if (voided < limit) return total

@@ -270,7 +270,8 @@ export type Job<E> = (tx: Tx) => Exit.Exit<void, E>
 
 export type BatchResult<E> =
   | { readonly _tag: "Committed"; readonly exits: ReadonlyArray<Exit.Exit<void, E | LedgerUnavailable>> }
-  | { readonly _tag: "Aborted"; readonly error: LedgerUnavailable }
+  /** Nothing was committed; every job fails with this (storage error) or dies with it (bug). */
+  | { readonly _tag: "Aborted"; readonly exit: Exit.Exit<never, LedgerUnavailable>; readonly cause: unknown }
 
 export interface Store {
   /** Runs the jobs in one transaction. A failure to begin or commit aborts them all. */
@@ -330,7 +331,7 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
     } catch (error) {
       if (db.isTransaction) sql.rollback.run()
       batch.restore()
-      return { _tag: "Aborted", error: new LedgerUnavailable({ message: "ledger storage error", cause: error }) }
+      return { _tag: "Aborted", exit: exitOfThrown(error), cause: error }
     }
   }
 

@@ -6,7 +6,7 @@
 import { Context, Data, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { AccountCode, Ledger, type LedgerUnavailable } from "../Accounting/Ledger.ts"
-import { ids, ledgerOf } from "../Accounting/Accounts.ts"
+import { assetAccounts, ids, ledgerOf } from "../Accounting/Accounts.ts"
 import type { Asset } from "../Config.ts"
 import { PaymentsDb } from "./Database.ts"
 
@@ -107,8 +107,9 @@ export const make = Effect.gen(function*() {
     }
     if (byPath.get(path) !== undefined) return yield* new WalletAddressConflict({ message: "a wallet address with this URL exists" })
     const id = randomUUID()
-    // The ledger account first: a wallet address row never exists without its account.
-    yield* ledger.createAccounts([{
+    // The ledger accounts first: a wallet address row never exists without its account, and its
+    // asset always has liquidity and settlement accounts (idempotent).
+    yield* ledger.createAccounts([...assetAccounts(input.asset), {
       id: ids.walletAddress(id),
       ledger: ledgerOf(input.asset),
       code: AccountCode.walletAddress,

@@ -1,0 +1,129 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { createServer } from "node:net"
+import { CreateTransferStatus } from "tigerbeetle-node"
+import { Ledger, LedgerUnavailable, newTransferId } from "../../src/Accounting/Ledger.ts"
+import * as LedgerTigerBeetle from "../../src/Accounting/LedgerTigerBeetle.ts"
+import { ledgerContract } from "./LedgerContract.ts"
+
+const address = process.env["TIGERBEETLE_ADDRESS"]
+const clusterId = BigInt(process.env["TIGERBEETLE_CLUSTER_ID"] ?? "0")
+
+if (address !== undefined && address !== "") {
+  ledgerContract(`tigerbeetle (${address})`, () =>
+    LedgerTigerBeetle.layer({ clusterId, replicaAddresses: address.split(","), requestTimeoutMs: 5_000 }))
+} else {
+  const reason = "TIGERBEETLE_ADDRESS is not set: the TigerBeetle ledger contract did NOT run"
+  console.warn(`\n*** SKIPPED: ${reason} (set it to e.g. 3000 to run it against a cluster) ***\n`)
+  describe.skip(`tigerbeetle ledger contract — ${reason}`, () => {
+    it("runs the shared ledger contract against a TigerBeetle cluster", () => {})
+  })
+}
+
+/** A local TCP port with nothing listening on it. */
+const freePort = () =>
+  Effect.promise(() =>
+    new Promise<number>((resolve, reject) => {
+      const server = createServer()
+      server.once("error", reject)
+      server.listen(0, "127.0.0.1", () => {
+        const port = (server.address() as { port: number }).port
+        server.close(() => resolve(port))
+      })
+    })
+  )
+
+describe("LedgerTigerBeetle without a cluster", () => {
+  it.live("fails with LedgerUnavailable within the request timeout instead of hanging", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort()
+      const requestTimeoutMs = 300
+      yield* Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const started = Date.now()
+        const errors = yield* Effect.all([
+          Effect.flip(ledger.balances([newTransferId()])),
+          Effect.flip(ledger.reserve([{
+            id: newTransferId(),
+            debitAccountId: 1n,
+            creditAccountId: 2n,
+            amount: 1n,
+            ledger: 1,
+            code: 1
+          }], 10)),
+          Effect.flip(ledger.post([newTransferId()])),
+          Effect.flip(ledger.createAccounts([{ id: newTransferId(), ledger: 1, code: 1, flags: {} }]))
+        ], { concurrency: "unbounded" })
+        const elapsedMs = Date.now() - started
+        for (const error of errors) expect(error).toBeInstanceOf(LedgerUnavailable)
+        expect(errors[0]!.message).toContain("timed out")
+        expect(elapsedMs).toBeGreaterThanOrEqual(requestTimeoutMs - 20)
+        expect(elapsedMs).toBeLessThan(requestTimeoutMs + 1_000)
+      }).pipe(
+        Effect.provide(LedgerTigerBeetle.layer({
+          clusterId: 0n,
+          replicaAddresses: [`127.0.0.1:${port}`],
+          requestTimeoutMs
+        }))
+      )
+    }))
+
+  it.live("fails fast once too many requests are stuck in the client", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort()
+      yield* Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const stuck = yield* Effect.flip(ledger.balances([1n])) // times out, stays in flight
+        expect(stuck.message).toContain("timed out")
+        const started = Date.now()
+        const refused = yield* Effect.flip(ledger.balances([1n]))
+        expect(refused.message).toContain("in flight")
+        expect(Date.now() - started).toBeLessThan(100)
+      }).pipe(
+        Effect.provide(LedgerTigerBeetle.layer({
+          clusterId: 0n,
+          replicaAddresses: [`127.0.0.1:${port}`],
+          requestTimeoutMs: 200,
+          requestsInFlightMax: 1
+        }))
+      )
+    }))
+})
+
+describe("LedgerTigerBeetle result codes", () => {
+  const spec = { id: 5n, debitAccountId: 1n, creditAccountId: 2n, amount: 1n, ledger: 1, code: 1 }
+
+  it("maps balance failures to InsufficientBalance on the right account", () => {
+    const debit = LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exceeds_credits)
+    expect(debit).toMatchObject({ _tag: "Fail", error: { _tag: "InsufficientBalance", accountId: 1n } })
+    const credit = LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exceeds_debits)
+    expect(credit).toMatchObject({ _tag: "Fail", error: { _tag: "InsufficientBalance", accountId: 2n } })
+  })
+
+  it("treats exists as success and bugs as defects", () => {
+    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exists)._tag).toBe("Done")
+    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exists_with_different_amount)._tag).toBe("Die")
+    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.debit_account_not_found)._tag).toBe("Die")
+    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.id_already_failed)._tag).toBe("Die")
+  })
+
+  it("maps post and void results", () => {
+    expect(LedgerTigerBeetle.classifyPost(5n, CreateTransferStatus.pending_transfer_expired))
+      .toMatchObject({ _tag: "Fail", error: { _tag: "PendingExpired" } })
+    expect(LedgerTigerBeetle.classifyPost(5n, CreateTransferStatus.pending_transfer_already_posted)._tag).toBe("Done")
+    expect(LedgerTigerBeetle.classifyVoid(5n, CreateTransferStatus.pending_transfer_expired)._tag).toBe("Done")
+    expect(LedgerTigerBeetle.classifyVoid(5n, CreateTransferStatus.pending_transfer_already_posted))
+      .toMatchObject({ _tag: "Fail", error: { _tag: "PendingAlreadyPosted" } })
+  })
+
+  it("ignores linked_event_failed in favour of the real cause, and re-submits around harmless events", () => {
+    const items = ["a", "b", "c"]
+    const done = { _tag: "Done" } as const
+    const retry = { _tag: "Retry" } as const
+    const failure = { _tag: "Fail", error: "short" } as const
+    expect(LedgerTigerBeetle.verdict(items, [retry, failure, retry])).toEqual(failure)
+    expect(LedgerTigerBeetle.verdict(items, [done, retry, retry])).toEqual({ _tag: "Resubmit", items: ["b", "c"] })
+    expect(LedgerTigerBeetle.verdict(items, [done, done, done])).toEqual(done)
+    expect(LedgerTigerBeetle.verdict(items, [retry, retry, retry])._tag).toBe("Die")
+  })
+})
