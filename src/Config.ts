@@ -22,7 +22,9 @@ const IlpAddress = Schema.String.check(
 /** A u64 amount given as a decimal string (or a safe integer); turned into a bigint by `toAmount`. */
 const Amount = Schema.Union([Schema.String, Schema.Number]).check(
   Schema.makeFilter((input: string | number) =>
-    isAmountText(String(input)) || `a non-negative integer amount below 2^64, got ${JSON.stringify(input)}`
+    (typeof input === "number" && !Number.isSafeInteger(input)) ?
+      `an amount as a decimal string (a JSON number this large is not exact), got ${JSON.stringify(input)}` :
+      isAmountText(String(input)) || `a non-negative integer amount below 2^64, got ${JSON.stringify(input)}`
   )
 )
 

@@ -15,6 +15,7 @@ import * as Config from "./Config.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
 import * as RateLimiter from "./Connector/RateLimiter.ts"
+import * as AdminApi from "./Http/AdminApi.ts"
 import { makeApp } from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
 import * as PaymentsDb from "./Payments/Database.ts"
@@ -30,6 +31,7 @@ export interface RunningNode {
   readonly ilpAddress: string
   readonly connectorPort: number
   readonly openPaymentsPort: number
+  readonly adminPort: number
   /** The node's services, for operator commands run in-process (and tests). */
   readonly services: Context.Context<Services>
 }
@@ -93,10 +95,12 @@ export const start = (config: Config.NodeConfig) =>
       Context.get(services, WalletAddresses.WalletAddresses),
       Context.get(services, StreamCredentials.StreamCredentials)
     ))
+    const admin = yield* AdminApi.serve(config).pipe(Effect.provideContext(services))
     const node: RunningNode = {
       ilpAddress: config.ilpAddress,
       connectorPort: portOf(ilpServer),
       openPaymentsPort: portOf(spspServer),
+      adminPort: admin.port,
       services
     }
     yield* Effect.logInfo(`ILP-over-HTTP listening on http://${config.host}:${node.connectorPort} as ${config.ilpAddress}`)

@@ -6,12 +6,14 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Effect } from "effect"
 import { loadConfig } from "./Config.ts"
 import { start } from "./Node.ts"
+import { operatorUsage, runOperatorCommand } from "./OperatorCli.ts"
 
 const usage = `Usage: npm start -- [options]     (or: node src/main.ts start [options])
 
 Commands:
   start                 run a node (default)
   help, --help, -h      show this help
+  <operator command>    talk to a running node's admin API (see below)
 
 Options:
   --config <file>       JSON configuration file (also CONFIG_FILE); see examples/config.json
@@ -32,7 +34,7 @@ interface Arguments {
   readonly configPath: string | undefined
 }
 
-const parseArguments = (argv: ReadonlyArray<string>): Arguments | string => {
+const startArguments = (argv: ReadonlyArray<string>): Arguments | string => {
   let command = "start"
   let configPath = process.env.CONFIG_FILE || undefined
   for (let i = 0; i < argv.length; i++) {
@@ -47,15 +49,22 @@ const parseArguments = (argv: ReadonlyArray<string>): Arguments | string => {
   return { command, configPath }
 }
 
-const main = (argv: ReadonlyArray<string>) => {
-  const args = parseArguments(argv)
+const operatorCommands = new Set(["health", "peers", "balances", "deposit", "withdraw"])
+
+const main = async (argv: ReadonlyArray<string>) => {
+  const first = argv[0]
+  if (first !== undefined && operatorCommands.has(first)) {
+    process.exitCode = await runOperatorCommand(first, argv.slice(1), process.env)
+    return
+  }
+  const args = startArguments(argv)
   if (typeof args === "string") {
     process.stderr.write(`${args}\n\n${usage}`)
     process.exitCode = 2
     return
   }
   if (args.command === "help") {
-    process.stdout.write(usage)
+    process.stdout.write(`${usage}\n${operatorUsage}`)
     return
   }
   const program = loadConfig(args.configPath).pipe(
@@ -71,4 +80,4 @@ const main = (argv: ReadonlyArray<string>) => {
   NodeRuntime.runMain(program)
 }
 
-main(process.argv.slice(2))
+void main(process.argv.slice(2))

@@ -106,16 +106,20 @@ class Reader {
     return slice
   }
 
-  /** OER length prefix: short form (< 128) or long form with 1..3 length bytes (we never need more). */
+  /**
+   * Canonical OER length prefix (RFC 30): short form below 128, else long form with the fewest
+   * length bytes (1..3; we never need more) and no leading zero.
+   */
   length(): number | undefined {
     const first = this.u8()
     if (first === undefined) return undefined
     if (first < 0x80) return first
     const count = first & 0x7f
     if (count === 0 || count > 3 || count > this.remaining) return undefined
+    if (this.bytes[this.offset] === 0) return undefined
     let length = 0
     for (let i = 0; i < count; i++) length = length * 256 + this.bytes[this.offset++]!
-    return length
+    return count === 1 && length < 0x80 ? undefined : length
   }
 
   varBytes(): Uint8Array | undefined {
@@ -167,8 +171,10 @@ export const parseTimestamp = (text: string): number | undefined => {
   const minute = Number(text.slice(10, 12))
   const second = Number(text.slice(12, 14))
   const millis = Number(text.slice(14, 17))
-  const time = Date.UTC(year, month - 1, day, hour, minute, second, millis)
-  const date = new Date(time)
+  // Date.UTC maps years 0..99 to 1900..1999; setUTCFullYear does not.
+  const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second, millis))
+  date.setUTCFullYear(year, month - 1, day)
+  const time = date.getTime()
   const roundTrips = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 &&
     date.getUTCDate() === day && date.getUTCHours() === hour && date.getUTCMinutes() === minute &&
     date.getUTCSeconds() === second
@@ -341,8 +347,18 @@ export const encodeFulfill = (fulfill: Fulfill): Uint8Array => {
 /** Messages are truncated to a bounded size so a reject never grows past what peers accept. */
 export const rejectMessageBytesMax = 8192
 
+/** UTF-8 bytes of `text`, cut to at most `max` bytes on a character boundary. */
+export const utf8Truncated = (text: string, max: number): Uint8Array => {
+  const bytes = utf8Encoder.encode(text)
+  if (bytes.length <= max) return bytes
+  let end = max
+  // Back up over continuation bytes (10xxxxxx) so the cut falls before a character's first byte.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end)
+}
+
 export const encodeReject = (reject: Reject): Uint8Array => {
-  const message = utf8Encoder.encode(reject.message).subarray(0, rejectMessageBytesMax)
+  const message = utf8Truncated(reject.message, rejectMessageBytesMax)
   const size = 3 + varSize(reject.triggeredBy.length) + varSize(message.length) + varSize(reject.data.length)
   return envelope(PacketType.Reject, size, (w) => {
     w.ascii(reject.code)

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -11,6 +11,10 @@ import { balanceOf, cmned, createAccounts, dmnec, fund, noFlags, transferSpec } 
 import { ledgerContract } from "./LedgerContract.ts"
 
 ledgerContract("sqlite (:memory:)", () => LedgerSqlite.layer({ filename: ":memory:" }))
+
+const contractDir = mkdtempSync(join(tmpdir(), "ledger-contract-"))
+afterAll(() => rmSync(contractDir, { recursive: true, force: true }))
+ledgerContract("sqlite (file, WAL)", () => LedgerSqlite.layer({ filename: join(contractDir, "ledger.db") }))
 
 const withTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
@@ -55,6 +59,42 @@ describe("LedgerSqlite", () => {
         )
       })
     ))
+
+  it.live("a storage fault is LedgerUnavailable, never InsufficientBalance, and leaves no trace", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const filename = join(dir, "ledger.db")
+        yield* Effect.gen(function*() {
+          const ledger = yield* Ledger
+          const [source, from, to] = yield* createAccounts(L, [noFlags, dmnec, noFlags])
+          yield* fund(L, source!, from!, 100n)
+          const before = yield* ledger.balances([from!, to!])
+          const packet = transferSpec(L, from!, to!, 10n)
+          const blocker = new DatabaseSync(filename)
+          blocker.exec("BEGIN IMMEDIATE") // another writer holds the lock: every batch fails to begin
+          const error = yield* Effect.flip(ledger.reserve([packet], 10))
+          blocker.exec("ROLLBACK")
+          blocker.close()
+          expect(error._tag).toBe("LedgerUnavailable")
+          expect(yield* ledger.balances([from!, to!])).toEqual(before)
+          yield* ledger.reserve([packet], 10) // the same ids succeed once the store is back
+          expect((yield* balanceOf(from!)).debitsPending).toBe(10n)
+        }).pipe(Effect.provide(LedgerSqlite.layer({ filename, busyTimeoutMs: 0 })))
+      })
+    ))
+
+  it.live("the sweeper releases timed-out reservations without any other traffic", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger
+      const [source, from, to] = yield* createAccounts(L, [noFlags, dmnec, noFlags])
+      yield* fund(L, source!, from!, 100n)
+      yield* ledger.reserve([transferSpec(L, from!, to!, 60n)], 1)
+      expect(yield* ledger.countPending).toEqual(Option.some(1))
+      yield* Effect.sleep("1300 millis")
+      expect(yield* ledger.countPending).toEqual(Option.some(0))
+      expect((yield* balanceOf(from!)).debitsPending).toBe(0n)
+      expect((yield* balanceOf(to!)).creditsPending).toBe(0n)
+    }).pipe(Effect.provide(LedgerSqlite.layer({ filename: ":memory:", sweepIntervalMs: 50 }))))
 
   it.live("refuses a file that is not a ledger database", () =>
     withTempDir((dir) =>

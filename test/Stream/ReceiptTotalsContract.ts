@@ -12,7 +12,8 @@ import {
   type AddRequest,
   type AddResult,
   type ReceiptStoreUnavailable,
-  ReceiptTotals
+  ReceiptTotals,
+  type ReceiptTotalsShape
 } from "../../src/Stream/ReceiptTotals.ts"
 
 /** The TTL every contract layer is built with. */
@@ -50,28 +51,37 @@ export const checkConcurrentRun = (
   return { acceptedSum }
 }
 
-/** 200 concurrent random adds over 4 connections against one capped payment, then 100 single units. */
-export const concurrentCapRun = (seed: number) =>
+/**
+ * 200 concurrent random adds over 4 connections against one capped payment (cap = half their sum),
+ * spread over `stores` (several instances sharing one backend), then 1000 concurrent single units,
+ * which must fill the cap exactly: what is left after the first round is smaller than the largest
+ * refused amount (<= 1000).
+ */
+export const concurrentCapRun = (seed: number, stores: ReadonlyArray<ReceiptTotalsShape>) =>
   Effect.gen(function*() {
+    const store = (i: number) => stores[i % stores.length]!
     const amounts = fc.sample(fc.bigInt({ min: 1n, max: 1_000n }), { numRuns: 200, seed })
     const cap = amounts.reduce((sum, amount) => sum + amount, 0n) / 2n
     const payment = { key: fresh("pay"), cap }
     const connections = [0, 1, 2, 3].map(() => fresh("conn"))
     const results = yield* Effect.forEach(
       amounts,
-      (amount, i) => add({ connectionKey: connections[i % 4]!, amount, payment }),
+      (amount, i) => store(i).add({ connectionKey: connections[i % 4]!, amount, payment }),
       { concurrency: "unbounded" }
     )
-    checkConcurrentRun(amounts, results, cap, yield* paymentTotal(payment.key))
-    const connectionSum = (yield* Effect.forEach(connections, get)).reduce((sum, total) => sum + total, 0n)
-    expect(connectionSum).toBe(yield* paymentTotal(payment.key))
+    const afterFirstRound = yield* store(0).paymentTotal(payment.key)
+    checkConcurrentRun(amounts, results, cap, afterFirstRound)
+    const connectionTotals = yield* Effect.forEach(connections, (key, i) => store(i).get(key))
+    expect(connectionTotals.reduce((sum, total) => sum + total, 0n)).toBe(afterFirstRound)
 
-    // What is left is smaller than the largest refused amount (<= 1000): units fill it exactly.
     const units = Array.from({ length: 1_000 }, () => 1n)
-    yield* Effect.forEach(units, (amount) => add({ connectionKey: connections[0]!, amount, payment }), {
-      concurrency: "unbounded"
-    })
-    expect(yield* paymentTotal(payment.key)).toBe(cap)
+    const unitResults = yield* Effect.forEach(
+      units,
+      (amount, i) => store(i).add({ connectionKey: connections[0]!, amount, payment }),
+      { concurrency: "unbounded" }
+    )
+    expect(yield* store(1).paymentTotal(payment.key)).toBe(cap)
+    expect(unitResults.filter((result) => result.accepted).length).toBe(Number(cap - afterFirstRound))
   })
 
 /**
@@ -301,7 +311,8 @@ export const receiptTotalsContract = (
           expect(yield* get(connectionKey)).toBe(0n)
         }))
 
-      it.effect("200 concurrent adds never pass the cap and fill it exactly", () => concurrentCapRun(42))
+      it.effect("200 concurrent adds never pass the cap and fill it exactly", () =>
+        ReceiptTotals.use((totals) => concurrentCapRun(42, [totals])))
     }
   )
 }

@@ -28,10 +28,24 @@ export const encodeIldcpResponse = (address: string, assetScale: number, assetCo
   return Buffer.concat([varOctets(addressBytes), Buffer.from([assetScale]), varOctets(codeBytes)])
 }
 
-const varOctets = (bytes: Uint8Array): Uint8Array =>
-  bytes.length < 0x80 ?
-    Buffer.concat([Buffer.from([bytes.length]), bytes]) :
-    Buffer.concat([Buffer.from([0x82, bytes.length >> 8, bytes.length & 0xff]), bytes])
+/** Canonical OER length prefix: short form below 128, else the fewest length bytes. */
+const varOctets = (bytes: Uint8Array): Uint8Array => {
+  const n = bytes.length
+  const prefix = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff]
+  return Buffer.concat([Buffer.from(prefix), bytes])
+}
+
+/** Reads a canonical OER length at `offset`: [length, bytes used], or undefined. */
+const readLength = (data: Uint8Array, offset: number): readonly [number, number] | undefined => {
+  const first = data[offset]
+  if (first === undefined) return undefined
+  if (first < 0x80) return [first, 1]
+  const count = first & 0x7f
+  if (count < 1 || count > 2 || offset + 1 + count > data.length) return undefined
+  const length = count === 1 ? data[offset + 1]! : data[offset + 1]! * 256 + data[offset + 2]!
+  const canonical = count === 1 ? length >= 0x80 : length >= 0x100
+  return canonical ? [length, 1 + count] : undefined
+}
 
 /** The return address of an echo request, or a reason it is malformed. */
 export const parseEchoRequest = (data: Uint8Array): { readonly returnAddress: string } | string => {
@@ -39,10 +53,12 @@ export const parseEchoRequest = (data: Uint8Array): { readonly returnAddress: st
   if (type === echoResponseType) return "echo responses are not addressed to a connector"
   if (type !== echoRequestType) return "unknown echo packet type"
   const lengthAt = echoPrefix.length + 1
-  const length = data[lengthAt]
-  if (length === undefined || length >= 0x80) return "malformed echo return address"
-  const address = Buffer.from(data.subarray(lengthAt + 1, lengthAt + 1 + length)).toString("ascii")
-  if (address.length !== length || lengthAt + 1 + length !== data.length) return "malformed echo request"
+  const prefix = readLength(data, lengthAt)
+  if (prefix === undefined) return "malformed echo return address"
+  const [length, used] = prefix
+  const start = lengthAt + used
+  if (start + length !== data.length) return "malformed echo request"
+  const address = Buffer.from(data.subarray(start, start + length)).toString("ascii")
   return isValidAddress(address) ? { returnAddress: address } : "invalid echo return address"
 }
 

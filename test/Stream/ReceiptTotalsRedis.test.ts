@@ -1,0 +1,190 @@
+/**
+ * The Redis layer against real `redis-server` processes (never mocked). If `redis-server` is not
+ * installed these tests fail with a message saying to install it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Exit, Layer, Schedule } from "effect"
+import { Redis } from "ioredis"
+import { randomUUID } from "node:crypto"
+import { type ReceiptStoreUnavailable, ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
+import { layerRedis, type RedisOptions } from "../../src/Stream/ReceiptTotalsRedis.ts"
+import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
+import { concurrentCapRun, receiptTotalsContract } from "./ReceiptTotalsContract.ts"
+
+const acquireServer = (options: { readonly port?: number } = {}) =>
+  Effect.acquireRelease(Effect.promise(() => startRedis(options)), (server) => Effect.promise(() => server.stop()))
+
+const acquireRawClient = (server: RedisServer) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true })),
+    (client) => Effect.sync(() => client.disconnect())
+  ).pipe(Effect.tap((client) => Effect.promise(() => client.connect())))
+
+/** Builds a store (its own ioredis client: one "instance") in the test's scope. */
+const buildStore = (options: RedisOptions) =>
+  Effect.map(Layer.build(layerRedis(options)), (context) => Context.get(context, ReceiptTotals))
+
+const elapsedMs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const exit = yield* Effect.exit(effect)
+    return { exit, ms: performance.now() - start }
+  })
+
+const expectUnavailable = <A>(exit: Exit.Exit<A, ReceiptStoreUnavailable>) => {
+  expect(Exit.isFailure(exit) && !Exit.hasDies(exit)).toBe(true)
+  if (Exit.isFailure(exit)) expect(JSON.stringify(exit.cause)).toContain("ReceiptStoreUnavailable")
+}
+
+receiptTotalsContract(
+  "redis",
+  (connectionTtlSeconds) =>
+    Layer.unwrap(Effect.map(acquireServer(), (server) => layerRedis({ url: server.url, connectionTtlSeconds }))),
+  "live"
+)
+
+describe("ReceiptTotals.layerRedis", () => {
+  it.live("stores canonical decimal strings under the prefix, with a TTL only on connections", () =>
+    Effect.gen(function*() {
+      const server = yield* acquireServer()
+      const raw = yield* acquireRawClient(server)
+      const store = yield* buildStore({ url: server.url, keyPrefix: "t1:", connectionTtlSeconds: 60 })
+      yield* store.add({ connectionKey: "c", amount: 2n ** 64n - 1n, payment: { key: "p" } })
+      expect(yield* Effect.promise(() => raw.get("t1:c:c"))).toBe("18446744073709551615")
+      expect(yield* Effect.promise(() => raw.get("t1:p:p"))).toBe("18446744073709551615")
+      const ttlMs = yield* Effect.promise(() => raw.pttl("t1:c:c"))
+      expect(ttlMs > 59_000 && ttlMs <= 60_000).toBe(true)
+      expect(yield* Effect.promise(() => raw.pttl("t1:p:p"))).toBe(-1)
+    }))
+
+  it.live("adds digit by digit: carries through every digit and compares u128 caps exactly", () =>
+    Effect.gen(function*() {
+      const server = yield* acquireServer()
+      const raw = yield* acquireRawClient(server)
+      const store = yield* buildStore({ url: server.url, keyPrefix: "t2:" })
+      const nines = "9".repeat(38)
+      yield* Effect.promise(() => raw.set("t2:p:carry", nines))
+      expect(yield* store.add({ connectionKey: "c1", amount: 1n, payment: { key: "carry" } })).toEqual({
+        accepted: true,
+        connectionTotal: 1n,
+        paymentTotal: 10n ** 38n
+      })
+      const u128Max = 2n ** 128n - 1n
+      yield* Effect.promise(() => raw.set("t2:p:top", (u128Max - 2n).toString()))
+      const payment = { key: "top", cap: u128Max }
+      expect(yield* store.add({ connectionKey: "c2", amount: 3n, payment })).toEqual({
+        accepted: false,
+        paymentTotal: u128Max - 2n,
+        remaining: 2n
+      })
+      expect(yield* store.add({ connectionKey: "c2", amount: 2n, payment })).toMatchObject({ paymentTotal: u128Max })
+      expect(yield* store.add({ connectionKey: "c2", amount: 1n, payment })).toEqual({
+        accepted: false,
+        paymentTotal: u128Max,
+        remaining: 0n
+      })
+      expect(yield* Effect.promise(() => raw.get("t2:p:top"))).toBe(u128Max.toString())
+    }))
+
+  it.live("a stored value that is not a decimal total is a defect, not an outage", () =>
+    Effect.gen(function*() {
+      const server = yield* acquireServer()
+      const raw = yield* acquireRawClient(server)
+      const store = yield* buildStore({ url: server.url, keyPrefix: "t3:" })
+      yield* Effect.promise(() => raw.set("t3:p:bad", "12x"))
+      yield* Effect.promise(() => raw.hset("t3:c:hash", "f", "1"))
+      const payment = { key: "bad" }
+      expect(Exit.hasDies(yield* Effect.exit(store.add({ connectionKey: "c", amount: 1n, payment })))).toBe(true)
+      expect(Exit.hasDies(yield* Effect.exit(store.paymentTotal("bad")))).toBe(true)
+      expect(Exit.hasDies(yield* Effect.exit(store.add({ connectionKey: "hash", amount: 1n })))).toBe(true)
+      expect(yield* Effect.promise(() => raw.get("t3:p:bad"))).toBe("12x")
+    }))
+
+  it.live("two instances (two clients) adding concurrently never pass the cap and fill it exactly", () =>
+    Effect.gen(function*() {
+      const server = yield* acquireServer()
+      const first = yield* buildStore({ url: server.url })
+      const second = yield* buildStore({ url: server.url })
+      yield* concurrentCapRun(7, [first, second])
+      yield* concurrentCapRun(8, [second, first])
+    }))
+
+  it.live("a stopped Redis fails every call with ReceiptStoreUnavailable at once", () =>
+    Effect.gen(function*() {
+      const server = yield* acquireServer()
+      const commandTimeoutMs = 300
+      const store = yield* buildStore({ url: server.url, commandTimeoutMs })
+      yield* store.add({ connectionKey: "c", amount: 1n, payment: { key: "p", cap: 10n } })
+      yield* Effect.promise(() => server.stop())
+      const { exit, ms } = yield* elapsedMs(store.add({ connectionKey: "c", amount: 1n, payment: { key: "p", cap: 10n } }))
+      expectUnavailable(exit)
+      expect(ms).toBeLessThan(commandTimeoutMs + 200)
+      expectUnavailable(yield* Effect.exit(store.get("c")))
+      expectUnavailable(yield* Effect.exit(store.paymentTotal("p")))
+      expectUnavailable(yield* Effect.exit(store.deletePayment("p")))
+    }))
+
+  it.live("a hung Redis (SIGSTOP) fails the call within commandTimeoutMs", () =>
+    Effect.gen(function*() {
+      const server = yield* acquireServer()
+      const commandTimeoutMs = 250
+      const store = yield* buildStore({ url: server.url, commandTimeoutMs })
+      yield* store.add({ connectionKey: "c", amount: 1n })
+      server.pause()
+      const { exit, ms } = yield* elapsedMs(store.add({ connectionKey: "c", amount: 1n }))
+      server.resume()
+      expectUnavailable(exit)
+      expect(ms).toBeGreaterThanOrEqual(commandTimeoutMs - 10)
+      expect(ms).toBeLessThan(commandTimeoutMs + 250)
+      // The outcome of the timed-out add is unknown: Redis ran it after resuming.
+      const next = yield* store.add({ connectionKey: "c", amount: 1n })
+      expect(next.accepted && [2n, 3n].includes(next.connectionTotal)).toBe(true)
+    }))
+
+  it.live("reconnects after Redis restarts and reloads the script (NOSCRIPT → EVAL)", () =>
+    Effect.gen(function*() {
+      const server = yield* acquireServer()
+      const store = yield* buildStore({ url: server.url, commandTimeoutMs: 300, reconnectDelayMsMax: 50 })
+      yield* store.add({ connectionKey: "c", amount: 5n })
+      yield* Effect.promise(() => server.stop())
+      yield* acquireServer({ port: server.port })
+      const result = yield* store.add({ connectionKey: "c", amount: 7n }).pipe(
+        Effect.retry({ times: 60, schedule: Schedule.spaced(50) })
+      )
+      // The restarted server has no data (no persistence) and no cached script.
+      expect(result).toEqual({ accepted: true, connectionTotal: 7n })
+    }))
+
+  it.live("fails the layer with ReceiptStoreUnavailable when Redis does not answer at start", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const { exit, ms } = yield* elapsedMs(
+        Effect.scoped(buildStore({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 1_000 }))
+      )
+      expectUnavailable(exit)
+      expect(ms).toBeLessThan(1_500)
+    }))
+
+  it.live("keeps no secret from the URL in its errors", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const secret = `pw-${randomUUID()}`
+      const exit = yield* Effect.exit(Effect.scoped(buildStore({ url: `redis://user:${secret}@127.0.0.1:${port}` })))
+      expectUnavailable(exit)
+      expect(JSON.stringify(exit)).not.toContain(secret)
+    }))
+})
+
+describe("test/support/redis", () => {
+  it.live("fails loudly, asking to install it, when redis-server is missing", () =>
+    Effect.gen(function*() {
+      const path = process.env["PATH"]
+      process.env["PATH"] = "/nonexistent"
+      const error = yield* Effect.flip(Effect.tryPromise({ try: () => startRedis(), catch: (e) => e as Error })).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          process.env["PATH"] = path
+        }))
+      )
+      expect(error.message).toMatch(/redis-server is not installed.*install it/)
+    }))
+})
