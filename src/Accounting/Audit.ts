@@ -129,7 +129,10 @@ export const accountViolations = (account: Account): ReadonlyArray<Violation> =>
 }
 
 /** The double-entry and settlement violations of one ledger's totals. Pure. */
-export const totalsViolations = (totals: LedgerTotals, expectedSettlement: bigint | undefined): ReadonlyArray<Violation> => [
+export const totalsViolations = (
+  totals: LedgerTotals,
+  expectedSettlement: bigint | undefined
+): ReadonlyArray<Violation> => [
   ...(totals.debitsPosted === totals.creditsPosted ? [] : [{
     _tag: "UnbalancedPosted" as const,
     ledger: totals.ledger,
@@ -233,25 +236,31 @@ export const isClean = (report: AuditReport): boolean =>
 // ---------------------------------------------------------------------------------------------
 
 const describeBalance = (b: AccountBalance): string =>
-  `debits ${b.debitsPosted} posted + ${b.debitsPending} pending, credits ${b.creditsPosted} posted + ${b.creditsPending} pending`
+  `debits ${b.debitsPosted} posted + ${b.debitsPending} pending, ` +
+  `credits ${b.creditsPosted} posted + ${b.creditsPending} pending`
 
 /** One line per violation, for operators. Pure. */
 export const describeViolation = (violation: Violation): string => {
   switch (violation._tag) {
-    case "UnbalancedPosted":
-      return `ledger ${violation.ledger}: debits posted ${violation.debitsPosted} != credits posted ${violation.creditsPosted}`
-    case "UnbalancedPending":
-      return `ledger ${violation.ledger}: debits pending ${violation.debitsPending} != credits pending ${violation.creditsPending}`
-    case "FlagViolated":
-      return `ledger ${violation.ledger}: account ${violation.account.id} violates ${violation.flag}: ${
-        describeBalance(violation.account)
-      }`
+    case "UnbalancedPosted": {
+      const { creditsPosted, debitsPosted, ledger } = violation
+      return `ledger ${ledger}: debits posted ${debitsPosted} != credits posted ${creditsPosted}`
+    }
+    case "UnbalancedPending": {
+      const { creditsPending, debitsPending, ledger } = violation
+      return `ledger ${ledger}: debits pending ${debitsPending} != credits pending ${creditsPending}`
+    }
+    case "FlagViolated": {
+      const { account, flag, ledger } = violation
+      return `ledger ${ledger}: account ${account.id} violates ${flag}: ${describeBalance(account)}`
+    }
     case "SettlementMismatch":
       return `ledger ${violation.ledger}: settlement net ${violation.actual}, expected ${violation.expected}`
-    case "JournalMismatch":
-      return `account ${violation.actual.id}: balances (${describeBalance(violation.actual)}) differ from its transfers (${
-        describeBalance(violation.expected)
-      })`
+    case "JournalMismatch": {
+      const { actual, expected } = violation
+      return `account ${actual.id}: balances (${describeBalance(actual)}) ` +
+        `differ from its transfers (${describeBalance(expected)})`
+    }
   }
 }
 

@@ -209,7 +209,9 @@ export interface LedgerShape {
   /** Voids each pending transfer, as one chain; unknown, expired and voided ones are skipped. */
   readonly voidPending: (pendingIds: ReadonlyArray<bigint>) => Effect.Effect<void, VoidError>
   /** Creates the transfers as ONE linked chain of posted (single-phase) transfers. */
-  readonly transfer: (transfers: ReadonlyArray<TransferSpec>) => Effect.Effect<void, InsufficientBalance | LedgerUnavailable>
+  readonly transfer: (
+    transfers: ReadonlyArray<TransferSpec>
+  ) => Effect.Effect<void, InsufficientBalance | LedgerUnavailable>
   /** Balances of the accounts that exist, in the order asked; unknown ids are left out. */
   readonly balances: (ids: ReadonlyArray<bigint>) => Effect.Effect<ReadonlyArray<AccountBalance>, LedgerUnavailable>
   /** One page of accounts ordered by creation timestamp. */

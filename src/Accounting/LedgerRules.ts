@@ -59,10 +59,6 @@ export const exceedsDebits = (credit: AccountRow, amount: bigint): boolean =>
   (credit.flags & AccountFlagBits.creditsMustNotExceedDebits) !== 0 &&
   credit.creditsPending + credit.creditsPosted + amount > credit.debitsPosted
 
-/** Whether an account currently violates its own flag (only after corruption; used by the audit). */
-export const violatesFlags = (account: AccountRow): boolean =>
-  exceedsCredits(account, 0n) || exceedsDebits(account, 0n)
-
 type Field = "debitsPending" | "debitsPosted" | "creditsPending" | "creditsPosted"
 
 const checked = (value: bigint, field: Field, id: bigint): bigint => {

@@ -233,7 +233,13 @@ const voidLeftovers = (store: Store, nowMs: number, limit: number): Effect.Effec
     }
   })
 
-const positiveIntegers = ["batchSizeMax", "requestQueueSizeMax", "sweepIntervalMs", "accountCacheSizeMax", "expiredPerBatchMax"] as const
+const positiveIntegers = [
+  "batchSizeMax",
+  "requestQueueSizeMax",
+  "sweepIntervalMs",
+  "accountCacheSizeMax",
+  "expiredPerBatchMax"
+] as const
 
 /** Why resolved options are unusable, or `undefined`. Pure. */
 export const optionsProblem = (options: Resolved): string | undefined =>

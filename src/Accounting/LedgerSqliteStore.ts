@@ -433,6 +433,8 @@ const makeBatch = (
 // Jobs
 // ---------------------------------------------------------------------------------------------
 
+type PostFailure = PendingNotFound | PendingExpired | PendingAlreadyVoided
+
 /** The operations a job can perform; each decides in memory before writing. */
 export interface Tx {
   readonly createAccounts: (accounts: ReadonlyArray<AccountSpec>) => Exit.Exit<void>
@@ -440,7 +442,7 @@ export interface Tx {
     transfers: ReadonlyArray<TransferSpec>,
     timeoutSeconds: number | undefined
   ) => Exit.Exit<void, InsufficientBalance>
-  readonly post: (ids: ReadonlyArray<bigint>) => Exit.Exit<void, PendingNotFound | PendingExpired | PendingAlreadyVoided>
+  readonly post: (ids: ReadonlyArray<bigint>) => Exit.Exit<void, PostFailure>
   readonly voidPending: (ids: ReadonlyArray<bigint>) => Exit.Exit<void, PendingAlreadyPosted>
   /** Expires up to `limit` pending transfers whose timeout has passed. */
   readonly expireDue: (limit: number) => Exit.Exit<void>
@@ -453,7 +455,8 @@ const defect = (message: string): Exit.Exit<never> => Exit.die(new LedgerDefect(
 const makeTx = (sql: Statements, scope: JobScope): Tx => ({
   createAccounts: (accounts) => createAccounts(sql, scope, accounts),
   createTransfers: (transfers, timeoutSeconds) => createTransfers(sql, scope, transfers, timeoutSeconds),
-  post: (ids) => resolvePending(sql, scope, ids, true) as Exit.Exit<void, PendingNotFound | PendingExpired | PendingAlreadyVoided>,
+  // `classify` only produces post failures when posting and `PendingAlreadyPosted` when voiding.
+  post: (ids) => resolvePending(sql, scope, ids, true) as Exit.Exit<void, PostFailure>,
   voidPending: (ids) => resolvePending(sql, scope, ids, false) as Exit.Exit<void, PendingAlreadyPosted>,
   expireDue: (limit) => {
     const now = scope.nextTimestamp()
@@ -567,7 +570,8 @@ const createTransfers = (
   const pending = timeoutSeconds !== undefined
   const created: Array<NewTransfer> = []
   for (let i = 0; i < transfers.length; i++) {
-    const step = stepTransfer(sql, scope, transfers[i]!, transferFlags(i, transfers.length, pending), timeoutSeconds ?? 0)
+    const flags = transferFlags(i, transfers.length, pending)
+    const step = stepTransfer(sql, scope, transfers[i]!, flags, timeoutSeconds ?? 0)
     if (step === "exists") continue
     if (Exit.isExit(step)) return step
     created.push(step)
@@ -599,7 +603,7 @@ type Resolution =
   | { readonly _tag: "Skip" }
   | { readonly _tag: "Stop"; readonly exit: Exit.Exit<never, ResolveError> }
 
-type ResolveError = PendingNotFound | PendingExpired | PendingAlreadyVoided | PendingAlreadyPosted
+type ResolveError = PostFailure | PendingAlreadyPosted
 
 const skip: Resolution = { _tag: "Skip" }
 const stop = (exit: Exit.Exit<never, ResolveError>): Resolution => ({ _tag: "Stop", exit })
@@ -617,8 +621,12 @@ const classify = (row: TransferRow | undefined, id: bigint, post: boolean, now: 
     if (post) return stop(Exit.fail(new PendingExpired({ transferId: id })))
     return row.state === TransferState.pending ? { _tag: "Expire", row } : skip
   }
-  if (row.state === TransferState.posted) return post ? skip : stop(Exit.fail(new PendingAlreadyPosted({ transferId: id })))
-  if (row.state === TransferState.voided) return post ? stop(Exit.fail(new PendingAlreadyVoided({ transferId: id }))) : skip
+  if (row.state === TransferState.posted) {
+    return post ? skip : stop(Exit.fail(new PendingAlreadyPosted({ transferId: id })))
+  }
+  if (row.state === TransferState.voided) {
+    return post ? stop(Exit.fail(new PendingAlreadyVoided({ transferId: id }))) : skip
+  }
   return { _tag: "Apply", row }
 }
 

@@ -109,7 +109,9 @@ const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightM
       Effect.timeoutOrElse({
         duration: Duration.millis(requestTimeoutMs),
         orElse: () =>
-          Effect.fail(new LedgerUnavailable({ message: `TigerBeetle ${operation} timed out after ${requestTimeoutMs} ms` }))
+          Effect.fail(
+            new LedgerUnavailable({ message: `TigerBeetle ${operation} timed out after ${requestTimeoutMs} ms` })
+          )
       })
     )
 }
@@ -172,7 +174,11 @@ const encodePost = (pendingId: bigint, linked: boolean): TbTransfer =>
   })
 
 const encodeVoid = (pendingId: bigint, linked: boolean): TbTransfer =>
-  tbTransfer({ id: newTransferId(), pending_id: pendingId, flags: linkedFlag(linked) | TransferFlags.void_pending_transfer })
+  tbTransfer({
+    id: newTransferId(),
+    pending_id: pendingId,
+    flags: linkedFlag(linked) | TransferFlags.void_pending_transfer
+  })
 
 const decodeBalance = (account: TbAccount): AccountBalance => ({
   id: account.id,
@@ -211,6 +217,9 @@ const statusName = (status: CreateTransferStatus): string => CreateTransferStatu
 const unexpected = (id: bigint, status: CreateTransferStatus): Outcome<never> =>
   die(`TigerBeetle refused transfer ${id}: ${statusName(status)}`)
 
+const insufficient = (accountId: bigint, transferId: bigint, reason: InsufficientBalance["reason"]) =>
+  new InsufficientBalance({ accountId, transferId, reason })
+
 /** Creating a pending or posted transfer. */
 export const classifyCreate = (spec: TransferSpec, status: CreateTransferStatus): Outcome<InsufficientBalance> => {
   switch (status) {
@@ -220,9 +229,9 @@ export const classifyCreate = (spec: TransferSpec, status: CreateTransferStatus)
     case CreateTransferStatus.linked_event_failed:
       return retry
     case CreateTransferStatus.exceeds_credits:
-      return fail(new InsufficientBalance({ accountId: spec.debitAccountId, transferId: spec.id, reason: "exceeds_credits" }))
+      return fail(insufficient(spec.debitAccountId, spec.id, "exceeds_credits"))
     case CreateTransferStatus.exceeds_debits:
-      return fail(new InsufficientBalance({ accountId: spec.creditAccountId, transferId: spec.id, reason: "exceeds_debits" }))
+      return fail(insufficient(spec.creditAccountId, spec.id, "exceeds_debits"))
     case CreateTransferStatus.id_already_failed:
       return die(`transfer id ${spec.id} already failed; use a fresh id`)
     default:
@@ -296,7 +305,8 @@ const submitChain = <I, E>(
       const batch = remaining.map((item, i) => encode(item, i < remaining.length - 1))
       const results = yield* request("create_transfers", (client) => client.createTransfers(batch))
       if (results.length !== batch.length) {
-        return yield* Effect.die(new LedgerDefect(`TigerBeetle answered ${results.length} results for ${batch.length} events`))
+        const message = `TigerBeetle answered ${results.length} results for ${batch.length} events`
+        return yield* Effect.die(new LedgerDefect(message))
       }
       const next = verdict(remaining, remaining.map((item, i) => classify(item, results[i]!.status)))
       if (next._tag === "Die") return yield* Effect.die(new LedgerDefect(next.message))
@@ -398,6 +408,18 @@ const connect = (options: Options) =>
     (client) => Effect.sync(() => client.destroy())
   )
 
+/** Why options are unusable, or `undefined`. Pure. */
+export const optionsProblem = (options: Options): string | undefined => {
+  if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs < 1) {
+    return `TigerBeetle requestTimeoutMs must be a positive integer: ${options.requestTimeoutMs}`
+  }
+  const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
+  if (!Number.isInteger(inFlightMax) || inFlightMax < 1) {
+    return `TigerBeetle requestsInFlightMax must be a positive integer: ${inFlightMax}`
+  }
+  return options.replicaAddresses.length === 0 ? "TigerBeetle needs at least one replica address" : undefined
+}
+
 /**
  * The TigerBeetle ledger. Scoped: the client is destroyed when the layer's scope closes (its
  * outstanding requests then fail with `LedgerUnavailable`).
@@ -406,6 +428,7 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
   Layer.effect(
     Ledger,
     Effect.gen(function*() {
+      yield* dieIf(optionsProblem(options))
       const client = yield* connect(options)
       const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
       return makeService(makeRequest(client, options.requestTimeoutMs, inFlightMax))

@@ -259,7 +259,9 @@ const newClient = (options: Resolved): Redis => {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt) => Math.min(attempt * 50, options.reconnectDelayMsMax)
+    retryStrategy: (attempt) => Math.min(attempt * 50, options.reconnectDelayMsMax),
+    // How long a closing socket may stay open before it is destroyed.
+    disconnectTimeout: redisDefaults.quitTimeoutMs
   })
   // Connection errors surface to callers as `ReceiptStoreUnavailable`; without a listener ioredis
   // would print each one (with host and port) to the console.

@@ -43,7 +43,8 @@ receiptTotalsContract(
   "live"
 )
 
-describe("ReceiptTotals.layerRedis", () => {
+// Each test runs its own redis-server, so they run concurrently.
+describe.concurrent("ReceiptTotals.layerRedis", () => {
   it.live("stores canonical decimal strings under the prefix, with a TTL only on connections", () =>
     Effect.gen(function*() {
       const server = yield* acquireServer()
@@ -118,7 +119,7 @@ describe("ReceiptTotals.layerRedis", () => {
       yield* Effect.promise(() => server.stop())
       const { exit, ms } = yield* elapsedMs(store.add({ connectionKey: "c", amount: 1n, payment: { key: "p", cap: 10n } }))
       expectUnavailable(exit)
-      expect(ms).toBeLessThan(commandTimeoutMs + 200)
+      expect(ms).toBeLessThan(commandTimeoutMs + 500)
       expectUnavailable(yield* Effect.exit(store.get("c")))
       expectUnavailable(yield* Effect.exit(store.paymentTotal("p")))
       expectUnavailable(yield* Effect.exit(store.deletePayment("p")))
@@ -135,7 +136,7 @@ describe("ReceiptTotals.layerRedis", () => {
       server.resume()
       expectUnavailable(exit)
       expect(ms).toBeGreaterThanOrEqual(commandTimeoutMs - 10)
-      expect(ms).toBeLessThan(commandTimeoutMs + 250)
+      expect(ms).toBeLessThan(commandTimeoutMs + 500)
       // The outcome of the timed-out add is unknown: Redis ran it after resuming.
       const next = yield* store.add({ connectionKey: "c", amount: 1n })
       expect(next.accepted && [2n, 3n].includes(next.connectionTotal)).toBe(true)

@@ -82,6 +82,7 @@ const captureOutput = (child: ChildProcess): (() => string) => {
   }
   child.stdout?.on("data", append)
   child.stderr?.on("data", append)
+  child.once("error", (error) => append(Buffer.from(`\n${error.message}`)))
   return () => output
 }
 
@@ -101,11 +102,30 @@ const spawnServer = (port: number): ChildProcess =>
     { stdio: ["ignore", "pipe", "pipe"] }
   )
 
+/**
+ * Servers still running in this test process, SIGKILLed when it exits (normally, through
+ * `process.exit`, or after an uncaught error; a SIGKILLed test process cannot clean up). One
+ * process-wide hook, because the exit event is process-wide, rather than a listener per server.
+ */
+const running = new Set<ChildProcess>()
+const killRunning = () => {
+  for (const child of running) child.kill("SIGKILL")
+}
+
+const track = (child: ChildProcess): void => {
+  if (running.size === 0) process.once("exit", killRunning)
+  running.add(child)
+}
+
+const untrack = (child: ChildProcess): void => {
+  running.delete(child)
+  if (running.size === 0) process.removeListener("exit", killRunning)
+}
+
 const makeHandle = (child: ChildProcess, port: number): RedisServer => {
-  const killOnExit = () => child.kill("SIGKILL")
-  process.once("exit", killOnExit)
+  track(child)
   const stop = async () => {
-    process.removeListener("exit", killOnExit)
+    untrack(child)
     if (exited(child)) return
     child.kill("SIGCONT")
     child.kill("SIGTERM")
