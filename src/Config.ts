@@ -77,6 +77,12 @@ const RatesFile = Schema.Struct({
   cacheTtlMs: Schema.optionalKey(PositiveInt)
 })
 
+const TigerBeetleFile = Schema.Struct({
+  clusterId: Schema.String.check(Schema.isPattern(/^[0-9]{1,39}$/)),
+  replicaAddresses: Schema.Array(Schema.String.check(Schema.isPattern(/^([0-9A-Za-z.-]+:)?[0-9]{1,5}$/))),
+  requestTimeoutMs: Schema.optionalKey(PositiveInt)
+})
+
 export const ConfigFile = Schema.Struct({
   ilpAddress: Schema.optionalKey(IlpAddress),
   host: Schema.optionalKey(Schema.String),
@@ -92,7 +98,9 @@ export const ConfigFile = Schema.Struct({
   peerConnectionsMax: Schema.optionalKey(PositiveInt),
   assets: Schema.optionalKey(Schema.Array(Asset)),
   peers: Schema.optionalKey(Schema.Array(PeerFile)),
-  rates: Schema.optionalKey(RatesFile)
+  rates: Schema.optionalKey(RatesFile),
+  tigerbeetle: Schema.optionalKey(TigerBeetleFile),
+  redisUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^rediss?:\/\/.+/)))
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -138,6 +146,12 @@ export interface NodeConfig {
   readonly assets: ReadonlyArray<Asset>
   readonly peers: ReadonlyArray<PeerConfig>
   readonly rates: RatesConfig
+  /** Production ledger; the embedded SQLite ledger when absent. */
+  readonly tigerbeetle:
+    | { readonly clusterId: bigint; readonly replicaAddresses: ReadonlyArray<string>; readonly requestTimeoutMs: number }
+    | undefined
+  /** Production receipt totals (Redis); the embedded SQLite store when absent. Holds credentials: redacted. */
+  readonly redisUrl: Redacted.Redacted<string> | undefined
 }
 
 export class NodeConfigService extends Context.Service<NodeConfigService, NodeConfig>()("NodeConfig") {}
@@ -156,7 +170,8 @@ export const defaults = {
   maxHoldTimeMs: 30_000,
   peerConnectionsMax: 64,
   ratesTimeoutMs: 2_000,
-  ratesCacheTtlMs: 15_000
+  ratesCacheTtlMs: 15_000,
+  tigerbeetleRequestTimeoutMs: 2_000
 } as const
 
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
@@ -226,6 +241,13 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   set("streamSecret", env.STREAM_SECRET)
   set("minMessageWindowMs", envNumber(env, "MIN_MESSAGE_WINDOW_MS"))
   set("maxHoldTimeMs", envNumber(env, "MAX_HOLD_TIME_MS"))
+  set("redisUrl", env.REDIS_URL)
+  if (env.TIGERBEETLE_ADDRESSES !== undefined && env.TIGERBEETLE_ADDRESSES !== "") {
+    overlay.tigerbeetle = {
+      clusterId: env.TIGERBEETLE_CLUSTER_ID ?? "0",
+      replicaAddresses: env.TIGERBEETLE_ADDRESSES.split(",").map((a) => a.trim()).filter((a) => a !== "")
+    }
+  }
   return overlay
 }
 
@@ -276,7 +298,13 @@ const resolve = (file: ConfigFile): NodeConfig => ({
     url: file.rates?.url,
     timeoutMs: file.rates?.timeoutMs ?? defaults.ratesTimeoutMs,
     cacheTtlMs: file.rates?.cacheTtlMs ?? defaults.ratesCacheTtlMs
-  }
+  },
+  tigerbeetle: file.tigerbeetle === undefined ? undefined : {
+    clusterId: BigInt(file.tigerbeetle.clusterId),
+    replicaAddresses: file.tigerbeetle.replicaAddresses,
+    requestTimeoutMs: file.tigerbeetle.requestTimeoutMs ?? defaults.tigerbeetleRequestTimeoutMs
+  },
+  redisUrl: file.redisUrl === undefined ? undefined : Redacted.make(file.redisUrl, { label: "redis url" })
 })
 
 /** Loads the file named by `path` (or none) and the environment. */

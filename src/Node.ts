@@ -4,13 +4,14 @@
  * packets finish, and closes every store. Tests and `main.ts` both use it.
  */
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { createServer } from "node:http"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { ensureConfiguredAccounts } from "./Accounting/Accounts.ts"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
+import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
 import * as Config from "./Config.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
@@ -23,7 +24,8 @@ import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
-import * as ReceiptTotals from "./Stream/ReceiptTotals.ts"
+import * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
+import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
 import * as Spsp from "./Stream/Spsp.ts"
 import * as StreamReceiver from "./Stream/StreamReceiver.ts"
 
@@ -42,8 +44,20 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates> =>
     Rates.layerHttp({ url: config.rates.url, timeoutMs: config.rates.timeoutMs, cacheTtlMs: config.rates.cacheTtlMs })
       .pipe(Layer.provide(NodeHttpClient.layerUndici))
 
-/** The embedded ledger lives in `dataDir` (`:memory:` keeps it in process memory, for tests). */
-const ledgerLayer = (config: Config.NodeConfig) => LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") })
+/**
+ * The ledger: TigerBeetle when configured (production), else the embedded SQLite ledger in
+ * `dataDir` (`:memory:` keeps it in process memory, for tests).
+ */
+const ledgerLayer = (config: Config.NodeConfig) =>
+  config.tigerbeetle === undefined ?
+    LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
+    LedgerTigerBeetle.layer(config.tigerbeetle)
+
+/** STREAM receipt totals: Redis when configured (production), else SQLite beside the ledger. */
+const receiptTotalsLayer = (config: Config.NodeConfig) =>
+  config.redisUrl === undefined ?
+    ReceiptTotalsSqlite.layerSqlite({ filename: storeFile(config, "receipts.sqlite") }) :
+    ReceiptTotalsRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
 
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
@@ -57,7 +71,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   const stores = Layer.mergeAll(
     ledgerLayer(config),
     PaymentsDb.layer({ filename: storeFile(config, "payments.sqlite") }),
-    ReceiptTotals.layerMemory(),
+    receiptTotalsLayer(config),
     StreamCredentials.layer,
     Peers.layer,
     RateLimiter.layerMemory,

@@ -3,6 +3,7 @@
  * node with the layers it picks, run until SIGINT/SIGTERM (which closes everything gracefully).
  */
 import { NodeRuntime } from "@effect/platform-node"
+import * as AuditCli from "./Accounting/audit-cli.ts"
 import { Effect } from "effect"
 import { loadConfig } from "./Config.ts"
 import { start } from "./Node.ts"
@@ -13,6 +14,8 @@ const usage = `Usage: npm start -- [options]     (or: node src/main.ts start [op
 Commands:
   start                 run a node (default)
   help, --help, -h      show this help
+  audit --db <file>     check the embedded ledger's invariants (safe while the node runs);
+                        exit 0 clean, 1 violations, 2 could not run
   <operator command>    talk to a running node's admin API (see below)
 
 Options:
@@ -26,6 +29,8 @@ Environment (overrides the file):
   ADMIN_TOKEN           operator API bearer token
   DATA_DIR              where the embedded stores live     (default ./data)
   STREAM_SECRET         32-byte STREAM server secret, hex
+  REDIS_URL             production receipt totals in Redis (else SQLite in DATA_DIR)
+  TIGERBEETLE_ADDRESSES, TIGERBEETLE_CLUSTER_ID   production ledger (else SQLite in DATA_DIR)
   MIN_MESSAGE_WINDOW_MS / MAX_HOLD_TIME_MS   expiry settings (defaults 1000 / 30000)
 `
 
@@ -53,6 +58,10 @@ const operatorCommands = new Set(["health", "peers", "balances", "deposit", "wit
 
 const main = async (argv: ReadonlyArray<string>) => {
   const first = argv[0]
+  if (first === "audit") {
+    process.exitCode = await AuditCli.main(argv.slice(1))
+    return
+  }
   if (first !== undefined && operatorCommands.has(first)) {
     process.exitCode = await runOperatorCommand(first, argv.slice(1), process.env)
     return
