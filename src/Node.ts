@@ -13,6 +13,7 @@ import { ensureConfiguredAccounts } from "./Accounting/Accounts.ts"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
 import * as Config from "./Config.ts"
+import * as Metrics from "./Connector/Metrics.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
 import * as RateLimiter from "./Connector/RateLimiter.ts"
@@ -74,6 +75,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     receiptTotalsLayer(config),
     StreamCredentials.layer,
     Peers.layer,
+    Metrics.layer,
     RateLimiter.layerMemory,
     ratesLayer(config),
     PeerClient.layer

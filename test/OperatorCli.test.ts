@@ -8,7 +8,7 @@ import { ensureConfiguredAccounts } from "../src/Accounting/Accounts.ts"
 import * as LedgerSqlite from "../src/Accounting/LedgerSqlite.ts"
 import * as Config from "../src/Config.ts"
 import * as Peers from "../src/Connector/Peers.ts"
-import { serve } from "../src/Http/AdminApi.ts"
+import { startAdminServer as startAdmin } from "./support/adminServer.ts"
 import { operatorUsage, parseAsset, requestFor, runOperatorCommand } from "../src/OperatorCli.ts"
 
 const adminToken = "admin-token-for-cli-tests-000001"
@@ -25,16 +25,8 @@ const startAdminServer = async () => {
     assets: [usd],
     peers: [{ id: "alice", asset: usd, incomingTokens: ["alice-incoming-token-000001"], staticIlpAddress: "test.alice" }]
   }, {}))
-  const services = Layer.mergeAll(LedgerSqlite.layer({ filename: ":memory:" }), Peers.layer).pipe(
-    Layer.provide(Config.layer(config))
-  )
-  const scope = Scope.makeUnsafe()
-  const { port } = await Effect.runPromise(Scope.provide(scope)(Effect.gen(function*() {
-    const context = yield* Layer.build(services)
-    yield* ensureConfiguredAccounts(config).pipe(Effect.provideContext(context))
-    return yield* serve(config).pipe(Effect.provideContext(context))
-  })))
-  return { url: `http://127.0.0.1:${port}`, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+  const server = await startAdmin(config)
+  return { url: server.baseUrl, close: server.close }
 }
 
 /** A port nothing listens on. */

@@ -14,6 +14,7 @@ import { PeerClient } from "../Http/PeerClient.ts"
 import { Rates } from "../Rates/Rates.ts"
 import { internalErrorReject, toReject } from "./IlpErrors.ts"
 import { LocalReceivers } from "./LocalReceivers.ts"
+import { Metrics } from "./Metrics.ts"
 import { PacketType, type Reply } from "./Packet.ts"
 import { Peers } from "./Peers.ts"
 import { RateLimiter } from "./RateLimiter.ts"
@@ -46,6 +47,7 @@ export const make = Effect.gen(function*() {
   const localReceivers = yield* LocalReceivers
   const peerClient = yield* PeerClient
   const ledger = yield* Ledger
+  const metrics = yield* Metrics
   const ourAddress = config.ilpAddress
 
   const handler: Handler<IncomingPacket> =
@@ -69,7 +71,7 @@ export const make = Effect.gen(function*() {
                     //     cannot make it never touches balances, and the hold time is known to it.
                     outgoingExpiry(config)(
                       // 11. T04 / T00 — reserve the packet's transfers; post on fulfill, void otherwise.
-                      ledgerReservation(ledger)(
+                      ledgerReservation(ledger, metrics)(
                         // 14. F05 — the fulfillment must hash to the condition (inside the reservation,
                         //     so a bad fulfillment voids it).
                         fulfillmentCheck(
@@ -87,8 +89,15 @@ export const make = Effect.gen(function*() {
       )
     )
 
-  const process = (incoming: IncomingPacket): Effect.Effect<Reply> =>
-    handler(incoming).pipe(
+  const process = (incoming: IncomingPacket): Effect.Effect<Reply> => {
+    const startedAt = performance.now()
+    const record = (reply: Reply) =>
+      metrics.recordPacket(
+        incoming.source.kind,
+        reply.type === PacketType.Fulfill ? "fulfill" : reply.reject.code,
+        performance.now() - startedAt
+      )
+    return handler(incoming).pipe(
       Effect.map((fulfill): Reply => ({ type: PacketType.Fulfill, fulfill })),
       Effect.catchCause((cause): Effect.Effect<Reply> => {
         // An interrupted packet (client gone, shutdown) stays interrupted: its reservation was
@@ -102,8 +111,10 @@ export const make = Effect.gen(function*() {
           Effect.logError("unexpected failure while processing a packet", cause),
           { type: PacketType.Reject, reject: internalErrorReject(ourAddress) } as Reply
         )
-      })
+      }),
+      Effect.tap((reply) => Effect.sync(() => record(reply)))
     )
+  }
 
   return Pipeline.of({ process })
 })

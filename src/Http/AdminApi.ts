@@ -7,7 +7,7 @@
  * input is answered 400 with a message) and provide its handler layer in `routesLayer`.
  *
  * HTTP answers:
- * - `GET /healthz`, `GET /openapi.json`: no auth.
+ * - `GET /healthz`, `GET /openapi.json`, `GET /metrics` (Prometheus text): no auth.
  * - every other endpoint: `Authorization: Bearer <adminToken>`; missing or wrong token → 401. The
  *   token is compared as SHA-256 digests with `timingSafeEqual`. Without a configured token every
  *   guarded endpoint answers 401 (and `serve` logs a warning once).
@@ -58,6 +58,7 @@ import * as Liquidity from "../Accounting/Liquidity.ts"
 import type { Asset, NodeConfig, PeerConfig } from "../Config.ts"
 import { u64 } from "../Connector/Packet.ts"
 import { Peers, type PeersShape } from "../Connector/Peers.ts"
+import { Metrics } from "../Connector/Metrics.ts"
 
 /** Largest request body the admin API reads; larger bodies are answered 413. */
 export const adminBodyBytesMax = 16 * 1024
@@ -467,12 +468,19 @@ const portOf = (server: HttpServer.HttpServer["Service"]): number =>
  */
 export const serve = (
   config: NodeConfig
-): Effect.Effect<RunningAdminApi, HttpServerError.ServeError, Scope.Scope | Ledger | Peers> =>
+): Effect.Effect<RunningAdminApi, HttpServerError.ServeError, Scope.Scope | Ledger | Peers | Metrics> =>
   Effect.gen(function*() {
+    const metrics = yield* Metrics
     if (config.adminToken === undefined) {
       yield* Effect.logWarning("admin API: no admin token configured (ADMIN_TOKEN); guarded endpoints answer 401")
     }
-    const serverLayer = HttpRouter.serve(routesLayer(config), { disableListenLog: true, middleware: limitBody }).pipe(
+    // Prometheus scrapes `GET /metrics` without a token, like `/healthz`: the admin port is internal.
+    const metricsRoute = HttpRouter.add("GET", "/metrics", () =>
+      Effect.sync(() =>
+        HttpServerResponse.text(metrics.render(), { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+      ))
+    const routes = Layer.mergeAll(routesLayer(config), metricsRoute)
+    const serverLayer = HttpRouter.serve(routes, { disableListenLog: true, middleware: limitBody }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: config.adminPort, host: config.host }))
     )
     const server = Context.get(yield* Layer.build(serverLayer), HttpServer.HttpServer)

@@ -9,7 +9,8 @@ import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
 import * as Config from "../../src/Config.ts"
 import type { NodeConfig } from "../../src/Config.ts"
 import * as Peers from "../../src/Connector/Peers.ts"
-import { adminBodyBytesMax, serve } from "../../src/Http/AdminApi.ts"
+import { adminBodyBytesMax } from "../../src/Http/AdminApi.ts"
+import { type AdminServer, startAdminServer } from "../support/adminServer.ts"
 
 const adminToken = "admin-token-for-tests-0000000001"
 const usd = { code: "USD", scale: 2 }
@@ -33,26 +34,6 @@ const makeConfig = (adminTokenValue: string | undefined) =>
     }]
   }, {})
 
-interface AdminServer {
-  readonly baseUrl: string
-  readonly config: NodeConfig
-  readonly close: () => Promise<void>
-}
-
-/** Starts the admin API alone (no ILP server) against an in-memory ledger. */
-const startAdminServer = async (config: NodeConfig): Promise<AdminServer> => {
-  const services = Layer.mergeAll(LedgerSqlite.layer({ filename: ":memory:" }), Peers.layer).pipe(
-    Layer.provide(Config.layer(config))
-  )
-  const scope = Scope.makeUnsafe()
-  const program = Effect.gen(function*() {
-    const context = yield* Layer.build(services)
-    yield* ensureConfiguredAccounts(config).pipe(Effect.provideContext(context))
-    return yield* serve(config).pipe(Effect.provideContext(context))
-  })
-  const { port } = await Effect.runPromise(Scope.provide(scope)(program))
-  return { baseUrl: `http://127.0.0.1:${port}`, config, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
 
 interface Answer {
   readonly status: number

@@ -17,6 +17,7 @@ import { Clock, Effect, Exit, Schedule } from "effect"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
 import { type LedgerShape, newTransferId } from "../../Accounting/Ledger.ts"
 import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
+import type { MetricsShape } from "../Metrics.ts"
 import type { Stage, Timed } from "../Stage.ts"
 
 /** Extra pending time beyond the hold time, for the post (and its retries) after a late fulfill. */
@@ -36,7 +37,14 @@ const destinationLeg = (request: Timed): PacketLeg =>
       amount: request.destinationAmount
     }
 
-export const ledgerReservation = (ledger: LedgerShape): Stage<Timed> => (next) => (request) => {
+/** Runs a ledger call and records its latency. */
+const timed = <A, E>(metrics: MetricsShape, operation: string, call: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.suspend(() => {
+    const startedAt = performance.now()
+    return Effect.ensuring(call, Effect.sync(() => metrics.recordLedger(operation, performance.now() - startedAt)))
+  })
+
+export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): Stage<Timed> => (next) => (request) => {
   if (request.unfulfillable) return next(request)
   const source: PacketLeg = {
     accountId: request.source.ledgerAccountId,
@@ -49,7 +57,7 @@ export const ledgerReservation = (ledger: LedgerShape): Stage<Timed> => (next) =
 
   const reserve = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
-    return ledger.reserve(transfers, holdSeconds + settleMarginSeconds)
+    return timed(metrics, "reserve", ledger.reserve(transfers, holdSeconds + settleMarginSeconds))
   }).pipe(
     Effect.catchTags({
       InsufficientBalance: () => Effect.fail(new InsufficientLiquidity({ reason: "insufficient liquidity" })),
@@ -57,7 +65,7 @@ export const ledgerReservation = (ledger: LedgerShape): Stage<Timed> => (next) =
     })
   )
 
-  const post = ledger.post(pendingIds).pipe(
+  const post = timed(metrics, "post", ledger.post(pendingIds)).pipe(
     Effect.retry({
       while: (error) => error._tag === "LedgerUnavailable",
       schedule: Schedule.exponential("50 millis"),
@@ -71,7 +79,7 @@ export const ledgerReservation = (ledger: LedgerShape): Stage<Timed> => (next) =
     )
   )
 
-  const voidReservation = ledger.voidPending(pendingIds).pipe(
+  const voidReservation = timed(metrics, "void", ledger.voidPending(pendingIds)).pipe(
     Effect.catchCause((cause) =>
       Effect.logError("ledger void failed; the reservation will expire at its timeout", {
         transferIds: pendingIds.map(String),

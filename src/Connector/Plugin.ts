@@ -1,0 +1,156 @@
+/**
+ * The in-process ILP plugin (SPEC §2.2): the object `@interledger/pay` drives when this node sends
+ * from its own payment services. Each `sendData` runs the packet through `Pipeline.process` — the
+ * edge the ILP-over-HTTP server uses too — with a local account as its source, and answers the
+ * serialized Fulfill or Reject. Packets are not special-cased anywhere: they are decoded, limited,
+ * routed, priced, accounted and delivered like a peer's.
+ *
+ * - `unfulfillable: true` (quote rate probes): the flag travels with every packet; the ledger stage
+ *   reserves nothing for them and a local STREAM receiver never accepts money for them, so no
+ *   transfer is created on this node whatever the next hop answers.
+ * - `sendData` never throws (Pay would read a throw as T00 and retry until its idle timeout). A
+ *   plugin that is not connected, or whose node is shutting down, answers a final F02 ("the sending
+ *   plugin is disconnected") so Pay stops at once; a packet interrupted by shutdown answers T00.
+ * - Shutdown (the `Plugins` layer's scope closes): new packets are refused as above, packets in
+ *   flight get up to `drainMsMax` to finish (their reservations are posted or voided normally),
+ *   then the rest are interrupted (the ledger stage voids their reservations).
+ * - Nothing is ever sent *to* a local sender over this plugin (STREAM replies travel in the
+ *   Fulfill/Reject data), so a registered data handler is kept but never called.
+ */
+import { Context, Effect, FiberSet, Layer } from "effect"
+import type { Asset } from "../Config.ts"
+import { NodeConfigService } from "../Config.ts"
+import type { SourceAccount } from "./Account.ts"
+import { internalErrorReject, toReject, Unreachable } from "./IlpErrors.ts"
+import { encodeFulfill, encodeReject, PacketType, type Reply } from "./Packet.ts"
+import { Pipeline } from "./Pipeline.ts"
+import type { IncomingPacket } from "./Stage.ts"
+
+export type DataHandler = (data: Buffer) => Promise<Buffer>
+
+/** The plugin interface `@interledger/pay` (and `ilp-protocol-stream`) drive. */
+export interface IlpPlugin {
+  connect(): Promise<void>
+  disconnect(): Promise<void>
+  isConnected(): boolean
+  sendData(data: Buffer): Promise<Buffer>
+  registerDataHandler(handler: DataHandler): void
+  deregisterDataHandler(): void
+}
+
+export interface PluginOptions {
+  /** The local account the packets are debited from (see `localAccount`). */
+  readonly sourceAccount: SourceAccount
+  /** Quote rate probes: no ledger transfer may be created for these packets. */
+  readonly unfulfillable: boolean
+}
+
+/** Runs one packet to its reply; `undefined` when the runner no longer takes packets. */
+export type PacketRunner = (incoming: IncomingPacket) => Promise<Reply | undefined>
+
+/** Longest wait, at shutdown, for packets in flight before they are interrupted. */
+export const drainMsMax = 35_000
+
+const encodeReply = (reply: Reply): Buffer =>
+  Buffer.from(reply.type === PacketType.Fulfill ? encodeFulfill(reply.fulfill) : encodeReject(reply.reject))
+
+const rejectReply = (reject: Reply & { type: typeof PacketType.Reject }): Reply => reject
+
+const disconnectedReply = (ourAddress: string): Reply =>
+  rejectReply({
+    type: PacketType.Reject,
+    reject: toReject(new Unreachable({ reason: "the sending plugin is disconnected" }), ourAddress)
+  })
+
+/**
+ * A plugin over `run`. `ourAddress` is the node's own ILP address (the `triggeredBy` of the rejects
+ * the plugin makes itself).
+ */
+export const makeIlpPlugin = (run: PacketRunner, ourAddress: string, options: PluginOptions): IlpPlugin => {
+  let connected = false
+  let dataHandler: DataHandler | undefined
+  const disconnected = encodeReply(disconnectedReply(ourAddress))
+  const interrupted = encodeReply({ type: PacketType.Reject, reject: internalErrorReject(ourAddress) })
+  return {
+    connect: async () => {
+      connected = true
+    },
+    disconnect: async () => {
+      connected = false
+    },
+    isConnected: () => connected,
+    sendData: async (data) => {
+      if (!connected) return disconnected
+      const reply = await run({ bytes: data, source: options.sourceAccount, unfulfillable: options.unfulfillable })
+        .catch(() => "interrupted" as const)
+      if (reply === "interrupted") return interrupted
+      return reply === undefined ? disconnected : encodeReply(reply)
+    },
+    registerDataHandler: (handler) => {
+      dataHandler = handler
+    },
+    deregisterDataHandler: () => {
+      dataHandler = undefined
+    },
+    // Kept only so the handler is observable in tests; never called (see the module comment).
+    ...({ get dataHandler() {
+      return dataHandler
+    } } as object)
+  }
+}
+
+/**
+ * A local source account: one of this node's own payment services sending. `id` names it (rate
+ * limit key `local:<id>`); ILDCP answers `<our address>.<id>`. No packet-size, rate or throughput
+ * limit of its own: the peers' limits apply downstream and their F08 data comes back to the sender.
+ */
+export const localAccount = (options: {
+  readonly id: string
+  readonly asset: Asset
+  readonly ledgerAccountId: bigint
+  readonly ourAddress: string
+}): SourceAccount => ({
+  key: `local:${options.id}`,
+  kind: "local",
+  id: options.id,
+  asset: options.asset,
+  ilpAddress: `${options.ourAddress}.${options.id}`,
+  maxPacketAmount: undefined,
+  rateLimit: undefined,
+  throughputLimit: undefined,
+  ledgerAccountId: options.ledgerAccountId
+})
+
+export interface PluginsShape {
+  /** SPEC §2.2's `makeIlpPlugin({ sourceAccount, unfulfillable })`, bound to this node's pipeline. */
+  readonly makeIlpPlugin: (options: PluginOptions) => IlpPlugin
+  readonly ourAddress: string
+}
+
+export class Plugins extends Context.Service<Plugins, PluginsShape>()("Connector/Plugins") {}
+
+export const make = Effect.gen(function*() {
+  const config = yield* NodeConfigService
+  const pipeline = yield* Pipeline
+  // Fibers of packets in flight; the set interrupts what is left when the scope closes.
+  const runPromise = yield* FiberSet.makeRuntimePromise<never, Reply>()
+  const inFlight = yield* FiberSet.make<Reply>()
+  let accepting = true
+  // Added after the fiber sets, so it runs before them: stop taking packets, drain, then interrupt.
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      accepting = false
+      return FiberSet.awaitEmpty(inFlight).pipe(Effect.timeoutOption(drainMsMax), Effect.asVoid)
+    })
+  )
+  const run: PacketRunner = (incoming) => {
+    if (!accepting) return Promise.resolve(undefined)
+    return runPromise(FiberSet.run(inFlight, pipeline.process(incoming)).pipe(Effect.flatMap((fiber) => fiber.await), Effect.flatten))
+  }
+  return Plugins.of({
+    makeIlpPlugin: (options) => makeIlpPlugin(run, config.ilpAddress, options),
+    ourAddress: config.ilpAddress
+  })
+})
+
+export const layer = Layer.effect(Plugins, make)
