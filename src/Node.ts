@@ -4,7 +4,7 @@
  * packets finish, and closes every store. Tests and `main.ts` both use it.
  */
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { createServer } from "node:http"
 import { mkdirSync } from "node:fs"
@@ -91,9 +91,13 @@ export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
 const portOf = (server: HttpServer.HttpServer["Service"]): number =>
   server.address._tag === "UnixPathAddress" ? 0 : server.address.port
 
-const listen = (config: Config.NodeConfig, port: number) =>
+const listen = (config: Config.NodeConfig, port: number, gracefulShutdownMs = 20_000) =>
   Effect.map(
-    Layer.build(NodeHttpServer.layer(() => createServer(), { port, host: config.host })),
+    Layer.build(NodeHttpServer.layer(() => createServer(), {
+      port,
+      host: config.host,
+      gracefulShutdownTimeout: Duration.millis(gracefulShutdownMs)
+    })),
     (context) => Context.get(context, HttpServer.HttpServer)
   )
 
@@ -104,8 +108,13 @@ export const start = (config: Config.NodeConfig) =>
     yield* ensureConfiguredAccounts(config).pipe(Effect.provideContext(services))
     const peers = Context.get(services, Peers.Peers)
     const pipeline = Context.get(services, Pipeline.Pipeline)
-    const ilpServer = yield* listen(config, config.connectorPort)
-    yield* ilpServer.serve(makeApp(peers, pipeline))
+    // In-flight packets may take up to the hold time to answer: the server waits that long on shutdown.
+    const ilpServer = yield* listen(config, config.connectorPort, config.maxHoldTimeMs + 5_000)
+    let draining = false
+    yield* ilpServer.serve(makeApp(peers, pipeline, () => draining))
+    // Finalizers run last-added first: this one runs before the server's own shutdown.
+    yield* Effect.addFinalizer(() =>
+      Effect.andThen(Effect.sync(() => (draining = true)), Effect.logInfo("shutting down: draining in-flight packets")))
     const spspServer = yield* listen(config, config.openPaymentsPort)
     yield* spspServer.serve(Spsp.makeApp(
       Context.get(services, WalletAddresses.WalletAddresses),

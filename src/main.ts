@@ -4,7 +4,7 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import * as AuditCli from "./Accounting/audit-cli.ts"
-import { Effect } from "effect"
+import { Cause, Effect, Exit, Runtime } from "effect"
 import { loadConfig } from "./Config.ts"
 import { start } from "./Node.ts"
 import { operatorUsage, runOperatorCommand } from "./OperatorCli.ts"
@@ -54,6 +54,16 @@ const startArguments = (argv: ReadonlyArray<string>): Arguments | string => {
   return { command, configPath }
 }
 
+/**
+ * Exit codes: 0 after a clean run or a graceful SIGINT/SIGTERM shutdown (the interruption is how
+ * the runtime stops us), the code set by the program (1 for a bad config), else the runtime's.
+ */
+const teardown: Runtime.Teardown = (exit, onExit) => {
+  if (Exit.isSuccess(exit)) return onExit(Number(process.exitCode ?? 0))
+  if (Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
+  return Runtime.defaultTeardown(exit, onExit)
+}
+
 const operatorCommands = new Set(["health", "peers", "balances", "deposit", "withdraw"])
 
 const main = async (argv: ReadonlyArray<string>) => {
@@ -86,7 +96,7 @@ const main = async (argv: ReadonlyArray<string>) => {
         process.exitCode = 1
       }))
   )
-  NodeRuntime.runMain(program)
+  NodeRuntime.runMain(program, { teardown })
 }
 
 void main(process.argv.slice(2))

@@ -33,8 +33,16 @@ const readBody = (request: HttpServerRequest.HttpServerRequest) =>
 
 const isTooLarge = (cause: Cause.Cause<unknown>): boolean => /maxBytes|too large|exceed/i.test(Cause.pretty(cause))
 
-/** The request handler, built once with its services resolved (no per-request service lookup). */
-export const makeApp = (peers: PeersShape, pipeline: PipelineShape) => Effect.gen(function*() {
+/**
+ * The request handler, built once with its services resolved (no per-request service lookup).
+ * While `draining()` (shutdown has begun) every answer carries `Connection: close`, so keep-alive
+ * peers move off this instance and the server can close once in-flight packets are answered.
+ */
+export const makeApp = (peers: PeersShape, pipeline: PipelineShape, draining: () => boolean = () => false) =>
+  Effect.map(answer(peers, pipeline), (response) =>
+    draining() ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+
+const answer = (peers: PeersShape, pipeline: PipelineShape) => Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   const path = request.url.split("?", 1)[0]
   if (path !== "/" && path !== "/ilp") return status(404, "not found")

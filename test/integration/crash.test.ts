@@ -54,6 +54,42 @@ const peerBalance = (balances: unknown, id: string): Balance => {
   return entry.liquidity as Balance
 }
 
+/** 20 concurrent senders posting packets until `stop()`; sums of what was sent and fulfilled. */
+const startLoad = (connectorPort: number) => {
+  const pool = new Pool(`http://127.0.0.1:${connectorPort}`, { connections: 20 })
+  const totals = { sent: 0n, fulfilled: 0n, answered: 0 }
+  let stopped = false
+  const worker = async () => {
+    while (!stopped) {
+      const amount = BigInt(1 + Math.floor(Math.random() * 100))
+      const { bytes } = makePrepare({ destination: "test.upstream.x", amount })
+      totals.sent += amount
+      try {
+        const response = await pool.request({
+          path: "/ilp",
+          method: "POST",
+          headers: { authorization: `Bearer ${senderToken}`, "content-type": "application/octet-stream" },
+          body: bytes
+        })
+        const reply = decodeReply(new Uint8Array(await response.body.arrayBuffer()))
+        totals.answered++
+        if (!isDecodeFailure(reply) && reply.type === PacketType.Fulfill) totals.fulfilled += amount
+      } catch {
+        return
+      }
+    }
+  }
+  const workers = Array.from({ length: 20 }, worker)
+  return {
+    totals,
+    stop: async () => {
+      stopped = true
+      await Promise.all(workers)
+      await pool.close().catch(() => undefined)
+    }
+  }
+}
+
 describe("crash and restart", () => {
   it("SIGKILL under load loses and creates nothing; pending reservations are voided on restart", async () => {
     dataDir = mkdtempSync(join(tmpdir(), "ilp-crash-"))
@@ -85,35 +121,12 @@ describe("crash and restart", () => {
     await call("/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
 
     // Load: 20 concurrent senders until the node dies.
-    const pool = new Pool(`http://127.0.0.1:${connectorPort}`, { connections: 20 })
-    let fulfilledSum = 0n
-    let sentSum = 0n
-    let stop = false
-    const worker = async () => {
-      while (!stop) {
-        const amount = BigInt(1 + Math.floor(Math.random() * 100))
-        const { bytes } = makePrepare({ destination: "test.upstream.x", amount })
-        sentSum += amount
-        try {
-          const response = await pool.request({
-            path: "/ilp",
-            method: "POST",
-            headers: { authorization: `Bearer ${senderToken}`, "content-type": "application/octet-stream" },
-            body: bytes
-          })
-          const reply = decodeReply(new Uint8Array(await response.body.arrayBuffer()))
-          if (!isDecodeFailure(reply) && reply.type === PacketType.Fulfill) fulfilledSum += amount
-        } catch {
-          return
-        }
-      }
-    }
-    const workers = Array.from({ length: 20 }, worker)
+    const load = startLoad(connectorPort)
     await new Promise((r) => setTimeout(r, 700))
     await node.kill("SIGKILL")
-    stop = true
-    await Promise.all(workers)
-    await pool.close().catch(() => undefined)
+    await load.stop()
+    const fulfilledSum = load.totals.fulfilled
+    const sentSum = load.totals.sent
     expect(fulfilledSum).toBeGreaterThan(0n)
 
     node = await startNodeProcess(["--config", configFile], health)
@@ -138,9 +151,18 @@ describe("crash and restart", () => {
     expect(moved).toBeLessThanOrEqual(sentSum)
     expect(moved - fulfilledSum).toBeLessThanOrEqual(20n * 100n)
 
-    await node.kill("SIGTERM")
+    // Graceful shutdown under load: SIGTERM stops accepting, in-flight packets finish or are voided,
+    // the process exits 0 and leaves nothing pending behind.
+    const second = startLoad(connectorPort)
+    await new Promise((r) => setTimeout(r, 500))
+    const exited = new Promise<number | null>((resolve) => node!.child.once("exit", (code) => resolve(code)))
+    node.child.kill("SIGTERM")
+    expect(await exited).toBe(0)
+    await second.stop()
+    expect(second.totals.answered).toBeGreaterThan(0)
     const audit = await runCli(["audit", "--db", join(dataDir, "data", "ledger.sqlite")])
     expect(audit.output).toContain("ledger audit")
+    expect(audit.output).toMatch(/pending transfers: 0\b/)
     expect(audit.code).toBe(0)
   }, 60_000)
 })
