@@ -105,7 +105,11 @@ export const make = Effect.gen(function*() {
         if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
         const failure = Cause.findErrorOption(cause)
         if (failure._tag === "Some") {
-          return Effect.succeed({ type: PacketType.Reject, reject: toReject(failure.value, ourAddress) })
+          const reject: Reply = { type: PacketType.Reject, reject: toReject(failure.value, ourAddress) }
+          // T00 answers say only "unexpected internal error": the reason goes to the log.
+          return failure.value._tag === "InternalError" ?
+            Effect.as(Effect.logWarning("internal error while processing a packet", failure.value.reason), reject) :
+            Effect.succeed(reject)
         }
         return Effect.as(
           Effect.logError("unexpected failure while processing a packet", cause),

@@ -1,9 +1,11 @@
 /**
  * The in-memory limiter at its boundaries: a packets/s token bucket (burst, fractional refill, cap,
- * clock going backwards) and an exact amount-per-period bucket.
+ * clock going backwards) and an exact amount-per-period bucket, tested on the pure bucket logic;
+ * then `layerMemory` against the shared contract (`RateLimiterContract.ts`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { accountsMax, makeMemory } from "../../src/Connector/RateLimiter.ts"
+import { accountsMax, layerMemory, makeMemory } from "../../src/Connector/RateLimiter.ts"
+import { rateLimiterContract } from "./RateLimiterContract.ts"
 
 const t0 = 1_700_000_000_000
 
@@ -147,3 +149,5 @@ describe("RateLimiter.takeAmount (throughput per period)", () => {
     expect(limiter.takeAmount("a", settings, 1n, t0)).toBe(false)
   })
 })
+
+rateLimiterContract("memory", () => layerMemory)

@@ -1,13 +1,22 @@
-/** Stage 5: optional amount-per-period limit per source account; exceeding it is T04. */
+/**
+ * Stage 5: optional amount-per-period limit per source account; exceeding it is T04. A limiter that
+ * cannot answer (Redis down) is T00: an outage must not look like a limit.
+ */
 import { Effect } from "effect"
-import { InsufficientLiquidity } from "../IlpErrors.ts"
+import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
 import type { RateLimiterShape } from "../RateLimiter.ts"
 import type { PacketRequest, Stage } from "../Stage.ts"
 
 export const throughputLimit = (limiter: RateLimiterShape): Stage<PacketRequest> => (next) => (request) => {
   const settings = request.source.throughputLimit
   if (settings === undefined || request.prepare.amount === 0n) return next(request)
-  return limiter.takeAmount(request.source.key, settings, request.prepare.amount, request.receivedAt) ?
-    next(request) :
-    Effect.fail(new InsufficientLiquidity({ reason: "throughput limit exceeded" }))
+  return limiter.takeAmount(request.source.key, settings, request.prepare.amount, request.receivedAt).pipe(
+    Effect.catchTag(
+      "RateLimiterUnavailable",
+      (error) => Effect.fail(new InternalError({ reason: `rate limiter unavailable: ${error.message}` }))
+    ),
+    Effect.flatMap((taken) =>
+      taken ? next(request) : Effect.fail(new InsufficientLiquidity({ reason: "throughput limit exceeded" }))
+    )
+  )
 }

@@ -1,0 +1,425 @@
+/**
+ * Per-account limits in Redis (production profile): every connector instance takes from the same
+ * buckets, so a peer's rate and throughput limits hold across instances (SPEC §1). The semantics are
+ * those of `RateLimiter.ts` (one contract suite runs against both layers).
+ *
+ * One Lua script per limit, each touching ONE key (atomic, and usable on Redis Cluster):
+ * - `<keyPrefix>p:<account key>`: hash `t` = tokens (a double, so fractional refill is kept; the
+ *   arithmetic is the memory layer's, in the same IEEE doubles, stored with 17 significant digits
+ *   so it round-trips), `u` = last update, epoch ms.
+ * - `<keyPrefix>a:<account key>`: hash `a` = available amount·ms (a canonical decimal string),
+ *   `u` = last update, epoch ms. Lua numbers are doubles (exact only to 2^53) and allowances reach
+ *   u64 × periodMs, so the script never turns an amount into a number: it adds, subtracts,
+ *   multiplies and compares decimal strings digit by digit. The limit is EXACT for any u64 amount,
+ *   with the same continuous refill as the memory layer (not a fixed window).
+ * Both scripts run with EVALSHA and, when Redis answers NOSCRIPT (restart, SCRIPT FLUSH, failover),
+ * with EVAL, which caches them again.
+ *
+ * Expiry: every take sets PEXPIRE to the time an empty bucket needs to refill completely
+ * (`burst / packetsPerSecond` for packets, `periodMs` for amounts, at most `idleTtlMsMax`), so a
+ * key disappears only once it would be full anyway, and a missing key is a full bucket: expiry
+ * changes no answer (except past `idleTtlMsMax`, where a bucket that would still be refilling
+ * starts full again, erring on the side of letting a quiet account through).
+ *
+ * Time. `clock: "server"` (the default, production) reads Redis TIME inside the script, so all
+ * instances refill by ONE clock and a skewed instance clock can neither mint tokens nor starve an
+ * account; the `nowMs` callers pass is then ignored. `clock: "caller"` uses the `nowMs` passed in
+ * (integer epoch ms), like the memory layer: for tests that step time exactly (the shared contract
+ * suite), or for a deployment that prefers the instances' clocks. Effect's TestClock does not reach
+ * Redis in either mode, and keys still expire by Redis's own clock. Redis 5 or later is required
+ * (scripts that call TIME before writing need effect replication, the default since Redis 5).
+ *
+ * Client behaviour (as `Stream/ReceiptTotalsRedis.ts`, for the same reasons): no offline queue
+ * (commands fail at once while disconnected), no retry and no resend of a command in flight when
+ * the connection drops (a take is never applied twice), `commandTimeout` and an Effect timeout of
+ * `commandTimeoutMs` on every call (a hung Redis never holds a packet), reconnection in the
+ * background, a bounded connect at start (fails the layer with `RateLimiterUnavailable`, so a bad
+ * URL shows at start-up), QUIT and disconnect when the layer's scope closes. Outages and timeouts
+ * are `RateLimiterUnavailable` (the stages answer T00); corrupt stored values and malformed replies
+ * are defects. The Redis URL (it may carry a password) is never put in an error or a log.
+ */
+import { Effect, Layer } from "effect"
+import { Redis } from "ioredis"
+import { createHash } from "node:crypto"
+import type { RateLimitSettings, ThroughputLimitSettings } from "./Account.ts"
+import { RateLimiter, type RateLimiterShape, RateLimiterUnavailable } from "./RateLimiter.ts"
+
+export interface RedisOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…`. */
+  readonly url: string
+  readonly keyPrefix?: string
+  /** Bound on every Redis call, including the EVALSHA → EVAL fallback. */
+  readonly commandTimeoutMs?: number
+  /** Bound on connecting at start-up. */
+  readonly connectTimeoutMs?: number
+  /** Longest wait between reconnection attempts. */
+  readonly reconnectDelayMsMax?: number
+  /** Whose clock refills the buckets: Redis TIME (`"server"`, default) or the `nowMs` passed in. */
+  readonly clock?: "server" | "caller"
+}
+
+export const redisDefaults = {
+  keyPrefix: "ilp:limits:",
+  commandTimeoutMs: 1_000,
+  connectTimeoutMs: 5_000,
+  reconnectDelayMsMax: 1_000,
+  clock: "server",
+  /** Bound on QUIT when the layer closes; the socket is closed either way. */
+  quitTimeoutMs: 1_000,
+  /** Longest a bucket key outlives its last take (30 days). */
+  idleTtlMsMax: 30 * 24 * 3_600_000,
+  /** Longest account key accepted (account keys are `peer:<id>` / `local:<id>`). */
+  keyLengthMax: 512
+} as const
+
+type Resolved = Required<RedisOptions>
+
+const resolve = (options: RedisOptions): Resolved => ({
+  url: options.url,
+  keyPrefix: options.keyPrefix ?? redisDefaults.keyPrefix,
+  commandTimeoutMs: options.commandTimeoutMs ?? redisDefaults.commandTimeoutMs,
+  connectTimeoutMs: options.connectTimeoutMs ?? redisDefaults.connectTimeoutMs,
+  reconnectDelayMsMax: options.reconnectDelayMsMax ?? redisDefaults.reconnectDelayMsMax,
+  clock: options.clock ?? redisDefaults.clock
+})
+
+// ---------------------------------------------------------------------------------------------
+// The scripts
+// ---------------------------------------------------------------------------------------------
+
+/** Reply error of a stored value or an argument the scripts cannot read (a defect, not an outage). */
+const corruptMarker = "RATE_LIMITER_CORRUPT"
+
+/** `now` in epoch ms: the caller's (ARGV) or, when "", Redis TIME truncated to the millisecond. */
+const nowFunction = `
+local function currentMs(arg)
+  if arg == "" then
+    local time = redis.call("TIME")
+    return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  end
+  return tonumber(arg)
+end
+`
+
+/**
+ * KEYS[1] bucket hash. ARGV[1] packets per second, ARGV[2] burst, ARGV[3] now ms ("" = Redis TIME),
+ * ARGV[4] idle TTL ms. Replies 1 when a token was taken, 0 when the bucket is empty.
+ */
+export const packetScript = `${nowFunction}
+local rate, burst, ttlMs = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
+local now = currentMs(ARGV[3])
+if not (rate and burst and now) then
+  return redis.error_reply("${corruptMarker} packet arguments are not numbers")
+end
+local state = redis.call("HMGET", KEYS[1], "t", "u")
+local tokens, updated = burst, now
+if state[1] or state[2] then
+  tokens, updated = tonumber(state[1] or ""), tonumber(state[2] or "")
+  if not (tokens and updated) then
+    return redis.error_reply("${corruptMarker} stored packet bucket is not numeric")
+  end
+end
+-- The memory layer's arithmetic, in the same doubles.
+local elapsed = math.max(0, now - updated)
+tokens = math.min(burst, tokens + (elapsed * rate) / 1000)
+updated = math.max(updated, now)
+local taken = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  taken = 1
+end
+redis.call("HSET", KEYS[1], "t", string.format("%.17g", tokens), "u", string.format("%.17g", updated))
+redis.call("PEXPIRE", KEYS[1], ttlMs)
+return taken
+`
+
+/**
+ * KEYS[1] bucket hash. ARGV[1] capacity = limit amount × periodMs, ARGV[2] refill per ms = limit
+ * amount, ARGV[3] needed = packet amount × periodMs (all decimal strings, in amount·ms),
+ * ARGV[4] now ms ("" = Redis TIME), ARGV[5] idle TTL ms.
+ * Replies 1 when the amount was taken, 0 when it would exceed the allowance (nothing taken).
+ */
+export const amountScript = `${nowFunction}
+local function isDecimal(s)
+  return s == "0" or string.find(s, "^[1-9][0-9]*$") ~= nil
+end
+
+-- a > b for canonical decimal strings
+local function greater(a, b)
+  if #a ~= #b then return #a > #b end
+  for k = 1, #a do
+    local x, y = string.byte(a, k), string.byte(b, k)
+    if x ~= y then return x > y end
+  end
+  return false
+end
+
+-- canonical form of little-endian digit values
+local function fromDigits(digits)
+  local n = #digits
+  while n > 1 and digits[n] == 0 do n = n - 1 end
+  local chars = {}
+  for k = n, 1, -1 do chars[#chars + 1] = string.char(48 + digits[k]) end
+  return table.concat(chars)
+end
+
+-- a + b
+local function add(a, b)
+  local digits = {}
+  local i, j, carry = #a, #b, 0
+  while i > 0 or j > 0 or carry > 0 do
+    local sum = carry
+    if i > 0 then sum = sum + string.byte(a, i) - 48; i = i - 1 end
+    if j > 0 then sum = sum + string.byte(b, j) - 48; j = j - 1 end
+    if sum >= 10 then carry = 1; sum = sum - 10 else carry = 0 end
+    digits[#digits + 1] = sum
+  end
+  return fromDigits(digits)
+end
+
+-- a - b, for a >= b
+local function sub(a, b)
+  local digits = {}
+  local i, j, borrow = #a, #b, 0
+  while i > 0 do
+    local d = string.byte(a, i) - 48 - borrow
+    if j > 0 then d = d - (string.byte(b, j) - 48); j = j - 1 end
+    if d < 0 then d = d + 10; borrow = 1 else borrow = 0 end
+    digits[#digits + 1] = d
+    i = i - 1
+  end
+  return fromDigits(digits)
+end
+
+-- a * b, schoolbook (operands are at most ~40 digits)
+local function mul(a, b)
+  local digits = {}
+  for k = 1, #a + #b do digits[k] = 0 end
+  for i = #a, 1, -1 do
+    local x = string.byte(a, i) - 48
+    local carry, pos = 0, #a - i + 1
+    for j = #b, 1, -1 do
+      local v = digits[pos] + x * (string.byte(b, j) - 48) + carry
+      digits[pos] = v % 10
+      carry = (v - v % 10) / 10
+      pos = pos + 1
+    end
+    while carry > 0 do
+      local v = digits[pos] + carry
+      digits[pos] = v % 10
+      carry = (v - v % 10) / 10
+      pos = pos + 1
+    end
+  end
+  return fromDigits(digits)
+end
+
+local capacity, refillPerMs, needed, ttlMs = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
+local now = currentMs(ARGV[4])
+if not (isDecimal(capacity) and isDecimal(refillPerMs) and isDecimal(needed) and now) then
+  return redis.error_reply("${corruptMarker} amount arguments are not decimal numbers")
+end
+local state = redis.call("HMGET", KEYS[1], "a", "u")
+local available, updated = capacity, now
+if state[1] or state[2] then
+  available, updated = state[1] or "", tonumber(state[2] or "")
+  if not (isDecimal(available) and updated) then
+    return redis.error_reply("${corruptMarker} stored amount bucket is not decimal")
+  end
+end
+if now > updated then
+  available = add(available, mul(string.format("%.0f", now - updated), refillPerMs))
+  updated = now
+end
+if greater(available, capacity) then available = capacity end
+local taken = 0
+if not greater(needed, available) then
+  available = sub(available, needed)
+  taken = 1
+end
+redis.call("HSET", KEYS[1], "a", available, "u", string.format("%.0f", updated))
+redis.call("PEXPIRE", KEYS[1], ttlMs)
+return taken
+`
+
+interface Script {
+  readonly source: string
+  readonly sha: string
+}
+
+const script = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
+
+const scripts = { packet: script(packetScript), amount: script(amountScript) } as const
+
+const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith("NOSCRIPT")
+
+const isCorruption = (error: unknown): boolean =>
+  error instanceof Error && (error.message.includes(corruptMarker) || error.message.startsWith("WRONGTYPE"))
+
+/** EVALSHA, falling back to EVAL (which caches the script again) when Redis does not know it. */
+const evalScript = (client: Redis, { sha, source }: Script, key: string, args: ReadonlyArray<string>) =>
+  client.evalsha(sha, 1, key, ...args).catch((error: unknown) =>
+    isNoScript(error) ? client.eval(source, 1, key, ...args) : Promise.reject(error)
+  )
+
+/** The scripts reply 1 (taken) or 0 (refused); anything else is a defect. */
+const parseTaken = (reply: unknown): boolean => {
+  if (reply === 1) return true
+  if (reply === 0) return false
+  throw new Error(`RateLimiter: unexpected reply from the script (${typeof reply})`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------------------------
+
+const clampTtlMs = (ms: number): string =>
+  String(Math.min(redisDefaults.idleTtlMsMax, Math.max(1, Math.ceil(ms))))
+
+/** How long an empty packet bucket takes to refill to `burst`. */
+export const packetBucketIdleTtlMs = (settings: RateLimitSettings): string =>
+  clampTtlMs((settings.burst * 1000) / settings.packetsPerSecond)
+
+/** How long an empty amount bucket takes to refill: one period. */
+export const amountBucketIdleTtlMs = (settings: ThroughputLimitSettings): string => clampTtlMs(settings.periodMs)
+
+/** Programmer errors (the config and the decoder guarantee these), reported as defects. */
+const requestProblem = (key: string, nowMs: number): string | undefined =>
+  key.length === 0 || key.length > redisDefaults.keyLengthMax
+    ? `RateLimiter: account key must have 1 to ${redisDefaults.keyLengthMax} characters`
+    : Number.isFinite(nowMs)
+    ? undefined
+    : "RateLimiter: nowMs must be a finite number"
+
+const dieIf = (problem: string | undefined): Effect.Effect<void> =>
+  problem === undefined ? Effect.void : Effect.die(new Error(problem))
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+// ---------------------------------------------------------------------------------------------
+
+const unavailable = (message: string, cause?: unknown) => new RateLimiterUnavailable({ message, cause })
+
+/**
+ * Runs one Redis call bounded by `timeoutMs`. Outages and timeouts fail with
+ * `RateLimiterUnavailable`; corrupt data and malformed replies are defects.
+ */
+const call = <A>(timeoutMs: number, what: string, f: () => Promise<A>): Effect.Effect<A, RateLimiterUnavailable> =>
+  Effect.tryPromise({ try: f, catch: (cause) => cause }).pipe(
+    Effect.timeoutOrElse({
+      duration: timeoutMs,
+      orElse: () => Effect.fail(unavailable(`Redis ${what} timed out after ${timeoutMs} ms`))
+    }),
+    Effect.catch((cause) =>
+      cause instanceof RateLimiterUnavailable
+        ? Effect.fail(cause)
+        : isCorruption(cause)
+        ? Effect.die(cause)
+        : Effect.fail(unavailable(`Redis ${what} failed`, cause))
+    )
+  )
+
+const makeService = (client: Redis, options: Resolved): RateLimiterShape => {
+  const packetKey = (key: string) => `${options.keyPrefix}p:${key}`
+  const amountKey = (key: string) => `${options.keyPrefix}a:${key}`
+  const now = (nowMs: number): string => options.clock === "server" ? "" : String(Math.floor(nowMs))
+  const take = (what: string, s: Script, key: string, args: ReadonlyArray<string>) =>
+    Effect.map(call(options.commandTimeoutMs, what, () => evalScript(client, s, key, args)), parseTaken)
+  return {
+    takePacket: Effect.fn("RateLimiter.takePacket")(function*(key, settings, nowMs) {
+      yield* dieIf(requestProblem(key, nowMs))
+      return yield* take("takePacket", scripts.packet, packetKey(key), [
+        String(settings.packetsPerSecond),
+        String(settings.burst),
+        now(nowMs),
+        packetBucketIdleTtlMs(settings)
+      ])
+    }),
+    takeAmount: Effect.fn("RateLimiter.takeAmount")(function*(key, settings, amount, nowMs) {
+      yield* dieIf(requestProblem(key, nowMs))
+      if (amount < 0n) return yield* Effect.die(new Error("RateLimiter: amount must not be negative"))
+      const period = BigInt(settings.periodMs)
+      return yield* take("takeAmount", scripts.amount, amountKey(key), [
+        (settings.amount * period).toString(),
+        settings.amount.toString(),
+        (amount * period).toString(),
+        now(nowMs),
+        amountBucketIdleTtlMs(settings)
+      ])
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client's life
+// ---------------------------------------------------------------------------------------------
+
+const optionsProblem = (options: Resolved): string | undefined => {
+  const positive = ["commandTimeoutMs", "connectTimeoutMs", "reconnectDelayMsMax"] as const
+  const bad = positive.find((name) => !Number.isSafeInteger(options[name]) || options[name] <= 0)
+  return bad !== undefined ? `RateLimiter: ${bad} must be a positive integer` : undefined
+}
+
+const newClient = (options: Resolved): Redis => {
+  const client = new Redis(options.url, {
+    lazyConnect: true,
+    connectTimeout: options.connectTimeoutMs,
+    commandTimeout: options.commandTimeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: (attempt) => Math.min(attempt * 50, options.reconnectDelayMsMax),
+    // How long a closing socket may stay open before it is destroyed.
+    disconnectTimeout: redisDefaults.quitTimeoutMs
+  })
+  // Connection errors surface to callers as `RateLimiterUnavailable`; without a listener ioredis
+  // would print each one (with host and port) to the console.
+  client.on("error", () => {})
+  return client
+}
+
+/** QUIT when connected (bounded), then close the socket and stop reconnecting. */
+const closeClient = (client: Redis): Effect.Effect<void> => {
+  const disconnect = Effect.sync(() => client.disconnect())
+  if (client.status !== "ready") return disconnect
+  return Effect.promise(() => client.quit().catch(() => "not connected")).pipe(
+    Effect.timeoutOption(redisDefaults.quitTimeoutMs),
+    Effect.andThen(disconnect)
+  )
+}
+
+/** Connects (bounded) and checks that both scripts compile; fails with `RateLimiterUnavailable`. */
+const connect = (client: Redis, options: Resolved): Effect.Effect<void, RateLimiterUnavailable> =>
+  Effect.tryPromise({
+    try: () => client.connect(),
+    catch: (cause) => unavailable("cannot connect to Redis for rate limits", cause)
+  }).pipe(
+    Effect.timeoutOrElse({
+      duration: options.connectTimeoutMs,
+      orElse: () => Effect.fail(unavailable(`connecting to Redis timed out after ${options.connectTimeoutMs} ms`))
+    }),
+    Effect.andThen(call(options.commandTimeoutMs, "script load", () =>
+      Promise.all([client.script("LOAD", packetScript), client.script("LOAD", amountScript)]))),
+    Effect.asVoid
+  )
+
+const acquireClient = (options: Resolved) =>
+  Effect.acquireRelease(Effect.sync(() => newClient(options)), closeClient).pipe(
+    Effect.tap((client) => connect(client, options))
+  )
+
+/**
+ * Rate and throughput limits in Redis at `options.url`, shared by every instance using it. Scoped:
+ * the client quits when the layer's scope closes. Fails with `RateLimiterUnavailable` when Redis
+ * does not answer at start-up.
+ */
+export const layerRedis = (options: RedisOptions): Layer.Layer<RateLimiter, RateLimiterUnavailable> =>
+  Layer.effect(
+    RateLimiter,
+    Effect.gen(function*() {
+      const resolved = resolve(options)
+      yield* dieIf(optionsProblem(resolved))
+      const client = yield* acquireClient(resolved)
+      return makeService(client, resolved)
+    })
+  )
