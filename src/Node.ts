@@ -16,12 +16,16 @@ import * as Config from "./Config.ts"
 import * as Metrics from "./Connector/Metrics.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
+import * as Plugin from "./Connector/Plugin.ts"
 import * as RateLimiter from "./Connector/RateLimiter.ts"
+import * as RateLimiterRedis from "./Connector/RateLimiterRedis.ts"
 import * as AdminApi from "./Http/AdminApi.ts"
-import { makeApp } from "./Http/IlpOverHttp.ts"
+import * as IlpOverHttp from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
 import * as PaymentsDb from "./Payments/Database.ts"
 import * as IncomingPayments from "./Payments/IncomingPayments.ts"
+import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
+import * as Quotes from "./Payments/Quotes.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
@@ -60,6 +64,15 @@ const receiptTotalsLayer = (config: Config.NodeConfig) =>
     ReceiptTotalsSqlite.layerSqlite({ filename: storeFile(config, "receipts.sqlite") }) :
     ReceiptTotalsRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
 
+/**
+ * Per-account rate and throughput limits: Redis when configured (the same Redis as receipt totals;
+ * shared by every instance, so the limits hold across them), else this process's memory.
+ */
+const rateLimiterLayer = (config: Config.NodeConfig) =>
+  config.redisUrl === undefined ?
+    RateLimiter.layerMemory :
+    RateLimiterRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
+
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
   mkdirSync(config.dataDir, { recursive: true })
@@ -76,14 +89,18 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     StreamCredentials.layer,
     Peers.layer,
     Metrics.layer,
-    RateLimiter.layerMemory,
+    rateLimiterLayer(config),
     ratesLayer(config),
     PeerClient.layer
   ).pipe(Layer.provideMerge(configLayer))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
-  return Pipeline.layer.pipe(Layer.provideMerge(receiver))
+  const pipeline = Pipeline.layer.pipe(Layer.provideMerge(receiver))
+  // Sending: the in-process plugin over the pipeline, quotes and outgoing payments over the plugin.
+  const plugins = Plugin.layer.pipe(Layer.provideMerge(pipeline))
+  const quotes = Quotes.layer().pipe(Layer.provideMerge(plugins))
+  return OutgoingPayments.layer().pipe(Layer.provideMerge(quotes))
 }
 
 export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
@@ -109,12 +126,14 @@ export const start = (config: Config.NodeConfig) =>
     const peers = Context.get(services, Peers.Peers)
     const pipeline = Context.get(services, Pipeline.Pipeline)
     // In-flight packets may take up to the hold time to answer: the server waits that long on shutdown.
-    const ilpServer = yield* listen(config, config.connectorPort, config.maxHoldTimeMs + 5_000)
-    let draining = false
-    yield* ilpServer.serve(makeApp(peers, pipeline, () => draining))
-    // Finalizers run last-added first: this one runs before the server's own shutdown.
-    yield* Effect.addFinalizer(() =>
-      Effect.andThen(Effect.sync(() => (draining = true)), Effect.logInfo("shutting down: draining in-flight packets")))
+    // (On shutdown it drains: `Connection: close` on every answer, then waits for in-flight packets.)
+    const ilpServer = yield* IlpOverHttp.serve({
+      host: config.host,
+      port: config.connectorPort,
+      peers,
+      pipeline,
+      drainTimeoutMs: config.maxHoldTimeMs + 5_000
+    })
     const spspServer = yield* listen(config, config.openPaymentsPort)
     yield* spspServer.serve(Spsp.makeApp(
       Context.get(services, WalletAddresses.WalletAddresses),
@@ -123,12 +142,15 @@ export const start = (config: Config.NodeConfig) =>
     const admin = yield* AdminApi.serve(config).pipe(Effect.provideContext(services))
     const node: RunningNode = {
       ilpAddress: config.ilpAddress,
-      connectorPort: portOf(ilpServer),
+      connectorPort: ilpServer.port,
       openPaymentsPort: portOf(spspServer),
       adminPort: admin.port,
       services
     }
     yield* Effect.logInfo(`ILP-over-HTTP listening on http://${config.host}:${node.connectorPort} as ${config.ilpAddress}`)
     yield* Effect.logInfo(`SPSP listening on http://${config.host}:${node.openPaymentsPort}`)
+    // Outgoing payments a previous run left unfinished carry on (what they sent is in the ledger).
+    const resumed = yield* Context.get(services, OutgoingPayments.OutgoingPayments).resume
+    if (resumed > 0) yield* Effect.logInfo(`resumed ${resumed} outgoing payment(s)`)
     return node
   })

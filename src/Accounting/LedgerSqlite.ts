@@ -175,18 +175,28 @@ const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): Ledge
     yield* dieIf(accountsProblem(accounts))
     if (accounts.length > 0) yield* submit((tx) => tx.createAccounts(accounts), "failFast")
   }),
-  reserve: Effect.fn("Ledger.reserve")(function*(transfers, timeoutSeconds) {
-    yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
-    if (transfers.length > 0) yield* submit((tx) => tx.createTransfers(transfers, timeoutSeconds), "failFast")
-  }),
-  post: Effect.fn("Ledger.post")(function*(ids) {
-    yield* dieIf(pendingChainProblem(ids))
-    if (ids.length > 0) yield* submit((tx) => tx.post(ids), "wait")
-  }),
-  voidPending: Effect.fn("Ledger.voidPending")(function*(ids) {
-    yield* dieIf(pendingChainProblem(ids))
-    if (ids.length > 0) yield* submit((tx) => tx.voidPending(ids), "wait")
-  }),
+  // The three calls every packet makes are plain functions, without an `Effect.fn` span: a span
+  // (and the call-site stack trace it captures) costs ~6 µs per call, and these run twice per
+  // packet (docs/performance.md). Their latency is observed per operation by the ledger stage's
+  // metrics instead.
+  reserve: (transfers, timeoutSeconds) =>
+    Effect.suspend(() => {
+      const problem = transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds)
+      if (problem !== undefined) return dieIf(problem)
+      return transfers.length > 0 ? submit((tx) => tx.createTransfers(transfers, timeoutSeconds), "failFast") : Effect.void
+    }),
+  post: (ids) =>
+    Effect.suspend(() => {
+      const problem = pendingChainProblem(ids)
+      if (problem !== undefined) return dieIf(problem)
+      return ids.length > 0 ? submit((tx) => tx.post(ids), "wait") : Effect.void
+    }),
+  voidPending: (ids) =>
+    Effect.suspend(() => {
+      const problem = pendingChainProblem(ids)
+      if (problem !== undefined) return dieIf(problem)
+      return ids.length > 0 ? submit((tx) => tx.voidPending(ids), "wait") : Effect.void
+    }),
   transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
     yield* dieIf(transferChainProblem(transfers))
     if (transfers.length > 0) yield* submit((tx) => tx.createTransfers(transfers, undefined), "failFast")

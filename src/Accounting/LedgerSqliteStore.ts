@@ -197,6 +197,7 @@ const prepareStatements = (db: DatabaseSync) => {
       `SELECT ${transferColumns} FROM transfers WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ?`
     ),
     selectPending: prepare(`SELECT ${transferColumns} FROM transfers WHERE state = 1 LIMIT ?`),
+    earliestExpiry: prepare("SELECT min(expires_at) AS t FROM transfers WHERE state = 1"),
     countPending: prepare("SELECT count(*) AS n FROM transfers WHERE state = 1"),
     selectFailed: prepare("SELECT reason FROM failed_transfers WHERE id = ?"),
     insertFailed: prepare("INSERT INTO failed_transfers (id, reason, timestamp) VALUES (?, ?, ?)"),
@@ -263,6 +264,26 @@ export interface JobScope {
   readonly putAccount: (row: AccountRow) => void
   readonly transfer: (id: bigint) => TransferRow | undefined
   readonly nextTimestamp: () => bigint
+  readonly expiries: ExpiryWatermark
+}
+
+/**
+ * A lower bound (ns) on the expiry of every pending transfer, so that the expiry check at the
+ * start of every batch, and the sweeper's, cost a comparison instead of a query while nothing can
+ * be due (bench/: one SELECT per batch before). Creating a pending transfer lowers it; resolving
+ * one cannot invalidate it; after expiring what was due it is read again from the database; a
+ * batch that aborts resets it to 0 (what it expired is pending again after the rollback).
+ */
+interface ExpiryWatermark {
+  earliestNs: bigint
+}
+
+/** No pending transfer: larger than any timestamp. */
+const noExpiryNs = 1n << 127n
+
+const readEarliestExpiry = (sql: Statements): bigint => {
+  const value = (sql.earliestExpiry.get() as SqlRow | undefined)?.["t"]
+  return value === null || value === undefined ? noExpiryNs : BigInt(value as bigint)
 }
 
 /** A job's outcome; its overlay is merged into the batch only when it succeeds. */
@@ -296,6 +317,7 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
   const sql = prepareStatements(db)
   const cache = new Map<bigint, AccountRow>()
   let lastTimestamp = BigInt((sql.maxTimestamp.get() as SqlRow)["t"] as bigint)
+  const expiries: ExpiryWatermark = { earliestNs: readEarliestExpiry(sql) }
 
   const nextTimestamp = (nowMs: number) => (): bigint => {
     const now = BigInt(nowMs) * nsPerMs
@@ -319,7 +341,7 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
   }
 
   const runBatch = <E>(jobs: ReadonlyArray<Job<E>>, nowMs: number): BatchResult<E> => {
-    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, nextTimestamp(nowMs))
+    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, nextTimestamp(nowMs), expiries)
     try {
       sql.begin.run()
       batch.run(expireDue(options.expiredPerBatchMax))
@@ -331,13 +353,17 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
     } catch (error) {
       if (db.isTransaction) sql.rollback.run()
       batch.restore()
+      expiries.earliestNs = 0n
       return { _tag: "Aborted", exit: exitOfThrown(error), cause: error }
     }
   }
 
   return {
     runBatch,
-    hasDueExpiries: (nowMs) => sql.selectDue.get(BigInt(nowMs) * nsPerMs, 1) !== undefined,
+    hasDueExpiries: (nowMs) => {
+      const now = BigInt(nowMs) * nsPerMs
+      return now >= expiries.earliestNs && sql.selectDue.get(now, 1) !== undefined
+    },
     balances: (ids) =>
       ids.flatMap((id) => {
         const row = loadAccount(id)
@@ -372,7 +398,8 @@ const makeBatch = (
   cache: Map<bigint, AccountRow>,
   loadAccount: (id: bigint) => AccountRow | undefined,
   loadTransfer: (id: bigint) => TransferRow | undefined,
-  nextTimestamp: () => bigint
+  nextTimestamp: () => bigint,
+  expiries: ExpiryWatermark
 ) => {
   /** Pre-batch value of every account a job changed (`undefined`: created in this batch). */
   const originals = new Map<bigint, AccountRow | undefined>()
@@ -390,7 +417,8 @@ const makeBatch = (
       account: (id) => overlay.get(id) ?? loadAccount(id),
       putAccount: (row) => overlay.set(row.id, row),
       transfer: loadTransfer,
-      nextTimestamp
+      nextTimestamp,
+      expiries
     }
     sql.savepoint.run()
     try {
@@ -401,6 +429,8 @@ const makeBatch = (
     } catch (error) {
       sql.rollbackToSavepoint.run()
       sql.release.run()
+      // Whatever this job expired is pending again: the watermark must not stay above it.
+      expiries.earliestNs = 0n
       return exitOfThrown(error)
     }
   }
@@ -460,8 +490,10 @@ const makeTx = (sql: Statements, scope: JobScope): Tx => ({
   voidPending: (ids) => resolvePending(sql, scope, ids, false) as Exit.Exit<void, PendingAlreadyPosted>,
   expireDue: (limit) => {
     const now = scope.nextTimestamp()
+    if (now < scope.expiries.earliestNs) return Exit.void
     const rows = sql.selectDue.all(now, limit) as Array<SqlRow>
     for (const row of rows) resolve(sql, scope, decodeTransfer(row), TransferState.expired, now)
+    if (rows.length < limit) scope.expiries.earliestNs = readEarliestExpiry(sql)
     return Exit.void
   },
   voidAllPending: (limit) => {
@@ -576,12 +608,18 @@ const createTransfers = (
     if (Exit.isExit(step)) return step
     created.push(step)
   }
-  for (const transfer of created) insertTransfer(sql, transfer, timeoutSeconds)
+  for (const transfer of created) insertTransfer(sql, scope, transfer, timeoutSeconds)
   return Exit.void
 }
 
-const insertTransfer = (sql: Statements, transfer: NewTransfer, timeoutSeconds: number | undefined): void => {
+const insertTransfer = (
+  sql: Statements,
+  scope: JobScope,
+  transfer: NewTransfer,
+  timeoutSeconds: number | undefined
+): void => {
   const { flags, spec, timestamp } = transfer
+  const expiresAt = timeoutSeconds === undefined ? null : timestamp + BigInt(timeoutSeconds) * nsPerSecond
   sql.insertTransfer.run(
     spec.id.toString(),
     spec.debitAccountId.toString(),
@@ -593,8 +631,9 @@ const insertTransfer = (sql: Statements, transfer: NewTransfer, timeoutSeconds: 
     timeoutSeconds ?? 0,
     timestamp,
     timeoutSeconds === undefined ? TransferState.singlePhase : TransferState.pending,
-    timeoutSeconds === undefined ? null : timestamp + BigInt(timeoutSeconds) * nsPerSecond
+    expiresAt
   )
+  if (expiresAt !== null && expiresAt < scope.expiries.earliestNs) scope.expiries.earliestNs = expiresAt
 }
 
 type Resolution =

@@ -15,7 +15,7 @@
  *   flight get up to `drainMsMax` to finish (their reservations are posted or voided normally),
  *   then the rest are interrupted (the ledger stage voids their reservations).
  * - Nothing is ever sent *to* a local sender over this plugin (STREAM replies travel in the
- *   Fulfill/Reject data), so a registered data handler is kept but never called.
+ *   Fulfill/Reject data), so a registered data handler is never called.
  */
 import { Context, Effect, FiberSet, Layer } from "effect"
 import type { Asset } from "../Config.ts"
@@ -54,13 +54,10 @@ export const drainMsMax = 35_000
 const encodeReply = (reply: Reply): Buffer =>
   Buffer.from(reply.type === PacketType.Fulfill ? encodeFulfill(reply.fulfill) : encodeReject(reply.reject))
 
-const rejectReply = (reject: Reply & { type: typeof PacketType.Reject }): Reply => reject
-
-const disconnectedReply = (ourAddress: string): Reply =>
-  rejectReply({
-    type: PacketType.Reject,
-    reject: toReject(new Unreachable({ reason: "the sending plugin is disconnected" }), ourAddress)
-  })
+const disconnectedReply = (ourAddress: string): Reply => ({
+  type: PacketType.Reject,
+  reject: toReject(new Unreachable({ reason: "the sending plugin is disconnected" }), ourAddress)
+})
 
 /**
  * A plugin over `run`. `ourAddress` is the node's own ILP address (the `triggeredBy` of the rejects
@@ -68,7 +65,6 @@ const disconnectedReply = (ourAddress: string): Reply =>
  */
 export const makeIlpPlugin = (run: PacketRunner, ourAddress: string, options: PluginOptions): IlpPlugin => {
   let connected = false
-  let dataHandler: DataHandler | undefined
   const disconnected = encodeReply(disconnectedReply(ourAddress))
   const interrupted = encodeReply({ type: PacketType.Reject, reject: internalErrorReject(ourAddress) })
   return {
@@ -86,16 +82,9 @@ export const makeIlpPlugin = (run: PacketRunner, ourAddress: string, options: Pl
       if (reply === "interrupted") return interrupted
       return reply === undefined ? disconnected : encodeReply(reply)
     },
-    registerDataHandler: (handler) => {
-      dataHandler = handler
-    },
-    deregisterDataHandler: () => {
-      dataHandler = undefined
-    },
-    // Kept only so the handler is observable in tests; never called (see the module comment).
-    ...({ get dataHandler() {
-      return dataHandler
-    } } as object)
+    // Nothing is ever sent to a local sender over this plugin (see the module comment).
+    registerDataHandler: () => {},
+    deregisterDataHandler: () => {}
   }
 }
 
@@ -132,21 +121,20 @@ export class Plugins extends Context.Service<Plugins, PluginsShape>()("Connector
 export const make = Effect.gen(function*() {
   const config = yield* NodeConfigService
   const pipeline = yield* Pipeline
-  // Fibers of packets in flight; the set interrupts what is left when the scope closes.
-  const runPromise = yield* FiberSet.makeRuntimePromise<never, Reply>()
-  const inFlight = yield* FiberSet.make<Reply>()
+  // Packets in flight; the set interrupts whatever is left when the layer's scope closes.
+  const fibers = yield* FiberSet.make<Reply>()
+  const runPromise = yield* FiberSet.runtimePromise(fibers)<never>()
   let accepting = true
-  // Added after the fiber sets, so it runs before them: stop taking packets, drain, then interrupt.
+  // Added after the set, so it runs first at shutdown: stop taking packets, then let those in flight
+  // finish (bounded) before the set interrupts the rest.
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
       accepting = false
-      return FiberSet.awaitEmpty(inFlight).pipe(Effect.timeoutOption(drainMsMax), Effect.asVoid)
+      return Effect.asVoid(Effect.timeoutOption(FiberSet.awaitEmpty(fibers), drainMsMax))
     })
   )
-  const run: PacketRunner = (incoming) => {
-    if (!accepting) return Promise.resolve(undefined)
-    return runPromise(FiberSet.run(inFlight, pipeline.process(incoming)).pipe(Effect.flatMap((fiber) => fiber.await), Effect.flatten))
-  }
+  const run: PacketRunner = (incoming) =>
+    accepting ? runPromise(pipeline.process(incoming)) : Promise.resolve(undefined)
   return Plugins.of({
     makeIlpPlugin: (options) => makeIlpPlugin(run, config.ilpAddress, options),
     ourAddress: config.ilpAddress

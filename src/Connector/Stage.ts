@@ -40,6 +40,12 @@ export interface LocalReceiver {
   /** The ledger account credited with what the receiver accepts. */
   readonly ledgerAccountId: bigint
   readonly asset: { readonly code: string; readonly scale: number }
+  /**
+   * Whether the receiver could fulfill this packet's condition at all. False for rate probes (they
+   * carry a random condition): the ledger stage reserves nothing for them, so probes from another
+   * node's sender create no transfers here either.
+   */
+  readonly fulfillable: boolean
   /** Opaque state the receiver stage needs to build the reply. */
   readonly context: unknown
 }

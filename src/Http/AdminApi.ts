@@ -45,19 +45,27 @@ import {
 } from "effect/http-api"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
-import { assetsOf, ids } from "../Accounting/Accounts.ts"
+import { assetsOf, ids, ledgerOf } from "../Accounting/Accounts.ts"
 import {
   type AccountBalance,
   Ledger,
   LedgerDefect,
   type LedgerUnavailable,
   newTransferId,
+  TransferCode,
   u128Max
 } from "../Accounting/Ledger.ts"
 import * as Liquidity from "../Accounting/Liquidity.ts"
 import type { Asset, NodeConfig, PeerConfig } from "../Config.ts"
 import { u64 } from "../Connector/Packet.ts"
 import { Peers, type PeersShape } from "../Connector/Peers.ts"
+import { type IncomingPayment, IncomingPayments } from "../Payments/IncomingPayments.ts"
+import { OutgoingPayments } from "../Payments/OutgoingPayments.ts"
+import { Quotes } from "../Payments/Quotes.ts"
+import { type WalletAddress, WalletAddresses } from "../Payments/WalletAddresses.ts"
+import { StreamCredentials } from "../Stream/Credentials.ts"
+import { ReceiptTotals } from "../Stream/ReceiptTotals.ts"
+import * as Payments from "./PaymentsJson.ts"
 import { Metrics } from "../Connector/Metrics.ts"
 
 /** Largest request body the admin API reads; larger bodies are answered 413. */
@@ -215,8 +223,70 @@ export class LiquidityGroup extends HttpApiGroup.make("liquidity").add(
   })
 ).middleware(AdminAuth) {}
 
+const idParam = { id: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)) }
+
+export class WalletAddressesGroup extends HttpApiGroup.make("walletAddresses").add(
+  HttpApiEndpoint.post("create", "/wallet-addresses", {
+    payload: Payments.CreateWalletAddressRequest,
+    success: Payments.WalletAddressJson,
+    error: [BadRequest, Conflict, Unavailable]
+  }),
+  HttpApiEndpoint.get("get", "/wallet-addresses/:id", {
+    params: idParam,
+    success: Payments.WalletAddressJson,
+    error: [NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.post("deposit", "/wallet-addresses/:id/deposit", {
+    params: idParam,
+    payload: Payments.WalletDepositRequest,
+    success: Payments.WalletDepositResult,
+    error: [NotFound, Conflict, Unavailable]
+  })
+).middleware(AdminAuth) {}
+
+export class IncomingPaymentsGroup extends HttpApiGroup.make("incomingPayments").add(
+  HttpApiEndpoint.post("create", "/incoming-payments", {
+    payload: Payments.CreateIncomingPaymentRequest,
+    success: Payments.IncomingPaymentJson,
+    error: [BadRequest, NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.get("get", "/incoming-payments/:id", {
+    params: idParam,
+    success: Payments.IncomingPaymentJson,
+    error: [NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.get("credentials", "/incoming-payments/:id/credentials", {
+    params: idParam,
+    success: Payments.CredentialsJson,
+    error: [NotFound, Conflict]
+  })
+).middleware(AdminAuth) {}
+
+export class QuotesGroup extends HttpApiGroup.make("quotes").add(
+  HttpApiEndpoint.post("create", "/quotes", {
+    payload: Payments.CreateQuoteRequest,
+    success: Payments.QuoteJson,
+    error: [BadRequest, NotFound, Conflict, Unavailable]
+  }),
+  HttpApiEndpoint.get("get", "/quotes/:id", { params: idParam, success: Payments.QuoteJson, error: NotFound })
+).middleware(AdminAuth) {}
+
+export class OutgoingPaymentsGroup extends HttpApiGroup.make("outgoingPayments").add(
+  HttpApiEndpoint.post("create", "/outgoing-payments", {
+    payload: Payments.CreateOutgoingPaymentRequest,
+    success: Payments.OutgoingPaymentJson,
+    error: [NotFound, Conflict, Unavailable]
+  }),
+  HttpApiEndpoint.get("get", "/outgoing-payments/:id", {
+    params: idParam,
+    success: Payments.OutgoingPaymentJson,
+    error: NotFound
+  })
+).middleware(AdminAuth) {}
+
 export class AdminApi extends HttpApi.make("admin")
   .add(SystemGroup, PeersGroup, BalancesGroup, LiquidityGroup)
+  .add(WalletAddressesGroup, IncomingPaymentsGroup, QuotesGroup, OutgoingPaymentsGroup)
   .middleware(RequestValidation)
   .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error", errors: "all" })
   .annotateMerge(OpenApi.annotations({ title: "Connector operator API", version: "1" }))
@@ -391,6 +461,169 @@ const liquidityHandlers = (config: NodeConfig) =>
         .handle("withdraw", ({ payload }) => run(withdraw, payload))
     }))
 
+// ----- payments: wallet addresses, incoming payments, quotes, outgoing payments ---------------
+
+const notFound = (what: string) => () => Effect.fail(new NotFound({ message: `${what}: not found` }))
+const badRequest = (error: { readonly message: string }) => Effect.fail(new BadRequest({ message: error.message }))
+const conflict = (message: string) => () => Effect.fail(new Conflict({ message }))
+const ledgerDown = () => Effect.fail(new Unavailable({ message: "ledger unavailable; retry" }))
+const receiptsDown = () => Effect.fail(new Unavailable({ message: "receipt store unavailable; retry" }))
+
+const walletAddressesHandlers = HttpApiBuilder.group(AdminApi, "walletAddresses", (handlers) =>
+  Effect.gen(function*() {
+    const wallets = yield* WalletAddresses
+    const ledger = yield* Ledger
+    const withBalance = (wallet: WalletAddress) =>
+      Effect.map(ledger.balances([wallet.ledgerAccountId]), ([balance]) =>
+        Payments.walletAddressJson(wallet, balance === undefined ? 0n : Liquidity.available(balance)))
+    const deposit = (id: string, body: typeof Payments.WalletDepositRequest.Type) =>
+      Effect.gen(function*() {
+        const wallet = yield* wallets.get(id)
+        const transferId = body.transferId === undefined ? newTransferId() : parseTransferId(body.transferId)
+        if (transferId === undefined) return yield* new Conflict({ message: "transferId: not a usable u128 id" })
+        // Money from outside the ledger (the asset's settlement account) into the wallet address.
+        yield* refuseReusedId(ledger.transfer([{
+          id: transferId,
+          debitAccountId: ids.settlement(wallet.asset),
+          creditAccountId: wallet.ledgerAccountId,
+          amount: Payments.parseU64(body.amount)!,
+          ledger: ledgerOf(wallet.asset),
+          code: TransferCode.deposit
+        }]))
+        const json = yield* withBalance(wallet)
+        return { transferId: transferId.toString(), balance: json.balance }
+      })
+    return handlers
+      .handle("create", ({ payload }) =>
+        wallets.create(payload).pipe(
+          Effect.flatMap(withBalance),
+          Effect.catchTags({
+            InvalidWalletAddress: badRequest,
+            WalletAddressConflict: (error) => Effect.fail(new Conflict({ message: error.message })),
+            LedgerUnavailable: ledgerDown
+          })
+        ))
+      .handle("get", ({ params }) =>
+        wallets.get(params.id).pipe(
+          Effect.flatMap(withBalance),
+          Effect.catchTags({ WalletAddressNotFound: notFound("id"), LedgerUnavailable: ledgerDown })
+        ))
+      .handle("deposit", ({ params, payload }) =>
+        deposit(params.id, payload).pipe(
+          Effect.catchTags({
+            WalletAddressNotFound: notFound("id"),
+            InsufficientBalance: conflict("amount: refused by the ledger"),
+            LedgerUnavailable: ledgerDown
+          })
+        ))
+  }))
+
+const incomingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "incomingPayments", (handlers) =>
+  Effect.gen(function*() {
+    const payments = yield* IncomingPayments
+    const totals = yield* ReceiptTotals
+    const credentials = yield* StreamCredentials
+    const json = (payment: IncomingPayment) =>
+      Effect.gen(function*() {
+        const wallet = yield* payments.walletAddressOf(payment)
+        const received = yield* totals.paymentTotal(payment.id)
+        return Payments.incomingPaymentJson(payment, wallet.asset, received)
+      })
+    return handlers
+      .handle("create", ({ payload }) =>
+        payments.create({
+          walletAddressId: payload.walletAddressId,
+          incomingAmount: payload.incomingAmount === undefined ? undefined : Payments.parseU64(payload.incomingAmount),
+          expiresAt: payload.expiresAt === undefined ? undefined : Date.parse(payload.expiresAt),
+          metadata: payload.metadata
+        }).pipe(
+          Effect.flatMap(json),
+          Effect.catchTags({
+            InvalidIncomingPayment: badRequest,
+            WalletAddressNotFound: notFound("walletAddressId"),
+            LedgerUnavailable: ledgerDown,
+            ReceiptStoreUnavailable: receiptsDown
+          })
+        ))
+      .handle("get", ({ params }) =>
+        payments.get(params.id).pipe(
+          Effect.flatMap(json),
+          Effect.catchTags({
+            IncomingPaymentNotFound: notFound("id"),
+            WalletAddressNotFound: notFound("id"),
+            ReceiptStoreUnavailable: receiptsDown
+          })
+        ))
+      .handle("credentials", ({ params }) =>
+        Effect.gen(function*() {
+          const payment = yield* payments.get(params.id)
+          if (payment.state === "completed" || payment.state === "expired") {
+            return yield* new Conflict({ message: `the incoming payment is ${payment.state}` })
+          }
+          const wallet = yield* payments.walletAddressOf(payment)
+          const generated = credentials.generate({ kind: "incoming", id: payment.id }, wallet.asset)
+          return {
+            ilpAddress: generated.ilpAddress,
+            sharedSecret: Buffer.from(generated.sharedSecret).toString("base64")
+          }
+        }).pipe(Effect.catchTags({ IncomingPaymentNotFound: notFound("id"), WalletAddressNotFound: notFound("id") })))
+  }))
+
+const quotesHandlers = HttpApiBuilder.group(AdminApi, "quotes", (handlers) =>
+  Effect.gen(function*() {
+    const quotes = yield* Quotes
+    return handlers
+      .handle("create", ({ payload }) =>
+        quotes.create({
+          walletAddressId: payload.walletAddressId,
+          // The schema's check guarantees a receiver.
+          receiver: Payments.receiverOf(payload.receiver)!,
+          debitAmount: payload.debitAmount === undefined ? undefined : Payments.parseU64(payload.debitAmount),
+          receiveAmount: payload.receiveAmount === undefined ? undefined : Payments.parseU64(payload.receiveAmount)
+        }).pipe(
+          Effect.map(Payments.quoteJson),
+          Effect.catchTags({
+            InvalidQuoteRequest: badRequest,
+            InvalidReceiver: (error) => Effect.fail(new BadRequest({ message: `receiver: ${error.reason}` })),
+            WalletAddressNotFound: notFound("walletAddressId"),
+            ReceiverGone: (error) => Effect.fail(new Conflict({ message: `receiver: ${error.reason}` })),
+            ReceiverUnavailable: (error) => Effect.fail(new Unavailable({ message: `receiver: ${error.reason}` })),
+            QuoteFailed: (error) =>
+              Effect.fail(
+                error.retryable ?
+                  new Unavailable({ message: `quote failed: ${error.reason}` }) :
+                  new Conflict({ message: `quote failed: ${error.reason}` })
+              )
+          })
+        ))
+      .handle("get", ({ params }) =>
+        quotes.get(params.id).pipe(Effect.map(Payments.quoteJson), Effect.catchTag("QuoteNotFound", notFound("id"))))
+  }))
+
+const outgoingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "outgoingPayments", (handlers) =>
+  Effect.gen(function*() {
+    const payments = yield* OutgoingPayments
+    return handlers
+      .handle("create", ({ payload }) =>
+        payments.create({ quoteId: payload.quoteId }).pipe(
+          Effect.map(Payments.outgoingPaymentJson),
+          Effect.catchTags({
+            QuoteNotFound: notFound("quoteId"),
+            WalletAddressNotFound: notFound("the quote's wallet address"),
+            QuoteExpired: conflict("quoteId: the quote has expired"),
+            QuoteAlreadyUsed: conflict("quoteId: the quote is already paid by another outgoing payment"),
+            InvalidOutgoingPayment: (error) => Effect.fail(new Conflict({ message: error.message })),
+            InsufficientFunds: conflict("the wallet address's balance does not cover the debit amount"),
+            LedgerUnavailable: ledgerDown
+          })
+        ))
+      .handle("get", ({ params }) =>
+        payments.get(params.id).pipe(
+          Effect.map(Payments.outgoingPaymentJson),
+          Effect.catchTag("OutgoingPaymentNotFound", notFound("id"))
+        ))
+  }))
+
 // ---------------------------------------------------------------------------------------------
 // Middleware implementations
 // ---------------------------------------------------------------------------------------------
@@ -435,7 +668,16 @@ export const requestValidationLayer: Layer.Layer<RequestValidation> = HttpApiMid
 /** Every route of the admin API, OpenAPI document included. Add a resource's handler layer here. */
 export const routesLayer = (config: NodeConfig) =>
   HttpApiBuilder.layer(AdminApi, { openapiPath }).pipe(
-    Layer.provide([systemHandlers, peersHandlers, balancesHandlers(config), liquidityHandlers(config)]),
+    Layer.provide([
+      systemHandlers,
+      peersHandlers,
+      balancesHandlers(config),
+      liquidityHandlers(config),
+      walletAddressesHandlers,
+      incomingPaymentsHandlers,
+      quotesHandlers,
+      outgoingPaymentsHandlers
+    ]),
     Layer.provide([authLayer(config.adminToken), requestValidationLayer])
   )
 
@@ -455,6 +697,18 @@ const limitBody = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerRespons
     return yield* Effect.provideService(app, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(BigInt(adminBodyBytesMax)))
   })
 
+/** The node services the admin API's handlers use. */
+export type AdminServices =
+  | Ledger
+  | Peers
+  | Metrics
+  | WalletAddresses
+  | IncomingPayments
+  | StreamCredentials
+  | ReceiptTotals
+  | Quotes
+  | OutgoingPayments
+
 export interface RunningAdminApi {
   readonly port: number
 }
@@ -468,7 +722,7 @@ const portOf = (server: HttpServer.HttpServer["Service"]): number =>
  */
 export const serve = (
   config: NodeConfig
-): Effect.Effect<RunningAdminApi, HttpServerError.ServeError, Scope.Scope | Ledger | Peers | Metrics> =>
+): Effect.Effect<RunningAdminApi, HttpServerError.ServeError, Scope.Scope | AdminServices> =>
   Effect.gen(function*() {
     const metrics = yield* Metrics
     if (config.adminToken === undefined) {

@@ -38,7 +38,46 @@ const migrations: ReadonlyArray<string> = [
      created_at INTEGER NOT NULL,
      completed_at INTEGER
    )`,
-  `CREATE INDEX incoming_payments_wallet ON incoming_payments(wallet_address_id, created_at)`
+  `CREATE INDEX incoming_payments_wallet ON incoming_payments(wallet_address_id, created_at)`,
+  // Quotes (src/Payments/Quotes.ts). Amounts are decimal TEXT; rates are exact "num/den" TEXT.
+  // `shared_secret` (base64) is kept only for `stream` receivers, whose secret cannot be fetched again.
+  `CREATE TABLE quotes (
+     id TEXT PRIMARY KEY,
+     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+     receiver_kind TEXT NOT NULL,
+     receiver TEXT NOT NULL,
+     shared_secret TEXT,
+     payment_type TEXT NOT NULL,
+     debit_amount TEXT NOT NULL,
+     debit_asset_code TEXT NOT NULL,
+     debit_asset_scale INTEGER NOT NULL,
+     receive_amount TEXT NOT NULL,
+     receive_asset_code TEXT NOT NULL,
+     receive_asset_scale INTEGER NOT NULL,
+     max_packet_amount TEXT NOT NULL,
+     min_exchange_rate TEXT NOT NULL,
+     low_estimated_exchange_rate TEXT NOT NULL,
+     high_estimated_exchange_rate TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+  // Outgoing payments (src/Payments/OutgoingPayments.ts): one per quote. `outcome` is decided before
+  // the refund and `state` follows it once the refund is done, so a restart in between finishes it.
+  `CREATE TABLE outgoing_payments (
+     id TEXT PRIMARY KEY,
+     quote_id TEXT NOT NULL UNIQUE REFERENCES quotes(id),
+     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+     state TEXT NOT NULL,
+     outcome TEXT,
+     sent_amount TEXT NOT NULL,
+     delivered_amount TEXT NOT NULL,
+     error TEXT,
+     attempts INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   )`,
+  `CREATE INDEX outgoing_payments_state ON outgoing_payments(state, created_at)`,
+  `CREATE INDEX outgoing_payments_wallet ON outgoing_payments(wallet_address_id, created_at)`
 ]
 
 const migrate = (db: DatabaseSync): void => {

@@ -1,19 +1,20 @@
 /**
  * STREAM credentials for local receivers (SPEC §7): an ILP address under our own that carries an
  * encrypted payment tag (and, for SPSP, the receipt nonce and secret), plus the shared secret.
- * Backed by `@interledger/stream-receiver`'s `StreamServer` with the node's 32-byte server secret.
+ * Backed by `@interledger/stream-receiver`'s `StreamServer` with the node's 32-byte server secret
+ * (as `CachedStreamServer`, which derives each connection's keys once instead of on every packet).
  *
  * Payment tags name what the money is for: `ip:<incoming payment id>` or `wa:<wallet address id>`.
  *
  * The server secret comes from config (`streamSecret`); without one, the embedded node keeps a
  * generated secret in `<dataDir>/stream-secret` (mode 0600) so credentials survive a restart.
  */
-import { StreamServer } from "@interledger/stream-receiver"
 import { Context, Effect, Layer, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { NodeConfigService } from "../Config.ts"
+import { CachedStreamServer } from "./StreamServerCached.ts"
 
 export interface ReceiptSetup {
   readonly nonce: Uint8Array
@@ -30,7 +31,7 @@ export type PaymentTag =
   | { readonly kind: "wallet"; readonly id: string }
 
 export interface StreamCredentialsShape {
-  readonly server: StreamServer
+  readonly server: CachedStreamServer
   readonly serverSecret: Redacted.Redacted<Uint8Array>
   readonly generate: (
     tag: PaymentTag,
@@ -55,7 +56,7 @@ export const parseTag = (text: string | void): PaymentTag | undefined => {
 }
 
 export const make = (serverSecret: Uint8Array, ourAddress: string): StreamCredentialsShape => {
-  const server = new StreamServer({ serverSecret: Buffer.from(serverSecret), serverAddress: ourAddress })
+  const server = new CachedStreamServer({ serverSecret: Buffer.from(serverSecret), serverAddress: ourAddress })
   return {
     server,
     serverSecret: Redacted.make(serverSecret, { label: "stream server secret" }),

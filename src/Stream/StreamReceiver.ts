@@ -14,6 +14,8 @@
  * The ledger stage posts the reservation when this returns the Fulfill, and voids it otherwise.
  *
  * Rate probes (unfulfillable, wrong condition) get STREAM's F99 reply with the amount that arrived.
+ * `match` already finds out that their condition cannot be met (`LocalReceiver.fulfillable`), so
+ * the ledger stage reserves nothing for them: another node's quote creates no transfers here.
  */
 import type { IncomingMoney } from "@interledger/stream-receiver"
 import { decrypt, hmac, ReplyBuilder } from "@interledger/stream-receiver/dist/src/utils.js"
@@ -24,8 +26,8 @@ import Long from "long"
 import { NodeConfigService } from "../Config.ts"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
 import { LocalReceivers } from "../Connector/LocalReceivers.ts"
-import type { Fulfill, Reject } from "../Connector/Packet.ts"
-import type { LocalReceiver, Timed } from "../Connector/Stage.ts"
+import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
+import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
 import { type IncomingPayment, IncomingPayments } from "../Payments/IncomingPayments.ts"
 import { WalletAddresses } from "../Payments/WalletAddresses.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
@@ -35,10 +37,16 @@ type Target =
   | { readonly kind: "incoming"; readonly payment: IncomingPayment }
   | { readonly kind: "wallet"; readonly walletAddressId: string }
 
-const toIlpPrepare = (request: Timed): IlpPacket.IlpPrepare => ({
+/**
+ * The Prepare as the STREAM receiver sees it. A packet that must not be accepted (unfulfillable, or
+ * found unfulfillable when matched, so the ledger reserved nothing for it) gets a condition no
+ * fulfillment matches: the receiver then answers as to a rate probe (F99 with the amount that
+ * arrived) and never takes money that was not reserved.
+ */
+const toIlpPrepare = (request: Timed, acceptable: boolean): IlpPacket.IlpPrepare => ({
   amount: request.destinationAmount.toString(),
   expiresAt: new Date(request.prepare.expiresAt),
-  executionCondition: Buffer.from(request.prepare.executionCondition),
+  executionCondition: acceptable ? Buffer.from(request.prepare.executionCondition) : neverFulfilled,
   destination: request.prepare.destination,
   data: Buffer.from(request.prepare.data)
 })
@@ -55,6 +63,40 @@ const isIncomingMoney = (reply: IncomingMoney | IlpPacket.IlpReply): reply is In
 const sharedSecretKeyString = Buffer.from("ilp_stream_shared_secret")
 const encryptionKeyString = Buffer.from("ilp_stream_encryption")
 
+/** A condition no fulfillment hashes to (in practice): handed to the receiver for packets it must not accept. */
+const neverFulfilled = Buffer.alloc(32)
+
+/**
+ * The shared secret of the STREAM connection a local destination address names, derived the way
+ * `StreamServer` derives it; undefined when the address carries no connection token. The server
+ * secret is read only to derive it and never reaches a log.
+ */
+const connectionSecret = (
+  credentials: StreamCredentialsShape,
+  ourAddress: string,
+  destination: string
+): Buffer | undefined => {
+  const segment = destination.slice(ourAddress.length + 1).split(".")[0]
+  if (segment === undefined || segment === "") return undefined
+  const token = Buffer.from(segment, "base64")
+  return hmac(hmac(Buffer.from(Redacted.value(credentials.serverSecret)), sharedSecretKeyString), token)
+}
+
+/**
+ * Whether the receiver could fulfill this Prepare: its condition is the hash of the STREAM
+ * fulfillment for its data. False for rate probes, whose condition is random. Uses the server's
+ * per-connection keys (derived once per connection, not per packet).
+ */
+export const isFulfillable = (
+  credentials: StreamCredentialsShape,
+  _ourAddress: string,
+  prepare: { readonly destination: string; readonly data: Uint8Array; readonly executionCondition: Uint8Array }
+): boolean => {
+  const connection = credentials.server.connection(prepare.destination)
+  if (connection === undefined) return false
+  return bytesEqual(sha256(credentials.server.fulfillmentFor(connection, prepare.data)), prepare.executionCondition)
+}
+
 /**
  * F99 telling the sender how much more the payment may receive (a StreamMaxMoney frame on stream
  * 1, the stream `@interledger/stream-receiver` accounts on). Built with the same keys and framing as
@@ -67,11 +109,8 @@ export const declineWithMaxMoney = (
   connectionTotal: bigint,
   remaining: bigint
 ): Reject | undefined => {
-  const segment = request.prepare.destination.slice(ourAddress.length + 1).split(".")[0]
-  if (segment === undefined || segment === "") return undefined
-  const token = Buffer.from(segment, "base64")
-  // The server secret is read only to derive this connection's keys; it never reaches a log.
-  const sharedSecret = hmac(hmac(Buffer.from(Redacted.value(credentials.serverSecret)), sharedSecretKeyString), token)
+  const sharedSecret = connectionSecret(credentials, ourAddress, request.prepare.destination)
+  if (sharedSecret === undefined) return undefined
   const encryptionKey = hmac(sharedSecret, encryptionKeyString)
   let sequence: Long
   try {
@@ -100,16 +139,18 @@ export const make = Effect.gen(function*() {
 
   const gone = (what: string) => Effect.fail(new Unreachable({ reason: `${what} no longer exists` }))
 
-  const match = (request: { readonly prepare: { readonly destination: string } }) =>
+  const match = (request: PacketRequest) =>
     Effect.suspend(() => {
       const tag = credentials.decodeTag(request.prepare.destination)
       if (tag === undefined) return Effect.succeed(undefined)
+      const fulfillable = !request.unfulfillable && isFulfillable(credentials, ourAddress, request.prepare)
       if (tag.kind === "incoming") {
         return incomingPayments.get(tag.id).pipe(
           Effect.flatMap((payment) =>
             Effect.map(incomingPayments.walletAddressOf(payment), (wallet): LocalReceiver => ({
               ledgerAccountId: payment.ledgerAccountId,
               asset: wallet.asset,
+              fulfillable,
               context: { kind: "incoming", payment } satisfies Target
             }))
           ),
@@ -125,6 +166,7 @@ export const make = Effect.gen(function*() {
             Effect.succeed<LocalReceiver>({
               ledgerAccountId: wallet.ledgerAccountId,
               asset: wallet.asset,
+              fulfillable,
               context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
             }) :
             gone("active wallet address")
@@ -169,7 +211,7 @@ export const make = Effect.gen(function*() {
 
   const deliver = (request: Timed, receiver: LocalReceiver) =>
     Effect.suspend(() => {
-      const reply = credentials.server.createReply(toIlpPrepare(request))
+      const reply = credentials.server.createReply(toIlpPrepare(request, receiver.fulfillable && !request.unfulfillable))
       if (!isIncomingMoney(reply)) {
         return "fulfillment" in reply ?
           Effect.succeed<Fulfill>({ fulfillment: reply.fulfillment, data: reply.data }) :

@@ -26,6 +26,25 @@ const withTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
 const L = 7
 
 describe("LedgerSqlite", () => {
+  it.live("expires each reservation at its own timeout, whatever order they were made in (expiry watermark)", () =>
+    Effect.provide(
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const [source, from, to] = yield* createAccounts(L, [noFlags, dmnec, noFlags])
+        yield* fund(L, source!, from!, 100n)
+        const late = transferSpec(L, from!, to!, 10n)
+        const early = transferSpec(L, from!, to!, 20n)
+        yield* ledger.reserve([late], 5)
+        yield* ledger.reserve([early], 1) // later, but due first: must lower the watermark
+        yield* Effect.sleep("1300 millis")
+        // The post's batch expires what is due first; `early` must be released, not just refused.
+        expect((yield* Effect.flip(ledger.post([early.id])))._tag).toBe("PendingExpired")
+        yield* ledger.post([late.id])
+        expect(yield* balanceOf(to!)).toEqual({ id: to!, debitsPending: 0n, debitsPosted: 0n, creditsPending: 0n, creditsPosted: 10n })
+      }),
+      LedgerSqlite.layer({ filename: ":memory:" })
+    ), 10_000)
+
   it.live("voids pending transfers left by a previous process and keeps everything else", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {

@@ -77,6 +77,7 @@ export const request = (
 export const localReceiver: LocalReceiver = {
   ledgerAccountId: 42n,
   asset: { code: "EUR", scale: 2 },
+  fulfillable: true,
   context: { tag: "opaque" }
 }
 

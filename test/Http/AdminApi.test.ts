@@ -291,7 +291,23 @@ describe("AdminApi", () => {
       const answer = await call(server, "GET", "/openapi.json", { token: null })
       expect(answer.status).toBe(200)
       expect(Object.keys(answer.body.paths).sort()).toEqual(
-        ["/balances", "/healthz", "/liquidity/deposit", "/liquidity/withdraw", "/peers"]
+        [
+          "/balances",
+          "/healthz",
+          "/incoming-payments",
+          "/incoming-payments/{id}",
+          "/incoming-payments/{id}/credentials",
+          "/liquidity/deposit",
+          "/liquidity/withdraw",
+          "/outgoing-payments",
+          "/outgoing-payments/{id}",
+          "/peers",
+          "/quotes",
+          "/quotes/{id}",
+          "/wallet-addresses",
+          "/wallet-addresses/{id}",
+          "/wallet-addresses/{id}/deposit"
+        ]
       )
       expect(JSON.stringify(answer.body.components)).toMatch(/bearer/i)
     })

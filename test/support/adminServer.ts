@@ -1,12 +1,9 @@
 /** Starts the admin API alone (no ILP server) against an in-memory ledger, for API and CLI tests. */
 import { Effect, Exit, Layer, Scope } from "effect"
 import { ensureConfiguredAccounts } from "../../src/Accounting/Accounts.ts"
-import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
-import * as Config from "../../src/Config.ts"
 import type { NodeConfig } from "../../src/Config.ts"
-import * as Metrics from "../../src/Connector/Metrics.ts"
-import * as Peers from "../../src/Connector/Peers.ts"
 import { serve } from "../../src/Http/AdminApi.ts"
+import { servicesLayer } from "../../src/Node.ts"
 
 export interface AdminServer {
   readonly baseUrl: string
@@ -14,10 +11,9 @@ export interface AdminServer {
   readonly close: () => Promise<void>
 }
 
+/** The node's own services (in memory when `config.dataDir` is `:memory:`), without its ILP and SPSP servers. */
 export const startAdminServer = async (config: NodeConfig): Promise<AdminServer> => {
-  const services = Layer.mergeAll(LedgerSqlite.layer({ filename: ":memory:" }), Peers.layer, Metrics.layer).pipe(
-    Layer.provide(Config.layer(config))
-  )
+  const services = servicesLayer(config)
   const scope = Scope.makeUnsafe()
   const program = Effect.gen(function*() {
     const context = yield* Layer.build(services)

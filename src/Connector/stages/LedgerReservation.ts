@@ -8,7 +8,8 @@
  *   looks like insufficient liquidity).
  * - The pending timeout is the packet's remaining hold time plus `settleMarginSeconds`, so the ledger
  *   never expires a reservation we may still post.
- * - Unfulfillable packets (quote probes) and zero-amount packets create no transfers.
+ * - Unfulfillable packets (our own quote probes), packets a local receiver cannot fulfill (another
+ *   sender's rate probes: their condition is random) and zero-amount packets create no transfers.
  * - A post that fails after a Fulfill is retried within the margin; the Fulfill is still returned
  *   (the next hop has been paid, refusing it upstream would only add a loss), and the failure is
  *   logged with the transfer ids for reconciliation.
@@ -44,8 +45,12 @@ const timed = <A, E>(metrics: MetricsShape, operation: string, call: Effect.Effe
     return Effect.ensuring(call, Effect.sync(() => metrics.recordLedger(operation, performance.now() - startedAt)))
   })
 
+/** Packets that can never be fulfilled move no money, so they reserve nothing. Pure. */
+export const reservesNothing = (request: Timed): boolean =>
+  request.unfulfillable || (request.destination.kind === "local" && !request.destination.receiver.fulfillable)
+
 export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): Stage<Timed> => (next) => (request) => {
-  if (request.unfulfillable) return next(request)
+  if (reservesNothing(request)) return next(request)
   const source: PacketLeg = {
     accountId: request.source.ledgerAccountId,
     asset: request.source.asset,

@@ -1,0 +1,222 @@
+/**
+ * `@interledger/pay` (0.4.0-alpha.9) as Effects over the in-process plugin (SPEC §8).
+ *
+ * - `session` connects a plugin for one quote or one payment attempt and disconnects it when the
+ *   scope closes. A disconnected plugin answers every packet with a final reject, so a Pay promise
+ *   left behind by a timeout or an interruption ends at once instead of running on.
+ * - Every call is bounded (`timeoutMs`); a timeout is a `PayFailed` with `error: "Timeout"`. A call
+ *   that is interrupted or times out stops Pay and waits for it to account for its packets in flight.
+ * - The session remembers the first reject that ends a Pay payment (an F or R code other than F08,
+ *   F99 and R01), so a failure can name its cause ("F02 ...") rather than only Pay's error name.
+ * - Exchange rates cross the boundary as exact rationals (`Rational`), never as floats; the only
+ *   floats are Pay's `prices` input (Pay's own API), which sets the quote's minimum rate.
+ */
+import {
+  Int,
+  isPaymentError,
+  pay,
+  type PaymentProgress,
+  PaymentType,
+  type PositiveInt,
+  type PositiveRatio,
+  type Quote as PayQuote,
+  Ratio,
+  type ResolvedPayment,
+  setupPayment,
+  startQuote
+} from "@interledger/pay"
+import { Data, Effect } from "effect"
+import type { Asset } from "../Config.ts"
+import { decodeReject, isDecodeFailure, PacketType } from "../Connector/Packet.ts"
+import { drainMsMax, type IlpPlugin, type PluginOptions, type PluginsShape } from "../Connector/Plugin.ts"
+import type { Rational } from "../Rates/Rational.ts"
+import type { Destination } from "./Receivers.ts"
+
+export { PaymentType }
+export type { PaymentProgress, ResolvedPayment }
+
+export interface RejectSummary {
+  readonly code: string
+  readonly message: string
+}
+
+/** Pay stopped with `error` (a Pay `PaymentError`, "Timeout" or "UnexpectedError"). */
+export class PayFailed extends Data.TaggedError("PayFailed")<{
+  readonly error: string
+  readonly finalReject: RejectSummary | undefined
+}> {}
+
+export interface Session {
+  readonly plugin: IlpPlugin
+  /** The first reject of this session that ends a payment, if any. */
+  readonly finalReject: () => RejectSummary | undefined
+}
+
+/** Reject codes that make Pay end a payment (its `FailureController`). Pure. */
+export const endsPayment = (code: string): boolean =>
+  !(code.startsWith("T") || code === "F08" || code === "F99" || code === "R01")
+
+const observe = (plugin: IlpPlugin): Session => {
+  let first: RejectSummary | undefined
+  return {
+    finalReject: () => first,
+    plugin: {
+      connect: () => plugin.connect(),
+      disconnect: () => plugin.disconnect(),
+      isConnected: () => plugin.isConnected(),
+      registerDataHandler: (handler) => plugin.registerDataHandler(handler),
+      deregisterDataHandler: () => plugin.deregisterDataHandler(),
+      sendData: async (data) => {
+        const reply = await plugin.sendData(data)
+        if (reply[0] === PacketType.Reject) {
+          const reject = decodeReject(reply)
+          if (first === undefined && !isDecodeFailure(reject) && endsPayment(reject.code)) {
+            first = { code: reject.code, message: reject.message }
+          }
+        }
+        return reply
+      }
+    }
+  }
+}
+
+/** A connected plugin for the scope's lifetime. */
+export const session = (plugins: PluginsShape, options: PluginOptions) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const observed = observe(plugins.makeIlpPlugin(options))
+      await observed.plugin.connect()
+      return observed
+    }),
+    (observed) => Effect.promise(() => observed.plugin.disconnect())
+  )
+
+const failed = (session: Session, error: unknown) =>
+  new PayFailed({ error: isPaymentError(error) ? error : "UnexpectedError", finalReject: session.finalReject() })
+
+/**
+ * Runs a Pay call for at most `timeoutMs`. Interrupted (timeout, shutdown), it disconnects the
+ * plugin and waits (at most `drainMsMax`) for Pay to stop: Pay then accounts for its packets in
+ * flight (progress handlers run) before anything it uses is closed.
+ */
+const bounded = <A>(session: Session, timeoutMs: number, run: () => Promise<A>): Effect.Effect<A, PayFailed> =>
+  Effect.suspend(() => {
+    const running = Promise.resolve().then(run)
+    const stop = Effect.promise(async () => {
+      await session.plugin.disconnect()
+      await running.catch(() => undefined)
+    })
+    return Effect.tryPromise({ try: () => running, catch: (error) => failed(session, error) }).pipe(
+      Effect.onInterrupt(() => Effect.asVoid(Effect.timeoutOption(stop, drainMsMax))),
+      Effect.timeoutOrElse({
+        duration: timeoutMs,
+        orElse: () => Effect.fail(new PayFailed({ error: "Timeout", finalReject: session.finalReject() }))
+      })
+    )
+  })
+
+/** Pay's STREAM setup (asset probe) towards `destination`. */
+export const setup = (session: Session, destination: Destination, timeoutMs: number) =>
+  bounded(session, timeoutMs, () =>
+    setupPayment({
+      plugin: session.plugin,
+      destinationAddress: destination.destinationAddress,
+      sharedSecret: Buffer.from(destination.sharedSecret)
+    }))
+
+export type Target =
+  | { readonly kind: "send"; readonly amount: bigint }
+  | { readonly kind: "deliver"; readonly amount: bigint }
+
+/**
+ * Pay's quote: rate probes (unfulfillable when the session's plugin is) for `target`, with the
+ * minimum rate `rate * (1 - slippage)` (undefined `rate`: same asset code, Pay uses 1).
+ */
+export const quote = (
+  session: Session,
+  resolved: ResolvedPayment,
+  options: {
+    readonly target: Target
+    readonly sourceAsset: Asset
+    readonly rate: Rational | undefined
+    readonly slippage: number
+    readonly timeoutMs: number
+  }
+) =>
+  bounded(session, options.timeoutMs, () =>
+    startQuote({
+      plugin: session.plugin,
+      destination: resolved,
+      sourceAsset: options.sourceAsset,
+      ...(options.target.kind === "send" ?
+        { amountToSend: options.target.amount } :
+        { amountToDeliver: options.target.amount }),
+      ...(options.rate === undefined ? {} : {
+        prices: {
+          [options.sourceAsset.code]: Number(options.rate.num) / Number(options.rate.den),
+          [resolved.destinationAsset.code]: 1
+        }
+      }),
+      slippage: options.slippage
+    }))
+
+/** The stored parts of a quote Pay sends with. */
+export interface SendQuote {
+  readonly paymentType: "FixedSend" | "FixedDelivery"
+  readonly maxSourceAmount: bigint
+  readonly minDeliveryAmount: bigint
+  readonly maxPacketAmount: bigint
+  readonly minExchangeRate: Rational
+  readonly lowEstimatedExchangeRate: Rational
+  readonly highEstimatedExchangeRate: Rational
+}
+
+export const toRational = (ratio: { readonly a: { readonly value: bigint }; readonly b: { readonly value: bigint } }): Rational => ({
+  num: ratio.a.value,
+  den: ratio.b.value
+})
+
+/** Stored rates are valid by construction: anything else is a defect (a throw). */
+const positiveInt = (n: bigint): PositiveInt => {
+  const value = Int.from(n)
+  if (value === undefined || !value.isPositive()) throw new RangeError(`expected a positive integer, got ${n}`)
+  return value
+}
+
+const toRatio = (rational: Rational): Ratio => {
+  const num = Int.from(rational.num)
+  if (num === undefined) throw new RangeError(`invalid rate numerator ${rational.num}`)
+  return Ratio.of(num, positiveInt(rational.den))
+}
+
+const toPositiveRatio = (rational: Rational): PositiveRatio => Ratio.of(positiveInt(rational.num), positiveInt(rational.den))
+
+/** Pay's quote object from stored values. Pure (throws on invalid stored rates: a defect). */
+export const toPayQuote = (quote: SendQuote): PayQuote => ({
+  paymentType: quote.paymentType === "FixedSend" ? PaymentType.FixedSend : PaymentType.FixedDelivery,
+  maxSourceAmount: quote.maxSourceAmount,
+  minDeliveryAmount: quote.minDeliveryAmount,
+  maxPacketAmount: quote.maxPacketAmount,
+  minExchangeRate: toRatio(quote.minExchangeRate),
+  lowEstimatedExchangeRate: toRatio(quote.lowEstimatedExchangeRate),
+  highEstimatedExchangeRate: toPositiveRatio(quote.highEstimatedExchangeRate)
+})
+
+/**
+ * One Pay payment. Answers its progress, and the failure that ended it, if any (Pay reports partial
+ * progress with its error, so a failure is a value here, not the error channel).
+ */
+export const send = (
+  session: Session,
+  resolved: ResolvedPayment,
+  quote: SendQuote,
+  options: { readonly onProgress: (progress: PaymentProgress) => void; readonly timeoutMs: number }
+): Effect.Effect<{ readonly progress: PaymentProgress | undefined; readonly failure: PayFailed | undefined }> =>
+  bounded(session, options.timeoutMs, () =>
+    pay({ plugin: session.plugin, destination: resolved, quote: toPayQuote(quote), progressHandler: options.onProgress })).pipe(
+      Effect.map((progress) => ({
+        progress,
+        failure: progress.error === undefined ? undefined : new PayFailed({ error: progress.error, finalReject: session.finalReject() })
+      })),
+      Effect.catchTag("PayFailed", (failure) => Effect.succeed({ progress: undefined, failure }))
+    )

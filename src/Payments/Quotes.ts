@@ -1,0 +1,324 @@
+/**
+ * Quotes (SPEC §8): what sending from a local wallet address to a receiver costs, for a debit amount
+ * (what leaves the wallet, in its asset) or a receive amount (what arrives, in the receiver's asset).
+ *
+ * `create` resolves the receiver (see `Receivers.ts`), then runs `@interledger/pay`'s setup and rate
+ * probe through the in-process plugin with `unfulfillable: true`: the probes cross this node and the
+ * next ones like any packet, but no ledger anywhere on the path creates a transfer for them (our
+ * ledger stage skips unfulfillable packets; a receiving node skips packets its receiver cannot
+ * fulfill). The quote stores the amounts, the probed rates, the path's max packet amount and its
+ * expiry (`quoteLifetimeMs`, never past the incoming payment's own expiry).
+ *
+ * The minimum exchange rate is this node's rate for the pair (the `Rates` service) less `slippage`;
+ * a pair without a rate cannot be quoted (same asset code: rate 1). For an incoming payment of ours
+ * with an `incomingAmount`, no amount means "what it may still receive", and a receive amount may
+ * not exceed that.
+ *
+ * Amounts are u64 (`debitAmount` is Pay's `maxSourceAmount`, `receiveAmount` its
+ * `minDeliveryAmount`); rates are exact rationals stored as "num/den".
+ */
+import { Clock, Context, Data, Effect, Layer } from "effect"
+import { randomUUID } from "node:crypto"
+import type { Asset } from "../Config.ts"
+import { NodeConfigService } from "../Config.ts"
+import { u64 } from "../Connector/Packet.ts"
+import { localAccount, Plugins } from "../Connector/Plugin.ts"
+import { Rates } from "../Rates/Rates.ts"
+import type { Rational } from "../Rates/Rational.ts"
+import { StreamCredentials } from "../Stream/Credentials.ts"
+import { ReceiptTotals } from "../Stream/ReceiptTotals.ts"
+import { PaymentsDb } from "./Database.ts"
+import { IncomingPayments } from "./IncomingPayments.ts"
+import { defaultSendingLimits, limitsProblem, type SendingLimits } from "./Limits.ts"
+import * as Pay from "./Pay.ts"
+import {
+  type Destination,
+  type Receiver,
+  type ReceiverError,
+  type ReceiverRef,
+  resolve,
+  type ResolveServices
+} from "./Receivers.ts"
+import { WalletAddresses, type WalletAddressNotFound } from "./WalletAddresses.ts"
+
+export interface Amount {
+  readonly value: bigint
+  readonly asset: Asset
+}
+
+export type PaymentType = "FixedSend" | "FixedDelivery"
+
+export interface Quote {
+  readonly id: string
+  readonly walletAddressId: string
+  readonly receiver: ReceiverRef
+  readonly paymentType: PaymentType
+  /** The most that leaves the wallet address (Pay's `maxSourceAmount`). */
+  readonly debitAmount: Amount
+  /** The least that arrives (Pay's `minDeliveryAmount`). */
+  readonly receiveAmount: Amount
+  /** The largest packet the path takes, in the wallet's asset (from the probes' F08 data). */
+  readonly maxPacketAmount: bigint
+  readonly minExchangeRate: Rational
+  readonly lowEstimatedExchangeRate: Rational
+  readonly highEstimatedExchangeRate: Rational
+  readonly expiresAt: number
+  readonly createdAt: number
+}
+
+export interface CreateQuote {
+  readonly walletAddressId: string
+  readonly receiver: Receiver
+  readonly debitAmount?: bigint | undefined
+  readonly receiveAmount?: bigint | undefined
+}
+
+export class InvalidQuoteRequest extends Data.TaggedError("InvalidQuoteRequest")<{ readonly message: string }> {}
+export class QuoteNotFound extends Data.TaggedError("QuoteNotFound")<{ readonly id: string }> {}
+/** Pay could not quote (rate probe failed, no rate, rate too low, ...); `retryable` when temporary. */
+export class QuoteFailed extends Data.TaggedError("QuoteFailed")<{
+  readonly reason: string
+  readonly retryable: boolean
+}> {}
+
+export type CreateQuoteError = InvalidQuoteRequest | WalletAddressNotFound | ReceiverError | QuoteFailed
+
+export interface QuotesShape {
+  readonly create: (input: CreateQuote) => Effect.Effect<Quote, CreateQuoteError>
+  readonly get: (id: string) => Effect.Effect<Quote, QuoteNotFound>
+  /** The receiver with its credentials (a `stream` receiver's shared secret): for sending only. */
+  readonly receiverOf: (quote: Quote) => Effect.Effect<Receiver>
+}
+
+export class Quotes extends Context.Service<Quotes, QuotesShape>()("Payments/Quotes") {}
+
+// ---------------------------------------------------------------------------------------------
+// Pure leaves
+// ---------------------------------------------------------------------------------------------
+
+export const formatRational = (rate: Rational): string => `${rate.num}/${rate.den}`
+
+export const parseRational = (text: string): Rational => {
+  const [num, den] = text.split("/")
+  return { num: BigInt(num!), den: BigInt(den!) }
+}
+
+const amountProblem = (field: string, amount: bigint | undefined): string | undefined =>
+  amount === undefined || (amount > 0n && amount <= u64.max) ? undefined : `${field}: a positive integer below 2^64`
+
+/** What Pay should aim for, or what is wrong with the request. Pure. */
+export const targetOf = (input: CreateQuote, destination: Destination): Pay.Target | string => {
+  const problem = amountProblem("debitAmount", input.debitAmount) ?? amountProblem("receiveAmount", input.receiveAmount)
+  if (problem !== undefined) return problem
+  if (input.debitAmount !== undefined && input.receiveAmount !== undefined) return "give debitAmount or receiveAmount, not both"
+  const receivable = destination.local?.receivable
+  if (input.debitAmount !== undefined) return { kind: "send", amount: input.debitAmount }
+  if (input.receiveAmount !== undefined) {
+    return receivable !== undefined && input.receiveAmount > receivable ?
+      `receiveAmount: the incoming payment may receive only ${receivable} more` :
+      { kind: "deliver", amount: input.receiveAmount }
+  }
+  return receivable === undefined ? "give debitAmount or receiveAmount" : { kind: "deliver", amount: receivable }
+}
+
+/** A readable reason for a Pay failure (never a secret: Pay's error name and an ILP reject). Pure. */
+export const describePayFailure = (failure: Pay.PayFailed): string =>
+  failure.finalReject === undefined ?
+    failure.error :
+    `${failure.error}: ${failure.finalReject.code} ${failure.finalReject.message}`.trim()
+
+/** Pay errors a later quote may not hit again. */
+const temporaryQuoteErrors = new Set(["RateProbeFailed", "EstablishmentFailed", "Timeout", "UnexpectedError"])
+
+const quoteFailed = (failure: Pay.PayFailed) =>
+  new QuoteFailed({
+    reason: describePayFailure(failure),
+    retryable: failure.finalReject === undefined ?
+      temporaryQuoteErrors.has(failure.error) || failure.error === "ConnectorError" :
+      !failure.finalReject.code.startsWith("F")
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------------------------
+
+interface Row {
+  id: string
+  wallet_address_id: string
+  receiver_kind: ReceiverRef["kind"]
+  receiver: string
+  shared_secret: string | null
+  payment_type: PaymentType
+  debit_amount: string
+  debit_asset_code: string
+  debit_asset_scale: number
+  receive_amount: string
+  receive_asset_code: string
+  receive_asset_scale: number
+  max_packet_amount: string
+  min_exchange_rate: string
+  low_estimated_exchange_rate: string
+  high_estimated_exchange_rate: string
+  expires_at: number
+  created_at: number
+}
+
+const receiverRefOf = (row: Row): ReceiverRef => {
+  switch (row.receiver_kind) {
+    case "incomingPayment":
+      return { kind: "incomingPayment", incomingPaymentId: row.receiver }
+    case "stream":
+      return { kind: "stream", ilpAddress: row.receiver }
+    case "spsp":
+      return { kind: "spsp", url: row.receiver }
+  }
+}
+
+const fromRow = (row: Row): Quote => ({
+  id: row.id,
+  walletAddressId: row.wallet_address_id,
+  receiver: receiverRefOf(row),
+  paymentType: row.payment_type,
+  debitAmount: { value: BigInt(row.debit_amount), asset: { code: row.debit_asset_code, scale: row.debit_asset_scale } },
+  receiveAmount: {
+    value: BigInt(row.receive_amount),
+    asset: { code: row.receive_asset_code, scale: row.receive_asset_scale }
+  },
+  maxPacketAmount: BigInt(row.max_packet_amount),
+  minExchangeRate: parseRational(row.min_exchange_rate),
+  lowEstimatedExchangeRate: parseRational(row.low_estimated_exchange_rate),
+  highEstimatedExchangeRate: parseRational(row.high_estimated_exchange_rate),
+  expiresAt: row.expires_at,
+  createdAt: row.created_at
+})
+
+const receiverColumns = (receiver: Receiver): readonly [string, string | null] => {
+  switch (receiver.kind) {
+    case "incomingPayment":
+      return [receiver.incomingPaymentId, null]
+    case "stream":
+      return [receiver.ilpAddress, Buffer.from(receiver.sharedSecret).toString("base64")]
+    case "spsp":
+      return [receiver.url, null]
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------------------------
+
+export const make = (limits: SendingLimits = defaultSendingLimits) =>
+  Effect.gen(function*() {
+    const problem = limitsProblem(limits)
+    if (problem !== undefined) return yield* Effect.die(new Error(`sending limits: ${problem}`))
+    const { db } = yield* PaymentsDb
+    const config = yield* NodeConfigService
+    const walletAddresses = yield* WalletAddresses
+    const plugins = yield* Plugins
+    const rates = yield* Rates
+    const services: ResolveServices = {
+      incomingPayments: yield* IncomingPayments,
+      credentials: yield* StreamCredentials,
+      totals: yield* ReceiptTotals,
+      spsp: { timeoutMs: limits.spspTimeoutMs, bodyBytesMax: limits.spspBodyBytesMax }
+    }
+    const insert = db.prepare(
+      `INSERT INTO quotes (id, wallet_address_id, receiver_kind, receiver, shared_secret, payment_type, debit_amount,
+         debit_asset_code, debit_asset_scale, receive_amount, receive_asset_code, receive_asset_scale, max_packet_amount,
+         min_exchange_rate, low_estimated_exchange_rate, high_estimated_exchange_rate, expires_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    )
+    const byId = db.prepare("SELECT * FROM quotes WHERE id = ?")
+
+    const get = (id: string) =>
+      Effect.suspend(() => {
+        const row = byId.get(id) as Row | undefined
+        return row === undefined ? Effect.fail(new QuoteNotFound({ id })) : Effect.succeed(fromRow(row))
+      })
+
+    /** This node's rate for the pair; undefined for the same asset code (Pay then uses 1). */
+    const rateFor = (source: Asset, destination: Asset) =>
+      source.code === destination.code ? Effect.succeed(undefined) : rates.rate(source.code, destination.code).pipe(
+        Effect.catchTags({
+          RateMissing: () =>
+            Effect.fail(new QuoteFailed({ reason: `no exchange rate from ${source.code} to ${destination.code}`, retryable: false })),
+          RatesUnavailable: () => Effect.fail(new QuoteFailed({ reason: "exchange rates unavailable", retryable: true }))
+        })
+      )
+
+    /** Pay's setup and rate probe, unfulfillable, from the wallet address. */
+    const probe = (id: string, wallet: { readonly asset: Asset; readonly ledgerAccountId: bigint }, destination: Destination, target: Pay.Target) =>
+      Effect.scoped(Effect.gen(function*() {
+        const session = yield* Pay.session(plugins, {
+          sourceAccount: localAccount({
+            id: `quote-${id}`,
+            asset: wallet.asset,
+            ledgerAccountId: wallet.ledgerAccountId,
+            ourAddress: config.ilpAddress
+          }),
+          unfulfillable: true
+        })
+        const resolved = yield* Pay.setup(session, destination, limits.setupTimeoutMs)
+        const rate = yield* rateFor(wallet.asset, resolved.destinationAsset)
+        const quote = yield* Pay.quote(session, resolved, {
+          target,
+          sourceAsset: wallet.asset,
+          rate,
+          slippage: limits.slippage,
+          timeoutMs: limits.quoteTimeoutMs
+        })
+        return { quote, destinationAsset: resolved.destinationAsset }
+      })).pipe(Effect.catchTag("PayFailed", (failure) => Effect.fail(quoteFailed(failure))))
+
+    const create = Effect.fn("Quotes.create")(function*(input: CreateQuote) {
+      const wallet = yield* walletAddresses.get(input.walletAddressId)
+      if (!wallet.active) return yield* new InvalidQuoteRequest({ message: "walletAddressId: the wallet address is inactive" })
+      const destination = yield* resolve(services, input.receiver)
+      const target = targetOf(input, destination)
+      if (typeof target === "string") return yield* new InvalidQuoteRequest({ message: target })
+      const id = randomUUID()
+      const { quote, destinationAsset } = yield* probe(id, wallet, destination, target)
+      if (quote.maxSourceAmount > u64.max) {
+        return yield* new QuoteFailed({ reason: "the debit amount would exceed 2^64 - 1", retryable: false })
+      }
+      const now = yield* Clock.currentTimeMillis
+      const expiresAt = Math.min(now + limits.quoteLifetimeMs, destination.local?.expiresAt ?? Number.MAX_SAFE_INTEGER)
+      const [receiver, sharedSecret] = receiverColumns(input.receiver)
+      insert.run(
+        id,
+        wallet.id,
+        input.receiver.kind,
+        receiver,
+        sharedSecret,
+        quote.paymentType,
+        quote.maxSourceAmount.toString(),
+        wallet.asset.code,
+        wallet.asset.scale,
+        quote.minDeliveryAmount.toString(),
+        destinationAsset.code,
+        destinationAsset.scale,
+        quote.maxPacketAmount.toString(),
+        formatRational(Pay.toRational(quote.minExchangeRate)),
+        formatRational(Pay.toRational(quote.lowEstimatedExchangeRate)),
+        formatRational(Pay.toRational(quote.highEstimatedExchangeRate)),
+        expiresAt,
+        now
+      )
+      return yield* Effect.orDie(get(id))
+    })
+
+    const receiverOf = (quote: Quote) =>
+      Effect.sync((): Receiver => {
+        if (quote.receiver.kind !== "stream") return quote.receiver
+        const row = byId.get(quote.id) as Row | undefined
+        return {
+          kind: "stream",
+          ilpAddress: quote.receiver.ilpAddress,
+          sharedSecret: Buffer.from(row?.shared_secret ?? "", "base64")
+        }
+      })
+
+    return Quotes.of({ create, get, receiverOf })
+  })
+
+export const layer = (limits: SendingLimits = defaultSendingLimits) => Layer.effect(Quotes, make(limits))

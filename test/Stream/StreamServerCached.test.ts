@@ -1,0 +1,105 @@
+/**
+ * `CachedStreamServer` must answer exactly as `@interledger/stream-receiver`'s `StreamServer`:
+ * same reply kind, code, fulfillment, and the same decrypted STREAM frames (ciphertexts differ
+ * only by their random IVs), for money, receipts, new connections, closes, probes and junk.
+ */
+import { StreamServer } from "@interledger/stream-receiver"
+import { decrypt, encrypt, hmac } from "@interledger/stream-receiver/dist/src/utils.js"
+import type * as IlpPacket from "ilp-packet"
+import {
+  ConnectionCloseFrame,
+  ConnectionNewAddressFrame,
+  ErrorCode,
+  type Frame,
+  Packet,
+  StreamMoneyFrame
+} from "ilp-protocol-stream/dist/src/packet.js"
+import { verifyReceipt } from "ilp-protocol-stream/dist/src/util/receipt.js"
+import { createHash, randomBytes } from "node:crypto"
+import { describe, expect, it } from "vitest"
+import { CachedStreamServer, connectionsCachedMax } from "../../src/Stream/StreamServerCached.ts"
+
+const serverSecret = randomBytes(32)
+const serverAddress = "test.receiver"
+const library = new StreamServer({ serverSecret, serverAddress })
+const cached = new CachedStreamServer({ serverSecret, serverAddress })
+const receiptSecret = randomBytes(32)
+const credentials = library.generateCredentials({
+  paymentTag: "ip:payment-1",
+  asset: { code: "USD", scale: 2 },
+  receiptSetup: { nonce: randomBytes(16), secret: receiptSecret }
+})
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest()
+const encryptionKey = hmac(credentials.sharedSecret, Buffer.from("ilp_stream_encryption"))
+const fulfillmentKey = hmac(credentials.sharedSecret, Buffer.from("ilp_stream_fulfillment"))
+
+const prepareOf = (
+  frames: Array<Frame>,
+  options: { amount?: string; minimum?: number; condition?: Buffer; destination?: string; type?: number } = {}
+): IlpPacket.IlpPrepare => {
+  const stream = new Packet(7, (options.type ?? 12) as never, options.minimum ?? 0, frames)
+  const data = encrypt(encryptionKey, stream._serialize())
+  return {
+    amount: options.amount ?? "100",
+    expiresAt: new Date(Date.now() + 30_000),
+    executionCondition: options.condition ?? sha256(hmac(fulfillmentKey, data)),
+    destination: options.destination ?? credentials.ilpAddress,
+    data
+  }
+}
+
+/** A comparable view of a reply: kind, code, fulfillment and decrypted STREAM content. */
+const view = (reply: ReturnType<StreamServer["createReply"]>, total?: string): Record<string, unknown> => {
+  if ("accept" in reply) {
+    if (total !== undefined) reply.setTotalReceived(total)
+    return { money: reply.connectionId, tag: reply.paymentTag, ...view(reply.accept()) }
+  }
+  const content = reply.data.length === 0 ? undefined : Packet._deserializeUnencrypted(decrypt(encryptionKey, reply.data))
+  const frames = content?.frames.map((frame) => {
+    const { type, name, ...fields } = frame as Frame & { receipt?: Buffer }
+    return { type, name, ...fields, ...("receipt" in fields ? { receipt: verifyReceipt(fields.receipt!, receiptSecret).totalReceived.toString() } : {}) }
+  })
+  return "fulfillment" in reply ?
+    { fulfillment: reply.fulfillment.toString("hex"), sequence: content?.sequence.toString(), amount: content?.prepareAmount.toString(), frames } :
+    { code: reply.code, triggeredBy: reply.triggeredBy, message: reply.message, sequence: content?.sequence.toString(), amount: content?.prepareAmount.toString(), frames }
+}
+
+const same = (prepare: IlpPacket.IlpPrepare, total?: string) =>
+  expect(view(cached.createReply(prepare), total)).toEqual(view(library.createReply(prepare), total))
+
+describe("CachedStreamServer", () => {
+  it("accepts money like the library, with the same connection id, tag, fulfillment and receipt", () => {
+    const prepare = prepareOf([new StreamMoneyFrame(1, 1)])
+    same(prepare, "100")
+    same(prepare, "12345")
+    const reply = cached.createReply(prepare)
+    expect("accept" in reply).toBe(true)
+  })
+
+  it("answers the same to a new connection (asset details), a close, too little, a probe and a non-prepare", () => {
+    same(prepareOf([new ConnectionNewAddressFrame("test.sender")]), "0")
+    same(prepareOf([new ConnectionNewAddressFrame("test.sender"), new StreamMoneyFrame(1, 1)]), "100")
+    same(prepareOf([new ConnectionCloseFrame(ErrorCode.NoError, "bye")]))
+    same(prepareOf([new StreamMoneyFrame(1, 1)], { minimum: 101 }))
+    same(prepareOf([new StreamMoneyFrame(1, 1)], { condition: randomBytes(32) }))
+    same(prepareOf([new StreamMoneyFrame(1, 1)], { amount: "0" }))
+    same(prepareOf([], { type: 13 }))
+  })
+
+  it("refuses junk like the library: not our address (F02), a bad token or undecryptable data (F06)", () => {
+    same(prepareOf([new StreamMoneyFrame(1, 1)], { destination: "test.elsewhere.abc" }))
+    same(prepareOf([new StreamMoneyFrame(1, 1)], { destination: `${serverAddress}.${randomBytes(40).toString("base64url")}` }))
+    const prepare = prepareOf([new StreamMoneyFrame(1, 1)])
+    same({ ...prepare, data: randomBytes(60) })
+    expect(cached.decodePaymentTag(credentials.ilpAddress)).toBe(library.decodePaymentTag(credentials.ilpAddress))
+    expect(cached.decodePaymentTag("test.elsewhere.abc")).toBe(library.decodePaymentTag("test.elsewhere.abc"))
+  })
+
+  it("keeps at most connectionsCachedMax connections", () => {
+    const server = new CachedStreamServer({ serverSecret, serverAddress })
+    for (let i = 0; i < connectionsCachedMax + 5; i++) {
+      server.connection(`${credentials.ilpAddress}.${i}`)
+    }
+    expect((server as unknown as { connections: Map<string, unknown> }).connections.size).toBe(connectionsCachedMax)
+  })
+})
