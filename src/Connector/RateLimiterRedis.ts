@@ -39,8 +39,8 @@
  * are defects. The Redis URL (it may carry a password) is never put in an error or a log.
  */
 import { Effect, Layer } from "effect"
-import { Redis } from "ioredis"
-import { createHash } from "node:crypto"
+import type { Redis } from "ioredis"
+import * as RedisClient from "../Redis.ts"
 import type { RateLimitSettings, ThroughputLimitSettings } from "./Account.ts"
 import { RateLimiter, type RateLimiterShape, RateLimiterUnavailable } from "./RateLimiter.ts"
 
@@ -60,12 +60,11 @@ export interface RedisOptions {
 
 export const redisDefaults = {
   keyPrefix: "ilp:limits:",
-  commandTimeoutMs: 1_000,
-  connectTimeoutMs: 5_000,
-  reconnectDelayMsMax: 1_000,
+  commandTimeoutMs: RedisClient.clientDefaults.commandTimeoutMs,
+  connectTimeoutMs: RedisClient.clientDefaults.connectTimeoutMs,
+  reconnectDelayMsMax: RedisClient.clientDefaults.reconnectDelayMsMax,
   clock: "server",
-  /** Bound on QUIT when the layer closes; the socket is closed either way. */
-  quitTimeoutMs: 1_000,
+  quitTimeoutMs: RedisClient.clientDefaults.quitTimeoutMs,
   /** Longest a bucket key outlives its last take (30 days). */
   idleTtlMsMax: 30 * 24 * 3_600_000,
   /** Longest account key accepted (account keys are `peer:<id>` / `local:<id>`). */
@@ -242,25 +241,15 @@ redis.call("PEXPIRE", KEYS[1], ttlMs)
 return taken
 `
 
-interface Script {
-  readonly source: string
-  readonly sha: string
-}
+type Script = RedisClient.Script
 
-const script = (source: string): Script => ({ source, sha: createHash("sha1").update(source).digest("hex") })
-
-const scripts = { packet: script(packetScript), amount: script(amountScript) } as const
-
-const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith("NOSCRIPT")
+const scripts = { packet: RedisClient.script(packetScript), amount: RedisClient.script(amountScript) } as const
 
 const isCorruption = (error: unknown): boolean =>
   error instanceof Error && (error.message.includes(corruptMarker) || error.message.startsWith("WRONGTYPE"))
 
-/** EVALSHA, falling back to EVAL (which caches the script again) when Redis does not know it. */
-const evalScript = (client: Redis, { sha, source }: Script, key: string, args: ReadonlyArray<string>) =>
-  client.evalsha(sha, 1, key, ...args).catch((error: unknown) =>
-    isNoScript(error) ? client.eval(source, 1, key, ...args) : Promise.reject(error)
-  )
+const evalScript = (client: Redis, s: Script, key: string, args: ReadonlyArray<string>) =>
+  RedisClient.evalScript(client, s, [key], args)
 
 /** The scripts reply 1 (taken) or 0 (refused); anything else is a defect. */
 const parseTaken = (reply: unknown): boolean => {
@@ -300,24 +289,11 @@ const dieIf = (problem: string | undefined): Effect.Effect<void> =>
 
 const unavailable = (message: string, cause?: unknown) => new RateLimiterUnavailable({ message, cause })
 
-/**
- * Runs one Redis call bounded by `timeoutMs`. Outages and timeouts fail with
- * `RateLimiterUnavailable`; corrupt data and malformed replies are defects.
- */
-const call = <A>(timeoutMs: number, what: string, f: () => Promise<A>): Effect.Effect<A, RateLimiterUnavailable> =>
-  Effect.tryPromise({ try: f, catch: (cause) => cause }).pipe(
-    Effect.timeoutOrElse({
-      duration: timeoutMs,
-      orElse: () => Effect.fail(unavailable(`Redis ${what} timed out after ${timeoutMs} ms`))
-    }),
-    Effect.catch((cause) =>
-      cause instanceof RateLimiterUnavailable
-        ? Effect.fail(cause)
-        : isCorruption(cause)
-        ? Effect.die(cause)
-        : Effect.fail(unavailable(`Redis ${what} failed`, cause))
-    )
-  )
+const failures: RedisClient.Failures<RateLimiterUnavailable> = { unavailable, isCorruption }
+
+/** One Redis call bounded by `timeoutMs`: outages fail with `RateLimiterUnavailable`, corruption dies. */
+const call = <A>(timeoutMs: number, what: string, f: () => Promise<A>) =>
+  RedisClient.call(failures, timeoutMs, what, f)
 
 const makeService = (client: Redis, options: Resolved): RateLimiterShape => {
   const packetKey = (key: string) => `${options.keyPrefix}p:${key}`
@@ -355,58 +331,12 @@ const makeService = (client: Redis, options: Resolved): RateLimiterShape => {
 // ---------------------------------------------------------------------------------------------
 
 const optionsProblem = (options: Resolved): string | undefined => {
-  const positive = ["commandTimeoutMs", "connectTimeoutMs", "reconnectDelayMsMax"] as const
-  const bad = positive.find((name) => !Number.isSafeInteger(options[name]) || options[name] <= 0)
-  return bad !== undefined ? `RateLimiter: ${bad} must be a positive integer` : undefined
+  const problem = RedisClient.clientOptionsProblem(options)
+  return problem === undefined ? undefined : `RateLimiter: ${problem}`
 }
-
-const newClient = (options: Resolved): Redis => {
-  const client = new Redis(options.url, {
-    lazyConnect: true,
-    connectTimeout: options.connectTimeoutMs,
-    commandTimeout: options.commandTimeoutMs,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt) => Math.min(attempt * 50, options.reconnectDelayMsMax),
-    // How long a closing socket may stay open before it is destroyed.
-    disconnectTimeout: redisDefaults.quitTimeoutMs
-  })
-  // Connection errors surface to callers as `RateLimiterUnavailable`; without a listener ioredis
-  // would print each one (with host and port) to the console.
-  client.on("error", () => {})
-  return client
-}
-
-/** QUIT when connected (bounded), then close the socket and stop reconnecting. */
-const closeClient = (client: Redis): Effect.Effect<void> => {
-  const disconnect = Effect.sync(() => client.disconnect())
-  if (client.status !== "ready") return disconnect
-  return Effect.promise(() => client.quit().catch(() => "not connected")).pipe(
-    Effect.timeoutOption(redisDefaults.quitTimeoutMs),
-    Effect.andThen(disconnect)
-  )
-}
-
-/** Connects (bounded) and checks that both scripts compile; fails with `RateLimiterUnavailable`. */
-const connect = (client: Redis, options: Resolved): Effect.Effect<void, RateLimiterUnavailable> =>
-  Effect.tryPromise({
-    try: () => client.connect(),
-    catch: (cause) => unavailable("cannot connect to Redis for rate limits", cause)
-  }).pipe(
-    Effect.timeoutOrElse({
-      duration: options.connectTimeoutMs,
-      orElse: () => Effect.fail(unavailable(`connecting to Redis timed out after ${options.connectTimeoutMs} ms`))
-    }),
-    Effect.andThen(call(options.commandTimeoutMs, "script load", () =>
-      Promise.all([client.script("LOAD", packetScript), client.script("LOAD", amountScript)]))),
-    Effect.asVoid
-  )
 
 const acquireClient = (options: Resolved) =>
-  Effect.acquireRelease(Effect.sync(() => newClient(options)), closeClient).pipe(
-    Effect.tap((client) => connect(client, options))
-  )
+  RedisClient.acquireClient(options, [scripts.packet, scripts.amount], failures, "rate limits")
 
 /**
  * Rate and throughput limits in Redis at `options.url`, shared by every instance using it. Scoped:

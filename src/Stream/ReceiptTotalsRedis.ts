@@ -28,8 +28,8 @@
  * - Scoped: QUIT (bounded) and disconnect when the layer's scope closes.
  */
 import { Effect, Layer } from "effect"
-import { Redis } from "ioredis"
-import { createHash } from "node:crypto"
+import type { Redis } from "ioredis"
+import * as RedisClient from "../Redis.ts"
 import {
   type AddRequest,
   addRequestProblem,
@@ -63,11 +63,10 @@ export interface RedisOptions {
 export const redisDefaults = {
   keyPrefix: "ilp:receipts:",
   connectionTtlSeconds: totalsDefaults.connectionTtlSeconds,
-  commandTimeoutMs: 1_000,
-  connectTimeoutMs: 5_000,
-  reconnectDelayMsMax: 1_000,
-  /** Bound on QUIT when the layer closes; the socket is closed either way. */
-  quitTimeoutMs: 1_000
+  commandTimeoutMs: RedisClient.clientDefaults.commandTimeoutMs,
+  connectTimeoutMs: RedisClient.clientDefaults.connectTimeoutMs,
+  reconnectDelayMsMax: RedisClient.clientDefaults.reconnectDelayMsMax,
+  quitTimeoutMs: RedisClient.clientDefaults.quitTimeoutMs
 } as const
 
 type Resolved = Required<RedisOptions>
@@ -147,19 +146,14 @@ end
 return {1, newConnectionTotal}
 `
 
-const addScriptSha = createHash("sha1").update(addScript).digest("hex")
-
-const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith("NOSCRIPT")
+const add = RedisClient.script(addScript)
 
 const isCorruption = (error: unknown): boolean =>
   error instanceof CorruptTotal ||
   (error instanceof Error && (error.message.includes(corruptMarker) || error.message.startsWith("WRONGTYPE")))
 
-/** EVALSHA, falling back to EVAL (which caches the script again) when Redis does not know it. */
 const evalAdd = (client: Redis, keys: ReadonlyArray<string>, args: ReadonlyArray<string>): Promise<unknown> =>
-  client.evalsha(addScriptSha, keys.length, ...keys, ...args).catch((error: unknown) =>
-    isNoScript(error) ? client.eval(addScript, keys.length, ...keys, ...args) : Promise.reject(error)
-  )
+  RedisClient.evalScript(client, add, keys, args)
 
 // ---------------------------------------------------------------------------------------------
 // Replies
@@ -192,24 +186,11 @@ const parseStored = (stored: string | null): bigint => stored === null ? 0n : pa
 
 const unavailable = (message: string, cause?: unknown) => new ReceiptStoreUnavailable({ message, cause })
 
-/**
- * Runs one Redis call bounded by `timeoutMs`. Outages and timeouts fail with
- * `ReceiptStoreUnavailable`; corrupt data and malformed replies are defects.
- */
-const call = <A>(timeoutMs: number, what: string, f: () => Promise<A>): Effect.Effect<A, ReceiptStoreUnavailable> =>
-  Effect.tryPromise({ try: f, catch: (cause) => cause }).pipe(
-    Effect.timeoutOrElse({
-      duration: timeoutMs,
-      orElse: () => Effect.fail(unavailable(`Redis ${what} timed out after ${timeoutMs} ms`))
-    }),
-    Effect.catch((cause) =>
-      cause instanceof ReceiptStoreUnavailable
-        ? Effect.fail(cause)
-        : isCorruption(cause)
-        ? Effect.die(cause)
-        : Effect.fail(unavailable(`Redis ${what} failed`, cause))
-    )
-  )
+const failures: RedisClient.Failures<ReceiptStoreUnavailable> = { unavailable, isCorruption }
+
+/** One Redis call bounded by `timeoutMs`: outages fail with `ReceiptStoreUnavailable`, corruption dies. */
+const call = <A>(timeoutMs: number, what: string, f: () => Promise<A>) =>
+  RedisClient.call(failures, timeoutMs, what, f)
 
 const makeService = (client: Redis, options: Resolved): ReceiptTotalsShape => {
   const connectionKey = (key: string) => `${options.keyPrefix}c:${key}`
@@ -245,58 +226,10 @@ const makeService = (client: Redis, options: Resolved): ReceiptTotalsShape => {
 // The client's life
 // ---------------------------------------------------------------------------------------------
 
-const optionsProblem = (options: Resolved): string | undefined => {
-  const positive = ["commandTimeoutMs", "connectTimeoutMs", "reconnectDelayMsMax"] as const
-  const bad = positive.find((name) => !Number.isSafeInteger(options[name]) || options[name] <= 0)
-  return bad !== undefined ? `${bad} must be a positive integer` : ttlProblem(options.connectionTtlSeconds)
-}
+const optionsProblem = (options: Resolved): string | undefined =>
+  RedisClient.clientOptionsProblem(options) ?? ttlProblem(options.connectionTtlSeconds)
 
-const newClient = (options: Resolved): Redis => {
-  const client = new Redis(options.url, {
-    lazyConnect: true,
-    connectTimeout: options.connectTimeoutMs,
-    commandTimeout: options.commandTimeoutMs,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt) => Math.min(attempt * 50, options.reconnectDelayMsMax),
-    // How long a closing socket may stay open before it is destroyed.
-    disconnectTimeout: redisDefaults.quitTimeoutMs
-  })
-  // Connection errors surface to callers as `ReceiptStoreUnavailable`; without a listener ioredis
-  // would print each one (with host and port) to the console.
-  client.on("error", () => {})
-  return client
-}
-
-/** QUIT when connected (bounded), then close the socket and stop reconnecting. */
-const closeClient = (client: Redis): Effect.Effect<void> => {
-  const disconnect = Effect.sync(() => client.disconnect())
-  if (client.status !== "ready") return disconnect
-  return Effect.promise(() => client.quit().catch(() => "not connected")).pipe(
-    Effect.timeoutOption(redisDefaults.quitTimeoutMs),
-    Effect.andThen(disconnect)
-  )
-}
-
-/** Connects (bounded) and checks that the script compiles; fails with `ReceiptStoreUnavailable`. */
-const connect = (client: Redis, options: Resolved): Effect.Effect<void, ReceiptStoreUnavailable> =>
-  Effect.tryPromise({
-    try: () => client.connect(),
-    catch: (cause) => unavailable("cannot connect to Redis for receipt totals", cause)
-  }).pipe(
-    Effect.timeoutOrElse({
-      duration: options.connectTimeoutMs,
-      orElse: () => Effect.fail(unavailable(`connecting to Redis timed out after ${options.connectTimeoutMs} ms`))
-    }),
-    Effect.andThen(call(options.commandTimeoutMs, "script load", () => client.script("LOAD", addScript))),
-    Effect.asVoid
-  )
-
-const acquireClient = (options: Resolved) =>
-  Effect.acquireRelease(Effect.sync(() => newClient(options)), closeClient).pipe(
-    Effect.tap((client) => connect(client, options))
-  )
+const acquireClient = (options: Resolved) => RedisClient.acquireClient(options, [add], failures, "receipt totals")
 
 /**
  * Receipt totals in Redis at `options.url`. Scoped: the client quits when the layer's scope closes.
