@@ -3,8 +3,16 @@
  * contract.
  *
  * Atomicity: this process must be the only writer of the file. Each `add` reads both totals,
- * decides and writes in ONE `BEGIN IMMEDIATE` transaction that runs synchronously (no other fiber
- * can interleave), so the cap check and the increments are one step.
+ * decides and writes synchronously (no other fiber can interleave), so the cap check and the
+ * increments are one step.
+ *
+ * Batching: an `add` waits for the next turn of the event loop, and every add that arrived
+ * meanwhile (at most `addBatchMax`) runs in ONE `BEGIN IMMEDIATE` transaction, in arrival order;
+ * each caller gets its result once that transaction has committed. One WAL commit per batch instead
+ * of one per add (bench/: the per-add commit was ~45 µs of CPU per locally received packet). A
+ * storage error fails every add of the batch with `ReceiptStoreUnavailable` (outcome unknown, as
+ * the contract says); a corrupt stored total is a defect of that add only. An add, once started,
+ * is not interrupted while it waits for its batch (as before, when it ran synchronously).
  *
  * Storage: totals are TEXT decimals computed with BigInt (exact at any size). Connection rows carry
  * `expires_at_ms`; an expired row counts as absent at once, and a sweeper deletes at most
@@ -17,6 +25,8 @@
 import { Clock, Effect, Layer, Schedule } from "effect"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
 import {
+  type AddRequest,
+  type AddResult,
   addRequestProblem,
   checkKey,
   CorruptTotal,
@@ -42,6 +52,9 @@ export interface SqliteOptions {
   /** Wait for a lock held by another connection to the file. */
   readonly busyTimeoutMs?: number
 }
+
+/** Adds per transaction. */
+export const addBatchMax = 1_024
 
 export const sqliteDefaults = {
   connectionTtlSeconds: totalsDefaults.connectionTtlSeconds,
@@ -159,26 +172,80 @@ const tryStore = <A>(f: () => A): Effect.Effect<A, ReceiptStoreUnavailable> =>
     }
   })
 
-const makeService = (db: DatabaseSync, statements: Statements, connectionTtlMs: number): ReceiptTotalsShape => ({
-  add: Effect.fn("ReceiptTotals.add")(function*(request) {
-    yield* dieIf(addRequestProblem(request))
-    const nowMs = yield* Clock.currentTimeMillis
-    return yield* tryStore(() =>
+/** One add, inside the batch's transaction: read both totals, decide, write. Throws on storage errors. */
+const addStep = (statements: Statements, connectionTtlMs: number, request: AddRequest, nowMs: number): AddResult => {
+  const current = {
+    connectionTotal: readTotal(statements.connection, request.connectionKey, nowMs),
+    paymentTotal: request.payment === undefined ? 0n : readTotal(statements.payment, request.payment.key)
+  }
+  const result = decideAdd(current, request)
+  if (!result.accepted) return result
+  statements.putConnection.run(request.connectionKey, result.connectionTotal.toString(), nowMs + connectionTtlMs)
+  if (request.payment !== undefined) {
+    statements.putPayment.run(request.payment.key, (result.paymentTotal ?? 0n).toString())
+  }
+  return result
+}
+
+interface PendingAdd {
+  readonly request: AddRequest
+  readonly nowMs: number
+  readonly resume: (outcome: Effect.Effect<AddResult, ReceiptStoreUnavailable>) => void
+}
+
+/** Collects adds and commits them in batches (see the module comment). `flush` runs what waits now. */
+const makeAddBatcher = (db: DatabaseSync, statements: Statements, connectionTtlMs: number) => {
+  let waiting: Array<PendingAdd> = []
+  let scheduled = false
+  const flush = (): void => {
+    scheduled = false
+    const batch = waiting.length <= addBatchMax ? waiting : waiting.slice(0, addBatchMax)
+    waiting = batch === waiting ? [] : waiting.slice(addBatchMax)
+    if (waiting.length > 0) schedule()
+    if (batch.length === 0) return
+    const outcomes: Array<Effect.Effect<AddResult, ReceiptStoreUnavailable>> = []
+    try {
       inTransaction(db, () => {
-        const current = {
-          connectionTotal: readTotal(statements.connection, request.connectionKey, nowMs),
-          paymentTotal: request.payment === undefined ? 0n : readTotal(statements.payment, request.payment.key)
+        for (const item of batch) {
+          try {
+            outcomes.push(Effect.succeed(addStep(statements, connectionTtlMs, item.request, item.nowMs)))
+          } catch (error) {
+            // Totals are read before anything is written: a corrupt one leaves nothing behind.
+            if (!(error instanceof CorruptTotal)) throw error
+            outcomes.push(Effect.die(error))
+          }
         }
-        const result = decideAdd(current, request)
-        if (!result.accepted) return result
-        statements.putConnection.run(request.connectionKey, result.connectionTotal.toString(), nowMs + connectionTtlMs)
-        if (request.payment !== undefined) {
-          statements.putPayment.run(request.payment.key, (result.paymentTotal ?? 0n).toString())
-        }
-        return result
       })
-    )
-  }),
+    } catch (error) {
+      const failure = Effect.fail(new ReceiptStoreUnavailable({ message: "receipt totals storage error", cause: error }))
+      for (const item of batch) item.resume(failure)
+      return
+    }
+    batch.forEach((item, i) => item.resume(outcomes[i]!))
+  }
+  const schedule = () => {
+    if (scheduled) return
+    scheduled = true
+    setImmediate(flush)
+  }
+  const add = (request: AddRequest, nowMs: number): Effect.Effect<AddResult, ReceiptStoreUnavailable> =>
+    Effect.uninterruptible(Effect.callback<AddResult, ReceiptStoreUnavailable>((resume) => {
+      waiting.push({ request, nowMs, resume })
+      schedule()
+    }))
+  return { add, flush }
+}
+
+const makeService = (
+  statements: Statements,
+  batcher: ReturnType<typeof makeAddBatcher>
+): ReceiptTotalsShape => ({
+  // Per packet: a plain function, without an `Effect.fn` span (~6 µs per call; docs/performance.md).
+  add: (request) =>
+    Effect.andThen(
+      dieIf(addRequestProblem(request)),
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => batcher.add(request, nowMs))
+    ),
   get: Effect.fn("ReceiptTotals.get")(function*(key) {
     yield* checkKey("connection key", key)
     const nowMs = yield* Clock.currentTimeMillis
@@ -229,7 +296,10 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<ReceiptTotals, 
       yield* dieIf(optionsProblem(resolved))
       const db = yield* acquireDatabase(resolved)
       const statements = prepare(db)
+      const batcher = makeAddBatcher(db, statements, ttlMs(resolved.connectionTtlSeconds))
+      // Runs before the database closes (finalizers run in reverse): adds still waiting are committed.
+      yield* Effect.addFinalizer(() => Effect.sync(batcher.flush))
       yield* Effect.forkScoped(sweeper(statements, resolved.sweepIntervalMs, resolved.sweepBatchMax))
-      return makeService(db, statements, ttlMs(resolved.connectionTtlSeconds))
+      return makeService(statements, batcher)
     })
   )

@@ -28,7 +28,7 @@ import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpEr
 import { LocalReceivers } from "../Connector/LocalReceivers.ts"
 import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
-import { type IncomingPayment, IncomingPayments } from "../Payments/IncomingPayments.ts"
+import { type IncomingPayment, IncomingPayments, stateAfter } from "../Payments/IncomingPayments.ts"
 import { WalletAddresses } from "../Payments/WalletAddresses.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import { ReceiptTotals } from "./ReceiptTotals.ts"
@@ -203,7 +203,10 @@ export const make = Effect.gen(function*() {
       }
       money.setTotalReceived(result.connectionTotal.toString())
       const fulfill = money.accept()
-      if (payment !== undefined && result.paymentTotal !== undefined) {
+      // Only a state change needs the store (per packet it was two reads): the payment as matched
+      // for this packet is at most as far along as the stored one (states only move forward), so
+      // when the new total would not move it, it does not move the stored one either.
+      if (payment !== undefined && result.paymentTotal !== undefined && stateAfter(payment, result.paymentTotal) !== payment.state) {
         yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
       }
       return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill

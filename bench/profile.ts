@@ -1,0 +1,116 @@
+/**
+ * Summarises a V8 `.cpuprofile` (written by `node --cpu-prof`): self time aggregated by
+ * function + file:line, and by area (our src/ files, effect, undici, node internals, ...).
+ *
+ * Usage: node bench/profile.ts <file.cpuprofile> [top]
+ */
+import { readFileSync } from "node:fs"
+
+interface CallFrame {
+  readonly functionName: string
+  readonly url: string
+  readonly lineNumber: number
+}
+
+interface ProfileNode {
+  readonly id: number
+  readonly callFrame: CallFrame
+}
+
+interface CpuProfile {
+  readonly nodes: ReadonlyArray<ProfileNode>
+  readonly samples: ReadonlyArray<number>
+  readonly timeDeltas: ReadonlyArray<number>
+}
+
+export interface Row {
+  readonly name: string
+  readonly selfMs: number
+  readonly percent: number
+}
+
+export interface Summary {
+  readonly totalMs: number
+  readonly idleMs: number
+  readonly functions: ReadonlyArray<Row>
+  readonly areas: ReadonlyArray<Row>
+}
+
+const shortUrl = (url: string): string => {
+  const cleaned = url.replace(/^file:\/\//, "")
+  const nodeModules = cleaned.lastIndexOf("node_modules/")
+  if (nodeModules >= 0) return cleaned.slice(nodeModules + "node_modules/".length)
+  const src = cleaned.search(/\/(src|bench|test)\//)
+  return src >= 0 ? cleaned.slice(src + 1) : cleaned
+}
+
+export const areaOf = (frame: CallFrame): string => {
+  const url = shortUrl(frame.url)
+  if (url === "") {
+    if (frame.functionName === "(idle)") return "(idle)"
+    if (frame.functionName === "(garbage collector)") return "(garbage collector)"
+    if (frame.functionName === "(program)") return "(program)"
+    return "(native / builtins)"
+  }
+  if (url.startsWith("node:")) return url.startsWith("node:internal/") ? "node:internal" : url
+  if (url.startsWith("src/")) return url
+  const scoped = /^(@[^/]+\/[^/]+|[^/]+)/.exec(url)
+  return scoped?.[1] ?? url
+}
+
+const sorted = (map: Map<string, number>, totalMs: number, top: number): Array<Row> =>
+  [...map.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, selfMs]) => ({ name, selfMs, percent: (100 * selfMs) / totalMs }))
+
+export const summarise = (profile: CpuProfile, top = 30): Summary => {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
+  const selfUs = new Map<number, number>()
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  }
+  const functions = new Map<string, number>()
+  const areas = new Map<string, number>()
+  let totalMs = 0
+  let idleMs = 0
+  for (const [id, us] of selfUs) {
+    const frame = byId.get(id)
+    if (frame === undefined) continue
+    const ms = us / 1000
+    if (frame.functionName === "(idle)") {
+      idleMs += ms
+      continue
+    }
+    totalMs += ms
+    const name = `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`
+    functions.set(name, (functions.get(name) ?? 0) + ms)
+    const area = areaOf(frame)
+    areas.set(area, (areas.get(area) ?? 0) + ms)
+  }
+  return { totalMs, idleMs, functions: sorted(functions, totalMs, top), areas: sorted(areas, totalMs, top) }
+}
+
+export const formatSummary = (summary: Summary): string => {
+  const line = (row: Row) => `${row.percent.toFixed(1).padStart(5)}%  ${row.selfMs.toFixed(0).padStart(7)} ms  ${row.name}`
+  return [
+    `busy ${summary.totalMs.toFixed(0)} ms, idle ${summary.idleMs.toFixed(0)} ms (self time; % of busy)`,
+    "",
+    "by area:",
+    ...summary.areas.map(line),
+    "",
+    "by function:",
+    ...summary.functions.map(line)
+  ].join("\n")
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = process.argv[2]
+  if (file === undefined) {
+    process.stderr.write("usage: node bench/profile.ts <file.cpuprofile> [top]\n")
+    process.exit(2)
+  }
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
+  process.stdout.write(`${formatSummary(summarise(profile, Number(process.argv[3] ?? 40)))}\n`)
+}
