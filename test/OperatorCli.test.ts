@@ -1,13 +1,10 @@
 /**
  * Operator commands against a real admin API on 127.0.0.1 (in-memory ledger, one asset, one peer).
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect } from "effect"
 import { createServer } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ensureConfiguredAccounts } from "../src/Accounting/Accounts.ts"
-import * as LedgerSqlite from "../src/Accounting/LedgerSqlite.ts"
 import * as Config from "../src/Config.ts"
-import * as Peers from "../src/Connector/Peers.ts"
 import { startAdminServer as startAdmin } from "./support/adminServer.ts"
 import { operatorUsage, parseAsset, requestFor, runOperatorCommand } from "../src/OperatorCli.ts"
 

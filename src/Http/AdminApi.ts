@@ -56,7 +56,7 @@ import {
   u128Max
 } from "../Accounting/Ledger.ts"
 import * as Liquidity from "../Accounting/Liquidity.ts"
-import type { Asset, NodeConfig, PeerConfig } from "../Config.ts"
+import type { NodeConfig, PeerConfig } from "../Config.ts"
 import { u64 } from "../Connector/Packet.ts"
 import { Peers, type PeersShape } from "../Connector/Peers.ts"
 import { type IncomingPayment, IncomingPayments } from "../Payments/IncomingPayments.ts"

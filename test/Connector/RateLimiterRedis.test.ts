@@ -6,34 +6,18 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer } from "effect"
-import { Redis } from "ioredis"
 import { randomUUID } from "node:crypto"
 import { RateLimiter, type RateLimiterUnavailable } from "../../src/Connector/RateLimiter.ts"
 import { layerRedis, type RedisOptions } from "../../src/Connector/RateLimiterRedis.ts"
-import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
+import { freePort } from "../support/redis.ts"
+import { acquireRawClient, acquireServer, elapsedMs } from "../support/redisEffects.ts"
 import { concurrentAmountRun, concurrentBurstRun, rateLimiterContract } from "./RateLimiterContract.ts"
 
 const t0 = 1_700_000_000_000
 
-const acquireServer = (options: { readonly port?: number } = {}) =>
-  Effect.acquireRelease(Effect.promise(() => startRedis(options)), (server) => Effect.promise(() => server.stop()))
-
-const acquireRawClient = (server: RedisServer) =>
-  Effect.acquireRelease(
-    Effect.sync(() => new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true })),
-    (client) => Effect.sync(() => client.disconnect())
-  ).pipe(Effect.tap((client) => Effect.promise(() => client.connect())))
-
 /** Builds a limiter (its own ioredis client: one "instance") in the test's scope. */
 const buildLimiter = (options: RedisOptions) =>
   Effect.map(Layer.build(layerRedis(options)), (context) => Context.get(context, RateLimiter))
-
-const elapsedMs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    const exit = yield* Effect.exit(effect)
-    return { exit, ms: performance.now() - start }
-  })
 
 const expectUnavailable = <A>(exit: Exit.Exit<A, RateLimiterUnavailable>) => {
   expect(Exit.isFailure(exit) && !Exit.hasDies(exit)).toBe(true)

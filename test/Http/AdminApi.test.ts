@@ -2,13 +2,9 @@
  * The operator API over a real socket on 127.0.0.1: the embedded ledger in memory, one asset, one
  * peer, accounts created as at start-up.
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ensureConfiguredAccounts } from "../../src/Accounting/Accounts.ts"
-import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
 import * as Config from "../../src/Config.ts"
-import type { NodeConfig } from "../../src/Config.ts"
-import * as Peers from "../../src/Connector/Peers.ts"
 import { adminBodyBytesMax } from "../../src/Http/AdminApi.ts"
 import { type AdminServer, startAdminServer } from "../support/adminServer.ts"
 

@@ -4,32 +4,16 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Schedule } from "effect"
-import { Redis } from "ioredis"
 import { randomUUID } from "node:crypto"
 import { type ReceiptStoreUnavailable, ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import { layerRedis, type RedisOptions } from "../../src/Stream/ReceiptTotalsRedis.ts"
-import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
+import { freePort, startRedis } from "../support/redis.ts"
+import { acquireRawClient, acquireServer, elapsedMs } from "../support/redisEffects.ts"
 import { concurrentCapRun, receiptTotalsContract } from "./ReceiptTotalsContract.ts"
-
-const acquireServer = (options: { readonly port?: number } = {}) =>
-  Effect.acquireRelease(Effect.promise(() => startRedis(options)), (server) => Effect.promise(() => server.stop()))
-
-const acquireRawClient = (server: RedisServer) =>
-  Effect.acquireRelease(
-    Effect.sync(() => new Redis(server.url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true })),
-    (client) => Effect.sync(() => client.disconnect())
-  ).pipe(Effect.tap((client) => Effect.promise(() => client.connect())))
 
 /** Builds a store (its own ioredis client: one "instance") in the test's scope. */
 const buildStore = (options: RedisOptions) =>
   Effect.map(Layer.build(layerRedis(options)), (context) => Context.get(context, ReceiptTotals))
-
-const elapsedMs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const start = performance.now()
-    const exit = yield* Effect.exit(effect)
-    return { exit, ms: performance.now() - start }
-  })
 
 const expectUnavailable = <A>(exit: Exit.Exit<A, ReceiptStoreUnavailable>) => {
   expect(Exit.isFailure(exit) && !Exit.hasDies(exit)).toBe(true)

@@ -8,7 +8,7 @@ import type { SourceAccount } from "../../../src/Connector/Account.ts"
 import { InternalError } from "../../../src/Connector/IlpErrors.ts"
 import type { LocalReceiversShape } from "../../../src/Connector/LocalReceivers.ts"
 import { make as makePeers } from "../../../src/Connector/Peers.ts"
-import type { PacketRequest, Routed } from "../../../src/Connector/Stage.ts"
+import type { Routed } from "../../../src/Connector/Stage.ts"
 import { route } from "../../../src/Connector/stages/Route.ts"
 import { localReceiver, ourAddress, peerConfig, request, spy } from "../fixtures.ts"
 
