@@ -225,11 +225,23 @@ export class LiquidityGroup extends HttpApiGroup.make("liquidity").add(
 
 const idParam = { id: Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(64)) }
 
+/** Keyset pagination: `limit` (1..500, default 100) rows ordered by id, after the id `after`. */
+const pageQuery = {
+  limit: Schema.optionalKey(Schema.NumberFromString.check(Schema.isInt(), Schema.isBetween({ minimum: 1, maximum: 500 }))),
+  after: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(64)))
+}
+const pageSizeDefault = 100
+
 export class WalletAddressesGroup extends HttpApiGroup.make("walletAddresses").add(
   HttpApiEndpoint.post("create", "/wallet-addresses", {
     payload: Payments.CreateWalletAddressRequest,
     success: Payments.WalletAddressJson,
     error: [BadRequest, Conflict, Unavailable]
+  }),
+  HttpApiEndpoint.get("list", "/wallet-addresses", {
+    query: pageQuery,
+    success: Schema.Array(Payments.WalletAddressJson),
+    error: [Unavailable]
   }),
   HttpApiEndpoint.get("get", "/wallet-addresses/:id", {
     params: idParam,
@@ -249,6 +261,12 @@ export class IncomingPaymentsGroup extends HttpApiGroup.make("incomingPayments")
     payload: Payments.CreateIncomingPaymentRequest,
     success: Payments.IncomingPaymentJson,
     error: [BadRequest, NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.get("list", "/wallet-addresses/:id/incoming-payments", {
+    params: idParam,
+    query: pageQuery,
+    success: Schema.Array(Payments.IncomingPaymentJson),
+    error: [NotFound, Unavailable]
   }),
   HttpApiEndpoint.get("get", "/incoming-payments/:id", {
     params: idParam,
@@ -503,6 +521,11 @@ const walletAddressesHandlers = HttpApiBuilder.group(AdminApi, "walletAddresses"
             LedgerUnavailable: ledgerDown
           })
         ))
+      .handle("list", ({ query }) =>
+        wallets.list({ limit: query.limit ?? pageSizeDefault, after: query.after }).pipe(
+          Effect.flatMap((page) => Effect.forEach(page, withBalance)),
+          Effect.catchTags({ LedgerUnavailable: ledgerDown })
+        ))
       .handle("get", ({ params }) =>
         wallets.get(params.id).pipe(
           Effect.flatMap(withBalance),
@@ -521,6 +544,7 @@ const walletAddressesHandlers = HttpApiBuilder.group(AdminApi, "walletAddresses"
 const incomingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "incomingPayments", (handlers) =>
   Effect.gen(function*() {
     const payments = yield* IncomingPayments
+    const wallets = yield* WalletAddresses
     const totals = yield* ReceiptTotals
     const credentials = yield* StreamCredentials
     const json = (payment: IncomingPayment) =>
@@ -542,6 +566,15 @@ const incomingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "incomingPayment
             InvalidIncomingPayment: badRequest,
             WalletAddressNotFound: notFound("walletAddressId"),
             LedgerUnavailable: ledgerDown,
+            ReceiptStoreUnavailable: receiptsDown
+          })
+        ))
+      .handle("list", ({ params, query }) =>
+        wallets.get(params.id).pipe(
+          Effect.andThen(payments.list(params.id, { limit: query.limit ?? pageSizeDefault, after: query.after })),
+          Effect.flatMap((page) => Effect.forEach(page, json)),
+          Effect.catchTags({
+            WalletAddressNotFound: notFound("id"),
             ReceiptStoreUnavailable: receiptsDown
           })
         ))

@@ -302,7 +302,8 @@ describe("AdminApi", () => {
           "/quotes/{id}",
           "/wallet-addresses",
           "/wallet-addresses/{id}",
-          "/wallet-addresses/{id}/deposit"
+          "/wallet-addresses/{id}/deposit",
+          "/wallet-addresses/{id}/incoming-payments"
         ]
       )
       expect(JSON.stringify(answer.body.components)).toMatch(/bearer/i)

@@ -148,4 +148,27 @@ describe("payments through the operator API", () => {
     expect((await call("GET", "/wallet-addresses/nope")).status).toBe(404)
     expect((await call("POST", "/wallet-addresses/nope/deposit", { amount: "1" })).status).toBe(404)
   })
+
+  it("lists wallet addresses and a wallet's incoming payments, paged by id", async () => {
+    const carol = await wallet("carol-list", usd)
+    const dave = await wallet("dave-list", usd)
+    const created = [
+      await ok("POST", "/incoming-payments", { walletAddressId: carol.id, incomingAmount: "100" }),
+      await ok("POST", "/incoming-payments", { walletAddressId: carol.id }),
+      await ok("POST", "/incoming-payments", { walletAddressId: carol.id, incomingAmount: "300" })
+    ]
+    const ids = created.map((p) => p.id as string).sort()
+    const all = await ok("GET", `/wallet-addresses/${carol.id}/incoming-payments`)
+    expect(all.map((p: { id: string }) => p.id)).toEqual(ids)
+    const firstTwo = await ok("GET", `/wallet-addresses/${carol.id}/incoming-payments?limit=2`)
+    expect(firstTwo.map((p: { id: string }) => p.id)).toEqual(ids.slice(0, 2))
+    const rest = await ok("GET", `/wallet-addresses/${carol.id}/incoming-payments?limit=2&after=${ids[1]}`)
+    expect(rest.map((p: { id: string }) => p.id)).toEqual(ids.slice(2))
+    expect(await ok("GET", `/wallet-addresses/${dave.id}/incoming-payments`)).toEqual([])
+    expect((await call("GET", "/wallet-addresses/no-such-wallet/incoming-payments")).status).toBe(404)
+    expect((await call("GET", "/wallet-addresses?limit=0")).status).toBe(400)
+    const wallets = await ok("GET", "/wallet-addresses?limit=500")
+    expect(wallets.map((w: { id: string }) => w.id)).toEqual(expect.arrayContaining([carol.id, dave.id]))
+    expect(wallets[0]).toHaveProperty("balance")
+  })
 })
