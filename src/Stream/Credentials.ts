@@ -32,7 +32,6 @@ export type PaymentTag =
 
 export interface StreamCredentialsShape {
   readonly server: CachedStreamServer
-  readonly serverSecret: Redacted.Redacted<Uint8Array>
   readonly generate: (
     tag: PaymentTag,
     asset: { readonly code: string; readonly scale: number },
@@ -59,7 +58,6 @@ export const make = (serverSecret: Uint8Array, ourAddress: string): StreamCreden
   const server = new CachedStreamServer({ serverSecret: Buffer.from(serverSecret), serverAddress: ourAddress })
   return {
     server,
-    serverSecret: Redacted.make(serverSecret, { label: "stream server secret" }),
     generate: (tag, asset, receipt) => {
       const credentials = server.generateCredentials({
         paymentTag: encodeTag(tag),

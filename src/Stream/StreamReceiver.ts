@@ -17,13 +17,8 @@
  * `match` already finds out that their condition cannot be met (`LocalReceiver.fulfillable`), so
  * the ledger stage reserves nothing for them: another node's quote creates no transfers here.
  */
-import type { IncomingMoney } from "@interledger/stream-receiver"
-import { decrypt, hmac, ReplyBuilder } from "@interledger/stream-receiver/dist/src/utils.js"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import type * as IlpPacket from "ilp-packet"
-import { Packet, StreamMaxMoneyFrame } from "ilp-protocol-stream/dist/src/packet.js"
-import Long from "long"
-import { NodeConfigService } from "../Config.ts"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
 import { LocalReceivers } from "../Connector/LocalReceivers.ts"
 import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
@@ -32,6 +27,7 @@ import { type IncomingPayment, IncomingPayments, stateAfter } from "../Payments/
 import { WalletAddresses } from "../Payments/WalletAddresses.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import { ReceiptTotals } from "./ReceiptTotals.ts"
+import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
 type Target =
   | { readonly kind: "incoming"; readonly payment: IncomingPayment }
@@ -58,29 +54,11 @@ const fromIlpReject = (reject: IlpPacket.IlpReject): Reject => ({
   data: reject.data
 })
 
-const isIncomingMoney = (reply: IncomingMoney | IlpPacket.IlpReply): reply is IncomingMoney => "accept" in reply
-
-const sharedSecretKeyString = Buffer.from("ilp_stream_shared_secret")
-const encryptionKeyString = Buffer.from("ilp_stream_encryption")
+const isIncomingMoney = (reply: CachedIncomingMoney | IlpPacket.IlpReply): reply is CachedIncomingMoney =>
+  "accept" in reply
 
 /** A condition no fulfillment hashes to (in practice): handed to the receiver for packets it must not accept. */
 const neverFulfilled = Buffer.alloc(32)
-
-/**
- * The shared secret of the STREAM connection a local destination address names, derived the way
- * `StreamServer` derives it; undefined when the address carries no connection token. The server
- * secret is read only to derive it and never reaches a log.
- */
-const connectionSecret = (
-  credentials: StreamCredentialsShape,
-  ourAddress: string,
-  destination: string
-): Buffer | undefined => {
-  const segment = destination.slice(ourAddress.length + 1).split(".")[0]
-  if (segment === undefined || segment === "") return undefined
-  const token = Buffer.from(segment, "base64")
-  return hmac(hmac(Buffer.from(Redacted.value(credentials.serverSecret)), sharedSecretKeyString), token)
-}
 
 /**
  * Whether the receiver could fulfill this Prepare: its condition is the hash of the STREAM
@@ -89,7 +67,6 @@ const connectionSecret = (
  */
 export const isFulfillable = (
   credentials: StreamCredentialsShape,
-  _ourAddress: string,
   prepare: { readonly destination: string; readonly data: Uint8Array; readonly executionCondition: Uint8Array }
 ): boolean => {
   const connection = credentials.server.connection(prepare.destination)
@@ -97,45 +74,11 @@ export const isFulfillable = (
   return bytesEqual(sha256(credentials.server.fulfillmentFor(connection, prepare.data)), prepare.executionCondition)
 }
 
-/**
- * F99 telling the sender how much more the payment may receive (a StreamMaxMoney frame on stream
- * 1, the stream `@interledger/stream-receiver` accounts on). Built with the same keys and framing as
- * the receiver's own replies; `@interledger/stream-receiver` offers no hook to add frames.
- */
-export const declineWithMaxMoney = (
-  credentials: StreamCredentialsShape,
-  ourAddress: string,
-  request: Timed,
-  connectionTotal: bigint,
-  remaining: bigint
-): Reject | undefined => {
-  const sharedSecret = connectionSecret(credentials, ourAddress, request.prepare.destination)
-  if (sharedSecret === undefined) return undefined
-  const encryptionKey = hmac(sharedSecret, encryptionKeyString)
-  let sequence: Long
-  try {
-    sequence = Packet._deserializeUnencrypted(decrypt(encryptionKey, Buffer.from(request.prepare.data))).sequence
-  } catch {
-    return undefined
-  }
-  const receiveMax = Long.fromString((connectionTotal + remaining).toString(), true)
-  const reject = new ReplyBuilder()
-    .setIlpAddress(ourAddress as Parameters<ReplyBuilder["setIlpAddress"]>[0])
-    .setEncryptionKey(encryptionKey)
-    .setSequence(sequence)
-    .setReceivedAmount(request.destinationAmount.toString())
-    .addFrames(new StreamMaxMoneyFrame(1, receiveMax, Long.fromString(connectionTotal.toString(), true)))
-    .buildReject("F99" as Parameters<ReplyBuilder["buildReject"]>[0])
-  return fromIlpReject(reject)
-}
-
 export const make = Effect.gen(function*() {
-  const config = yield* NodeConfigService
   const credentials = yield* StreamCredentials
   const totals = yield* ReceiptTotals
   const incomingPayments = yield* IncomingPayments
   const walletAddresses = yield* WalletAddresses
-  const ourAddress = config.ilpAddress
 
   const gone = (what: string) => Effect.fail(new Unreachable({ reason: `${what} no longer exists` }))
 
@@ -143,7 +86,7 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const tag = credentials.decodeTag(request.prepare.destination)
       if (tag === undefined) return Effect.succeed(undefined)
-      const fulfillable = !request.unfulfillable && isFulfillable(credentials, ourAddress, request.prepare)
+      const fulfillable = !request.unfulfillable && isFulfillable(credentials, request.prepare)
       if (tag.kind === "incoming") {
         return incomingPayments.get(tag.id).pipe(
           Effect.flatMap((payment) =>
@@ -177,7 +120,7 @@ export const make = Effect.gen(function*() {
 
   const refuse = (reply: IlpPacket.IlpReject) => Effect.fail(new ReceiverRejected({ reject: fromIlpReject(reply) }))
 
-  const acceptMoney = (request: Timed, target: Target, money: IncomingMoney) =>
+  const acceptMoney = (request: Timed, target: Target, money: CachedIncomingMoney) =>
     Effect.gen(function*() {
       const payment = target.kind === "incoming" ? target.payment : undefined
       const result = yield* totals.add({
@@ -198,8 +141,7 @@ export const make = Effect.gen(function*() {
         if (payment !== undefined) yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
         if (result.remaining === 0n) return yield* refuse(money.finalDecline())
         const connectionTotal = yield* totals.get(money.connectionId).pipe(Effect.orElseSucceed(() => 0n))
-        const reject = declineWithMaxMoney(credentials, ourAddress, request, connectionTotal, result.remaining)
-        return yield* (reject === undefined ? refuse(money.finalDecline()) : Effect.fail(new ReceiverRejected({ reject })))
+        return yield* refuse(money.declineOverMaximum(connectionTotal + result.remaining, connectionTotal))
       }
       money.setTotalReceived(result.connectionTotal.toString())
       const fulfill = money.accept()

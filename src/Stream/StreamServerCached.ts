@@ -29,6 +29,7 @@ import {
   type Frame,
   FrameType,
   Packet,
+  StreamMaxMoneyFrame,
   StreamReceiptFrame
 } from "ilp-protocol-stream/dist/src/packet.js"
 import Long from "long"
@@ -151,6 +152,17 @@ class Reply {
   }
 }
 
+/**
+ * Money the receiver could accept, as the library offers it, plus one more way to refuse it: F99
+ * with a StreamMaxMoney frame (stream 1, the stream receipts are on) telling the sender the most the
+ * stream may receive in total, for a payment that can take some but not all of this packet.
+ */
+export interface CachedIncomingMoney extends IncomingMoney {
+  declineOverMaximum(receiveMax: bigint, totalReceived: bigint): IlpPacket.IlpReject
+}
+
+const u64 = (value: bigint): Long => Long.fromString(value.toString(), true)
+
 export class CachedStreamServer extends StreamServer {
   private readonly address: string
   private readonly secretKeyGen: Buffer
@@ -202,7 +214,7 @@ export class CachedStreamServer extends StreamServer {
     return this.connection(destinationAddress)?.paymentTag
   }
 
-  override createReply(prepare: IlpPacket.IlpPrepare): IncomingMoney | IlpPacket.IlpReply {
+  override createReply(prepare: IlpPacket.IlpPrepare): CachedIncomingMoney | IlpPacket.IlpReply {
     const reply = new Reply(this.address, this.iv)
     const library = this as unknown as LibraryInternals
     if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
@@ -244,7 +256,9 @@ export class CachedStreamServer extends StreamServer {
       },
       accept: () => reply.fulfill(fulfillment),
       temporaryDecline: () => reply.reject("T00"),
-      finalDecline: () => reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
+      finalDecline: () => reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99"),
+      declineOverMaximum: (receiveMax, totalReceived) =>
+        reply.add(new StreamMaxMoneyFrame(1, u64(receiveMax), u64(totalReceived))).reject("F99")
     }
   }
 }

@@ -11,7 +11,9 @@ import {
   ConnectionNewAddressFrame,
   ErrorCode,
   type Frame,
+  FrameType,
   Packet,
+  StreamMaxMoneyFrame,
   StreamMoneyFrame
 } from "ilp-protocol-stream/dist/src/packet.js"
 import { verifyReceipt } from "ilp-protocol-stream/dist/src/util/receipt.js"
@@ -101,5 +103,19 @@ describe("CachedStreamServer", () => {
       server.connection(`${credentials.ilpAddress}.${i}`)
     }
     expect((server as unknown as { connections: Map<string, unknown> }).connections.size).toBe(connectionsCachedMax)
+  })
+
+  it("declines money over a maximum with F99 carrying StreamMaxMoney (receive max, total received)", () => {
+    const reply = cached.createReply(prepareOf([new StreamMoneyFrame(1, 1)], { amount: "700" }))
+    if (!("accept" in reply)) throw new Error("expected money")
+    const reject = reply.declineOverMaximum(12_345n, 12_000n)
+    expect({ code: reject.code, triggeredBy: reject.triggeredBy }).toEqual({ code: "F99", triggeredBy: serverAddress })
+    const content = Packet._deserializeUnencrypted(decrypt(encryptionKey, reject.data))
+    expect(content.sequence.toString()).toBe("7")
+    expect(content.prepareAmount.toString()).toBe("700")
+    const frame = content.frames.find((f) => f.type === FrameType.StreamMaxMoney) as StreamMaxMoneyFrame | undefined
+    expect(frame?.streamId.toString()).toBe("1")
+    expect(frame?.receiveMax.toString()).toBe("12345")
+    expect(frame?.totalReceived.toString()).toBe("12000")
   })
 })
