@@ -37,10 +37,7 @@ import {
 } from "../Accounting/Ledger.ts"
 import { NodeConfigService } from "../Config.ts"
 import { localAccount, Plugins } from "../Connector/Plugin.ts"
-import { StreamCredentials } from "../Stream/Credentials.ts"
-import { ReceiptTotals } from "../Stream/ReceiptTotals.ts"
 import { PaymentsDb } from "./Database.ts"
-import { IncomingPayments } from "./IncomingPayments.ts"
 import { backoffMs, defaultSendingLimits, limitsProblem, type SendingLimits } from "./Limits.ts"
 import * as Pay from "./Pay.ts"
 import { type Amount, describePayFailure, type Quote, type QuoteNotFound, Quotes } from "./Quotes.ts"
@@ -50,7 +47,7 @@ import {
   type ReceiverError,
   type ReceiverRef,
   resolve,
-  type ResolveServices
+  resolveServices
 } from "./Receivers.ts"
 import { WalletAddresses, type WalletAddressNotFound } from "./WalletAddresses.ts"
 
@@ -270,12 +267,7 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
     const walletAddresses = yield* WalletAddresses
     const plugins = yield* Plugins
     const config = yield* NodeConfigService
-    const services: ResolveServices = {
-      incomingPayments: yield* IncomingPayments,
-      credentials: yield* StreamCredentials,
-      totals: yield* ReceiptTotals,
-      spsp: { timeoutMs: limits.spspTimeoutMs, bodyBytesMax: limits.spspBodyBytesMax }
-    }
+    const services = yield* resolveServices({ timeoutMs: limits.spspTimeoutMs, bodyBytesMax: limits.spspBodyBytesMax })
     const workers = yield* FiberMap.make<string>()
     const slots = yield* Semaphore.make(limits.concurrentPaymentsMax)
 

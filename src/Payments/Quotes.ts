@@ -25,10 +25,7 @@ import { u64 } from "../Connector/Packet.ts"
 import { localAccount, Plugins } from "../Connector/Plugin.ts"
 import { Rates } from "../Rates/Rates.ts"
 import type { Rational } from "../Rates/Rational.ts"
-import { StreamCredentials } from "../Stream/Credentials.ts"
-import { ReceiptTotals } from "../Stream/ReceiptTotals.ts"
 import { PaymentsDb } from "./Database.ts"
-import { IncomingPayments } from "./IncomingPayments.ts"
 import { defaultSendingLimits, limitsProblem, type SendingLimits } from "./Limits.ts"
 import * as Pay from "./Pay.ts"
 import {
@@ -37,7 +34,7 @@ import {
   type ReceiverError,
   type ReceiverRef,
   resolve,
-  type ResolveServices
+  resolveServices
 } from "./Receivers.ts"
 import { WalletAddresses, type WalletAddressNotFound } from "./WalletAddresses.ts"
 
@@ -216,12 +213,7 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
     const walletAddresses = yield* WalletAddresses
     const plugins = yield* Plugins
     const rates = yield* Rates
-    const services: ResolveServices = {
-      incomingPayments: yield* IncomingPayments,
-      credentials: yield* StreamCredentials,
-      totals: yield* ReceiptTotals,
-      spsp: { timeoutMs: limits.spspTimeoutMs, bodyBytesMax: limits.spspBodyBytesMax }
-    }
+    const services = yield* resolveServices({ timeoutMs: limits.spspTimeoutMs, bodyBytesMax: limits.spspBodyBytesMax })
     const insert = db.prepare(
       `INSERT INTO quotes (id, wallet_address_id, receiver_kind, receiver, shared_secret, payment_type, debit_amount,
          debit_asset_code, debit_asset_scale, receive_amount, receive_asset_code, receive_asset_scale, max_packet_amount,

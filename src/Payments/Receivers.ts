@@ -17,9 +17,9 @@
 import { Clock, Data, Effect } from "effect"
 import { isValidAddress } from "../Connector/Packet.ts"
 import type { Asset } from "../Config.ts"
-import type { StreamCredentialsShape } from "../Stream/Credentials.ts"
-import type { ReceiptTotalsShape } from "../Stream/ReceiptTotals.ts"
-import type { IncomingPayment, IncomingPaymentsShape } from "./IncomingPayments.ts"
+import { StreamCredentials, type StreamCredentialsShape } from "../Stream/Credentials.ts"
+import { ReceiptTotals, type ReceiptTotalsShape } from "../Stream/ReceiptTotals.ts"
+import { type IncomingPayment, IncomingPayments, type IncomingPaymentsShape } from "./IncomingPayments.ts"
 
 export type Receiver =
   | { readonly kind: "incomingPayment"; readonly incomingPaymentId: string }
@@ -159,6 +159,18 @@ export interface ResolveServices {
   readonly totals: ReceiptTotalsShape
   readonly spsp: { readonly timeoutMs: number; readonly bodyBytesMax: number }
 }
+
+/** The services `resolve` needs, taken from the context, with the SPSP bounds given. */
+export const resolveServices = (spsp: ResolveServices["spsp"]) =>
+  Effect.gen(function*() {
+    const services: ResolveServices = {
+      incomingPayments: yield* IncomingPayments,
+      credentials: yield* StreamCredentials,
+      totals: yield* ReceiptTotals,
+      spsp
+    }
+    return services
+  })
 
 const openState = (payment: IncomingPayment, now: number): string | undefined => {
   if (payment.state === "completed") return "the incoming payment is completed"
