@@ -15,7 +15,8 @@ import { createServer } from "node:http"
 import { loadConfig } from "../../src/Config.ts"
 import { Peers, type PeersShape } from "../../src/Connector/Peers.ts"
 import { Pipeline, type PipelineShape } from "../../src/Connector/Pipeline.ts"
-import { bodyBytesMax, encodeReply } from "../../src/Http/IlpOverHttp.ts"
+import { encodeReply } from "../../src/Connector/Packet.ts"
+import { bodyBytesMax } from "../../src/Http/IlpOverHttp.ts"
 import { start } from "../../src/Node.ts"
 
 const contentTypes = new Set(["application/octet-stream", "application/ilp+octet-stream"])

@@ -369,6 +369,10 @@ export const encodeReject = (reject: Reject): Uint8Array => {
   })
 }
 
+/** A Fulfill or Reject as bytes on the wire. */
+export const encodeReply = (reply: Reply): Uint8Array =>
+  reply.type === PacketType.Fulfill ? encodeFulfill(reply.fulfill) : encodeReject(reply.reject)
+
 export const emptyData: Uint8Array = emptyBytes
 
 /** RFC 27 F08 data: UInt64 amount received ‖ UInt64 maximum amount. */

@@ -22,7 +22,7 @@ import type { Asset } from "../Config.ts"
 import { NodeConfigService } from "../Config.ts"
 import type { SourceAccount } from "./Account.ts"
 import { internalErrorReject, toReject, Unreachable } from "./IlpErrors.ts"
-import { encodeFulfill, encodeReject, PacketType, type Reply } from "./Packet.ts"
+import { encodeReply, PacketType, type Reply } from "./Packet.ts"
 import { Pipeline } from "./Pipeline.ts"
 import type { IncomingPacket } from "./Stage.ts"
 
@@ -51,8 +51,8 @@ export type PacketRunner = (incoming: IncomingPacket) => Promise<Reply | undefin
 /** Longest wait, at shutdown, for packets in flight before they are interrupted. */
 export const drainMsMax = 35_000
 
-const encodeReply = (reply: Reply): Buffer =>
-  Buffer.from(reply.type === PacketType.Fulfill ? encodeFulfill(reply.fulfill) : encodeReject(reply.reject))
+/** The reply as the Buffer plugins hand back. */
+const replyBuffer = (reply: Reply): Buffer => Buffer.from(encodeReply(reply))
 
 const disconnectedReply = (ourAddress: string): Reply => ({
   type: PacketType.Reject,
@@ -65,8 +65,8 @@ const disconnectedReply = (ourAddress: string): Reply => ({
  */
 export const makeIlpPlugin = (run: PacketRunner, ourAddress: string, options: PluginOptions): IlpPlugin => {
   let connected = false
-  const disconnected = encodeReply(disconnectedReply(ourAddress))
-  const interrupted = encodeReply({ type: PacketType.Reject, reject: internalErrorReject(ourAddress) })
+  const disconnected = replyBuffer(disconnectedReply(ourAddress))
+  const interrupted = replyBuffer({ type: PacketType.Reject, reject: internalErrorReject(ourAddress) })
   return {
     connect: async () => {
       connected = true
@@ -80,7 +80,7 @@ export const makeIlpPlugin = (run: PacketRunner, ourAddress: string, options: Pl
       const reply = await run({ bytes: data, source: options.sourceAccount, unfulfillable: options.unfulfillable })
         .catch(() => "interrupted" as const)
       if (reply === "interrupted") return interrupted
-      return reply === undefined ? disconnected : encodeReply(reply)
+      return reply === undefined ? disconnected : replyBuffer(reply)
     },
     // Nothing is ever sent to a local sender over this plugin (see the module comment).
     registerDataHandler: () => {},

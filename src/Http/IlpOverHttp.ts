@@ -23,7 +23,7 @@ import { Data, Effect, Exit, Fiber } from "effect"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"
-import { encodeFulfill, encodeReject, PacketType, type Reply } from "../Connector/Packet.ts"
+import { encodeReply, type Reply } from "../Connector/Packet.ts"
 import type { PipelineShape } from "../Connector/Pipeline.ts"
 
 /** An ILP Prepare is at most ~33 KiB; anything past 64 KiB is refused. */
@@ -36,8 +36,6 @@ const closeGraceMs = 500
 const contentTypes = new Set(["application/octet-stream", "application/ilp+octet-stream"])
 const bearer = /^bearer[ \t]+([^\s]+)[ \t]*$/i
 
-export const encodeReply = (reply: Reply): Uint8Array =>
-  reply.type === PacketType.Fulfill ? encodeFulfill(reply.fulfill) : encodeReject(reply.reject)
 
 export class IlpServerError extends Data.TaggedError("IlpServerError")<{ readonly message: string; readonly cause: unknown }> {}
 
