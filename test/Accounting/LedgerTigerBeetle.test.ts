@@ -1,20 +1,39 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { createServer } from "node:net"
 import { CreateTransferStatus } from "tigerbeetle-node"
 import { Ledger, LedgerUnavailable, newTransferId } from "../../src/Accounting/Ledger.ts"
 import * as LedgerTigerBeetle from "../../src/Accounting/LedgerTigerBeetle.ts"
+import { announceSkip, startTigerBeetle, tigerBeetleBinary } from "../support/tigerbeetle.ts"
 import { ledgerContract } from "./LedgerContract.ts"
 
-const address = process.env["TIGERBEETLE_ADDRESS"]
+/**
+ * The shared contract against a real cluster: `TIGERBEETLE_ADDRESSES` (comma-separated, with
+ * `TIGERBEETLE_CLUSTER_ID`) when set, else a one-replica cluster this file starts from the server
+ * binary (`test/support/tigerbeetle.ts`) and removes after. Skipped, loudly, only without either.
+ */
+const addresses = process.env["TIGERBEETLE_ADDRESSES"]
 const clusterId = BigInt(process.env["TIGERBEETLE_CLUSTER_ID"] ?? "0")
 
-if (address !== undefined && address !== "") {
-  ledgerContract(`tigerbeetle (${address})`, () =>
-    LedgerTigerBeetle.layer({ clusterId, replicaAddresses: address.split(","), requestTimeoutMs: 5_000 }))
+if (addresses !== undefined && addresses !== "") {
+  ledgerContract(`tigerbeetle (${addresses})`, () =>
+    LedgerTigerBeetle.layer({ clusterId, replicaAddresses: addresses.split(","), requestTimeoutMs: 5_000 }))
+} else if (tigerBeetleBinary() !== undefined) {
+  ledgerContract("tigerbeetle (one replica started by the test)", () =>
+    Layer.unwrap(
+      Effect.map(
+        Effect.acquireRelease(Effect.promise(() => startTigerBeetle()), (cluster) => Effect.promise(cluster.stop)),
+        (cluster) =>
+          LedgerTigerBeetle.layer({
+            clusterId: cluster.clusterId,
+            replicaAddresses: [...cluster.addresses],
+            requestTimeoutMs: 10_000
+          })
+      )
+    ))
 } else {
-  const reason = "TIGERBEETLE_ADDRESS is not set: the TigerBeetle ledger contract did NOT run"
-  console.warn(`\n*** SKIPPED: ${reason} (set it to e.g. 3000 to run it against a cluster) ***\n`)
+  const reason = "the TigerBeetle ledger contract did NOT run"
+  announceSkip(reason)
   describe.skip(`tigerbeetle ledger contract — ${reason}`, () => {
     it("runs the shared ledger contract against a TigerBeetle cluster", () => {})
   })
