@@ -10,6 +10,7 @@ import { Context, Data, Effect, Layer, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { isValidAddress, u64 } from "./Connector/Packet.ts"
+import { defaultListenerLimits, type ListenerLimits } from "./Http/PublicListener.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Schema of the file (and of the environment overlay)
@@ -83,6 +84,14 @@ const TigerBeetleFile = Schema.Struct({
   requestTimeoutMs: Schema.optionalKey(PositiveInt)
 })
 
+/** Bounds of the public listeners (ILP-over-HTTP, SPSP); see `Http/PublicListener.ts`. */
+const PublicListenerFile = Schema.Struct({
+  connectionsMax: Schema.optionalKey(PositiveInt),
+  idleTimeoutMs: Schema.optionalKey(PositiveInt),
+  headersTimeoutMs: Schema.optionalKey(PositiveInt),
+  requestTimeoutMs: Schema.optionalKey(PositiveInt)
+})
+
 export const ConfigFile = Schema.Struct({
   ilpAddress: Schema.optionalKey(IlpAddress),
   host: Schema.optionalKey(Schema.String),
@@ -96,6 +105,7 @@ export const ConfigFile = Schema.Struct({
   maxHoldTimeMs: Schema.optionalKey(PositiveInt),
   peerRequestTimeoutMsMax: Schema.optionalKey(PositiveInt),
   peerConnectionsMax: Schema.optionalKey(PositiveInt),
+  publicListener: Schema.optionalKey(PublicListenerFile),
   assets: Schema.optionalKey(Schema.Array(Asset)),
   peers: Schema.optionalKey(Schema.Array(PeerFile)),
   rates: Schema.optionalKey(RatesFile),
@@ -143,6 +153,8 @@ export interface NodeConfig {
   readonly minMessageWindowMs: number
   readonly maxHoldTimeMs: number
   readonly peerConnectionsMax: number
+  /** Connection cap and timeouts of the ILP-over-HTTP and SPSP listeners. */
+  readonly publicListener: ListenerLimits
   readonly assets: ReadonlyArray<Asset>
   readonly peers: ReadonlyArray<PeerConfig>
   readonly rates: RatesConfig
@@ -209,6 +221,9 @@ const crossCheck = (config: NodeConfig): string | undefined => {
     if (peer.staticIlpAddress === config.ilpAddress) {
       return `${field}.staticIlpAddress: must differ from the node's own ilpAddress`
     }
+  }
+  if (config.publicListener.headersTimeoutMs > config.publicListener.requestTimeoutMs) {
+    return "publicListener.headersTimeoutMs: must not exceed publicListener.requestTimeoutMs"
   }
   if (config.minMessageWindowMs * 2 > config.maxHoldTimeMs) {
     return "maxHoldTimeMs: must be at least twice minMessageWindowMs"
@@ -291,6 +306,7 @@ const resolve = (file: ConfigFile): NodeConfig => ({
   minMessageWindowMs: file.minMessageWindowMs ?? defaults.minMessageWindowMs,
   maxHoldTimeMs: file.maxHoldTimeMs ?? defaults.maxHoldTimeMs,
   peerConnectionsMax: file.peerConnectionsMax ?? defaults.peerConnectionsMax,
+  publicListener: { ...defaultListenerLimits, ...file.publicListener },
   assets: file.assets ?? [],
   peers: (file.peers ?? []).map(resolvePeer),
   rates: {

@@ -6,7 +6,6 @@
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
-import { createServer } from "node:http"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { ensureConfiguredAccounts } from "./Accounting/Accounts.ts"
@@ -22,6 +21,7 @@ import * as RateLimiterRedis from "./Connector/RateLimiterRedis.ts"
 import * as AdminApi from "./Http/AdminApi.ts"
 import * as IlpOverHttp from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
+import { createPublicServer } from "./Http/PublicListener.ts"
 import * as PaymentsDb from "./Payments/Database.ts"
 import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
@@ -110,7 +110,8 @@ const portOf = (server: HttpServer.HttpServer["Service"]): number =>
 
 const listen = (config: Config.NodeConfig, port: number, gracefulShutdownMs = 20_000) =>
   Effect.map(
-    Layer.build(NodeHttpServer.layer(() => createServer(), {
+    // A public listener: connection cap, header/body/idle timeouts (Http/PublicListener.ts).
+    Layer.build(NodeHttpServer.layer(() => createPublicServer(config.publicListener).server, {
       port,
       host: config.host,
       gracefulShutdownTimeout: Duration.millis(gracefulShutdownMs)
@@ -132,7 +133,8 @@ export const start = (config: Config.NodeConfig) =>
       port: config.connectorPort,
       peers,
       pipeline,
-      drainTimeoutMs: config.maxHoldTimeMs + 5_000
+      drainTimeoutMs: config.maxHoldTimeMs + 5_000,
+      limits: config.publicListener
     })
     const spspServer = yield* listen(config, config.openPaymentsPort)
     yield* spspServer.serve(Spsp.makeApp(

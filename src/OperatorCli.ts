@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util"
 import { newTransferId } from "./Accounting/Ledger.ts"
+import { trimTrailingSlashes } from "./Payments/WalletAddresses.ts"
 
 export const defaultAdminUrl = "http://127.0.0.1:3001"
 /** Longest wait for one admin API answer. */
@@ -125,7 +126,7 @@ export const adminBaseUrl = (env: Env): URL => {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError("ADMIN_URL: must be http(s)")
   if (url.username !== "" || url.password !== "") throw new UsageError("ADMIN_URL: put the token in ADMIN_TOKEN, not in the URL")
-  url.pathname = url.pathname.replace(/\/+$/, "")
+  url.pathname = trimTrailingSlashes(url.pathname)
   return url
 }
 
