@@ -21,7 +21,8 @@ import { PacketType } from "../../src/Connector/Packet.ts"
 import { WalletAddresses } from "../../src/Payments/WalletAddresses.ts"
 import { depositTo, postPacket, runIn, startNode, type TestNode } from "../support/node.ts"
 import { makePrepare } from "../support/packets.ts"
-import { collect, exchange, openSocket, request, waitUntil } from "../support/rawHttp.ts"
+import { collect, exchange, openSocket, request } from "../support/rawHttp.ts"
+import { waitUntil } from "../support/wait.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
 
 const execFileAsync = promisify(execFile)

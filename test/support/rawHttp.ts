@@ -58,12 +58,3 @@ export const exchange = async (port: number, head: string, body: ReadonlyArray<B
 /** One request with `Connection: close`, answered and closed: the whole answer. */
 export const request = (port: number, lines: ReadonlyArray<string>, body: Buffer = Buffer.alloc(0)) =>
   exchange(port, [...lines, "host: 127.0.0.1", "connection: close", `content-length: ${body.length}`, "", ""].join("\r\n"), [body])
-
-/** Polls `check` until it is true or `timeoutMs` passes (then throws, naming `what`). */
-export const waitUntil = async (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
