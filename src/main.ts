@@ -64,6 +64,13 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
   return Runtime.defaultTeardown(exit, onExit)
 }
 
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, " ")
+
+const messageOf = (defect: unknown): string => {
+  const message = (defect as Error)?.message
+  return typeof message === "string" && message !== "" ? message : String(defect)
+}
+
 const operatorCommands = new Set(["health", "peers", "balances", "deposit", "withdraw"])
 
 const main = async (argv: ReadonlyArray<string>) => {
@@ -86,15 +93,28 @@ const main = async (argv: ReadonlyArray<string>) => {
     process.stdout.write(`${usage}\n${operatorUsage}`)
     return
   }
+  // A node that cannot start says why in one line (the listener or path and the cause), exit 1.
+  const startupFailure = (error: { readonly message: string }) =>
+    Effect.sync(() => {
+      process.stderr.write(`${oneLine(error.message)}\n`)
+      process.exitCode = 1
+    })
   const program = loadConfig(args.configPath).pipe(
-    Effect.flatMap((config) => start(config)),
+    Effect.flatMap((config) =>
+      start(config).pipe(
+        Effect.catchDefect((defect) => Effect.fail({ _tag: "StartupDefect" as const, message: `start-up failed: ${messageOf(defect)}` }))
+      )
+    ),
     Effect.andThen(Effect.never),
     Effect.scoped,
-    Effect.catchTag("ConfigError", (error) =>
-      Effect.sync(() => {
-        process.stderr.write(`${error.message}\n`)
-        process.exitCode = 1
-      }))
+    Effect.catchTags({
+      ConfigError: startupFailure,
+      ListenError: startupFailure,
+      DataDirError: startupFailure,
+      StartupDefect: startupFailure
+    }),
+    // A store unreachable at start (TigerBeetle, Redis) or accounts it refused.
+    Effect.catch((error) => startupFailure({ message: `start-up failed: ${error._tag}: ${messageOf(error)}` }))
   )
   NodeRuntime.runMain(program, { teardown })
 }
