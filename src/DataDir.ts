@@ -9,7 +9,8 @@
  * one line naming it and the cause.
  */
 import { Data, Effect } from "effect"
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs"
+import { randomBytes } from "node:crypto"
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
 export const dirMode = 0o700
@@ -32,6 +33,10 @@ export const prepare = (dir: string): Effect.Effect<void, DataDirError> =>
       if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, dirMode)
       accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK)
       for (const name of storeFiles) secureFile(join(dir, name), { sqlite: true })
+      for (const name of [adminTokenFile, "stream-secret"]) {
+        const file = join(dir, name)
+        if (existsSync(file)) secureFile(file)
+      }
     },
     catch: (error) => new DataDirError({ message: `data directory ${dir}: ${describe(error)}` })
   })
@@ -44,3 +49,34 @@ export const secureFile = (path: string, options: { readonly sqlite?: boolean } 
     if (existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, fileMode)
   }
 }
+
+/** The generated admin token's file in the data directory. */
+export const adminTokenFile = "admin-token"
+
+/** Reads the admin token kept in `dir`, undefined when there is none. */
+export const readAdminToken = (dir: string): string | undefined => {
+  try {
+    const token = readFileSync(join(dir, adminTokenFile), "utf8").trim()
+    return token === "" ? undefined : token
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The admin token when none is configured: the one kept in `<dir>/admin-token`, or a new random one
+ * (32 bytes, base64url) written there with mode 0600. `generated` says it is new (print it once).
+ */
+export const ensureAdminToken = (dir: string): Effect.Effect<{ readonly token: string; readonly generated: boolean; readonly file: string }, DataDirError> =>
+  Effect.flatMap(prepare(dir), () =>
+    Effect.try({
+      try: () => {
+        const file = join(dir, adminTokenFile)
+        const kept = readAdminToken(dir)
+        if (kept !== undefined) return { token: kept, generated: false, file }
+        const token = randomBytes(32).toString("base64url")
+        writeFileSync(file, `${token}\n`, { mode: fileMode, flag: "wx" })
+        return { token, generated: true, file }
+      },
+      catch: (error) => new DataDirError({ message: `data directory ${dir}: admin token: ${describe(error)}` })
+    }))
