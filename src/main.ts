@@ -9,6 +9,7 @@ import { join } from "node:path"
 import { hashToken, loadConfig, type NodeConfig } from "./Config.ts"
 import * as DataDir from "./DataDir.ts"
 import { welcome } from "./FirstRun.ts"
+import * as Logging from "./Logging.ts"
 import { start } from "./Node.ts"
 import { operatorUsage, runOperatorCommand } from "./OperatorCli.ts"
 
@@ -176,7 +177,8 @@ const main = async (argv: ReadonlyArray<string>) => {
     // A store unreachable at start (TigerBeetle, Redis) or accounts it refused.
     Effect.catch((error) => startupFailure({ message: `start-up failed: ${error._tag}: ${messageOf(error)}` }))
   )
-  NodeRuntime.runMain(program, { teardown })
+  // Repeated warnings are counted per interval, not written one line each (Logging.ts).
+  NodeRuntime.runMain(program.pipe(Effect.provide(Logging.layer())), { teardown })
 }
 
 void main(process.argv.slice(2))
