@@ -25,6 +25,11 @@ const expectUnavailable = <A>(exit: Exit.Exit<A, RateLimiterUnavailable>) => {
 }
 
 const tight = { packetsPerSecond: 0.001, burst: 2 }
+/**
+ * "Fails within the timeout instead of hanging": the bound above the timeout is generous, since a
+ * busy machine may add seconds (a hang would never end).
+ */
+const hangMarginMs = 5_000
 const hourly = { amount: 10n, periodMs: 3_600_000 }
 
 rateLimiterContract(
@@ -83,7 +88,7 @@ describe.concurrent("RateLimiter.layerRedis", () => {
       expect(yield* Effect.promise(() => raw.hgetall("t1:p:peer:a"))).toEqual({ t: "2", u: String(t0) })
       // Empty to full: 3 tokens at 0.5/s = 6 s.
       const packetTtl = yield* Effect.promise(() => raw.pttl("t1:p:peer:a"))
-      expect(packetTtl > 5_000 && packetTtl <= 6_000).toBe(true)
+      expect(packetTtl > 3_000 && packetTtl <= 6_000).toBe(true) // ~6 s, minus a busy machine's delay
       const u64Max = 2n ** 64n - 1n
       yield* limiter.takeAmount("peer:a", { amount: u64Max, periodMs: 60_000 }, 1n, t0)
       // amount·ms, exact: (2^64 - 1) × 60 000 - 60 000.
@@ -125,10 +130,10 @@ describe.concurrent("RateLimiter.layerRedis", () => {
       yield* Effect.promise(() => server.stop())
       const packet = yield* elapsedMs(limiter.takePacket("peer:a", tight, t0))
       expectUnavailable(packet.exit)
-      expect(packet.ms).toBeLessThan(commandTimeoutMs + 500)
+      expect(packet.ms).toBeLessThan(commandTimeoutMs + hangMarginMs)
       const amount = yield* elapsedMs(limiter.takeAmount("peer:a", hourly, 1n, t0))
       expectUnavailable(amount.exit)
-      expect(amount.ms).toBeLessThan(commandTimeoutMs + 500)
+      expect(amount.ms).toBeLessThan(commandTimeoutMs + hangMarginMs)
     }))
 
   it.live("a hung Redis (SIGSTOP) fails the take within commandTimeoutMs", () =>
@@ -144,7 +149,7 @@ describe.concurrent("RateLimiter.layerRedis", () => {
       for (const { exit, ms } of [packet, amount]) {
         expectUnavailable(exit)
         expect(ms).toBeGreaterThanOrEqual(commandTimeoutMs - 10)
-        expect(ms).toBeLessThan(commandTimeoutMs + 500)
+        expect(ms).toBeLessThan(commandTimeoutMs + hangMarginMs)
       }
     }))
 
@@ -167,7 +172,7 @@ describe.concurrent("RateLimiter.layerRedis", () => {
         Effect.scoped(buildLimiter({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 1_000 }))
       )
       expectUnavailable(exit)
-      expect(ms).toBeLessThan(1_500)
+      expect(ms).toBeLessThan(1_000 + hangMarginMs)
     }))
 
   it.live("keeps no secret from the URL in its errors", () =>
