@@ -124,19 +124,24 @@ describe("crash and restart", () => {
     const call = admin(adminPort)
     await call("/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
 
-    // Load: 20 concurrent senders until the node dies, killed once 200 packets were fulfilled (a
-    // condition, not a guess at how fast a busy machine gets there).
+    // Load: 20 concurrent senders until the node dies. Once 200 packets were fulfilled, the peer
+    // stops answering: the kill comes when at least 5 packets are held there, i.e. in flight with
+    // their reservations written (conditions, not a guess at how fast a busy machine gets there).
     const load = startLoad(connectorPort)
     await waitUntil(() => load.totals.fulfills >= 200, 45_000, "200 fulfilled packets before the kill")
+    const heldFrom = peer.received.length
+    peer.behaviour = (prepare) => ({ delayMs: 20_000, then: fulfillFromData(prepare) })
+    await waitUntil(() => peer.received.length >= heldFrom + 5, 45_000, "packets held by the peer before the kill")
     await node.kill("SIGKILL")
+    peer.behaviour = (prepare) => ({ delayMs: 30, then: fulfillFromData(prepare) })
     await load.stop()
     const fulfilledSum = load.totals.fulfilled
     const sentSum = load.totals.sent
     expect(fulfilledSum).toBeGreaterThan(0n)
 
     node = await startNodeProcess(["--config", configFile], health)
-    // 20 workers against a 30 ms peer: packets were in flight at the kill, and their reservations
-    // are voided when the ledger opens again.
+    // Packets were held by the peer at the kill: their reservations are voided when the ledger
+    // opens again.
     const voided = Number(/voided (\d+) pending transfers/.exec(node.output())?.[1] ?? "-1")
     expect(voided).toBeGreaterThan(0)
     const balances = await call("/balances")
