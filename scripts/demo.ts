@@ -8,7 +8,8 @@
  *   addresses on each side, a deposit into Alice's wallet, then two payments from Alice to Bob:
  *   1. by receive amount, to an incoming payment on the EU bank (its STREAM credentials);
  *   2. by debit amount, to Bob's wallet address URL (SPSP).
- * - Prints the balances on both sides, stops both nodes and removes their data directories.
+ * - Prints the balances on both sides, each with where it comes from (deposits, the two payments,
+ *   the conversion), stops both nodes and removes their data directories.
  *
  * Nothing to install beyond `npm install`: the embedded profile (SQLite files in a temporary
  * directory) needs no other service. All servers listen on 127.0.0.1, on free ports.
@@ -108,9 +109,20 @@ const quoteAndPay = async (us: DemoNode, label: string, quoteRequest: Record<str
   return done
 }
 
-const row = (label: string, value: string) => console.log(`  ${label.padEnd(38)} ${value.padStart(14)}`)
+const row = (label: string, value: string, why: string) =>
+  console.log(`  ${label.padEnd(38)} ${value.padStart(14)}   ${why}`)
 
-const printBalances = async (us: DemoNode, eu: DemoNode, alice: any, bob: any, incomingId: string) => {
+interface Paid {
+  readonly sent: bigint
+  readonly delivered: bigint
+}
+
+const paidOf = (payment: any): Paid => ({ sent: BigInt(payment.sentAmount.value), delivered: BigInt(payment.deliveredAmount.value) })
+
+/** Deposits made by `main`, in each asset's smallest unit (the explanations below add up from them). */
+const deposits = { aliceUsd: 50_000n, usbankEurFloat: 1_000_000n, usbankPrefundingAtEubank: 1_000_000n }
+
+const printBalances = async (us: DemoNode, eu: DemoNode, alice: any, bob: any, incomingId: string, first: Paid, second: Paid) => {
   const usBalances = await api(us, "GET", "/balances")
   const euBalances = await api(eu, "GET", "/balances")
   const assetLiquidity = (balances: any, code: string) =>
@@ -118,16 +130,28 @@ const printBalances = async (us: DemoNode, eu: DemoNode, alice: any, bob: any, i
   const peerLiquidity = (balances: any, peerId: string) =>
     balances.peers.find((entry: any) => entry.peerId === peerId).liquidity.available
   const incoming = await api(eu, "GET", `/incoming-payments/${incomingId}`)
-  console.log("\nBalances")
+  const $ = money
+  const forwarded = first.delivered + second.delivered
+  console.log("\nBalances, and where each comes from")
   console.log(`  ${us.name} (${us.node.ilpAddress})`)
-  row("wallet alice", money((await api(us, "GET", `/wallet-addresses/${alice.id}`)).balance.available, usd))
-  row("USD liquidity (node's own)", money(assetLiquidity(usBalances, "USD"), usd))
-  row("EUR liquidity (node's own)", money(assetLiquidity(usBalances, "EUR"), eur))
-  row("peer eubank account", money(peerLiquidity(usBalances, "eubank"), eur))
+  row("wallet alice", $((await api(us, "GET", `/wallet-addresses/${alice.id}`)).balance.available, usd),
+    `${$(deposits.aliceUsd, usd)} deposited − ${$(first.sent, usd)} sent in 1 − ${$(second.sent, usd)} sent in 2`)
+  row("USD liquidity (node's own)", $(assetLiquidity(usBalances, "USD"), usd),
+    `the USD Alice's packets paid in (${$(first.sent, usd)} + ${$(second.sent, usd)}), exchanged here for EUR at 0.9`)
+  row("EUR liquidity (node's own)", $(assetLiquidity(usBalances, "EUR"), eur),
+    `${$(deposits.usbankEurFloat, eur)} float deposited − the EUR it paid out (${$(first.delivered, eur)} + ${$(second.delivered, eur)})`)
+  row("peer eubank account", $(peerLiquidity(usBalances, "eubank"), eur),
+    `EUR forwarded to eubank and fulfilled (${$(first.delivered, eur)} + ${$(second.delivered, eur)})`)
   console.log(`  ${eu.name} (${eu.node.ilpAddress})`)
-  row("wallet bob", money((await api(eu, "GET", `/wallet-addresses/${bob.id}`)).balance.available, eur))
-  row(`incoming payment (${incoming.state})`, amount(incoming.receivedAmount))
-  row("peer usbank account (its prefunding)", money(peerLiquidity(euBalances, "usbank"), eur))
+  row("wallet bob", $((await api(eu, "GET", `/wallet-addresses/${bob.id}`)).balance.available, eur),
+    `received over SPSP in 2 (${$(second.delivered, eur)}); payment 1 went to the incoming payment`)
+  row(`incoming payment (${incoming.state})`, amount(incoming.receivedAmount),
+    `received in 1; completed when it reached its incomingAmount (${$(first.delivered, eur)})`)
+  row("peer usbank account (its prefunding)", $(peerLiquidity(euBalances, "usbank"), eur),
+    `${$(deposits.usbankPrefundingAtEubank, eur)} usbank prefunded − ${$(forwarded, eur)} its packets delivered here`)
+  console.log("  Per node and asset the balances add up to its deposits (wallet alice + USD liquidity = Alice's deposit;")
+  console.log("  EUR liquidity + peer eubank = the float; bob + incoming payment + peer usbank = the prefunding): the")
+  console.log("  ledger moved money between accounts, it made or lost none.")
 }
 
 const main = async () => {
@@ -158,8 +182,8 @@ const main = async () => {
     console.log(`Started ${us.name} (${us.node.ilpAddress}, USD) and ${eu.name} (${eu.node.ilpAddress}, EUR), ` +
       `peered over ILP-over-HTTP; the link is in EUR, USD → EUR at 0.9, packets of at most 20.00 EUR.`)
     // Float: the US bank pays out EUR from its own liquidity; the EU bank holds the US bank's prefunding.
-    await api(us, "POST", "/liquidity/deposit", { asset: eur, amount: "1000000" })
-    await api(eu, "POST", "/liquidity/deposit", { peerId: "usbank", amount: "1000000" })
+    await api(us, "POST", "/liquidity/deposit", { asset: eur, amount: deposits.usbankEurFloat.toString() })
+    await api(eu, "POST", "/liquidity/deposit", { peerId: "usbank", amount: deposits.usbankPrefundingAtEubank.toString() })
     const alice = await api(us, "POST", "/wallet-addresses", {
       url: `http://127.0.0.1:${us.node.openPaymentsPort}/alice`,
       asset: usd,
@@ -170,22 +194,22 @@ const main = async () => {
       asset: eur,
       publicName: "Bob"
     })
-    await api(us, "POST", `/wallet-addresses/${alice.id}/deposit`, { amount: "50000" })
+    await api(us, "POST", `/wallet-addresses/${alice.id}/deposit`, { amount: deposits.aliceUsd.toString() })
     console.log(`Wallet addresses: alice ${alice.url} (USD, 500.00 deposited), bob ${bob.url} (EUR)`)
 
     const incoming = await api(eu, "POST", "/incoming-payments", { walletAddressId: bob.id, incomingAmount: "4500" })
     const credentials = await api(eu, "GET", `/incoming-payments/${incoming.id}/credentials`)
-    await quoteAndPay(us, "1. Alice pays Bob's incoming payment of 45.00 EUR (quote by receive amount, STREAM credentials)", {
+    const first = await quoteAndPay(us, "1. Alice pays Bob's incoming payment of 45.00 EUR (quote by receive amount, STREAM credentials)", {
       walletAddressId: alice.id,
       receiver: credentials,
       receiveAmount: "4500"
     })
-    await quoteAndPay(us, "2. Alice sends 100.00 USD to Bob's wallet address (quote by debit amount, SPSP)", {
+    const second = await quoteAndPay(us, "2. Alice sends 100.00 USD to Bob's wallet address (quote by debit amount, SPSP)", {
       walletAddressId: alice.id,
       receiver: { spspUrl: bob.url },
       debitAmount: "10000"
     })
-    await printBalances(us, eu, alice, bob, incoming.id)
+    await printBalances(us, eu, alice, bob, incoming.id, paidOf(first), paidOf(second))
   } finally {
     await us.close()
     await eu.close()

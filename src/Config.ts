@@ -10,6 +10,7 @@ import { Context, Data, Effect, Layer, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { isValidAddress, u64 } from "./Connector/Packet.ts"
+import { defaultListenerLimits, type ListenerLimits } from "./Http/PublicListener.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Schema of the file (and of the environment overlay)
@@ -83,6 +84,14 @@ const TigerBeetleFile = Schema.Struct({
   requestTimeoutMs: Schema.optionalKey(PositiveInt)
 })
 
+/** Bounds of the public listeners (ILP-over-HTTP, SPSP); see `Http/PublicListener.ts`. */
+const PublicListenerFile = Schema.Struct({
+  connectionsMax: Schema.optionalKey(PositiveInt),
+  idleTimeoutMs: Schema.optionalKey(PositiveInt),
+  headersTimeoutMs: Schema.optionalKey(PositiveInt),
+  requestTimeoutMs: Schema.optionalKey(PositiveInt)
+})
+
 export const ConfigFile = Schema.Struct({
   ilpAddress: Schema.optionalKey(IlpAddress),
   host: Schema.optionalKey(Schema.String),
@@ -96,6 +105,7 @@ export const ConfigFile = Schema.Struct({
   maxHoldTimeMs: Schema.optionalKey(PositiveInt),
   peerRequestTimeoutMsMax: Schema.optionalKey(PositiveInt),
   peerConnectionsMax: Schema.optionalKey(PositiveInt),
+  publicListener: Schema.optionalKey(PublicListenerFile),
   assets: Schema.optionalKey(Schema.Array(Asset)),
   peers: Schema.optionalKey(Schema.Array(PeerFile)),
   rates: Schema.optionalKey(RatesFile),
@@ -143,6 +153,8 @@ export interface NodeConfig {
   readonly minMessageWindowMs: number
   readonly maxHoldTimeMs: number
   readonly peerConnectionsMax: number
+  /** Connection cap and timeouts of the ILP-over-HTTP and SPSP listeners. */
+  readonly publicListener: ListenerLimits
   readonly assets: ReadonlyArray<Asset>
   readonly peers: ReadonlyArray<PeerConfig>
   readonly rates: RatesConfig
@@ -176,10 +188,49 @@ export const defaults = {
 
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
 
+/** An incoming token given as its digest, `sha256:<64 hex>`, so the config file holds no secret. */
+const tokenDigestPattern = /^sha256:([0-9a-fA-F]{64})$/
+
+/** The hex SHA-256 digest of a configured incoming token: given as a digest, or hashed here. */
+export const incomingTokenDigest = (token: string): string => {
+  const digest = tokenDigestPattern.exec(token)?.[1]
+  return digest === undefined ? hashToken(token) : digest.toLowerCase()
+}
+
+/**
+ * SHA-256 digests of the secrets in `examples/` (admin token, STREAM secret as its hex text, peer
+ * tokens, the example digest): the production profile refuses to start with any of them
+ * (test/Config.test.ts checks this list against the example files).
+ */
+export const exampleSecretDigests: ReadonlySet<string> = new Set([
+  "74b24cfb440f816a5057b1a683f449df249fd65c9c4c211d040868940398e90d",
+  "b2051f80db0f62d50b41087abf37f22b4aae3cccbebcee5ed8103e01f9251a53",
+  "a9191b41f47535fbdb89a4f34b227f715c9d7c87bcdc9540af35504aa888c755",
+  "9f93dc92b7d4db75caa536148557dfe075c0f72691b21bc49265685cebfedc1c",
+  "0a3c1e5b9e7d8f46c21b3a5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
+])
+
+/** The production profile: a TigerBeetle ledger or Redis counters (several instances, real money). */
+export const isProduction = (config: NodeConfig): boolean => config.tigerbeetle !== undefined || config.redisUrl !== undefined
+
+/** The first field holding an example secret, if any. */
+const exampleSecretField = (config: NodeConfig): string | undefined => {
+  const isExample = (secret: string) => exampleSecretDigests.has(hashToken(secret))
+  if (config.adminToken !== undefined && isExample(Redacted.value(config.adminToken))) return "adminToken"
+  if (config.streamSecret !== undefined && isExample(Buffer.from(Redacted.value(config.streamSecret)).toString("hex"))) {
+    return "streamSecret"
+  }
+  for (const [index, peer] of config.peers.entries()) {
+    if (peer.incomingTokenHashes.some((digest) => exampleSecretDigests.has(digest))) return `peers[${index}].incomingTokens`
+    if (peer.outgoing !== undefined && isExample(Redacted.value(peer.outgoing.token))) return `peers[${index}].outgoing.token`
+  }
+  return undefined
+}
+
 const resolvePeer = (peer: typeof PeerFile.Type): PeerConfig => ({
   id: peer.id,
   asset: peer.asset,
-  incomingTokenHashes: peer.incomingTokens.map(hashToken),
+  incomingTokenHashes: peer.incomingTokens.map(incomingTokenDigest),
   outgoing: peer.outgoing === undefined ?
     undefined :
     { url: peer.outgoing.url, token: Redacted.make(peer.outgoing.token, { label: `peer ${peer.id} token` }) },
@@ -210,8 +261,15 @@ const crossCheck = (config: NodeConfig): string | undefined => {
       return `${field}.staticIlpAddress: must differ from the node's own ilpAddress`
     }
   }
+  if (config.publicListener.headersTimeoutMs > config.publicListener.requestTimeoutMs) {
+    return "publicListener.headersTimeoutMs: must not exceed publicListener.requestTimeoutMs"
+  }
   if (config.minMessageWindowMs * 2 > config.maxHoldTimeMs) {
     return "maxHoldTimeMs: must be at least twice minMessageWindowMs"
+  }
+  const example = isProduction(config) ? exampleSecretField(config) : undefined
+  if (example !== undefined) {
+    return `${example}: an example secret from examples/; the production profile (tigerbeetle or redisUrl) refuses to start with it`
   }
   const ports = [config.connectorPort, config.adminPort, config.openPaymentsPort].filter((port) => port !== 0)
   if (new Set(ports).size !== ports.length) {
@@ -220,10 +278,48 @@ const crossCheck = (config: NodeConfig): string | undefined => {
   return undefined
 }
 
-const envNumber = (env: Record<string, string | undefined>, name: string): number | undefined => {
+/** A decimal integer from the environment; anything else is kept as text so decoding names it. */
+const envNumber = (env: Record<string, string | undefined>, name: string): number | string | undefined => {
   const raw = env[name]
-  return raw === undefined || raw === "" ? undefined : Number(raw)
+  if (raw === undefined || raw === "") return undefined
+  return /^[0-9]{1,15}$/.test(raw.trim()) ? Number(raw) : raw
 }
+
+/** Which environment variable sets which field (for errors that name the variable). */
+export const envVariables: ReadonlyArray<readonly [field: string, variable: string]> = [
+  ["ilpAddress", "ILP_ADDRESS"],
+  ["host", "HOST"],
+  ["connectorPort", "CONNECTOR_PORT"],
+  ["adminPort", "ADMIN_PORT"],
+  ["openPaymentsPort", "OPEN_PAYMENTS_PORT"],
+  ["adminToken", "ADMIN_TOKEN"],
+  ["dataDir", "DATA_DIR"],
+  ["streamSecret", "STREAM_SECRET"],
+  ["minMessageWindowMs", "MIN_MESSAGE_WINDOW_MS"],
+  ["maxHoldTimeMs", "MAX_HOLD_TIME_MS"],
+  ["redisUrl", "REDIS_URL"],
+  ["tigerbeetle", "TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID"]
+]
+
+/** `message` with the environment variable named when the field it is about came from one. */
+const nameVariables = (message: string, env: Record<string, string | undefined>, overlay: Record<string, unknown>): string => {
+  const named = envVariables
+    .filter(([field]) => overlay[field] !== undefined && (message.includes(`["${field}"]`) || crossCheckFields(message).includes(field)))
+    .map(([field, variable]) => `${variable}=${JSON.stringify(field === "adminToken" || field === "streamSecret" || field === "redisUrl" ? "<redacted>" : envText(env, variable))}`)
+  return named.length === 0 ? message : `${message} (from environment variable ${named.join(", ")})`
+}
+
+/** The fields a cross-check message starts with: "a, b: problem" → ["a", "b"]. */
+const crossCheckFields = (message: string): ReadonlyArray<string> => {
+  const colon = message.indexOf(": ")
+  return colon < 0 ? [] : message.slice(0, colon).split(", ").map((field) => field.split(/[.[]/, 1)[0]!)
+}
+
+const envText = (env: Record<string, string | undefined>, variable: string): string =>
+  variable.split(" / ").map((name) => env[name] ?? "").join(" / ")
+
+/** One line: Schema's messages put the path on a second line. */
+const oneLine = (text: string): string => text.split("\n").map((line) => line.trim()).filter((line) => line !== "").join(" ")
 
 /** Environment variables that overlay the file. */
 const overlayFromEnv = (env: Record<string, string | undefined>): Record<string, unknown> => {
@@ -251,9 +347,34 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   return overlay
 }
 
+/**
+ * JSON with comments (`//` to the end of the line, `/* ... *\/`) to plain JSON: one linear pass that
+ * leaves strings alone. Comments become spaces, so positions in parse errors stay meaningful.
+ */
+export const stripJsonComments = (text: string): string => {
+  let out = ""
+  let i = 0
+  let start = 0
+  while (i < text.length) {
+    const c = text.charCodeAt(i)
+    if (c === 34 /* " */) {
+      i++
+      while (i < text.length && text.charCodeAt(i) !== 34) i += text.charCodeAt(i) === 92 /* \\ */ ? 2 : 1
+      i++
+    } else if (c === 47 /* / */ && (text[i + 1] === "/" || text[i + 1] === "*")) {
+      const end = text[i + 1] === "/" ? text.indexOf("\n", i) : text.indexOf("*/", i + 2) + 2
+      const stop = end <= 1 || end < 0 ? text.length : end
+      out += text.slice(start, i) + text.slice(i, stop).replace(/[^\n]/g, " ")
+      i = stop
+      start = i
+    } else i++
+  }
+  return out + text.slice(start)
+}
+
 const readConfigFile = (path: string): Effect.Effect<unknown, ConfigError> =>
   Effect.try({
-    try: () => JSON.parse(readFileSync(path, "utf8")) as unknown,
+    try: () => JSON.parse(stripJsonComments(readFileSync(path, "utf8"))) as unknown,
     catch: (error) => new ConfigError({ message: `config file ${path}: ${(error as Error).message}` })
   })
 
@@ -267,13 +388,18 @@ export const decodeConfig = (
     if (file !== undefined && base !== file) {
       return yield* new ConfigError({ message: "config file: must be a JSON object" })
     }
-    const merged = { ...base, ...overlayFromEnv(env) }
+    const overlay = overlayFromEnv(env)
+    const merged = { ...base, ...overlay }
     const decoded = yield* Schema.decodeUnknownEffect(ConfigFile)(merged, { onExcessProperty: "error" }).pipe(
-      Effect.mapError((error) => new ConfigError({ message: `invalid configuration: ${error.message}` }))
+      Effect.mapError((error) =>
+        new ConfigError({ message: `invalid configuration: ${nameVariables(oneLine(error.message), env, overlay)}` })
+      )
     )
     const config = resolve(decoded)
     const problem = crossCheck(config)
-    if (problem !== undefined) return yield* new ConfigError({ message: `invalid configuration: ${problem}` })
+    if (problem !== undefined) {
+      return yield* new ConfigError({ message: `invalid configuration: ${nameVariables(problem, env, overlay)}` })
+    }
     return config
   })
 
@@ -291,6 +417,7 @@ const resolve = (file: ConfigFile): NodeConfig => ({
   minMessageWindowMs: file.minMessageWindowMs ?? defaults.minMessageWindowMs,
   maxHoldTimeMs: file.maxHoldTimeMs ?? defaults.maxHoldTimeMs,
   peerConnectionsMax: file.peerConnectionsMax ?? defaults.peerConnectionsMax,
+  publicListener: { ...defaultListenerLimits, ...file.publicListener },
   assets: file.assets ?? [],
   peers: (file.peers ?? []).map(resolvePeer),
   rates: {

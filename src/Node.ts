@@ -4,15 +4,15 @@
  * packets finish, and closes every store. Tests and `main.ts` both use it.
  */
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
-import { Context, Duration, Effect, Layer, Redacted } from "effect"
+import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
-import { createServer } from "node:http"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { ensureConfiguredAccounts } from "./Accounting/Accounts.ts"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
 import * as Config from "./Config.ts"
+import * as DataDir from "./DataDir.ts"
 import * as Metrics from "./Connector/Metrics.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
@@ -22,6 +22,7 @@ import * as RateLimiterRedis from "./Connector/RateLimiterRedis.ts"
 import * as AdminApi from "./Http/AdminApi.ts"
 import * as IlpOverHttp from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
+import { createPublicServer } from "./Http/PublicListener.ts"
 import * as PaymentsDb from "./Payments/Database.ts"
 import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
@@ -73,9 +74,10 @@ const rateLimiterLayer = (config: Config.NodeConfig) =>
     RateLimiter.layerMemory :
     RateLimiterRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
 
+/** A store's file in the data directory (made 0700, its files 0600, by `DataDir.prepare` at start). */
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
-  mkdirSync(config.dataDir, { recursive: true })
+  mkdirSync(config.dataDir, { recursive: true, mode: DataDir.dirMode })
   return join(config.dataDir, name)
 }
 
@@ -108,9 +110,27 @@ export type Services = Layer.Success<ReturnType<typeof servicesLayer>>
 const portOf = (server: HttpServer.HttpServer["Service"]): number =>
   server.address._tag === "UnixPathAddress" ? 0 : server.address.port
 
+/** A listener could not start: one line naming it, the address and the cause. */
+export class ListenError extends Data.TaggedError("ListenError")<{ readonly message: string }> {}
+
+/** The Node error under a serve/listen failure, as one line (e.g. "listen EADDRINUSE: address already in use ..."). */
+const causeLine = (error: unknown): string => {
+  let current: unknown = error
+  for (let depth = 0; depth < 4 && typeof current === "object" && current !== null && "cause" in current; depth++) {
+    if ((current as { cause: unknown }).cause === undefined) break
+    current = (current as { cause: unknown }).cause
+  }
+  const message = String((current as Error)?.message ?? current)
+  return (message === "" ? String((current as Error)?.name ?? "unknown error") : message).split("\n", 1)[0]!
+}
+
+const listenError = (what: string, config: Config.NodeConfig, port: number) => (error: unknown) =>
+  new ListenError({ message: `${what}: cannot listen on ${config.host}:${port}: ${causeLine(error)}` })
+
 const listen = (config: Config.NodeConfig, port: number, gracefulShutdownMs = 20_000) =>
   Effect.map(
-    Layer.build(NodeHttpServer.layer(() => createServer(), {
+    // A public listener: connection cap, header/body/idle timeouts (Http/PublicListener.ts).
+    Layer.build(NodeHttpServer.layer(() => createPublicServer(config.publicListener).server, {
       port,
       host: config.host,
       gracefulShutdownTimeout: Duration.millis(gracefulShutdownMs)
@@ -121,6 +141,7 @@ const listen = (config: Config.NodeConfig, port: number, gracefulShutdownMs = 20
 /** Starts the node's servers in the current scope. */
 export const start = (config: Config.NodeConfig) =>
   Effect.gen(function*() {
+    if (config.dataDir !== ":memory:") yield* DataDir.prepare(config.dataDir)
     const services = yield* Layer.build(servicesLayer(config))
     yield* ensureConfiguredAccounts(config).pipe(Effect.provideContext(services))
     const peers = Context.get(services, Peers.Peers)
@@ -132,14 +153,20 @@ export const start = (config: Config.NodeConfig) =>
       port: config.connectorPort,
       peers,
       pipeline,
-      drainTimeoutMs: config.maxHoldTimeMs + 5_000
-    })
-    const spspServer = yield* listen(config, config.openPaymentsPort)
+      drainTimeoutMs: config.maxHoldTimeMs + 5_000,
+      limits: config.publicListener
+    }).pipe(Effect.mapError(listenError("ILP-over-HTTP listener (connectorPort, CONNECTOR_PORT)", config, config.connectorPort)))
+    const spspServer = yield* listen(config, config.openPaymentsPort).pipe(
+      Effect.mapError(listenError("SPSP listener (openPaymentsPort, OPEN_PAYMENTS_PORT)", config, config.openPaymentsPort))
+    )
     yield* spspServer.serve(Spsp.makeApp(
       Context.get(services, WalletAddresses.WalletAddresses),
       Context.get(services, StreamCredentials.StreamCredentials)
     ))
-    const admin = yield* AdminApi.serve(config).pipe(Effect.provideContext(services))
+    const admin = yield* AdminApi.serve(config).pipe(
+      Effect.provideContext(services),
+      Effect.mapError(listenError("admin API listener (adminPort, ADMIN_PORT)", config, config.adminPort))
+    )
     const node: RunningNode = {
       ilpAddress: config.ilpAddress,
       connectorPort: ilpServer.port,

@@ -9,6 +9,8 @@
  */
 import { parseArgs } from "node:util"
 import { newTransferId } from "./Accounting/Ledger.ts"
+import { readAdminToken } from "./DataDir.ts"
+import { trimTrailingSlashes } from "./Payments/WalletAddresses.ts"
 
 export const defaultAdminUrl = "http://127.0.0.1:3001"
 /** Longest wait for one admin API answer. */
@@ -29,7 +31,8 @@ export const operatorUsage = `Operator commands (talk to a running node's admin 
 
 Environment:
   ADMIN_URL    admin API base URL (default ${defaultAdminUrl})
-  ADMIN_TOKEN  admin bearer token
+  ADMIN_TOKEN  admin bearer token (default: the one the node generated, in DATA_DIR/admin-token)
+  DATA_DIR     the node's data directory (default ./data)
 
 Exit codes: 0 success, 1 refused by the node or unreachable, 2 bad usage.
 `
@@ -125,7 +128,7 @@ export const adminBaseUrl = (env: Env): URL => {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError("ADMIN_URL: must be http(s)")
   if (url.username !== "" || url.password !== "") throw new UsageError("ADMIN_URL: put the token in ADMIN_TOKEN, not in the URL")
-  url.pathname = url.pathname.replace(/\/+$/, "")
+  url.pathname = trimTrailingSlashes(url.pathname)
   return url
 }
 
@@ -216,7 +219,8 @@ export const runOperatorCommand = async (
     io.err(`error: ${(error as Error).message}\n\n${operatorUsage}`)
     return 2
   }
-  const token = env.ADMIN_TOKEN
+  // Without ADMIN_TOKEN: the token the node generated on its first start, in its data directory.
+  const token = env.ADMIN_TOKEN || readAdminToken(env.DATA_DIR || "./data")
   let answer: ApiAnswer
   try {
     answer = await send(base, request, token)

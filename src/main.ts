@@ -4,34 +4,52 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import * as AuditCli from "./Accounting/audit-cli.ts"
-import { Cause, Effect, Exit, Runtime } from "effect"
-import { loadConfig } from "./Config.ts"
+import { Cause, Effect, Exit, Redacted, Runtime } from "effect"
+import { join } from "node:path"
+import { hashToken, loadConfig, type NodeConfig } from "./Config.ts"
+import * as DataDir from "./DataDir.ts"
+import { welcome } from "./FirstRun.ts"
+import * as Logging from "./Logging.ts"
 import { start } from "./Node.ts"
 import { operatorUsage, runOperatorCommand } from "./OperatorCli.ts"
 
-const usage = `Usage: npm start -- [options]     (or: node src/main.ts start [options])
+const usage = `Usage: npm start -- [options]            run a node (Ctrl-C / SIGINT / SIGTERM stop it)
+       npm run cli -- <command> [options]    any command below, on the pinned Node 24
+       (also: bin/ilp-connector <command>, or node_modules/.bin/node src/main.ts <command>)
 
 Commands:
   start                 run a node (default)
   help, --help, -h      show this help
   audit --db <file>     check the embedded ledger's invariants (safe while the node runs);
                         exit 0 clean, 1 violations, 2 could not run
+  hash-token            read a token on stdin, print its sha256:<hex> digest for incomingTokens
+                        (npm run hash-token)
   <operator command>    talk to a running node's admin API (see below)
 
 Options:
-  --config <file>       JSON configuration file (also CONFIG_FILE); see examples/config.json
+  --config <file>       configuration file, JSON with comments (also CONFIG_FILE);
+                        every field explained: examples/config.annotated.jsonc
 
-Environment (overrides the file):
+Environment (overrides the file; these are all the variables the node reads):
+  CONFIG_FILE           configuration file (as --config)
   ILP_ADDRESS           this node's ILP address            (default test.connector)
-  HOST                  address to bind                    (default 127.0.0.1)
-  CONNECTOR_PORT        ILP-over-HTTP port                 (default 3002)
+  HOST                  address every listener binds       (default 127.0.0.1)
+  CONNECTOR_PORT        ILP-over-HTTP port, for peers      (default 3002)
+  OPEN_PAYMENTS_PORT    SPSP / Open Payments port, public  (default 3003)
   ADMIN_PORT            operator API port                  (default 3001)
-  ADMIN_TOKEN           operator API bearer token
-  DATA_DIR              where the embedded stores live     (default ./data)
-  STREAM_SECRET         32-byte STREAM server secret, hex
-  REDIS_URL             production receipt totals in Redis (else SQLite in DATA_DIR)
-  TIGERBEETLE_ADDRESSES, TIGERBEETLE_CLUSTER_ID   production ledger (else SQLite in DATA_DIR)
-  MIN_MESSAGE_WINDOW_MS / MAX_HOLD_TIME_MS   expiry settings (defaults 1000 / 30000)
+  ADMIN_TOKEN           operator API bearer token          (default: generated on the first
+                        start into DATA_DIR/admin-token, mode 0600, and printed once)
+  DATA_DIR              where the embedded stores live     (default ./data; made 0700)
+  STREAM_SECRET         32-byte STREAM server secret, hex  (default: generated into DATA_DIR)
+  REDIS_URL             production: receipt totals and rate limits in Redis (else SQLite/memory)
+  TIGERBEETLE_ADDRESSES production ledger, comma-separated replica addresses (else SQLite)
+  TIGERBEETLE_CLUSTER_ID  its cluster id                   (default 0)
+  MIN_MESSAGE_WINDOW_MS expiry: time kept for the way back (default 1000)
+  MAX_HOLD_TIME_MS      expiry: longest hold of a forwarded packet (default 30000)
+  (operator commands also read ADMIN_URL; see below)
+
+With TIGERBEETLE_ADDRESSES or REDIS_URL (the production profile) the node refuses to start with
+any secret from examples/.
 `
 
 interface Arguments {
@@ -64,10 +82,54 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
   return Runtime.defaultTeardown(exit, onExit)
 }
 
+/**
+ * Without a configured admin token (and with a data directory), the node uses the one kept in
+ * `<dataDir>/admin-token`, generating it on the first start (`firstRun`: print it once).
+ */
+interface Startup {
+  readonly config: NodeConfig
+  readonly firstRun: { readonly token: string; readonly file: string } | undefined
+}
+
+const withAdminToken = (config: NodeConfig): Effect.Effect<Startup, DataDir.DataDirError> =>
+  config.adminToken !== undefined || config.dataDir === ":memory:" ?
+    Effect.succeed<Startup>({ config, firstRun: undefined }) :
+    Effect.map(DataDir.ensureAdminToken(config.dataDir), ({ file, generated, token }): Startup => ({
+      config: { ...config, adminToken: Redacted.make(token, { label: "admin token" }) },
+      firstRun: generated ? { token, file } : undefined
+    })).pipe(Effect.tap(({ firstRun }) =>
+      firstRun === undefined ? Effect.logInfo(`admin token: kept in ${join(config.dataDir, DataDir.adminTokenFile)}`) : Effect.void
+    ))
+
+/** Reads a token on stdin, prints its digest for `incomingTokens` (`sha256:<hex>`). */
+const hashTokenCommand = async (): Promise<number> => {
+  if (process.stdin.isTTY) process.stderr.write("token (then Enter, Ctrl-D): ")
+  const chunks: Array<Buffer> = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  const token = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "")
+  if (token.length < 16 || token.length > 512) {
+    process.stderr.write("error: a token has 16 to 512 characters (give it on stdin)\n")
+    return 2
+  }
+  process.stdout.write(`sha256:${hashToken(token)}\n`)
+  return 0
+}
+
+const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, " ")
+
+const messageOf = (defect: unknown): string => {
+  const message = (defect as Error)?.message
+  return typeof message === "string" && message !== "" ? message : String(defect)
+}
+
 const operatorCommands = new Set(["health", "peers", "balances", "deposit", "withdraw"])
 
 const main = async (argv: ReadonlyArray<string>) => {
   const first = argv[0]
+  if (first === "hash-token") {
+    process.exitCode = await hashTokenCommand()
+    return
+  }
   if (first === "audit") {
     process.exitCode = await AuditCli.main(argv.slice(1))
     return
@@ -86,17 +148,37 @@ const main = async (argv: ReadonlyArray<string>) => {
     process.stdout.write(`${usage}\n${operatorUsage}`)
     return
   }
+  // A node that cannot start says why in one line (the listener or path and the cause), exit 1.
+  const startupFailure = (error: { readonly message: string }) =>
+    Effect.sync(() => {
+      process.stderr.write(`${oneLine(error.message)}\n`)
+      process.exitCode = 1
+    })
   const program = loadConfig(args.configPath).pipe(
-    Effect.flatMap((config) => start(config)),
+    Effect.flatMap(withAdminToken),
+    Effect.flatMap(({ config, firstRun }) =>
+      start(config).pipe(
+        Effect.tap((node) =>
+          firstRun === undefined ?
+            Effect.void :
+            Effect.sync(() => process.stdout.write(welcome(config, node, firstRun.token, firstRun.file)))
+        ),
+        Effect.catchDefect((defect) => Effect.fail({ _tag: "StartupDefect" as const, message: `start-up failed: ${messageOf(defect)}` }))
+      )
+    ),
     Effect.andThen(Effect.never),
     Effect.scoped,
-    Effect.catchTag("ConfigError", (error) =>
-      Effect.sync(() => {
-        process.stderr.write(`${error.message}\n`)
-        process.exitCode = 1
-      }))
+    Effect.catchTags({
+      ConfigError: startupFailure,
+      ListenError: startupFailure,
+      DataDirError: startupFailure,
+      StartupDefect: startupFailure
+    }),
+    // A store unreachable at start (TigerBeetle, Redis) or accounts it refused.
+    Effect.catch((error) => startupFailure({ message: `start-up failed: ${error._tag}: ${messageOf(error)}` }))
   )
-  NodeRuntime.runMain(program, { teardown })
+  // Repeated warnings are counted per interval, not written one line each (Logging.ts).
+  NodeRuntime.runMain(program.pipe(Effect.provide(Logging.layer())), { teardown })
 }
 
 void main(process.argv.slice(2))

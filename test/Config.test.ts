@@ -7,7 +7,16 @@ import { Effect, Redacted } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { type ConfigError, decodeConfig, defaults, loadConfig, type NodeConfig } from "../src/Config.ts"
+import {
+  type ConfigError,
+  ConfigFile,
+  decodeConfig,
+  defaults,
+  exampleSecretDigests,
+  loadConfig,
+  type NodeConfig,
+  stripJsonComments
+} from "../src/Config.ts"
 
 const examplePath = fileURLToPath(new URL("../examples/config.json", import.meta.url))
 const example = JSON.parse(readFileSync(examplePath, "utf8")) as Record<string, unknown>
@@ -176,6 +185,23 @@ describe("Config.decodeConfig: each bad field is named", () => {
       expect(yield* messageOf(file(), { ILP_ADDRESS: "not an address" })).toContain("ilpAddress")
     }))
 
+  it.effect("errors from environment variables name the variable, on one line", () =>
+    Effect.gen(function*() {
+      const port = yield* messageOf(file(), { CONNECTOR_PORT: "abc" })
+      expect(port).toContain("CONNECTOR_PORT=\"abc\"")
+      expect(port).not.toContain("\n")
+      expect(yield* messageOf(file(), { MAX_HOLD_TIME_MS: "-1" })).toContain("MAX_HOLD_TIME_MS")
+      // A cross-field problem names the variable that caused it; a secret's value is not repeated.
+      expect(yield* messageOf(file(), { ADMIN_PORT: "3002" })).toContain("ADMIN_PORT=\"3002\"")
+      const token = yield* messageOf(file(), { ADMIN_TOKEN: "short-secret" })
+      expect(token).toContain("ADMIN_TOKEN")
+      expect(token).not.toContain("short-secret")
+      // From the file: no variable named.
+      const fromFile = file()
+      fromFile.connectorPort = "abc"
+      expect(yield* messageOf(fromFile)).not.toContain("environment")
+    }))
+
   // The Amount schema is documented as "a decimal string (or a safe integer)", but any JSON number
   // is accepted: 12345678901234567890 in a config file parses to 12345678901234567168 as a double
   // and is silently turned into 12345678901234567000n — a different limit than the operator wrote.
@@ -222,4 +248,82 @@ describe("Config.decodeConfig: environment over file", () => {
       const config = yield* decodeConfig(file(), { PATH: "/usr/bin", HOME: "/root", connectorPort: "1" })
       expect(config.connectorPort).toBe(3002)
     }))
+})
+
+describe("Config: secrets at rest (issue 14, defect 4)", () => {
+  it.effect("an incoming token may be given as its digest sha256:<hex> (any case)", () =>
+    Effect.gen(function*() {
+      const input = file()
+      const token = "a-peer-token-given-as-digest-01"
+      input.peers[0].incomingTokens = [`sha256:${sha256Hex(token).toUpperCase()}`, "another-plain-token-0001"]
+      const config = yield* decodeConfig(input, {})
+      expect(config.peers[0]!.incomingTokenHashes).toEqual([sha256Hex(token), sha256Hex("another-plain-token-0001")])
+      // Not 64 hex digits: a plaintext token like any other (hashed).
+      input.peers[0].incomingTokens = ["sha256:abcd-not-a-digest"]
+      expect((yield* decodeConfig(input, {})).peers[0]!.incomingTokenHashes).toEqual([sha256Hex("sha256:abcd-not-a-digest")])
+    }))
+
+  const production = { TIGERBEETLE_ADDRESSES: "127.0.0.1:3000" }
+  const ownSecrets = (input: any) => {
+    input.adminToken = "own-admin-token-000000000001"
+    input.streamSecret = "11".repeat(32)
+    input.peers[0].incomingTokens = ["own-incoming-token-00000001"]
+    input.peers[0].outgoing.token = "own-outgoing-token-00000001"
+    return input
+  }
+
+  it.effect("the production profile refuses each example secret, naming its field; the embedded one runs the example", () =>
+    Effect.gen(function*() {
+      yield* decodeConfig(file(), {})
+      yield* decodeConfig(ownSecrets(file()), production)
+      const cases: ReadonlyArray<readonly [string, (input: any) => void]> = [
+        ["adminToken", (c) => (c.adminToken = example.adminToken)],
+        ["streamSecret", (c) => (c.streamSecret = (example.streamSecret as string).toUpperCase())],
+        ["peers[0].incomingTokens", (c) => (c.peers[0].incomingTokens = ["token-bob-sends-to-alice-0001"])],
+        ["peers[0].outgoing.token", (c) => (c.peers[0].outgoing.token = "token-alice-sends-to-bob-0001")]
+      ]
+      for (const [field, mutate] of cases) {
+        const input = ownSecrets(file())
+        mutate(input)
+        const message = yield* messageOf(input, production)
+        expect(message).toContain(`${field}: an example secret`)
+        expect(yield* messageOf(input, { REDIS_URL: "redis://127.0.0.1:1" })).toContain(field)
+      }
+    }))
+
+  /** Every string a secret field holds in an example file. */
+  const secretsOf = (config: any): Array<string> => [
+    config.adminToken,
+    config.streamSecret,
+    ...config.peers.flatMap((peer: any) => [...peer.incomingTokens, peer.outgoing?.token])
+  ].filter((secret): secret is string => typeof secret === "string")
+
+  const annotatedPath = fileURLToPath(new URL("../examples/config.annotated.jsonc", import.meta.url))
+  const annotated = () => JSON.parse(stripJsonComments(readFileSync(annotatedPath, "utf8")))
+
+  it("the list of example secrets covers every secret in examples/", () => {
+    for (const secret of [...secretsOf(example), ...secretsOf(annotated())]) {
+      const digest = /^sha256:([0-9a-f]{64})$/i.exec(secret)?.[1]?.toLowerCase() ?? sha256Hex(secret)
+      expect(exampleSecretDigests.has(digest), secret).toBe(true)
+    }
+  })
+
+  it.effect("the annotated example shows every field, decodes, and (production) refuses its example secrets", () =>
+    Effect.gen(function*() {
+      const input = annotated()
+      expect(Object.keys(input).sort()).toEqual(Object.keys(ConfigFile.fields).sort())
+      const peerFields = Object.keys((ConfigFile.fields.peers as any).schema.value.fields).sort()
+      expect(peerFields.length).toBeGreaterThan(5)
+      expect(Object.keys(input.peers[0]).sort()).toEqual(peerFields)
+      for (const group of ["rates", "tigerbeetle", "publicListener"] as const) {
+        expect(Object.keys(input[group]).sort(), group).toEqual(Object.keys((ConfigFile.fields[group] as any).schema.fields).sort())
+      }
+      expect(yield* messageOf(input)).toContain("an example secret")
+      const config = yield* decodeConfig(ownSecrets(annotated()), {})
+      expect(config.tigerbeetle?.replicaAddresses).toEqual(["127.0.0.1:3000"])
+    }))
+
+  it("JSON comments are stripped outside strings only", () => {
+    expect(JSON.parse(stripJsonComments('{"a": "x // y /* z */", /* c */ "b": 1 // end\n}'))).toEqual({ a: "x // y /* z */", b: 1 })
+  })
 })

@@ -3,6 +3,9 @@
  */
 import { Effect } from "effect"
 import { createServer } from "node:net"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Config from "../src/Config.ts"
 import { startAdminServer as startAdmin } from "./support/adminServer.ts"
@@ -127,9 +130,20 @@ describe("OperatorCli against a running admin API", () => {
   })
 
   it("without a token exits 1 and says ADMIN_TOKEN is not set", async () => {
-    const result = await run("balances", [], { ADMIN_URL: server.url })
+    const result = await run("balances", [], { ADMIN_URL: server.url, DATA_DIR: join(tmpdir(), "no-such-data-dir-for-cli-test") })
     expect(result.code).toBe(1)
     expect(result.err).toMatch(/401.*ADMIN_TOKEN is not set/)
+  })
+
+  it("without ADMIN_TOKEN uses the token the node generated in DATA_DIR/admin-token", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "cli-token-"))
+    try {
+      writeFileSync(join(dataDir, "admin-token"), `${adminToken}\n`, { mode: 0o600 })
+      const result = await run("balances", [], { ADMIN_URL: server.url, DATA_DIR: dataDir })
+      expect(result.code, result.err).toBe(0)
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+    }
   })
 
   it("with a wrong token exits 1 without printing it", async () => {

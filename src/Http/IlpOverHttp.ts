@@ -5,7 +5,12 @@
  * HTTP-level answers: unknown path 404; other method 405; missing, malformed or unknown token 401;
  * wrong content type 400; body over `bodyBytesMax` 413 (refused from Content-Length before reading,
  * or as soon as a chunked body passes the limit). Everything else, including bytes that are not a
- * Prepare, is an ILP answer with status 200: this endpoint never answers 500.
+ * Prepare, is an ILP answer with status 200: this endpoint never answers 500. A 413 closes the
+ * connection after a lingering close (the rest of the body is discarded for up to `closeGraceMs`),
+ * so a client still sending reads the 413 rather than a reset.
+ *
+ * Bounded work: the path, the bearer token and the content type are read by linear scans; the
+ * listener's connection cap, header/body/idle timeouts and header size are in `PublicListener.ts`.
  *
  * Implementation: a plain `node:http` request handler that runs each packet through the pipeline
  * as a fiber of the node's own runtime (its logger, clock and references), not Effect's HTTP
@@ -20,18 +25,19 @@
  * and the remaining connections are closed. A client that goes away interrupts its packet.
  */
 import { Data, Effect, Exit, Fiber } from "effect"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"
 import { encodeReply, type Reply } from "../Connector/Packet.ts"
 import type { PipelineShape } from "../Connector/Pipeline.ts"
+import { createPublicServer, defaultListenerLimits, lingerAfterAnswer, type ListenerGuard, type ListenerLimits } from "./PublicListener.ts"
 
 /** An ILP Prepare is at most ~33 KiB; anything past 64 KiB is refused. */
 export const bodyBytesMax = 64 * 1024
 /** An early answer (4xx) leaves the body unread: up to this much is drained to keep the connection, else it is closed. */
 export const drainBytesMax = 256 * 1024
-/** After a half-close, how long the client gets to read our answer before the socket is destroyed. */
-const closeGraceMs = 500
+/** After a half-close, how long the client gets to read our answer (and finish sending) before the socket is destroyed. */
+const closeGraceMs = defaultListenerLimits.lingerMs
 
 const contentTypes = new Set(["application/octet-stream", "application/ilp+octet-stream"])
 const bearer = /^bearer[ \t]+([^\s]+)[ \t]*$/i
@@ -51,19 +57,26 @@ const closeSocket = (socket: Socket | null): void => {
 const teardownBody = (request: IncomingMessage): void => {
   if (request.complete || request.destroyed) return
   let bytes = 0
-  request.on("data", (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     bytes += chunk.length
     if (bytes > drainBytesMax) {
-      request.pause()
+      request.off("data", onData)
+      // Keep reading (discarding) while we half-close: a reset would not lose an answer already
+      // read, but it must not cut the client off mid-body either.
+      request.resume()
       closeSocket(request.socket)
     }
-  })
+  }
+  request.on("data", onData)
   request.resume()
 }
 
 const answerText = (request: IncomingMessage, response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) => {
   const closing = headers["connection"] === "close"
-  response.prependOnceListener("finish", () => (closing ? (request.complete ? undefined : closeSocket(request.socket)) : teardownBody(request)))
+  // Closing with a body still coming (413): discard it while the answer goes out, then half-close,
+  // so the client reads the answer instead of a TCP reset.
+  if (closing && !request.complete) lingerAfterAnswer(request, closeGraceMs)
+  else response.prependOnceListener("finish", () => teardownBody(request))
   response.writeHead(status, {
     "content-type": "text/plain; charset=utf-8",
     "content-length": String(Buffer.byteLength(text)),
@@ -153,6 +166,8 @@ export interface ServeOptions {
   readonly pipeline: PipelineShape
   /** How long shutdown waits for in-flight packets before interrupting them. */
   readonly drainTimeoutMs: number
+  /** Connection cap and timeouts (`Http/PublicListener.ts`). */
+  readonly limits?: ListenerLimits | undefined
 }
 
 /** Listens in the current scope (see the module comment for shutdown); answers the bound port. */
@@ -161,7 +176,7 @@ export const serve = (options: ServeOptions) =>
     const run = Effect.runForkWith(yield* Effect.context<never>())
     const inFlight = new Set<Fiber.Fiber<Reply>>()
     let draining = false
-    const server = createServer(makeHandler({
+    const { guard, server } = createPublicServer(options.limits ?? defaultListenerLimits, makeHandler({
       peers: options.peers,
       pipeline: options.pipeline,
       run,
@@ -191,5 +206,5 @@ export const serve = (options: ServeOptions) =>
       }),
       () => shutdown
     )
-    return { port: (server.address() as AddressInfo).port }
+    return { port: (server.address() as AddressInfo).port, guard: guard satisfies ListenerGuard }
   })

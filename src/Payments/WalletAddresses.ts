@@ -68,14 +68,28 @@ const fromRow = (row: Row): WalletAddress => ({
   ledgerAccountId: ids.walletAddress(row.id)
 })
 
+/** Longest wallet address URL path, in characters (longer SPSP paths are answered 404 unread). */
+export const pathCharsMax = 1024
+
+/**
+ * `path` without its trailing slashes. A linear scan: the regular expression `/\/+$/` this replaces
+ * backtracks quadratically on a path of many slashes not at the end (`/` × 16 000 + `a` cost
+ * ~380 ms of event loop per request).
+ */
+export const trimTrailingSlashes = (path: string): string => {
+  let end = path.length
+  while (end > 0 && path.charCodeAt(end - 1) === 47 /* "/" */) end--
+  return end === path.length ? path : path.slice(0, end)
+}
+
 /** The URL's path, normalised (no trailing slash); undefined when not an http(s) URL. */
 export const pathOf = (url: string): string | undefined => {
   try {
     const parsed = new URL(url)
     if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return undefined
     if (parsed.search !== "" || parsed.hash !== "") return undefined
-    const path = parsed.pathname.replace(/\/+$/, "")
-    return path === "" ? undefined : path
+    const path = trimTrailingSlashes(parsed.pathname)
+    return path === "" || path.length > pathCharsMax ? undefined : path
   } catch {
     return undefined
   }
@@ -123,7 +137,8 @@ export const make = Effect.gen(function*() {
     create,
     get,
     findByPath: (path) => Effect.sync(() => {
-      const row = byPath.get(path.replace(/\/+$/, "")) as Row | undefined
+      const trimmed = trimTrailingSlashes(path)
+      const row = trimmed.length > pathCharsMax ? undefined : byPath.get(trimmed) as Row | undefined
       return row === undefined ? undefined : fromRow(row)
     }),
     list: ({ limit, after }) =>

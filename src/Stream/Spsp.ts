@@ -5,10 +5,14 @@
  * `Receipt-Nonce` (16 bytes) and `Receipt-Secret` (32 bytes), base64, turn on STREAM receipts
  * (RFC 39): both or neither, of the right lengths, else 400. Unknown or inactive wallet address: 404.
  * Another Accept: 406. Another method: 405.
+ *
+ * Bounded work: every step is linear in the request, and a path longer than a wallet address path
+ * can be (`pathCharsMax`) is answered 404 before any lookup; the listener's own bounds (header size,
+ * timeouts, connection cap) are in `Http/PublicListener.ts`.
  */
 import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import type { WalletAddressesShape } from "../Payments/WalletAddresses.ts"
+import { pathCharsMax, type WalletAddressesShape } from "../Payments/WalletAddresses.ts"
 import type { ReceiptSetup, StreamCredentialsShape } from "./Credentials.ts"
 
 export const spspContentType = "application/spsp4+json"
@@ -39,7 +43,9 @@ export const makeApp = (walletAddresses: WalletAddressesShape, credentials: Stre
     if (request.method !== "GET") return problem(405, "method not allowed")
     const accept = request.headers["accept"] ?? ""
     if (!accept.toLowerCase().includes(spspContentType)) return problem(406, `Accept must include ${spspContentType}`)
-    const path = request.url.split("?", 1)[0]!
+    const query = request.url.indexOf("?")
+    const path = query < 0 ? request.url : request.url.slice(0, query)
+    if (path.length > pathCharsMax * 2) return problem(404, "unknown wallet address")
     const wallet = yield* walletAddresses.findByPath(path)
     if (wallet === undefined || !wallet.active) return problem(404, "unknown wallet address")
     const receipt = receiptSetupOf(request.headers)

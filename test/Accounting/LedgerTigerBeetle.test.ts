@@ -77,7 +77,8 @@ describe("LedgerTigerBeetle without a cluster", () => {
         for (const error of errors) expect(error).toBeInstanceOf(LedgerUnavailable)
         expect(errors[0]!.message).toContain("timed out")
         expect(elapsedMs).toBeGreaterThanOrEqual(requestTimeoutMs - 20)
-        expect(elapsedMs).toBeLessThan(requestTimeoutMs + 1_000)
+        // "Instead of hanging": generous, a busy machine may add seconds.
+        expect(elapsedMs).toBeLessThan(requestTimeoutMs + 10_000)
       }).pipe(
         Effect.provide(LedgerTigerBeetle.layer({
           clusterId: 0n,
@@ -94,10 +95,11 @@ describe("LedgerTigerBeetle without a cluster", () => {
         const ledger = yield* Ledger
         const stuck = yield* Effect.flip(ledger.balances([1n])) // times out, stays in flight
         expect(stuck.message).toContain("timed out")
-        const started = Date.now()
+        // Refused by the in-flight cap (its message), not timed out (the message would say so): no
+        // wall-clock bound needed to tell the two apart.
         const refused = yield* Effect.flip(ledger.balances([1n]))
         expect(refused.message).toContain("in flight")
-        expect(Date.now() - started).toBeLessThan(100)
+        expect(refused.message).not.toContain("timed out")
       }).pipe(
         Effect.provide(LedgerTigerBeetle.layer({
           clusterId: 0n,

@@ -9,6 +9,7 @@ import { PacketType } from "../../src/Connector/Packet.ts"
 import { bodyBytesMax } from "../../src/Http/IlpOverHttp.ts"
 import { depositTo, postPacket, startNode, type TestNode } from "../support/node.ts"
 import { makePrepare } from "../support/packets.ts"
+import { waitUntil } from "../support/wait.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
 
 const token = "ilp-over-http-test-token-0001"
@@ -102,16 +103,18 @@ describe("ILP-over-HTTP listener", () => {
   })
 
   it("interrupts the packet of a client that goes away (its reservation is voided)", async () => {
-    peer.behaviour = (prepare) => ({ delayMs: 500, then: fulfillFromData(prepare) })
+    peer.behaviour = (prepare) => ({ delayMs: 5_000, then: fulfillFromData(prepare) })
     try {
       const controller = new AbortController()
+      const before = peer.received.length
       const pending = fetch(node.url, {
         method: "POST",
         headers: auth,
         body: makePrepare({ destination: "test.up.x", amount: 7n }).bytes,
         signal: controller.signal
       }).catch((error: unknown) => error)
-      await new Promise((r) => setTimeout(r, 100))
+      // Abort once the packet is with the peer (in flight, reservation held).
+      await waitUntil(() => peer.received.length > before, 20_000, "the packet to reach the peer")
       controller.abort()
       expect(await pending).toBeInstanceOf(Error)
       // Another packet still goes through.
@@ -124,12 +127,12 @@ describe("ILP-over-HTTP listener", () => {
   })
 
   it("on shutdown, answers the packets in flight with Connection: close, then stops", async () => {
-    const slowPeer = await startTestPeer((prepare) => ({ delayMs: 300, then: fulfillFromData(prepare) }))
+    const slowPeer = await startTestPeer((prepare) => ({ delayMs: 3_000, then: fulfillFromData(prepare) }))
     const draining = await startNode(config(slowPeer.url))
     try {
       await depositTo(draining, { kind: "peer", peerId: "client" }, 1_000_000n)
       const inFlight = raw(draining.url, { headers: auth, chunks: [Buffer.from(makePrepare({ destination: "test.up.x" }).bytes)] })
-      await new Promise((r) => setTimeout(r, 100))
+      await waitUntil(() => slowPeer.received.length > 0, 20_000, "the packet to reach the peer")
       const closing = draining.close()
       const answer = await inFlight
       expect(answer.status).toBe(200)

@@ -112,7 +112,8 @@ describe("Rates.layerHttp", () => {
       expect(error).toMatchObject({ _tag: "RatesUnavailable", base: "USD" })
       expect(error.message).toContain("timed out after 150 ms")
       expect(elapsedMs).toBeGreaterThanOrEqual(140)
-      expect(elapsedMs).toBeLessThan(1_000)
+      // Not hanging; generous, a busy machine may add seconds.
+      expect(elapsedMs).toBeLessThan(10_000)
     }))
 
   it.live("a slow body also counts against timeoutMs", () =>

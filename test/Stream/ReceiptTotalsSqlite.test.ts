@@ -62,7 +62,11 @@ describe("ReceiptTotals.layerSqlite", () => {
           ReceiptTotals.use((totals) =>
             Effect.gen(function*() {
               for (const key of ["a", "b", "c", "d", "e"]) yield* totals.add({ connectionKey: key, amount: 1n })
-              yield* Effect.sleep(200)
+              // Three sweeps of at most 2 rows after the 50 ms TTL: waited on, not guessed.
+              const deadline = Date.now() + 20_000
+              while (rows(filename, "SELECT key FROM receipt_connection_totals").length > 0 && Date.now() < deadline) {
+                yield* Effect.sleep(20)
+              }
             })
           ),
           layer

@@ -12,6 +12,7 @@ import { PacketType } from "../../src/Connector/Packet.ts"
 import { decodeReply, isDecodeFailure } from "../../src/Connector/Packet.ts"
 import { makePrepare } from "../support/packets.ts"
 import { type NodeProcess, runCli, startNodeProcess } from "../support/process.ts"
+import { waitUntil } from "../support/wait.ts"
 import { freePort } from "../support/redis.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
 
@@ -57,7 +58,7 @@ const peerBalance = (balances: unknown, id: string): Balance => {
 /** 20 concurrent senders posting packets until `stop()`; sums of what was sent and fulfilled. */
 const startLoad = (connectorPort: number) => {
   const pool = new Pool(`http://127.0.0.1:${connectorPort}`, { connections: 20 })
-  const totals = { sent: 0n, fulfilled: 0n, answered: 0 }
+  const totals = { sent: 0n, fulfilled: 0n, answered: 0, fulfills: 0 }
   let stopped = false
   const worker = async () => {
     while (!stopped) {
@@ -73,7 +74,10 @@ const startLoad = (connectorPort: number) => {
         })
         const reply = decodeReply(new Uint8Array(await response.body.arrayBuffer()))
         totals.answered++
-        if (!isDecodeFailure(reply) && reply.type === PacketType.Fulfill) totals.fulfilled += amount
+        if (!isDecodeFailure(reply) && reply.type === PacketType.Fulfill) {
+          totals.fulfilled += amount
+          totals.fulfills++
+        }
       } catch {
         return
       }
@@ -120,18 +124,24 @@ describe("crash and restart", () => {
     const call = admin(adminPort)
     await call("/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
 
-    // Load: 20 concurrent senders until the node dies.
+    // Load: 20 concurrent senders until the node dies. Once 200 packets were fulfilled, the peer
+    // stops answering: the kill comes when at least 5 packets are held there, i.e. in flight with
+    // their reservations written (conditions, not a guess at how fast a busy machine gets there).
     const load = startLoad(connectorPort)
-    await new Promise((r) => setTimeout(r, 700))
+    await waitUntil(() => load.totals.fulfills >= 200, 45_000, "200 fulfilled packets before the kill")
+    const heldFrom = peer.received.length
+    peer.behaviour = (prepare) => ({ delayMs: 20_000, then: fulfillFromData(prepare) })
+    await waitUntil(() => peer.received.length >= heldFrom + 5, 45_000, "packets held by the peer before the kill")
     await node.kill("SIGKILL")
+    peer.behaviour = (prepare) => ({ delayMs: 30, then: fulfillFromData(prepare) })
     await load.stop()
     const fulfilledSum = load.totals.fulfilled
     const sentSum = load.totals.sent
     expect(fulfilledSum).toBeGreaterThan(0n)
 
     node = await startNodeProcess(["--config", configFile], health)
-    // 20 workers against a 30 ms peer: packets were in flight at the kill, and their reservations
-    // are voided when the ledger opens again.
+    // Packets were held by the peer at the kill: their reservations are voided when the ledger
+    // opens again.
     const voided = Number(/voided (\d+) pending transfers/.exec(node.output())?.[1] ?? "-1")
     expect(voided).toBeGreaterThan(0)
     const balances = await call("/balances")
@@ -154,7 +164,7 @@ describe("crash and restart", () => {
     // Graceful shutdown under load: SIGTERM stops accepting, in-flight packets finish or are voided,
     // the process exits 0 and leaves nothing pending behind.
     const second = startLoad(connectorPort)
-    await new Promise((r) => setTimeout(r, 500))
+    await waitUntil(() => second.totals.fulfills >= 200, 45_000, "200 fulfilled packets before SIGTERM")
     const exited = new Promise<number | null>((resolve) => node!.child.once("exit", (code) => resolve(code)))
     node.child.kill("SIGTERM")
     expect(await exited).toBe(0)
@@ -164,5 +174,5 @@ describe("crash and restart", () => {
     expect(audit.output).toContain("ledger audit")
     expect(audit.output).toMatch(/pending transfers: 0\b/)
     expect(audit.code).toBe(0)
-  }, 60_000)
+  }, 180_000)
 })

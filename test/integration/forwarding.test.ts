@@ -252,10 +252,13 @@ describe("rejects created by the node", () => {
     expectReject({ destination: "test.peer.alice", expiresAt: Date.now() + 1_500 }, "R02"))
 
   it("R00 when the peer does not answer before the outgoing expiry", async () => {
-    peer.behaviour = (prepare) => ({ delayMs: 4_000, then: fulfillFromData(prepare) })
+    // The peer would answer after 20 s; the node gives up at the outgoing expiry (incoming expiry
+    // minus the 1 s window, ~2 s from now). The bound only shows it did not wait for the peer: a busy
+    // machine may add seconds, never the 18 s between the two.
+    peer.behaviour = (prepare) => ({ delayMs: 20_000, then: fulfillFromData(prepare) })
     const started = Date.now()
     await expectReject({ destination: "test.eur.slow", expiresAt: Date.now() + 3_000 }, "R00")
-    expect(Date.now() - started).toBeLessThan(2_900)
+    expect(Date.now() - started).toBeLessThan(15_000)
   })
 
   it("T01 when the peer answers an HTTP error", async () => {

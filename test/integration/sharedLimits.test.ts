@@ -118,7 +118,8 @@ describe("limits shared by two instances through Redis", () => {
       await sendTo(1, throughputToken, 1n)
     ]
     expect(codes).toEqual(["T00", "T00", "T00", "T00"])
-    // No offline queue: each answer comes at once, well within the 1 s command timeout.
-    expect(Date.now() - started).toBeLessThan(2_000)
+    // No offline queue: each answer comes at once instead of after the 1 s command timeout (queued,
+    // the four would take at least 4 s; the margin below that is for a busy machine).
+    expect(Date.now() - started).toBeLessThan(3_500)
   })
 })

@@ -1,0 +1,132 @@
+/**
+ * Bounds for the listeners anyone can reach (ILP-over-HTTP, SPSP / Open Payments): how many
+ * connections, how long a client may take to send its headers and its body, how long a connection
+ * may sit without a request, how large the header block may be.
+ *
+ * - **Connection cap** (`connectionsMax`): when a new connection would pass it, the oldest
+ *   connections with no request in flight (idle keep-alive sockets, sockets that never sent a full
+ *   request) are shed to make room; a connection whose request is being processed is never shed. If
+ *   every connection is busy, the new one is closed. So a flood of idle sockets cannot lock peers out:
+ *   a peer's new connection takes an idle socket's place.
+ * - **Idle timeout** (`idleTimeoutMs`): a connection that has not started a request (first request or
+ *   between keep-alive requests) is closed after this long without a byte.
+ * - **Header timeout** (`headersTimeoutMs`) and **request timeout** (`requestTimeoutMs`): the header
+ *   block, and the whole request including its body, must arrive within these from the request's
+ *   first byte, else Node answers 408 and closes (checked every `checkIntervalMs`). Once the request
+ *   is received, answering it has no time bound here (a packet is bounded by its expiry).
+ * - **Header block** (`headerBytesMax`): larger is refused by Node with 431.
+ * - **Lingering close** (`lingerMs`): an answer that closes the connection while the client is still
+ *   sending a body (413) is followed by a half-close; what the client still sends is read and
+ *   discarded for up to `lingerMs`, so the answer reaches it instead of a TCP reset.
+ */
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from "node:http"
+import type { Socket } from "node:net"
+
+export interface ListenerLimits {
+  readonly connectionsMax: number
+  readonly idleTimeoutMs: number
+  readonly headersTimeoutMs: number
+  readonly requestTimeoutMs: number
+  readonly headerBytesMax: number
+  readonly lingerMs: number
+  readonly checkIntervalMs: number
+}
+
+/**
+ * Defaults. A Prepare is at most ~33 KiB: its body has `requestTimeoutMs` (5 s) to arrive, far more
+ * than a peer on any link needs and far less than the 30 s hold time the packet may wait afterwards.
+ */
+export const defaultListenerLimits: ListenerLimits = {
+  connectionsMax: 4096,
+  idleTimeoutMs: 30_000,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 5_000,
+  headerBytesMax: 16 * 1024,
+  lingerMs: 2_000,
+  checkIntervalMs: 500
+}
+
+interface ConnectionState {
+  /** Requests received and not yet answered on this connection. */
+  busy: number
+}
+
+/** What the guard saw; read by tests and metrics. */
+export interface ListenerGuard {
+  readonly open: () => number
+  readonly shed: () => number
+  readonly refused: () => number
+}
+
+/** A `node:http` server with the limits applied (Node's own timeouts plus the connection guard). */
+export const createPublicServer = (
+  limits: ListenerLimits,
+  listener?: RequestListener
+): { readonly server: Server; readonly guard: ListenerGuard } => {
+  const server = createServer({
+    maxHeaderSize: limits.headerBytesMax,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.idleTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs
+  }, listener)
+  return { server, guard: guardConnections(server, limits) }
+}
+
+/** The connection cap, idle shedding and first-request idle timeout (see the module comment). */
+export const guardConnections = (server: Server, limits: ListenerLimits): ListenerGuard => {
+  // Insertion order = age: the first idle entry is the oldest idle connection.
+  const connections = new Map<Socket, ConnectionState>()
+  let shed = 0
+  let refused = 0
+  server.on("connection", (socket: Socket) => {
+    if (connections.size >= limits.connectionsMax) {
+      for (const [other, state] of connections) {
+        if (state.busy > 0) continue
+        connections.delete(other)
+        other.destroy()
+        shed++
+        break
+      }
+      if (connections.size >= limits.connectionsMax) {
+        refused++
+        socket.destroy()
+        return
+      }
+    }
+    connections.set(socket, { busy: 0 })
+    socket.setTimeout(limits.idleTimeoutMs)
+    socket.once("close", () => connections.delete(socket))
+  })
+  // Runs before the application's listener: marks the connection busy until the answer is done.
+  server.prependListener("request", (request: IncomingMessage, response: ServerResponse) => {
+    const state = connections.get(request.socket)
+    if (state === undefined) return
+    state.busy++
+    // While a request is processed the socket may be quiet (a packet waits for its peer).
+    request.socket.setTimeout(0)
+    response.once("close", () => {
+      state.busy--
+    })
+  })
+  return { open: () => connections.size, shed: () => shed, refused: () => refused }
+}
+
+/**
+ * Makes the coming `Connection: close` answer to `request` reach the client although its body is
+ * unread: the rest of the body is read and discarded, and Node's close after the answer becomes a
+ * half-close that waits up to `lingerMs` for the client to close (then destroys the socket).
+ */
+export const lingerAfterAnswer = (request: IncomingMessage, lingerMs: number): void => {
+  const socket = request.socket as Socket & { destroySoon?: () => void }
+  if (socket === null || socket.destroyed) return
+  request.removeAllListeners("data")
+  request.on("data", () => undefined)
+  request.resume()
+  socket.destroySoon = () => {
+    if (socket.writable) socket.end()
+    if (socket.destroyed) return
+    const timer = setTimeout(() => socket.destroy(), lingerMs)
+    socket.once("close", () => clearTimeout(timer))
+  }
+}
