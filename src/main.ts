@@ -94,6 +94,11 @@ const main = async (argv: ReadonlyArray<string>) => {
       Effect.sync(() => {
         process.stderr.write(`${error.message}\n`)
         process.exitCode = 1
+      })),
+    Effect.catchTag("DataDirInUse", (error) =>
+      Effect.sync(() => {
+        process.stderr.write(`refusing to start: ${error.message}\n`)
+        process.exitCode = 1
       }))
   )
   NodeRuntime.runMain(program, { teardown })
