@@ -157,8 +157,11 @@ export const defaults = {
   connectionTtlSeconds: 86_400,
   /** Entries the in-memory layer holds (connections, payments and packets each). */
   memoryEntriesMax: 100_000,
-  /** How long a packet's record outlives its lapse (late commits and releases, tombstones). */
-  settleGraceMs: 600_000,
+  /**
+   * How long a packet's record outlives its lapse (late commits and releases, tombstones). Records
+   * are one row/key per packet, so a store holds about (reservation timeout + this) x packet rate.
+   */
+  settleGraceMs: 120_000,
   /**
    * Pending packets one payment may have at once (in flight on every instance together); beyond
    * it a reserve is `ReceiptStoreUnavailable` (T00: the sender retries), which bounds the work of

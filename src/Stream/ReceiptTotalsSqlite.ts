@@ -18,9 +18,9 @@
  * Storage: totals are TEXT decimals computed with BigInt (exact at any size). Connection rows carry
  * `expires_at_ms`; an expired row counts as absent at once. Packet rows (`receipt_packets`) carry
  * their state, amount, lapse and forget times; a reserve sums the payment's live pending rows (at
- * most `pendingPerPaymentMax`, through a partial index). A sweeper deletes at most `sweepBatchMax`
- * expired connection rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never
- * expire.
+ * most `pendingPerPaymentMax`, through a partial index). Each write batch deletes up to twice its
+ * size of forgotten packet rows, and a sweeper deletes at most `sweepBatchMax` expired connection
+ * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
  * Restart: at open, packets still pending were reserved by a previous process, which can no longer
  * post them (the embedded ledger voids its pending transfers at open too): they are released at
@@ -386,6 +386,9 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
     const outcomes: Array<Effect.Effect<WriteResult, ReceiptStoreUnavailable>> = []
     try {
       inTransaction(db, () => {
+        // Forgotten packet rows go in the same transaction, up to twice as many as this batch may
+        // create, so they never pile up faster than they are deleted.
+        statements.sweepPackets.run(batch[0]!.nowMs, 2 * batch.length)
         for (const item of batch) {
           const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs }
           try {

@@ -71,7 +71,7 @@ export const settleLimits = {
   /** Background retries running at once; beyond it a settlement is left to lapse (and logged). */
   retriesRunningMax: 10_000,
   /** How long one is retried: the stores keep packet records this long past their lapse by default. */
-  retryWindowMs: 600_000,
+  retryWindowMs: 120_000,
   /** Pause between two attempts. */
   retryIntervalMs: 500
 } as const
