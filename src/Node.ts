@@ -13,6 +13,7 @@ import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
 import * as Config from "./Config.ts"
 import * as DataDir from "./DataDir.ts"
+import * as DataDirLock from "./DataDirLock.ts"
 import * as Metrics from "./Connector/Metrics.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
@@ -81,6 +82,10 @@ const storeFile = (config: Config.NodeConfig, name: string): string => {
   return join(config.dataDir, name)
 }
 
+/** One process per data directory: held before any store in it opens (see `DataDirLock.ts`). */
+const dataDirLockLayer = (config: Config.NodeConfig) =>
+  config.dataDir === ":memory:" ? Layer.empty : DataDirLock.layer(config.dataDir)
+
 /** Every service the packet path needs, for the embedded profile. */
 export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
@@ -94,7 +99,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     rateLimiterLayer(config),
     ratesLayer(config),
     PeerClient.layer
-  ).pipe(Layer.provideMerge(configLayer))
+  ).pipe(Layer.provideMerge(configLayer), Layer.provide(dataDirLockLayer(config)))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))

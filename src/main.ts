@@ -172,7 +172,8 @@ const main = async (argv: ReadonlyArray<string>) => {
       ConfigError: startupFailure,
       ListenError: startupFailure,
       DataDirError: startupFailure,
-      StartupDefect: startupFailure
+      StartupDefect: startupFailure,
+      DataDirInUse: (error) => startupFailure({ message: `refusing to start: ${error.message}` })
     }),
     // A store unreachable at start (TigerBeetle, Redis) or accounts it refused.
     Effect.catch((error) => startupFailure({ message: `start-up failed: ${error._tag}: ${messageOf(error)}` }))

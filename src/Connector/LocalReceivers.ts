@@ -3,7 +3,12 @@
  *
  * `match` runs in the routing stage for addresses under our own ILP address: it decodes the payment
  * tag and finds the wallet address or incoming payment it names. `deliver` runs at the end of the
- * pipeline for matched packets and lets the STREAM receiver build the reply.
+ * pipeline for matched packets and lets the STREAM receiver build the reply. `settle` runs in the
+ * ledger stage once the packet's reservation is settled, so what the receiver recorded for the
+ * packet (receipt totals) follows the ledger: `posted`, `voided`, or `unknown` (the post failed
+ * and the ledger will void or expire it, or has posted it: the receiver must not count it yet).
+ * It is not called for packets the receiver refused itself (`ReceiverRejected`): a receiver that
+ * refuses holds nothing for the packet. It never fails and is not interrupted.
  *
  * `layerNone` is the node without any local receiver (a pure forwarder): every address under our
  * own is unreachable (F02). The STREAM receiver layer (src/Stream) provides the real one.
@@ -13,9 +18,13 @@ import type { IlpError } from "./IlpErrors.ts"
 import type { Fulfill } from "./Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "./Stage.ts"
 
+export type SettleOutcome = "posted" | "voided" | "unknown"
+
 export interface LocalReceiversShape {
   readonly match: (request: PacketRequest) => Effect.Effect<LocalReceiver | undefined, IlpError>
   readonly deliver: (request: Timed, receiver: LocalReceiver) => Effect.Effect<Fulfill, IlpError>
+  /** `request` carries the `reservation` the packet was delivered with. */
+  readonly settle: (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome) => Effect.Effect<void>
 }
 
 export class LocalReceivers extends Context.Service<LocalReceivers, LocalReceiversShape>()(
@@ -26,6 +35,7 @@ export const layerNone: Layer.Layer<LocalReceivers> = Layer.succeed(
   LocalReceivers,
   LocalReceivers.of({
     match: () => Effect.succeed(undefined),
-    deliver: () => Effect.die(new Error("no local receivers are configured"))
+    deliver: () => Effect.die(new Error("no local receivers are configured")),
+    settle: () => Effect.void
   })
 )

@@ -71,7 +71,7 @@ export const make = Effect.gen(function*() {
                     //     cannot make it never touches balances, and the hold time is known to it.
                     outgoingExpiry(config)(
                       // 11. T04 / T00 — reserve the packet's transfers; post on fulfill, void otherwise.
-                      ledgerReservation(ledger, metrics)(
+                      ledgerReservation(ledger, metrics, localReceivers)(
                         // 14. F05 — the fulfillment must hash to the condition (inside the reservation,
                         //     so a bad fulfillment voids it).
                         fulfillmentCheck(

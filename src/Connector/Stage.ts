@@ -59,9 +59,19 @@ export interface Priced extends Routed {
   readonly destinationAmount: bigint
 }
 
+/** The packet's ledger reservation, as the stages after the ledger stage see it. */
+export interface Reservation {
+  /** The first pending transfer's id: names the packet in stores that follow the ledger (receipt totals). */
+  readonly id: bigint
+  /** How long after it was made the ledger voids or expires the reservation by itself. */
+  readonly timeoutMs: number
+}
+
 /** After the outgoing expiry check: when the next hop's copy of the packet expires. */
 export interface Timed extends Priced {
   readonly outgoingExpiresAt: number
+  /** Set by the ledger stage for the stages after it; absent when the packet reserves nothing. */
+  readonly reservation?: Reservation
 }
 
 export type Handler<In> = (request: In) => Effect.Effect<Fulfill, IlpError>

@@ -7,26 +7,35 @@
  * `deliver` (end of the pipeline, inside the ledger reservation): the STREAM receiver builds the
  * reply for the destination amount. When it would accept money:
  *  - a completed or expired incoming payment refuses it (F99 + ConnectionClose, built by STREAM);
- *  - otherwise the amount is added to the connection's and the payment's totals in ONE atomic step
- *    that refuses anything past `incomingAmount` (F99 with a StreamMaxMoney frame telling the sender
- *    how much more it may send);
- *  - the receipt (RFC 39) carries the connection's new total, and the payment's state follows it.
+ *  - otherwise the amount is RESERVED in the receipt totals, under the ledger reservation's id, in
+ *    ONE atomic step that refuses anything past `incomingAmount` counting what other packets hold
+ *    pending (F99 with a StreamMaxMoney frame telling the sender how much more it may send);
+ *  - the receipt (RFC 39) carries the connection's committed total plus this packet.
  * The ledger stage posts the reservation when this returns the Fulfill, and voids it otherwise.
+ *
+ * `settle` (called by the ledger stage once the reservation is posted or voided, uninterruptibly):
+ * the receipt reservation is committed after a post (and the payment's state follows the committed
+ * total) and released after a void, whatever made the packet fail: a receipt store that timed out
+ * (and may apply the reserve later), a defect, or an interruption right after the reserve. So a
+ * received total is never ahead of the ledger. When the store does not answer, the commit or
+ * release is retried in the background (`settleLimits`); if the process dies first, the pending
+ * amount lapses at the ledger reservation's timeout (see `ReceiptTotals.ts`). After a post whose
+ * outcome is unknown, nothing is committed: the amount lapses unless the post is reconciled.
  *
  * Rate probes (unfulfillable, wrong condition) get STREAM's F99 reply with the amount that arrived.
  * `match` already finds out that their condition cannot be met (`LocalReceiver.fulfillable`), so
  * the ledger stage reserves nothing for them: another node's quote creates no transfers here.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schedule } from "effect"
 import type * as IlpPacket from "ilp-packet"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
-import { LocalReceivers } from "../Connector/LocalReceivers.ts"
+import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.ts"
 import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
 import { type IncomingPayment, IncomingPayments, stateAfter } from "../Payments/IncomingPayments.ts"
 import { WalletAddresses } from "../Payments/WalletAddresses.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
-import { ReceiptTotals } from "./ReceiptTotals.ts"
+import { type CommitResult, type PacketRef, ReceiptTotals, type ReceiptStoreUnavailable } from "./ReceiptTotals.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
 type Target =
@@ -57,6 +66,16 @@ const fromIlpReject = (reject: IlpPacket.IlpReject): Reject => ({
 const isIncomingMoney = (reply: CachedIncomingMoney | IlpPacket.IlpReply): reply is CachedIncomingMoney =>
   "accept" in reply
 
+/** Bounds on settling receipt reservations the store did not answer at once. */
+export const settleLimits = {
+  /** Background retries running at once; beyond it a settlement is left to lapse (and logged). */
+  retriesRunningMax: 10_000,
+  /** How long one is retried: the stores keep packet records this long past their lapse by default. */
+  retryWindowMs: 120_000,
+  /** Pause between two attempts. */
+  retryIntervalMs: 500
+} as const
+
 /** A condition no fulfillment hashes to (in practice): handed to the receiver for packets it must not accept. */
 const neverFulfilled = Buffer.alloc(32)
 
@@ -78,6 +97,8 @@ export const make = Effect.gen(function*() {
   const credentials = yield* StreamCredentials
   const totals = yield* ReceiptTotals
   const incomingPayments = yield* IncomingPayments
+  // Background settlement retries live as long as the receiver (the node).
+  const scope = yield* Effect.scope
   const walletAddresses = yield* WalletAddresses
 
   const gone = (what: string) => Effect.fail(new Unreachable({ reason: `${what} no longer exists` }))
@@ -120,38 +141,123 @@ export const make = Effect.gen(function*() {
 
   const refuse = (reply: IlpPacket.IlpReject) => Effect.fail(new ReceiverRejected({ reject: fromIlpReject(reply) }))
 
+  const paymentOf = (target: Target) =>
+    target.kind !== "incoming" ?
+      undefined :
+      {
+        key: target.payment.id,
+        ...(target.payment.incomingAmount === undefined ? {} : { cap: target.payment.incomingAmount })
+      }
+
   const acceptMoney = (request: Timed, target: Target, money: CachedIncomingMoney) =>
     Effect.gen(function*() {
-      const payment = target.kind === "incoming" ? target.payment : undefined
-      const result = yield* totals.add({
+      const payment = paymentOf(target)
+      const add = {
         connectionKey: money.connectionId,
         amount: request.destinationAmount,
-        ...(payment === undefined ?
-          {} :
-          {
-            payment: {
-              key: payment.id,
-              ...(payment.incomingAmount === undefined ? {} : { cap: payment.incomingAmount })
-            }
-          })
-      }).pipe(
-        Effect.mapError((error) => new InternalError({ reason: `receipt store unavailable: ${error.message}` }))
-      )
+        ...(payment === undefined ? {} : { payment })
+      }
+      // Money is only accepted inside a ledger reservation; without one (no transfers: nothing is
+      // credited) the amount is counted at once.
+      const reservation = request.reservation
+      const result = yield* (reservation === undefined ?
+        totals.add(add) :
+        totals.reserve({ ...add, packetId: reservation.id.toString(), pendingMs: reservation.timeoutMs })).pipe(
+          Effect.mapError((error) => new InternalError({ reason: `receipt store unavailable: ${error.message}` }))
+        )
       if (!result.accepted) {
-        if (payment !== undefined) yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
-        if (result.remaining === 0n) return yield* refuse(money.finalDecline())
+        if (result.remaining === 0n) {
+          // The cap is taken: the payment may have completed on another instance meanwhile.
+          if (target.kind === "incoming") {
+            yield* totals.paymentTotal(target.payment.id).pipe(
+              Effect.flatMap((committed) => recordIfMoved(target.payment, committed)),
+              Effect.ignore
+            )
+          }
+          return yield* refuse(money.finalDecline())
+        }
         const connectionTotal = yield* totals.get(money.connectionId).pipe(Effect.orElseSucceed(() => 0n))
         return yield* refuse(money.declineOverMaximum(connectionTotal + result.remaining, connectionTotal))
       }
       money.setTotalReceived(result.connectionTotal.toString())
       const fulfill = money.accept()
-      // Only a state change needs the store (per packet it was two reads): the payment as matched
-      // for this packet is at most as far along as the stored one (states only move forward), so
-      // when the new total would not move it, it does not move the stored one either.
-      if (payment !== undefined && result.paymentTotal !== undefined && stateAfter(payment, result.paymentTotal) !== payment.state) {
-        yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
-      }
       return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
+    })
+
+  /**
+   * Only a state change needs the store: the payment as matched for this packet is at most as far
+   * along as the stored one (states only move forward), so when the committed total would not move
+   * it, it does not move the stored one either.
+   */
+  const recordIfMoved = (payment: IncomingPayment, committed: bigint) =>
+    stateAfter(payment, committed) === payment.state ?
+      Effect.void :
+      incomingPayments.recordReceived(payment.id, committed).pipe(Effect.ignore)
+
+  const afterCommit = (target: Target, ref: PacketRef, result: CommitResult) => {
+    if (result.outcome !== "committed") {
+      return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
+        packetId: ref.packetId,
+        receipt: result.outcome
+      })
+    }
+    return target.kind === "incoming" && result.paymentTotal !== undefined ?
+      recordIfMoved(target.payment, result.paymentTotal) :
+      Effect.void
+  }
+
+  const settleOnce = (outcome: "posted" | "voided", target: Target, ref: PacketRef) =>
+    outcome === "posted" ?
+      Effect.flatMap(totals.commit(ref), (result) => afterCommit(target, ref, result)) :
+      Effect.flatMap(totals.release(ref), (released) =>
+        released === "committed" ?
+          Effect.logError("the ledger voided a packet its receipt total already counts; reconcile", {
+            packetId: ref.packetId
+          }) :
+          Effect.void)
+
+  let retriesRunning = 0
+  const retryInBackground = (attempt: Effect.Effect<void, ReceiptStoreUnavailable>, ref: PacketRef) => {
+    if (retriesRunning >= settleLimits.retriesRunningMax) {
+      return Effect.logError("too many receipt settlements wait for the store; this one lapses at its timeout", {
+        packetId: ref.packetId
+      })
+    }
+    retriesRunning++
+    const retrying = attempt.pipe(
+      Effect.retry({ schedule: Schedule.spaced(settleLimits.retryIntervalMs) }),
+      Effect.timeout(settleLimits.retryWindowMs),
+      Effect.catchCause((cause) =>
+        Effect.logError("receipt settlement gave up; the pending amount lapses at its timeout", {
+          packetId: ref.packetId,
+          cause
+        })
+      ),
+      Effect.ensuring(Effect.sync(() => retriesRunning--))
+    )
+    return Effect.asVoid(Effect.forkIn(retrying, scope))
+  }
+
+  const settle = (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome) =>
+    Effect.suspend(() => {
+      const reservation = request.reservation
+      const connection = credentials.server.connection(request.prepare.destination)
+      // Nothing was reserved: no reservation, a packet it could not accept, or not a connection of ours.
+      if (reservation === undefined || !receiver.fulfillable || connection === undefined) return Effect.void
+      const target = receiver.context as Target
+      const paymentKey = target.kind === "incoming" ? target.payment.id : undefined
+      const ref: PacketRef = {
+        packetId: reservation.id.toString(),
+        connectionKey: connection.connectionId,
+        ...(paymentKey === undefined ? {} : { paymentKey })
+      }
+      if (outcome === "unknown") {
+        return Effect.logWarning("post outcome unknown: the receipt total stays pending and lapses at its timeout", {
+          packetId: ref.packetId
+        })
+      }
+      const attempt = settleOnce(outcome, target, ref)
+      return attempt.pipe(Effect.catchTag("ReceiptStoreUnavailable", () => retryInBackground(attempt, ref)))
     })
 
   const deliver = (request: Timed, receiver: LocalReceiver) =>
@@ -169,7 +275,7 @@ export const make = Effect.gen(function*() {
       return acceptMoney(request, target, reply)
     })
 
-  return LocalReceivers.of({ match, deliver })
+  return LocalReceivers.of({ match, deliver, settle })
 })
 
 export const layer = Layer.effect(LocalReceivers, make)

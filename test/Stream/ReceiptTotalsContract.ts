@@ -1,10 +1,12 @@
 /**
  * The receipt totals contract. Every layer runs this one suite (`ReceiptTotalsMemory.test.ts`,
  * `ReceiptTotalsSqlite.test.ts`, `ReceiptTotalsRedis.test.ts`). Tests use fresh keys, so they run
- * concurrently against one store, in real time (the TTL test sleeps about 2.3 s under "live" timing).
+ * concurrently against one store. Under "live" timing (Redis keeps its own time) the TTL and lapse
+ * tests sleep for real, a few seconds each; they wait on conditions with generous deadlines and
+ * assert only lower bounds on time (a busy machine makes things late, never early).
  */
 import { expect, layer } from "@effect/vitest"
-import { Effect, Exit, Layer } from "effect"
+import { Clock, Effect, Exit, Layer } from "effect"
 import * as TestClock from "effect/testing/TestClock"
 import fc from "fast-check"
 import { randomUUID } from "node:crypto"
@@ -13,11 +15,21 @@ import {
   type AddResult,
   type ReceiptStoreUnavailable,
   ReceiptTotals,
-  type ReceiptTotalsShape
+  type ReceiptTotalsShape,
+  type ReserveRequest
 } from "../../src/Stream/ReceiptTotals.ts"
 
-/** The TTL every contract layer is built with. */
-export const contractTtlSeconds = 1
+/**
+ * The TTL of the shared contract layer: long, so that no test but the TTL test (which builds its
+ * own layer with `ttlTestSeconds`) depends on timing.
+ */
+export const contractTtlSeconds = 3_600
+/** The connection TTL of the TTL test. */
+export const ttlTestSeconds = 3
+/** Pending time of the lapse test. */
+const lapseTestMs = 3_000
+/** Most a condition is waited for. */
+const waitDeadlineMs = 30_000
 
 const u64Max = 2n ** 64n - 1n
 const fresh = (label: string) => `${label}-${randomUUID()}`
@@ -25,6 +37,29 @@ const fresh = (label: string) => `${label}-${randomUUID()}`
 const add = (request: AddRequest) => ReceiptTotals.use((totals) => totals.add(request))
 const get = (key: string) => ReceiptTotals.use((totals) => totals.get(key))
 const paymentTotal = (key: string) => ReceiptTotals.use((totals) => totals.paymentTotal(key))
+const reserve = (request: ReserveRequest) => ReceiptTotals.use((totals) => totals.reserve(request))
+const commit = (packetId: string, connectionKey: string, paymentKey?: string) =>
+  ReceiptTotals.use((totals) => totals.commit({ packetId, connectionKey, ...(paymentKey === undefined ? {} : { paymentKey }) }))
+const release = (packetId: string, connectionKey: string, paymentKey?: string) =>
+  ReceiptTotals.use((totals) => totals.release({ packetId, connectionKey, ...(paymentKey === undefined ? {} : { paymentKey }) }))
+/** A pending time no test waits for. */
+const longPendingMs = 600_000
+
+/** Polls `check` every `stepMs` (with `wait`, real or test time) until it holds; fails after `deadlineMs`. */
+const waitUntil = <E, R>(
+  wait: (ms: number) => Effect.Effect<void>,
+  check: Effect.Effect<boolean, E, R>,
+  what: string,
+  stepMs = 100,
+  deadlineMs = waitDeadlineMs
+) =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeMillis
+    while (!(yield* check)) {
+      if ((yield* Clock.currentTimeMillis) - start > deadlineMs) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* wait(stepMs)
+    }
+  })
 
 /** The expected shape of a concurrent run: everything accepted sums to the total, never past the cap. */
 export const checkConcurrentRun = (
@@ -85,26 +120,140 @@ export const concurrentCapRun = (seed: number, stores: ReadonlyArray<ReceiptTota
   })
 
 /**
- * Adds every 300 ms for 1.2 s (past the 1 s TTL, so only refreshing keeps the key), then waits
- * 1.1 s without adds (past the last add's expiry).
+ * Two-phase run: 200 concurrent random reserves over 4 connections against one capped payment (cap
+ * = half their sum), spread over `stores`; then each accepted one is committed or released (seeded
+ * coin) concurrently, commits and releases each sent twice; the committed total is exactly what was
+ * committed, never past the cap; then 1000 concurrent unit reserves + commits fill the cap exactly.
+ */
+export const concurrentReserveRun = (seed: number, stores: ReadonlyArray<ReceiptTotalsShape>) =>
+  Effect.gen(function*() {
+    const store = (i: number) => stores[i % stores.length]!
+    const amounts = fc.sample(fc.bigInt({ min: 1n, max: 1_000n }), { numRuns: 200, seed })
+    const coins = fc.sample(fc.boolean(), { numRuns: 200, seed: seed + 1 })
+    const cap = amounts.reduce((sum, amount) => sum + amount, 0n) / 2n
+    const payment = { key: fresh("pay"), cap }
+    const connections = [0, 1, 2, 3].map(() => fresh("conn"))
+    const packets = amounts.map((amount, i) => ({
+      packetId: fresh("pkt"),
+      connectionKey: connections[i % 4]!,
+      amount,
+      payment,
+      pendingMs: longPendingMs
+    }))
+    const results = yield* Effect.forEach(packets, (packet, i) => store(i).reserve(packet), { concurrency: "unbounded" })
+    const counted = results.reduce((sum, result, i) => (result.accepted ? sum + amounts[i]! : sum), 0n)
+    expect(counted <= cap).toBe(true)
+    results.forEach((result, i) => {
+      if (result.accepted) expect(result.paymentTotal! <= cap).toBe(true)
+      else expect(amounts[i]! > result.remaining).toBe(true)
+    })
+    expect(yield* store(0).paymentTotal(payment.key)).toBe(0n)
+    let committed = 0n
+    const settle = packets.flatMap((packet, i) => {
+      if (!results[i]!.accepted) return []
+      const ref = { packetId: packet.packetId, connectionKey: packet.connectionKey, paymentKey: payment.key }
+      if (coins[i]) committed += packet.amount
+      const once = coins[i] ? Effect.asVoid(store(i).commit(ref)) : Effect.asVoid(store(i).release(ref))
+      return [once, once]
+    })
+    yield* Effect.all(settle, { concurrency: "unbounded" })
+    expect(yield* store(1).paymentTotal(payment.key)).toBe(committed)
+    const connectionTotals = yield* Effect.forEach(connections, (key, i) => store(i).get(key))
+    expect(connectionTotals.reduce((sum, total) => sum + total, 0n)).toBe(committed)
+
+    // Leave room for exactly 500 units, then race 1000 of them.
+    const big = { packetId: fresh("big"), connectionKey: connections[1]!, amount: cap - committed - 500n, payment, pendingMs: longPendingMs }
+    expect(yield* store(2).reserve(big)).toMatchObject({ accepted: true, paymentTotal: cap - 500n })
+    expect(yield* store(3).commit({ ...big, paymentKey: payment.key })).toMatchObject({ paymentTotal: cap - 500n })
+    const units = yield* Effect.forEach(
+      Array.from({ length: 1_000 }, (_, i) => i),
+      (i) =>
+        Effect.gen(function*() {
+          const packet = { packetId: fresh("unit"), connectionKey: connections[0]!, amount: 1n, payment, pendingMs: longPendingMs }
+          const result = yield* store(i).reserve(packet)
+          if (result.accepted) yield* store(i + 1).commit({ ...packet, paymentKey: payment.key })
+          return result.accepted
+        }),
+      { concurrency: "unbounded" }
+    )
+    expect(yield* store(0).paymentTotal(payment.key)).toBe(cap)
+    expect(units.filter(Boolean).length).toBe(500)
+  })
+
+/**
+ * Four adds, `ttlTestSeconds * 400` ms apart (together longer than the TTL, so only refreshing
+ * keeps the key), then no adds until the key is gone. A run where an add came later than the TTL
+ * after the one before (a stalled machine) proves nothing about refreshing: it is run again.
  */
 const ttlRun = (wait: (ms: number) => Effect.Effect<void>) =>
   Effect.gen(function*() {
-    const connectionKey = fresh("conn")
-    const payment = { key: fresh("pay") }
-    for (let i = 0; i < 4; i++) {
-      yield* add({ connectionKey, amount: 1n, payment })
-      yield* wait(300)
-      expect(yield* get(connectionKey)).toBe(BigInt(i + 1))
+    const ttlMs = ttlTestSeconds * 1000
+    for (let attempt = 1; ; attempt++) {
+      const connectionKey = fresh("conn")
+      const payment = { key: fresh("pay") }
+      let lastEnd = 0
+      let lastStart = 0
+      let conclusive = true
+      for (let i = 0; i < 4; i++) {
+        if (i > 0) yield* wait(ttlMs * 0.4)
+        lastStart = yield* Clock.currentTimeMillis
+        if (i > 0 && lastStart - lastEnd > ttlMs * 0.8) conclusive = false
+        const result = yield* add({ connectionKey, amount: 1n, payment })
+        lastEnd = yield* Clock.currentTimeMillis
+        if (conclusive) expect(result).toMatchObject({ connectionTotal: BigInt(i + 1) })
+      }
+      if (!conclusive) {
+        if (attempt < 3) continue
+        return yield* Effect.die(new Error("the machine stalled longer than the TTL in 3 runs"))
+      }
+      yield* waitUntil(wait, Effect.map(get(connectionKey), (total) => total === 0n), "the connection to expire")
+      // Expiry is never early: not before the TTL after the last add began.
+      expect((yield* Clock.currentTimeMillis) - lastStart).toBeGreaterThanOrEqual(ttlMs - 50)
+      expect(yield* paymentTotal(payment.key)).toBe(4n)
+      // An expired connection starts again from zero.
+      expect(yield* add({ connectionKey, amount: 2n, payment })).toEqual({
+        accepted: true,
+        connectionTotal: 2n,
+        paymentTotal: 6n
+      })
+      return
     }
-    yield* wait(contractTtlSeconds * 1000 + 100)
-    expect(yield* get(connectionKey)).toBe(0n)
-    expect(yield* paymentTotal(payment.key)).toBe(4n)
-    // An expired connection starts again from zero.
-    expect(yield* add({ connectionKey, amount: 2n, payment })).toEqual({
-      accepted: true,
-      connectionTotal: 2n,
-      paymentTotal: 6n
+  })
+
+/**
+ * A pending amount that is neither committed nor released lapses `lapseTestMs` after its reserve
+ * (never earlier), giving the room back; committing it afterwards still counts it (the ledger posted).
+ */
+const lapseRun = (wait: (ms: number) => Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    const connectionKey = fresh("conn")
+    const payment = { key: fresh("pay"), cap: 10n }
+    const started = yield* Clock.currentTimeMillis
+    const first = { packetId: fresh("pkt"), connectionKey, amount: 10n, payment, pendingMs: lapseTestMs }
+    expect(yield* reserve(first)).toMatchObject({ accepted: true, paymentTotal: 10n })
+    let second = { packetId: fresh("pkt"), connectionKey, amount: 10n, payment, pendingMs: longPendingMs }
+    const refused = yield* reserve(second)
+    if ((yield* Clock.currentTimeMillis) - started < lapseTestMs) {
+      expect(refused).toEqual({ accepted: false, paymentTotal: 10n, remaining: 0n })
+    }
+    yield* waitUntil(
+      wait,
+      Effect.gen(function*() {
+        second = { ...second, packetId: fresh("pkt") }
+        return (yield* reserve(second)).accepted
+      }),
+      "the pending amount to lapse"
+    )
+    expect((yield* Clock.currentTimeMillis) - started).toBeGreaterThanOrEqual(lapseTestMs - 50)
+    expect(yield* commit(first.packetId, connectionKey, payment.key)).toEqual({
+      outcome: "committed",
+      connectionTotal: 10n,
+      paymentTotal: 10n
+    })
+    expect(yield* commit(second.packetId, connectionKey, payment.key)).toEqual({
+      outcome: "committed",
+      connectionTotal: 20n,
+      paymentTotal: 20n
     })
   })
 
@@ -117,7 +266,16 @@ export const receiptTotalsContract = (
   makeLayer: (connectionTtlSeconds: number) => Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>,
   timing: "live" | "test"
 ): void => {
-  layer(makeLayer(contractTtlSeconds), { excludeTestServices: true, timeout: "20 seconds", concurrent: true })(
+  /** Runs `run` live, or on its own store with a `TestClock` (test timing: no sleeping). */
+  const timed = (
+    ttlSeconds: number,
+    run: (wait: (ms: number) => Effect.Effect<void>) => Effect.Effect<void, ReceiptStoreUnavailable, ReceiptTotals>
+  ) =>
+    timing === "live"
+      ? run(Effect.sleep).pipe(Effect.provide(makeLayer(ttlSeconds)))
+      : run(TestClock.adjust).pipe(Effect.provide(Layer.provideMerge(makeLayer(ttlSeconds), TestClock.layer())))
+
+  layer(makeLayer(contractTtlSeconds), { excludeTestServices: true, timeout: "120 seconds", concurrent: true })(
     `${name} receipt totals contract`,
     (it) => {
       it.effect("accepts an add without a payment and reports only the connection total", () =>
@@ -269,10 +427,97 @@ export const receiptTotalsContract = (
             }), { concurrency: 8 })
         }))
 
-      it.effect("refreshes the connection TTL on each add; payments do not expire", () =>
-        timing === "live"
-          ? ttlRun(Effect.sleep)
-          : ttlRun(TestClock.adjust).pipe(Effect.provide(Layer.provideMerge(makeLayer(contractTtlSeconds), TestClock.layer()))))
+      it.effect("refreshes the connection TTL on each add; payments do not expire", () => timed(ttlTestSeconds, ttlRun))
+
+      it.effect("a pending amount lapses after pendingMs, never earlier; a later commit still counts", () =>
+        timed(contractTtlSeconds, lapseRun))
+
+      it.effect("a reserve counts against the cap until committed or released; only commits are received", () =>
+        Effect.gen(function*() {
+          const connectionKey = fresh("conn")
+          const payment = { key: fresh("pay"), cap: 100n }
+          const a = { packetId: fresh("pkt"), connectionKey, amount: 60n, payment, pendingMs: longPendingMs }
+          const b = { packetId: fresh("pkt"), connectionKey, amount: 50n, payment, pendingMs: longPendingMs }
+          expect(yield* reserve(a)).toEqual({ accepted: true, connectionTotal: 60n, paymentTotal: 60n })
+          expect([yield* get(connectionKey), yield* paymentTotal(payment.key)]).toEqual([0n, 0n])
+          expect(yield* reserve(b)).toEqual({ accepted: false, paymentTotal: 60n, remaining: 40n })
+          expect(yield* release(a.packetId, connectionKey, payment.key)).toBe("released")
+          const b2 = { ...b, packetId: fresh("pkt") }
+          expect(yield* reserve(b2)).toEqual({ accepted: true, connectionTotal: 50n, paymentTotal: 50n })
+          expect(yield* commit(b2.packetId, connectionKey, payment.key)).toEqual({
+            outcome: "committed",
+            connectionTotal: 50n,
+            paymentTotal: 50n
+          })
+          expect([yield* get(connectionKey), yield* paymentTotal(payment.key)]).toEqual([50n, 50n])
+          // `add` sees the pending amounts too.
+          const c = { packetId: fresh("pkt"), connectionKey, amount: 30n, payment, pendingMs: longPendingMs }
+          expect(yield* reserve(c)).toMatchObject({ accepted: true, connectionTotal: 80n, paymentTotal: 80n })
+          expect(yield* add({ connectionKey, amount: 21n, payment })).toEqual({
+            accepted: false,
+            paymentTotal: 80n,
+            remaining: 20n
+          })
+          expect(yield* add({ connectionKey, amount: 20n, payment })).toEqual({
+            accepted: true,
+            connectionTotal: 70n,
+            paymentTotal: 100n
+          })
+          // Without a payment there is no cap: the reserve only says what the receipt will state.
+          const other = fresh("conn")
+          const d = { packetId: fresh("pkt"), connectionKey: other, amount: 5n, pendingMs: longPendingMs }
+          expect(yield* reserve(d)).toEqual({ accepted: true, connectionTotal: 5n })
+          expect(yield* get(other)).toBe(0n)
+          expect(yield* commit(d.packetId, other)).toEqual({ outcome: "committed", connectionTotal: 5n })
+          expect(yield* get(other)).toBe(5n)
+        }))
+
+      it.effect("commit and release are idempotent per packet, in any order", () =>
+        Effect.gen(function*() {
+          const connectionKey = fresh("conn")
+          const payment = { key: fresh("pay"), cap: 100n }
+          const packet = (amount: bigint) => ({ packetId: fresh("pkt"), connectionKey, amount, payment, pendingMs: longPendingMs })
+          const x = packet(10n)
+          yield* reserve(x)
+          const committed = { outcome: "committed", connectionTotal: 10n, paymentTotal: 10n }
+          expect(yield* commit(x.packetId, connectionKey, payment.key)).toEqual(committed)
+          expect(yield* commit(x.packetId, connectionKey, payment.key)).toEqual(committed)
+          expect(yield* release(x.packetId, connectionKey, payment.key)).toBe("committed")
+          const y = packet(20n)
+          yield* reserve(y)
+          expect(yield* release(y.packetId, connectionKey, payment.key)).toBe("released")
+          expect(yield* release(y.packetId, connectionKey, payment.key)).toBe("released")
+          expect(yield* commit(y.packetId, connectionKey, payment.key)).toEqual({ outcome: "released" })
+          expect([yield* get(connectionKey), yield* paymentTotal(payment.key)]).toEqual([10n, 10n])
+          // A release before the reserve (the reserve was late): the reserve is refused, nothing counts.
+          const z = packet(30n)
+          expect(yield* release(z.packetId, connectionKey, payment.key)).toBe("released")
+          expect(yield* reserve(z)).toEqual({ accepted: false, paymentTotal: 10n, remaining: 0n })
+          expect(yield* commit(z.packetId, connectionKey, payment.key)).toEqual({ outcome: "released" })
+          expect(yield* commit(fresh("never"), connectionKey, payment.key)).toEqual({ outcome: "unknown" })
+          expect(yield* reserve(packet(90n))).toMatchObject({ accepted: true, paymentTotal: 100n })
+          expect([yield* get(connectionKey), yield* paymentTotal(payment.key)]).toEqual([10n, 10n])
+        }))
+
+      it.effect("a packet id reserved twice is a defect", () =>
+        Effect.gen(function*() {
+          const request = { packetId: fresh("pkt"), connectionKey: fresh("conn"), amount: 1n, pendingMs: longPendingMs }
+          yield* reserve(request)
+          expect(Exit.hasDies(yield* Effect.exit(reserve(request)))).toBe(true)
+        }))
+
+      it.effect("deletePayment forgets pending amounts too", () =>
+        Effect.gen(function*() {
+          const connectionKey = fresh("conn")
+          const payment = { key: fresh("pay"), cap: 10n }
+          yield* reserve({ packetId: fresh("pkt"), connectionKey, amount: 10n, payment, pendingMs: longPendingMs })
+          yield* ReceiptTotals.use((totals) => totals.deletePayment(payment.key))
+          expect(yield* reserve({ packetId: fresh("pkt"), connectionKey, amount: 10n, payment, pendingMs: longPendingMs }))
+            .toMatchObject({ accepted: true, paymentTotal: 10n })
+        }))
+
+      it.effect("200 concurrent reserves never pass the cap; commits and releases leave exactly what was committed", () =>
+        ReceiptTotals.use((totals) => concurrentReserveRun(11, [totals])))
 
       it.effect("deletePayment forgets the payment total and nothing else", () =>
         Effect.gen(function*() {
@@ -308,6 +553,15 @@ export const receiptTotalsContract = (
             expect(Exit.hasDies(exit)).toBe(true)
           }
           expect(Exit.hasDies(yield* Effect.exit(get("")))).toBe(true)
+          const invalidReserves: ReadonlyArray<ReserveRequest> = [
+            { connectionKey, amount: 1n, packetId: "", pendingMs: 1000 },
+            { connectionKey, amount: 1n, packetId: fresh("pkt"), pendingMs: 0 },
+            { connectionKey, amount: 1n, packetId: fresh("pkt"), pendingMs: 1.5 },
+            { connectionKey, amount: -1n, packetId: fresh("pkt"), pendingMs: 1000 }
+          ]
+          for (const request of invalidReserves) expect(Exit.hasDies(yield* Effect.exit(reserve(request)))).toBe(true)
+          expect(Exit.hasDies(yield* Effect.exit(commit("", connectionKey)))).toBe(true)
+          expect(Exit.hasDies(yield* Effect.exit(release(fresh("pkt"), "")))).toBe(true)
           expect(yield* get(connectionKey)).toBe(0n)
         }))
 

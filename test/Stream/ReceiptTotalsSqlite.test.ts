@@ -53,25 +53,72 @@ describe("ReceiptTotals.layerSqlite", () => {
       })
     ))
 
-  it.live("the sweeper deletes expired connection rows in bounded batches", () =>
+  it.live("what a previous process left pending is released when the file opens again; commits stay", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {
         const filename = join(dir, "receipts.db")
-        const layer = layerSqlite({ filename, connectionTtlSeconds: 0.05, sweepIntervalMs: 20, sweepBatchMax: 2 })
+        const payment = { key: "p", cap: 100n }
+        const packet = (packetId: string, amount: bigint) =>
+          ({ packetId, connectionKey: "c", amount, payment, pendingMs: 600_000 })
+        // The "crashed" process: one packet committed, one left pending (its ledger reservation is
+        // voided when the ledger opens again).
         yield* Effect.provide(
           ReceiptTotals.use((totals) =>
             Effect.gen(function*() {
-              for (const key of ["a", "b", "c", "d", "e"]) yield* totals.add({ connectionKey: key, amount: 1n })
-              // Three sweeps of at most 2 rows after the 50 ms TTL: waited on, not guessed.
-              const deadline = Date.now() + 20_000
-              while (rows(filename, "SELECT key FROM receipt_connection_totals").length > 0 && Date.now() < deadline) {
-                yield* Effect.sleep(20)
+              yield* totals.reserve(packet("posted", 30n))
+              yield* totals.commit({ packetId: "posted", connectionKey: "c", paymentKey: "p" })
+              expect(yield* totals.reserve(packet("in-flight", 70n))).toMatchObject({ accepted: true, paymentTotal: 100n })
+            })
+          ),
+          layerSqlite({ filename })
+        )
+        const after = yield* Effect.provide(
+          ReceiptTotals.use((totals) =>
+            Effect.all([
+              totals.paymentTotal("p"),
+              totals.reserve(packet("next", 70n)),
+              totals.commit({ packetId: "in-flight", connectionKey: "c", paymentKey: "p" })
+            ])
+          ),
+          layerSqlite({ filename })
+        )
+        expect(after).toEqual([
+          30n,
+          { accepted: true, connectionTotal: 100n, paymentTotal: 100n },
+          { outcome: "released" }
+        ])
+      })
+    ))
+
+  it.live("the sweeper deletes expired connection rows and forgotten packet rows in bounded batches", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const filename = join(dir, "receipts.db")
+        const layer = layerSqlite({
+          filename,
+          connectionTtlSeconds: 0.05,
+          settleGraceMs: 50,
+          sweepIntervalMs: 20,
+          sweepBatchMax: 2
+        })
+        yield* Effect.provide(
+          ReceiptTotals.use((totals) =>
+            Effect.gen(function*() {
+              for (const key of ["a", "b", "c", "d", "e"]) {
+                yield* totals.add({ connectionKey: key, amount: 1n })
+                yield* totals.reserve({ packetId: key, connectionKey: key, amount: 1n, pendingMs: 1 })
               }
+              // Wait on the condition (a loaded machine sweeps late), for at most 30 s.
+              const deadline = Date.now() + 30_000
+              const left = () =>
+                rows(filename, "SELECT key FROM receipt_connection_totals UNION ALL SELECT packet_id FROM receipt_packets")
+              while (left().length > 0 && Date.now() < deadline) yield* Effect.sleep(50)
             })
           ),
           layer
         )
         expect(rows(filename, "SELECT key FROM receipt_connection_totals")).toEqual([])
+        expect(rows(filename, "SELECT packet_id FROM receipt_packets")).toEqual([])
       })
     ))
 

@@ -13,12 +13,18 @@
  * - A post that fails after a Fulfill is retried within the margin; the Fulfill is still returned
  *   (the next hop has been paid, refusing it upstream would only add a loss), and the failure is
  *   logged with the transfer ids for reconciliation.
+ * - The stages after this one get the reservation (`request.reservation`: the first transfer's id
+ *   and the timeout). For a local receiver, once the reservation is posted or voided the receiver is
+ *   told (`LocalReceivers.settle`, inside the same uninterruptible release step), so its receipt
+ *   totals follow the ledger; not when the receiver refused the packet itself (`ReceiverRejected`).
  */
-import { Clock, Effect, Exit, Schedule } from "effect"
+import { Cause, Clock, Effect, Exit, Schedule } from "effect"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
 import { type LedgerShape, newTransferId } from "../../Accounting/Ledger.ts"
 import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
+import type { LocalReceiversShape, SettleOutcome } from "../LocalReceivers.ts"
 import type { MetricsShape } from "../Metrics.ts"
+import type { IlpError } from "../IlpErrors.ts"
 import type { Stage, Timed } from "../Stage.ts"
 
 /** Extra pending time beyond the hold time, for the post (and its retries) after a late fulfill. */
@@ -49,7 +55,19 @@ const timed = <A, E>(metrics: MetricsShape, operation: string, call: Effect.Effe
 export const reservesNothing = (request: Timed): boolean =>
   request.unfulfillable || (request.destination.kind === "local" && !request.destination.receiver.fulfillable)
 
-export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): Stage<Timed> => (next) => (request) => {
+/** Whether the packet failed because the local receiver refused it (it then holds nothing for it). */
+const refusedByReceiver = (exit: Exit.Exit<unknown, IlpError>): boolean =>
+  Exit.isFailure(exit) && Cause.findErrorOption(exit.cause).pipe((found) =>
+    found._tag === "Some" && found.value._tag === "ReceiverRejected"
+  )
+
+export const ledgerReservation = (
+  ledger: LedgerShape,
+  metrics: MetricsShape,
+  localReceivers: Pick<LocalReceiversShape, "settle">
+): Stage<Timed> =>
+(next) =>
+(request) => {
   if (reservesNothing(request)) return next(request)
   const source: PacketLeg = {
     accountId: request.source.ledgerAccountId,
@@ -62,7 +80,8 @@ export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): S
 
   const reserve = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
-    return timed(metrics, "reserve", ledger.reserve(transfers, holdSeconds + settleMarginSeconds))
+    const timeoutSeconds = holdSeconds + settleMarginSeconds
+    return Effect.as(timed(metrics, "reserve", ledger.reserve(transfers, timeoutSeconds)), timeoutSeconds)
   }).pipe(
     Effect.catchTags({
       InsufficientBalance: () => Effect.fail(new InsufficientLiquidity({ reason: "insufficient liquidity" })),
@@ -70,17 +89,22 @@ export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): S
     })
   )
 
+  /** Answers whether the post is known to have happened. */
   const post = timed(metrics, "post", ledger.post(pendingIds)).pipe(
     Effect.retry({
       while: (error) => error._tag === "LedgerUnavailable",
       schedule: Schedule.exponential("50 millis"),
       times: postAttemptsMax
     }),
+    Effect.as(true),
     Effect.catchCause((cause) =>
-      Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
-        transferIds: pendingIds.map(String),
-        cause
-      })
+      Effect.as(
+        Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
+          transferIds: pendingIds.map(String),
+          cause
+        }),
+        false
+      )
     )
   )
 
@@ -93,9 +117,19 @@ export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): S
     )
   )
 
+  const destination = request.destination
+  const settle = (reserved: Timed, outcome: SettleOutcome) =>
+    destination.kind === "local" ? localReceivers.settle(reserved, destination.receiver, outcome) : Effect.void
+
   return Effect.acquireUseRelease(
-    reserve,
-    () => next(request),
-    (_, exit) => (Exit.isSuccess(exit) ? post : voidReservation)
+    Effect.map(reserve, (timeoutSeconds): Timed => ({
+      ...request,
+      reservation: { id: pendingIds[0]!, timeoutMs: timeoutSeconds * 1000 }
+    })),
+    next,
+    (reserved, exit) =>
+      Exit.isSuccess(exit) ?
+        Effect.flatMap(post, (posted) => settle(reserved, posted ? "posted" : "unknown")) :
+        Effect.andThen(voidReservation, refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
   )
 }

@@ -45,7 +45,8 @@ const fakePeerClient = (reply: Effect.Effect<Uint8Array, PeerUnreachable | Expir
 
 const noLocal: LocalReceiversShape = {
   match: () => Effect.succeed(undefined),
-  deliver: () => Effect.die("no local delivery expected")
+  deliver: () => Effect.die("no local delivery expected"),
+  settle: () => Effect.void
 }
 
 const bob = peerEntry({ id: "bob", asset: { code: "EUR", scale: 9 } })
@@ -147,6 +148,7 @@ describe("stages/Deliver (local)", () => {
       const delivered: Array<{ request: Timed; receiver: unknown }> = []
       const local: LocalReceiversShape = {
         match: () => Effect.succeed(undefined),
+        settle: () => Effect.void,
         deliver: (req, receiver) =>
           Effect.sync(() => {
             delivered.push({ request: req, receiver })

@@ -26,7 +26,8 @@ const fakeReceivers = (matching = `${ourAddress}.wallet.alice`) => {
         asked.push(req.prepare.destination)
         return req.prepare.destination === matching ? localReceiver : undefined
       }),
-    deliver: () => Effect.die("deliver is not this stage's business")
+    deliver: () => Effect.die("deliver is not this stage's business"),
+    settle: () => Effect.void
   }
   return { receivers, asked }
 }
@@ -109,7 +110,11 @@ describe("stages/Route", () => {
   it.effect("a receiver lookup failure propagates, next not called", () =>
     Effect.gen(function*() {
       const failure = new InternalError({ reason: "store down" })
-      const receivers: LocalReceiversShape = { match: () => Effect.fail(failure), deliver: () => Effect.die("no") }
+      const receivers: LocalReceiversShape = {
+        match: () => Effect.fail(failure),
+        deliver: () => Effect.die("no"),
+        settle: () => Effect.void
+      }
       const terminal = spy<Routed>()
       const error = yield* Effect.flip(route(ourAddress, peers, receivers)(terminal.handler)(to(`${ourAddress}.wallet.alice`)))
       expect(error).toBe(failure)
