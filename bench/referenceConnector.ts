@@ -18,12 +18,10 @@ import { asset, nodeAddress, sinkAddress } from "./nodeProcess.ts"
 const peerUrl = process.argv[2] ?? ""
 const incomingToken = process.argv[3] ?? ""
 
-const listen = Server.prototype.listen
+const listen = Server.prototype.listen as (this: Server, ...args: Array<unknown>) => Server
 Server.prototype.listen = function(this: Server, ...args: Array<unknown>) {
-  if (typeof args[0] === "number" && (args.length === 1 || typeof args[1] === "function")) {
-    return listen.call(this, args[0], "127.0.0.1", ...(args.slice(1) as Array<() => void>))
-  }
-  return (listen as (...rest: Array<unknown>) => Server).apply(this, args)
+  const loopback = typeof args[0] === "number" && (args.length === 1 || typeof args[1] === "function")
+  return listen.apply(this, loopback ? [args[0], "127.0.0.1", ...args.slice(1)] : args)
 } as typeof Server.prototype.listen
 
 const require = createRequire(import.meta.url)
