@@ -21,10 +21,17 @@
  *   started when the batch opens): queued, it is dropped unsent; sent, its outcome is unknown and
  *   the caller may retry with the same ids.
  */
-import type { CreateTransferResult, CreateTransferStatus, Transfer } from "tigerbeetle-node"
+import { type CreateTransferResult, type CreateTransferStatus, RequestError, type Transfer } from "tigerbeetle-node"
 
-/** TigerBeetle's batch limit (events per request). */
+/**
+ * TigerBeetle's default batch limit (events per request). A cluster may allow fewer (one started
+ * with `--development` takes about 250 transfers): the client refuses a request that is too large
+ * before sending it (`ERR_TOO_MUCH_DATA`), and the batcher then halves its limit and re-sends the
+ * calls in smaller requests; the limit never grows back for the life of the client.
+ */
 export const batchEventsMax = 8189
+
+const isTooMuchData = (cause: unknown): boolean => cause instanceof RequestError && cause.code === "ERR_TOO_MUCH_DATA"
 
 export interface BatcherOptions {
   readonly requestTimeoutMs: number
@@ -55,13 +62,20 @@ interface Batch {
   events: number
   state: "queued" | "sent" | "done"
   timer: NodeJS.Timeout | undefined
+  /** `Date.now()` by which every call of the batch is answered. */
+  readonly deadline: number
 }
 
 export interface TransferBatcher {
   /** The statuses of `events` (one chain or independent events, as the caller encoded them). */
   readonly submit: (events: ReadonlyArray<Transfer>) => Promise<ReadonlyArray<CreateTransferStatus>>
   /** Requests and events currently held, for tests and metrics. */
-  readonly stats: () => { readonly queuedEvents: number; readonly unanswered: number; readonly sent: number }
+  readonly stats: () => {
+    readonly queuedEvents: number
+    readonly unanswered: number
+    readonly sent: number
+    readonly limit: number
+  }
 }
 
 export const makeTransferBatcher = (
@@ -76,6 +90,8 @@ export const makeTransferBatcher = (
   /** Sent, neither settled nor timed out. */
   let live = 0
   let scheduled = false
+  /** Events per request: `batchEventsMax` until the cluster says it takes fewer. */
+  let limit = batchEventsMax
 
   const finish = (batch: Batch, outcome: (call: Call, offset: number) => void) => {
     if (batch.state === "done") return
@@ -126,6 +142,7 @@ export const makeTransferBatcher = (
       },
       (cause: unknown) => {
         settled()
+        if (isTooMuchData(cause) && batch.calls.length > 1) return split(batch)
         fail(batch, new BatchFailure("TigerBeetle create_transfers failed", "rejected", cause))
       }
     )
@@ -144,14 +161,41 @@ export const makeTransferBatcher = (
     })
   }
 
-  const openBatch = (): Batch => {
-    const batch: Batch = { calls: [], events: 0, state: "queued", timer: undefined }
+  const newBatch = (deadline = Date.now() + options.requestTimeoutMs): Batch => {
+    const batch: Batch = { calls: [], events: 0, state: "queued", timer: undefined, deadline }
     batch.timer = setTimeout(() => {
       const message = `TigerBeetle create_transfers timed out after ${options.requestTimeoutMs} ms`
       fail(batch, new BatchFailure(message, "timeout"))
-    }, options.requestTimeoutMs)
+    }, Math.max(0, deadline - Date.now()))
+    return batch
+  }
+
+  const openBatch = (): Batch => {
+    const batch = newBatch()
     queue.push(batch)
     return batch
+  }
+
+  /**
+   * The client refused `batch` as too large without sending it: lower the limit and queue its
+   * calls again, first, in order, in batches of the new size (keeping the original deadline).
+   */
+  const split = (batch: Batch) => {
+    live--
+    batch.state = "done"
+    clearTimeout(batch.timer)
+    limit = Math.max(1, Math.min(limit, Math.floor(batch.events / 2)))
+    const batches: Array<Batch> = []
+    for (const call of batch.calls) {
+      const last = batches.at(-1)
+      const target = last !== undefined && last.events + call.events.length <= limit ? last : newBatch(batch.deadline)
+      if (target !== last) batches.push(target)
+      target.calls.push(call)
+      target.events += call.events.length
+    }
+    queue.unshift(...batches)
+    queuedEvents += batch.events
+    pump()
   }
 
   const submit = (events: ReadonlyArray<Transfer>): Promise<ReadonlyArray<CreateTransferStatus>> => {
@@ -167,7 +211,9 @@ export const makeTransferBatcher = (
     }
     return new Promise((resolve, reject) => {
       const last = queue.at(-1)
-      const batch = last !== undefined && last.events + events.length <= batchEventsMax ? last : openBatch()
+      const batch = last !== undefined && last.state === "queued" && last.events + events.length <= limit ?
+        last :
+        openBatch()
       batch.calls.push({ events, resolve, reject })
       batch.events += events.length
       queuedEvents += events.length
@@ -175,5 +221,5 @@ export const makeTransferBatcher = (
     })
   }
 
-  return { submit, stats: () => ({ queuedEvents, unanswered, sent: live }) }
+  return { submit, stats: () => ({ queuedEvents, unanswered, sent: live, limit }) }
 }
