@@ -297,6 +297,22 @@ const gitCommit = (): string | undefined => {
   }
 }
 
+/** Mean of every `*_duration_ms` histogram in a Prometheus text page, by metric and first label. Pure. */
+const meanDurations = (text: string): Record<string, number> => {
+  const sums = new Map<string, { sum: number; count: number }>()
+  for (const line of text.split("\n")) {
+    const match = /^(ilp_\w+)_duration_ms_(sum|count)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line)
+    if (match === null) continue
+    const label = match[3]?.split(",")[0]?.replace(/^\w+="([^"]*)"$/, "$1")
+    const key = `${match[1]!.replace(/^ilp_/, "")}${label === undefined || label === "" ? "" : `:${label}`}`
+    const entry = sums.get(key) ?? { sum: 0, count: 0 }
+    if (match[2] === "sum") entry.sum += Number(match[4])
+    else entry.count += Number(match[4])
+    sums.set(key, entry)
+  }
+  return Object.fromEntries([...sums].filter(([, e]) => e.count > 0).map(([key, e]) => [key, e.sum / e.count]))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------------
@@ -326,7 +342,8 @@ const main = async (options: Options) => {
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl)
       const node = await startNode(setup, {
-        cpuProfileDir: name === "embedded" ? options.profileDir : undefined,
+        // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
+        cpuProfileDir: name === profiled ? options.profileDir : undefined,
         nodeFlags: options.nodeFlags,
         env,
         ...(experiment && name === "embedded" ?
@@ -342,6 +359,7 @@ const main = async (options: Options) => {
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
 
     const embeddedModes = options.modes.filter((mode) => !isTigerBeetleMode(mode))
+    const profiled = embeddedModes.length > 0 ? "embedded" : "tigerbeetle"
     const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
     const embedded = await startBenchNode("embedded", embeddedModes, {})
     let tigerBeetle: BenchNode | undefined
@@ -447,6 +465,16 @@ const main = async (options: Options) => {
         expectedReceived: expectedReceived.toString()
       }
     }
+    // Where a packet waits: each node's mean ledger call latency (its /metrics histograms) against its
+    // mean packet latency, over the whole sitting.
+    const ledgerWaits: Record<string, Record<string, number>> = {}
+    for (const benchNode of [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])]) {
+      const text = await fetch(`http://127.0.0.1:${benchNode.setup.adminPort}/metrics`).then((r) => r.text(), () => "")
+      const means = meanDurations(text)
+      ledgerWaits[benchNode.name] = means
+      log(`waits on the ${benchNode.name} node (mean ms): ` +
+        Object.entries(means).map(([what, ms]) => `${what} ${ms.toFixed(2)}`).join(", "))
+    }
     const booksOf: Record<string, Awaited<ReturnType<typeof checkBooks>>> = {}
     for (const benchNode of [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])]) {
       booksOf[benchNode.name] = await checkBooks(benchNode)
@@ -501,6 +529,7 @@ const main = async (options: Options) => {
         }))
       }])),
       books: booksOf,
+      meanWaitMs: ledgerWaits,
       nodePeakRssMiB: nodeMemory === undefined ? null : Math.round(nodeMemory.peakRssMiB),
       tigerBeetleNodePeakRssMiB: tigerBeetleMemory === undefined ? null : Math.round(tigerBeetleMemory.peakRssMiB),
       rawForwarderPeakRssMiB: rawMemory === undefined ? null : Math.round(rawMemory.peakRssMiB),

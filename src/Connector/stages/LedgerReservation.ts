@@ -13,8 +13,14 @@
  * - A post that fails after a Fulfill is retried within the margin; the Fulfill is still returned
  *   (the next hop has been paid, refusing it upstream would only add a loss), and the failure is
  *   logged with the transfer ids for reconciliation.
+ * - With `postAfterReply` (the TigerBeetle profile) the post runs in the background and the Fulfill
+ *   goes upstream without waiting for it: the post is a network round trip to the cluster, and the
+ *   reply then no longer waits for it (docs/performance.md has the figures and the crash-window
+ *   argument: a crash before the post lands leaves the same books either way, and the upstream
+ *   peer's own records then agree with the downstream's). Shutdown waits for posts in flight
+ *   (`makePostAfterReply`: its scope's finalizer awaits them before the ledger closes).
  */
-import { Clock, Effect, Exit, Schedule } from "effect"
+import { Clock, Effect, Exit, FiberSet, Schedule } from "effect"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
 import { type LedgerShape, newTransferId } from "../../Accounting/Ledger.ts"
 import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
@@ -49,7 +55,26 @@ const timed = <A, E>(metrics: MetricsShape, operation: string, call: Effect.Effe
 export const reservesNothing = (request: Timed): boolean =>
   request.unfulfillable || (request.destination.kind === "local" && !request.destination.receiver.fulfillable)
 
-export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): Stage<Timed> => (next) => (request) => {
+/** Runs a post without making the reply wait for it; see the module comment. */
+export type PostAfterReply = (post: Effect.Effect<void>) => Effect.Effect<void>
+
+/**
+ * Posts in background fibers of the caller's scope; closing the scope waits for every post still
+ * running (each is bounded: `postAttemptsMax` attempts, each bounded by the ledger's request timeout).
+ */
+export const makePostAfterReply = Effect.gen(function*() {
+  const posts = yield* FiberSet.make<void, never>()
+  // Added after the set's own finalizer (which interrupts), so it runs first: posts finish, not stop.
+  yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(posts))
+  const run: PostAfterReply = (post) => Effect.asVoid(FiberSet.run(posts, post))
+  return run
+})
+
+export const ledgerReservation = (
+  ledger: LedgerShape,
+  metrics: MetricsShape,
+  postAfterReply?: PostAfterReply
+): Stage<Timed> => (next) => (request) => {
   if (reservesNothing(request)) return next(request)
   const source: PacketLeg = {
     accountId: request.source.ledgerAccountId,
@@ -96,6 +121,6 @@ export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): S
   return Effect.acquireUseRelease(
     reserve,
     () => next(request),
-    (_, exit) => (Exit.isSuccess(exit) ? post : voidReservation)
+    (_, exit) => (Exit.isSuccess(exit) ? (postAfterReply === undefined ? post : postAfterReply(post)) : voidReservation)
   )
 }
