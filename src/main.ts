@@ -15,6 +15,9 @@ Commands:
   start                 run a node (default)
   help, --help, -h      show this help
   audit --db <file>     check the embedded ledger's invariants (safe while the node runs);
+  audit --tigerbeetle <host:port,...> [--cluster-id <id>]
+                        the same for a TigerBeetle cluster, every balance explained by its
+                        transfers (without --db: TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID);
                         exit 0 clean, 1 violations, 2 could not run
   <operator command>    talk to a running node's admin API (see below)
 
@@ -30,7 +33,8 @@ Environment (overrides the file):
   DATA_DIR              where the embedded stores live     (default ./data)
   STREAM_SECRET         32-byte STREAM server secret, hex
   REDIS_URL             production receipt totals in Redis (else SQLite in DATA_DIR)
-  TIGERBEETLE_ADDRESSES, TIGERBEETLE_CLUSTER_ID   production ledger (else SQLite in DATA_DIR)
+  TIGERBEETLE_ADDRESSES production ledger: the cluster's replicas, comma-separated host:port
+                        (else SQLite in DATA_DIR); TIGERBEETLE_CLUSTER_ID its id (default 0)
   MIN_MESSAGE_WINDOW_MS / MAX_HOLD_TIME_MS   expiry settings (defaults 1000 / 30000)
 `
 
