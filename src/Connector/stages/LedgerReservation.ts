@@ -10,7 +10,9 @@
  *   never expires a reservation we may still post.
  * - Unfulfillable packets (our own quote probes), packets a local receiver cannot fulfill (another
  *   sender's rate probes: their condition is random) and zero-amount packets create no transfers.
- * - A post that fails after a Fulfill is retried within the margin; the Fulfill is still returned
+ * - A post that fails after a Fulfill is retried while the ledger is unavailable (backing off up to
+ *   `postRetryDelayMaxMs`) until shortly before the reservation would expire (a cluster's view change
+ *   after losing its primary takes seconds); the Fulfill is still returned
  *   (the next hop has been paid, refusing it upstream would only add a loss), and the failure is
  *   logged with the transfer ids for reconciliation.
  * - With `postAfterReply` (the TigerBeetle profile) the post runs in the background and the Fulfill
@@ -20,7 +22,7 @@
  *   peer's own records then agree with the downstream's). Shutdown waits for posts in flight
  *   (`makePostAfterReply`: its scope's finalizer awaits them before the ledger closes).
  */
-import { Clock, Effect, Exit, FiberSet, Schedule } from "effect"
+import { Clock, Duration, Effect, Exit, FiberSet, Schedule } from "effect"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
 import { type LedgerShape, newTransferId } from "../../Accounting/Ledger.ts"
 import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
@@ -29,7 +31,9 @@ import type { Stage, Timed } from "../Stage.ts"
 
 /** Extra pending time beyond the hold time, for the post (and its retries) after a late fulfill. */
 export const settleMarginSeconds = 10
-const postAttemptsMax = 5
+const postRetryDelayMaxMs = 1_000
+/** Posts are not retried later than this before the reservation expires. */
+const postRetryStopBeforeExpiryMs = 1_000
 
 const destinationLeg = (request: Timed): PacketLeg =>
   request.destination.kind === "peer" ?
@@ -85,8 +89,11 @@ export const ledgerReservation = (
   if (transfers.length === 0) return next(request)
   const pendingIds = transfers.map((transfer) => transfer.id)
 
+  /** When the reservation expires in the ledger (set by `reserve`). */
+  let expiresAtMs = 0
   const reserve = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
+    expiresAtMs = now + (holdSeconds + settleMarginSeconds) * 1000
     return timed(metrics, "reserve", ledger.reserve(transfers, holdSeconds + settleMarginSeconds))
   }).pipe(
     Effect.catchTags({
@@ -98,8 +105,15 @@ export const ledgerReservation = (
   const post = timed(metrics, "post", ledger.post(pendingIds)).pipe(
     Effect.retry({
       while: (error) => error._tag === "LedgerUnavailable",
-      schedule: Schedule.exponential("50 millis"),
-      times: postAttemptsMax
+      schedule: Schedule.exponential("50 millis").pipe(
+        Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
+        Schedule.while(({ duration }) =>
+          Effect.map(
+            Clock.currentTimeMillis,
+            (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
+          )
+        )
+      )
     }),
     Effect.catchCause((cause) =>
       Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
