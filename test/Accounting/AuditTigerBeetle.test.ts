@@ -67,3 +67,17 @@ describe("AuditTigerBeetle.explain", () => {
     expect(mismatches(balance({ debitsPending: 0n }), near)).toEqual([])
   })
 })
+
+describe("audit command arguments for TigerBeetle", () => {
+  it("takes the cluster from --tigerbeetle, else from TIGERBEETLE_ADDRESSES, never both --db and --tigerbeetle", async () => {
+    const { parseCliArgs } = await import("../../src/Accounting/audit-cli.ts")
+    expect(parseCliArgs(["--tigerbeetle", "127.0.0.1:3000,127.0.0.1:3001", "--cluster-id", "7"], {}).target)
+      .toEqual({ kind: "tigerbeetle", addresses: ["127.0.0.1:3000", "127.0.0.1:3001"], clusterId: 7n })
+    expect(parseCliArgs([], { TIGERBEETLE_ADDRESSES: "3000", TIGERBEETLE_CLUSTER_ID: "2" }).target)
+      .toEqual({ kind: "tigerbeetle", addresses: ["3000"], clusterId: 2n })
+    expect(parseCliArgs(["--db", "x.db"], { TIGERBEETLE_ADDRESSES: "3000" }).target).toEqual({ kind: "sqlite", db: "x.db" })
+    expect(() => parseCliArgs(["--db", "x.db", "--tigerbeetle", "3000"], {})).toThrow(/not both/)
+    expect(() => parseCliArgs([], {})).toThrow(/usage/)
+    expect(() => parseCliArgs(["--tigerbeetle", "3000", "--cluster-id", "x"], {})).toThrow(/cluster id/)
+  })
+})
