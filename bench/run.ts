@@ -10,6 +10,11 @@
  *   raw      loadgen → raw forwarder → peer                                   (the limit)
  *   forward  loadgen → node (full pipeline, ledger reserve + post) → peer
  *   local    loadgen → node → local STREAM incoming payment, with receipts
+ *   forward-tb, local-tb   the same against a second node whose ledger is a one-replica TigerBeetle
+ *            cluster (`TIGERBEETLE_BIN`, else ../shared/tigerbeetle/tigerbeetle; started and removed
+ *            by the bench; the modes are left out, loudly, when no binary is found). Reported beside
+ *            embedded: each TigerBeetle mode's packets/s and p99 against its embedded twin in the same
+ *            round (median of the per-round ratios).
  * After a warm-up of each mode, rounds alternate raw, forward, local (×`--rounds`), so slow drift
  * of a noisy machine hits every mode alike. Reported: the median over rounds of packets/s, p50 and
  * p99 latency; the ratio of each mode to raw (median of the per-round ratios, each mode against the
@@ -33,8 +38,9 @@ import { cpus, totalmem, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { type Child, cpuMsOf, freePort, killAll, median, memoryOf, startServerProcess, track } from "./common.ts"
 import type { PacketSpec, RunCommand, RunResult } from "./loadgen.ts"
-import { books, createIncomingPayment, deposit, nodeAddress, sinkAddress, startNode, type StreamTarget, writeConfig } from "./nodeProcess.ts"
+import { books, createIncomingPayment, deposit, nodeAddress, sinkAddress, startNode, writeConfig } from "./nodeProcess.ts"
 import { formatSummary, summarise } from "./profile.ts"
+import { startTigerBeetle, tigerBeetleBinary } from "../test/support/tigerbeetle.ts"
 
 const defaults = {
   rounds: 3,
@@ -43,12 +49,17 @@ const defaults = {
   concurrency: 50,
   packets: 200_000,
   distinctPackets: 20_000,
-  deadlineMs: 170_000,
-  modes: "raw,forward,local"
+  deadlineMs: 300_000,
+  modes: "raw,forward,local,forward-tb,local-tb"
 } as const
 
-const allModes = ["raw", "forward", "local", "forward-effect", "local-effect"] as const
+const allModes = ["raw", "forward", "local", "forward-tb", "local-tb", "forward-effect", "local-effect"] as const
 type Mode = typeof allModes[number]
+
+const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb")
+/** The embedded mode a TigerBeetle mode is compared with. */
+const embeddedTwin = (mode: Mode): Mode | undefined =>
+  mode === "forward-tb" ? "forward" : mode === "local-tb" ? "local" : undefined
 
 interface Options {
   readonly rounds: number
@@ -83,8 +94,14 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${key} must be an integer >= ${min}`)
     return n
   }
-  const modes = (values.get("modes") ?? defaults.modes).split(",").map((m) => m.trim())
+  let modes = (values.get("modes") ?? defaults.modes).split(",").map((m) => m.trim())
   for (const mode of modes) if (!(allModes as ReadonlyArray<string>).includes(mode)) throw new Error(`unknown mode ${mode}`)
+  if (modes.some((mode) => isTigerBeetleMode(mode as Mode)) && tigerBeetleBinary() === undefined) {
+    process.stderr.write(
+      "\n*** TigerBeetle modes SKIPPED: no server binary (set TIGERBEETLE_BIN or put it at ../shared/tigerbeetle/tigerbeetle) ***\n\n"
+    )
+    modes = modes.filter((mode) => !isTigerBeetleMode(mode as Mode))
+  }
   const profile = values.get("profile")
   return {
     rounds: int("rounds", defaults.rounds, 1),
@@ -163,6 +180,8 @@ interface ModeSummary {
   readonly fulfilledPercent: number
   /** Median CPU time of the process under test per packet (node, or the raw forwarder). */
   readonly cpuUsPerPacket: number | undefined
+  /** TigerBeetle modes: median over rounds of packets/s and of p99 against the embedded twin's. */
+  readonly vsEmbedded: { readonly packetsPerSecond: number; readonly p99: number } | undefined
   readonly rounds: ReadonlyArray<MeasuredRun>
 }
 
@@ -184,6 +203,15 @@ const summariseMode = (mode: Mode, rounds: ReadonlyArray<Round>): ModeSummary | 
   const rawMedian = median(rawRuns.filter((r): r is MeasuredRun => r !== undefined).map((r) => r.packetsPerSecond))
   const packets = runs.reduce((n, r) => n + r.packets, 0)
   const fulfilled = runs.reduce((n, r) => n + r.fulfilled, 0)
+  const twin = embeddedTwin(mode)
+  const pairs = twin === undefined ? [] : rounds.flatMap((round) => {
+    const own = round[mode]
+    const other = round[twin]
+    return own === undefined || other === undefined ? [] : [{
+      packetsPerSecond: own.packetsPerSecond / other.packetsPerSecond,
+      p99: own.latencyMs.p99 / other.latencyMs.p99
+    }]
+  })
   return {
     mode,
     packetsPerSecond: pps,
@@ -195,6 +223,10 @@ const summariseMode = (mode: Mode, rounds: ReadonlyArray<Round>): ModeSummary | 
     cpuUsPerPacket: runs.some((r) => r.cpuUsPerPacket === undefined) ?
       undefined :
       median(runs.map((r) => r.cpuUsPerPacket!)),
+    vsEmbedded: pairs.length === 0 ? undefined : {
+      packetsPerSecond: median(pairs.map((p) => p.packetsPerSecond)),
+      p99: median(pairs.map((p) => p.p99))
+    },
     rounds: runs
   }
 }
@@ -203,18 +235,23 @@ const describeMode: Record<Mode, string> = {
   raw: "raw node:http forwarder → peer (limit)",
   forward: "node → peer (pipeline + ledger)",
   local: "node → local STREAM payment",
+  "forward-tb": "forward, ledger on TigerBeetle (1 replica)",
+  "local-tb": "local, ledger on TigerBeetle (1 replica)",
   "forward-effect": "EXPERIMENT: forward via Effect's HTTP server",
   "local-effect": "EXPERIMENT: local via Effect's HTTP server"
 }
 
 const table = (summaries: ReadonlyArray<ModeSummary>, nodePeakRssMiB: number | undefined): string => {
-  const header = ["mode", "packets/s", "p50 ms", "p99 ms", "vs raw", "CPU µs/pkt", "fulfilled", "what"]
+  const header = ["mode", "packets/s", "p50 ms", "p99 ms", "vs raw", "vs embedded pkt/s, p99", "CPU µs/pkt", "fulfilled", "what"]
   const rows = summaries.map((s) => [
     s.mode,
     s.packetsPerSecond.toFixed(0),
     s.p50Ms.toFixed(2),
     s.p99Ms.toFixed(2),
     s.ratioToRaw === undefined ? "-" : `${(100 * s.ratioToRaw).toFixed(0)}%`,
+    s.vsEmbedded === undefined ?
+      "-" :
+      `${(100 * s.vsEmbedded.packetsPerSecond).toFixed(0)}%, ${s.vsEmbedded.p99.toFixed(2)}x`,
     s.cpuUsPerPacket === undefined ? "-" : s.cpuUsPerPacket.toFixed(0),
     `${s.fulfilledPercent.toFixed(1)}%`,
     describeMode[s.mode]
@@ -260,6 +297,22 @@ const gitCommit = (): string | undefined => {
   }
 }
 
+/** Mean of every `*_duration_ms` histogram in a Prometheus text page, by metric and first label. Pure. */
+const meanDurations = (text: string): Record<string, number> => {
+  const sums = new Map<string, { sum: number; count: number }>()
+  for (const line of text.split("\n")) {
+    const match = /^(ilp_\w+)_duration_ms_(sum|count)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line)
+    if (match === null) continue
+    const label = match[3]?.split(",")[0]?.replace(/^\w+="([^"]*)"$/, "$1")
+    const key = `${match[1]!.replace(/^ilp_/, "")}${label === undefined || label === "" ? "" : `:${label}`}`
+    const entry = sums.get(key) ?? { sum: 0, count: 0 }
+    if (match[2] === "sum") entry.sum += Number(match[4])
+    else entry.count += Number(match[4])
+    sums.set(key, entry)
+  }
+  return Object.fromEntries([...sums].filter(([, e]) => e.count > 0).map(([key, e]) => [key, e.sum / e.count]))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------------
@@ -277,53 +330,82 @@ const main = async (options: Options) => {
     const raw = await startServerProcess(new URL("./rawForwarder.ts", import.meta.url).pathname, [peerUrl, "64"])
     stops.push(() => raw.stop(2_000))
 
-    const setup = await writeConfig(dir, peerUrl)
     if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true })
     // The effect-http experiment runs the same node with a second ILP-over-HTTP listener on Effect's server.
     const experiment = options.modes.some((mode) => mode.endsWith("-effect"))
     const extraPort = await freePort()
-    const node = await startNode(setup, {
-      cpuProfileDir: options.profileDir,
-      nodeFlags: options.nodeFlags,
-      ...(experiment ? { script: "bench/experiments/effectHttpNode.ts", env: { EXTRA_PORT: String(extraPort) } } : {})
-    })
-    stops.unshift(() => node.stop(15_000))
-    await deposit(setup, "loadgen", 10n ** 18n)
-    const stream: StreamTarget | undefined = options.modes.some((mode) => mode.startsWith("local")) ?
-      await createIncomingPayment(setup) :
-      undefined
-    log(`node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}, raw forwarder on :${raw.port}, peer on :${peer.port}`)
+    const wantsLocal = (modes: ReadonlyArray<Mode>) => modes.some((mode) => mode.startsWith("local"))
+
+    /** One node under test (its own config, data dir and ledger), funded, with an incoming payment. */
+    const startBenchNode = async (name: string, modes: ReadonlyArray<Mode>, env: Record<string, string>) => {
+      const nodeDir = join(dir, name)
+      mkdirSync(nodeDir)
+      const setup = await writeConfig(nodeDir, peerUrl)
+      const node = await startNode(setup, {
+        // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
+        cpuProfileDir: name === profiled ? options.profileDir : undefined,
+        nodeFlags: options.nodeFlags,
+        env,
+        ...(experiment && name === "embedded" ?
+          { script: "bench/experiments/effectHttpNode.ts", env: { ...env, EXTRA_PORT: String(extraPort) } } :
+          {})
+      })
+      stops.unshift(() => node.stop(15_000))
+      await deposit(setup, "loadgen", 10n ** 18n)
+      const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
+      log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
+      return { name, setup, node, stream }
+    }
+    type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
+
+    const embeddedModes = options.modes.filter((mode) => !isTigerBeetleMode(mode))
+    const profiled = embeddedModes.length > 0 ? "embedded" : "tigerbeetle"
+    const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
+    const embedded = await startBenchNode("embedded", embeddedModes, {})
+    let tigerBeetle: BenchNode | undefined
+    if (tigerBeetleModes.length > 0) {
+      const cluster = await startTigerBeetle()
+      stops.push(() => cluster.stop())
+      log(`TigerBeetle (one replica) on ${cluster.addresses.join(",")}`)
+      tigerBeetle = await startBenchNode("tigerbeetle", tigerBeetleModes, {
+        TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),
+        TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
+      })
+    }
+    const nodeOf = (mode: Mode): BenchNode => (isTigerBeetleMode(mode) ? tigerBeetle! : embedded)
+    log(`raw forwarder on :${raw.port}, peer on :${peer.port}`)
 
     const loadgen = await startLoadGen()
     stops.unshift(() => loadgen.stop())
 
     const amount = "10"
     const forwardSpec: PacketSpec = { kind: "forward", destination: `${sinkAddress}.bench`, amount }
-    const localSpec: PacketSpec = stream === undefined ?
-      { kind: "forward", destination: `${nodeAddress}.none`, amount } :
-      { kind: "stream", destination: stream.destination, sharedSecretHex: stream.sharedSecretHex, amount }
-    const packetSpec: Record<Mode, PacketSpec> = {
-      raw: forwardSpec,
-      forward: forwardSpec,
-      local: localSpec,
-      "forward-effect": forwardSpec,
-      "local-effect": localSpec
-    }
-    const urls: Record<Mode, string> = {
-      raw: `http://127.0.0.1:${raw.port}/ilp`,
-      forward: `http://127.0.0.1:${setup.connectorPort}/ilp`,
-      local: `http://127.0.0.1:${setup.connectorPort}/ilp`,
-      "forward-effect": `http://127.0.0.1:${extraPort}/ilp`,
-      "local-effect": `http://127.0.0.1:${extraPort}/ilp`
-    }
-    const pidOf = (mode: Mode) => (mode === "raw" ? raw.pid : node.pid)
-    /** Fulfills the node gave (warm-ups included), to check its books against at the end. */
-    const fulfilledByNode = { forward: 0, local: 0 }
+    const localSpec = (benchNode: BenchNode): PacketSpec =>
+      benchNode.stream === undefined ?
+        { kind: "forward", destination: `${nodeAddress}.none`, amount } :
+        {
+          kind: "stream",
+          destination: benchNode.stream.destination,
+          sharedSecretHex: benchNode.stream.sharedSecretHex,
+          amount
+        }
+    const packetSpec = (mode: Mode): PacketSpec => (mode.startsWith("local") ? localSpec(nodeOf(mode)) : forwardSpec)
+    const urlOf = (mode: Mode): string =>
+      mode === "raw" ?
+        `http://127.0.0.1:${raw.port}/ilp` :
+        mode.endsWith("-effect") ?
+        `http://127.0.0.1:${extraPort}/ilp` :
+        `http://127.0.0.1:${nodeOf(mode).setup.connectorPort}/ilp`
+    const pidOf = (mode: Mode) => (mode === "raw" ? raw.pid : nodeOf(mode).node.pid)
+    /** Fulfills each node gave (warm-ups included), to check its books against at the end. */
+    const fulfilledBy = new Map<string, { forward: number; local: number }>(
+      [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])].map((n) => [n.name, { forward: 0, local: 0 }])
+    )
     /** One run, with the CPU time the process under test spent on it (µs per packet). */
     const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
       const cpuBefore = cpuMsOf(pidOf(mode))
       const result = await runOnce(mode, durationMs)
-      if (mode !== "raw") fulfilledByNode[mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
+      if (mode !== "raw") fulfilledBy.get(nodeOf(mode).name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
       const cpuAfter = cpuMsOf(pidOf(mode))
       const cpuUsPerPacket = cpuBefore === undefined || cpuAfter === undefined || result.packets === 0 ?
         undefined :
@@ -333,9 +415,9 @@ const main = async (options: Options) => {
     const runOnce = (mode: Mode, durationMs: number) =>
       loadgen.run({
         type: "run",
-        url: urls[mode],
-        token: setup.loadgenToken,
-        packets: packetSpec[mode],
+        url: urlOf(mode),
+        token: nodeOf(mode).setup.loadgenToken,
+        packets: packetSpec(mode),
         distinctPackets: defaults.distinctPackets,
         concurrency: options.concurrency,
         packetsMax: options.packets,
@@ -360,16 +442,47 @@ const main = async (options: Options) => {
       rounds.push(results)
     }
 
-    // The books must match what the load generator saw: every fulfilled packet debited the loadgen
-    // peer its amount, nothing left pending, and the incoming payment received exactly the local ones.
+    // Each node's books must match what the load generator saw: every fulfilled packet debited the
+    // loadgen peer its amount, nothing left pending, and the incoming payment received exactly the
+    // local ones.
     const amountPerPacket = BigInt(amount)
-    const ledger = await books(setup, stream?.incomingPaymentId)
-    const expectedDebits = BigInt(fulfilledByNode.forward + fulfilledByNode.local) * amountPerPacket
-    const expectedReceived = stream === undefined ? 0n : BigInt(fulfilledByNode.local) * amountPerPacket
-    const booksOk = ledger.debitsPosted === expectedDebits && ledger.debitsPending === 0n && ledger.received === expectedReceived
-    log(`books: loadgen debited ${ledger.debitsPosted} (expected ${expectedDebits}), pending ${ledger.debitsPending}, ` +
-      `incoming payment received ${ledger.received} (expected ${expectedReceived}): ${booksOk ? "consistent" : "MISMATCH"}`)
+    const checkBooks = async (benchNode: BenchNode) => {
+      const fulfilled = fulfilledBy.get(benchNode.name)!
+      const ledger = await books(benchNode.setup, benchNode.stream?.incomingPaymentId)
+      const expectedDebits = BigInt(fulfilled.forward + fulfilled.local) * amountPerPacket
+      const expectedReceived = benchNode.stream === undefined ? 0n : BigInt(fulfilled.local) * amountPerPacket
+      const consistent = ledger.debitsPosted === expectedDebits && ledger.debitsPending === 0n &&
+        ledger.received === expectedReceived
+      log(`books of the ${benchNode.name} node: loadgen debited ${ledger.debitsPosted} (expected ${expectedDebits}), ` +
+        `pending ${ledger.debitsPending}, incoming payment received ${ledger.received} (expected ${expectedReceived}): ` +
+        `${consistent ? "consistent" : "MISMATCH"}`)
+      return {
+        consistent,
+        loadgenDebitsPosted: ledger.debitsPosted.toString(),
+        expectedDebits: expectedDebits.toString(),
+        pending: ledger.debitsPending.toString(),
+        incomingPaymentReceived: ledger.received.toString(),
+        expectedReceived: expectedReceived.toString()
+      }
+    }
+    // Where a packet waits: each node's mean ledger call latency (its /metrics histograms) against its
+    // mean packet latency, over the whole sitting.
+    const ledgerWaits: Record<string, Record<string, number>> = {}
+    for (const benchNode of [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])]) {
+      const text = await fetch(`http://127.0.0.1:${benchNode.setup.adminPort}/metrics`).then((r) => r.text(), () => "")
+      const means = meanDurations(text)
+      ledgerWaits[benchNode.name] = means
+      log(`waits on the ${benchNode.name} node (mean ms): ` +
+        Object.entries(means).map(([what, ms]) => `${what} ${ms.toFixed(2)}`).join(", "))
+    }
+    const booksOf: Record<string, Awaited<ReturnType<typeof checkBooks>>> = {}
+    for (const benchNode of [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])]) {
+      booksOf[benchNode.name] = await checkBooks(benchNode)
+    }
+    const booksOk = Object.values(booksOf).every((b) => b.consistent)
     if (!booksOk) process.exitCode = 1
+    const node = embedded.node
+    const tigerBeetleMemory = tigerBeetle === undefined ? undefined : memoryOf(tigerBeetle.node.pid)
 
     const nodeMemory = memoryOf(node.pid)
     const rawMemory = memoryOf(raw.pid)
@@ -399,6 +512,10 @@ const main = async (options: Options) => {
         ratioOfMedians: s.ratioOfMedians === undefined ? null : Number(s.ratioOfMedians.toFixed(3)),
         fulfilledPercent: Number(s.fulfilledPercent.toFixed(2)),
         cpuUsPerPacket: s.cpuUsPerPacket === undefined ? null : Math.round(s.cpuUsPerPacket),
+        vsEmbedded: s.vsEmbedded === undefined ? null : {
+          packetsPerSecond: Number(s.vsEmbedded.packetsPerSecond.toFixed(3)),
+          p99: Number(s.vsEmbedded.p99.toFixed(3))
+        },
         rounds: s.rounds.map((r) => ({
           packetsPerSecond: Math.round(r.packetsPerSecond),
           p50Ms: Number(r.latencyMs.p50.toFixed(3)),
@@ -411,15 +528,10 @@ const main = async (options: Options) => {
           ...(r.receipts === undefined ? {} : { receipts: r.receipts })
         }))
       }])),
-      books: {
-        consistent: booksOk,
-        loadgenDebitsPosted: ledger.debitsPosted.toString(),
-        expectedDebits: expectedDebits.toString(),
-        pending: ledger.debitsPending.toString(),
-        incomingPaymentReceived: ledger.received.toString(),
-        expectedReceived: expectedReceived.toString()
-      },
+      books: booksOf,
+      meanWaitMs: ledgerWaits,
       nodePeakRssMiB: nodeMemory === undefined ? null : Math.round(nodeMemory.peakRssMiB),
+      tigerBeetleNodePeakRssMiB: tigerBeetleMemory === undefined ? null : Math.round(tigerBeetleMemory.peakRssMiB),
       rawForwarderPeakRssMiB: rawMemory === undefined ? null : Math.round(rawMemory.peakRssMiB),
       elapsedSeconds: Math.round((Date.now() - startedAt) / 1000)
     }

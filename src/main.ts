@@ -21,6 +21,9 @@ Commands:
   start                 run a node (default)
   help, --help, -h      show this help
   audit --db <file>     check the embedded ledger's invariants (safe while the node runs);
+  audit --tigerbeetle <host:port,...> [--cluster-id <id>]
+                        the same for a TigerBeetle cluster, every balance explained by its
+                        transfers (without --db: TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID);
                         exit 0 clean, 1 violations, 2 could not run
   hash-token            read a token on stdin, print its sha256:<hex> digest for incomingTokens
                         (npm run hash-token)
@@ -42,7 +45,8 @@ Environment (overrides the file; these are all the variables the node reads):
   DATA_DIR              where the embedded stores live     (default ./data; made 0700)
   STREAM_SECRET         32-byte STREAM server secret, hex  (default: generated into DATA_DIR)
   REDIS_URL             production: receipt totals and rate limits in Redis (else SQLite/memory)
-  TIGERBEETLE_ADDRESSES production ledger, comma-separated replica addresses (else SQLite)
+  TIGERBEETLE_ADDRESSES production ledger: the cluster's replicas, comma-separated host:port
+                        (else SQLite in DATA_DIR)
   TIGERBEETLE_CLUSTER_ID  its cluster id                   (default 0)
   MIN_MESSAGE_WINDOW_MS expiry: time kept for the way back (default 1000)
   MAX_HOLD_TIME_MS      expiry: longest hold of a forwarded packet (default 30000)

@@ -58,6 +58,15 @@ export type Violation =
   }
   | { readonly _tag: "SettlementMismatch"; readonly ledger: number; readonly expected: bigint; readonly actual: bigint }
   | { readonly _tag: "JournalMismatch"; readonly expected: AccountBalance; readonly actual: AccountBalance }
+  | {
+    /** TigerBeetle: a pending balance its live pending transfers do not explain (one past its timeout, or money gone). */
+    readonly _tag: "PendingMismatch"
+    readonly account: AccountBalance
+    readonly side: "debits" | "credits"
+    readonly explainedMin: bigint
+    readonly explainedMax: bigint
+  }
+  | { readonly _tag: "AccountBusy"; readonly accountId: bigint }
 
 export interface AuditReport {
   readonly ledgers: ReadonlyArray<LedgerTotals>
@@ -261,6 +270,15 @@ export const describeViolation = (violation: Violation): string => {
       return `account ${actual.id}: balances (${describeBalance(actual)}) ` +
         `differ from its transfers (${describeBalance(expected)})`
     }
+    case "PendingMismatch": {
+      const { account, explainedMax, explainedMin, side } = violation
+      const actual = side === "debits" ? account.debitsPending : account.creditsPending
+      return `account ${account.id}: ${side} pending ${actual}, but its live pending transfers explain ` +
+        `${explainedMin === explainedMax ? explainedMin : `${explainedMin}..${explainedMax}`} ` +
+        "(a reservation held past its timeout, or money gone)"
+    }
+    case "AccountBusy":
+      return `account ${violation.accountId}: kept changing while its transfers were read; audit again when idle`
   }
 }
 

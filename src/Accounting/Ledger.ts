@@ -34,6 +34,7 @@
  * so its net position may fall to -L and no further. `setCreditLimit` adjusts the grant; lowering
  * it below what is in use fails with `InsufficientBalance` on the liquidity account.
  */
+import { createHash } from "node:crypto"
 import { Context, Data, Effect } from "effect"
 import type * as Option from "effect/Option"
 
@@ -285,10 +286,32 @@ export const creditLimitAdjustment = (
   }
 }
 
+const sha256 = (text: string): bigint => BigInt(`0x${createHash("sha256").update(text, "utf8").digest("hex").slice(0, 32)}`)
+
+/**
+ * The id of a transfer that raises a credit line from its current state to `target`: a hash of the
+ * credit-line account's posted totals (which only grow, so every state is new) and the target.
+ * Instances that read the same state and want the same limit compute the same id, so the ledger
+ * applies the grant once (`exists` for the others). Pure.
+ */
+export const creditLimitRaiseId = (line: CreditLine, creditLine: AccountBalance, target: bigint): bigint => {
+  const id = sha256(
+    `credit-limit:${line.creditLineAccountId}:${creditLine.debitsPosted}:${creditLine.creditsPosted}:${target}`
+  )
+  return id === 0n || id === u128Max ? 1n : id
+}
+
 /**
  * Sets a peer's credit limit to `limit`. Lowering it below what the peer has used fails with
- * `InsufficientBalance` on the liquidity account. Operator action: concurrent calls for the same
- * peer must be serialised by the caller (the read-then-transfer is not atomic).
+ * `InsufficientBalance` on the liquidity account.
+ *
+ * Raising is safe under concurrency: the raise's id is derived from the state it was computed from
+ * (`creditLimitRaiseId`), so instances starting at once with the same configuration grant a credit
+ * line exactly once. Lowering uses a fresh id: it can fail with `InsufficientBalance`, and the
+ * ledger refuses a failed id forever, so a deterministic id would turn the operator's retry into a
+ * defect. Two instances lowering the same line at the same moment may therefore both apply it; that
+ * errs towards less credit (never creates any), and the next start-up raises it back to the
+ * configured limit. Instances asking for different limits at once are not serialised either.
  */
 export const setCreditLimit = Effect.fn("Ledger.setCreditLimit")(function*(line: CreditLine, limit: bigint) {
   if (limit < 0n || limit > amountMax) return yield* Effect.die(new RangeError(`credit limit out of range: ${limit}`))
@@ -297,7 +320,9 @@ export const setCreditLimit = Effect.fn("Ledger.setCreditLimit")(function*(line:
   if (balance === undefined) {
     return yield* Effect.die(new Error(`credit-line account ${line.creditLineAccountId} does not exist`))
   }
-  const adjustment = creditLimitAdjustment(line, grantedCreditLimit(balance), limit, newTransferId())
+  const granted = grantedCreditLimit(balance)
+  const id = limit > granted ? creditLimitRaiseId(line, balance, limit) : newTransferId()
+  const adjustment = creditLimitAdjustment(line, granted, limit, id)
   if (adjustment !== undefined) yield* ledger.transfer([adjustment])
 })
 

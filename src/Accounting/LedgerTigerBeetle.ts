@@ -1,7 +1,9 @@
 /**
  * The production ledger: a TigerBeetle cluster through `tigerbeetle-node`.
  *
- * - The client batches concurrent requests itself, so each call is one request.
+ * - `create_transfers` calls (reserve, post, void, transfer) of concurrent packets share requests:
+ *   `TigerBeetleBatcher.ts` queues them while a request is in flight and sends them together.
+ *   Lookups and account calls go one call per request (the client batches those itself).
  * - The client has no timeout and waits forever while the cluster is unreachable: every request is
  *   bounded by `requestTimeoutMs` and then fails with `LedgerUnavailable`. The request may still
  *   reach the cluster later; retrying with the same ids is safe (`exists` is success), and a
@@ -53,6 +55,7 @@ import {
   type TransferSpec
 } from "./Ledger.ts"
 import { bitsToFlags, flagsToBits } from "./LedgerRules.ts"
+import { BatchFailure, batchEventsMax, makeTransferBatcher, type TransferBatcher } from "./TigerBeetleBatcher.ts"
 
 export interface Options {
   readonly clusterId: bigint
@@ -61,10 +64,14 @@ export interface Options {
   /** Bound of every request to the cluster. */
   readonly requestTimeoutMs: number
   readonly requestsInFlightMax?: number
+  /** Most transfer events waiting for the next request (beyond: `LedgerUnavailable` at once). */
+  readonly eventsQueuedMax?: number
 }
 
 export const defaults = {
-  requestsInFlightMax: 4096
+  requestsInFlightMax: 4096,
+  /** Eight full requests: ~2 700 packets of three events each waiting behind a slow request. */
+  eventsQueuedMax: 8 * batchEventsMax
 } as const
 
 // ---------------------------------------------------------------------------------------------
@@ -292,9 +299,29 @@ export const verdict = <I, E>(
   return { _tag: "Resubmit", items: again }
 }
 
+/** Sends events through the batcher: its failures are `LedgerUnavailable`, or defects. */
+type Submit = (events: ReadonlyArray<TbTransfer>) => Effect.Effect<ReadonlyArray<CreateTransferStatus>, LedgerUnavailable>
+
+const makeSubmit = (batcher: TransferBatcher): Submit => (events) =>
+  Effect.callback<ReadonlyArray<CreateTransferStatus>, LedgerUnavailable>((resume) => {
+    batcher.submit(events).then(
+      (statuses) => resume(Effect.succeed(statuses)),
+      (failure: unknown) => {
+        if (failure instanceof BatchFailure && failure.kind === "defect") {
+          resume(Effect.die(new LedgerDefect(failure.message)))
+        } else if (failure instanceof BatchFailure && failure.kind === "rejected") {
+          resume(rejected("create_transfers", failure.cause))
+        } else {
+          const message = failure instanceof Error ? failure.message : String(failure)
+          resume(Effect.fail(new LedgerUnavailable({ message, cause: failure })))
+        }
+      }
+    )
+  })
+
 /** Submits `items` as one linked chain, re-submitting what failed only for harmless neighbours. */
 const submitChain = <I, E>(
-  request: Request,
+  submit: Submit,
   items: ReadonlyArray<I>,
   encode: (item: I, linked: boolean) => TbTransfer,
   classify: (item: I, status: CreateTransferStatus) => Outcome<E>
@@ -303,12 +330,8 @@ const submitChain = <I, E>(
     let remaining = items
     while (remaining.length > 0) {
       const batch = remaining.map((item, i) => encode(item, i < remaining.length - 1))
-      const results = yield* request("create_transfers", (client) => client.createTransfers(batch))
-      if (results.length !== batch.length) {
-        const message = `TigerBeetle answered ${results.length} results for ${batch.length} events`
-        return yield* Effect.die(new LedgerDefect(message))
-      }
-      const next = verdict(remaining, remaining.map((item, i) => classify(item, results[i]!.status)))
+      const statuses = yield* submit(batch)
+      const next = verdict(remaining, remaining.map((item, i) => classify(item, statuses[i]!)))
       if (next._tag === "Die") return yield* Effect.die(new LedgerDefect(next.message))
       if (next._tag === "Fail") return yield* Effect.fail(next.error)
       remaining = next._tag === "Resubmit" ? next.items : []
@@ -366,26 +389,26 @@ const lookupIdsMax = 8189
 const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
 
-const makeService = (request: Request): LedgerShape => ({
+const makeService = (request: Request, submit: Submit): LedgerShape => ({
   createAccounts: Effect.fn("Ledger.createAccounts")(function*(accounts) {
     yield* dieIf(accountsProblem(accounts))
     if (accounts.length > 0) yield* createAccounts(request, accounts)
   }),
   reserve: Effect.fn("Ledger.reserve")(function*(transfers, timeoutSeconds) {
     yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
-    yield* submitChain(request, transfers, encodeTransfer(timeoutSeconds), classifyCreate)
+    yield* submitChain(submit, transfers, encodeTransfer(timeoutSeconds), classifyCreate)
   }),
   post: Effect.fn("Ledger.post")(function*(ids) {
     yield* dieIf(pendingChainProblem(ids))
-    yield* submitChain(request, ids, encodePost, classifyPost)
+    yield* submitChain(submit, ids, encodePost, classifyPost)
   }),
   voidPending: Effect.fn("Ledger.voidPending")(function*(ids) {
     yield* dieIf(pendingChainProblem(ids))
-    yield* submitChain(request, ids, encodeVoid, classifyVoid)
+    yield* submitChain(submit, ids, encodeVoid, classifyVoid)
   }),
   transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
     yield* dieIf(transferChainProblem(transfers))
-    yield* submitChain(request, transfers, encodeTransfer(undefined), classifyCreate)
+    yield* submitChain(submit, transfers, encodeTransfer(undefined), classifyCreate)
   }),
   balances: Effect.fn("Ledger.balances")(function*(ids) {
     const pages = yield* Effect.forEach(chunks(ids, lookupIdsMax), (page) => lookupBalances(request, page))
@@ -431,6 +454,11 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
       yield* dieIf(optionsProblem(options))
       const client = yield* connect(options)
       const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
-      return makeService(makeRequest(client, options.requestTimeoutMs, inFlightMax))
+      const batcher = makeTransferBatcher((events) => client.createTransfers(events), {
+        requestTimeoutMs: options.requestTimeoutMs,
+        requestsInFlightMax: inFlightMax,
+        eventsQueuedMax: options.eventsQueuedMax ?? defaults.eventsQueuedMax
+      })
+      return makeService(makeRequest(client, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
     })
   )

@@ -24,7 +24,7 @@ import { deliver } from "./stages/Deliver.ts"
 import { exchangeRate } from "./stages/ExchangeRate.ts"
 import { expiryOnArrival } from "./stages/ExpiryOnArrival.ts"
 import { fulfillmentCheck } from "./stages/FulfillmentCheck.ts"
-import { ledgerReservation } from "./stages/LedgerReservation.ts"
+import { ledgerReservation, makePostAfterReply } from "./stages/LedgerReservation.ts"
 import { maxPacketAmount } from "./stages/MaxPacketAmount.ts"
 import { outgoingExpiry } from "./stages/OutgoingExpiry.ts"
 import { ownAddress } from "./stages/OwnAddress.ts"
@@ -49,6 +49,9 @@ export const make = Effect.gen(function*() {
   const ledger = yield* Ledger
   const metrics = yield* Metrics
   const ourAddress = config.ilpAddress
+  // On TigerBeetle the post is a network round trip: the Fulfill goes upstream without waiting for
+  // it (stages/LedgerReservation.ts, docs/performance.md). The embedded ledger posts in-process.
+  const postAfterReply = config.tigerbeetle === undefined ? undefined : yield* makePostAfterReply
 
   const handler: Handler<IncomingPacket> =
     // 1. F01 — nothing else can look at a packet until it is a valid Prepare.
@@ -71,7 +74,7 @@ export const make = Effect.gen(function*() {
                     //     cannot make it never touches balances, and the hold time is known to it.
                     outgoingExpiry(config)(
                       // 11. T04 / T00 — reserve the packet's transfers; post on fulfill, void otherwise.
-                      ledgerReservation(ledger, metrics, localReceivers)(
+                      ledgerReservation(ledger, metrics, localReceivers, postAfterReply)(
                         // 14. F05 — the fulfillment must hash to the condition (inside the reservation,
                         //     so a bad fulfillment voids it).
                         fulfillmentCheck(

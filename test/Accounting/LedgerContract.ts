@@ -181,6 +181,29 @@ export const ledgerContract = (name: string, makeLayer: () => Layer.Layer<Ledger
         expect((yield* balanceOf(creditLine!)).debitsPosted - (yield* balanceOf(creditLine!)).creditsPosted).toBe(80n)
       }))
 
+    it.effect("concurrent raises of a credit line to the same limit grant it once; a refused lowering can be retried", () =>
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const [liquidity, sink] = yield* createAccounts(L, [dmnec, noFlags])
+        const [creditLine] = yield* createAccounts(L, [cmned], AccountCode.creditLine)
+        const line = { ledger: L, liquidityAccountId: liquidity!, creditLineAccountId: creditLine! }
+        yield* Effect.all(Array.from({ length: 6 }, () => setCreditLimit(line, 100n)), { concurrency: "unbounded" })
+        const granted = yield* balanceOf(creditLine!)
+        expect(granted.debitsPosted).toBe(100n)
+        expect(granted.creditsPosted).toBe(0n)
+        yield* ledger.transfer([transferSpec(L, liquidity!, sink!, 80n)])
+        for (let attempt = 0; attempt < 2; attempt++) {
+          expect((yield* Effect.flip(setCreditLimit(line, 50n)))._tag).toBe("InsufficientBalance")
+        }
+        yield* ledger.transfer([transferSpec(L, sink!, liquidity!, 40n)]) // 40 in use now
+        yield* setCreditLimit(line, 50n)
+        const lowered = yield* balanceOf(creditLine!)
+        expect(lowered.debitsPosted - lowered.creditsPosted).toBe(50n)
+        yield* setCreditLimit(line, 100n) // raise again from a new state: a new id, applied
+        const raised = yield* balanceOf(creditLine!)
+        expect(raised.debitsPosted - raised.creditsPosted).toBe(100n)
+      }))
+
     it.effect("a reservation that timed out cannot be posted and its amount is released", () =>
       Effect.gen(function*() {
         const ledger = yield* Ledger

@@ -10,15 +10,23 @@
  *   never expires a reservation we may still post.
  * - Unfulfillable packets (our own quote probes), packets a local receiver cannot fulfill (another
  *   sender's rate probes: their condition is random) and zero-amount packets create no transfers.
- * - A post that fails after a Fulfill is retried within the margin; the Fulfill is still returned
+ * - A post that fails after a Fulfill is retried while the ledger is unavailable (backing off up to
+ *   `postRetryDelayMaxMs`) until shortly before the reservation would expire (a cluster's view change
+ *   after losing its primary takes seconds); the Fulfill is still returned
  *   (the next hop has been paid, refusing it upstream would only add a loss), and the failure is
  *   logged with the transfer ids for reconciliation.
+ * - With `postAfterReply` (the TigerBeetle profile) the post (and the local receiver's settle after
+ *   it) runs in the background and the Fulfill goes upstream without waiting for it: the post is a
+ *   network round trip to the cluster (docs/performance.md has the figures and the crash-window
+ *   argument: a crash before the post lands leaves the same books either way, and the upstream
+ *   peer's own records then agree with the downstream's). Shutdown waits for posts in flight
+ *   (`makePostAfterReply`: its scope's finalizer awaits them before the ledger closes).
  * - The stages after this one get the reservation (`request.reservation`: the first transfer's id
  *   and the timeout). For a local receiver, once the reservation is posted or voided the receiver is
  *   told (`LocalReceivers.settle`, inside the same uninterruptible release step), so its receipt
  *   totals follow the ledger; not when the receiver refused the packet itself (`ReceiverRejected`).
  */
-import { Cause, Clock, Effect, Exit, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, FiberSet, Schedule } from "effect"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
 import { type LedgerShape, newTransferId } from "../../Accounting/Ledger.ts"
 import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
@@ -29,7 +37,9 @@ import type { Stage, Timed } from "../Stage.ts"
 
 /** Extra pending time beyond the hold time, for the post (and its retries) after a late fulfill. */
 export const settleMarginSeconds = 10
-const postAttemptsMax = 5
+const postRetryDelayMaxMs = 1_000
+/** Posts are not retried later than this before the reservation expires. */
+const postRetryStopBeforeExpiryMs = 1_000
 
 const destinationLeg = (request: Timed): PacketLeg =>
   request.destination.kind === "peer" ?
@@ -61,10 +71,26 @@ const refusedByReceiver = (exit: Exit.Exit<unknown, IlpError>): boolean =>
     found._tag === "Some" && found.value._tag === "ReceiverRejected"
   )
 
+/** Runs a post without making the reply wait for it; see the module comment. */
+export type PostAfterReply = (post: Effect.Effect<void>) => Effect.Effect<void>
+
+/**
+ * Posts in background fibers of the caller's scope; closing the scope waits for every post still
+ * running (each is bounded: retried only until shortly before its reservation expires).
+ */
+export const makePostAfterReply = Effect.gen(function*() {
+  const posts = yield* FiberSet.make<void, never>()
+  // Added after the set's own finalizer (which interrupts), so it runs first: posts finish, not stop.
+  yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(posts))
+  const run: PostAfterReply = (post) => Effect.asVoid(FiberSet.run(posts, post))
+  return run
+})
+
 export const ledgerReservation = (
   ledger: LedgerShape,
   metrics: MetricsShape,
-  localReceivers: Pick<LocalReceiversShape, "settle">
+  localReceivers: Pick<LocalReceiversShape, "settle">,
+  postAfterReply?: PostAfterReply
 ): Stage<Timed> =>
 (next) =>
 (request) => {
@@ -78,9 +104,12 @@ export const ledgerReservation = (
   if (transfers.length === 0) return next(request)
   const pendingIds = transfers.map((transfer) => transfer.id)
 
+  /** When the reservation expires in the ledger (set by `reserve`). */
+  let expiresAtMs = 0
   const reserve = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
     const timeoutSeconds = holdSeconds + settleMarginSeconds
+    expiresAtMs = now + timeoutSeconds * 1000
     return Effect.as(timed(metrics, "reserve", ledger.reserve(transfers, timeoutSeconds)), timeoutSeconds)
   }).pipe(
     Effect.catchTags({
@@ -93,8 +122,15 @@ export const ledgerReservation = (
   const post = timed(metrics, "post", ledger.post(pendingIds)).pipe(
     Effect.retry({
       while: (error) => error._tag === "LedgerUnavailable",
-      schedule: Schedule.exponential("50 millis"),
-      times: postAttemptsMax
+      schedule: Schedule.exponential("50 millis").pipe(
+        Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
+        Schedule.while(({ duration }) =>
+          Effect.map(
+            Clock.currentTimeMillis,
+            (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
+          )
+        )
+      )
     }),
     Effect.as(true),
     Effect.catchCause((cause) =>
@@ -121,6 +157,8 @@ export const ledgerReservation = (
   const settle = (reserved: Timed, outcome: SettleOutcome) =>
     destination.kind === "local" ? localReceivers.settle(reserved, destination.receiver, outcome) : Effect.void
 
+  const postThenSettle = postAfterReply ?? ((posting: Effect.Effect<void>) => posting)
+
   return Effect.acquireUseRelease(
     Effect.map(reserve, (timeoutSeconds): Timed => ({
       ...request,
@@ -129,7 +167,7 @@ export const ledgerReservation = (
     next,
     (reserved, exit) =>
       Exit.isSuccess(exit) ?
-        Effect.flatMap(post, (posted) => settle(reserved, posted ? "posted" : "unknown")) :
+        postThenSettle(Effect.flatMap(post, (posted) => settle(reserved, posted ? "posted" : "unknown"))) :
         Effect.andThen(voidReservation, refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
   )
 }

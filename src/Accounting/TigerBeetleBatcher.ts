@@ -1,0 +1,225 @@
+/**
+ * Coalesces the `create_transfers` calls of concurrent packets into few TigerBeetle requests.
+ *
+ * Every packet makes two ledger calls (reserve, then post or void), each a chain of 1–3 events. Sent
+ * one call per request, a busy node pays a native submit, a promise, a timer and a result
+ * conversion per call, and the cluster sees many tiny requests. Here calls that arrive while a
+ * request is in flight wait in a queue and leave together in the next request (up to
+ * `batchEventsMax` events, TigerBeetle's limit); the first call after an idle moment waits only
+ * until the end of the current event-loop turn (`setImmediate`), so concurrent calls of that turn
+ * share its request.
+ *
+ * A chain stays a chain: its events are contiguous and `linked` except the last, so chains of
+ * different calls in one request succeed or fail independently (TigerBeetle's linked events).
+ * Each call gets back the statuses of its own events, in order.
+ *
+ * Bounds:
+ * - at most `requestsInFlightMax` requests unanswered by the client (requests that timed out count
+ *   until the client settles them); at most `inFlightRequestsSent` of them are live at once;
+ * - at most `eventsQueuedMax` events waiting; a call beyond either bound fails at once;
+ * - every call is answered within `requestTimeoutMs` of joining its batch (the timer is per batch,
+ *   started when the batch opens): queued, it is dropped unsent; sent, its outcome is unknown and
+ *   the caller may retry with the same ids.
+ */
+import { type CreateTransferResult, type CreateTransferStatus, RequestError, type Transfer } from "tigerbeetle-node"
+
+/**
+ * TigerBeetle's default batch limit (events per request). A cluster may allow fewer (one started
+ * with `--development` takes about 250 transfers): the client refuses a request that is too large
+ * before sending it (`ERR_TOO_MUCH_DATA`), and the batcher then halves its limit and re-sends the
+ * calls in smaller requests; the limit never grows back for the life of the client.
+ */
+export const batchEventsMax = 8189
+
+const isTooMuchData = (cause: unknown): boolean => cause instanceof RequestError && cause.code === "ERR_TOO_MUCH_DATA"
+
+export interface BatcherOptions {
+  readonly requestTimeoutMs: number
+  readonly requestsInFlightMax: number
+  readonly eventsQueuedMax: number
+  /** Requests sent and not yet answered or timed out (1: the client runs one request at a time). */
+  readonly inFlightRequestsSent?: number
+}
+
+/** Why a call got no statuses. `unknown`: the request may still be applied later. */
+export class BatchFailure extends Error {
+  override readonly name = "BatchFailure"
+  readonly kind: "refused" | "timeout" | "rejected" | "defect"
+  constructor(message: string, kind: BatchFailure["kind"], cause?: unknown) {
+    super(message, { cause })
+    this.kind = kind
+  }
+}
+
+interface Call {
+  readonly events: ReadonlyArray<Transfer>
+  readonly resolve: (statuses: ReadonlyArray<CreateTransferStatus>) => void
+  readonly reject: (failure: BatchFailure) => void
+}
+
+interface Batch {
+  readonly calls: Array<Call>
+  events: number
+  state: "queued" | "sent" | "done"
+  timer: NodeJS.Timeout | undefined
+  /** `Date.now()` by which every call of the batch is answered. */
+  readonly deadline: number
+}
+
+export interface TransferBatcher {
+  /** The statuses of `events` (one chain or independent events, as the caller encoded them). */
+  readonly submit: (events: ReadonlyArray<Transfer>) => Promise<ReadonlyArray<CreateTransferStatus>>
+  /** Requests and events currently held, for tests and metrics. */
+  readonly stats: () => {
+    readonly queuedEvents: number
+    readonly unanswered: number
+    readonly sent: number
+    readonly limit: number
+  }
+}
+
+export const makeTransferBatcher = (
+  send: (events: Array<Transfer>) => Promise<ReadonlyArray<CreateTransferResult>>,
+  options: BatcherOptions
+): TransferBatcher => {
+  const liveMax = options.inFlightRequestsSent ?? 1
+  const queue: Array<Batch> = []
+  let queuedEvents = 0
+  /** Sent, not yet settled by the client (timed-out ones included). */
+  let unanswered = 0
+  /** Sent, neither settled nor timed out. */
+  let live = 0
+  let scheduled = false
+  /** Events per request: `batchEventsMax` until the cluster says it takes fewer. */
+  let limit = batchEventsMax
+
+  const finish = (batch: Batch, outcome: (call: Call, offset: number) => void) => {
+    if (batch.state === "done") return
+    if (batch.state === "queued") {
+      queue.splice(queue.indexOf(batch), 1)
+      queuedEvents -= batch.events
+    } else live--
+    batch.state = "done"
+    clearTimeout(batch.timer)
+    let offset = 0
+    for (const call of batch.calls) {
+      outcome(call, offset)
+      offset += call.events.length
+    }
+    pump()
+  }
+
+  const fail = (batch: Batch, failure: BatchFailure) => finish(batch, (call) => call.reject(failure))
+
+  const dispatch = (batch: Batch) => {
+    queue.shift()
+    queuedEvents -= batch.events
+    batch.state = "sent"
+    live++
+    unanswered++
+    const events = batch.calls.length === 1 ? [...batch.calls[0]!.events] : batch.calls.flatMap((call) => call.events)
+    const settled = () => {
+      unanswered--
+    }
+    let request: Promise<ReadonlyArray<CreateTransferResult>>
+    try {
+      request = send(events)
+    } catch (cause) {
+      request = Promise.reject(cause)
+    }
+    request.then(
+      (results) => {
+        settled()
+        if (results.length !== events.length) {
+          const message = `TigerBeetle answered ${results.length} results for ${events.length} events`
+          return fail(batch, new BatchFailure(message, "defect"))
+        }
+        finish(batch, (call, offset) => {
+          const statuses = new Array<CreateTransferStatus>(call.events.length)
+          for (let i = 0; i < statuses.length; i++) statuses[i] = results[offset + i]!.status
+          call.resolve(statuses)
+        })
+      },
+      (cause: unknown) => {
+        settled()
+        if (isTooMuchData(cause) && batch.calls.length > 1) return split(batch)
+        fail(batch, new BatchFailure("TigerBeetle create_transfers failed", "rejected", cause))
+      }
+    )
+  }
+
+  const pump = () => {
+    while (queue.length > 0 && live < liveMax && unanswered < options.requestsInFlightMax) dispatch(queue[0]!)
+  }
+
+  const schedule = () => {
+    if (scheduled) return
+    scheduled = true
+    setImmediate(() => {
+      scheduled = false
+      pump()
+    })
+  }
+
+  const newBatch = (deadline = Date.now() + options.requestTimeoutMs): Batch => {
+    const batch: Batch = { calls: [], events: 0, state: "queued", timer: undefined, deadline }
+    batch.timer = setTimeout(() => {
+      const message = `TigerBeetle create_transfers timed out after ${options.requestTimeoutMs} ms`
+      fail(batch, new BatchFailure(message, "timeout"))
+    }, Math.max(0, deadline - Date.now()))
+    return batch
+  }
+
+  const openBatch = (): Batch => {
+    const batch = newBatch()
+    queue.push(batch)
+    return batch
+  }
+
+  /**
+   * The client refused `batch` as too large without sending it: lower the limit and queue its
+   * calls again, first, in order, in batches of the new size (keeping the original deadline).
+   */
+  const split = (batch: Batch) => {
+    live--
+    batch.state = "done"
+    clearTimeout(batch.timer)
+    limit = Math.max(1, Math.min(limit, Math.floor(batch.events / 2)))
+    const batches: Array<Batch> = []
+    for (const call of batch.calls) {
+      const last = batches.at(-1)
+      const target = last !== undefined && last.events + call.events.length <= limit ? last : newBatch(batch.deadline)
+      if (target !== last) batches.push(target)
+      target.calls.push(call)
+      target.events += call.events.length
+    }
+    queue.unshift(...batches)
+    queuedEvents += batch.events
+    pump()
+  }
+
+  const submit = (events: ReadonlyArray<Transfer>): Promise<ReadonlyArray<CreateTransferStatus>> => {
+    if (events.length === 0) return Promise.resolve([])
+    if (events.length > batchEventsMax) {
+      return Promise.reject(new BatchFailure(`${events.length} events exceed ${batchEventsMax}`, "defect"))
+    }
+    if (queuedEvents + events.length > options.eventsQueuedMax) {
+      return Promise.reject(new BatchFailure(`${queuedEvents} TigerBeetle events already queued`, "refused"))
+    }
+    if (unanswered >= options.requestsInFlightMax) {
+      return Promise.reject(new BatchFailure(`${unanswered} TigerBeetle requests in flight`, "refused"))
+    }
+    return new Promise((resolve, reject) => {
+      const last = queue.at(-1)
+      const batch = last !== undefined && last.state === "queued" && last.events + events.length <= limit ?
+        last :
+        openBatch()
+      batch.calls.push({ events, resolve, reject })
+      batch.events += events.length
+      queuedEvents += events.length
+      schedule()
+    })
+  }
+
+  return { submit, stats: () => ({ queuedEvents, unanswered, sent: live, limit }) }
+}
