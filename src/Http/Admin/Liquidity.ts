@@ -13,7 +13,7 @@ import { ids } from "../../Accounting/Accounts.ts"
 import { Ledger, newTransferId } from "../../Accounting/Ledger.ts"
 import * as Liquidity from "../../Accounting/Liquidity.ts"
 import type { NodeConfig } from "../../Config.ts"
-import { Peers } from "../../Connector/Peers.ts"
+import { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { AdminApi } from "./Api.ts"
 import {
   AdminAuth,
@@ -29,7 +29,6 @@ import {
   TransferIdText,
   Unavailable,
   unavailable,
-  withCurrentPeers,
   zeroBalance
 } from "./Common.ts"
 
@@ -105,10 +104,10 @@ const withdraw = moveLiquidity("withdraw")
 export const liquidityHandlers = (api: typeof AdminApi, config: NodeConfig) =>
   HttpApiBuilder.group(api, "liquidity", (handlers) =>
     Effect.gen(function*() {
-      const peers = yield* Peers
+      const settings = yield* NodeSettings
       const ledger = yield* Ledger
       const run = (move: typeof deposit, payload: LiquidityRequest) =>
-        move(withCurrentPeers(config, peers), payload).pipe(Effect.provideService(Ledger, ledger))
+        move(settings.effectiveConfig(), payload).pipe(Effect.provideService(Ledger, ledger))
       return handlers
         .handle("deposit", ({ payload }) => run(deposit, payload))
         .handle("withdraw", ({ payload }) => run(withdraw, payload))

@@ -35,14 +35,17 @@ import type { OutgoingPayments } from "../../Payments/OutgoingPayments.ts"
 import type { Quotes } from "../../Payments/Quotes.ts"
 import type { WalletAddresses } from "../../Payments/WalletAddresses.ts"
 import type { StreamCredentials } from "../../Stream/Credentials.ts"
+import type { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { ReceiptTotals } from "../../Stream/ReceiptTotals.ts"
 import { AdminApi, openapiPath } from "./Api.ts"
+import { assetsHandlers } from "./Assets.ts"
 import { balancesHandlers } from "./Balances.ts"
 import { AdminAuth, adminBodyBytesMax, BadRequest, RequestValidation, Unauthorized } from "./Common.ts"
 import { incomingPaymentsHandlers } from "./IncomingPayments.ts"
 import { liquidityHandlers } from "./Liquidity.ts"
 import { outgoingPaymentsHandlers, quotesHandlers } from "./Payments.ts"
 import { peersHandlers } from "./Peers.ts"
+import { ratesHandlers } from "./Rates.ts"
 import { systemHandlers } from "./System.ts"
 import { walletAddressesHandlers } from "./WalletAddresses.ts"
 
@@ -89,6 +92,8 @@ export const routesLayer = (config: NodeConfig) =>
     Layer.provide([
       systemHandlers(AdminApi),
       peersHandlers(AdminApi),
+      assetsHandlers(AdminApi),
+      ratesHandlers(AdminApi),
       balancesHandlers(AdminApi, config),
       liquidityHandlers(AdminApi, config),
       walletAddressesHandlers(AdminApi),
@@ -126,6 +131,7 @@ export type AdminServices =
   | ReceiptTotals
   | Quotes
   | OutgoingPayments
+  | NodeSettings
 
 export interface RunningAdminApi {
   readonly port: number
