@@ -29,7 +29,8 @@ import {
   TransferIdText,
   Unavailable,
   unavailable,
-  zeroBalance
+  zeroBalance,
+  doc
 } from "./Common.ts"
 
 const LiquidityRequest = Schema.Struct({
@@ -51,12 +52,18 @@ export class LiquidityGroup extends HttpApiGroup.make("liquidity").add(
     payload: LiquidityRequest,
     success: LiquidityResult,
     error: liquidityErrors
-  }),
+  }).annotateMerge(doc(
+    "Deposit liquidity",
+    "Moves amount from the asset's settlement account into an asset's or a peer's liquidity account (exactly one of asset or peerId). Idempotent by transferId: a retry with the same id and body applies once. 404 unknown asset or peer; 409 transferId reused for a different or failed transfer; 503 ledger unavailable (retry with the same transferId)."
+  )),
   HttpApiEndpoint.post("withdraw", "/liquidity/withdraw", {
     payload: LiquidityRequest,
     success: LiquidityResult,
     error: liquidityErrors
-  })
+  }).annotateMerge(doc(
+    "Withdraw liquidity",
+    "Moves amount from an asset's or a peer's liquidity account back to the settlement account. Idempotent by transferId. 409 when it exceeds the available balance or the transferId was used for a different or failed transfer; 503 ledger unavailable (retry with the same transferId)."
+  ))
 ).middleware(AdminAuth) {}
 
 const targetOf = (body: LiquidityRequest): Liquidity.LiquidityTarget =>

@@ -15,21 +15,21 @@ import { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { AdminApi } from "./Api.ts"
 import { AdminAuth, AssetJson, BadRequest, Conflict, doc, idParam, NotFound, settingsError, Unavailable } from "./Common.ts"
 
-const LimitJson = Schema.Struct({ packetsPerSecond: Schema.Number, burst: Schema.Number })
+const LimitJson = Schema.Struct({ packetsPerSecond: Schema.Finite, burst: Schema.Int })
 
 const PeerJson = Schema.Struct({
   id: Schema.String,
   asset: AssetJson,
   staticIlpAddress: Schema.String,
   routes: Schema.Array(Schema.String),
-  routeWeight: Schema.optionalKey(Schema.Number),
+  routeWeight: Schema.optionalKey(Schema.Int),
   maxPacketAmount: Schema.optionalKey(Schema.String),
   outgoing: Schema.optionalKey(Schema.Struct({ url: Schema.String })),
-  incomingTokens: Schema.optionalKey(Schema.Number.annotate({ description: "How many incoming tokens the peer has (never the tokens)" })),
+  incomingTokens: Schema.optionalKey(Schema.Int.annotate({ description: "How many incoming tokens the peer has (never the tokens)" })),
   rateLimit: Schema.optionalKey(LimitJson.annotate({
     description: `Packets per second and burst; absent: the default, ${defaults.peerRateLimit.packetsPerSecond}/s with a burst of ${defaults.peerRateLimit.burst}`
   })),
-  throughputLimit: Schema.optionalKey(Schema.Struct({ amount: Schema.String, periodMs: Schema.Number })),
+  throughputLimit: Schema.optionalKey(Schema.Struct({ amount: Schema.String, periodMs: Schema.Int })),
   creditLimit: Schema.optionalKey(Schema.String)
 })
 type PeerJson = typeof PeerJson.Type

@@ -4,7 +4,8 @@
  * resource beside this one; `Api.ts` lists them.
  *
  * HTTP answers:
- * - `GET /healthz`, `GET /openapi.json`, `GET /metrics` (Prometheus text): no auth.
+ * - `GET /healthz`, `GET /openapi.json`, `GET /docs` (the API reference page, rendered on the node
+ *   from the OpenAPI document, no network access), `GET /metrics` (Prometheus text): no auth.
  * - every other endpoint: `Authorization: Bearer <adminToken>`; missing or wrong token → 401. The
  *   token is compared as SHA-256 digests with `timingSafeEqual`. Without a configured token every
  *   guarded endpoint answers 401 (and `serve` logs a warning once).
@@ -46,6 +47,7 @@ import { liquidityHandlers } from "./Liquidity.ts"
 import { outgoingPaymentsHandlers, quotesHandlers } from "./Payments.ts"
 import { peersHandlers } from "./Peers.ts"
 import { ratesHandlers } from "./Rates.ts"
+import { referencePath, referenceResponse } from "./Reference.ts"
 import { systemHandlers } from "./System.ts"
 import { walletAddressesHandlers } from "./WalletAddresses.ts"
 
@@ -157,7 +159,10 @@ export const serve = (
       Effect.sync(() =>
         HttpServerResponse.text(metrics.render(), { contentType: "text/plain; version=0.0.4; charset=utf-8" })
       ))
-    const routes = Layer.mergeAll(routesLayer(config), metricsRoute)
+    // The API reference, rendered once from the OpenAPI document; served like `/openapi.json`.
+    const reference = referenceResponse()
+    const referenceRoute = HttpRouter.add("GET", referencePath, () => Effect.succeed(reference))
+    const routes = Layer.mergeAll(routesLayer(config), metricsRoute, referenceRoute)
     const serverLayer = HttpRouter.serve(routes, { disableListenLog: true, middleware: limitBody }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: config.adminPort, host: config.host }))
     )
