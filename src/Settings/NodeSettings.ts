@@ -58,6 +58,13 @@ export class SettingNotFound extends Data.TaggedError("SettingNotFound")<{ reado
 
 type WriteError = SettingsUnavailable | LedgerUnavailable
 
+/** Most peers a node holds (each costs two ledger accounts and a route-table entry per prefix). */
+export const peersMax = 10_000
+/** Most static rates (pairs) a node holds. */
+export const ratesMax = 10_000
+/** Most added assets. */
+export const assetsMax = 1_000
+
 // ---------------------------------------------------------------------------------------------
 // The service
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +95,7 @@ export interface NodeSettingsShape {
   readonly putAsset: (asset: Asset) => Effect.Effect<void, SettingsConflict | WriteError>
   /** Removes an asset no peer uses (its ledger accounts and balances stay). */
   readonly deleteAsset: (asset: Asset) => Effect.Effect<void, SettingNotFound | SettingsConflict | WriteError>
-  readonly putRate: (rate: StaticRate) => Effect.Effect<void, WriteError>
+  readonly putRate: (rate: StaticRate) => Effect.Effect<void, SettingsConflict | WriteError>
   readonly deleteRate: (base: string, quote: string) => Effect.Effect<void, SettingNotFound | WriteError>
   /** Re-reads the store and applies what changed (what a shared store's change notification drives). */
   readonly reload: Effect.Effect<void, WriteError>
@@ -265,6 +272,7 @@ export const make = Effect.gen(function*() {
         if (state.peers.some((existing) => existing.id === peer.id)) {
           return yield* new SettingsConflict({ message: `id: a peer "${peer.id}" exists; update it with PATCH` })
         }
+        if (state.peers.length >= peersMax) return yield* new SettingsConflict({ message: `the node already has ${peersMax} peers` })
         return yield* putPeer(peer)
       })),
     updatePeer: (id, change) =>
@@ -287,6 +295,7 @@ export const make = Effect.gen(function*() {
     putAsset: (asset) =>
       writes.withPermit(Effect.gen(function*() {
         if (state.storedAssets.some((stored) => sameAsset(stored, asset))) return
+        if (state.storedAssets.length >= assetsMax) return yield* new SettingsConflict({ message: `the node already has ${assetsMax} assets` })
         const collision = ledgerCollision([...state.assets, asset])
         if (collision !== undefined) return yield* new SettingsConflict({ message: collision })
         yield* ensureAccounts([asset], [])
@@ -304,7 +313,12 @@ export const make = Effect.gen(function*() {
         yield* reloadUnlocked
       })),
     putRate: (rate) =>
-      writes.withPermit(Effect.andThen(store.putRate(rate), reloadUnlocked)),
+      writes.withPermit(Effect.gen(function*() {
+        const exists = state.rates.some((stored) => stored.base === rate.base && stored.quote === rate.quote)
+        if (!exists && state.rates.length >= ratesMax) return yield* new SettingsConflict({ message: `the node already has ${ratesMax} static rates` })
+        yield* store.putRate(rate)
+        yield* reloadUnlocked
+      })),
     deleteRate: (base, quote) =>
       writes.withPermit(Effect.gen(function*() {
         const deleted = yield* store.deleteRate(base, quote)
