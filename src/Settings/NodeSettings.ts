@@ -269,7 +269,10 @@ export const make = Effect.gen(function*() {
     }),
     createPeer: (peer) =>
       writes.withPermit(Effect.gen(function*() {
-        if (state.peers.some((existing) => existing.id === peer.id)) {
+        const existing = state.peers.find((candidate) => candidate.id === peer.id)
+        // The same peer again (a retry after an unknown outcome) is answered as it is.
+        if (existing !== undefined && samePeer(existing, peer)) return existing
+        if (existing !== undefined) {
           return yield* new SettingsConflict({ message: `id: a peer "${peer.id}" exists; update it with PATCH` })
         }
         if (state.peers.length >= peersMax) return yield* new SettingsConflict({ message: `the node already has ${peersMax} peers` })
