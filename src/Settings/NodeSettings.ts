@@ -269,11 +269,12 @@ export const make = Effect.gen(function*() {
     }),
     createPeer: (peer) =>
       writes.withPermit(Effect.gen(function*() {
+        // A peer under this id already: 409 even for the same body (a client retrying after an unknown
+        // outcome reads the peer to know); the message says when the stored peer is identical.
         const existing = state.peers.find((candidate) => candidate.id === peer.id)
-        // The same peer again (a retry after an unknown outcome) is answered as it is.
-        if (existing !== undefined && samePeer(existing, peer)) return existing
         if (existing !== undefined) {
-          return yield* new SettingsConflict({ message: `id: a peer "${peer.id}" exists; update it with PATCH` })
+          const same = samePeer(existing, peer) ? " with these same settings" : ""
+          return yield* new SettingsConflict({ message: `id: a peer "${peer.id}" exists${same}; update it with PATCH` })
         }
         if (state.peers.length >= peersMax) return yield* new SettingsConflict({ message: `the node already has ${peersMax} peers` })
         return yield* putPeer(peer)

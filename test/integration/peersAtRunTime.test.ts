@@ -144,9 +144,13 @@ describe("peers at run time (embedded node, real sockets)", () => {
   })
 
   it("refuses a second peer with the same id or a token another peer uses", async () => {
-    // The same body again is a safe retry; a different peer under the id is refused.
-    expect((await admin(node, "POST", "/peers", clientPeer)).status).toBe(200)
-    expect((await admin(node, "POST", "/peers", { ...clientPeer, creditLimit: "1" })).status).toBe(409)
+    // The same body again is refused too, saying it is identical (a retry that had succeeded).
+    const again = await admin(node, "POST", "/peers", clientPeer)
+    expect(again.status).toBe(409)
+    expect(again.body.message).toContain('a peer "client" exists with these same settings')
+    const different = await admin(node, "POST", "/peers", { ...clientPeer, creditLimit: "1" })
+    expect(different.status).toBe(409)
+    expect(different.body.message).not.toContain("same settings")
     const thief = { ...clientPeer, id: "thief", staticIlpAddress: "test.node.thief" }
     const refused = await admin(node, "POST", "/peers", thief)
     expect(refused.status).toBe(409)

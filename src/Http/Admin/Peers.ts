@@ -66,9 +66,9 @@ export class PeersGroup extends HttpApiGroup.make("peers").add(
   HttpApiEndpoint.post("create", "/peers", { payload: PeerFile, success: PeerJson, error: changeErrors }).annotateMerge(doc(
     "Add a peer",
     "Adds a peer, written exactly as a peer in the config file. Its ledger accounts are created and it carries " +
-      "packets as soon as the answer is sent. Incoming tokens are stored only as SHA-256 digests. Sending the same " +
-      "peer again (a retry) answers it unchanged. 409 when a different peer has the id, a token is used by another " +
-      "peer, or the id belonged to a deleted peer with another asset."
+      "packets as soon as the answer is sent. Incoming tokens are stored only as SHA-256 digests. 409 when the id " +
+      "exists (the message says when with the same settings: a retry that had succeeded), a token is used by " +
+      "another peer, or the id belonged to a deleted peer with another asset."
   )),
   HttpApiEndpoint.patch("update", "/peers/:id", { params: idParam, payload: PeerPatch, success: PeerJson, error: changeErrors })
     .annotateMerge(doc(
