@@ -249,7 +249,11 @@ export const make = Effect.gen(function*() {
         Effect.catchTag("InsufficientBalance", () =>
           Effect.fail(new SettingsConflict({ message: "creditLimit: below what the peer currently owes" })))
       )
-      yield* store.putPeer(peer)
+      // The store refused (down): put the ledger's credit line back to what the stored peer says.
+      const previous = state.peers.find((candidate) => candidate.id === peer.id)
+      yield* store.putPeer(peer).pipe(
+        Effect.tapError(() => applyCreditLimit(previous ?? { ...peer, creditLimit: 0n }).pipe(Effect.ignore))
+      )
       yield* reloadUnlocked
       return peer
     })

@@ -19,7 +19,7 @@ import * as Rates from "../../src/Rates/Rates.ts"
 import { NodeSettings } from "../../src/Settings/NodeSettings.ts"
 import * as NodeSettingsModule from "../../src/Settings/NodeSettings.ts"
 import * as SettingsSqlite from "../../src/Settings/SettingsSqlite.ts"
-import { SettingsStore, type SettingsStoreShape } from "../../src/Settings/SettingsStore.ts"
+import { SettingsStore, type SettingsStoreShape, SettingsUnavailable } from "../../src/Settings/SettingsStore.ts"
 import { peer } from "./SettingsStoreContract.ts"
 
 const usd = { code: "USD", scale: 2 }
@@ -139,6 +139,31 @@ describe("NodeSettings", () => {
       const same = peer("twin", { incomingTokenHashes: peer("debtor").incomingTokenHashes })
       expect((await node.run(Effect.flip(node.settings.createPeer(same))))._tag).toBe("SettingsConflict")
       expect(Redacted.value(node.peers.byId("debtor")!.config.outgoing!.token)).toBe("debtor-outgoing-token-000001")
+    } finally {
+      made.close()
+    }
+  })
+
+  it("a store that refuses the write leaves the ledger's credit line as the stored peer says", async () => {
+    const made = SettingsSqlite.make(":memory:")
+    let refuse = false
+    const flaky: SettingsStoreShape = {
+      ...made.store,
+      putPeer: (p) => refuse ? Effect.fail(new SettingsUnavailable({ message: "down" })) : made.store.putPeer(p)
+    }
+    const node = await build(flaky, { assets: [usd] })
+    const granted = async () => {
+      const [line] = await node.run(Ledger.use((ledger) => ledger.balances([ids.creditLine("p")])))
+      return line!.debitsPosted - line!.creditsPosted
+    }
+    try {
+      await node.run(node.settings.createPeer(peer("p", { creditLimit: 100n })))
+      expect(await granted()).toBe(100n)
+      refuse = true
+      const failed = await node.run(Effect.flip(node.settings.updatePeer("p", (current) => ({ ...current, creditLimit: 900n }))))
+      expect(failed._tag).toBe("SettingsUnavailable")
+      expect(await granted()).toBe(100n)
+      expect(node.peers.byId("p")?.config.creditLimit).toBe(100n)
     } finally {
       made.close()
     }
