@@ -14,6 +14,13 @@ import { Expired, PeerUnreachable, InternalError } from "../Connector/IlpErrors.
 /** A reply larger than this cannot be an ILP Fulfill or Reject (data ≤ 32767 bytes). */
 export const replyBytesMax = 64 * 1024
 
+/**
+ * Most connection pools kept (one per peer id that was sent to). Past it the oldest pool is closed
+ * (gracefully: its requests in flight finish) and made again if its peer sends again, so peers
+ * added and deleted at run time cannot grow the map without bound.
+ */
+export const peerPoolsMax = 10_000
+
 export interface PeerClientShape {
   readonly send: (
     peer: PeerConfig,
@@ -155,8 +162,14 @@ export const make = (options: PeerClientOptions) =>
       }
       const target = makeTarget(peer, options)
       if (target === undefined) return undefined
+      targets.delete(peer.id)
       targets.set(peer.id, target)
       if (existing !== undefined) void existing.pool.close().catch(() => undefined)
+      if (targets.size > peerPoolsMax) {
+        const [oldestId, oldest] = targets.entries().next().value!
+        targets.delete(oldestId)
+        void oldest.pool.close().catch(() => undefined)
+      }
       return target
     }
     const send: PeerClientShape["send"] = (peer, prepare, deadlineMs) =>
