@@ -4,7 +4,7 @@
  * periodic reload, which is what a shared PostgreSQL store drives; credit limits are checked
  * against the ledger before anything is stored.
  */
-import { Context, Effect, Exit, Layer, Queue, Redacted, Scope, Stream } from "effect"
+import { Context, Effect, Exit, Layer, Logger, Queue, Redacted, Scope, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -38,7 +38,7 @@ const tempFile = () => {
 }
 
 /** Builds NodeSettings over `store` with an in-memory ledger; answers its services. */
-const build = async (store: SettingsStoreShape, file: Record<string, unknown> = {}) => {
+const build = async (store: SettingsStoreShape, file: Record<string, unknown> = {}, logs: Array<string> = []) => {
   const config = await Effect.runPromise(Config.decodeConfig({ dataDir: ":memory:", ilpAddress: "test.node", ...file }, {}))
   const base = Layer.mergeAll(
     Layer.succeed(SettingsStore, store),
@@ -48,7 +48,9 @@ const build = async (store: SettingsStoreShape, file: Record<string, unknown> = 
   ).pipe(Layer.provideMerge(Config.layer(config)))
   const scope = Scope.makeUnsafe()
   scopes.push(scope)
-  const context = await Effect.runPromise(Scope.provide(scope)(Layer.build(NodeSettingsModule.layer.pipe(Layer.provideMerge(base)))))
+  const collect = Logger.layer([Logger.make((options) => void logs.push(String(options.message)))])
+  const settingsLayer = NodeSettingsModule.layer.pipe(Layer.provideMerge(base), Layer.provide(collect))
+  const context = await Effect.runPromise(Scope.provide(scope)(Layer.build(settingsLayer)))
   return {
     settings: Context.get(context, NodeSettings),
     peers: Context.get(context, Peers),
@@ -185,10 +187,24 @@ describe("NodeSettings", () => {
 
     const second = SettingsSqlite.make(filename)
     try {
-      const restarted = await build(second.store, { peers: [{ ...configPeer, maxPacketAmount: "200" }] })
+      const logs: Array<string> = []
+      const restarted = await build(second.store, { peers: [{ ...configPeer, maxPacketAmount: "200" }] }, logs)
       expect(restarted.peers.byId("cfg")?.config.maxPacketAmount).toBe(50n)
+      expect(logs).toContain("settings: peer cfg: the config file differs from the stored settings; the stored values are used")
+      await restarted.run(restarted.settings.deletePeer("cfg"))
     } finally {
       second.close()
+    }
+
+    // Deleted through the API: the config file does not bring it back, and says so.
+    const third = SettingsSqlite.make(filename)
+    try {
+      const logs: Array<string> = []
+      const again = await build(third.store, { peers: [configPeer] }, logs)
+      expect(again.peers.byId("cfg")).toBeUndefined()
+      expect(logs.some((line) => line.startsWith("settings: peer cfg: in the config file but not in the stored settings"))).toBe(true)
+    } finally {
+      third.close()
     }
   })
 })
