@@ -126,7 +126,7 @@ const messageOf = (defect: unknown): string => {
   return typeof message === "string" && message !== "" ? message : String(defect)
 }
 
-const operatorCommands = new Set(["health", "peers", "balances", "deposit", "withdraw"])
+const operatorCommands = new Set(["health", "peers", "assets", "rates", "balances", "deposit", "withdraw"])
 
 const main = async (argv: ReadonlyArray<string>) => {
   const first = argv[0]

@@ -1,6 +1,8 @@
 /**
- * The configured peers: lookup by incoming token (for ILP-over-HTTP auth) and by id, and the
- * in-memory route table built from every peer's static address and routes.
+ * The peers the node has now: lookup by incoming token (for ILP-over-HTTP auth) and by id, and the
+ * in-memory route table built from every peer's static address and routes. Built from the config
+ * file, then replaced as a whole by `Settings/NodeSettings.ts` at start and on every change made
+ * through the operator API (a packet keeps the entry it was looked up with).
  *
  * Tokens are compared by their SHA-256 digest: the table is keyed by digest, so the time a lookup
  * takes does not depend on how much of a guessed token matches a real one.
