@@ -43,6 +43,8 @@ import {
   LedgerDefect,
   type LedgerShape,
   LedgerUnavailable,
+  lookupProblem,
+  mixedChainProblem,
   pendingChainProblem,
   timeoutProblem,
   transferChainProblem
@@ -200,6 +202,15 @@ const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): Ledge
   transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
     yield* dieIf(transferChainProblem(transfers))
     if (transfers.length > 0) yield* submit((tx) => tx.createTransfers(transfers, undefined), "failFast")
+  }),
+  createChain: Effect.fn("Ledger.createChain")(function*(transfers) {
+    yield* dieIf(mixedChainProblem(transfers))
+    if (transfers.length > 0) yield* submit((tx) => tx.createChain(transfers), "failFast")
+  }),
+  lookupTransfers: Effect.fn("Ledger.lookupTransfers")(function*(ids) {
+    yield* dieIf(lookupProblem(ids))
+    const nowMs = yield* Clock.currentTimeMillis
+    return yield* read(() => store.lookupTransfers(ids, nowMs))
   }),
   balances: Effect.fn("Ledger.balances")(function*(ids) {
     return yield* read(() => store.balances(ids))
