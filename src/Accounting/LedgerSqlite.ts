@@ -22,7 +22,9 @@
  * is happening. Posting an expired transfer fails with `PendingExpired`, as in TigerBeetle.
  *
  * Restart. On open, every transfer still pending was left by a previous process, which nothing can
- * complete any more: they are all voided (and the number is logged).
+ * complete any more: they are all voided (and the number is logged) — except pending withdrawals
+ * (`TransferCode.withdrawal`), which the operator posts or voids and which expire at their own
+ * timeout, as in TigerBeetle.
  *
  * Bounds (all in `defaults`, overridable per layer):
  * - `requestQueueSizeMax` requests may wait. When it is full, new reservations, transfers and

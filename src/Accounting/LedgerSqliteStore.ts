@@ -33,6 +33,7 @@ import {
   PendingExpired,
   PendingNotFound,
   type Transfer,
+  TransferCode,
   type TransferSpec
 } from "./Ledger.ts"
 import {
@@ -198,7 +199,11 @@ const prepareStatements = (db: DatabaseSync) => {
     selectDue: prepare(
       `SELECT ${transferColumns} FROM transfers WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ?`
     ),
-    selectPending: prepare(`SELECT ${transferColumns} FROM transfers WHERE state = 1 LIMIT ?`),
+    // Operator holds (pending withdrawals) outlive the process: the operator completes them, and
+    // their own timeout bounds them (TigerBeetle keeps them across a restart too).
+    selectPending: prepare(
+      `SELECT ${transferColumns} FROM transfers WHERE state = 1 AND code != ${TransferCode.withdrawal} LIMIT ?`
+    ),
     earliestExpiry: prepare("SELECT min(expires_at) AS t FROM transfers WHERE state = 1"),
     countPending: prepare("SELECT count(*) AS n FROM transfers WHERE state = 1"),
     selectFailed: prepare("SELECT reason FROM failed_transfers WHERE id = ?"),

@@ -289,6 +289,8 @@ describe("AdminApi", () => {
       expect(Object.keys(answer.body.paths).sort()).toEqual(
         [
           "/balances",
+          "/deposits",
+          "/deposits/{id}",
           "/healthz",
           "/incoming-payments",
           "/incoming-payments/{id}",
@@ -303,7 +305,11 @@ describe("AdminApi", () => {
           "/wallet-addresses",
           "/wallet-addresses/{id}",
           "/wallet-addresses/{id}/deposit",
-          "/wallet-addresses/{id}/incoming-payments"
+          "/wallet-addresses/{id}/incoming-payments",
+          "/withdrawals",
+          "/withdrawals/{id}",
+          "/withdrawals/{id}/post",
+          "/withdrawals/{id}/void"
         ]
       )
       expect(JSON.stringify(answer.body.components)).toMatch(/bearer/i)

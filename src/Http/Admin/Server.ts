@@ -45,6 +45,7 @@ import { outgoingPaymentsHandlers, quotesHandlers } from "./Payments.ts"
 import { peersHandlers } from "./Peers.ts"
 import { systemHandlers } from "./System.ts"
 import { walletAddressesHandlers } from "./WalletAddresses.ts"
+import { depositsHandlers, withdrawalsHandlers } from "./Withdrawals.ts"
 
 const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
 
@@ -94,7 +95,9 @@ export const routesLayer = (config: NodeConfig) =>
       walletAddressesHandlers(AdminApi),
       incomingPaymentsHandlers(AdminApi),
       quotesHandlers(AdminApi),
-      outgoingPaymentsHandlers(AdminApi)
+      outgoingPaymentsHandlers(AdminApi),
+      depositsHandlers(AdminApi),
+      withdrawalsHandlers(AdminApi)
     ]),
     Layer.provide([authLayer(config.adminToken), requestValidationLayer])
   )
