@@ -85,7 +85,10 @@ describe("AdminApi", () => {
 
   describe("auth", () => {
     it("answers /healthz without a token", async () => {
-      expect(await call(server, "GET", "/healthz", { token: null })).toEqual({ status: 200, body: { status: "ok" } })
+      expect(await call(server, "GET", "/healthz", { token: null })).toEqual({
+        status: 200,
+        body: { status: "ok", checks: { ledger: "ok" } }
+      })
     })
 
     it("answers 401 without a token, with a wrong token and with another scheme", async () => {
@@ -283,8 +286,12 @@ describe("AdminApi", () => {
   })
 
   describe("GET /openapi.json", () => {
-    it("is served without a token and lists every path with the bearer scheme", async () => {
-      const answer = await call(server, "GET", "/openapi.json", { token: null })
+    it("needs the admin token (unless configured open) and lists every path with the bearer scheme", async () => {
+      expect((await call(server, "GET", "/openapi.json", { token: null })).status).toBe(401)
+      expect((await call(server, "GET", "/openapi.json", { token: "wrong-token-0000000000000001" })).status).toBe(401)
+      expect((await call(server, "GET", "/metrics", { token: null })).status).toBe(401)
+      expect((await call(server, "GET", "/metrics")).status).toBe(200)
+      const answer = await call(server, "GET", "/openapi.json")
       expect(answer.status).toBe(200)
       expect(Object.keys(answer.body.paths).sort()).toEqual(
         [
@@ -330,5 +337,23 @@ describe("AdminApi without an admin token", () => {
     expect((await call(server, "GET", "/peers", { token: null })).status).toBe(401)
     expect((await call(server, "GET", "/balances", { token: "" })).status).toBe(401)
     expect((await call(server, "GET", "/balances", { token: adminToken })).status).toBe(401)
+    expect((await call(server, "GET", "/metrics", { token: adminToken })).status).toBe(401)
+    expect((await call(server, "GET", "/openapi.json", { token: adminToken })).status).toBe(401)
+  })
+})
+
+describe("AdminApi with /metrics and /openapi.json configured open", () => {
+  let server: AdminServer
+
+  beforeAll(async () => {
+    const config = await Effect.runPromise(makeConfig(adminToken))
+    server = await startAdminServer({ ...config, metricsOpen: true, openapiOpen: true })
+  })
+  afterAll(() => server.close())
+
+  it("serves them without a token; everything else still needs it", async () => {
+    expect((await call(server, "GET", "/metrics", { token: null })).status).toBe(200)
+    expect((await call(server, "GET", "/openapi.json", { token: null })).status).toBe(200)
+    expect((await call(server, "GET", "/peers", { token: null })).status).toBe(401)
   })
 })
