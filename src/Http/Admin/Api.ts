@@ -5,18 +5,20 @@
  * with a message) and provide its handler layer in `Server.ts`'s `routesLayer`.
  */
 import { HttpApi, OpenApi } from "effect/http-api"
+import { AssetsGroup } from "./Assets.ts"
 import { BalancesGroup } from "./Balances.ts"
 import { RequestValidation } from "./Common.ts"
 import { IncomingPaymentsGroup } from "./IncomingPayments.ts"
 import { LiquidityGroup } from "./Liquidity.ts"
 import { OutgoingPaymentsGroup, QuotesGroup } from "./Payments.ts"
 import { PeersGroup } from "./Peers.ts"
+import { RatesGroup } from "./Rates.ts"
 import { SystemGroup } from "./System.ts"
 import { WalletAddressesGroup } from "./WalletAddresses.ts"
 import { DepositsGroup, WithdrawalsGroup } from "./Withdrawals.ts"
 
 export class AdminApi extends HttpApi.make("admin")
-  .add(SystemGroup, PeersGroup, BalancesGroup, LiquidityGroup)
+  .add(SystemGroup, PeersGroup, AssetsGroup, RatesGroup, BalancesGroup, LiquidityGroup)
   .add(WalletAddressesGroup, IncomingPaymentsGroup, QuotesGroup, OutgoingPaymentsGroup)
   .add(DepositsGroup, WithdrawalsGroup)
   .middleware(RequestValidation)

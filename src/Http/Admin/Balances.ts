@@ -4,9 +4,9 @@ import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { assetsOf, ids } from "../../Accounting/Accounts.ts"
 import { type AccountBalance, Ledger } from "../../Accounting/Ledger.ts"
 import type { NodeConfig } from "../../Config.ts"
-import { Peers } from "../../Connector/Peers.ts"
+import { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { AdminApi } from "./Api.ts"
-import { AdminAuth, AssetJson, BalanceJson, balanceJson, Unavailable, unavailable, withCurrentPeers, zeroBalance } from "./Common.ts"
+import { AdminAuth, AssetJson, BalanceJson, balanceJson, Unavailable, unavailable, zeroBalance, doc } from "./Common.ts"
 
 const BalancesJson = Schema.Struct({
   assets: Schema.Array(Schema.Struct({ asset: AssetJson, liquidity: BalanceJson, settlement: BalanceJson })),
@@ -15,7 +15,10 @@ const BalancesJson = Schema.Struct({
 type BalancesJson = typeof BalancesJson.Type
 
 export class BalancesGroup extends HttpApiGroup.make("balances").add(
-  HttpApiEndpoint.get("list", "/balances", { success: BalancesJson, error: Unavailable })
+  HttpApiEndpoint.get("list", "/balances", { success: BalancesJson, error: Unavailable }).annotateMerge(doc(
+    "Liquidity and settlement balances",
+    "The liquidity and settlement accounts of every asset and the liquidity account of every peer, as decimal strings. 503 when the ledger is unavailable."
+  ))
 ).middleware(AdminAuth) {}
 
 const balancesJson = (
@@ -47,8 +50,8 @@ const listBalances = Effect.fn("AdminApi.balances")(function*(config: NodeConfig
 export const balancesHandlers = (api: typeof AdminApi, config: NodeConfig) =>
   HttpApiBuilder.group(api, "balances", (handlers) =>
     Effect.gen(function*() {
-      const peers = yield* Peers
+      const settings = yield* NodeSettings
       const ledger = yield* Ledger
       return handlers.handle("list", () =>
-        listBalances(withCurrentPeers(config, peers)).pipe(Effect.provideService(Ledger, ledger)))
+        listBalances(settings.effectiveConfig()).pipe(Effect.provideService(Ledger, ledger)))
     }))

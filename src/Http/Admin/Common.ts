@@ -5,7 +5,7 @@
  * Amounts and balances are decimal strings (u64 amounts, u128 ids, signed balances), never numbers.
  */
 import { Effect, Schema } from "effect"
-import { HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
+import { HttpApiMiddleware, HttpApiSecurity, OpenApi } from "effect/http-api"
 import { type AccountBalance, LedgerDefect, type LedgerUnavailable, u128Max } from "../../Accounting/Ledger.ts"
 import * as Liquidity from "../../Accounting/Liquidity.ts"
 import type { NodeConfig } from "../../Config.ts"
@@ -134,7 +134,10 @@ export const balanceJson = (balance: AccountBalance): BalanceJson => ({
 })
 
 
-/** The configuration with the current peer set (peers may be replaced at run time). */
+/**
+ * The configuration with the current peer set (peers may be replaced at run time). Prefer
+ * `NodeSettings.effectiveConfig()`, which also has the assets and rates added at run time.
+ */
 export const withCurrentPeers = (config: NodeConfig, peers: PeersShape): NodeConfig => ({
   ...config,
   peers: peers.all().map((entry) => entry.config)
@@ -162,3 +165,29 @@ export const badRequest = (error: { readonly message: string }) => Effect.fail(n
 export const conflict = (message: string) => () => Effect.fail(new Conflict({ message }))
 export const ledgerDown = () => Effect.fail(new Unavailable({ message: "ledger unavailable; retry" }))
 export const receiptsDown = () => Effect.fail(new Unavailable({ message: "receipt store unavailable; retry" }))
+
+/** The OpenAPI summary (one line) and description of an endpoint: `.annotateMerge(doc(...))`. */
+export const doc = (summary: string, description: string) => OpenApi.annotations({ summary, description })
+
+/** A settings change's failure as the API answers it. Pure. */
+export const settingsError = (
+  error:
+    | { readonly _tag: "SettingsInvalid"; readonly message: string }
+    | { readonly _tag: "SettingsConflict"; readonly message: string }
+    | { readonly _tag: "SettingNotFound"; readonly message: string }
+    | { readonly _tag: "SettingsUnavailable"; readonly message: string }
+    | { readonly _tag: "LedgerUnavailable" }
+): BadRequest | Conflict | NotFound | Unavailable => {
+  switch (error._tag) {
+    case "SettingsInvalid":
+      return new BadRequest({ message: error.message })
+    case "SettingsConflict":
+      return new Conflict({ message: error.message })
+    case "SettingNotFound":
+      return new NotFound({ message: error.message })
+    case "SettingsUnavailable":
+      return new Unavailable({ message: "settings store unavailable; retry" })
+    case "LedgerUnavailable":
+      return new Unavailable({ message: "ledger unavailable; retry" })
+  }
+}

@@ -19,7 +19,8 @@ import {
   pageQuery,
   pageSizeDefault,
   receiptsDown,
-  Unavailable
+  Unavailable,
+  doc
 } from "./Common.ts"
 
 export class IncomingPaymentsGroup extends HttpApiGroup.make("incomingPayments").add(
@@ -27,23 +28,35 @@ export class IncomingPaymentsGroup extends HttpApiGroup.make("incomingPayments")
     payload: Payments.CreateIncomingPaymentRequest,
     success: Payments.IncomingPaymentJson,
     error: [BadRequest, NotFound, Unavailable]
-  }),
+  }).annotateMerge(doc(
+    "Create an incoming payment",
+    "Creates an incoming payment into a wallet address, with an optional incomingAmount cap, expiry and metadata (at most 16 KiB of JSON)."
+  )),
   HttpApiEndpoint.get("list", "/wallet-addresses/:id/incoming-payments", {
     params: idParam,
     query: pageQuery,
     success: Schema.Array(Payments.IncomingPaymentJson),
     error: [NotFound, Unavailable]
-  }),
+  }).annotateMerge(doc(
+    "List a wallet address's incoming payments",
+    "The wallet address's incoming payments ordered by id with what each has received; keyset pages as for wallet addresses. 404 when the wallet address is unknown."
+  )),
   HttpApiEndpoint.get("get", "/incoming-payments/:id", {
     params: idParam,
     success: Payments.IncomingPaymentJson,
     error: [NotFound, Unavailable]
-  }),
+  }).annotateMerge(doc(
+    "Read an incoming payment",
+    "One incoming payment with its state and received amount. 404 when unknown."
+  )),
   HttpApiEndpoint.get("credentials", "/incoming-payments/:id/credentials", {
     params: idParam,
     success: Payments.CredentialsJson,
     error: [NotFound, Conflict]
-  })
+  }).annotateMerge(doc(
+    "STREAM credentials of an incoming payment",
+    "An ILP address and shared secret a STREAM sender pays the incoming payment with. 409 when it is completed or expired."
+  ))
 ).middleware(AdminAuth) {}
 
 export const incomingPaymentsHandlers = (api: typeof AdminApi) =>

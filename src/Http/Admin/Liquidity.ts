@@ -13,7 +13,7 @@ import { ids } from "../../Accounting/Accounts.ts"
 import { Ledger, newTransferId } from "../../Accounting/Ledger.ts"
 import * as Liquidity from "../../Accounting/Liquidity.ts"
 import type { NodeConfig } from "../../Config.ts"
-import { Peers } from "../../Connector/Peers.ts"
+import { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { AdminApi } from "./Api.ts"
 import {
   AdminAuth,
@@ -29,8 +29,8 @@ import {
   TransferIdText,
   Unavailable,
   unavailable,
-  withCurrentPeers,
-  zeroBalance
+  zeroBalance,
+  doc
 } from "./Common.ts"
 
 const LiquidityRequest = Schema.Struct({
@@ -52,12 +52,18 @@ export class LiquidityGroup extends HttpApiGroup.make("liquidity").add(
     payload: LiquidityRequest,
     success: LiquidityResult,
     error: liquidityErrors
-  }),
+  }).annotateMerge(doc(
+    "Deposit liquidity",
+    "Moves amount from the asset's settlement account into an asset's or a peer's liquidity account (exactly one of asset or peerId). Idempotent by transferId: a retry with the same id and body applies once. 404 unknown asset or peer; 409 transferId reused for a different or failed transfer; 503 ledger unavailable (retry with the same transferId)."
+  )),
   HttpApiEndpoint.post("withdraw", "/liquidity/withdraw", {
     payload: LiquidityRequest,
     success: LiquidityResult,
     error: liquidityErrors
-  })
+  }).annotateMerge(doc(
+    "Withdraw liquidity",
+    "Moves amount from an asset's or a peer's liquidity account back to the settlement account. Idempotent by transferId. 409 when it exceeds the available balance or the transferId was used for a different or failed transfer; 503 ledger unavailable (retry with the same transferId)."
+  ))
 ).middleware(AdminAuth) {}
 
 const targetOf = (body: LiquidityRequest): Liquidity.LiquidityTarget =>
@@ -105,10 +111,10 @@ const withdraw = moveLiquidity("withdraw")
 export const liquidityHandlers = (api: typeof AdminApi, config: NodeConfig) =>
   HttpApiBuilder.group(api, "liquidity", (handlers) =>
     Effect.gen(function*() {
-      const peers = yield* Peers
+      const settings = yield* NodeSettings
       const ledger = yield* Ledger
       const run = (move: typeof deposit, payload: LiquidityRequest) =>
-        move(withCurrentPeers(config, peers), payload).pipe(Effect.provideService(Ledger, ledger))
+        move(settings.effectiveConfig(), payload).pipe(Effect.provideService(Ledger, ledger))
       return handlers
         .handle("deposit", ({ payload }) => run(deposit, payload))
         .handle("withdraw", ({ payload }) => run(withdraw, payload))

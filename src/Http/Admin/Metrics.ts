@@ -3,9 +3,9 @@
  * scrape time: each peer's liquidity and granted credit limit, each asset's liquidity (available
  * balances, smallest unit), and `ilp_dependency_up{dependency}` from the health probes.
  *
- * `/metrics` and `/openapi.json` need the admin token like every other endpoint, unless the
- * configuration opens them (`metricsOpen`, `openapiOpen`: for a scraper or a docs page that cannot
- * carry the token). The gauges' ledger read is bounded by `gaugesReadTimeoutMs`; when it fails the
+ * `/metrics`, `/openapi.json` and `/docs` (the reference page rendered from it) need the admin
+ * token like every other endpoint, unless the configuration opens them (`metricsOpen`;
+ * `openapiOpen` for the two documents: for a scraper or a browser that cannot carry the token). The gauges' ledger read is bounded by `gaugesReadTimeoutMs`; when it fails the
  * scrape still answers, without them.
  */
 import { Effect, Option } from "effect"
@@ -18,6 +18,7 @@ import { labelValue, Metrics } from "../../Connector/Metrics.ts"
 import { Peers } from "../../Connector/Peers.ts"
 import { Health } from "../../Health.ts"
 import { openapiPath } from "./Api.ts"
+import { referencePath } from "./Reference.ts"
 
 /** Bound of the ledger read behind the liquidity gauges. */
 export const gaugesReadTimeoutMs = 1_000
@@ -110,7 +111,7 @@ export const bearerToken = (header: string | undefined): string => {
 export const guardDocuments = (config: NodeConfig, isAdminToken: (token: string) => boolean) => {
   const guarded = new Set([
     ...(config.metricsOpen ? [] : [metricsPath]),
-    ...(config.openapiOpen ? [] : [openapiPath])
+    ...(config.openapiOpen ? [] : [openapiPath, referencePath])
   ])
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest>) =>
     Effect.gen(function*() {

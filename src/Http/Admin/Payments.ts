@@ -5,15 +5,21 @@ import { OutgoingPayments } from "../../Payments/OutgoingPayments.ts"
 import { Quotes } from "../../Payments/Quotes.ts"
 import * as Payments from "../PaymentsJson.ts"
 import type { AdminApi } from "./Api.ts"
-import { AdminAuth, BadRequest, badRequest, Conflict, conflict, idParam, ledgerDown, NotFound, notFound, Unavailable } from "./Common.ts"
+import { AdminAuth, BadRequest, badRequest, Conflict, conflict, idParam, ledgerDown, NotFound, notFound, Unavailable, doc } from "./Common.ts"
 
 export class QuotesGroup extends HttpApiGroup.make("quotes").add(
   HttpApiEndpoint.post("create", "/quotes", {
     payload: Payments.CreateQuoteRequest,
     success: Payments.QuoteJson,
     error: [BadRequest, NotFound, Conflict, Unavailable]
-  }),
-  HttpApiEndpoint.get("get", "/quotes/:id", { params: idParam, success: Payments.QuoteJson, error: NotFound })
+  }).annotateMerge(doc(
+    "Create a quote",
+    "Probes the rate to a receiver (an incoming payment URL, SPSP URL or STREAM credentials) from a local wallet address, for a debit amount or a receive amount; the quote expires after 5 minutes."
+  )),
+  HttpApiEndpoint.get("get", "/quotes/:id", { params: idParam, success: Payments.QuoteJson, error: NotFound }).annotateMerge(doc(
+    "Read a quote",
+    "One quote with its amounts, rates and expiry. 404 when unknown."
+  ))
 ).middleware(AdminAuth) {}
 
 export class OutgoingPaymentsGroup extends HttpApiGroup.make("outgoingPayments").add(
@@ -21,12 +27,18 @@ export class OutgoingPaymentsGroup extends HttpApiGroup.make("outgoingPayments")
     payload: Payments.CreateOutgoingPaymentRequest,
     success: Payments.OutgoingPaymentJson,
     error: [NotFound, Conflict, Unavailable]
-  }),
+  }).annotateMerge(doc(
+    "Pay a quote",
+    "Reserves the quote's debit amount from the wallet address and sends it with STREAM; the payment resumes after a restart and refunds what it did not send. 409 when the quote expired, is already used or the balance is short."
+  )),
   HttpApiEndpoint.get("get", "/outgoing-payments/:id", {
     params: idParam,
     success: Payments.OutgoingPaymentJson,
     error: NotFound
-  })
+  }).annotateMerge(doc(
+    "Read an outgoing payment",
+    "One outgoing payment with its state and the amounts sent and delivered. 404 when unknown."
+  ))
 ).middleware(AdminAuth) {}
 
 export const quotesHandlers = (api: typeof AdminApi) =>

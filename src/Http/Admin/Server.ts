@@ -4,8 +4,9 @@
  * resource beside this one; `Api.ts` lists them.
  *
  * HTTP answers:
- * - `GET /healthz`: no auth. `GET /openapi.json`, `GET /metrics` (Prometheus text): the admin token,
- *   unless configured open (`openapiOpen`, `metricsOpen`).
+ * - `GET /healthz`: no auth. `GET /openapi.json`, `GET /docs` (the API reference page, rendered on
+ *   the node from the OpenAPI document, no network access), `GET /metrics` (Prometheus text): the
+ *   admin token, unless configured open (`openapiOpen` for the first two, `metricsOpen`).
  * - every other endpoint: `Authorization: Bearer <adminToken>`; missing or wrong token → 401. The
  *   token is compared as SHA-256 digests with `timingSafeEqual`. Without a configured token every
  *   guarded endpoint answers 401 (and `serve` logs a warning once).
@@ -37,14 +38,18 @@ import type { OutgoingPayments } from "../../Payments/OutgoingPayments.ts"
 import type { Quotes } from "../../Payments/Quotes.ts"
 import type { WalletAddresses } from "../../Payments/WalletAddresses.ts"
 import type { StreamCredentials } from "../../Stream/Credentials.ts"
+import type { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { ReceiptTotals } from "../../Stream/ReceiptTotals.ts"
 import { AdminApi, openapiPath } from "./Api.ts"
+import { assetsHandlers } from "./Assets.ts"
 import { balancesHandlers } from "./Balances.ts"
 import { AdminAuth, adminBodyBytesMax, BadRequest, RequestValidation, Unauthorized } from "./Common.ts"
 import { incomingPaymentsHandlers } from "./IncomingPayments.ts"
 import { liquidityHandlers } from "./Liquidity.ts"
 import { outgoingPaymentsHandlers, quotesHandlers } from "./Payments.ts"
 import { peersHandlers } from "./Peers.ts"
+import { ratesHandlers } from "./Rates.ts"
+import { referencePath, referenceResponse } from "./Reference.ts"
 import { systemHandlers } from "./System.ts"
 import { walletAddressesHandlers } from "./WalletAddresses.ts"
 import { guardDocuments, metricsRoute } from "./Metrics.ts"
@@ -93,6 +98,8 @@ export const routesLayer = (config: NodeConfig) =>
     Layer.provide([
       systemHandlers(AdminApi),
       peersHandlers(AdminApi),
+      assetsHandlers(AdminApi),
+      ratesHandlers(AdminApi),
       balancesHandlers(AdminApi, config),
       liquidityHandlers(AdminApi, config),
       walletAddressesHandlers(AdminApi),
@@ -133,6 +140,7 @@ export type AdminServices =
   | ReceiptTotals
   | Quotes
   | OutgoingPayments
+  | NodeSettings
 
 export interface RunningAdminApi {
   readonly port: number
@@ -152,10 +160,13 @@ export const serve = (
     if (config.adminToken === undefined) {
       yield* Effect.logWarning("admin API: no admin token configured (ADMIN_TOKEN); guarded endpoints answer 401")
     }
-    // `/metrics` and `/openapi.json` need the admin token unless configured open (Metrics.ts).
+    // `/metrics`, `/openapi.json` and `/docs` need the admin token unless configured open (Metrics.ts).
     const expected = config.adminToken === undefined ? undefined : sha256(Redacted.value(config.adminToken))
     const guard = guardDocuments(config, (token) => tokenMatches(expected, token))
-    const routes = Layer.mergeAll(routesLayer(config), metricsRoute(config))
+    // The API reference, rendered once from the OpenAPI document; served like `/openapi.json`.
+    const reference = referenceResponse()
+    const referenceRoute = HttpRouter.add("GET", referencePath, () => Effect.succeed(reference))
+    const routes = Layer.mergeAll(routesLayer(config), metricsRoute(config), referenceRoute)
     const serverLayer = HttpRouter.serve(routes, { disableListenLog: true, middleware: (app) => guard(limitBody(app)) }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: config.adminPort, host: config.adminHost }))
     )

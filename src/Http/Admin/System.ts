@@ -3,9 +3,10 @@
  * `{ status: "unavailable", checks, message }` naming the ones that do not (see `Health.ts`).
  */
 import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
 import { Health } from "../../Health.ts"
 import type { AdminApi } from "./Api.ts"
+import { doc } from "./Common.ts"
 
 const Checks = Schema.Record(Schema.String, Schema.Literals(["ok", "unavailable"])).annotate({
   description: "Each dependency (ledger, and redis when configured) and whether it answers"
@@ -21,12 +22,10 @@ export class SystemGroup extends HttpApiGroup.make("system").add(
   HttpApiEndpoint.get("health", "/healthz", {
     success: Schema.Struct({ status: Schema.Literal("ok"), checks: Checks }),
     error: DependencyUnavailable
-  })
-    .annotate(OpenApi.Summary, "Health")
-    .annotate(
-      OpenApi.Description,
-      "Whether the node and each of its dependencies answer now; 503 names the ones that do not. No token needed."
-    )
+  }).annotateMerge(doc(
+    "Health",
+    "Whether the node and each of its dependencies (ledger, Redis) answer now; 503 names the ones that do not. No token needed."
+  ))
 ) {}
 
 export const systemHandlers = (api: typeof AdminApi) =>

@@ -21,7 +21,8 @@ import {
   pageSizeDefault,
   parseTransferId,
   refuseReusedId,
-  Unavailable
+  Unavailable,
+  doc
 } from "./Common.ts"
 
 export class WalletAddressesGroup extends HttpApiGroup.make("walletAddresses").add(
@@ -29,23 +30,35 @@ export class WalletAddressesGroup extends HttpApiGroup.make("walletAddresses").a
     payload: Payments.CreateWalletAddressRequest,
     success: Payments.WalletAddressJson,
     error: [BadRequest, Conflict, Unavailable]
-  }),
+  }).annotateMerge(doc(
+    "Create a wallet address",
+    "Creates a wallet address (URL this node answers SPSP for, and an asset) with its ledger account. 409 when the URL exists."
+  )),
   HttpApiEndpoint.get("list", "/wallet-addresses", {
     query: pageQuery,
     success: Schema.Array(Payments.WalletAddressJson),
     error: [Unavailable]
-  }),
+  }).annotateMerge(doc(
+    "List wallet addresses",
+    "Wallet addresses ordered by id with their available balance; keyset pages: limit (1..500, default 100) rows after the id given as after."
+  )),
   HttpApiEndpoint.get("get", "/wallet-addresses/:id", {
     params: idParam,
     success: Payments.WalletAddressJson,
     error: [NotFound, Unavailable]
-  }),
+  }).annotateMerge(doc(
+    "Read a wallet address",
+    "One wallet address with its available balance. 404 when unknown."
+  )),
   HttpApiEndpoint.post("deposit", "/wallet-addresses/:id/deposit", {
     params: idParam,
     payload: Payments.WalletDepositRequest,
     success: Payments.WalletDepositResult,
     error: [NotFound, Conflict, Unavailable]
-  })
+  }).annotateMerge(doc(
+    "Deposit to a wallet address",
+    "Moves amount from the asset's settlement account into the wallet address. Idempotent by transferId; 409 when the id was used for a different or failed transfer."
+  ))
 ).middleware(AdminAuth) {}
 
 export const walletAddressesHandlers = (api: typeof AdminApi) =>
