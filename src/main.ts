@@ -23,9 +23,12 @@ Options:
 
 Environment (overrides the file):
   ILP_ADDRESS           this node's ILP address            (default test.connector)
-  HOST                  address to bind                    (default 127.0.0.1)
+  HOST                  address the public listeners bind  (default 127.0.0.1)
+  ADMIN_HOST            address the operator API binds     (default 127.0.0.1, whatever HOST is)
   CONNECTOR_PORT        ILP-over-HTTP port                 (default 3002)
   ADMIN_PORT            operator API port                  (default 3001)
+  METRICS_OPEN          true: GET /metrics without the admin token (default false)
+  OPENAPI_OPEN          true: GET /openapi.json and /docs without the admin token (default false)
   ADMIN_TOKEN           operator API bearer token
   DATA_DIR              where the embedded stores live     (default ./data)
   STREAM_SECRET         32-byte STREAM server secret, hex
