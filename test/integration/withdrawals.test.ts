@@ -2,17 +2,23 @@
  * Issue 11, must show: a two-phase withdrawal from a wallet address over the admin API of a running
  * node (real sockets, 127.0.0.1). While pending it reduces what can be spent (an outgoing payment
  * that needs it is refused), void restores it, post moves it out; repeated requests with the same
- * id do nothing twice; money received by an incoming payment can be withdrawn too; the audit stays
- * clean and settlement moved by exactly deposits minus posted withdrawals.
+ * id do nothing twice; money received by an incoming payment can be withdrawn too; a hold on a
+ * peer's liquidity refuses an ILP packet that needs it (T04) until voided; the audit stays clean
+ * and settlement moved by exactly deposits minus posted withdrawals.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ledgerOf } from "../../src/Accounting/Accounts.ts"
 import * as Audit from "../../src/Accounting/Audit.ts"
-import { runIn, startNode, type TestNode } from "../support/node.ts"
+import { PacketType } from "../../src/Connector/Packet.ts"
+import { makePrepare } from "../support/packets.ts"
+import { postPacket, runIn, startNode, type TestNode } from "../support/node.ts"
+import { startTestPeer, type TestPeer } from "../support/testPeer.ts"
 
 const adminToken = "admin-token-for-withdrawals-001"
 const usd = { code: "USD", scale: 2 }
+const senderToken = "sender-token-for-withdrawals-01"
 let node: TestNode
+let peer: TestPeer
 
 interface Answer {
   readonly status: number
@@ -57,12 +63,34 @@ const tryToPay = async (fromWalletId: string, toWalletId: string, amount: bigint
 }
 
 beforeAll(async () => {
-  node = await startNode({ ilpAddress: "test.money", adminToken, assets: [usd] })
+  peer = await startTestPeer()
+  node = await startNode({
+    ilpAddress: "test.money",
+    adminToken,
+    assets: [usd],
+    peers: [
+      { id: "sender", asset: usd, incomingTokens: [senderToken], staticIlpAddress: "test.money.sender" },
+      {
+        id: "receiver",
+        asset: usd,
+        incomingTokens: ["receiver-token-for-withdrawals-1"],
+        outgoing: { url: peer.url, token: "outgoing-token-withdrawals-001" },
+        staticIlpAddress: "test.receiver"
+      }
+    ]
+  })
 })
 
 afterAll(async () => {
   await node?.close()
+  await peer?.close()
 })
+
+const sendPacket = async (amount: bigint): Promise<string> => {
+  const answer = await postPacket(node.url, makePrepare({ destination: "test.receiver.x", amount }).bytes, { token: senderToken })
+  if (answer.reply === undefined) throw new Error(`HTTP ${answer.status}`)
+  return answer.reply.type === PacketType.Fulfill ? "fulfill" : answer.reply.reject.code
+}
 
 describe("two-phase withdrawal from a wallet address on a running node", () => {
   it("pending holds the money against payments, void restores it, post moves it out, once per id", async () => {
@@ -116,8 +144,18 @@ describe("two-phase withdrawal from a wallet address on a running node", () => {
     await ok("POST", "/withdrawals", { id: "withdraw-in-1", incomingPaymentId: paid.incoming.id, amount: "5000" })
     expect(await ok("POST", "/withdrawals/withdraw-in-1/post")).toMatchObject({ state: "posted", balance: { available: "0" } })
 
-    // Books: 10000 in, `left` + 5000 out; every account within its flags, debits equal credits.
-    const expected = 10_000n - left - 5_000n
+    // A peer's liquidity: a held withdrawal refuses a packet that needs the money, until voided.
+    await ok("POST", "/deposits", { id: "deposit-sender-1", peerId: "sender", amount: "1000" })
+    await ok("POST", "/withdrawals", { id: "withdraw-sender-1", peerId: "sender", amount: "900" })
+    expect(await sendPacket(200n)).toBe("T04")
+    expect(await sendPacket(100n)).toBe("fulfill")
+    await ok("POST", "/withdrawals/withdraw-sender-1/void")
+    expect(await sendPacket(200n)).toBe("fulfill")
+    const senderLeft = BigInt((await ok("GET", "/withdrawals/withdraw-sender-1")).balance.available)
+    expect(senderLeft).toBe(700n)
+
+    // Books: 11000 in, `left` + 5000 out; every account within its flags, debits equal credits.
+    const expected = 11_000n - left - 5_000n
     const report = await runIn(node, Audit.run({ expectedSettlement: new Map([[ledgerOf(usd), expected]]) }))
     expect(Audit.renderReport(report).filter((line) => line.startsWith("VIOLATION"))).toEqual([])
     expect(Audit.isClean(report)).toBe(true)
