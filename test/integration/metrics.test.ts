@@ -188,7 +188,7 @@ describe("/healthz", () => {
     expect(answer.body).toMatchObject({ status: "unavailable", checks: { ledger: "ok", redis: "unavailable" } })
     expect(answer.body.message).toContain("redis")
     expect(valueOf(await scrape(), "ilp_dependency_up", { dependency: "redis" })).toBe(0)
-  })
+  }, 60_000)
 })
 
 const replyCode = (answer: Awaited<ReturnType<typeof postPacket>>): string => {

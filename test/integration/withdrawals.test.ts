@@ -159,5 +159,5 @@ describe("two-phase withdrawal from a wallet address on a running node", () => {
     const report = await runIn(node, Audit.run({ expectedSettlement: new Map([[ledgerOf(usd), expected]]) }))
     expect(Audit.renderReport(report).filter((line) => line.startsWith("VIOLATION"))).toEqual([])
     expect(Audit.isClean(report)).toBe(true)
-  })
+  }, 90_000)
 })
