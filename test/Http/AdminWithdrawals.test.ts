@@ -3,6 +3,10 @@
  * embedded ledger in memory: idempotency by the client's id, credit lines never withdrawable,
  * inactive wallet addresses refuse deposits, and the audit stays clean with the settlement net
  * equal to deposits minus posted withdrawals.
+ *
+ * `MOVEMENTS_ON_TIGERBEETLE=1` runs the same file on a one-replica TigerBeetle cluster it starts
+ * (`test/support/tigerbeetle.ts`) instead: off by default, as the ledger contract suite already
+ * runs both backends in `npm test` and a cluster costs ~1.4 GiB.
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -11,12 +15,18 @@ import * as Audit from "../../src/Accounting/Audit.ts"
 import * as Config from "../../src/Config.ts"
 import { WalletAddresses } from "../../src/Payments/WalletAddresses.ts"
 import { type AdminServer, startAdminServer } from "../support/adminServer.ts"
+import { startTigerBeetle, type TigerBeetleCluster } from "../support/tigerbeetle.ts"
 
 const adminToken = "admin-token-for-tests-0000000002"
 const usd = { code: "USD", scale: 2 }
 
-const makeConfig = () =>
+const onTigerBeetle = process.env["MOVEMENTS_ON_TIGERBEETLE"] === "1"
+
+const makeConfig = (cluster: TigerBeetleCluster | undefined) =>
   Config.decodeConfig({
+    ...(cluster === undefined ? {} : {
+      tigerbeetle: { clusterId: cluster.clusterId.toString(), replicaAddresses: [...cluster.addresses] }
+    }),
     host: "127.0.0.1",
     adminPort: 0,
     connectorPort: 0,
@@ -57,15 +67,20 @@ const call = async (server: AdminServer, method: "GET" | "POST", path: string, b
 let sequence = 0
 const freshId = (label: string) => `${label}-${Date.now()}-${sequence++}`
 
-describe("deposits and withdrawals (admin API)", () => {
+describe(`deposits and withdrawals (admin API, ${onTigerBeetle ? "TigerBeetle" : "embedded"} ledger)`, () => {
   let server: AdminServer
+  let cluster: TigerBeetleCluster | undefined
   /** What the test moved in and out of the USD ledger: the audit's expected settlement net. */
   let settlementNet = 0n
 
   beforeAll(async () => {
-    server = await startAdminServer(await Effect.runPromise(makeConfig()))
+    cluster = onTigerBeetle ? await startTigerBeetle() : undefined
+    server = await startAdminServer(await Effect.runPromise(makeConfig(cluster)))
+  }, 60_000)
+  afterAll(async () => {
+    await server?.close()
+    await cluster?.stop()
   })
-  afterAll(() => server.close())
 
   const deposit = (body: Record<string, unknown>) => call(server, "POST", "/deposits", body)
 
