@@ -11,6 +11,7 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
+import * as LedgerTimed from "./Accounting/LedgerTimed.ts"
 import * as Config from "./Config.ts"
 import * as Health from "./Health.ts"
 import * as Metrics from "./Connector/Metrics.ts"
@@ -62,9 +63,11 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates | Rates.
  * `dataDir` (`:memory:` keeps it in process memory, for tests).
  */
 const ledgerLayer = (config: Config.NodeConfig) =>
-  config.tigerbeetle === undefined ?
-    LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
-    LedgerTigerBeetle.layer(config.tigerbeetle)
+  LedgerTimed.layer(
+    config.tigerbeetle === undefined ?
+      LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
+      LedgerTigerBeetle.layer(config.tigerbeetle)
+  )
 
 /** STREAM receipt totals: Redis when configured (production), else SQLite beside the ledger. */
 const receiptTotalsLayer = (config: Config.NodeConfig) =>

@@ -183,7 +183,7 @@ export const make = (): MetricsShape => {
         "# HELP ilp_packet_duration_seconds Time from receiving a packet to answering it.",
         "# TYPE ilp_packet_duration_seconds histogram",
         ...packetLatency.render("ilp_packet_duration_seconds", ""),
-        "# HELP ilp_ledger_request_duration_seconds Latency of ledger calls on the packet path, by operation.",
+        "# HELP ilp_ledger_request_duration_seconds Latency of ledger calls, by operation (reserve, post, void on the packet path).",
         "# TYPE ilp_ledger_request_duration_seconds histogram",
         ...[...ledgerLatency.entries()].flatMap(([operation, histogram]) =>
           histogram.render("ilp_ledger_request_duration_seconds", `operation="${labelValue(operation)}"`)

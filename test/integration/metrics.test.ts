@@ -160,6 +160,10 @@ describe("/metrics on a running node", () => {
     const ledger = family(families, "ilp_ledger_request_duration_seconds")
     expect(checkHistogram(histogram(ledger, { operation: "reserve" }))).toBe(7)
     expect(checkHistogram(histogram(ledger, { operation: "post" }))).toBe(7)
+    // Operator-side calls are timed too: the deposit (and the credit-line grant at start) wrote,
+    // and the deposit read its id back before and after writing it.
+    expect(checkHistogram(histogram(ledger, { operation: "transfer" }))).toBeGreaterThanOrEqual(1)
+    expect(checkHistogram(histogram(ledger, { operation: "lookupTransfers" }))).toBe(2)
     const redisLatency = family(families, "ilp_redis_command_duration_seconds")
     // One limiter script per packet that reached the rate-limit stage (the F08s stop before it).
     expect(checkHistogram(histogram(redisLatency, { store: "rate_limits", command: "evalsha" }))).toBe(10)
