@@ -10,9 +10,11 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
+import * as LedgerTimed from "./Accounting/LedgerTimed.ts"
 import * as Config from "./Config.ts"
 import * as DataDir from "./DataDir.ts"
 import * as DataDirLock from "./DataDirLock.ts"
+import * as Health from "./Health.ts"
 import * as Metrics from "./Connector/Metrics.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
@@ -63,9 +65,11 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates | Rates.
  * `dataDir` (`:memory:` keeps it in process memory, for tests).
  */
 const ledgerLayer = (config: Config.NodeConfig) =>
-  config.tigerbeetle === undefined ?
-    LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
-    LedgerTigerBeetle.layer(config.tigerbeetle)
+  LedgerTimed.layer(
+    config.tigerbeetle === undefined ?
+      LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
+      LedgerTigerBeetle.layer(config.tigerbeetle)
+  )
 
 /** STREAM receipt totals: Redis when configured (production), else SQLite beside the ledger. */
 const receiptTotalsLayer = (config: Config.NodeConfig) =>
@@ -103,17 +107,17 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     receiptTotalsLayer(config),
     StreamCredentials.layer,
     Peers.layer,
-    Metrics.layer,
     rateLimiterLayer(config),
     ratesLayer(config),
     PeerClient.layer
-  ).pipe(Layer.provideMerge(configLayer), Layer.provide(dataDirLockLayer(config)))
+  ).pipe(Layer.provideMerge(Layer.merge(configLayer, Metrics.layer)), Layer.provide(dataDirLockLayer(config))) // Metrics first: the Redis clients record into it
   // Peers, assets and rates as stored (seeded from the config file), applied before any packet.
   const settings = NodeSettings.layer.pipe(Layer.provideMerge(stores))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(settings))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
-  const pipeline = Pipeline.layer.pipe(Layer.provideMerge(receiver))
+  const health = Health.layer.pipe(Layer.provideMerge(receiver))
+  const pipeline = Pipeline.layer.pipe(Layer.provideMerge(health))
   // Sending: the in-process plugin over the pipeline, quotes and outgoing payments over the plugin.
   const plugins = Plugin.layer.pipe(Layer.provideMerge(pipeline))
   const quotes = Quotes.layer().pipe(Layer.provideMerge(plugins))

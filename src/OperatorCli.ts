@@ -7,10 +7,9 @@
  *
  * Exit codes: 0 success, 1 the node refused the request or could not be reached, 2 bad usage.
  */
-import { parseArgs } from "node:util"
-import { newTransferId } from "./Accounting/Ledger.ts"
 import { readAdminToken } from "./DataDir.ts"
 import { trimTrailingSlashes } from "./Payments/WalletAddresses.ts"
+import { moneyCommands, moneyRequest, moneyUsage } from "./OperatorCliMoney.ts"
 import { settingsCommands, settingsRequest, settingsUsage } from "./OperatorCliSettings.ts"
 
 export const defaultAdminUrl = "http://127.0.0.1:3001"
@@ -23,21 +22,19 @@ export const operatorUsage = `Operator commands (talk to a running node's admin 
   peers [list|get|add|update|delete]       peers, changed at run time (peers --help)
   assets [list|add|delete]                 assets (assets --help)
   rates [list|set|delete]                  static exchange rates with a spread (rates --help)
-  balances                                 liquidity and settlement balances
-  deposit  (--asset CODE:SCALE | --peer ID) --amount N [--transfer-id ID]
-  withdraw (--asset CODE:SCALE | --peer ID) --amount N [--transfer-id ID]
-                                           move N (an integer in the asset's smallest unit)
-                                           between settlement and liquidity. A transfer id is
-                                           generated when absent; when the outcome is unknown
-                                           (node unreachable or ledger unavailable) the error
-                                           names it: retry with it to apply the move only once
+  balances                                 liquidity and settlement balances (balances --help)
+  deposit (--peer ID | --asset CODE:SCALE | --wallet ID) --amount N [--id ID]
+                                           money in, once per --id (deposit --help)
+  withdraw create|post|void|get            money out in two phases: hold, then post or void
+                                           (withdraw --help)
 
 Environment:
   ADMIN_URL    admin API base URL (default ${defaultAdminUrl})
   ADMIN_TOKEN  admin bearer token (default: the one the node generated, in DATA_DIR/admin-token)
   DATA_DIR     the node's data directory (default ./data)
 
-Every command takes --help; peers, assets and rates print text, or the API's JSON with --json.
+Every command takes --help; peers, assets, rates, balances, deposit and withdraw print text, or
+the API's JSON with --json.
 Tokens are never given on the command line: peers add/update read them from a JSON --file.
 
 Exit codes: 0 success, 1 refused by the node or unreachable, 2 bad usage.
@@ -72,43 +69,14 @@ interface ApiRequest {
 // Parsing (pure)
 // ---------------------------------------------------------------------------------------------
 
-/** `USD:2` → `{ code: "USD", scale: 2 }`. */
-export const parseAsset = (text: string): { readonly code: string; readonly scale: number } => {
-  const match = /^([A-Za-z0-9]{1,12}):([0-9]{1,3})$/.exec(text)
-  const scale = match === null ? NaN : Number(match[2])
-  if (match === null || scale > 255) throw new UsageError(`--asset: expected CODE:SCALE (e.g. USD:2), got "${text}"`)
-  return { code: match[1]!.toUpperCase(), scale }
-}
-
-const liquidityOptions = {
-  asset: { type: "string" },
-  peer: { type: "string" },
-  amount: { type: "string" },
-  "transfer-id": { type: "string" }
-} as const
-
-/**
- * The request body of `deposit`/`withdraw`, with a fresh transfer id when none is given (so a retry
- * after an unknown outcome can reuse it). Amount and ids are checked by the node.
- */
-export const liquidityBody = (args: ReadonlyArray<string>, newId: () => bigint): Record<string, unknown> => {
-  const { values } = parseArgs({ args: [...args], options: liquidityOptions, strict: true, allowPositionals: false })
-  if ((values.asset === undefined) === (values.peer === undefined)) throw new UsageError("give exactly one of --asset or --peer")
-  if (values.amount === undefined) throw new UsageError("--amount is required")
-  return {
-    ...(values.asset === undefined ? {} : { asset: parseAsset(values.asset) }),
-    ...(values.peer === undefined ? {} : { peerId: values.peer }),
-    amount: values.amount,
-    transferId: values["transfer-id"] ?? newId().toString()
-  }
-}
+export { parseAsset } from "./OperatorCliMoney.ts"
 
 const noArguments = (command: string, args: ReadonlyArray<string>): void => {
   if (args.length > 0) throw new UsageError(`${command} takes no arguments, got "${args.join(" ")}"`)
 }
 
 /** The API request a command makes. Throws `UsageError` for bad arguments. */
-export const requestFor = (command: string, args: ReadonlyArray<string>, newId: () => bigint = newTransferId): ApiRequest => {
+export const requestFor = (command: string, args: ReadonlyArray<string>): ApiRequest => {
   switch (command) {
     case "health":
       noArguments(command, args)
@@ -118,11 +86,9 @@ export const requestFor = (command: string, args: ReadonlyArray<string>, newId: 
     case "rates":
       return { ...settingsRequest(command, args), guarded: true }
     case "balances":
-      noArguments(command, args)
-      return { method: "GET", path: `/${command}`, guarded: true }
     case "deposit":
     case "withdraw":
-      return { method: "POST", path: `/liquidity/${command}`, body: liquidityBody(args, newId), guarded: true }
+      return { ...moneyRequest(command, args), guarded: true }
     default:
       throw new UsageError(`unknown command "${command}"`)
   }
@@ -184,8 +150,11 @@ const messageOf = (body: unknown): string => {
 
 /** For a move whose outcome is unknown: how to retry it without applying it twice. */
 const retryHint = (request: ApiRequest): string => {
-  const transferId = (request.body as { transferId?: unknown } | undefined)?.transferId
-  return typeof transferId === "string" ? ` (outcome unknown: retry with --transfer-id ${transferId})` : ""
+  const body = request.body as { transferId?: unknown; id?: unknown } | undefined
+  if (request.path === "/deposits" || request.path === "/withdrawals") {
+    return typeof body?.id === "string" ? ` (outcome unknown: run it again with --id ${body.id})` : ""
+  }
+  return typeof body?.transferId === "string" ? ` (outcome unknown: retry with --transfer-id ${body.transferId})` : ""
 }
 
 const refusal = (request: ApiRequest, answer: ApiAnswer, token: string | undefined): string => {
@@ -211,7 +180,9 @@ const isHelp = (command: string, args: ReadonlyArray<string>) =>
   command === "help" || command === "--help" || command === "-h" || args.includes("--help") || args.includes("-h")
 
 /** Commands whose default output is text; `--json` asks for the API's JSON instead. */
-const textCommands: ReadonlySet<string> = settingsCommands
+const textCommands: ReadonlySet<string> = new Set([...settingsCommands, ...moneyCommands])
+
+const usageOf = (command: string): string => settingsUsage[command] ?? moneyUsage[command] ?? operatorUsage
 
 /** Runs one operator command; answers the process exit code. */
 export const runOperatorCommand = async (
@@ -221,7 +192,7 @@ export const runOperatorCommand = async (
   io: OperatorIo = processIo
 ): Promise<number> => {
   if (isHelp(command, args)) {
-    io.out(settingsUsage[command] ?? operatorUsage)
+    io.out(usageOf(command))
     return 0
   }
   const json = args.includes("--json") || !textCommands.has(command)
@@ -231,7 +202,7 @@ export const runOperatorCommand = async (
     base = adminBaseUrl(env)
     request = requestFor(command, textCommands.has(command) ? args : args.filter((arg) => arg !== "--json"))
   } catch (error) {
-    io.err(`error: ${(error as Error).message}\n\n${settingsUsage[command] ?? operatorUsage}`)
+    io.err(`error: ${(error as Error).message}\n\n${usageOf(command)}`)
     return 2
   }
   // Without ADMIN_TOKEN: the token the node generated on its first start, in its data directory.

@@ -36,10 +36,13 @@ Options:
 Environment (overrides the file; these are all the variables the node reads):
   CONFIG_FILE           configuration file (as --config)
   ILP_ADDRESS           this node's ILP address            (default test.connector)
-  HOST                  address every listener binds       (default 127.0.0.1)
+  HOST                  address the public listeners bind  (default 127.0.0.1)
+  ADMIN_HOST            address the operator API binds     (default 127.0.0.1, whatever HOST is)
   CONNECTOR_PORT        ILP-over-HTTP port, for peers      (default 3002)
   OPEN_PAYMENTS_PORT    SPSP / Open Payments port, public  (default 3003)
   ADMIN_PORT            operator API port                  (default 3001)
+  METRICS_OPEN          true: GET /metrics without the admin token (default false)
+  OPENAPI_OPEN          true: GET /openapi.json and /docs without the admin token (default false)
   ADMIN_TOKEN           operator API bearer token          (default: generated on the first
                         start into DATA_DIR/admin-token, mode 0600, and printed once)
   DATA_DIR              where the embedded stores live     (default ./data; made 0700)

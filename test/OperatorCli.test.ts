@@ -67,7 +67,7 @@ const run = async (
 }
 
 const peerAvailable = async (): Promise<bigint> => {
-  const balances = await run("balances")
+  const balances = await run("balances", ["--json"])
   expect(balances.code).toBe(0)
   return BigInt(balances.json.peers.find((peer: { peerId: string }) => peer.peerId === "alice").liquidity.available)
 }
@@ -85,10 +85,11 @@ describe("OperatorCli against a running admin API", () => {
 
   it("deposit to a peer, then balances shows it", async () => {
     const before = await peerAvailable()
-    const result = await run("deposit", ["--peer", "alice", "--amount", "250"])
+    const result = await run("deposit", ["--peer", "alice", "--amount", "250", "--json"])
     expect(result.code).toBe(0)
     expect(result.err).toBe("")
     expect(result.json.transferId).toMatch(/^[0-9]+$/)
+    expect(result.json.id).toMatch(/^cli-[0-9a-f-]{36}$/)
     expect(BigInt(result.json.balance.available)).toBe(before + 250n)
     expect(await peerAvailable()).toBe(before + 250n)
   })
@@ -96,13 +97,14 @@ describe("OperatorCli against a running admin API", () => {
   it("deposit to an asset with --asset CODE:SCALE", async () => {
     const result = await run("deposit", ["--asset", "usd:2", "--amount", "10"])
     expect(result.code).toBe(0)
-    const balances = await run("balances")
+    expect(result.out).toMatch(/^deposit cli-\S+: posted 10\n/) // text by default
+    const balances = await run("balances", ["--json"])
     expect(BigInt(balances.json.assets[0].liquidity.available)).toBeGreaterThanOrEqual(10n)
   })
 
-  it("a repeated --transfer-id is applied once", async () => {
+  it("a repeated --id is applied once", async () => {
     const before = await peerAvailable()
-    const args = ["--peer", "alice", "--amount", "7", "--transfer-id", "424242424242"]
+    const args = ["--peer", "alice", "--amount", "7", "--id", "cli-test-deposit-424242"]
     expect((await run("deposit", args)).code).toBe(0)
     expect((await run("deposit", args)).code).toBe(0)
     expect(await peerAvailable()).toBe(before + 7n)
@@ -110,10 +112,10 @@ describe("OperatorCli against a running admin API", () => {
 
   it("withdraw over the available balance exits 1 with the node's message", async () => {
     const before = await peerAvailable()
-    const result = await run("withdraw", ["--peer", "alice", "--amount", (before + 1n).toString()])
+    const result = await run("withdraw", ["create", "--peer", "alice", "--amount", (before + 1n).toString()])
     expect(result.code).toBe(1)
     expect(result.out).toBe("")
-    expect(result.err).toMatch(/^error: 409 amount: exceeds the available balance$/)
+    expect(result.err).toMatch(/^error: 409 amount: exceeds what the account holds/)
     expect(await peerAvailable()).toBe(before)
   })
 
@@ -158,27 +160,35 @@ describe("OperatorCli against a running admin API", () => {
 describe("OperatorCli without a node", () => {
   it("exits 1 when the node cannot be reached, naming the transfer id to retry with", async () => {
     const port = await closedPort()
-    const result = await run("deposit", ["--peer", "alice", "--amount", "1", "--transfer-id", "99"], {
+    const result = await run("deposit", ["--peer", "alice", "--amount", "1", "--id", "dep-99"], {
       ADMIN_URL: `http://127.0.0.1:${port}`,
       ADMIN_TOKEN: adminToken
     })
     expect(result.code).toBe(1)
-    expect(result.err).toMatch(/cannot reach the admin API at http:\/\/127\.0\.0\.1:\d+: .*--transfer-id 99/)
+    expect(result.err).toMatch(/cannot reach the admin API at http:\/\/127\.0\.0\.1:\d+: .*run it again with --id dep-99/)
   })
 
   it("prints usage for help and --help", async () => {
-    for (const [command, args] of [["help", []], ["deposit", ["--help"]]] as const) {
+    for (const [command, args] of [["help", []], ["--help", []]] as const) {
       const result = await run(command, args, {})
       expect(result.code).toBe(0)
       expect(result.out).toBe(operatorUsage)
+    }
+    for (const command of ["deposit", "withdraw", "balances"]) {
+      const result = await run(command, ["--help"], {})
+      expect(result.code).toBe(0)
+      expect(result.out).toContain(`${command}: `)
+      expect(result.out).toContain("--json")
     }
   })
 
   const usageErrors: ReadonlyArray<readonly [string, string, ReadonlyArray<string>, RegExp]> = [
     ["unknown command", "mint", [], /unknown command "mint"/],
     ["missing --amount", "deposit", ["--peer", "alice"], /--amount is required/],
-    ["both targets", "deposit", ["--peer", "alice", "--asset", "USD:2", "--amount", "1"], /exactly one of --asset or --peer/],
-    ["no target", "withdraw", ["--amount", "1"], /exactly one of --asset or --peer/],
+    ["both targets", "deposit", ["--peer", "alice", "--asset", "USD:2", "--amount", "1"], /exactly one of --peer, --asset, --wallet/],
+    ["no target", "withdraw", ["create", "--amount", "1"], /exactly one of --peer, --asset, --wallet, --incoming-payment/],
+    ["no withdraw action", "withdraw", ["--peer", "alice", "--amount", "1"], /withdraw: unknown action|needs create/],
+    ["withdraw post without id", "withdraw", ["post"], /withdraw post takes one ID/],
     ["bad asset", "deposit", ["--asset", "USD", "--amount", "1"], /--asset: expected CODE:SCALE/],
     ["unknown option", "deposit", ["--peer", "alice", "--amount", "1", "--force"], /--force/],
     ["arguments to balances", "balances", ["extra"], /takes no arguments/]
@@ -188,7 +198,7 @@ describe("OperatorCli without a node", () => {
       const result = await run(command, args, { ADMIN_URL: "http://127.0.0.1:1" })
       expect(result.code).toBe(2)
       expect(result.err).toMatch(message)
-      expect(result.err).toContain("Operator commands")
+      expect(result.err).toMatch(/Operator commands|deposit: |withdraw: |balances: /)
     })
   }
 
@@ -209,13 +219,9 @@ describe("OperatorCli parsing", () => {
     expect(() => parseAsset(":2")).toThrow(/CODE:SCALE/)
   })
 
-  it("generates a transfer id when none is given", () => {
-    const request = requestFor("withdraw", ["--peer", "p", "--amount", "3"], () => 12n)
-    expect(request).toEqual({
-      method: "POST",
-      path: "/liquidity/withdraw",
-      guarded: true,
-      body: { peerId: "p", amount: "3", transferId: "12" }
-    })
+  it("generates an id when none is given", () => {
+    const request = requestFor("withdraw", ["create", "--peer", "p", "--amount", "3"])
+    expect(request).toMatchObject({ method: "POST", path: "/withdrawals", guarded: true, body: { peerId: "p", amount: "3" } })
+    expect((request.body as { id: string }).id).toMatch(/^cli-/)
   })
 })

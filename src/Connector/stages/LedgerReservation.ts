@@ -153,6 +153,15 @@ export const ledgerReservation = (
     )
   )
 
+  const fulfilled = Effect.sync(() =>
+    metrics.recordFulfilled(
+      request.source,
+      request.prepare.amount,
+      request.destination.kind === "peer" ? request.destination.peer.config.id : undefined,
+      request.destinationAmount
+    )
+  )
+
   const destination = request.destination
   const settle = (reserved: Timed, outcome: SettleOutcome) =>
     destination.kind === "local" ? localReceivers.settle(reserved, destination.receiver, outcome) : Effect.void
@@ -167,7 +176,7 @@ export const ledgerReservation = (
     next,
     (reserved, exit) =>
       Exit.isSuccess(exit) ?
-        postThenSettle(Effect.flatMap(post, (posted) => settle(reserved, posted ? "posted" : "unknown"))) :
+        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post, (posted) => settle(reserved, posted ? "posted" : "unknown")))) :
         Effect.andThen(voidReservation, refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
   )
 }
