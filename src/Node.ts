@@ -22,16 +22,18 @@ import * as RateLimiterRedis from "./Connector/RateLimiterRedis.ts"
 import * as AdminApi from "./Http/AdminApi.ts"
 import * as IlpOverHttp from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
-import * as PaymentsDb from "./Payments/Database.ts"
 import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
+import * as StorePostgres from "./Payments/StorePostgres.ts"
+import * as StoreSqlite from "./Payments/StoreSqlite.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
 import * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
 import * as Spsp from "./Stream/Spsp.ts"
+import * as Postgres from "./Store/Postgres.ts"
 import * as StreamReceiver from "./Stream/StreamReceiver.ts"
 
 export interface RunningNode {
@@ -73,6 +75,15 @@ const rateLimiterLayer = (config: Config.NodeConfig) =>
     RateLimiter.layerMemory :
     RateLimiterRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
 
+/**
+ * Wallet addresses and payments: PostgreSQL when configured (production; shared by every instance,
+ * migrated at start under an advisory lock), else SQLite beside the ledger.
+ */
+const paymentsStoreLayer = (config: Config.NodeConfig) =>
+  config.postgresUrl === undefined ?
+    StoreSqlite.layer({ filename: storeFile(config, "payments.sqlite") }) :
+    StorePostgres.layer.pipe(Layer.provide(Postgres.layer({ url: config.postgresUrl })), Layer.orDie)
+
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
   mkdirSync(config.dataDir, { recursive: true })
@@ -84,7 +95,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
   const stores = Layer.mergeAll(
     ledgerLayer(config),
-    PaymentsDb.layer({ filename: storeFile(config, "payments.sqlite") }),
+    paymentsStoreLayer(config),
     receiptTotalsLayer(config),
     StreamCredentials.layer,
     Peers.layer,

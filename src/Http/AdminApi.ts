@@ -59,7 +59,7 @@ import * as Liquidity from "../Accounting/Liquidity.ts"
 import type { NodeConfig, PeerConfig } from "../Config.ts"
 import { u64 } from "../Connector/Packet.ts"
 import { Peers, type PeersShape } from "../Connector/Peers.ts"
-import { type IncomingPayment, IncomingPayments } from "../Payments/IncomingPayments.ts"
+import { type IncomingPayment, IncomingPayments, isOpen } from "../Payments/IncomingPayments.ts"
 import { OutgoingPayments } from "../Payments/OutgoingPayments.ts"
 import { Quotes } from "../Payments/Quotes.ts"
 import { type WalletAddress, WalletAddresses } from "../Payments/WalletAddresses.ts"
@@ -590,7 +590,7 @@ const incomingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "incomingPayment
       .handle("credentials", ({ params }) =>
         Effect.gen(function*() {
           const payment = yield* payments.get(params.id)
-          if (payment.state === "completed" || payment.state === "expired") {
+          if (!isOpen(payment)) {
             return yield* new Conflict({ message: `the incoming payment is ${payment.state}` })
           }
           const wallet = yield* payments.walletAddressOf(payment)

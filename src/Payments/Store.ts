@@ -29,7 +29,7 @@ export interface WalletAddressRecord {
   readonly createdAt: number
 }
 
-export type IncomingPaymentState = "pending" | "processing" | "completed" | "expired"
+export type IncomingPaymentState = "pending" | "processing" | "completed" | "expired" | "cancelled"
 
 export interface IncomingPaymentRecord {
   readonly id: string

@@ -23,7 +23,7 @@ import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpEr
 import { LocalReceivers } from "../Connector/LocalReceivers.ts"
 import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
-import { type IncomingPayment, IncomingPayments, stateAfter } from "../Payments/IncomingPayments.ts"
+import { type IncomingPayment, IncomingPayments, isOpen, stateAfter } from "../Payments/IncomingPayments.ts"
 import { WalletAddresses } from "../Payments/WalletAddresses.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import { ReceiptTotals } from "./ReceiptTotals.ts"
@@ -163,7 +163,7 @@ export const make = Effect.gen(function*() {
           refuse(reply)
       }
       const target = receiver.context as Target
-      if (target.kind === "incoming" && (target.payment.state === "completed" || target.payment.state === "expired")) {
+      if (target.kind === "incoming" && !isOpen(target.payment)) {
         return refuse(reply.finalDecline())
       }
       return acceptMoney(request, target, reply)

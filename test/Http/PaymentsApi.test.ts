@@ -6,7 +6,8 @@
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { PaymentsDb } from "../../src/Payments/Database.ts"
+import { randomUUID } from "node:crypto"
+import { PaymentsStore } from "../../src/Payments/Store.ts"
 import { runIn, startNode, type TestNode } from "../support/node.ts"
 
 const adminToken = "admin-token-for-payments-api-01"
@@ -120,8 +121,14 @@ describe("payments through the operator API", () => {
     expect(refused.body.message).toMatch(/does not cover/)
     expect((await ok("GET", `/wallet-addresses/${carol.id}`)).balance.available).toBe("1000")
 
-    const expired = await quoteFor("500")
-    await runIn(node, Effect.map(PaymentsDb, ({ db }) => db.prepare("UPDATE quotes SET expires_at = 1 WHERE id = ?").run(expired.id)))
+    // The same quote, stored already expired (under a new id).
+    const fresh = await quoteFor("500")
+    const expired = { id: randomUUID() }
+    await runIn(
+      node,
+      Effect.flatMap(PaymentsStore, (store) =>
+        Effect.flatMap(store.quotes.byId(fresh.id), (record) => store.quotes.insert({ ...record!, id: expired.id, expiresAt: 1 })))
+    )
     const late = await call("POST", "/outgoing-payments", { quoteId: expired.id })
     expect(late.status).toBe(409)
     expect(late.body.message).toMatch(/expired/)
