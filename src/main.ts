@@ -64,7 +64,16 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
   return Runtime.defaultTeardown(exit, onExit)
 }
 
-const operatorCommands = new Set(["health", "peers", "balances", "deposit", "withdraw"])
+const operatorCommands = new Set([
+  "health",
+  "peers",
+  "balances",
+  "deposit",
+  "withdraw",
+  "complete-incoming-payment",
+  "cancel-incoming-payment",
+  "cancel-outgoing-payment"
+])
 
 const main = async (argv: ReadonlyArray<string>) => {
   const first = argv[0]

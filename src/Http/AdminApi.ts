@@ -59,7 +59,13 @@ import * as Liquidity from "../Accounting/Liquidity.ts"
 import type { NodeConfig, PeerConfig } from "../Config.ts"
 import { u64 } from "../Connector/Packet.ts"
 import { Peers, type PeersShape } from "../Connector/Peers.ts"
-import { type IncomingPayment, IncomingPayments, isOpen } from "../Payments/IncomingPayments.ts"
+import {
+  type IncomingPayment,
+  type IncomingPaymentNotFound,
+  type IncomingPaymentNotOpen,
+  IncomingPayments,
+  isOpen
+} from "../Payments/IncomingPayments.ts"
 import { OutgoingPayments } from "../Payments/OutgoingPayments.ts"
 import { Quotes } from "../Payments/Quotes.ts"
 import { type WalletAddress, WalletAddresses } from "../Payments/WalletAddresses.ts"
@@ -277,6 +283,17 @@ export class IncomingPaymentsGroup extends HttpApiGroup.make("incomingPayments")
     params: idParam,
     success: Payments.CredentialsJson,
     error: [NotFound, Conflict]
+  }),
+  // Operator actions (issue 11): no more money; what arrived stays in the payment's account.
+  HttpApiEndpoint.post("complete", "/incoming-payments/:id/complete", {
+    params: idParam,
+    success: Payments.IncomingPaymentJson,
+    error: [NotFound, Conflict, Unavailable]
+  }),
+  HttpApiEndpoint.post("cancel", "/incoming-payments/:id/cancel", {
+    params: idParam,
+    success: Payments.IncomingPaymentJson,
+    error: [NotFound, Conflict, Unavailable]
   })
 ).middleware(AdminAuth) {}
 
@@ -299,6 +316,12 @@ export class OutgoingPaymentsGroup extends HttpApiGroup.make("outgoingPayments")
     params: idParam,
     success: Payments.OutgoingPaymentJson,
     error: NotFound
+  }),
+  // Operator action (issue 11): stop sending; what is left is refunded to the wallet address.
+  HttpApiEndpoint.post("cancel", "/outgoing-payments/:id/cancel", {
+    params: idParam,
+    success: Payments.OutgoingPaymentJson,
+    error: [NotFound, Conflict]
   })
 ).middleware(AdminAuth) {}
 
@@ -553,6 +576,17 @@ const incomingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "incomingPayment
         const received = yield* totals.paymentTotal(payment.id)
         return Payments.incomingPaymentJson(payment, wallet.asset, received)
       })
+    /** Complete or cancel, answered with the payment as it now stands. */
+    const close = (closing: Effect.Effect<IncomingPayment, IncomingPaymentNotFound | IncomingPaymentNotOpen>) =>
+      closing.pipe(
+        Effect.flatMap(json),
+        Effect.catchTags({
+          IncomingPaymentNotFound: notFound("id"),
+          IncomingPaymentNotOpen: (error) => Effect.fail(new Conflict({ message: `the incoming payment is ${error.state}` })),
+          WalletAddressNotFound: notFound("id"),
+          ReceiptStoreUnavailable: receiptsDown
+        })
+      )
     return handlers
       .handle("create", ({ payload }) =>
         payments.create({
@@ -600,7 +634,10 @@ const incomingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "incomingPayment
             sharedSecret: Buffer.from(generated.sharedSecret).toString("base64")
           }
         }).pipe(Effect.catchTags({ IncomingPaymentNotFound: notFound("id"), WalletAddressNotFound: notFound("id") })))
+      .handle("complete", ({ params }) => close(payments.complete(params.id)))
+      .handle("cancel", ({ params }) => close(payments.cancel(params.id)))
   }))
+
 
 const quotesHandlers = HttpApiBuilder.group(AdminApi, "quotes", (handlers) =>
   Effect.gen(function*() {
@@ -654,6 +691,14 @@ const outgoingPaymentsHandlers = HttpApiBuilder.group(AdminApi, "outgoingPayment
         payments.get(params.id).pipe(
           Effect.map(Payments.outgoingPaymentJson),
           Effect.catchTag("OutgoingPaymentNotFound", notFound("id"))
+        ))
+      .handle("cancel", ({ params }) =>
+        payments.cancel(params.id).pipe(
+          Effect.map(Payments.outgoingPaymentJson),
+          Effect.catchTags({
+            OutgoingPaymentNotFound: notFound("id"),
+            OutgoingPaymentFinished: (error) => Effect.fail(new Conflict({ message: `the outgoing payment is already ${error.state}` }))
+          })
         ))
   }))
 
