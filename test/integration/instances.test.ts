@@ -282,10 +282,13 @@ describe.skipIf(!hasTigerBeetle)("two instances sharing TigerBeetle, PostgreSQL 
     const received = await balanceOf(receiverNode, receiverWallet.payment.ledgerAccountId)
     expect(received).toBe(amount)
     // What left the wallet: what was sent (same asset, rate 1) and nothing more; the rest refunded.
+    expect(done.sentAmount.value).toBe(amount.toString())
     const paymentAccount = await ledgerAccount(ids.outgoingPayment(created.id))
-    expect(paymentAccount?.debits_posted).toBe(amount)
     expect(paymentAccount?.debits_pending).toBe(0n)
     expect(paymentAccount!.credits_posted - paymentAccount!.debits_posted).toBe(0n)
+    // This deployment paid the receiving node exactly that (the peer account has no other traffic).
+    const peerAccount = await ledgerAccount(ids.peerLiquidity("receiver"))
+    expect(peerAccount!.credits_posted - peerAccount!.debits_posted).toBe(amount)
     const walletAccount = await ledgerAccount(ids.walletAddress(wallet.id))
     expect(walletAccount!.credits_posted - walletAccount!.debits_posted).toBe(200_000n - amount)
 
