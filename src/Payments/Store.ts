@@ -128,6 +128,7 @@ export interface OutgoingPaymentPatch {
   readonly state?: OutgoingPaymentState
   readonly sentAmount?: bigint
   readonly deliveredAmount?: bigint
+  /** The last attempt's reason; ignored once an outcome is decided (its reason stays). */
   readonly error?: string | null
 }
 

@@ -280,7 +280,7 @@ export const make = Effect.gen(function*() {
               state = COALESCE(${patch.state ?? null}, state),
               sent_amount = COALESCE(${patch.sentAmount?.toString() ?? null}::numeric, sent_amount),
               delivered_amount = COALESCE(${patch.deliveredAmount?.toString() ?? null}::numeric, delivered_amount),
-              error = CASE WHEN ${patch.error !== undefined} THEN ${patch.error ?? null} ELSE error END
+              error = CASE WHEN ${patch.error !== undefined} AND outcome IS NULL THEN ${patch.error ?? null} ELSE error END
             WHERE id = ${id}`)
         ),
       addAttempt: (id, at) =>

@@ -358,7 +358,8 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
           if (patch.deliveredAmount !== undefined) {
             sets.push("delivered_amount = ?") && values.push(patch.deliveredAmount.toString())
           }
-          if (patch.error !== undefined) sets.push("error = ?") && values.push(patch.error)
+          // Once an outcome is decided its reason stays (a late attempt must not overwrite a cancellation).
+          if (patch.error !== undefined) sets.push("error = CASE WHEN outcome IS NULL THEN ? ELSE error END") && values.push(patch.error)
           db.prepare(`UPDATE outgoing_payments SET ${sets.join(", ")} WHERE id = ?`).run(...values, id)
         }),
       addAttempt: (id, at) => Effect.asVoid(outgoing.addAttempt(at, id)),

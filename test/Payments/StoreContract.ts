@@ -185,6 +185,10 @@ export const paymentsStoreContract = (name: string, store: () => PaymentsStoreSh
       const row = await run(store().outgoingPayments.byId(id))
       expect(row?.outcome === "failed" ? row.error : row?.sentAmount).toEqual(row?.outcome === "failed" ? "cancelled" : 5n)
       expect(await decide("completed", null, 7n)).toBe(false)
+      // A late attempt's reason does not replace the decided one.
+      const before = await run(store().outgoingPayments.byId(id))
+      await run(store().outgoingPayments.update(id, { error: "late attempt" }, bigTime + 10))
+      expect((await run(store().outgoingPayments.byId(id)))?.error).toBe(before?.error)
     })
 
     it("outgoing payments: a lease is held by one owner until it lapses, renewed by its owner, released", async () => {
