@@ -25,6 +25,7 @@ import * as PeerClient from "./Http/PeerClient.ts"
 import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
+import * as ReceiverDirectory from "./Payments/ReceiverDirectory.ts"
 import * as StorePostgres from "./Payments/StorePostgres.ts"
 import * as StoreSqlite from "./Payments/StoreSqlite.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
@@ -106,7 +107,8 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   ).pipe(Layer.provideMerge(configLayer))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
-  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
+  const directory = ReceiverDirectory.layer.pipe(Layer.provideMerge(payments))
+  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(directory))
   const pipeline = Pipeline.layer.pipe(Layer.provideMerge(receiver))
   // Sending: the in-process plugin over the pipeline, quotes and outgoing payments over the plugin.
   const plugins = Plugin.layer.pipe(Layer.provideMerge(pipeline))

@@ -98,7 +98,10 @@ const fromRecord = (record: IncomingPaymentRecord, now: number): IncomingPayment
 }
 
 /** The state after `total` has been received. Pure. */
-export const stateAfter = (payment: IncomingPayment, total: bigint): IncomingPaymentState => {
+export const stateAfter = (
+  payment: Pick<IncomingPayment, "state" | "incomingAmount">,
+  total: bigint
+): IncomingPaymentState => {
   if (!isOpen(payment)) return payment.state
   if (payment.incomingAmount !== undefined && total >= payment.incomingAmount) return "completed"
   return total > 0n ? "processing" : payment.state

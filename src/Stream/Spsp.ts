@@ -8,7 +8,7 @@
  */
 import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import type { WalletAddressesShape } from "../Payments/WalletAddresses.ts"
+import type { Asset } from "../Config.ts"
 import type { ReceiptSetup, StreamCredentialsShape } from "./Credentials.ts"
 
 export const spspContentType = "application/spsp4+json"
@@ -33,7 +33,14 @@ export const receiptSetupOf = (headers: Record<string, string | undefined>): Rec
 
 const problem = (status: number, detail: string) => HttpServerResponse.jsonUnsafe({ error: detail }, { status })
 
-export const makeApp = (walletAddresses: WalletAddressesShape, credentials: StreamCredentialsShape) =>
+/** Wallet addresses by URL path: provided by the payments module (Stream never imports it). */
+export interface WalletAddressLookup {
+  readonly findByPath: (
+    path: string
+  ) => Effect.Effect<{ readonly id: string; readonly asset: Asset; readonly active: boolean } | undefined>
+}
+
+export const makeApp = (walletAddresses: WalletAddressLookup, credentials: StreamCredentialsShape) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (request.method !== "GET") return problem(405, "method not allowed")

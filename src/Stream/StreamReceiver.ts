@@ -23,14 +23,13 @@ import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpEr
 import { LocalReceivers } from "../Connector/LocalReceivers.ts"
 import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
-import { type IncomingPayment, IncomingPayments, isOpen, stateAfter } from "../Payments/IncomingPayments.ts"
-import { WalletAddresses } from "../Payments/WalletAddresses.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import { ReceiptTotals } from "./ReceiptTotals.ts"
+import { type IncomingPaymentReceiver, ReceiverDirectory } from "./ReceiverDirectory.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
 type Target =
-  | { readonly kind: "incoming"; readonly payment: IncomingPayment }
+  | { readonly kind: "incoming"; readonly payment: IncomingPaymentReceiver }
   | { readonly kind: "wallet"; readonly walletAddressId: string }
 
 /**
@@ -77,8 +76,7 @@ export const isFulfillable = (
 export const make = Effect.gen(function*() {
   const credentials = yield* StreamCredentials
   const totals = yield* ReceiptTotals
-  const incomingPayments = yield* IncomingPayments
-  const walletAddresses = yield* WalletAddresses
+  const directory = yield* ReceiverDirectory
 
   const gone = (what: string) => Effect.fail(new Unreachable({ reason: `${what} no longer exists` }))
 
@@ -88,34 +86,21 @@ export const make = Effect.gen(function*() {
       if (tag === undefined) return Effect.succeed(undefined)
       const fulfillable = !request.unfulfillable && isFulfillable(credentials, request.prepare)
       if (tag.kind === "incoming") {
-        return incomingPayments.get(tag.id).pipe(
-          Effect.flatMap((payment) =>
-            Effect.map(incomingPayments.walletAddressOf(payment), (wallet): LocalReceiver => ({
-              ledgerAccountId: payment.ledgerAccountId,
-              asset: wallet.asset,
-              fulfillable,
-              context: { kind: "incoming", payment } satisfies Target
-            }))
-          ),
-          Effect.catchTags({
-            IncomingPaymentNotFound: () => gone("incoming payment"),
-            WalletAddressNotFound: () => gone("wallet address")
-          })
-        )
+        return Effect.flatMap(directory.incomingPayment(tag.id), (payment) =>
+          payment === undefined ? gone("incoming payment") : Effect.succeed<LocalReceiver>({
+            ledgerAccountId: payment.ledgerAccountId,
+            asset: payment.asset,
+            fulfillable,
+            context: { kind: "incoming", payment } satisfies Target
+          }))
       }
-      return walletAddresses.get(tag.id).pipe(
-        Effect.flatMap((wallet) =>
-          wallet.active ?
-            Effect.succeed<LocalReceiver>({
-              ledgerAccountId: wallet.ledgerAccountId,
-              asset: wallet.asset,
-              fulfillable,
-              context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
-            }) :
-            gone("active wallet address")
-        ),
-        Effect.catchTag("WalletAddressNotFound", () => gone("wallet address"))
-      )
+      return Effect.flatMap(directory.walletAddress(tag.id), (wallet) =>
+        wallet === undefined || !wallet.active ? gone("active wallet address") : Effect.succeed<LocalReceiver>({
+          ledgerAccountId: wallet.ledgerAccountId,
+          asset: wallet.asset,
+          fulfillable,
+          context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
+        }))
     })
 
   const refuse = (reply: IlpPacket.IlpReject) => Effect.fail(new ReceiverRejected({ reject: fromIlpReject(reply) }))
@@ -138,19 +123,15 @@ export const make = Effect.gen(function*() {
         Effect.mapError((error) => new InternalError({ reason: `receipt store unavailable: ${error.message}` }))
       )
       if (!result.accepted) {
-        if (payment !== undefined) yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
+        if (payment !== undefined && result.paymentTotal !== undefined) yield* directory.recordReceived(payment, result.paymentTotal)
         if (result.remaining === 0n) return yield* refuse(money.finalDecline())
         const connectionTotal = yield* totals.get(money.connectionId).pipe(Effect.orElseSucceed(() => 0n))
         return yield* refuse(money.declineOverMaximum(connectionTotal + result.remaining, connectionTotal))
       }
       money.setTotalReceived(result.connectionTotal.toString())
       const fulfill = money.accept()
-      // Only a state change needs the store (per packet it was two reads): the payment as matched
-      // for this packet is at most as far along as the stored one (states only move forward), so
-      // when the new total would not move it, it does not move the stored one either.
-      if (payment !== undefined && result.paymentTotal !== undefined && stateAfter(payment, result.paymentTotal) !== payment.state) {
-        yield* incomingPayments.recordReceived(payment.id, result.paymentTotal).pipe(Effect.ignore)
-      }
+      // Only a state change touches the store (the directory judges from the payment as matched).
+      if (payment !== undefined && result.paymentTotal !== undefined) yield* directory.recordReceived(payment, result.paymentTotal)
       return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
     })
 
@@ -163,7 +144,7 @@ export const make = Effect.gen(function*() {
           refuse(reply)
       }
       const target = receiver.context as Target
-      if (target.kind === "incoming" && !isOpen(target.payment)) {
+      if (target.kind === "incoming" && !target.payment.open) {
         return refuse(reply.finalDecline())
       }
       return acceptMoney(request, target, reply)
