@@ -174,20 +174,27 @@ describe.skipIf(!hasTigerBeetle)("two instances sharing TigerBeetle, PostgreSQL 
     // Credentials issued by one instance, used through the other.
     const fromA = await call(a, "GET", `/incoming-payments/${payment.id}/credentials`)
     const fromB = await call(b, "GET", `/incoming-payments/${payment.id}/credentials`)
-    const send = async (through: Instance, credentials: { ilpAddress: string; sharedSecret: string }) => {
+    const open = async (through: Instance, credentials: { ilpAddress: string; sharedSecret: string }) => {
       const connection = await createConnection({
         plugin: makeHttpPlugin(through.ilpUrl, senderToken) as never,
         destinationAccount: credentials.ilpAddress,
         sharedSecret: Buffer.from(credentials.sharedSecret, "base64")
       })
       const stream = connection.createStream()
-      // Each asks for the whole cap: together they may deliver it once.
-      await stream.sendTotal(Number(cap), { timeout: 20_000 }).catch(() => undefined)
-      const delivered = BigInt(stream.totalSent)
-      await connection.destroy().catch(() => undefined)
-      return delivered
+      // Each asks for the whole cap: together they may deliver it once. The one that cannot finish
+      // waits for more room until the connections are closed below.
+      const sending = stream.sendTotal(Number(cap), { timeout: 120_000 }).catch(() => undefined)
+      return { connection, stream, sending }
     }
-    const [viaA, viaB] = await Promise.all([send(a, fromB), send(b, fromA)])
+    const senders = await Promise.all([open(a, fromB), open(b, fromA)])
+    const delivered = () => senders.map((sender) => BigInt(sender.stream.totalSent))
+    await waitFor("the senders to deliver the cap", async () => {
+      const [viaA, viaB] = delivered()
+      return viaA! + viaB! >= cap ? true : undefined
+    }, 120_000)
+    await Promise.all(senders.map((sender) => sender.connection.destroy().catch(() => undefined)))
+    await Promise.all(senders.map((sender) => sender.sending))
+    const [viaA, viaB] = delivered() as [bigint, bigint]
     expect(viaA + viaB).toBe(cap)
     expect(viaA).toBeGreaterThan(0n)
     expect(viaB).toBeGreaterThan(0n)
