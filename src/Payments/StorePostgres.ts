@@ -152,10 +152,14 @@ const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
   leaseExpiresAt: numOrNull(row.lease_expires_at)
 })
 
-/** PostgreSQL's unique_violation. */
+/** PostgreSQL's unique_violation (SQLSTATE 23505), found in the error's cause chain. */
 const isUniqueViolation = (error: SqlError): boolean => {
-  const text = `${String(error.cause)} ${JSON.stringify(error.cause ?? {})} ${error.message}`
-  return /23505|unique|duplicate key/i.test(text)
+  let cause: unknown = error
+  for (let depth = 0; depth < 8 && typeof cause === "object" && cause !== null; depth++) {
+    if ((cause as { code?: unknown }).code === "23505") return true
+    cause = (cause as { cause?: unknown }).cause
+  }
+  return false
 }
 
 export const make = Effect.gen(function*() {
