@@ -26,6 +26,7 @@ import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
 import * as ReceiverDirectory from "./Payments/ReceiverDirectory.ts"
+import { PaymentsStore } from "./Payments/Store.ts"
 import * as StorePostgres from "./Payments/StorePostgres.ts"
 import * as StoreSqlite from "./Payments/StoreSqlite.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
@@ -83,7 +84,16 @@ const rateLimiterLayer = (config: Config.NodeConfig) =>
 const paymentsStoreLayer = (config: Config.NodeConfig) =>
   config.postgresUrl === undefined ?
     StoreSqlite.layer({ filename: storeFile(config, "payments.sqlite") }) :
-    StorePostgres.layer.pipe(Layer.provide(Postgres.layer({ url: config.postgresUrl })), Layer.orDie)
+    StorePostgres.layer.pipe(
+      Layer.provide(Postgres.layer({ url: config.postgresUrl })),
+      // A clear first line (the URL stays redacted); the node does not start without its store.
+      Layer.catch((error) =>
+        Layer.effect(
+          PaymentsStore,
+          Effect.die(new Error(`PostgreSQL resource store unavailable at start: ${error.message}`, { cause: error }))
+        )
+      )
+    )
 
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
