@@ -111,6 +111,9 @@ export const open = (filename: string): SqliteHandle => {
   const db = new DatabaseSync(filename)
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000")
   migrate(db)
+  // This process owns the file (one process per data directory): a lease left in it belongs to a
+  // previous process that stopped without releasing it (a crash), so the payments resume at once.
+  db.exec("UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL")
   let depth = 0
   const transaction = <A>(f: () => A): A => {
     if (depth > 0) return f()
