@@ -6,7 +6,7 @@
  * renewal fails (another instance drives it now), and stops sending when an outcome is recorded
  * elsewhere (a cancellation), then refunds.
  */
-import { Cause, Clock, Effect, Fiber, Queue, Schedule, type Semaphore } from "effect"
+import { Cause, Clock, Effect, Fiber, Queue, Schedule, Semaphore } from "effect"
 import { ids } from "../Accounting/Accounts.ts"
 import { LedgerDefect } from "../Accounting/Ledger.ts"
 import { localAccount, type PluginsShape } from "../Connector/Plugin.ts"
@@ -78,18 +78,21 @@ export const makeWorker = (deps: WorkerDeps) => {
   const recorder = (id: string, left: Left) =>
     Effect.gen(function*() {
       const reports = yield* Queue.sliding<Pay.PaymentProgress>(1)
+      // One write at a time, so an older figure never lands after a newer one; only while this
+      // instance holds the lease (Store.recordProgress).
+      const writing = yield* Semaphore.make(1)
       let latest: Pay.PaymentProgress | undefined
       let written: Pay.PaymentProgress | undefined
-      const flush = Effect.suspend(() => {
+      const flush = writing.withPermits(1)(Effect.suspend(() => {
         const progress = latest
         if (progress === undefined || progress === written) return Effect.void
         written = progress
         return Effect.flatMap(now, (at) =>
-          store.update(id, {
+          Effect.asVoid(store.recordProgress(id, instanceId, {
             sentAmount: left.sent + progress.amountSent,
             deliveredAmount: left.delivered + progress.amountDelivered
-          }, at))
-      })
+          }, at)))
+      }))
       yield* Effect.forkScoped(Effect.forever(Effect.andThen(Queue.take(reports), flush)))
       yield* Effect.addFinalizer(() => Effect.ignore(flush))
       const record = (progress: Pay.PaymentProgress) => {

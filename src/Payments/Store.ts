@@ -152,6 +152,16 @@ export interface OutgoingPaymentRepository {
     limit: number
   ) => Effect.Effect<ReadonlyArray<{ readonly id: string; readonly createdAt: number }>>
   readonly update: (id: string, patch: OutgoingPaymentPatch, at: number) => Effect.Effect<void>
+  /**
+   * Records sending progress, only while `owner` holds the lease: an instance that lost it (and
+   * whose payment another instance drives now) never overwrites the newer figures. True when written.
+   */
+  readonly recordProgress: (
+    id: string,
+    owner: string,
+    progress: { readonly sentAmount: bigint; readonly deliveredAmount: bigint },
+    at: number
+  ) => Effect.Effect<boolean>
   readonly addAttempt: (id: string, at: number) => Effect.Effect<void>
   /** Sets the outcome (and error, sent amount) unless one is set; true when this call set it. */
   readonly decide: (

@@ -287,6 +287,16 @@ export const make = Effect.gen(function*() {
               error = CASE WHEN ${patch.error !== undefined} AND outcome IS NULL THEN ${patch.error ?? null} ELSE error END
             WHERE id = ${id}`)
         ),
+      recordProgress: (id, owner, progress, at) =>
+        q(
+          "outgoingPayments.recordProgress",
+          Effect.map(
+            sql<Row>`UPDATE outgoing_payments SET sent_amount = ${progress.sentAmount.toString()}::numeric,
+                delivered_amount = ${progress.deliveredAmount.toString()}::numeric, updated_at = ${at}
+              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`,
+            (rows) => rows.length === 1
+          )
+        ),
       addAttempt: (id, at) =>
         q(
           "outgoingPayments.addAttempt",

@@ -264,6 +264,9 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
       (row) => ({ id: text(row.id!), createdAt: int(row.created_at!) })
     ),
     addAttempt: run("UPDATE outgoing_payments SET attempts = attempts + 1, updated_at = ? WHERE id = ?"),
+    recordProgress: run(
+      "UPDATE outgoing_payments SET sent_amount = ?, delivered_amount = ?, updated_at = ? WHERE id = ? AND lease_owner = ?"
+    ),
     decide: run(
       "UPDATE outgoing_payments SET outcome = ?, error = ?, sent_amount = COALESCE(?, sent_amount), updated_at = ? WHERE id = ? AND outcome IS NULL"
     ),
@@ -366,6 +369,11 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
           db.prepare(`UPDATE outgoing_payments SET ${sets.join(", ")} WHERE id = ?`).run(...values, id)
         }),
       addAttempt: (id, at) => Effect.asVoid(outgoing.addAttempt(at, id)),
+      recordProgress: (id, owner, progress, at) =>
+        Effect.map(
+          outgoing.recordProgress(progress.sentAmount.toString(), progress.deliveredAmount.toString(), at, id, owner),
+          (changes) => changes === 1
+        ),
       decide: (id, d, at) =>
         Effect.map(
           outgoing.decide(d.outcome, d.error, d.sentAmount === null ? null : d.sentAmount.toString(), at, id),

@@ -207,6 +207,11 @@ export const paymentsStoreContract = (name: string, store: () => PaymentsStoreSh
       expect((await run(store().outgoingPayments.byId(id)))?.leaseOwner).toBe(other)
       await run(store().outgoingPayments.release(id, other))
       expect(await lease(holder, bigTime + 2_000)).toBe(true)
+      // Progress is recorded only by the lease holder.
+      expect(await run(store().outgoingPayments.recordProgress(id, other, { sentAmount: 5n, deliveredAmount: 4n }, bigTime))).toBe(false)
+      expect(await run(store().outgoingPayments.recordProgress(id, holder, { sentAmount: u64Max, deliveredAmount: 4n }, bigTime)))
+        .toBe(true)
+      expect(await run(store().outgoingPayments.byId(id))).toMatchObject({ sentAmount: u64Max, deliveredAmount: 4n })
       // A finished payment cannot be leased.
       await run(store().outgoingPayments.update(id, { state: "completed" }, bigTime))
       expect(await lease(holder, bigTime + 2_000)).toBe(false)
