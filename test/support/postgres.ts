@@ -27,7 +27,7 @@ export interface PostgresServer {
   readonly port: number
   /** The URL of a fresh, empty database created on this server. */
   readonly createDatabase: (name: string) => Promise<string>
-  /** SIGKILL-free stop (fast shutdown, SIGKILL after `stopTimeoutMs`), then the dir removed; idempotent. */
+  /** Stops the server by its pid (SIGINT: fast shutdown; SIGKILL after `stopTimeoutMs`), then removes the dir; idempotent. */
   readonly stop: () => Promise<void>
 }
 
