@@ -2,7 +2,8 @@
  * The operator API's payment endpoints over a real socket, on one running node: wallet addresses
  * (with a deposit), incoming payments and their STREAM credentials, quotes and outgoing payments
  * from a USD wallet to an EUR incoming payment on the same node, and the refusals (bad input,
- * unknown ids, expired or reused quotes, insufficient funds).
+ * unknown ids, expired or reused quotes, insufficient funds). Runs on the embedded store and on
+ * PostgreSQL (a server started for this file).
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
