@@ -114,7 +114,8 @@ export const ConfigFile = Schema.Struct({
   peers: Schema.optionalKey(Schema.Array(PeerFile)),
   rates: Schema.optionalKey(RatesFile),
   tigerbeetle: Schema.optionalKey(TigerBeetleFile),
-  redisUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^rediss?:\/\/.+/)))
+  redisUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^rediss?:\/\/.+/))),
+  postgresUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^postgres(ql)?:\/\/.+/)))
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -175,6 +176,11 @@ export interface NodeConfig {
     | undefined
   /** Production receipt totals (Redis); the embedded SQLite store when absent. Holds credentials: redacted. */
   readonly redisUrl: Redacted.Redacted<string> | undefined
+  /**
+   * Production resource store (wallet addresses, payments) in PostgreSQL, shared by every
+   * instance; the embedded SQLite store when absent. Holds credentials: redacted.
+   */
+  readonly postgresUrl: Redacted.Redacted<string> | undefined
 }
 
 export class NodeConfigService extends Context.Service<NodeConfigService, NodeConfig>()("NodeConfig") {}
@@ -292,6 +298,10 @@ const crossCheck = (config: NodeConfig): string | undefined => {
   if (new Set(ports).size !== ports.length) {
     return "connectorPort, adminPort, openPaymentsPort: must all differ"
   }
+  // Every instance on one PostgreSQL store must issue and accept the same STREAM credentials.
+  if (config.postgresUrl !== undefined && config.streamSecret === undefined) {
+    return "streamSecret: required with postgresUrl (one STREAM server secret shared by every instance)"
+  }
   return undefined
 }
 
@@ -369,6 +379,7 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   set("minMessageWindowMs", envNumber(env, "MIN_MESSAGE_WINDOW_MS"))
   set("maxHoldTimeMs", envNumber(env, "MAX_HOLD_TIME_MS"))
   set("redisUrl", env.REDIS_URL)
+  set("postgresUrl", env.DATABASE_URL)
   if (env.TIGERBEETLE_ADDRESSES !== undefined && env.TIGERBEETLE_ADDRESSES !== "") {
     overlay.tigerbeetle = {
       clusterId: env.TIGERBEETLE_CLUSTER_ID ?? "0",
@@ -465,7 +476,8 @@ const resolve = (file: ConfigFile): NodeConfig => ({
     replicaAddresses: file.tigerbeetle.replicaAddresses,
     requestTimeoutMs: file.tigerbeetle.requestTimeoutMs ?? defaults.tigerbeetleRequestTimeoutMs
   },
-  redisUrl: file.redisUrl === undefined ? undefined : Redacted.make(file.redisUrl, { label: "redis url" })
+  redisUrl: file.redisUrl === undefined ? undefined : Redacted.make(file.redisUrl, { label: "redis url" }),
+  postgresUrl: file.postgresUrl === undefined ? undefined : Redacted.make(file.postgresUrl, { label: "postgres url" })
 })
 
 /** Loads the file named by `path` (or none) and the environment. */

@@ -25,10 +25,13 @@ import * as AdminApi from "./Http/AdminApi.ts"
 import * as IlpOverHttp from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
 import { createPublicServer } from "./Http/PublicListener.ts"
-import * as PaymentsDb from "./Payments/Database.ts"
 import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
+import * as ReceiverDirectory from "./Payments/ReceiverDirectory.ts"
+import { PaymentsStore } from "./Payments/Store.ts"
+import * as StorePostgres from "./Payments/StorePostgres.ts"
+import * as StoreSqlite from "./Payments/StoreSqlite.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as NodeSettings from "./Settings/NodeSettings.ts"
@@ -37,6 +40,7 @@ import * as StreamCredentials from "./Stream/Credentials.ts"
 import * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
 import * as Spsp from "./Stream/Spsp.ts"
+import * as Postgres from "./Store/Postgres.ts"
 import * as StreamReceiver from "./Stream/StreamReceiver.ts"
 
 export interface RunningNode {
@@ -86,6 +90,24 @@ const rateLimiterLayer = (config: Config.NodeConfig) =>
     RateLimiter.layerMemory :
     RateLimiterRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
 
+/**
+ * Wallet addresses and payments: PostgreSQL when configured (production; shared by every instance,
+ * migrated at start under an advisory lock), else SQLite beside the ledger.
+ */
+const paymentsStoreLayer = (config: Config.NodeConfig) =>
+  config.postgresUrl === undefined ?
+    StoreSqlite.layer({ filename: storeFile(config, "payments.sqlite") }) :
+    StorePostgres.layer.pipe(
+      Layer.provide(Postgres.layer({ url: config.postgresUrl })),
+      // A clear first line (the URL stays redacted); the node does not start without its store.
+      Layer.catch((error) =>
+        Layer.effect(
+          PaymentsStore,
+          Effect.die(new Error(`PostgreSQL resource store unavailable at start: ${error.message}`, { cause: error }))
+        )
+      )
+    )
+
 /** A store's file in the data directory (made 0700, its files 0600, by `DataDir.prepare` at start). */
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
@@ -102,7 +124,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
   const stores = Layer.mergeAll(
     ledgerLayer(config),
-    PaymentsDb.layer({ filename: storeFile(config, "payments.sqlite") }),
+    paymentsStoreLayer(config),
     SettingsSqlite.layer({ filename: storeFile(config, "settings.sqlite") }),
     receiptTotalsLayer(config),
     StreamCredentials.layer,
@@ -115,7 +137,8 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   const settings = NodeSettings.layer.pipe(Layer.provideMerge(stores))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(settings))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
-  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
+  const directory = ReceiverDirectory.layer.pipe(Layer.provideMerge(payments))
+  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(directory))
   const health = Health.layer.pipe(Layer.provideMerge(receiver))
   const pipeline = Pipeline.layer.pipe(Layer.provideMerge(health))
   // Sending: the in-process plugin over the pipeline, quotes and outgoing payments over the plugin.

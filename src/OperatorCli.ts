@@ -27,6 +27,9 @@ export const operatorUsage = `Operator commands (talk to a running node's admin 
                                            money in, once per --id (deposit --help)
   withdraw create|post|void|get            money out in two phases: hold, then post or void
                                            (withdraw --help)
+  complete-incoming-payment ID             no more money for it; what arrived stays
+  cancel-incoming-payment ID               the same, marked cancelled
+  cancel-outgoing-payment ID               stop sending; what is left goes back to the wallet
 
 Environment:
   ADMIN_URL    admin API base URL (default ${defaultAdminUrl})
@@ -75,6 +78,12 @@ const noArguments = (command: string, args: ReadonlyArray<string>): void => {
   if (args.length > 0) throw new UsageError(`${command} takes no arguments, got "${args.join(" ")}"`)
 }
 
+/** The one id argument of a command, safe in a URL path. */
+const oneId = (command: string, args: ReadonlyArray<string>): string => {
+  if (args.length !== 1 || !/^[A-Za-z0-9-]{1,64}$/.test(args[0]!)) throw new UsageError(`${command} takes one id`)
+  return args[0]!
+}
+
 /** The API request a command makes. Throws `UsageError` for bad arguments. */
 export const requestFor = (command: string, args: ReadonlyArray<string>): ApiRequest => {
   switch (command) {
@@ -89,6 +98,12 @@ export const requestFor = (command: string, args: ReadonlyArray<string>): ApiReq
     case "deposit":
     case "withdraw":
       return { ...moneyRequest(command, args), guarded: true }
+    case "complete-incoming-payment":
+      return { method: "POST", path: `/incoming-payments/${oneId(command, args)}/complete`, guarded: true }
+    case "cancel-incoming-payment":
+      return { method: "POST", path: `/incoming-payments/${oneId(command, args)}/cancel`, guarded: true }
+    case "cancel-outgoing-payment":
+      return { method: "POST", path: `/outgoing-payments/${oneId(command, args)}/cancel`, guarded: true }
     default:
       throw new UsageError(`unknown command "${command}"`)
   }

@@ -129,7 +129,18 @@ const messageOf = (defect: unknown): string => {
   return typeof message === "string" && message !== "" ? message : String(defect)
 }
 
-const operatorCommands = new Set(["health", "peers", "assets", "rates", "balances", "deposit", "withdraw"])
+const operatorCommands = new Set([
+  "health",
+  "peers",
+  "assets",
+  "rates",
+  "balances",
+  "deposit",
+  "withdraw",
+  "complete-incoming-payment",
+  "cancel-incoming-payment",
+  "cancel-outgoing-payment"
+])
 
 const main = async (argv: ReadonlyArray<string>) => {
   const first = argv[0]

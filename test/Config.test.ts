@@ -350,3 +350,25 @@ describe("Config: secrets at rest (issue 14, defect 4)", () => {
     expect(JSON.parse(stripJsonComments('{"a": "x // y /* z */", /* c */ "b": 1 // end\n}'))).toEqual({ a: "x // y /* z */", b: 1 })
   })
 })
+
+describe("Config.decodeConfig: the PostgreSQL resource store", () => {
+  const secret = "ab".repeat(32)
+
+  it.effect("DATABASE_URL selects it, held redacted; it requires one shared STREAM secret", () =>
+    Effect.gen(function*() {
+      const url = "postgres://connector:s3cret-password@db.internal:5432/connector"
+      const config = yield* decodeConfig({ ...file(), streamSecret: secret }, { DATABASE_URL: url })
+      expect(Redacted.value(config.postgresUrl!)).toBe(url)
+      expect(String(config.postgresUrl)).not.toContain("s3cret")
+      expect(bigintJson(config)).not.toContain("s3cret")
+      const withoutSecret = { ...file() }
+      delete withoutSecret.streamSecret
+      expect(yield* messageOf(withoutSecret, { DATABASE_URL: url })).toMatch(/streamSecret: required with postgresUrl/)
+      expect(yield* messageOf({ ...file(), streamSecret: secret, postgresUrl: "mysql://x" })).toMatch(/postgresUrl/)
+    }))
+
+  it.effect("absent: the embedded store", () =>
+    Effect.gen(function*() {
+      expect((yield* decodeConfig(file(), {})).postgresUrl).toBeUndefined()
+    }))
+})

@@ -224,4 +224,18 @@ describe("OperatorCli parsing", () => {
     expect(request).toMatchObject({ method: "POST", path: "/withdrawals", guarded: true, body: { peerId: "p", amount: "3" } })
     expect((request.body as { id: string }).id).toMatch(/^cli-/)
   })
+
+  it("payment actions take exactly one id, safe in a path", () => {
+    const id = "0e7f6206-433b-4734-94b4-5204c1b2d62c"
+    expect(requestFor("complete-incoming-payment", [id])).toEqual({
+      method: "POST",
+      path: `/incoming-payments/${id}/complete`,
+      guarded: true
+    })
+    expect(requestFor("cancel-incoming-payment", [id]).path).toBe(`/incoming-payments/${id}/cancel`)
+    expect(requestFor("cancel-outgoing-payment", [id]).path).toBe(`/outgoing-payments/${id}/cancel`)
+    expect(() => requestFor("cancel-outgoing-payment", [])).toThrow(/one id/)
+    expect(() => requestFor("cancel-outgoing-payment", [id, id])).toThrow(/one id/)
+    expect(() => requestFor("cancel-outgoing-payment", ["../peers"])).toThrow(/one id/)
+  })
 })

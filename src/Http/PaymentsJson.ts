@@ -115,7 +115,7 @@ export const CreateIncomingPaymentRequest = Schema.Struct({
 export const IncomingPaymentJson = Schema.Struct({
   id: Schema.String,
   walletAddressId: Schema.String,
-  state: Schema.Literals(["pending", "processing", "completed", "expired"]),
+  state: Schema.Literals(["pending", "processing", "completed", "expired", "cancelled"]),
   incomingAmount: Schema.optionalKey(AmountJson),
   receivedAmount: AmountJson,
   expiresAt: Schema.optionalKey(IsoTime),

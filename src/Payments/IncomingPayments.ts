@@ -1,7 +1,13 @@
 /**
  * Incoming payments: money expected at a wallet address, optionally capped (`incomingAmount`) and
  * with an optional expiry. States: pending → processing (first money) → completed (the received
- * total reached `incomingAmount`) or expired (its expiry passed before completion).
+ * total reached `incomingAmount`, or the operator completed it) or expired (its expiry passed
+ * before completion) or cancelled (by the operator). Completed, expired and cancelled payments take
+ * no more money; what they received stays in their ledger account.
+ *
+ * The state is read from the store on every `get` (no cache), so a payment completed or cancelled
+ * through any instance refuses money on every instance from then on; the cap itself is enforced by
+ * `ReceiptTotals`, and expiry by the clock at read time.
  *
  * The received total is not stored here: it lives in `ReceiptTotals` (Redis in production), whose
  * atomic add-unless-over-cap is what guarantees a payment never receives more than its cap across
@@ -11,10 +17,14 @@ import { Clock, Context, Data, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { ids, ledgerOf } from "../Accounting/Accounts.ts"
 import { AccountCode, Ledger, type LedgerUnavailable } from "../Accounting/Ledger.ts"
-import { PaymentsDb } from "./Database.ts"
+import { type IncomingPaymentRecord, PaymentsStore } from "./Store.ts"
 import { type WalletAddress, WalletAddresses, type WalletAddressNotFound } from "./WalletAddresses.ts"
 
-export type IncomingPaymentState = "pending" | "processing" | "completed" | "expired"
+export type IncomingPaymentState = "pending" | "processing" | "completed" | "expired" | "cancelled"
+
+/** Whether the payment may still take money. Pure. */
+export const isOpen = (payment: { readonly state: IncomingPaymentState }): boolean =>
+  payment.state === "pending" || payment.state === "processing"
 
 export interface IncomingPayment {
   readonly id: string
@@ -29,6 +39,11 @@ export interface IncomingPayment {
 }
 
 export class IncomingPaymentNotFound extends Data.TaggedError("IncomingPaymentNotFound")<{ readonly id: string }> {}
+/** Complete or cancel asked of a payment that is no longer open. */
+export class IncomingPaymentNotOpen extends Data.TaggedError("IncomingPaymentNotOpen")<{
+  readonly id: string
+  readonly state: IncomingPaymentState
+}> {}
 export class InvalidIncomingPayment extends Data.TaggedError("InvalidIncomingPayment")<{ readonly message: string }> {}
 
 export interface CreateIncomingPayment {
@@ -56,42 +71,38 @@ export interface IncomingPaymentsShape {
   /** Records money arriving: pending → processing, and → completed when `total` reaches the cap. */
   readonly recordReceived: (id: string, total: bigint) => Effect.Effect<IncomingPayment, IncomingPaymentNotFound>
   readonly walletAddressOf: (payment: IncomingPayment) => Effect.Effect<WalletAddress, WalletAddressNotFound>
+  /** Operator: no more money (state completed); what arrived stays. Only while open. */
+  readonly complete: (id: string) => Effect.Effect<IncomingPayment, IncomingPaymentNotFound | IncomingPaymentNotOpen>
+  /** Operator: no more money (state cancelled); what arrived stays. Only while open. */
+  readonly cancel: (id: string) => Effect.Effect<IncomingPayment, IncomingPaymentNotFound | IncomingPaymentNotOpen>
 }
 
 export class IncomingPayments extends Context.Service<IncomingPayments, IncomingPaymentsShape>()(
   "Payments/IncomingPayments"
 ) {}
 
-interface Row {
-  id: string
-  wallet_address_id: string
-  incoming_amount: string | null
-  expires_at: number | null
-  metadata: string | null
-  state: IncomingPaymentState
-  created_at: number
-  completed_at: number | null
-}
-
-const fromRow = (row: Row, now: number): IncomingPayment => {
-  const overdue = row.expires_at !== null && row.expires_at <= now &&
-    (row.state === "pending" || row.state === "processing")
+const fromRecord = (record: IncomingPaymentRecord, now: number): IncomingPayment => {
+  const overdue = record.expiresAt !== null && record.expiresAt <= now &&
+    (record.state === "pending" || record.state === "processing")
   return {
-    id: row.id,
-    walletAddressId: row.wallet_address_id,
-    incomingAmount: row.incoming_amount === null ? undefined : BigInt(row.incoming_amount),
-    expiresAt: row.expires_at ?? undefined,
-    metadata: row.metadata === null ? undefined : JSON.parse(row.metadata),
-    state: overdue ? "expired" : row.state,
-    createdAt: row.created_at,
-    completedAt: row.completed_at ?? undefined,
-    ledgerAccountId: ids.incomingPayment(row.id)
+    id: record.id,
+    walletAddressId: record.walletAddressId,
+    incomingAmount: record.incomingAmount ?? undefined,
+    expiresAt: record.expiresAt ?? undefined,
+    metadata: record.metadata === null ? undefined : JSON.parse(record.metadata),
+    state: overdue ? "expired" : record.state,
+    createdAt: record.createdAt,
+    completedAt: record.completedAt ?? undefined,
+    ledgerAccountId: ids.incomingPayment(record.id)
   }
 }
 
 /** The state after `total` has been received. Pure. */
-export const stateAfter = (payment: IncomingPayment, total: bigint): IncomingPaymentState => {
-  if (payment.state === "completed" || payment.state === "expired") return payment.state
+export const stateAfter = (
+  payment: Pick<IncomingPayment, "state" | "incomingAmount">,
+  total: bigint
+): IncomingPaymentState => {
+  if (!isOpen(payment)) return payment.state
   if (payment.incomingAmount !== undefined && total >= payment.incomingAmount) return "completed"
   return total > 0n ? "processing" : payment.state
 }
@@ -110,23 +121,13 @@ const validate = (input: CreateIncomingPayment, now: number): string | undefined
 }
 
 export const make = Effect.gen(function*() {
-  const { db } = yield* PaymentsDb
+  const store = (yield* PaymentsStore).incomingPayments
   const ledger = yield* Ledger
   const walletAddresses = yield* WalletAddresses
-  const insert = db.prepare(
-    "INSERT INTO incoming_payments (id, wallet_address_id, incoming_amount, expires_at, metadata, state, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)"
-  )
-  const byId = db.prepare("SELECT * FROM incoming_payments WHERE id = ?")
-  const page = db.prepare(
-    "SELECT * FROM incoming_payments WHERE wallet_address_id = ? AND id > ? ORDER BY id LIMIT ?"
-  )
-  const setState = db.prepare("UPDATE incoming_payments SET state = ?, completed_at = ? WHERE id = ?")
 
   const get = (id: string) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const row = byId.get(id) as Row | undefined
-      return row === undefined ? Effect.fail(new IncomingPaymentNotFound({ id })) : Effect.succeed(fromRow(row, now))
-    })
+    Effect.flatMap(Effect.zip(store.byId(id), Clock.currentTimeMillis), ([record, now]) =>
+      record === undefined ? Effect.fail(new IncomingPaymentNotFound({ id })) : Effect.succeed(fromRecord(record, now)))
 
   const create = Effect.fn("IncomingPayments.create")(function*(input: CreateIncomingPayment) {
     const now = yield* Clock.currentTimeMillis
@@ -142,14 +143,16 @@ export const make = Effect.gen(function*() {
       // May not go below zero: withdrawals take only what was received (issue 11).
       flags: { debitsMustNotExceedCredits: true }
     }])
-    insert.run(
+    yield* store.insert({
       id,
-      wallet.id,
-      input.incomingAmount === undefined ? null : input.incomingAmount.toString(),
-      input.expiresAt ?? null,
-      input.metadata === undefined ? null : JSON.stringify(input.metadata),
-      now
-    )
+      walletAddressId: wallet.id,
+      incomingAmount: input.incomingAmount ?? null,
+      expiresAt: input.expiresAt ?? null,
+      metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
+      state: "pending",
+      createdAt: now,
+      completedAt: null
+    })
     return yield* Effect.orDie(get(id))
   })
 
@@ -157,23 +160,45 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(get(id), (payment) => {
       const next = stateAfter(payment, total)
       if (next === payment.state) return Effect.succeed(payment)
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        setState.run(next, next === "completed" ? now : null, id)
-        return get(id)
-      })
+      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.andThen(
+          store.transition(id, {
+            from: next === "completed" ? ["pending", "processing"] : ["pending"],
+            to: next,
+            completedAt: next === "completed" ? now : null
+          }),
+          get(id)
+        ))
+    })
+
+  /** Closes an open payment (the conditional update decides a race with the last packet or another instance). */
+  const close = (id: string, to: "completed" | "cancelled") =>
+    Effect.gen(function*() {
+      const payment = yield* get(id)
+      if (!isOpen(payment)) return yield* new IncomingPaymentNotOpen({ id, state: payment.state })
+      const now = yield* Clock.currentTimeMillis
+      const moved = yield* store.transition(id, { from: ["pending", "processing"], to, completedAt: now })
+      const after = yield* get(id)
+      if (!moved) return yield* new IncomingPaymentNotOpen({ id, state: after.state })
+      yield* Effect.logInfo(`incoming payment ${id} ${to} by the operator`)
+      return after
     })
 
   return IncomingPayments.of({
     create,
     get,
     list: (walletAddressId, { limit, after }) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.sync(() =>
-          (page.all(walletAddressId, after ?? "", Math.min(Math.max(1, limit), listLimitMax)) as unknown as Array<Row>)
-            .map((row) => fromRow(row, now))
-        )),
+      Effect.map(
+        Effect.zip(
+          store.page(walletAddressId, { after: after ?? "", limit: Math.min(Math.max(1, limit), listLimitMax) }),
+          Clock.currentTimeMillis
+        ),
+        ([records, now]) => records.map((record) => fromRecord(record, now))
+      ),
     recordReceived,
-    walletAddressOf: (payment) => walletAddresses.get(payment.walletAddressId)
+    walletAddressOf: (payment) => walletAddresses.get(payment.walletAddressId),
+    complete: Effect.fn("IncomingPayments.complete")((id: string) => close(id, "completed")),
+    cancel: Effect.fn("IncomingPayments.cancel")((id: string) => close(id, "cancelled"))
   })
 })
 

@@ -28,6 +28,14 @@ export interface SendingLimits {
   readonly concurrentPaymentsMax: number
   /** Rows read per page when resuming at start-up. */
   readonly resumePageSize: number
+  /**
+   * An instance drives a payment while it holds the payment's lease: it lasts `leaseTtlMs` and is
+   * renewed every third of that; a lease not renewed (the instance died or lost the store) lapses
+   * and another instance takes the payment over.
+   */
+  readonly leaseTtlMs: number
+  /** How often an instance looks for unfinished payments whose lease lapsed (and for cancellations). */
+  readonly takeoverIntervalMs: number
 }
 
 export const defaultSendingLimits: SendingLimits = {
@@ -44,7 +52,9 @@ export const defaultSendingLimits: SendingLimits = {
   // The longest hold of a packet (30 s by default) plus the ledger's settle margin (10 s).
   settleWaitMsMax: 45_000,
   concurrentPaymentsMax: 64,
-  resumePageSize: 500
+  resumePageSize: 500,
+  leaseTtlMs: 10_000,
+  takeoverIntervalMs: 2_000
 }
 
 /** The first problem with `limits`, naming the field; undefined when they are usable. Pure. */
@@ -61,12 +71,15 @@ export const limitsProblem = (limits: SendingLimits): string | undefined => {
     "backoffMsMax",
     "settleWaitMsMax",
     "concurrentPaymentsMax",
-    "resumePageSize"
+    "resumePageSize",
+    "leaseTtlMs",
+    "takeoverIntervalMs"
   ]
   for (const field of positive) {
     const value = limits[field]
     if (!Number.isInteger(value) || value <= 0) return `${field}: a positive integer, got ${value}`
   }
+  if (limits.leaseTtlMs < 300) return `leaseTtlMs: at least 300 (renewed every third), got ${limits.leaseTtlMs}`
   if (!(limits.slippage >= 0 && limits.slippage < 1)) return `slippage: between 0 (inclusive) and 1, got ${limits.slippage}`
   return undefined
 }

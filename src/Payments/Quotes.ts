@@ -25,7 +25,7 @@ import { u64 } from "../Connector/Packet.ts"
 import { localAccount, Plugins } from "../Connector/Plugin.ts"
 import { Rates } from "../Rates/Rates.ts"
 import type { Rational } from "../Rates/Rational.ts"
-import { PaymentsDb } from "./Database.ts"
+import { PaymentsStore, type QuoteRecord } from "./Store.ts"
 import { defaultSendingLimits, limitsProblem, type SendingLimits } from "./Limits.ts"
 import * as Pay from "./Pay.ts"
 import {
@@ -139,54 +139,30 @@ const quoteFailed = (failure: Pay.PayFailed) =>
 // Rows
 // ---------------------------------------------------------------------------------------------
 
-interface Row {
-  id: string
-  wallet_address_id: string
-  receiver_kind: ReceiverRef["kind"]
-  receiver: string
-  shared_secret: string | null
-  payment_type: PaymentType
-  debit_amount: string
-  debit_asset_code: string
-  debit_asset_scale: number
-  receive_amount: string
-  receive_asset_code: string
-  receive_asset_scale: number
-  max_packet_amount: string
-  min_exchange_rate: string
-  low_estimated_exchange_rate: string
-  high_estimated_exchange_rate: string
-  expires_at: number
-  created_at: number
-}
-
-const receiverRefOf = (row: Row): ReceiverRef => {
-  switch (row.receiver_kind) {
+const receiverRefOf = (record: QuoteRecord): ReceiverRef => {
+  switch (record.receiverKind) {
     case "incomingPayment":
-      return { kind: "incomingPayment", incomingPaymentId: row.receiver }
+      return { kind: "incomingPayment", incomingPaymentId: record.receiver }
     case "stream":
-      return { kind: "stream", ilpAddress: row.receiver }
+      return { kind: "stream", ilpAddress: record.receiver }
     case "spsp":
-      return { kind: "spsp", url: row.receiver }
+      return { kind: "spsp", url: record.receiver }
   }
 }
 
-const fromRow = (row: Row): Quote => ({
-  id: row.id,
-  walletAddressId: row.wallet_address_id,
-  receiver: receiverRefOf(row),
-  paymentType: row.payment_type,
-  debitAmount: { value: BigInt(row.debit_amount), asset: { code: row.debit_asset_code, scale: row.debit_asset_scale } },
-  receiveAmount: {
-    value: BigInt(row.receive_amount),
-    asset: { code: row.receive_asset_code, scale: row.receive_asset_scale }
-  },
-  maxPacketAmount: BigInt(row.max_packet_amount),
-  minExchangeRate: parseRational(row.min_exchange_rate),
-  lowEstimatedExchangeRate: parseRational(row.low_estimated_exchange_rate),
-  highEstimatedExchangeRate: parseRational(row.high_estimated_exchange_rate),
-  expiresAt: row.expires_at,
-  createdAt: row.created_at
+const fromRecord = (record: QuoteRecord): Quote => ({
+  id: record.id,
+  walletAddressId: record.walletAddressId,
+  receiver: receiverRefOf(record),
+  paymentType: record.paymentType,
+  debitAmount: { value: record.debitAmount, asset: { code: record.debitAssetCode, scale: record.debitAssetScale } },
+  receiveAmount: { value: record.receiveAmount, asset: { code: record.receiveAssetCode, scale: record.receiveAssetScale } },
+  maxPacketAmount: record.maxPacketAmount,
+  minExchangeRate: parseRational(record.minExchangeRate),
+  lowEstimatedExchangeRate: parseRational(record.lowEstimatedExchangeRate),
+  highEstimatedExchangeRate: parseRational(record.highEstimatedExchangeRate),
+  expiresAt: record.expiresAt,
+  createdAt: record.createdAt
 })
 
 const receiverColumns = (receiver: Receiver): readonly [string, string | null] => {
@@ -208,25 +184,15 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
   Effect.gen(function*() {
     const problem = limitsProblem(limits)
     if (problem !== undefined) return yield* Effect.die(new Error(`sending limits: ${problem}`))
-    const { db } = yield* PaymentsDb
+    const store = (yield* PaymentsStore).quotes
     const config = yield* NodeConfigService
     const walletAddresses = yield* WalletAddresses
     const plugins = yield* Plugins
     const rates = yield* Rates
     const services = yield* resolveServices({ timeoutMs: limits.spspTimeoutMs, bodyBytesMax: limits.spspBodyBytesMax })
-    const insert = db.prepare(
-      `INSERT INTO quotes (id, wallet_address_id, receiver_kind, receiver, shared_secret, payment_type, debit_amount,
-         debit_asset_code, debit_asset_scale, receive_amount, receive_asset_code, receive_asset_scale, max_packet_amount,
-         min_exchange_rate, low_estimated_exchange_rate, high_estimated_exchange_rate, expires_at, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-    )
-    const byId = db.prepare("SELECT * FROM quotes WHERE id = ?")
-
     const get = (id: string) =>
-      Effect.suspend(() => {
-        const row = byId.get(id) as Row | undefined
-        return row === undefined ? Effect.fail(new QuoteNotFound({ id })) : Effect.succeed(fromRow(row))
-      })
+      Effect.flatMap(store.byId(id), (record) =>
+        record === undefined ? Effect.fail(new QuoteNotFound({ id })) : Effect.succeed(fromRecord(record)))
 
     /** This node's rate for the pair; undefined for the same asset code (Pay then uses 1). */
     const rateFor = (source: Asset, destination: Asset) =>
@@ -276,39 +242,37 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
       const now = yield* Clock.currentTimeMillis
       const expiresAt = Math.min(now + limits.quoteLifetimeMs, destination.local?.expiresAt ?? Number.MAX_SAFE_INTEGER)
       const [receiver, sharedSecret] = receiverColumns(input.receiver)
-      insert.run(
+      yield* store.insert({
         id,
-        wallet.id,
-        input.receiver.kind,
+        walletAddressId: wallet.id,
+        receiverKind: input.receiver.kind,
         receiver,
         sharedSecret,
-        quote.paymentType,
-        quote.maxSourceAmount.toString(),
-        wallet.asset.code,
-        wallet.asset.scale,
-        quote.minDeliveryAmount.toString(),
-        destinationAsset.code,
-        destinationAsset.scale,
-        quote.maxPacketAmount.toString(),
-        formatRational(Pay.toRational(quote.minExchangeRate)),
-        formatRational(Pay.toRational(quote.lowEstimatedExchangeRate)),
-        formatRational(Pay.toRational(quote.highEstimatedExchangeRate)),
+        paymentType: quote.paymentType,
+        debitAmount: quote.maxSourceAmount,
+        debitAssetCode: wallet.asset.code,
+        debitAssetScale: wallet.asset.scale,
+        receiveAmount: quote.minDeliveryAmount,
+        receiveAssetCode: destinationAsset.code,
+        receiveAssetScale: destinationAsset.scale,
+        maxPacketAmount: quote.maxPacketAmount,
+        minExchangeRate: formatRational(Pay.toRational(quote.minExchangeRate)),
+        lowEstimatedExchangeRate: formatRational(Pay.toRational(quote.lowEstimatedExchangeRate)),
+        highEstimatedExchangeRate: formatRational(Pay.toRational(quote.highEstimatedExchangeRate)),
         expiresAt,
-        now
-      )
+        createdAt: now
+      })
       return yield* Effect.orDie(get(id))
     })
 
     const receiverOf = (quote: Quote) =>
-      Effect.sync((): Receiver => {
-        if (quote.receiver.kind !== "stream") return quote.receiver
-        const row = byId.get(quote.id) as Row | undefined
-        return {
+      quote.receiver.kind !== "stream" ?
+        Effect.succeed<Receiver>(quote.receiver) :
+        Effect.map(store.byId(quote.id), (record): Receiver => ({
           kind: "stream",
-          ilpAddress: quote.receiver.ilpAddress,
-          sharedSecret: Buffer.from(row?.shared_secret ?? "", "base64")
-        }
-      })
+          ilpAddress: (quote.receiver as { readonly ilpAddress: string }).ilpAddress,
+          sharedSecret: Buffer.from(record?.sharedSecret ?? "", "base64")
+        }))
 
     return Quotes.of({ create, get, receiverOf })
   })

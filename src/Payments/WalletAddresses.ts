@@ -3,12 +3,12 @@
  * ledger account (credit-normal, may not go below zero) that receives SPSP payments and funds
  * outgoing payments.
  */
-import { Context, Data, Effect, Layer } from "effect"
+import { Clock, Context, Data, Effect, Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { AccountCode, Ledger, type LedgerUnavailable } from "../Accounting/Ledger.ts"
 import { assetAccounts, ids, ledgerOf } from "../Accounting/Accounts.ts"
 import type { Asset } from "../Config.ts"
-import { PaymentsDb } from "./Database.ts"
+import { PaymentsStore, type WalletAddressRecord } from "./Store.ts"
 
 export interface WalletAddress {
   readonly id: string
@@ -48,24 +48,14 @@ export class WalletAddresses extends Context.Service<WalletAddresses, WalletAddr
 /** Most rows one list call returns. */
 export const listLimitMax = 500
 
-interface Row {
-  id: string
-  url: string
-  asset_code: string
-  asset_scale: number
-  public_name: string | null
-  active: number
-  created_at: number
-}
-
-const fromRow = (row: Row): WalletAddress => ({
-  id: row.id,
-  url: row.url,
-  asset: { code: row.asset_code, scale: row.asset_scale },
-  publicName: row.public_name ?? undefined,
-  active: row.active === 1,
-  createdAt: row.created_at,
-  ledgerAccountId: ids.walletAddress(row.id)
+const fromRecord = (record: WalletAddressRecord): WalletAddress => ({
+  id: record.id,
+  url: record.url,
+  asset: { code: record.assetCode, scale: record.assetScale },
+  publicName: record.publicName ?? undefined,
+  active: record.active,
+  createdAt: record.createdAt,
+  ledgerAccountId: ids.walletAddress(record.id)
 })
 
 /** Longest wallet address URL path, in characters (longer SPSP paths are answered 404 unread). */
@@ -82,6 +72,15 @@ export const trimTrailingSlashes = (path: string): string => {
   return end === path.length ? path : path.slice(0, end)
 }
 
+/**
+ * Wallet addresses read on the packet path are cached per instance: at most `cacheEntriesMax`, each
+ * for `cacheTtlMs`. A wallet's asset and id never change; its active flag set through another
+ * instance takes effect here within `cacheTtlMs` (through this instance, at once). An incoming
+ * payment's state is never served from this cache (see IncomingPayments.ts).
+ */
+export const cacheTtlMs = 1_000
+export const cacheEntriesMax = 10_000
+
 /** The URL's path, normalised (no trailing slash); undefined when not an http(s) URL. */
 export const pathOf = (url: string): string | undefined => {
   try {
@@ -96,20 +95,28 @@ export const pathOf = (url: string): string | undefined => {
 }
 
 export const make = Effect.gen(function*() {
-  const { db } = yield* PaymentsDb
+  const store = (yield* PaymentsStore).walletAddresses
   const ledger = yield* Ledger
-  const insert = db.prepare(
-    "INSERT INTO wallet_addresses (id, url, path, asset_code, asset_scale, public_name, active, created_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)"
-  )
-  const byId = db.prepare("SELECT * FROM wallet_addresses WHERE id = ?")
-  const byPath = db.prepare("SELECT * FROM wallet_addresses WHERE path = ?")
-  const page = db.prepare("SELECT * FROM wallet_addresses WHERE id > ? ORDER BY id LIMIT ?")
-  const activate = db.prepare("UPDATE wallet_addresses SET active = ? WHERE id = ?")
+  const cache = new Map<string, { readonly wallet: WalletAddress; readonly at: number }>()
+
+  const remember = (wallet: WalletAddress, now: number) => {
+    if (cache.size >= cacheEntriesMax) {
+      // Drop the oldest insertion (Map keeps insertion order): a bounded, roughly LRU cache.
+      const oldest = cache.keys().next()
+      if (!oldest.done) cache.delete(oldest.value)
+    }
+    cache.set(wallet.id, { wallet, at: now })
+  }
+
+  const load = (id: string) =>
+    Effect.flatMap(store.byId(id), (record) =>
+      record === undefined ? Effect.fail(new WalletAddressNotFound({ id })) : Effect.succeed(fromRecord(record)))
 
   const get = (id: string) =>
-    Effect.suspend(() => {
-      const row = byId.get(id) as Row | undefined
-      return row === undefined ? Effect.fail(new WalletAddressNotFound({ id })) : Effect.succeed(fromRow(row))
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const hit = cache.get(id)
+      if (hit !== undefined && now - hit.at < cacheTtlMs) return Effect.succeed(hit.wallet)
+      return Effect.tap(load(id), (wallet) => Effect.sync(() => remember(wallet, now)))
     })
 
   const create = Effect.fn("WalletAddresses.create")(function*(input: CreateWalletAddress) {
@@ -119,7 +126,9 @@ export const make = Effect.gen(function*() {
       input.asset.scale < 0 || input.asset.scale > 255) {
       return yield* new InvalidWalletAddress({ message: "asset must have a code (A-Z0-9) and a scale 0..255" })
     }
-    if (byPath.get(path) !== undefined) return yield* new WalletAddressConflict({ message: "a wallet address with this URL exists" })
+    if ((yield* store.byPath(path)) !== undefined) {
+      return yield* new WalletAddressConflict({ message: "a wallet address with this URL exists" })
+    }
     const id = randomUUID()
     // The ledger accounts first: a wallet address row never exists without its account, and its
     // asset always has liquidity and settlement accounts (idempotent).
@@ -129,24 +138,39 @@ export const make = Effect.gen(function*() {
       code: AccountCode.walletAddress,
       flags: { debitsMustNotExceedCredits: true }
     }])
-    insert.run(id, input.url, path, input.asset.code, input.asset.scale, input.publicName ?? null, Date.now())
-    return yield* Effect.orDie(get(id))
+    const now = yield* Clock.currentTimeMillis
+    const inserted = yield* store.insert({
+      id,
+      url: input.url,
+      path,
+      assetCode: input.asset.code,
+      assetScale: input.asset.scale,
+      publicName: input.publicName ?? null,
+      active: true,
+      createdAt: now
+    })
+    // Another instance took the URL between the check and the insert.
+    if (inserted === "conflict") return yield* new WalletAddressConflict({ message: "a wallet address with this URL exists" })
+    return yield* Effect.orDie(load(id))
   })
 
   return WalletAddresses.of({
     create,
     get,
-    findByPath: (path) => Effect.sync(() => {
+    findByPath: (path) => {
       const trimmed = trimTrailingSlashes(path)
-      const row = trimmed.length > pathCharsMax ? undefined : byPath.get(trimmed) as Row | undefined
-      return row === undefined ? undefined : fromRow(row)
-    }),
+      return trimmed.length > pathCharsMax ?
+        Effect.succeed(undefined) :
+        Effect.map(store.byPath(trimmed), (record) => record === undefined ? undefined : fromRecord(record))
+    },
     list: ({ limit, after }) =>
-      Effect.sync(() => (page.all(after ?? "", Math.min(Math.max(1, limit), listLimitMax)) as unknown as Array<Row>).map(fromRow)),
+      Effect.map(store.page({ after: after ?? "", limit: Math.min(Math.max(1, limit), listLimitMax) }), (records) =>
+        records.map(fromRecord)),
     setActive: (id, active) =>
-      Effect.flatMap(get(id), () => {
-        activate.run(active ? 1 : 0, id)
-        return Effect.orDie(get(id))
+      Effect.gen(function*() {
+        if (!(yield* store.setActive(id, active))) return yield* new WalletAddressNotFound({ id })
+        cache.delete(id)
+        return yield* Effect.orDie(load(id))
       })
   })
 })

@@ -6,16 +6,19 @@
  * (RFC 39): both or neither, of the right lengths, else 400. Unknown or inactive wallet address: 404.
  * Another Accept: 406. Another method: 405.
  *
- * Bounded work: every step is linear in the request, and a path longer than a wallet address path
- * can be (`pathCharsMax`) is answered 404 before any lookup; the listener's own bounds (header size,
+ * Bounded work: every step is linear in the request, and a path longer than `requestPathCharsMax`
+ * is answered 404 before any lookup (the lookup refuses longer wallet address paths itself); the listener's own bounds (header size,
  * timeouts, connection cap) are in `Http/PublicListener.ts`.
  */
 import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
-import { pathCharsMax, type WalletAddressesShape } from "../Payments/WalletAddresses.ts"
+import type { Asset } from "../Config.ts"
 import type { ReceiptSetup, StreamCredentialsShape } from "./Credentials.ts"
 
 export const spspContentType = "application/spsp4+json"
+
+/** Longest request path looked up, trailing slashes included (a wallet address path is at most 1024). */
+export const requestPathCharsMax = 2_048
 
 const base64Pattern = /^[A-Za-z0-9+/_-]*={0,2}$/
 
@@ -37,7 +40,14 @@ export const receiptSetupOf = (headers: Record<string, string | undefined>): Rec
 
 const problem = (status: number, detail: string) => HttpServerResponse.jsonUnsafe({ error: detail }, { status })
 
-export const makeApp = (walletAddresses: WalletAddressesShape, credentials: StreamCredentialsShape) =>
+/** Wallet addresses by URL path: provided by the payments module (Stream never imports it). */
+export interface WalletAddressLookup {
+  readonly findByPath: (
+    path: string
+  ) => Effect.Effect<{ readonly id: string; readonly asset: Asset; readonly active: boolean } | undefined>
+}
+
+export const makeApp = (walletAddresses: WalletAddressLookup, credentials: StreamCredentialsShape) =>
   Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
     if (request.method !== "GET") return problem(405, "method not allowed")
@@ -45,7 +55,7 @@ export const makeApp = (walletAddresses: WalletAddressesShape, credentials: Stre
     if (!accept.toLowerCase().includes(spspContentType)) return problem(406, `Accept must include ${spspContentType}`)
     const query = request.url.indexOf("?")
     const path = query < 0 ? request.url : request.url.slice(0, query)
-    if (path.length > pathCharsMax * 2) return problem(404, "unknown wallet address")
+    if (path.length > requestPathCharsMax) return problem(404, "unknown wallet address")
     const wallet = yield* walletAddresses.findByPath(path)
     if (wallet === undefined || !wallet.active) return problem(404, "unknown wallet address")
     const receipt = receiptSetupOf(request.headers)

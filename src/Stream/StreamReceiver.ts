@@ -6,7 +6,7 @@
  *
  * `deliver` (end of the pipeline, inside the ledger reservation): the STREAM receiver builds the
  * reply for the destination amount. When it would accept money:
- *  - a completed or expired incoming payment refuses it (F99 + ConnectionClose, built by STREAM);
+ *  - a completed, cancelled or expired incoming payment refuses it (F99 + ConnectionClose, built by STREAM);
  *  - otherwise the amount is RESERVED in the receipt totals, under the ledger reservation's id, in
  *    ONE atomic step that refuses anything past `incomingAmount` counting what other packets hold
  *    pending (F99 with a StreamMaxMoney frame telling the sender how much more it may send);
@@ -32,14 +32,13 @@ import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpEr
 import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.ts"
 import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
-import { type IncomingPayment, IncomingPayments, stateAfter } from "../Payments/IncomingPayments.ts"
-import { WalletAddresses } from "../Payments/WalletAddresses.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import { type CommitResult, type PacketRef, ReceiptTotals, type ReceiptStoreUnavailable } from "./ReceiptTotals.ts"
+import { type IncomingPaymentReceiver, ReceiverDirectory } from "./ReceiverDirectory.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
 type Target =
-  | { readonly kind: "incoming"; readonly payment: IncomingPayment }
+  | { readonly kind: "incoming"; readonly payment: IncomingPaymentReceiver }
   | { readonly kind: "wallet"; readonly walletAddressId: string }
 
 /**
@@ -96,10 +95,9 @@ export const isFulfillable = (
 export const make = Effect.gen(function*() {
   const credentials = yield* StreamCredentials
   const totals = yield* ReceiptTotals
-  const incomingPayments = yield* IncomingPayments
+  const directory = yield* ReceiverDirectory
   // Background settlement retries live as long as the receiver (the node).
   const scope = yield* Effect.scope
-  const walletAddresses = yield* WalletAddresses
 
   const gone = (what: string) => Effect.fail(new Unreachable({ reason: `${what} no longer exists` }))
 
@@ -109,34 +107,21 @@ export const make = Effect.gen(function*() {
       if (tag === undefined) return Effect.succeed(undefined)
       const fulfillable = !request.unfulfillable && isFulfillable(credentials, request.prepare)
       if (tag.kind === "incoming") {
-        return incomingPayments.get(tag.id).pipe(
-          Effect.flatMap((payment) =>
-            Effect.map(incomingPayments.walletAddressOf(payment), (wallet): LocalReceiver => ({
-              ledgerAccountId: payment.ledgerAccountId,
-              asset: wallet.asset,
-              fulfillable,
-              context: { kind: "incoming", payment } satisfies Target
-            }))
-          ),
-          Effect.catchTags({
-            IncomingPaymentNotFound: () => gone("incoming payment"),
-            WalletAddressNotFound: () => gone("wallet address")
-          })
-        )
+        return Effect.flatMap(directory.incomingPayment(tag.id), (payment) =>
+          payment === undefined ? gone("incoming payment") : Effect.succeed<LocalReceiver>({
+            ledgerAccountId: payment.ledgerAccountId,
+            asset: payment.asset,
+            fulfillable,
+            context: { kind: "incoming", payment } satisfies Target
+          }))
       }
-      return walletAddresses.get(tag.id).pipe(
-        Effect.flatMap((wallet) =>
-          wallet.active ?
-            Effect.succeed<LocalReceiver>({
-              ledgerAccountId: wallet.ledgerAccountId,
-              asset: wallet.asset,
-              fulfillable,
-              context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
-            }) :
-            gone("active wallet address")
-        ),
-        Effect.catchTag("WalletAddressNotFound", () => gone("wallet address"))
-      )
+      return Effect.flatMap(directory.walletAddress(tag.id), (wallet) =>
+        wallet === undefined || !wallet.active ? gone("active wallet address") : Effect.succeed<LocalReceiver>({
+          ledgerAccountId: wallet.ledgerAccountId,
+          asset: wallet.asset,
+          fulfillable,
+          context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
+        }))
     })
 
   const refuse = (reply: IlpPacket.IlpReject) => Effect.fail(new ReceiverRejected({ reject: fromIlpReject(reply) }))
@@ -170,7 +155,7 @@ export const make = Effect.gen(function*() {
           // The cap is taken: the payment may have completed on another instance meanwhile.
           if (target.kind === "incoming") {
             yield* totals.paymentTotal(target.payment.id).pipe(
-              Effect.flatMap((committed) => recordIfMoved(target.payment, committed)),
+              Effect.flatMap((committed) => directory.recordReceived(target.payment, committed)),
               Effect.ignore
             )
           }
@@ -184,16 +169,6 @@ export const make = Effect.gen(function*() {
       return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
     })
 
-  /**
-   * Only a state change needs the store: the payment as matched for this packet is at most as far
-   * along as the stored one (states only move forward), so when the committed total would not move
-   * it, it does not move the stored one either.
-   */
-  const recordIfMoved = (payment: IncomingPayment, committed: bigint) =>
-    stateAfter(payment, committed) === payment.state ?
-      Effect.void :
-      incomingPayments.recordReceived(payment.id, committed).pipe(Effect.ignore)
-
   const afterCommit = (target: Target, ref: PacketRef, result: CommitResult) => {
     if (result.outcome !== "committed") {
       return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
@@ -202,7 +177,8 @@ export const make = Effect.gen(function*() {
       })
     }
     return target.kind === "incoming" && result.paymentTotal !== undefined ?
-      recordIfMoved(target.payment, result.paymentTotal) :
+      // Only a state change touches the store (the directory judges from the payment as matched).
+      directory.recordReceived(target.payment, result.paymentTotal) :
       Effect.void
   }
 
@@ -269,7 +245,7 @@ export const make = Effect.gen(function*() {
           refuse(reply)
       }
       const target = receiver.context as Target
-      if (target.kind === "incoming" && (target.payment.state === "completed" || target.payment.state === "expired")) {
+      if (target.kind === "incoming" && !target.payment.open) {
         return refuse(reply.finalDecline())
       }
       return acceptMoney(request, target, reply)

@@ -8,13 +8,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Fiber } from "effect"
 import * as TestClock from "effect/testing/TestClock"
 import { backoffMs, defaultSendingLimits, limitsProblem } from "../../src/Payments/Limits.ts"
-import {
-  type AttemptResult,
-  classify,
-  minDeliveryFor,
-  retrying,
-  transferIds
-} from "../../src/Payments/OutgoingPayments.ts"
+import { type AttemptResult, classify, minDeliveryFor, retrying } from "../../src/Payments/Attempts.ts"
+import { transferIds } from "../../src/Payments/PaymentLedger.ts"
 import { PayFailed } from "../../src/Payments/Pay.ts"
 
 const failure = (error: string, code?: string) =>

@@ -27,8 +27,9 @@ import * as Peers from "../../src/Connector/Peers.ts"
 import * as Pipeline from "../../src/Connector/Pipeline.ts"
 import * as RateLimiter from "../../src/Connector/RateLimiter.ts"
 import * as PeerClient from "../../src/Http/PeerClient.ts"
-import * as PaymentsDb from "../../src/Payments/Database.ts"
 import * as IncomingPayments from "../../src/Payments/IncomingPayments.ts"
+import * as ReceiverDirectory from "../../src/Payments/ReceiverDirectory.ts"
+import * as StoreSqlite from "../../src/Payments/StoreSqlite.ts"
 import * as WalletAddresses from "../../src/Payments/WalletAddresses.ts"
 import * as Rates from "../../src/Rates/Rates.ts"
 import * as StreamCredentials from "../../src/Stream/Credentials.ts"
@@ -70,7 +71,7 @@ const interruptingAfterReserve = (inner: Layer.Layer<ReceiptTotals, ReceiptStore
 const servicesWith = (config: Config.NodeConfig, dir: string, receipts: Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>) => {
   const stores = Layer.mergeAll(
     LedgerSqlite.layer({ filename: join(dir, "ledger.sqlite") }),
-    PaymentsDb.layer({ filename: join(dir, "payments.sqlite") }),
+    StoreSqlite.layer({ filename: join(dir, "payments.sqlite") }),
     receipts,
     StreamCredentials.layer,
     Peers.layer,
@@ -81,7 +82,8 @@ const servicesWith = (config: Config.NodeConfig, dir: string, receipts: Layer.La
   ).pipe(Layer.provideMerge(Config.layer(config)))
   const wallets = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(wallets))
-  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
+  const directory = ReceiverDirectory.layer.pipe(Layer.provideMerge(payments))
+  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(directory))
   return Pipeline.layer.pipe(Layer.provideMerge(receiver))
 }
 

@@ -1,7 +1,13 @@
-/** Incoming payments: create, list per wallet address, read, STREAM credentials (`/incoming-payments`). */
+/** Incoming payments: create, list per wallet address, read, STREAM credentials, complete, cancel (`/incoming-payments`). */
 import { Effect, Schema } from "effect"
 import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
-import { type IncomingPayment, IncomingPayments } from "../../Payments/IncomingPayments.ts"
+import {
+  type IncomingPayment,
+  type IncomingPaymentNotFound,
+  type IncomingPaymentNotOpen,
+  IncomingPayments,
+  isOpen
+} from "../../Payments/IncomingPayments.ts"
 import { WalletAddresses } from "../../Payments/WalletAddresses.ts"
 import { StreamCredentials } from "../../Stream/Credentials.ts"
 import { ReceiptTotals } from "../../Stream/ReceiptTotals.ts"
@@ -56,6 +62,23 @@ export class IncomingPaymentsGroup extends HttpApiGroup.make("incomingPayments")
   }).annotateMerge(doc(
     "STREAM credentials of an incoming payment",
     "An ILP address and shared secret a STREAM sender pays the incoming payment with. 409 when it is completed or expired."
+  )),
+  // Operator actions: no more money; what arrived stays in the payment's account.
+  HttpApiEndpoint.post("complete", "/incoming-payments/:id/complete", {
+    params: idParam,
+    success: Payments.IncomingPaymentJson,
+    error: [NotFound, Conflict, Unavailable]
+  }).annotateMerge(doc(
+    "Complete an incoming payment",
+    "Marks an open incoming payment completed: it takes no more money; what it received stays in its account. 409 when it is already completed, cancelled or expired."
+  )),
+  HttpApiEndpoint.post("cancel", "/incoming-payments/:id/cancel", {
+    params: idParam,
+    success: Payments.IncomingPaymentJson,
+    error: [NotFound, Conflict, Unavailable]
+  }).annotateMerge(doc(
+    "Cancel an incoming payment",
+    "Cancels an open incoming payment: it takes no more money; what it received stays in its account (withdraw it with a withdrawal). 409 when it is no longer open."
   ))
 ).middleware(AdminAuth) {}
 
@@ -72,6 +95,17 @@ export const incomingPaymentsHandlers = (api: typeof AdminApi) =>
           const received = yield* totals.paymentTotal(payment.id)
           return Payments.incomingPaymentJson(payment, wallet.asset, received)
         })
+      /** Complete or cancel, answered with the payment as it now stands. */
+      const close = (closing: Effect.Effect<IncomingPayment, IncomingPaymentNotFound | IncomingPaymentNotOpen>) =>
+        closing.pipe(
+          Effect.flatMap(json),
+          Effect.catchTags({
+            IncomingPaymentNotFound: notFound("id"),
+            IncomingPaymentNotOpen: (error) => Effect.fail(new Conflict({ message: `the incoming payment is ${error.state}` })),
+            WalletAddressNotFound: notFound("id"),
+            ReceiptStoreUnavailable: receiptsDown
+          })
+        )
       return handlers
         .handle("create", ({ payload }) =>
           payments.create({
@@ -109,7 +143,7 @@ export const incomingPaymentsHandlers = (api: typeof AdminApi) =>
         .handle("credentials", ({ params }) =>
           Effect.gen(function*() {
             const payment = yield* payments.get(params.id)
-            if (payment.state === "completed" || payment.state === "expired") {
+            if (!isOpen(payment)) {
               return yield* new Conflict({ message: `the incoming payment is ${payment.state}` })
             }
             const wallet = yield* payments.walletAddressOf(payment)
@@ -119,4 +153,6 @@ export const incomingPaymentsHandlers = (api: typeof AdminApi) =>
               sharedSecret: Buffer.from(generated.sharedSecret).toString("base64")
             }
           }).pipe(Effect.catchTags({ IncomingPaymentNotFound: notFound("id"), WalletAddressNotFound: notFound("id") })))
+        .handle("complete", ({ params }) => close(payments.complete(params.id)))
+        .handle("cancel", ({ params }) => close(payments.cancel(params.id)))
     }))

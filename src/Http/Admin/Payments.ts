@@ -38,6 +38,15 @@ export class OutgoingPaymentsGroup extends HttpApiGroup.make("outgoingPayments")
   }).annotateMerge(doc(
     "Read an outgoing payment",
     "One outgoing payment with its state and the amounts sent and delivered. 404 when unknown."
+  )),
+  // Operator action: stop sending; what is left is refunded to the wallet address.
+  HttpApiEndpoint.post("cancel", "/outgoing-payments/:id/cancel", {
+    params: idParam,
+    success: Payments.OutgoingPaymentJson,
+    error: [NotFound, Conflict]
+  }).annotateMerge(doc(
+    "Cancel an outgoing payment",
+    "Stops a payment that is still sending (on whichever instance drives it) and refunds what it did not send to the wallet address. 409 when it already completed or failed."
   ))
 ).middleware(AdminAuth) {}
 
@@ -95,5 +104,13 @@ export const outgoingPaymentsHandlers = (api: typeof AdminApi) =>
           payments.get(params.id).pipe(
             Effect.map(Payments.outgoingPaymentJson),
             Effect.catchTag("OutgoingPaymentNotFound", notFound("id"))
+          ))
+        .handle("cancel", ({ params }) =>
+          payments.cancel(params.id).pipe(
+            Effect.map(Payments.outgoingPaymentJson),
+            Effect.catchTags({
+              OutgoingPaymentNotFound: notFound("id"),
+              OutgoingPaymentFinished: (error) => Effect.fail(new Conflict({ message: `the outgoing payment is already ${error.state}` }))
+            })
           ))
     }))

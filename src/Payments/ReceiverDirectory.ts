@@ -1,0 +1,76 @@
+/**
+ * `Stream/ReceiverDirectory` from the payments resources, per instance over the shared store:
+ *
+ * - an open incoming payment's state is read from the store on every packet (one primary-key
+ *   read), so a payment completed or cancelled through any instance takes no more money on any
+ *   other; its cap holds across instances through `ReceiptTotals`, its expiry by the clock;
+ * - a closed one (completed, expired, cancelled: final states) is cached, at most
+ *   `closedEntriesMax`, so a sender that keeps trying costs no store reads;
+ * - wallet addresses come through their own bounded cache (WalletAddresses.ts).
+ */
+import { Effect, Layer } from "effect"
+import { ReceiverDirectory, type IncomingPaymentReceiver } from "../Stream/ReceiverDirectory.ts"
+import { type IncomingPaymentState, IncomingPayments, isOpen, stateAfter } from "./IncomingPayments.ts"
+import { WalletAddresses } from "./WalletAddresses.ts"
+
+/** Closed incoming payments remembered per instance (final states: never stale). */
+export const closedEntriesMax = 10_000
+
+export const make = Effect.gen(function*() {
+  const incomingPayments = yield* IncomingPayments
+  const walletAddresses = yield* WalletAddresses
+  const closed = new Map<string, IncomingPaymentReceiver>()
+  const rememberClosed = (receiver: IncomingPaymentReceiver) => {
+    if (receiver.open) return
+    if (closed.size >= closedEntriesMax) {
+      const oldest = closed.keys().next()
+      if (!oldest.done) closed.delete(oldest.value)
+    }
+    closed.set(receiver.id, receiver)
+  }
+
+  return ReceiverDirectory.of({
+    incomingPayment: (id) => {
+      const known = closed.get(id)
+      if (known !== undefined) return Effect.succeed(known)
+      return incomingPayments.get(id).pipe(
+        Effect.flatMap((payment) =>
+          Effect.map(incomingPayments.walletAddressOf(payment), (wallet): IncomingPaymentReceiver => ({
+            kind: "incoming",
+            id: payment.id,
+            ledgerAccountId: payment.ledgerAccountId,
+            asset: wallet.asset,
+            incomingAmount: payment.incomingAmount,
+            open: isOpen(payment),
+            state: payment.state
+          }))
+        ),
+        Effect.tap((receiver) => Effect.sync(() => rememberClosed(receiver))),
+        Effect.catchTags({
+          IncomingPaymentNotFound: () => Effect.succeed(undefined),
+          WalletAddressNotFound: () => Effect.succeed(undefined)
+        })
+      )
+    },
+    walletAddress: (id) =>
+      walletAddresses.get(id).pipe(
+        Effect.map((wallet) => ({
+          kind: "wallet" as const,
+          id: wallet.id,
+          ledgerAccountId: wallet.ledgerAccountId,
+          asset: wallet.asset,
+          active: wallet.active
+        })),
+        Effect.catchTag("WalletAddressNotFound", () => Effect.succeed(undefined))
+      ),
+    recordReceived: (payment, total) => {
+      // States only move forward: when the total would not move the payment as matched, it does
+      // not move the stored one either (one store call per state change, not per packet).
+      const matched = { state: payment.state as IncomingPaymentState, incomingAmount: payment.incomingAmount }
+      if (stateAfter(matched, total) === matched.state) return Effect.void
+      return Effect.ignore(incomingPayments.recordReceived(payment.id, total))
+    }
+  })
+})
+
+export const layer = Layer.effect(ReceiverDirectory, make)

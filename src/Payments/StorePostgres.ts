@@ -1,0 +1,339 @@
+/**
+ * The production payments store (`PaymentsStore` on PostgreSQL), shared by every instance.
+ *
+ * Amounts are NUMERIC(39,0) (u128 fits; the driver answers them as decimal strings, converted to
+ * bigint here, never through a float); times are BIGINT epoch milliseconds. Every write that races
+ * across instances is one conditional statement (`UPDATE … WHERE state IN …`, `outcome IS NULL`,
+ * the lease predicate), so PostgreSQL's row lock decides it. Migrations: `migrations` below, applied
+ * at start by `Store/Postgres.ts`'s runner under an advisory lock.
+ */
+import { Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import { migrate, type Migrations } from "../Store/Postgres.ts"
+import {
+  type IncomingPaymentRecord,
+  type OutgoingPaymentRecord,
+  PaymentsStore,
+  type PaymentsStoreShape,
+  type QuoteRecord,
+  type WalletAddressRecord
+} from "./Store.ts"
+
+export const migrations: Migrations = {
+  component: "payments",
+  steps: [
+    [
+      `CREATE TABLE wallet_addresses (
+         id TEXT PRIMARY KEY,
+         url TEXT NOT NULL UNIQUE,
+         path TEXT NOT NULL UNIQUE,
+         asset_code TEXT NOT NULL,
+         asset_scale INTEGER NOT NULL,
+         public_name TEXT,
+         active BOOLEAN NOT NULL DEFAULT TRUE,
+         created_at BIGINT NOT NULL
+       )`,
+      `CREATE TABLE incoming_payments (
+         id TEXT PRIMARY KEY,
+         wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+         incoming_amount NUMERIC(39, 0),
+         expires_at BIGINT,
+         metadata TEXT,
+         state TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         completed_at BIGINT
+       )`,
+      `CREATE INDEX incoming_payments_wallet ON incoming_payments(wallet_address_id, id)`,
+      `CREATE TABLE quotes (
+         id TEXT PRIMARY KEY,
+         wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+         receiver_kind TEXT NOT NULL,
+         receiver TEXT NOT NULL,
+         shared_secret TEXT,
+         payment_type TEXT NOT NULL,
+         debit_amount NUMERIC(39, 0) NOT NULL,
+         debit_asset_code TEXT NOT NULL,
+         debit_asset_scale INTEGER NOT NULL,
+         receive_amount NUMERIC(39, 0) NOT NULL,
+         receive_asset_code TEXT NOT NULL,
+         receive_asset_scale INTEGER NOT NULL,
+         max_packet_amount NUMERIC(39, 0) NOT NULL,
+         min_exchange_rate TEXT NOT NULL,
+         low_estimated_exchange_rate TEXT NOT NULL,
+         high_estimated_exchange_rate TEXT NOT NULL,
+         expires_at BIGINT NOT NULL,
+         created_at BIGINT NOT NULL
+       )`,
+      `CREATE TABLE outgoing_payments (
+         id TEXT PRIMARY KEY,
+         quote_id TEXT NOT NULL UNIQUE REFERENCES quotes(id),
+         wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+         state TEXT NOT NULL,
+         outcome TEXT,
+         sent_amount NUMERIC(39, 0) NOT NULL,
+         delivered_amount NUMERIC(39, 0) NOT NULL,
+         error TEXT,
+         attempts INTEGER NOT NULL,
+         created_at BIGINT NOT NULL,
+         updated_at BIGINT NOT NULL,
+         lease_owner TEXT,
+         lease_expires_at BIGINT
+       )`,
+      `CREATE INDEX outgoing_payments_unfinished ON outgoing_payments(created_at, id) WHERE state IN ('funding', 'sending')`,
+      `CREATE INDEX outgoing_payments_wallet ON outgoing_payments(wallet_address_id, id)`
+    ]
+  ]
+}
+
+type Row = Record<string, unknown>
+
+const big = (value: unknown): bigint => BigInt(value as string | bigint)
+const num = (value: unknown): number => Number(value as string | bigint | number)
+const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : num(value))
+const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value))
+
+const walletFromRow = (row: Row): WalletAddressRecord => ({
+  id: String(row.id),
+  url: String(row.url),
+  path: String(row.path),
+  assetCode: String(row.asset_code),
+  assetScale: num(row.asset_scale),
+  publicName: strOrNull(row.public_name),
+  active: row.active === true,
+  createdAt: num(row.created_at)
+})
+
+const incomingFromRow = (row: Row): IncomingPaymentRecord => ({
+  id: String(row.id),
+  walletAddressId: String(row.wallet_address_id),
+  incomingAmount: row.incoming_amount === null ? null : big(row.incoming_amount),
+  expiresAt: numOrNull(row.expires_at),
+  metadata: strOrNull(row.metadata),
+  state: String(row.state) as IncomingPaymentRecord["state"],
+  createdAt: num(row.created_at),
+  completedAt: numOrNull(row.completed_at)
+})
+
+const quoteFromRow = (row: Row): QuoteRecord => ({
+  id: String(row.id),
+  walletAddressId: String(row.wallet_address_id),
+  receiverKind: String(row.receiver_kind) as QuoteRecord["receiverKind"],
+  receiver: String(row.receiver),
+  sharedSecret: strOrNull(row.shared_secret),
+  paymentType: String(row.payment_type) as QuoteRecord["paymentType"],
+  debitAmount: big(row.debit_amount),
+  debitAssetCode: String(row.debit_asset_code),
+  debitAssetScale: num(row.debit_asset_scale),
+  receiveAmount: big(row.receive_amount),
+  receiveAssetCode: String(row.receive_asset_code),
+  receiveAssetScale: num(row.receive_asset_scale),
+  maxPacketAmount: big(row.max_packet_amount),
+  minExchangeRate: String(row.min_exchange_rate),
+  lowEstimatedExchangeRate: String(row.low_estimated_exchange_rate),
+  highEstimatedExchangeRate: String(row.high_estimated_exchange_rate),
+  expiresAt: num(row.expires_at),
+  createdAt: num(row.created_at)
+})
+
+const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
+  id: String(row.id),
+  quoteId: String(row.quote_id),
+  walletAddressId: String(row.wallet_address_id),
+  state: String(row.state) as OutgoingPaymentRecord["state"],
+  outcome: strOrNull(row.outcome) as OutgoingPaymentRecord["outcome"],
+  sentAmount: big(row.sent_amount),
+  deliveredAmount: big(row.delivered_amount),
+  error: strOrNull(row.error),
+  attempts: num(row.attempts),
+  createdAt: num(row.created_at),
+  updatedAt: num(row.updated_at),
+  leaseOwner: strOrNull(row.lease_owner),
+  leaseExpiresAt: numOrNull(row.lease_expires_at)
+})
+
+/** PostgreSQL's unique_violation (SQLSTATE 23505), found in the error's cause chain. */
+const isUniqueViolation = (error: SqlError): boolean => {
+  let cause: unknown = error
+  for (let depth = 0; depth < 8 && typeof cause === "object" && cause !== null; depth++) {
+    if ((cause as { code?: unknown }).code === "23505") return true
+    cause = (cause as { cause?: unknown }).cause
+  }
+  return false
+}
+
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient
+  yield* migrate(migrations)
+
+  /** Store faults are defects (see Store.ts), with the failing statement named. */
+  const q = <A>(name: string, effect: Effect.Effect<A, SqlError>): Effect.Effect<A> =>
+    effect.pipe(Effect.orDie, Effect.withSpan(`PaymentsStore.${name}`))
+
+  const first = <A>(rows: ReadonlyArray<Row>, from: (row: Row) => A): A | undefined =>
+    rows[0] === undefined ? undefined : from(rows[0])
+
+  const store: PaymentsStoreShape = {
+    walletAddresses: {
+      insert: (r) =>
+        sql`INSERT INTO wallet_addresses (id, url, path, asset_code, asset_scale, public_name, active, created_at)
+            VALUES (${r.id}, ${r.url}, ${r.path}, ${r.assetCode}, ${r.assetScale}, ${r.publicName}, ${r.active}, ${r.createdAt})`
+          .pipe(
+            Effect.as("inserted" as const),
+            Effect.catch((error) => isUniqueViolation(error) ? Effect.succeed("conflict" as const) : Effect.fail(error)),
+            (effect) => q("walletAddresses.insert", effect)
+          ),
+      byId: (id) =>
+        q("walletAddresses.byId", Effect.map(sql<Row>`SELECT * FROM wallet_addresses WHERE id = ${id}`, (rows) => first(rows, walletFromRow))),
+      byPath: (path) =>
+        q("walletAddresses.byPath", Effect.map(sql<Row>`SELECT * FROM wallet_addresses WHERE path = ${path}`, (rows) => first(rows, walletFromRow))),
+      page: ({ limit, after }) =>
+        q(
+          "walletAddresses.page",
+          Effect.map(sql<Row>`SELECT * FROM wallet_addresses WHERE id > ${after} ORDER BY id LIMIT ${limit}`, (rows) => rows.map(walletFromRow))
+        ),
+      setActive: (id, active) =>
+        q(
+          "walletAddresses.setActive",
+          Effect.map(sql<Row>`UPDATE wallet_addresses SET active = ${active} WHERE id = ${id} RETURNING id`, (rows) => rows.length === 1)
+        )
+    },
+    incomingPayments: {
+      insert: (r) =>
+        q(
+          "incomingPayments.insert",
+          Effect.asVoid(sql`INSERT INTO incoming_payments (id, wallet_address_id, incoming_amount, expires_at, metadata, state, created_at, completed_at)
+            VALUES (${r.id}, ${r.walletAddressId}, ${r.incomingAmount === null ? null : r.incomingAmount.toString()}::numeric,
+              ${r.expiresAt}, ${r.metadata}, ${r.state}, ${r.createdAt}, ${r.completedAt})`)
+        ),
+      byId: (id) =>
+        q("incomingPayments.byId", Effect.map(sql<Row>`SELECT * FROM incoming_payments WHERE id = ${id}`, (rows) => first(rows, incomingFromRow))),
+      page: (walletAddressId, { limit, after }) =>
+        q(
+          "incomingPayments.page",
+          Effect.map(
+            sql<Row>`SELECT * FROM incoming_payments WHERE wallet_address_id = ${walletAddressId} AND id > ${after} ORDER BY id LIMIT ${limit}`,
+            (rows) => rows.map(incomingFromRow)
+          )
+        ),
+      transition: (id, { from, to, completedAt }) =>
+        q(
+          "incomingPayments.transition",
+          Effect.map(
+            sql<Row>`UPDATE incoming_payments SET state = ${to}, completed_at = ${completedAt}
+              WHERE id = ${id} AND state IN ${sql.in(from)} RETURNING id`,
+            (rows) => rows.length === 1
+          )
+        )
+    },
+    quotes: {
+      insert: (r) =>
+        q(
+          "quotes.insert",
+          Effect.asVoid(sql`INSERT INTO quotes (id, wallet_address_id, receiver_kind, receiver, shared_secret, payment_type, debit_amount,
+              debit_asset_code, debit_asset_scale, receive_amount, receive_asset_code, receive_asset_scale, max_packet_amount,
+              min_exchange_rate, low_estimated_exchange_rate, high_estimated_exchange_rate, expires_at, created_at)
+            VALUES (${r.id}, ${r.walletAddressId}, ${r.receiverKind}, ${r.receiver}, ${r.sharedSecret}, ${r.paymentType},
+              ${r.debitAmount.toString()}::numeric, ${r.debitAssetCode}, ${r.debitAssetScale}, ${r.receiveAmount.toString()}::numeric,
+              ${r.receiveAssetCode}, ${r.receiveAssetScale}, ${r.maxPacketAmount.toString()}::numeric, ${r.minExchangeRate},
+              ${r.lowEstimatedExchangeRate}, ${r.highEstimatedExchangeRate}, ${r.expiresAt}, ${r.createdAt})`)
+        ),
+      byId: (id) => q("quotes.byId", Effect.map(sql<Row>`SELECT * FROM quotes WHERE id = ${id}`, (rows) => first(rows, quoteFromRow)))
+    },
+    outgoingPayments: {
+      insert: (r) =>
+        sql`INSERT INTO outgoing_payments (id, quote_id, wallet_address_id, state, sent_amount, delivered_amount, attempts, created_at, updated_at)
+            VALUES (${r.id}, ${r.quoteId}, ${r.walletAddressId}, 'funding', 0, 0, 0, ${r.createdAt}, ${r.createdAt})`.pipe(
+          Effect.as("inserted" as const),
+          Effect.catch((error) => isUniqueViolation(error) ? Effect.succeed("quoteUsed" as const) : Effect.fail(error)),
+          (effect) => q("outgoingPayments.insert", effect)
+        ),
+      byId: (id) =>
+        q("outgoingPayments.byId", Effect.map(sql<Row>`SELECT * FROM outgoing_payments WHERE id = ${id}`, (rows) => first(rows, outgoingFromRow))),
+      byQuote: (quoteId) =>
+        q(
+          "outgoingPayments.byQuote",
+          Effect.map(sql<Row>`SELECT * FROM outgoing_payments WHERE quote_id = ${quoteId}`, (rows) => first(rows, outgoingFromRow))
+        ),
+      removeFunding: (id) =>
+        q("outgoingPayments.removeFunding", Effect.asVoid(sql`DELETE FROM outgoing_payments WHERE id = ${id} AND state = 'funding'`)),
+      page: (walletAddressId, { limit, after }) =>
+        q(
+          "outgoingPayments.page",
+          Effect.map(
+            sql<Row>`SELECT * FROM outgoing_payments WHERE wallet_address_id = ${walletAddressId} AND id > ${after} ORDER BY id LIMIT ${limit}`,
+            (rows) => rows.map(outgoingFromRow)
+          )
+        ),
+      unleased: (now, cursor, limit) =>
+        q(
+          "outgoingPayments.unleased",
+          Effect.map(
+            sql<Row>`SELECT id, created_at FROM outgoing_payments WHERE state IN ('funding', 'sending')
+              AND (lease_expires_at IS NULL OR lease_expires_at <= ${now})
+              AND (created_at > ${cursor.createdAt} OR (created_at = ${cursor.createdAt} AND id > ${cursor.id}))
+              ORDER BY created_at, id LIMIT ${limit}`,
+            (rows) => rows.map((row) => ({ id: String(row.id), createdAt: num(row.created_at) }))
+          )
+        ),
+      update: (id, patch, at) =>
+        q(
+          "outgoingPayments.update",
+          Effect.asVoid(sql`UPDATE outgoing_payments SET
+              updated_at = ${at},
+              state = COALESCE(${patch.state ?? null}, state),
+              sent_amount = COALESCE(${patch.sentAmount?.toString() ?? null}::numeric, sent_amount),
+              delivered_amount = COALESCE(${patch.deliveredAmount?.toString() ?? null}::numeric, delivered_amount),
+              error = CASE WHEN ${patch.error !== undefined} AND outcome IS NULL THEN ${patch.error ?? null} ELSE error END
+            WHERE id = ${id}`)
+        ),
+      recordProgress: (id, owner, progress, at) =>
+        q(
+          "outgoingPayments.recordProgress",
+          Effect.map(
+            sql<Row>`UPDATE outgoing_payments SET sent_amount = ${progress.sentAmount.toString()}::numeric,
+                delivered_amount = ${progress.deliveredAmount.toString()}::numeric, updated_at = ${at}
+              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`,
+            (rows) => rows.length === 1
+          )
+        ),
+      addAttempt: (id, at) =>
+        q(
+          "outgoingPayments.addAttempt",
+          Effect.asVoid(sql`UPDATE outgoing_payments SET attempts = attempts + 1, updated_at = ${at} WHERE id = ${id}`)
+        ),
+      decide: (id, d, at) =>
+        q(
+          "outgoingPayments.decide",
+          Effect.map(
+            sql<Row>`UPDATE outgoing_payments SET outcome = ${d.outcome}, error = ${d.error},
+                sent_amount = COALESCE(${d.sentAmount === null ? null : d.sentAmount.toString()}::numeric, sent_amount), updated_at = ${at}
+              WHERE id = ${id} AND outcome IS NULL RETURNING id`,
+            (rows) => rows.length === 1
+          )
+        ),
+      lease: (id, owner, now, until) =>
+        q(
+          "outgoingPayments.lease",
+          Effect.map(
+            sql<Row>`UPDATE outgoing_payments SET lease_owner = ${owner}, lease_expires_at = ${until}
+              WHERE id = ${id} AND state IN ('funding', 'sending')
+                AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_expires_at <= ${now}) RETURNING id`,
+            (rows) => rows.length === 1
+          )
+        ),
+      release: (id, owner) =>
+        q(
+          "outgoingPayments.release",
+          Effect.asVoid(sql`UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ${id} AND lease_owner = ${owner}`)
+        )
+    }
+  }
+  return PaymentsStore.of(store)
+})
+
+/** The PostgreSQL store over the `SqlClient` in context (see `Store/Postgres.ts`'s `layer`); migrates at build. */
+export const layer: Layer.Layer<PaymentsStore, SqlError | import("../Store/Postgres.ts").SchemaTooNew, SqlClient> = Layer.effect(
+  PaymentsStore,
+  make
+)

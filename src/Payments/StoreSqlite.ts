@@ -1,0 +1,396 @@
+/**
+ * The embedded payments store (`PaymentsStore` on SQLite): one file (`node:sqlite`, WAL) holding
+ * wallet addresses, incoming payments, quotes and outgoing payments. Money amounts are decimal TEXT
+ * (u64/u128 do not fit SQLite's i64), converted to bigint here.
+ *
+ * Synchronous and single-writer (this process owns the file), so each statement is atomic and the
+ * conditional updates (state transitions, outcome, lease) cannot interleave with another.
+ * Versioned migrations in `schema_migrations`, applied at open.
+ */
+import { Effect, Layer } from "effect"
+import { DatabaseSync, type SQLInputValue } from "node:sqlite"
+import {
+  type IncomingPaymentRecord,
+  type OutgoingPaymentRecord,
+  PaymentsStore,
+  type PaymentsStoreShape,
+  type QuoteRecord,
+  type WalletAddressRecord
+} from "./Store.ts"
+
+export interface SqliteHandle {
+  readonly db: DatabaseSync
+  /** Runs `f` in one transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on throw). */
+  readonly transaction: <A>(f: () => A) => A
+}
+
+const migrations: ReadonlyArray<string> = [
+  `CREATE TABLE wallet_addresses (
+     id TEXT PRIMARY KEY,
+     url TEXT NOT NULL UNIQUE,
+     path TEXT NOT NULL UNIQUE,
+     asset_code TEXT NOT NULL,
+     asset_scale INTEGER NOT NULL,
+     public_name TEXT,
+     active INTEGER NOT NULL DEFAULT 1,
+     created_at INTEGER NOT NULL
+   )`,
+  `CREATE TABLE incoming_payments (
+     id TEXT PRIMARY KEY,
+     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+     incoming_amount TEXT,
+     expires_at INTEGER,
+     metadata TEXT,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     completed_at INTEGER
+   )`,
+  `CREATE INDEX incoming_payments_wallet ON incoming_payments(wallet_address_id, created_at)`,
+  // Quotes (src/Payments/Quotes.ts). Amounts are decimal TEXT; rates are exact "num/den" TEXT.
+  // `shared_secret` (base64) is kept only for `stream` receivers, whose secret cannot be fetched again.
+  `CREATE TABLE quotes (
+     id TEXT PRIMARY KEY,
+     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+     receiver_kind TEXT NOT NULL,
+     receiver TEXT NOT NULL,
+     shared_secret TEXT,
+     payment_type TEXT NOT NULL,
+     debit_amount TEXT NOT NULL,
+     debit_asset_code TEXT NOT NULL,
+     debit_asset_scale INTEGER NOT NULL,
+     receive_amount TEXT NOT NULL,
+     receive_asset_code TEXT NOT NULL,
+     receive_asset_scale INTEGER NOT NULL,
+     max_packet_amount TEXT NOT NULL,
+     min_exchange_rate TEXT NOT NULL,
+     low_estimated_exchange_rate TEXT NOT NULL,
+     high_estimated_exchange_rate TEXT NOT NULL,
+     expires_at INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   )`,
+  // Outgoing payments (src/Payments/OutgoingPayments.ts): one per quote. `outcome` is decided before
+  // the refund and `state` follows it once the refund is done, so a restart in between finishes it.
+  `CREATE TABLE outgoing_payments (
+     id TEXT PRIMARY KEY,
+     quote_id TEXT NOT NULL UNIQUE REFERENCES quotes(id),
+     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
+     state TEXT NOT NULL,
+     outcome TEXT,
+     sent_amount TEXT NOT NULL,
+     delivered_amount TEXT NOT NULL,
+     error TEXT,
+     attempts INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   )`,
+  `CREATE INDEX outgoing_payments_state ON outgoing_payments(state, created_at)`,
+  `CREATE INDEX outgoing_payments_wallet ON outgoing_payments(wallet_address_id, created_at)`,
+  // Leases (one instance drives a payment at a time): see OutgoingPayments.ts.
+  `ALTER TABLE outgoing_payments ADD COLUMN lease_owner TEXT`,
+  `ALTER TABLE outgoing_payments ADD COLUMN lease_expires_at INTEGER`
+]
+
+const migrate = (db: DatabaseSync): void => {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+  const row = db.prepare("SELECT MAX(version) AS version FROM schema_migrations").get() as { version: number | null }
+  const current = row.version ?? 0
+  for (let version = current + 1; version <= migrations.length; version++) {
+    db.exec("BEGIN IMMEDIATE")
+    try {
+      db.exec(migrations[version - 1]!)
+      db.prepare("INSERT INTO schema_migrations (version) VALUES (?)").run(version)
+      db.exec("COMMIT")
+    } catch (error) {
+      db.exec("ROLLBACK")
+      throw error
+    }
+  }
+}
+
+export const open = (filename: string): SqliteHandle => {
+  const db = new DatabaseSync(filename)
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000")
+  migrate(db)
+  // This process owns the file (one process per data directory): a lease left in it belongs to a
+  // previous process that stopped without releasing it (a crash), so the payments resume at once.
+  db.exec("UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL")
+  let depth = 0
+  const transaction = <A>(f: () => A): A => {
+    if (depth > 0) return f()
+    db.exec("BEGIN IMMEDIATE")
+    depth++
+    try {
+      const result = f()
+      db.exec("COMMIT")
+      return result
+    } catch (error) {
+      db.exec("ROLLBACK")
+      throw error
+    } finally {
+      depth--
+    }
+  }
+  return { db, transaction }
+}
+
+
+type Row = Record<string, SQLInputValue>
+
+const text = (value: SQLInputValue): string => value as string
+const textOrNull = (value: SQLInputValue): string | null => (value === null ? null : String(value))
+const int = (value: SQLInputValue): number => Number(value)
+const intOrNull = (value: SQLInputValue): number | null => (value === null ? null : Number(value))
+
+const walletFromRow = (row: Row): WalletAddressRecord => ({
+  id: text(row.id!),
+  url: text(row.url!),
+  path: text(row.path!),
+  assetCode: text(row.asset_code!),
+  assetScale: int(row.asset_scale!),
+  publicName: textOrNull(row.public_name!),
+  active: int(row.active!) === 1,
+  createdAt: int(row.created_at!)
+})
+
+const incomingFromRow = (row: Row): IncomingPaymentRecord => ({
+  id: text(row.id!),
+  walletAddressId: text(row.wallet_address_id!),
+  incomingAmount: row.incoming_amount === null ? null : BigInt(text(row.incoming_amount!)),
+  expiresAt: intOrNull(row.expires_at!),
+  metadata: textOrNull(row.metadata!),
+  state: text(row.state!) as IncomingPaymentRecord["state"],
+  createdAt: int(row.created_at!),
+  completedAt: intOrNull(row.completed_at!)
+})
+
+const quoteFromRow = (row: Row): QuoteRecord => ({
+  id: text(row.id!),
+  walletAddressId: text(row.wallet_address_id!),
+  receiverKind: text(row.receiver_kind!) as QuoteRecord["receiverKind"],
+  receiver: text(row.receiver!),
+  sharedSecret: textOrNull(row.shared_secret!),
+  paymentType: text(row.payment_type!) as QuoteRecord["paymentType"],
+  debitAmount: BigInt(text(row.debit_amount!)),
+  debitAssetCode: text(row.debit_asset_code!),
+  debitAssetScale: int(row.debit_asset_scale!),
+  receiveAmount: BigInt(text(row.receive_amount!)),
+  receiveAssetCode: text(row.receive_asset_code!),
+  receiveAssetScale: int(row.receive_asset_scale!),
+  maxPacketAmount: BigInt(text(row.max_packet_amount!)),
+  minExchangeRate: text(row.min_exchange_rate!),
+  lowEstimatedExchangeRate: text(row.low_estimated_exchange_rate!),
+  highEstimatedExchangeRate: text(row.high_estimated_exchange_rate!),
+  expiresAt: int(row.expires_at!),
+  createdAt: int(row.created_at!)
+})
+
+const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
+  id: text(row.id!),
+  quoteId: text(row.quote_id!),
+  walletAddressId: text(row.wallet_address_id!),
+  state: text(row.state!) as OutgoingPaymentRecord["state"],
+  outcome: textOrNull(row.outcome!) as OutgoingPaymentRecord["outcome"],
+  sentAmount: BigInt(text(row.sent_amount!)),
+  deliveredAmount: BigInt(text(row.delivered_amount!)),
+  error: textOrNull(row.error!),
+  attempts: int(row.attempts!),
+  createdAt: int(row.created_at!),
+  updatedAt: int(row.updated_at!),
+  leaseOwner: textOrNull(row.lease_owner!),
+  leaseExpiresAt: intOrNull(row.lease_expires_at!)
+})
+
+const isUniqueViolation = (error: unknown): boolean => error instanceof Error && /UNIQUE/.test(error.message)
+
+/** The repositories over one open SQLite file. */
+export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
+  const one = <A>(sql: string, from: (row: Row) => A) => {
+    const statement = db.prepare(sql)
+    return (...params: Array<SQLInputValue>) =>
+      Effect.sync(() => {
+        const row = statement.get(...params) as Row | undefined
+        return row === undefined ? undefined : from(row)
+      })
+  }
+  const many = <A>(sql: string, from: (row: Row) => A) => {
+    const statement = db.prepare(sql)
+    return (...params: Array<SQLInputValue>) =>
+      Effect.sync(() => (statement.all(...params) as Array<Row>).map(from))
+  }
+  const run = (sql: string) => {
+    const statement = db.prepare(sql)
+    return (...params: Array<SQLInputValue>) => Effect.sync(() => statement.run(...params).changes as number)
+  }
+  const placeholders = (n: number) => Array.from({ length: n }, () => "?").join(", ")
+
+  const wallet = {
+    insert: db.prepare(
+      "INSERT INTO wallet_addresses (id, url, path, asset_code, asset_scale, public_name, active, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    byId: one("SELECT * FROM wallet_addresses WHERE id = ?", walletFromRow),
+    byPath: one("SELECT * FROM wallet_addresses WHERE path = ?", walletFromRow),
+    page: many("SELECT * FROM wallet_addresses WHERE id > ? ORDER BY id LIMIT ?", walletFromRow),
+    setActive: run("UPDATE wallet_addresses SET active = ? WHERE id = ?")
+  }
+  const incoming = {
+    insert: run(
+      "INSERT INTO incoming_payments (id, wallet_address_id, incoming_amount, expires_at, metadata, state, created_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+    byId: one("SELECT * FROM incoming_payments WHERE id = ?", incomingFromRow),
+    page: many("SELECT * FROM incoming_payments WHERE wallet_address_id = ? AND id > ? ORDER BY id LIMIT ?", incomingFromRow)
+  }
+  const quotes = {
+    insert: run(
+      `INSERT INTO quotes (id, wallet_address_id, receiver_kind, receiver, shared_secret, payment_type, debit_amount,
+         debit_asset_code, debit_asset_scale, receive_amount, receive_asset_code, receive_asset_scale, max_packet_amount,
+         min_exchange_rate, low_estimated_exchange_rate, high_estimated_exchange_rate, expires_at, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    ),
+    byId: one("SELECT * FROM quotes WHERE id = ?", quoteFromRow)
+  }
+  const outgoing = {
+    insert: db.prepare(
+      `INSERT INTO outgoing_payments (id, quote_id, wallet_address_id, state, sent_amount, delivered_amount, attempts,
+         created_at, updated_at) VALUES (?, ?, ?, 'funding', '0', '0', 0, ?, ?)`
+    ),
+    byId: one("SELECT * FROM outgoing_payments WHERE id = ?", outgoingFromRow),
+    byQuote: one("SELECT * FROM outgoing_payments WHERE quote_id = ?", outgoingFromRow),
+    removeFunding: run("DELETE FROM outgoing_payments WHERE id = ? AND state = 'funding'"),
+    page: many("SELECT * FROM outgoing_payments WHERE wallet_address_id = ? AND id > ? ORDER BY id LIMIT ?", outgoingFromRow),
+    unleased: many(
+      `SELECT id, created_at FROM outgoing_payments WHERE state IN ('funding', 'sending')
+         AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
+         AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`,
+      (row) => ({ id: text(row.id!), createdAt: int(row.created_at!) })
+    ),
+    addAttempt: run("UPDATE outgoing_payments SET attempts = attempts + 1, updated_at = ? WHERE id = ?"),
+    recordProgress: run(
+      "UPDATE outgoing_payments SET sent_amount = ?, delivered_amount = ?, updated_at = ? WHERE id = ? AND lease_owner = ?"
+    ),
+    decide: run(
+      "UPDATE outgoing_payments SET outcome = ?, error = ?, sent_amount = COALESCE(?, sent_amount), updated_at = ? WHERE id = ? AND outcome IS NULL"
+    ),
+    lease: run(
+      `UPDATE outgoing_payments SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state IN ('funding', 'sending')
+         AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?)`
+    ),
+    release: run("UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?")
+  }
+
+  return {
+    walletAddresses: {
+      insert: (r) =>
+        Effect.sync(() => {
+          try {
+            wallet.insert.run(r.id, r.url, r.path, r.assetCode, r.assetScale, r.publicName, r.active ? 1 : 0, r.createdAt)
+            return "inserted" as const
+          } catch (error) {
+            if (isUniqueViolation(error)) return "conflict" as const
+            throw error
+          }
+        }),
+      byId: (id) => wallet.byId(id),
+      byPath: (path) => wallet.byPath(path),
+      page: ({ limit, after }) => wallet.page(after, limit),
+      setActive: (id, active) => Effect.map(wallet.setActive(active ? 1 : 0, id), (changes) => changes === 1)
+    },
+    incomingPayments: {
+      insert: (r) =>
+        Effect.asVoid(incoming.insert(
+          r.id,
+          r.walletAddressId,
+          r.incomingAmount === null ? null : r.incomingAmount.toString(),
+          r.expiresAt,
+          r.metadata,
+          r.state,
+          r.createdAt,
+          r.completedAt
+        )),
+      byId: (id) => incoming.byId(id),
+      page: (walletAddressId, { limit, after }) => incoming.page(walletAddressId, after, limit),
+      transition: (id, { from, to, completedAt }) =>
+        Effect.sync(() =>
+          db.prepare(
+            `UPDATE incoming_payments SET state = ?, completed_at = ? WHERE id = ? AND state IN (${placeholders(from.length)})`
+          ).run(to, completedAt, id, ...from).changes === 1
+        )
+    },
+    quotes: {
+      insert: (r) =>
+        Effect.asVoid(quotes.insert(
+          r.id,
+          r.walletAddressId,
+          r.receiverKind,
+          r.receiver,
+          r.sharedSecret,
+          r.paymentType,
+          r.debitAmount.toString(),
+          r.debitAssetCode,
+          r.debitAssetScale,
+          r.receiveAmount.toString(),
+          r.receiveAssetCode,
+          r.receiveAssetScale,
+          r.maxPacketAmount.toString(),
+          r.minExchangeRate,
+          r.lowEstimatedExchangeRate,
+          r.highEstimatedExchangeRate,
+          r.expiresAt,
+          r.createdAt
+        )),
+      byId: (id) => quotes.byId(id)
+    },
+    outgoingPayments: {
+      insert: (r) =>
+        Effect.sync(() => {
+          try {
+            outgoing.insert.run(r.id, r.quoteId, r.walletAddressId, r.createdAt, r.createdAt)
+            return "inserted" as const
+          } catch (error) {
+            if (isUniqueViolation(error)) return "quoteUsed" as const
+            throw error
+          }
+        }),
+      byId: (id) => outgoing.byId(id),
+      byQuote: (quoteId) => outgoing.byQuote(quoteId),
+      removeFunding: (id) => Effect.asVoid(outgoing.removeFunding(id)),
+      page: (walletAddressId, { limit, after }) => outgoing.page(walletAddressId, after, limit),
+      unleased: (now, cursor, limit) => outgoing.unleased(now, cursor.createdAt, cursor.createdAt, cursor.id, limit),
+      update: (id, patch, at) =>
+        Effect.sync(() => {
+          const sets: Array<string> = ["updated_at = ?"]
+          const values: Array<SQLInputValue> = [at]
+          if (patch.state !== undefined) sets.push("state = ?") && values.push(patch.state)
+          if (patch.sentAmount !== undefined) sets.push("sent_amount = ?") && values.push(patch.sentAmount.toString())
+          if (patch.deliveredAmount !== undefined) {
+            sets.push("delivered_amount = ?") && values.push(patch.deliveredAmount.toString())
+          }
+          // Once an outcome is decided its reason stays (a late attempt must not overwrite a cancellation).
+          if (patch.error !== undefined) sets.push("error = CASE WHEN outcome IS NULL THEN ? ELSE error END") && values.push(patch.error)
+          db.prepare(`UPDATE outgoing_payments SET ${sets.join(", ")} WHERE id = ?`).run(...values, id)
+        }),
+      addAttempt: (id, at) => Effect.asVoid(outgoing.addAttempt(at, id)),
+      recordProgress: (id, owner, progress, at) =>
+        Effect.map(
+          outgoing.recordProgress(progress.sentAmount.toString(), progress.deliveredAmount.toString(), at, id, owner),
+          (changes) => changes === 1
+        ),
+      decide: (id, d, at) =>
+        Effect.map(
+          outgoing.decide(d.outcome, d.error, d.sentAmount === null ? null : d.sentAmount.toString(), at, id),
+          (changes) => changes === 1
+        ),
+      lease: (id, owner, now, until) => Effect.map(outgoing.lease(owner, until, id, owner, now), (changes) => changes === 1),
+      release: (id, owner) => Effect.asVoid(outgoing.release(id, owner))
+    }
+  }
+}
+
+/** The embedded store in `filename` (`:memory:` for tests), closed with the layer. */
+export const layer = (options: { readonly filename: string }): Layer.Layer<PaymentsStore> =>
+  Layer.effect(
+    PaymentsStore,
+    Effect.map(
+      Effect.acquireRelease(Effect.sync(() => open(options.filename)), (handle) => Effect.sync(() => handle.db.close())),
+      makeStore
+    )
+  )
