@@ -118,11 +118,16 @@ export const targetOf = (input: CreateQuote, destination: Destination): Pay.Targ
   return receivable === undefined ? "give debitAmount or receiveAmount" : { kind: "deliver", amount: receivable }
 }
 
-/** A readable reason for a Pay failure (never a secret: Pay's error name and an ILP reject). Pure. */
-export const describePayFailure = (failure: Pay.PayFailed): string =>
-  failure.finalReject === undefined ?
-    failure.error :
-    `${failure.error}: ${failure.finalReject.code} ${failure.finalReject.message}`.trim()
+/**
+ * A readable reason for a Pay failure (never a secret: Pay's error name and the ILP reject that
+ * ended it, with who made it). Pure.
+ */
+export const describePayFailure = (failure: Pay.PayFailed): string => {
+  const reject = failure.finalReject
+  if (reject === undefined) return failure.error
+  const by = reject.triggeredBy === undefined || reject.triggeredBy === "" ? "" : ` (triggered by ${reject.triggeredBy})`
+  return `${`${failure.error}: ${reject.code} ${reject.message}`.trim()}${by}`
+}
 
 /** Pay errors a later quote may not hit again. */
 const temporaryQuoteErrors = new Set(["RateProbeFailed", "EstablishmentFailed", "Timeout", "UnexpectedError"])
