@@ -83,6 +83,14 @@ const TigerBeetleFile = Schema.Struct({
   requestTimeoutMs: Schema.optionalKey(PositiveInt)
 })
 
+/** Open Payments (src/OpenPayments/): public URL, the node's client key, token lifetime. */
+const OpenPaymentsFile = Schema.Struct({
+  publicUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^https?:\/\/[^/?#]+$/))),
+  privateKey: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  keyId: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9._~-]{1,64}$/))),
+  accessTokenLifetimeMs: Schema.optionalKey(PositiveInt)
+})
+
 export const ConfigFile = Schema.Struct({
   ilpAddress: Schema.optionalKey(IlpAddress),
   host: Schema.optionalKey(Schema.String),
@@ -100,7 +108,8 @@ export const ConfigFile = Schema.Struct({
   peers: Schema.optionalKey(Schema.Array(PeerFile)),
   rates: Schema.optionalKey(RatesFile),
   tigerbeetle: Schema.optionalKey(TigerBeetleFile),
-  redisUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^rediss?:\/\/.+/)))
+  redisUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^rediss?:\/\/.+/))),
+  openPayments: Schema.optionalKey(OpenPaymentsFile)
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -152,6 +161,18 @@ export interface NodeConfig {
     | undefined
   /** Production receipt totals (Redis); the embedded SQLite store when absent. Holds credentials: redacted. */
   readonly redisUrl: Redacted.Redacted<string> | undefined
+  readonly openPayments: OpenPaymentsConfig
+}
+
+/** Open Payments: see src/OpenPayments/ and the README's "Open Payments" section. */
+export interface OpenPaymentsConfig {
+  /** Public origin of the Open Payments port (no path); default `http://<host>:<openPaymentsPort>`. */
+  readonly publicUrl: string | undefined
+  /** The node's Ed25519 client key (base64 of a PKCS#8 PEM); generated (and kept in dataDir) when absent. */
+  readonly privateKey: Redacted.Redacted<string> | undefined
+  readonly keyId: string
+  /** Lifetime of the access tokens this node grants. */
+  readonly accessTokenLifetimeMs: number
 }
 
 export class NodeConfigService extends Context.Service<NodeConfigService, NodeConfig>()("NodeConfig") {}
@@ -171,7 +192,9 @@ export const defaults = {
   peerConnectionsMax: 64,
   ratesTimeoutMs: 2_000,
   ratesCacheTtlMs: 15_000,
-  tigerbeetleRequestTimeoutMs: 2_000
+  tigerbeetleRequestTimeoutMs: 2_000,
+  openPaymentsKeyId: "node-key-1",
+  accessTokenLifetimeMs: 10 * 60_000
 } as const
 
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
@@ -242,6 +265,12 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   set("minMessageWindowMs", envNumber(env, "MIN_MESSAGE_WINDOW_MS"))
   set("maxHoldTimeMs", envNumber(env, "MAX_HOLD_TIME_MS"))
   set("redisUrl", env.REDIS_URL)
+  const openPayments = {
+    ...(env.OPEN_PAYMENTS_URL ? { publicUrl: env.OPEN_PAYMENTS_URL } : {}),
+    ...(env.OPEN_PAYMENTS_PRIVATE_KEY ? { privateKey: env.OPEN_PAYMENTS_PRIVATE_KEY } : {}),
+    ...(env.OPEN_PAYMENTS_KEY_ID ? { keyId: env.OPEN_PAYMENTS_KEY_ID } : {})
+  }
+  if (Object.keys(openPayments).length > 0) overlay.openPayments = openPayments
   if (env.TIGERBEETLE_ADDRESSES !== undefined && env.TIGERBEETLE_ADDRESSES !== "") {
     overlay.tigerbeetle = {
       clusterId: env.TIGERBEETLE_CLUSTER_ID ?? "0",
@@ -267,7 +296,12 @@ export const decodeConfig = (
     if (file !== undefined && base !== file) {
       return yield* new ConfigError({ message: "config file: must be a JSON object" })
     }
-    const merged = { ...base, ...overlayFromEnv(env) }
+    const overlay = overlayFromEnv(env)
+    const fileOpenPayments = (base as { openPayments?: unknown }).openPayments
+    if (overlay.openPayments !== undefined && typeof fileOpenPayments === "object" && fileOpenPayments !== null) {
+      overlay.openPayments = { ...fileOpenPayments, ...(overlay.openPayments as object) }
+    }
+    const merged = { ...base, ...overlay }
     const decoded = yield* Schema.decodeUnknownEffect(ConfigFile)(merged, { onExcessProperty: "error" }).pipe(
       Effect.mapError((error) => new ConfigError({ message: `invalid configuration: ${error.message}` }))
     )
@@ -304,7 +338,15 @@ const resolve = (file: ConfigFile): NodeConfig => ({
     replicaAddresses: file.tigerbeetle.replicaAddresses,
     requestTimeoutMs: file.tigerbeetle.requestTimeoutMs ?? defaults.tigerbeetleRequestTimeoutMs
   },
-  redisUrl: file.redisUrl === undefined ? undefined : Redacted.make(file.redisUrl, { label: "redis url" })
+  redisUrl: file.redisUrl === undefined ? undefined : Redacted.make(file.redisUrl, { label: "redis url" }),
+  openPayments: {
+    publicUrl: file.openPayments?.publicUrl,
+    privateKey: file.openPayments?.privateKey === undefined ?
+      undefined :
+      Redacted.make(file.openPayments.privateKey, { label: "open payments private key" }),
+    keyId: file.openPayments?.keyId ?? defaults.openPaymentsKeyId,
+    accessTokenLifetimeMs: file.openPayments?.accessTokenLifetimeMs ?? defaults.accessTokenLifetimeMs
+  }
 })
 
 /** Loads the file named by `path` (or none) and the environment. */

@@ -27,8 +27,12 @@ import * as IncomingPayments from "./Payments/IncomingPayments.ts"
 import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
+import * as ClientKey from "./OpenPayments/ClientKey.ts"
+import * as GrantStore from "./OpenPayments/GrantStore.ts"
+import * as OpenPayments from "./OpenPayments/Server.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
+import * as ReceiptTotals from "./Stream/ReceiptTotals.ts"
 import * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
 import * as Spsp from "./Stream/Spsp.ts"
@@ -93,7 +97,9 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     ratesLayer(config),
     PeerClient.layer
   ).pipe(Layer.provideMerge(configLayer))
-  const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
+  // Open Payments: the grant store beside the payments tables, the node's client key.
+  const openPayments = Layer.mergeAll(GrantStore.layerSqlite, ClientKey.layer).pipe(Layer.provideMerge(stores))
+  const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(openPayments))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
   const pipeline = Pipeline.layer.pipe(Layer.provideMerge(receiver))
@@ -135,10 +141,22 @@ export const start = (config: Config.NodeConfig) =>
       drainTimeoutMs: config.maxHoldTimeMs + 5_000
     })
     const spspServer = yield* listen(config, config.openPaymentsPort)
-    yield* spspServer.serve(Spsp.makeApp(
+    // Open Payments on the same port, SPSP for everything it does not answer (src/OpenPayments/Server.ts).
+    const spspApp = Spsp.makeApp(
       Context.get(services, WalletAddresses.WalletAddresses),
       Context.get(services, StreamCredentials.StreamCredentials)
-    ))
+    )
+    yield* spspServer.serve(OpenPayments.makeApp({
+      walletAddresses: Context.get(services, WalletAddresses.WalletAddresses),
+      incomingPayments: Context.get(services, IncomingPayments.IncomingPayments),
+      credentials: Context.get(services, StreamCredentials.StreamCredentials),
+      totals: Context.get(services, ReceiptTotals.ReceiptTotals),
+      store: Context.get(services, GrantStore.GrantStore),
+      clientKey: Context.get(services, ClientKey.ClientKey)
+    }, {
+      publicUrl: config.openPayments.publicUrl ?? `http://${config.host}:${portOf(spspServer)}`,
+      accessTokenLifetimeMs: config.openPayments.accessTokenLifetimeMs
+    }, spspApp))
     const admin = yield* AdminApi.serve(config).pipe(Effect.provideContext(services))
     const node: RunningNode = {
       ilpAddress: config.ilpAddress,
@@ -148,7 +166,7 @@ export const start = (config: Config.NodeConfig) =>
       services
     }
     yield* Effect.logInfo(`ILP-over-HTTP listening on http://${config.host}:${node.connectorPort} as ${config.ilpAddress}`)
-    yield* Effect.logInfo(`SPSP listening on http://${config.host}:${node.openPaymentsPort}`)
+    yield* Effect.logInfo(`SPSP and Open Payments listening on http://${config.host}:${node.openPaymentsPort}`)
     // Outgoing payments a previous run left unfinished carry on (what they sent is in the ledger).
     const resumed = yield* Context.get(services, OutgoingPayments.OutgoingPayments).resume
     if (resumed > 0) yield* Effect.logInfo(`resumed ${resumed} outgoing payment(s)`)

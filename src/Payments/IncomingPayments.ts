@@ -56,6 +56,11 @@ export interface IncomingPaymentsShape {
   /** Records money arriving: pending → processing, and → completed when `total` reaches the cap. */
   readonly recordReceived: (id: string, total: bigint) => Effect.Effect<IncomingPayment, IncomingPaymentNotFound>
   readonly walletAddressOf: (payment: IncomingPayment) => Effect.Effect<WalletAddress, WalletAddressNotFound>
+  /**
+   * Marks the payment completed although it may not have received its `incomingAmount` (Open
+   * Payments "complete": the payer will send no more); completed already: unchanged; expired: refused.
+   */
+  readonly complete: (id: string) => Effect.Effect<IncomingPayment, IncomingPaymentNotFound | InvalidIncomingPayment>
 }
 
 export class IncomingPayments extends Context.Service<IncomingPayments, IncomingPaymentsShape>()(
@@ -172,7 +177,16 @@ export const make = Effect.gen(function*() {
             .map((row) => fromRow(row, now))
         )),
     recordReceived,
-    walletAddressOf: (payment) => walletAddresses.get(payment.walletAddressId)
+    walletAddressOf: (payment) => walletAddresses.get(payment.walletAddressId),
+    complete: (id) =>
+      Effect.flatMap(get(id), (payment): Effect.Effect<IncomingPayment, IncomingPaymentNotFound | InvalidIncomingPayment> => {
+        if (payment.state === "completed") return Effect.succeed(payment)
+        if (payment.state === "expired") return Effect.fail(new InvalidIncomingPayment({ message: "the incoming payment has expired" }))
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          setState.run("completed", now, id)
+          return get(id)
+        })
+      })
   })
 })
 
