@@ -28,6 +28,7 @@ import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as ClientKey from "./OpenPayments/ClientKey.ts"
+import * as OpenPaymentsClient from "./OpenPayments/Client.ts"
 import * as GrantStore from "./OpenPayments/GrantStore.ts"
 import * as OpenPayments from "./OpenPayments/Server.ts"
 import * as Rates from "./Rates/Rates.ts"
@@ -98,7 +99,8 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     PeerClient.layer
   ).pipe(Layer.provideMerge(configLayer))
   // Open Payments: the grant store beside the payments tables, the node's client key.
-  const openPayments = Layer.mergeAll(GrantStore.layerSqlite, ClientKey.layer).pipe(Layer.provideMerge(stores))
+  const clientKey = ClientKey.layer.pipe(Layer.provideMerge(stores))
+  const openPayments = Layer.mergeAll(GrantStore.layerSqlite, OpenPaymentsClient.layer).pipe(Layer.provideMerge(clientKey))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(openPayments))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))

@@ -173,6 +173,8 @@ const receiverRefOf = (row: Row): ReceiverRef => {
       return { kind: "stream", ilpAddress: row.receiver }
     case "spsp":
       return { kind: "spsp", url: row.receiver }
+    case "openPayments":
+      return { kind: "openPayments", url: row.receiver }
   }
 }
 
@@ -201,6 +203,7 @@ const receiverColumns = (receiver: Receiver): readonly [string, string | null] =
     case "stream":
       return [receiver.ilpAddress, Buffer.from(receiver.sharedSecret).toString("base64")]
     case "spsp":
+    case "openPayments":
       return [receiver.url, null]
   }
 }
@@ -270,7 +273,11 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
     const create = Effect.fn("Quotes.create")(function*(input: CreateQuote) {
       const wallet = yield* walletAddresses.get(input.walletAddressId)
       if (!wallet.active) return yield* new InvalidQuoteRequest({ message: "walletAddressId: the wallet address is inactive" })
-      const destination = yield* resolve(services, input.receiver)
+      // An Open Payments receiver is resolved as a client named by the sending wallet address.
+      const receiverIn: Receiver = input.receiver.kind === "openPayments" ?
+        { ...input.receiver, clientWalletAddressUrl: wallet.url } :
+        input.receiver
+      const destination = yield* resolve(services, receiverIn)
       const target = targetOf(input, destination)
       if (typeof target === "string") return yield* new InvalidQuoteRequest({ message: target })
       const id = randomUUID()
@@ -280,7 +287,10 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
       }
       const now = yield* Clock.currentTimeMillis
       const expiresAt = Math.min(now + limits.quoteLifetimeMs, destination.local?.expiresAt ?? Number.MAX_SAFE_INTEGER)
-      const [receiver, sharedSecret] = receiverColumns(input.receiver)
+      // For a wallet address URL, the quote keeps the incoming payment created there.
+      const [receiver, sharedSecret] = receiverColumns(
+        destination.incomingPaymentUrl === undefined ? input.receiver : { kind: "openPayments", url: destination.incomingPaymentUrl }
+      )
       insert.run(
         id,
         wallet.id,
@@ -305,7 +315,11 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
     })
 
     const receiverOf = (quote: Quote) =>
-      Effect.sync((): Receiver => {
+      Effect.gen(function*(): Effect.fn.Return<Receiver> {
+        if (quote.receiver.kind === "openPayments") {
+          const wallet = yield* Effect.orDie(walletAddresses.get(quote.walletAddressId))
+          return { kind: "openPayments", url: quote.receiver.url, clientWalletAddressUrl: wallet.url } satisfies Receiver
+        }
         if (quote.receiver.kind !== "stream") return quote.receiver
         const row = byId.get(quote.id) as Row | undefined
         return {
