@@ -25,6 +25,7 @@ import { type AccessItem, type Grant, type GrantStoreShape } from "./GrantStore.
 import { isRecord, json, jsonBody, opError, type OpRequest, type OpResponse, trimSlash } from "./Http.ts"
 import { accessItemsMax } from "./Limits.ts"
 import { fetchClientKeys, keyIdOf, parseJwk, signatureProblem } from "./Signatures.ts"
+import type { Validate } from "./Validation.ts"
 
 export const incomingPaymentActions = ["create", "complete", "read", "read-all", "list", "list-all"] as const
 export type Action = "create" | "complete" | "read" | "list"
@@ -41,6 +42,8 @@ export interface AuthServerOptions {
   readonly accessTokenLifetimeMs: number
   readonly store: GrantStoreShape
   readonly walletAddresses: WalletAddressesShape
+  /** Checks the request against the Open Payments specification (`Validation.ts`). */
+  readonly validate: Validate
 }
 
 export const digest = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
@@ -126,6 +129,8 @@ export const makeAuthServer = (options: AuthServerOptions) => {
     Effect.gen(function*() {
       const body = jsonBody(request)
       if (!isRecord(body)) return opError(400, "invalid_request", "the body must be a JSON object")
+      const invalid = yield* options.validate("grant", request, body)
+      if (invalid !== undefined) return opError(400, "invalid_request", invalid)
       if (body.subject !== undefined) return opError(400, "invalid_request", "subject requests are not supported")
       const client = parseClient(body.client)
       if (typeof client === "string") return opError(400, "invalid_client", client)

@@ -27,6 +27,7 @@ import type { ClientKeyShape } from "./ClientKey.ts"
 import type { GrantStoreShape } from "./GrantStore.ts"
 import { isRecord, json, jsonBody, opError, type OpRequest, type OpResponse, trimSlash } from "./Http.ts"
 import { listPageDefault, listPageMax } from "./Limits.ts"
+import type { Validate } from "./Validation.ts"
 
 export interface ResourceServerOptions {
   /** This resource server's URL (incoming payments live at `<url>/incoming-payments/{id}`). */
@@ -38,6 +39,7 @@ export interface ResourceServerOptions {
   readonly credentials: StreamCredentialsShape
   readonly totals: ReceiptTotalsShape
   readonly clientKey: ClientKeyShape
+  readonly validate: Validate
 }
 
 const amount = (value: bigint, asset: Asset) => ({ value: value.toString(), assetCode: asset.code, assetScale: asset.scale })
@@ -140,6 +142,8 @@ export const makeResourceServer = (options: ResourceServerOptions) => {
       if (wallet === undefined) return opError(404, "not_found", "no such wallet address")
       const authorized = yield* auth.authorize(request, "create", wallet.url)
       if (!("grant" in authorized)) return authorized
+      const invalid = yield* options.validate("createIncomingPayment", request, body)
+      if (invalid !== undefined) return opError(400, "invalid_request", invalid)
       const input = parseCreate(body, wallet.asset, yield* Clock.currentTimeMillis)
       if (typeof input === "string") return opError(400, "invalid_request", input)
       const payment = yield* incomingPayments.create({ walletAddressId: wallet.id, ...input })

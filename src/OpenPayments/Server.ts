@@ -30,6 +30,7 @@ import type { GrantStoreShape } from "./GrantStore.ts"
 import { opError, type OpRequest, type OpResponse, trimSlash } from "./Http.ts"
 import { requestBodyBytesMax } from "./Limits.ts"
 import { makeResourceServer } from "./ResourceServer.ts"
+import { makeValidate } from "./Validation.ts"
 
 export interface OpenPaymentsServices {
   readonly walletAddresses: WalletAddressesShape
@@ -55,13 +56,15 @@ export const makeApp = <E, R>(
   spsp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest>
 ) => {
   const publicUrl = trimSlash(options.publicUrl)
+  const validate = makeValidate()
   const auth = makeAuthServer({
+    validate,
     url: `${publicUrl}/auth`,
     accessTokenLifetimeMs: options.accessTokenLifetimeMs,
     store: services.store,
     walletAddresses: services.walletAddresses
   })
-  const resources = makeResourceServer({ url: publicUrl, auth, ...services })
+  const resources = makeResourceServer({ url: publicUrl, auth, validate, ...services })
 
   /** The Open Payments answer for `request`, or undefined to hand it to SPSP. */
   const route = (request: OpRequest, accept: string): Effect.Effect<OpResponse | undefined> => {

@@ -272,6 +272,24 @@ describe("Open Payments receiving side", () => {
     expect(await refusedStatus(client.incomingPayment.get({ url: created.id, accessToken: "not-a-token" }))).toBe(401)
   })
 
+  it("checks request bodies against the Open Payments specification", async () => {
+    const { authServer, resourceServer } = await client.walletAddress.get({ url: alice.url })
+    const grant = await grantFor(client, authServer, ["create"], alice.url)
+    const refusal = await client.incomingPayment.create(
+      { url: resourceServer, accessToken: grant.access_token.value },
+      { walletAddress: alice.url, color: "blue" } as never
+    ).then(() => undefined, (error: { status?: number; description?: string }) => error)
+    expect(refusal?.status).toBe(400)
+    // The spec validator's wording (additionalProperties), not the handler's.
+    expect(refusal?.description).toContain("must NOT have additional properties")
+    const badAmount = await client.incomingPayment.create(
+      { url: resourceServer, accessToken: grant.access_token.value },
+      { walletAddress: alice.url, incomingAmount: { value: "12", assetCode: "EUR", assetScale: 2 } }
+    ).then(() => undefined, (error: { status?: number; description?: string }) => error)
+    expect(badAmount?.status).toBe(400)
+    expect(badAmount?.description).toMatch(/asset/)
+  })
+
   it("refuses grant requests not signed by the client's published key, and for other access types", async () => {
     const { authServer } = await client.walletAddress.get({ url: alice.url })
     // The other client's key, claiming to be this client.
