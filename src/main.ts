@@ -32,6 +32,11 @@ Environment (overrides the file):
   REDIS_URL             production receipt totals in Redis (else SQLite in DATA_DIR)
   TIGERBEETLE_ADDRESSES, TIGERBEETLE_CLUSTER_ID   production ledger (else SQLite in DATA_DIR)
   MIN_MESSAGE_WINDOW_MS / MAX_HOLD_TIME_MS   expiry settings (defaults 1000 / 30000)
+  OPEN_PAYMENTS_PORT    SPSP and Open Payments port        (default 3003)
+  OPEN_PAYMENTS_URL     public origin of that port         (default http://HOST:OPEN_PAYMENTS_PORT)
+  OPEN_PAYMENTS_PRIVATE_KEY   the node's Open Payments client key, base64 of an Ed25519 PKCS#8 PEM
+                        (else generated once into DATA_DIR/open-payments-key.pem)
+  OPEN_PAYMENTS_KEY_ID  its key id in the published JWKS   (default node-key-1)
 `
 
 interface Arguments {
