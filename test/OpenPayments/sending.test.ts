@@ -18,6 +18,7 @@ const usd = { code: "USD", scale: 2 }
 const eur = { code: "EUR", scale: 2 }
 const aToB = "op-token-node-a-sends-to-node-b"
 const bToA = "op-token-node-b-sends-to-node-a"
+const adminToken = "op-admin-token-node-a-0000001"
 
 let nodeA: TestNode
 let nodeB: TestNode
@@ -43,6 +44,7 @@ beforeAll(async () => {
   })
   nodeA = await startNode({
     ilpAddress: "test.a",
+    adminToken,
     assets: [usd, eur],
     rates: { static: { USD: { EUR: "0.9" } } },
     peers: [{
@@ -117,6 +119,34 @@ describe("Open Payments between two nodes", () => {
     // The payment paid the incoming payment the quote created; no other one was created at bob.
     const atBob = await runIn(nodeB, Effect.flatMap(IncomingPayments, (payments) => payments.list(bob.id, { limit: 10 })))
     expect(atBob.map((payment) => payment.id)).toEqual([id])
+  })
+
+  it("through the operator API: a quote with receiver.openPaymentsUrl, then its outgoing payment", async () => {
+    const alice = await createWallet(nodeA, usd)
+    const bob = await createWallet(nodeB, eur)
+    await fundWallet(nodeA, alice, 10_000n)
+    const incoming = await runIn(
+      nodeB,
+      Effect.flatMap(IncomingPayments, (payments) => payments.create({ walletAddressId: bob.id, incomingAmount: 900n }))
+    )
+    const url = `http://127.0.0.1:${nodeB.openPaymentsPort}/incoming-payments/${incoming.id}`
+    const admin = (path: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${nodeA.adminPort}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify(body)
+      })
+    const quoted = await admin("/quotes", { walletAddressId: alice.id, receiver: { openPaymentsUrl: url }, receiveAmount: "900" })
+    expect(quoted.status).toBe(200)
+    const q = await quoted.json() as { id: string; receiver: unknown }
+    expect(q.receiver).toEqual({ openPaymentsUrl: url })
+    const both = await admin("/quotes", { walletAddressId: alice.id, receiver: { openPaymentsUrl: url, spspUrl: bob.url }, debitAmount: "1" })
+    expect(both.status).toBe(400)
+    const created = await admin("/outgoing-payments", { quoteId: q.id })
+    expect(created.status).toBe(200)
+    const done = await waitForPayment(nodeA, (await created.json() as { id: string }).id)
+    expect(done.state).toBe("completed")
+    expect((await incomingOnB(incoming.id)).state).toBe("completed")
   })
 
   it("a completed or unknown incoming payment is refused at quote time", async () => {
