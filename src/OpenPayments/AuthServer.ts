@@ -12,7 +12,11 @@
  *   Refused: other access types (`outgoing-payment` and `quote` need the account holder's
  *   interaction, which this node does not offer), unknown actions, an `identifier` that is not one
  *   of this node's active wallet addresses, `subject` requests.
- * - `DELETE <authServer>/token/{id}`: revokes the token (signed by the grant's key, with the token).
+ * - `DELETE <authServer>/token/{id}`: revokes the token (signed by the grant's key, with the token);
+ *   `POST` on it rotates a live token: a new one for the same grant, the old one revoked. An
+ *   expired token cannot be rotated (request a new grant), so a grant cannot outlive its tokens.
+ * - `DELETE <authServer>/continue/{id}`: cancels the grant (with the continuation token, signed by
+ *   the grant's key); its tokens stop working. `POST` on it: 400, the grant is already final.
  * - `authorize`: what the resource server asks for each request: the GNAP token is live, the request
  *   is signed by the key its grant is bound to, and the grant has the action for that wallet address.
  *   `read`/`list` without `-all` (and `complete`) reach only payments the same client created.
@@ -157,19 +161,13 @@ export const makeAuthServer = (options: AuthServerOptions) => {
         createdAt: now
       }
       const tokenId = randomUUID()
-      const lifetimeS = Math.floor(options.accessTokenLifetimeMs / 1000)
       yield* store.create({
         grant: stored,
         continueTokenHash: digest(continueToken),
         token: { id: tokenId, grantId: stored.id, hash: digest(token), expiresAt: now + options.accessTokenLifetimeMs }
       })
       return json(200, {
-        access_token: {
-          value: token,
-          manage: `${base}/token/${tokenId}`,
-          expires_in: lifetimeS,
-          access: access.map((item) => item.identifier === undefined ? { type: item.type, actions: item.actions } : item)
-        },
+        access_token: tokenAnswer(stored, token, tokenId),
         continue: { access_token: { value: continueToken }, uri: `${base}/continue/${stored.id}` }
       })
     }).pipe(Effect.catchTag("GrantStoreUnavailable", storeDown))
@@ -207,6 +205,50 @@ export const makeAuthServer = (options: AuthServerOptions) => {
       return { grant: result.grant, all }
     })
 
+  const tokenAnswer = (grant: Grant, value: string, tokenId: string) => ({
+    value,
+    manage: `${base}/token/${tokenId}`,
+    expires_in: Math.floor(options.accessTokenLifetimeMs / 1000),
+    access: grant.access.map((item) => item.identifier === undefined ? { type: item.type, actions: item.actions } : item)
+  })
+
+  /** `POST <authServer>/token/{id}`: a new token for the presented one's grant; the old one is revoked. */
+  const rotate = (request: OpRequest, tokenId: string): Effect.Effect<OpResponse> =>
+    Effect.flatMap(authenticate(request), (result) => {
+      if (!("grant" in result)) return Effect.succeed(result)
+      if (result.tokenId !== tokenId) return Effect.succeed(opError(403, "insufficient_grant", "not this token's management URL"))
+      const value = newToken()
+      const nextId = randomUUID()
+      return Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const rotated = yield* store.rotateToken(
+          tokenId,
+          { id: nextId, grantId: result.grant.id, hash: digest(value), expiresAt: now + options.accessTokenLifetimeMs },
+          now
+        )
+        if (!rotated) return opError(400, "invalid_rotation", "the token is no longer live")
+        return json(200, { access_token: tokenAnswer(result.grant, value, nextId) })
+      }).pipe(Effect.catchTag("GrantStoreUnavailable", storeDown))
+    })
+
+  /** `DELETE <authServer>/continue/{id}`: cancels the grant, with its continuation token and key. */
+  const cancel = (request: OpRequest, grantId: string): Effect.Effect<OpResponse> =>
+    Effect.gen(function*() {
+      const header = request.headers["authorization"]
+      const match = header === undefined ? null : /^GNAP\s+([A-Za-z0-9_~.+/=-]{1,512})$/i.exec(header)
+      if (match === null) return opError(401, "invalid_continuation", "the continuation access token is required")
+      const found = yield* store.findGrant(grantId)
+      if (found === undefined || found.continueTokenHash !== digest(match[1]!)) {
+        return opError(401, "invalid_continuation", "unknown grant or continuation token")
+      }
+      const key: JWK = { kid: found.grant.key.kid, x: found.grant.key.x, alg: "EdDSA", kty: "OKP", crv: "Ed25519" }
+      const now = yield* Clock.currentTimeMillis
+      const problem = yield* Effect.promise(() => signatureProblem(key, request, now))
+      if (problem !== undefined) return opError(401, "invalid_signature", problem)
+      yield* store.deleteGrant(grantId)
+      return { status: 204 } satisfies OpResponse
+    }).pipe(Effect.catchTag("GrantStoreUnavailable", storeDown))
+
   /** `DELETE <authServer>/token/{id}`: revokes the token presented (and only that one). */
   const revoke = (request: OpRequest, tokenId: string): Effect.Effect<OpResponse> =>
     Effect.flatMap(authenticate(request), (result) => {
@@ -218,7 +260,7 @@ export const makeAuthServer = (options: AuthServerOptions) => {
       )
     })
 
-  return { url: base, grant, authorize, revoke }
+  return { url: base, grant, authorize, revoke, rotate, cancel }
 }
 
 export type AuthServer = ReturnType<typeof makeAuthServer>

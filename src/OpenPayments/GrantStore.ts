@@ -60,6 +60,18 @@ export interface GrantStoreShape {
   ) => Effect.Effect<{ readonly token: AccessToken; readonly grant: Grant } | undefined, GrantStoreUnavailable>
   /** Revokes a token by id; false when there is none. */
   readonly revokeToken: (id: string) => Effect.Effect<boolean, GrantStoreUnavailable>
+  /** Replaces a live token by `next` (same grant) in one step; false when `id` is no longer live. */
+  readonly rotateToken: (
+    id: string,
+    next: AccessToken & { readonly hash: string },
+    now: number
+  ) => Effect.Effect<boolean, GrantStoreUnavailable>
+  /** The grant and its continuation token digest. */
+  readonly findGrant: (
+    id: string
+  ) => Effect.Effect<{ readonly grant: Grant; readonly continueTokenHash: string } | undefined, GrantStoreUnavailable>
+  /** Deletes a grant and its tokens; false when there is none. */
+  readonly deleteGrant: (id: string) => Effect.Effect<boolean, GrantStoreUnavailable>
   readonly recordPaymentClient: (
     paymentId: string,
     walletAddressId: string,
@@ -138,6 +150,10 @@ export const makeSqlite = Effect.gen(function*() {
      WHERE t.token_hash = ? AND t.revoked = 0 AND t.expires_at > ?`
   )
   const revoke = db.prepare("UPDATE op_access_tokens SET revoked = 1 WHERE id = ? AND revoked = 0")
+  const revokeLive = db.prepare("UPDATE op_access_tokens SET revoked = 1 WHERE id = ? AND grant_id = ? AND revoked = 0 AND expires_at > ?")
+  const grantById = db.prepare("SELECT * FROM op_grants WHERE id = ?")
+  const deleteTokens = db.prepare("DELETE FROM op_access_tokens WHERE grant_id = ?")
+  const deleteGrantRow = db.prepare("DELETE FROM op_grants WHERE id = ?")
   const insertClient = db.prepare(
     "INSERT INTO op_incoming_payment_clients (payment_id, wallet_address_id, client, created_at) VALUES (?, ?, ?, ?)"
   )
@@ -182,6 +198,24 @@ export const makeSqlite = Effect.gen(function*() {
         }
       }),
     revokeToken: (id) => run("revoke token", () => Number(revoke.run(id).changes) > 0),
+    rotateToken: (id, next, now) =>
+      run("rotate token", () =>
+        transaction(() => {
+          if (Number(revokeLive.run(id, next.grantId, now).changes) === 0) return false
+          insertToken.run(next.id, next.grantId, next.hash, next.expiresAt)
+          return true
+        })),
+    findGrant: (id) =>
+      run("find grant", () => {
+        const row = grantById.get(id) as (GrantRow & { continue_token_hash: string }) | undefined
+        return row === undefined ? undefined : { grant: grantOf(row), continueTokenHash: row.continue_token_hash }
+      }),
+    deleteGrant: (id) =>
+      run("delete grant", () =>
+        transaction(() => {
+          deleteTokens.run(id)
+          return Number(deleteGrantRow.run(id).changes) > 0
+        })),
     recordPaymentClient: (paymentId, walletAddressId, client, createdAt) =>
       run("record payment client", () => {
         insertClient.run(paymentId, walletAddressId, client, createdAt)

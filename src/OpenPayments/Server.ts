@@ -4,7 +4,8 @@
  * | request | handler |
  * |---|---|
  * | `POST /auth` | grant request (`AuthServer.ts`) |
- * | `DELETE /auth/token/{id}` | revoke an access token |
+ * | `DELETE /auth/token/{id}`, `POST /auth/token/{id}` | revoke, rotate an access token |
+ * | `DELETE /auth/continue/{id}` | cancel a grant |
  * | `POST /incoming-payments`, `GET /incoming-payments?wallet-address=…` | create, list |
  * | `GET /incoming-payments/{id}`, `POST /incoming-payments/{id}/complete` | read, complete |
  * | `GET <wallet path>/jwks.json` | the wallet address's keys |
@@ -72,6 +73,12 @@ export const makeApp = <E, R>(
     if (path === "/auth" || path === "/auth/") return method === "POST" ? auth.grant(request) : Effect.succeed(undefined)
     const token = /^\/auth\/token\/([A-Za-z0-9-]{1,64})$/.exec(path)
     if (token !== null && method === "DELETE") return auth.revoke(request, token[1]!)
+    if (token !== null && method === "POST") return auth.rotate(request, token[1]!)
+    const continuation = /^\/auth\/continue\/([A-Za-z0-9-]{1,64})$/.exec(path)
+    if (continuation !== null && method === "DELETE") return auth.cancel(request, continuation[1]!)
+    if (continuation !== null && method === "POST") {
+      return Effect.succeed(opError(400, "invalid_continuation", "the grant is final: there is nothing to continue"))
+    }
     if (path === "/incoming-payments") {
       if (method === "POST") return resources.create(request)
       if (method === "GET") return resources.list(request)

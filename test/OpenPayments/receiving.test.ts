@@ -305,6 +305,24 @@ describe("Open Payments receiving side", () => {
     expect(await refusedStatus(grantFor(client, authServer, ["create"], "http://127.0.0.1:1/not-ours"))).toBe(400)
   })
 
+  it("rotates a token (the old one stops working) and cancels a grant (its tokens stop working)", async () => {
+    const { authServer, resourceServer } = await client.walletAddress.get({ url: alice.url })
+    const grant = await grantFor(client, authServer, ["create", "read"], alice.url)
+    const rotated = await client.token.rotate({ url: grant.access_token.manage, accessToken: grant.access_token.value })
+    expect(rotated.access_token.value).not.toBe(grant.access_token.value)
+    expect(rotated.access_token.manage).not.toBe(grant.access_token.manage)
+    const create = (accessToken: string) =>
+      client.incomingPayment.create({ url: resourceServer, accessToken }, { walletAddress: alice.url })
+    expect(await refusedStatus(create(grant.access_token.value))).toBe(401)
+    expect((await create(rotated.access_token.value)).walletAddress).toBe(alice.url)
+    // Another client cannot cancel it, with or without the continuation token.
+    const other = await clientFor(otherWallet)
+    expect(await refusedStatus(other.grant.cancel({ url: grant.continue.uri, accessToken: grant.continue.access_token.value }))).toBe(401)
+    expect(await refusedStatus(client.grant.cancel({ url: grant.continue.uri, accessToken: "wrong" }))).toBe(401)
+    await client.grant.cancel({ url: grant.continue.uri, accessToken: grant.continue.access_token.value })
+    expect(await refusedStatus(create(rotated.access_token.value))).toBe(401)
+  })
+
   it("an access token expires (bounded lifetime), and a revoked one is refused", async () => {
     const carol = await createWallet(shortNode, "carol")
     const { authServer, resourceServer } = await client.walletAddress.get({ url: carol.url })
