@@ -27,7 +27,8 @@ import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { pathOf, type WalletAddress, type WalletAddressesShape } from "../Payments/WalletAddresses.ts"
 import { type AccessItem, type Grant, type GrantStoreShape } from "./GrantStore.ts"
 import { isRecord, json, jsonBody, opError, type OpRequest, type OpResponse, trimSlash } from "./Http.ts"
-import { accessItemsMax } from "./Limits.ts"
+import { accessItemsMax, jwksFetchesInFlightMax } from "./Limits.ts"
+import type { FetchFailed } from "./Fetch.ts"
 import { fetchClientKeys, keyIdOf, parseJwk, signatureProblem } from "./Signatures.ts"
 import type { Validate } from "./Validation.ts"
 
@@ -107,7 +108,17 @@ export const makeAuthServer = (options: AuthServerOptions) => {
   const storeDown = () => Effect.succeed(opError(503, "request_denied", "grant store unavailable"))
 
   /** The client's key named by the request's signature, and the client's identity. */
-  type Found = { readonly key: JWK; readonly identity: string } | { readonly problem: string }
+  type Found =
+    | { readonly key: JWK; readonly identity: string }
+    | { readonly problem: string; readonly status?: number }
+  let fetchesInFlight = 0
+  /** The client's published keys, at most `jwksFetchesInFlightMax` fetches at once. */
+  const boundedKeys = (url: string): Effect.Effect<ReadonlyArray<JWK> | "busy", FetchFailed> =>
+    Effect.suspend((): Effect.Effect<ReadonlyArray<JWK> | "busy", FetchFailed> => {
+      if (fetchesInFlight >= jwksFetchesInFlightMax) return Effect.succeed("busy" as const)
+      fetchesInFlight++
+      return Effect.ensuring(fetchClientKeys(url), Effect.sync(() => fetchesInFlight--))
+    })
   const clientKey = (client: ClientRef, request: OpRequest): Effect.Effect<Found> => {
     const kid = keyIdOf(request.headers["signature-input"])
     if (kid === undefined) return Effect.succeed({ problem: "the request is not signed" })
@@ -118,8 +129,9 @@ export const makeAuthServer = (options: AuthServerOptions) => {
           { problem: "the request is not signed with client.jwk" }
       )
     }
-    return fetchClientKeys(client.url).pipe(
+    return boundedKeys(client.url).pipe(
       Effect.map((keys): Found => {
+        if (keys === "busy") return { problem: "too many grant requests at once, retry later", status: 503 }
         const key = keys.find((candidate) => candidate.kid === kid)
         return key === undefined ?
           { problem: "the signing key is not among the client's published keys" } :
@@ -146,7 +158,11 @@ export const makeAuthServer = (options: AuthServerOptions) => {
         }
       }
       const found = yield* clientKey(client, request)
-      if ("problem" in found) return opError(401, "invalid_client", found.problem)
+      if ("problem" in found) {
+        return found.status === 503 ?
+          opError(503, "request_denied", found.problem) :
+          opError(401, "invalid_client", found.problem)
+      }
       const now = yield* Clock.currentTimeMillis
       const problem = yield* Effect.promise(() => signatureProblem(found.key, request, now))
       if (problem !== undefined) return opError(401, "invalid_client", problem)

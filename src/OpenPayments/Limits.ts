@@ -6,6 +6,11 @@ export const requestBodyBytesMax = 16 * 1024
 export const fetchTimeoutMs = 5_000
 /** Answers read from other servers. */
 export const fetchBodyBytesMax = 64 * 1024
+/**
+ * Client JWKS fetches in flight at once (grant requests make them before any signature can be
+ * checked); a grant request beyond it is answered 503 at once rather than queued.
+ */
+export const jwksFetchesInFlightMax = 32
 /** Keys read from one JWKS document. */
 export const jwksKeysMax = 32
 /** How old a request signature's `created` may be, and how far in the future (clock skew). */

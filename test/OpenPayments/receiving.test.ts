@@ -15,6 +15,7 @@ import { once } from "node:events"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { jwksFetchesInFlightMax } from "../../src/OpenPayments/Limits.ts"
 import { IncomingPayments } from "../../src/Payments/IncomingPayments.ts"
 import { type WalletAddress, WalletAddresses } from "../../src/Payments/WalletAddresses.ts"
 import { makeHttpPlugin } from "../support/httpPlugin.ts"
@@ -272,6 +273,34 @@ describe("Open Payments receiving side", () => {
     expect(await refusedStatus(client.incomingPayment.get({ url: created.id, accessToken: "not-a-token" }))).toBe(401)
   })
 
+  it("lists a client's own payments in forward pages; list-all sees every client's", async () => {
+    const dave = await createWallet(node, "dave")
+    const { authServer, resourceServer } = await client.walletAddress.get({ url: dave.url })
+    const grant = await grantFor(client, authServer, ["create", "list"], dave.url)
+    const mine: Array<string> = []
+    for (let i = 0; i < 3; i++) {
+      mine.push((await client.incomingPayment.create({ url: resourceServer, accessToken: grant.access_token.value }, {
+        walletAddress: dave.url
+      })).id)
+    }
+    const other = await clientFor(otherWallet)
+    const otherGrant = await grantFor(other, authServer, ["create", "list-all"], dave.url)
+    const theirs = (await other.incomingPayment.create({ url: resourceServer, accessToken: otherGrant.access_token.value }, {
+      walletAddress: dave.url
+    })).id
+    const args = { url: resourceServer, walletAddress: dave.url, accessToken: grant.access_token.value }
+    const first = await client.incomingPayment.list(args, { "wallet-address": dave.url, first: 2 })
+    expect(first.result).toHaveLength(2)
+    expect(first.pagination.hasNextPage).toBe(true)
+    const second = await client.incomingPayment.list(args, { "wallet-address": dave.url, first: 2, cursor: first.pagination.endCursor! })
+    expect(second.result).toHaveLength(1)
+    expect(second.pagination.hasNextPage).toBe(false)
+    expect([...first.result, ...second.result].map((p) => p.id).sort()).toEqual([...mine].sort())
+    const all = await other.incomingPayment.list({ ...args, accessToken: otherGrant.access_token.value }, { "wallet-address": dave.url, first: 10 })
+    expect(all.result.map((p) => p.id).sort()).toEqual([...mine, theirs].sort())
+    expect(await refusedStatus(client.incomingPayment.list(args, { "wallet-address": dave.url, last: 2 }))).toBe(400)
+  })
+
   it("checks request bodies against the Open Payments specification", async () => {
     const { authServer, resourceServer } = await client.walletAddress.get({ url: alice.url })
     const grant = await grantFor(client, authServer, ["create"], alice.url)
@@ -303,6 +332,41 @@ describe("Open Payments receiving side", () => {
       access_token: { access: [{ type: "outgoing-payment", actions: ["create"], identifier: alice.url }] }
     }))).toBe(400)
     expect(await refusedStatus(grantFor(client, authServer, ["create"], "http://127.0.0.1:1/not-ours"))).toBe(400)
+  })
+
+  it("bounds the client key fetches in flight: past the limit a grant request is answered 503 at once", async () => {
+    const { authServer } = await client.walletAddress.get({ url: alice.url })
+    // A client wallet whose JWKS answers only when released.
+    const waiting: Array<() => void> = []
+    const slow = createServer((_request, response) => {
+      waiting.push(() => response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [] })))
+    })
+    slow.listen(0, "127.0.0.1")
+    await once(slow, "listening")
+    const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow`
+    const request = () =>
+      fetch(authServer, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "signature-input": `sig1=("@method" "@target-uri");keyid="k1";created=${Math.floor(Date.now() / 1000)}`,
+          signature: "sig1=:AAAA:"
+        },
+        body: JSON.stringify({ access_token: { access: [{ type: "incoming-payment", actions: ["create"] }] }, client: slowUrl })
+      })
+    try {
+      const held = Array.from({ length: jwksFetchesInFlightMax }, request)
+      const deadline = Date.now() + 20_000
+      while (waiting.length < jwksFetchesInFlightMax && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      expect(waiting.length).toBe(jwksFetchesInFlightMax)
+      expect((await request()).status).toBe(503)
+      for (const release of waiting) release()
+      // Released: the keys are there but none matches, so each is refused as a client problem.
+      for (const response of await Promise.all(held)) expect(response.status).toBe(401)
+    } finally {
+      slow.closeAllConnections()
+      slow.close()
+    }
   })
 
   it("rotates a token (the old one stops working) and cancels a grant (its tokens stop working)", async () => {
