@@ -122,7 +122,8 @@ const observe = (plugin: IlpPlugin, unfulfillable: boolean): Session => {
       deregisterDataHandler: () => plugin.deregisterDataHandler(),
       sendData: async (data) => {
         const answer = await plugin.sendData(data)
-        const reply = unfulfillable ? Buffer.from(probeReply(answer)) : answer
+        const rewritten = unfulfillable ? probeReply(answer) : answer
+        const reply = rewritten === answer ? answer : Buffer.from(rewritten)
         record(data, reply)
         return reply
       }
