@@ -93,6 +93,14 @@ const PublicListenerFile = Schema.Struct({
   requestTimeoutMs: Schema.optionalKey(PositiveInt)
 })
 
+/** Open Payments (src/OpenPayments/): public URL, the node's client key, token lifetime. */
+const OpenPaymentsFile = Schema.Struct({
+  publicUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^https?:\/\/[^/?#]+$/))),
+  privateKey: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  keyId: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9._~-]{1,64}$/))),
+  accessTokenLifetimeMs: Schema.optionalKey(PositiveInt)
+})
+
 export const ConfigFile = Schema.Struct({
   ilpAddress: Schema.optionalKey(IlpAddress),
   host: Schema.optionalKey(Schema.String),
@@ -115,7 +123,8 @@ export const ConfigFile = Schema.Struct({
   rates: Schema.optionalKey(RatesFile),
   tigerbeetle: Schema.optionalKey(TigerBeetleFile),
   redisUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^rediss?:\/\/.+/))),
-  postgresUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^postgres(ql)?:\/\/.+/)))
+  postgresUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^postgres(ql)?:\/\/.+/))),
+  openPayments: Schema.optionalKey(OpenPaymentsFile)
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -181,6 +190,18 @@ export interface NodeConfig {
    * instance; the embedded SQLite store when absent. Holds credentials: redacted.
    */
   readonly postgresUrl: Redacted.Redacted<string> | undefined
+  readonly openPayments: OpenPaymentsConfig
+}
+
+/** Open Payments: see src/OpenPayments/ and the README's "Open Payments" section. */
+export interface OpenPaymentsConfig {
+  /** Public origin of the Open Payments port (no path); default `http://<host>:<openPaymentsPort>`. */
+  readonly publicUrl: string | undefined
+  /** The node's Ed25519 client key (base64 of a PKCS#8 PEM); generated (and kept in dataDir) when absent. */
+  readonly privateKey: Redacted.Redacted<string> | undefined
+  readonly keyId: string
+  /** Lifetime of the access tokens this node grants. */
+  readonly accessTokenLifetimeMs: number
 }
 
 export class NodeConfigService extends Context.Service<NodeConfigService, NodeConfig>()("NodeConfig") {}
@@ -206,7 +227,9 @@ export const defaults = {
    * The packet rate limit of a peer that configures none (stage 4, T05): generous enough for any
    * honest peer (the benchmark forwards ~4 000 packets/s), a bound on a runaway or hostile one.
    */
-  peerRateLimit: { packetsPerSecond: 10_000, burst: 20_000 }
+  peerRateLimit: { packetsPerSecond: 10_000, burst: 20_000 },
+  openPaymentsKeyId: "node-key-1",
+  accessTokenLifetimeMs: 10 * 60_000
 } as const
 
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
@@ -380,6 +403,12 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   set("maxHoldTimeMs", envNumber(env, "MAX_HOLD_TIME_MS"))
   set("redisUrl", env.REDIS_URL)
   set("postgresUrl", env.DATABASE_URL)
+  const openPayments = {
+    ...(env.OPEN_PAYMENTS_URL ? { publicUrl: env.OPEN_PAYMENTS_URL } : {}),
+    ...(env.OPEN_PAYMENTS_PRIVATE_KEY ? { privateKey: env.OPEN_PAYMENTS_PRIVATE_KEY } : {}),
+    ...(env.OPEN_PAYMENTS_KEY_ID ? { keyId: env.OPEN_PAYMENTS_KEY_ID } : {})
+  }
+  if (Object.keys(openPayments).length > 0) overlay.openPayments = openPayments
   if (env.TIGERBEETLE_ADDRESSES !== undefined && env.TIGERBEETLE_ADDRESSES !== "") {
     overlay.tigerbeetle = {
       clusterId: env.TIGERBEETLE_CLUSTER_ID ?? "0",
@@ -431,6 +460,10 @@ export const decodeConfig = (
       return yield* new ConfigError({ message: "config file: must be a JSON object" })
     }
     const overlay = overlayFromEnv(env)
+    const fileOpenPayments = (base as { openPayments?: unknown }).openPayments
+    if (overlay.openPayments !== undefined && typeof fileOpenPayments === "object" && fileOpenPayments !== null) {
+      overlay.openPayments = { ...fileOpenPayments, ...(overlay.openPayments as object) }
+    }
     const merged = { ...base, ...overlay }
     const decoded = yield* Schema.decodeUnknownEffect(ConfigFile)(merged, { onExcessProperty: "error" }).pipe(
       Effect.mapError((error) =>
@@ -477,7 +510,15 @@ const resolve = (file: ConfigFile): NodeConfig => ({
     requestTimeoutMs: file.tigerbeetle.requestTimeoutMs ?? defaults.tigerbeetleRequestTimeoutMs
   },
   redisUrl: file.redisUrl === undefined ? undefined : Redacted.make(file.redisUrl, { label: "redis url" }),
-  postgresUrl: file.postgresUrl === undefined ? undefined : Redacted.make(file.postgresUrl, { label: "postgres url" })
+  postgresUrl: file.postgresUrl === undefined ? undefined : Redacted.make(file.postgresUrl, { label: "postgres url" }),
+  openPayments: {
+    publicUrl: file.openPayments?.publicUrl,
+    privateKey: file.openPayments?.privateKey === undefined ?
+      undefined :
+      Redacted.make(file.openPayments.privateKey, { label: "open payments private key" }),
+    keyId: file.openPayments?.keyId ?? defaults.openPaymentsKeyId,
+    accessTokenLifetimeMs: file.openPayments?.accessTokenLifetimeMs ?? defaults.accessTokenLifetimeMs
+  }
 })
 
 /** Loads the file named by `path` (or none) and the environment. */

@@ -17,7 +17,7 @@ export const dirMode = 0o700
 export const fileMode = 0o600
 
 /** The embedded stores' files, created in the data directory. */
-export const storeFiles = ["ledger.sqlite", "payments.sqlite", "receipts.sqlite", "settings.sqlite", "lock.sqlite"] as const
+export const storeFiles = ["ledger.sqlite", "payments.sqlite", "receipts.sqlite", "settings.sqlite", "openpayments.sqlite", "lock.sqlite"] as const
 const sqliteCompanions = ["", "-wal", "-shm", "-journal"] as const
 
 export class DataDirError extends Data.TaggedError("DataDirError")<{ readonly message: string }> {}

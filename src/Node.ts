@@ -33,10 +33,15 @@ import { PaymentsStore } from "./Payments/Store.ts"
 import * as StorePostgres from "./Payments/StorePostgres.ts"
 import * as StoreSqlite from "./Payments/StoreSqlite.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
+import * as ClientKey from "./OpenPayments/ClientKey.ts"
+import * as OpenPaymentsClient from "./OpenPayments/Client.ts"
+import * as GrantStore from "./OpenPayments/GrantStore.ts"
+import * as OpenPayments from "./OpenPayments/Server.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as NodeSettings from "./Settings/NodeSettings.ts"
 import * as SettingsSqlite from "./Settings/SettingsSqlite.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
+import * as ReceiptTotals from "./Stream/ReceiptTotals.ts"
 import * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
 import * as Spsp from "./Stream/Spsp.ts"
@@ -135,7 +140,13 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   ).pipe(Layer.provideMerge(Layer.merge(configLayer, Metrics.layer)), Layer.provide(dataDirLockLayer(config))) // Metrics first: the Redis clients record into it
   // Peers, assets and rates as stored (seeded from the config file), applied before any packet.
   const settings = NodeSettings.layer.pipe(Layer.provideMerge(stores))
-  const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(settings))
+  // Open Payments: the grant store (its own file in the data directory), the node's client key.
+  const clientKey = ClientKey.layer.pipe(Layer.provideMerge(settings))
+  const openPayments = Layer.mergeAll(
+    GrantStore.layerSqlite({ filename: storeFile(config, "openpayments.sqlite") }),
+    OpenPaymentsClient.layer
+  ).pipe(Layer.provideMerge(clientKey))
+  const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(openPayments))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const directory = ReceiverDirectory.layer.pipe(Layer.provideMerge(payments))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(directory))
@@ -199,12 +210,24 @@ export const start = (config: Config.NodeConfig) =>
       limits: config.publicListener
     }).pipe(Effect.mapError(listenError("ILP-over-HTTP listener (connectorPort, CONNECTOR_PORT)", config, config.connectorPort)))
     const spspServer = yield* listen(config, config.openPaymentsPort).pipe(
-      Effect.mapError(listenError("SPSP listener (openPaymentsPort, OPEN_PAYMENTS_PORT)", config, config.openPaymentsPort))
+      Effect.mapError(listenError("SPSP / Open Payments listener (openPaymentsPort, OPEN_PAYMENTS_PORT)", config, config.openPaymentsPort))
     )
-    yield* spspServer.serve(Spsp.makeApp(
+    // Open Payments on the same port, SPSP for everything it does not answer (src/OpenPayments/Server.ts).
+    const spspApp = Spsp.makeApp(
       Context.get(services, WalletAddresses.WalletAddresses),
       Context.get(services, StreamCredentials.StreamCredentials)
-    ))
+    )
+    yield* spspServer.serve(OpenPayments.makeApp({
+      walletAddresses: Context.get(services, WalletAddresses.WalletAddresses),
+      incomingPayments: Context.get(services, IncomingPayments.IncomingPayments),
+      credentials: Context.get(services, StreamCredentials.StreamCredentials),
+      totals: Context.get(services, ReceiptTotals.ReceiptTotals),
+      store: Context.get(services, GrantStore.GrantStore),
+      clientKey: Context.get(services, ClientKey.ClientKey)
+    }, {
+      publicUrl: config.openPayments.publicUrl ?? `http://${config.host}:${portOf(spspServer)}`,
+      accessTokenLifetimeMs: config.openPayments.accessTokenLifetimeMs
+    }, spspApp))
     const admin = yield* AdminApi.serve(config).pipe(
       Effect.provideContext(services),
       Effect.mapError(listenError("admin API listener (adminPort, ADMIN_PORT)", config, config.adminPort))
@@ -217,7 +240,7 @@ export const start = (config: Config.NodeConfig) =>
       services
     }
     yield* Effect.logInfo(`ILP-over-HTTP listening on http://${config.host}:${node.connectorPort} as ${config.ilpAddress}`)
-    yield* Effect.logInfo(`SPSP listening on http://${config.host}:${node.openPaymentsPort}`)
+    yield* Effect.logInfo(`SPSP and Open Payments listening on http://${config.host}:${node.openPaymentsPort}`)
     // Outgoing payments a previous run left unfinished carry on (what they sent is in the ledger).
     const resumed = yield* Context.get(services, OutgoingPayments.OutgoingPayments).resume
     if (resumed > 0) yield* Effect.logInfo(`resumed ${resumed} outgoing payment(s)`)

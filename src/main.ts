@@ -53,6 +53,12 @@ Environment (overrides the file; these are all the variables the node reads):
   TIGERBEETLE_CLUSTER_ID  its cluster id                   (default 0)
   MIN_MESSAGE_WINDOW_MS expiry: time kept for the way back (default 1000)
   MAX_HOLD_TIME_MS      expiry: longest hold of a forwarded packet (default 30000)
+  DATABASE_URL          production: wallet addresses and payments in PostgreSQL (else SQLite);
+                        needs STREAM_SECRET, the same on every instance
+  OPEN_PAYMENTS_URL     public origin of the Open Payments port (default http://HOST:OPEN_PAYMENTS_PORT)
+  OPEN_PAYMENTS_PRIVATE_KEY   the node's Open Payments client key, base64 of an Ed25519 PKCS#8 PEM
+                        (else generated once into DATA_DIR/open-payments-key.pem)
+  OPEN_PAYMENTS_KEY_ID  its key id in the published JWKS   (default node-key-1)
   (operator commands also read ADMIN_URL; see below)
 
 With TIGERBEETLE_ADDRESSES or REDIS_URL (the production profile) the node refuses to start with

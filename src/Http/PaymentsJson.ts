@@ -152,19 +152,25 @@ const ReceiverJson = Schema.Struct({
     Schema.String.check(Schema.makeFilter((text: string) => isValidAddress(text) || "an ILP address"))
   ),
   sharedSecret: Schema.optionalKey(Schema.String.annotate({ description: "STREAM shared secret, 32 bytes, base64" })),
-  spspUrl: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(2048)))
+  spspUrl: Schema.optionalKey(Schema.String.check(Schema.isMaxLength(2048))),
+  openPaymentsUrl: Schema.optionalKey(
+    Schema.String.check(Schema.isMaxLength(2048)).annotate({
+      description: "An Open Payments incoming payment URL, or a wallet address URL (an incoming payment is created there)"
+    })
+  )
 }).check(Schema.makeFilter((receiver) => receiverOf(receiver) !== undefined ||
-  "give one of incomingPaymentId, ilpAddress with sharedSecret (32 bytes, base64), or spspUrl"
+  "give one of incomingPaymentId, ilpAddress with sharedSecret (32 bytes, base64), spspUrl or openPaymentsUrl"
 ))
 type ReceiverJson = typeof ReceiverJson.Type
 
 /** The receiver a request names, or undefined when it names none or several. Pure. */
 export const receiverOf = (json: ReceiverJson): Receiver | undefined => {
-  const given = [json.incomingPaymentId, json.ilpAddress ?? json.sharedSecret, json.spspUrl]
+  const given = [json.incomingPaymentId, json.ilpAddress ?? json.sharedSecret, json.spspUrl, json.openPaymentsUrl]
     .filter((value) => value !== undefined).length
   if (given !== 1) return undefined
   if (json.incomingPaymentId !== undefined) return { kind: "incomingPayment", incomingPaymentId: json.incomingPaymentId }
   if (json.spspUrl !== undefined) return { kind: "spsp", url: json.spspUrl }
+  if (json.openPaymentsUrl !== undefined) return { kind: "openPayments", url: json.openPaymentsUrl }
   if (json.ilpAddress === undefined || json.sharedSecret === undefined) return undefined
   const sharedSecret = Buffer.from(json.sharedSecret, "base64")
   return sharedSecret.length === 32 ? { kind: "stream", ilpAddress: json.ilpAddress, sharedSecret } : undefined
@@ -182,7 +188,8 @@ export const CreateQuoteRequest = Schema.Struct({
 const ReceiverRefJson = Schema.Struct({
   incomingPaymentId: Schema.optionalKey(Schema.String),
   ilpAddress: Schema.optionalKey(Schema.String),
-  spspUrl: Schema.optionalKey(Schema.String)
+  spspUrl: Schema.optionalKey(Schema.String),
+  openPaymentsUrl: Schema.optionalKey(Schema.String)
 })
 
 const receiverRefJson = (receiver: ReceiverRef): typeof ReceiverRefJson.Type => {
@@ -193,6 +200,8 @@ const receiverRefJson = (receiver: ReceiverRef): typeof ReceiverRefJson.Type => 
       return { ilpAddress: receiver.ilpAddress }
     case "spsp":
       return { spspUrl: receiver.url }
+    case "openPayments":
+      return { openPaymentsUrl: receiver.url }
   }
 }
 

@@ -6,8 +6,10 @@
  *   left behind by a timeout or an interruption ends at once instead of running on.
  * - Every call is bounded (`timeoutMs`); a timeout is a `PayFailed` with `error: "Timeout"`. A call
  *   that is interrupted or times out stops Pay and waits for it to account for its packets in flight.
- * - The session remembers the first reject that ends a Pay payment (an F or R code other than F08,
- *   F99 and R01), so a failure can name its cause ("F02 ...") rather than only Pay's error name.
+ * - The session remembers the reject that ended the current Pay call (an F or R code other than F08,
+ *   F99 and R01; see `observe`), so a failure names its cause ("F02 ... by test.b") rather than only
+ *   Pay's error name, and never the answer to a packet Pay ignores.
+ * - Rate probes: an F05 with STREAM data (Rafiki's receivers) reaches Pay as F99 (`probeReply`).
  * - Exchange rates cross the boundary as exact rationals (`Rational`), never as floats; the only
  *   floats are Pay's `prices` input (Pay's own API), which sets the quote's minimum rate.
  */
@@ -27,7 +29,7 @@ import {
 } from "@interledger/pay"
 import { Data, Effect } from "effect"
 import type { Asset } from "../Config.ts"
-import { decodeReject, isDecodeFailure, PacketType } from "../Connector/Packet.ts"
+import { decodePrepare, decodeReject, encodeReject, isDecodeFailure, PacketType } from "../Connector/Packet.ts"
 import { drainMsMax, type IlpPlugin, type PluginOptions, type PluginsShape } from "../Connector/Plugin.ts"
 import type { Rational } from "../Rates/Rational.ts"
 import type { Destination } from "./Receivers.ts"
@@ -38,6 +40,8 @@ export type { PaymentProgress, ResolvedPayment }
 export interface RejectSummary {
   readonly code: string
   readonly message: string
+  /** The ILP address that made the reject (absent on summaries built elsewhere, e.g. in tests). */
+  readonly triggeredBy?: string
 }
 
 /** Pay stopped with `error` (a Pay `PaymentError`, "Timeout" or "UnexpectedError"). */
@@ -46,20 +50,70 @@ export class PayFailed extends Data.TaggedError("PayFailed")<{
   readonly finalReject: RejectSummary | undefined
 }> {}
 
+/** The Pay call a session is in: its STREAM setup (asset probe), the rate probe, or a payment. */
+export type Phase = "setup" | "quote" | "send"
+
 export interface Session {
   readonly plugin: IlpPlugin
-  /** The first reject of this session that ends a payment, if any. */
+  /** The reject that ended the current phase, if a reject did (see `observe`). */
   readonly finalReject: () => RejectSummary | undefined
+  /** Starts a phase towards `destinationAddress`: forgets the rejects of the one before. */
+  readonly begin: (phase: Phase, destinationAddress: string) => void
 }
 
 /** Reject codes that make Pay end a payment (its `FailureController`). Pure. */
 export const endsPayment = (code: string): boolean =>
   !(code.startsWith("T") || code === "F08" || code === "F99" || code === "R01")
 
-const observe = (plugin: IlpPlugin): Session => {
-  let first: RejectSummary | undefined
+/**
+ * An unfulfillable probe's reject as Pay should see it. Receivers built on
+ * `@interledger/stream-receiver` 0.3.3-alpha.4 (Rafiki's) answer a packet whose condition they
+ * cannot fulfil with F05 carrying their STREAM reply (amount received, asset details), where older
+ * ones answer F99; Pay 0.4.0-alpha.9 treats F05 as final and would end the quote. Our unfulfillable
+ * packets carry a random condition, so an F05 with data is exactly the answer a probe expects: it
+ * is handed to Pay as F99 with the message, `triggeredBy` and STREAM data unchanged (Pay reads the
+ * amount and frames from that data). An F05 without data (no receiver reply) stays F05. Pure.
+ */
+export const probeReply = (reply: Uint8Array): Uint8Array => {
+  if (reply[0] !== PacketType.Reject) return reply
+  const reject = decodeReject(reply)
+  if (isDecodeFailure(reject) || reject.code !== "F05" || reject.data.length === 0) return reply
+  return encodeReject({ ...reject, code: "F99" })
+}
+
+/**
+ * A plugin that remembers, per phase, the reject that ended it (what a failure reports):
+ *
+ * - quote and send: the first reject whose code makes Pay's `FailureController` end the payment;
+ * - setup: the last such reject of a packet to the receiver's own address. Pay's asset probe also
+ *   sends one packet to a made-up neighbour of that address and ignores its answer (usually F02), so
+ *   that answer never names a failure.
+ *
+ * With `unfulfillable`, replies pass through `probeReply` first.
+ */
+const observe = (plugin: IlpPlugin, unfulfillable: boolean): Session => {
+  let phase: Phase = "setup"
+  let destination = ""
+  let ended: RejectSummary | undefined
+  const record = (prepare: Uint8Array, reply: Uint8Array) => {
+    if (reply[0] !== PacketType.Reject) return
+    const reject = decodeReject(reply)
+    if (isDecodeFailure(reject) || !endsPayment(reject.code)) return
+    const summary = { code: reject.code, message: reject.message, triggeredBy: reject.triggeredBy }
+    if (phase !== "setup") {
+      ended ??= summary
+      return
+    }
+    const sent = decodePrepare(prepare)
+    if (!isDecodeFailure(sent) && sent.destination === destination) ended = summary
+  }
   return {
-    finalReject: () => first,
+    finalReject: () => ended,
+    begin: (next, destinationAddress) => {
+      phase = next
+      destination = destinationAddress
+      ended = undefined
+    },
     plugin: {
       connect: () => plugin.connect(),
       disconnect: () => plugin.disconnect(),
@@ -67,13 +121,10 @@ const observe = (plugin: IlpPlugin): Session => {
       registerDataHandler: (handler) => plugin.registerDataHandler(handler),
       deregisterDataHandler: () => plugin.deregisterDataHandler(),
       sendData: async (data) => {
-        const reply = await plugin.sendData(data)
-        if (reply[0] === PacketType.Reject) {
-          const reject = decodeReject(reply)
-          if (first === undefined && !isDecodeFailure(reject) && endsPayment(reject.code)) {
-            first = { code: reject.code, message: reject.message }
-          }
-        }
+        const answer = await plugin.sendData(data)
+        const rewritten = unfulfillable ? probeReply(answer) : answer
+        const reply = rewritten === answer ? answer : Buffer.from(rewritten)
+        record(data, reply)
         return reply
       }
     }
@@ -84,7 +135,7 @@ const observe = (plugin: IlpPlugin): Session => {
 export const session = (plugins: PluginsShape, options: PluginOptions) =>
   Effect.acquireRelease(
     Effect.promise(async () => {
-      const observed = observe(plugins.makeIlpPlugin(options))
+      const observed = observe(plugins.makeIlpPlugin(options), options.unfulfillable)
       await observed.plugin.connect()
       return observed
     }),
@@ -117,12 +168,14 @@ const bounded = <A>(session: Session, timeoutMs: number, run: () => Promise<A>):
 
 /** Pay's STREAM setup (asset probe) towards `destination`. */
 export const setup = (session: Session, destination: Destination, timeoutMs: number) =>
-  bounded(session, timeoutMs, () =>
-    setupPayment({
+  bounded(session, timeoutMs, () => {
+    session.begin("setup", destination.destinationAddress)
+    return setupPayment({
       plugin: session.plugin,
       destinationAddress: destination.destinationAddress,
       sharedSecret: Buffer.from(destination.sharedSecret)
-    }))
+    })
+  })
 
 export type Target =
   | { readonly kind: "send"; readonly amount: bigint }
@@ -143,8 +196,9 @@ export const quote = (
     readonly timeoutMs: number
   }
 ) =>
-  bounded(session, options.timeoutMs, () =>
-    startQuote({
+  bounded(session, options.timeoutMs, () => {
+    session.begin("quote", resolved.destinationAddress)
+    return startQuote({
       plugin: session.plugin,
       destination: resolved,
       sourceAsset: options.sourceAsset,
@@ -158,7 +212,8 @@ export const quote = (
         }
       }),
       slippage: options.slippage
-    }))
+    })
+  })
 
 /** The stored parts of a quote Pay sends with. */
 export interface SendQuote {
@@ -212,8 +267,10 @@ export const send = (
   quote: SendQuote,
   options: { readonly onProgress: (progress: PaymentProgress) => void; readonly timeoutMs: number }
 ): Effect.Effect<{ readonly progress: PaymentProgress | undefined; readonly failure: PayFailed | undefined }> =>
-  bounded(session, options.timeoutMs, () =>
-    pay({ plugin: session.plugin, destination: resolved, quote: toPayQuote(quote), progressHandler: options.onProgress })).pipe(
+  bounded(session, options.timeoutMs, () => {
+    session.begin("send", resolved.destinationAddress)
+    return pay({ plugin: session.plugin, destination: resolved, quote: toPayQuote(quote), progressHandler: options.onProgress })
+  }).pipe(
       Effect.map((progress) => ({
         progress,
         failure: progress.error === undefined ? undefined : new PayFailed({ error: progress.error, finalReject: session.finalReject() })

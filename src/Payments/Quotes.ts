@@ -118,11 +118,16 @@ export const targetOf = (input: CreateQuote, destination: Destination): Pay.Targ
   return receivable === undefined ? "give debitAmount or receiveAmount" : { kind: "deliver", amount: receivable }
 }
 
-/** A readable reason for a Pay failure (never a secret: Pay's error name and an ILP reject). Pure. */
-export const describePayFailure = (failure: Pay.PayFailed): string =>
-  failure.finalReject === undefined ?
-    failure.error :
-    `${failure.error}: ${failure.finalReject.code} ${failure.finalReject.message}`.trim()
+/**
+ * A readable reason for a Pay failure (never a secret: Pay's error name and the ILP reject that
+ * ended it, with who made it). Pure.
+ */
+export const describePayFailure = (failure: Pay.PayFailed): string => {
+  const reject = failure.finalReject
+  if (reject === undefined) return failure.error
+  const by = reject.triggeredBy === undefined || reject.triggeredBy === "" ? "" : ` (triggered by ${reject.triggeredBy})`
+  return `${`${failure.error}: ${reject.code} ${reject.message}`.trim()}${by}`
+}
 
 /** Pay errors a later quote may not hit again. */
 const temporaryQuoteErrors = new Set(["RateProbeFailed", "EstablishmentFailed", "Timeout", "UnexpectedError"])
@@ -147,6 +152,8 @@ const receiverRefOf = (record: QuoteRecord): ReceiverRef => {
       return { kind: "stream", ilpAddress: record.receiver }
     case "spsp":
       return { kind: "spsp", url: record.receiver }
+    case "openPayments":
+      return { kind: "openPayments", url: record.receiver }
   }
 }
 
@@ -172,6 +179,7 @@ const receiverColumns = (receiver: Receiver): readonly [string, string | null] =
     case "stream":
       return [receiver.ilpAddress, Buffer.from(receiver.sharedSecret).toString("base64")]
     case "spsp":
+    case "openPayments":
       return [receiver.url, null]
   }
 }
@@ -231,7 +239,11 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
     const create = Effect.fn("Quotes.create")(function*(input: CreateQuote) {
       const wallet = yield* walletAddresses.get(input.walletAddressId)
       if (!wallet.active) return yield* new InvalidQuoteRequest({ message: "walletAddressId: the wallet address is inactive" })
-      const destination = yield* resolve(services, input.receiver)
+      // An Open Payments receiver is resolved as a client named by the sending wallet address.
+      const receiverIn: Receiver = input.receiver.kind === "openPayments" ?
+        { ...input.receiver, clientWalletAddressUrl: wallet.url } :
+        input.receiver
+      const destination = yield* resolve(services, receiverIn)
       const target = targetOf(input, destination)
       if (typeof target === "string") return yield* new InvalidQuoteRequest({ message: target })
       const id = randomUUID()
@@ -241,7 +253,10 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
       }
       const now = yield* Clock.currentTimeMillis
       const expiresAt = Math.min(now + limits.quoteLifetimeMs, destination.local?.expiresAt ?? Number.MAX_SAFE_INTEGER)
-      const [receiver, sharedSecret] = receiverColumns(input.receiver)
+      // For a wallet address URL, the quote keeps the incoming payment created there.
+      const [receiver, sharedSecret] = receiverColumns(
+        destination.incomingPaymentUrl === undefined ? input.receiver : { kind: "openPayments", url: destination.incomingPaymentUrl }
+      )
       yield* store.insert({
         id,
         walletAddressId: wallet.id,
@@ -266,13 +281,19 @@ export const make = (limits: SendingLimits = defaultSendingLimits) =>
     })
 
     const receiverOf = (quote: Quote) =>
-      quote.receiver.kind !== "stream" ?
-        Effect.succeed<Receiver>(quote.receiver) :
-        Effect.map(store.byId(quote.id), (record): Receiver => ({
+      Effect.gen(function*(): Effect.fn.Return<Receiver> {
+        if (quote.receiver.kind === "openPayments") {
+          const wallet = yield* Effect.orDie(walletAddresses.get(quote.walletAddressId))
+          return { kind: "openPayments", url: quote.receiver.url, clientWalletAddressUrl: wallet.url } satisfies Receiver
+        }
+        if (quote.receiver.kind !== "stream") return quote.receiver
+        const record = yield* store.byId(quote.id)
+        return {
           kind: "stream",
           ilpAddress: (quote.receiver as { readonly ilpAddress: string }).ilpAddress,
           sharedSecret: Buffer.from(record?.sharedSecret ?? "", "base64")
-        }))
+        }
+      })
 
     return Quotes.of({ create, get, receiverOf })
   })

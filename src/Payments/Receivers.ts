@@ -8,6 +8,9 @@
  *   e.g. from its Open Payments API.
  * - `spsp`: an SPSP URL (RFC 9), queried here with `Accept: application/spsp4+json` (Pay itself
  *   refuses URLs with a port). Each resolution is a new query, so a new connection.
+ * - `openPayments`: an Open Payments incoming payment URL, or a wallet address URL (an incoming
+ *   payment is created there), resolved by `OpenPayments/Client.ts` as a client whose identity is
+ *   the sending wallet address (`clientWalletAddressUrl`, filled in by `Quotes`).
  *
  * Failures say whether retrying can help: `ReceiverGone` (unknown, completed or expired incoming
  * payment; SPSP 404/410) and `InvalidReceiver` (malformed input or answer) are final;
@@ -17,6 +20,7 @@
 import { Clock, Data, Effect } from "effect"
 import { isValidAddress } from "../Connector/Packet.ts"
 import type { Asset } from "../Config.ts"
+import { OpenPaymentsClient, type OpenPaymentsClientShape } from "../OpenPayments/Client.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "../Stream/Credentials.ts"
 import { ReceiptTotals, type ReceiptTotalsShape } from "../Stream/ReceiptTotals.ts"
 import { type IncomingPayment, IncomingPayments, type IncomingPaymentsShape } from "./IncomingPayments.ts"
@@ -25,16 +29,20 @@ export type Receiver =
   | { readonly kind: "incomingPayment"; readonly incomingPaymentId: string }
   | { readonly kind: "stream"; readonly ilpAddress: string; readonly sharedSecret: Uint8Array }
   | { readonly kind: "spsp"; readonly url: string }
+  | { readonly kind: "openPayments"; readonly url: string; readonly clientWalletAddressUrl?: string | undefined }
 
 /** A receiver as shown to operators: never the shared secret. */
 export type ReceiverRef =
   | { readonly kind: "incomingPayment"; readonly incomingPaymentId: string }
   | { readonly kind: "stream"; readonly ilpAddress: string }
   | { readonly kind: "spsp"; readonly url: string }
+  | { readonly kind: "openPayments"; readonly url: string }
 
 export interface Destination {
   readonly destinationAddress: string
   readonly sharedSecret: Uint8Array
+  /** For an Open Payments receiver: the incoming payment paid (created for a wallet address URL). */
+  readonly incomingPaymentUrl?: string
   /** For an incoming payment of ours: its asset, expiry and what it may still receive. */
   readonly local?: {
     readonly asset: Asset
@@ -55,7 +63,11 @@ export const spspContentType = "application/spsp4+json"
 export const sharedSecretBytes = 32
 
 export const refOf = (receiver: Receiver): ReceiverRef =>
-  receiver.kind === "stream" ? { kind: "stream", ilpAddress: receiver.ilpAddress } : receiver
+  receiver.kind === "stream" ?
+    { kind: "stream", ilpAddress: receiver.ilpAddress } :
+    receiver.kind === "openPayments" ?
+    { kind: "openPayments", url: receiver.url } :
+    receiver
 
 /** Why a receiver given by a client is malformed, or undefined. Pure. */
 export const receiverProblem = (receiver: Receiver): string | undefined => {
@@ -67,6 +79,8 @@ export const receiverProblem = (receiver: Receiver): string | undefined => {
       return receiver.sharedSecret.length === sharedSecretBytes ? undefined : "sharedSecret: must be 32 bytes"
     case "spsp":
       return isHttpUrl(receiver.url) ? undefined : "spspUrl: must be an http(s) URL"
+    case "openPayments":
+      return isHttpUrl(receiver.url) ? undefined : "openPaymentsUrl: must be an http(s) URL"
   }
 }
 
@@ -158,6 +172,7 @@ export interface ResolveServices {
   readonly credentials: StreamCredentialsShape
   readonly totals: ReceiptTotalsShape
   readonly spsp: { readonly timeoutMs: number; readonly bodyBytesMax: number }
+  readonly openPayments: OpenPaymentsClientShape
 }
 
 /** The services `resolve` needs, taken from the context, with the SPSP bounds given. */
@@ -167,7 +182,8 @@ export const resolveServices = (spsp: ResolveServices["spsp"]) =>
       incomingPayments: yield* IncomingPayments,
       credentials: yield* StreamCredentials,
       totals: yield* ReceiptTotals,
-      spsp
+      spsp,
+      openPayments: yield* OpenPaymentsClient
     }
     return services
   })
@@ -204,6 +220,24 @@ const resolveIncoming = (services: ResolveServices, id: string) =>
     } satisfies Destination
   })
 
+const resolveOpenPayments = (services: ResolveServices, url: string, client: string | undefined) =>
+  client === undefined ?
+    Effect.fail(new InvalidReceiver({ reason: "no client wallet address to request the grant as" })) :
+    services.openPayments.resolve(url, client).pipe(
+      Effect.map((resolved): Destination => ({
+        destinationAddress: resolved.ilpAddress,
+        sharedSecret: resolved.sharedSecret,
+        incomingPaymentUrl: resolved.incomingPaymentUrl
+      })),
+      Effect.mapError((failure): ReceiverError =>
+        failure.kind === "gone" ?
+          new ReceiverGone({ reason: failure.reason }) :
+          failure.kind === "unavailable" ?
+          new ReceiverUnavailable({ reason: failure.reason }) :
+          new InvalidReceiver({ reason: failure.reason })
+      )
+    )
+
 /** STREAM credentials for `receiver`, now. */
 export const resolve = (services: ResolveServices, receiver: Receiver): Effect.Effect<Destination, ReceiverError> => {
   const problem = receiverProblem(receiver)
@@ -218,5 +252,7 @@ export const resolve = (services: ResolveServices, receiver: Receiver): Effect.E
         destinationAddress: answer.ilpAddress,
         sharedSecret: answer.sharedSecret
       }))
+    case "openPayments":
+      return resolveOpenPayments(services, receiver.url, receiver.clientWalletAddressUrl)
   }
 }

@@ -43,7 +43,7 @@ export interface IncomingPaymentRecord {
   readonly completedAt: number | null
 }
 
-export type ReceiverKind = "incomingPayment" | "stream" | "spsp"
+export type ReceiverKind = "incomingPayment" | "stream" | "spsp" | "openPayments"
 export type PaymentType = "FixedSend" | "FixedDelivery"
 
 export interface QuoteRecord {
