@@ -67,6 +67,7 @@ import { StreamCredentials } from "../Stream/Credentials.ts"
 import { ReceiptTotals } from "../Stream/ReceiptTotals.ts"
 import * as Payments from "./PaymentsJson.ts"
 import { Metrics } from "../Connector/Metrics.ts"
+import * as Console from "./Console/Console.ts"
 
 /** Largest request body the admin API reads; larger bodies are answered 413. */
 export const adminBodyBytesMax = 16 * 1024
@@ -766,7 +767,7 @@ export const serve = (
       Effect.sync(() =>
         HttpServerResponse.text(metrics.render(), { contentType: "text/plain; version=0.0.4; charset=utf-8" })
       ))
-    const routes = Layer.mergeAll(routesLayer(config), metricsRoute)
+    const routes = Layer.mergeAll(routesLayer(config), metricsRoute, Console.routes(config))
     const serverLayer = HttpRouter.serve(routes, { disableListenLog: true, middleware: limitBody }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: config.adminPort, host: config.host }))
     )
