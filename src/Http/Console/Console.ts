@@ -22,7 +22,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import type { NodeConfig } from "../../Config.ts"
 
-export const consolePath = "/console"
+export const consolePath = "/console" as const
 
 const staticDir = fileURLToPath(new URL("./static/", import.meta.url))
 
@@ -72,7 +72,7 @@ const indexHtml = (): string =>
   readFileSync(`${staticDir}index.html`, "utf8").replace("<!--IMPORT_MAP-->", `<script type="importmap">${importMap}</script>`)
 
 interface ServedFile {
-  readonly path: string
+  readonly path: `/${string}`
   readonly body: Uint8Array
   readonly contentType: string
 }
@@ -144,8 +144,8 @@ export const routes = (config: NodeConfig) =>
       headers: { ...commonHeaders, "cache-control": "no-store" }
     })
     return Layer.mergeAll(
+      // The router treats `/console/` as `/console`.
       HttpRouter.add("GET", consolePath, page),
-      HttpRouter.add("GET", `${consolePath}/`, page),
       nodeInfoRoute(config),
       ...[...staticFiles(), ...vendorFiles()].map(fileRoute)
     )
