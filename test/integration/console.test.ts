@@ -1,0 +1,350 @@
+/**
+ * The operator console end to end, in a real headless Chromium against two running nodes over real
+ * sockets. Node A (USD wallets) is peered with node B (EUR wallets) over ILP-over-HTTP; A converts
+ * USD → EUR at 0.9. Everything the operator does here goes through the console's pages: sign in,
+ * deposit liquidity, create wallet addresses and an incoming payment on B, quote and pay it from A,
+ * watch both nodes show it completed and the balances moved by the exact amounts; bad input shows
+ * its error next to its field. Screenshots of every page (1280 px and phone width) go to
+ * test-artifacts/console/ (git-ignored).
+ *
+ * Skipped, with one loud line, only where no Chromium is installed (`.ci/run` installs Debian's).
+ */
+import { join } from "node:path"
+import type { Locator, Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { formatUnits } from "../../src/Http/Console/static/amounts.js"
+import { artifactsDir, type Browser, chromiumPath, launchBrowser, phone } from "../support/browser.ts"
+import { startNode, type TestNode } from "../support/node.ts"
+
+const executable = chromiumPath()
+if (executable === undefined) {
+  console.warn("!!!!! SKIPPING the console browser tests: no Chromium found (install Debian `chromium` or set CHROMIUM_PATH) !!!!!")
+}
+
+const usd = { code: "USD", scale: 2 }
+const eur = { code: "EUR", scale: 2 }
+const tokenA = "console-admin-token-node-a-0001"
+const tokenB = "console-admin-token-node-b-0001"
+const aToB = "token-node-a-sends-to-node-b-01"
+const bToA = "token-node-b-sends-to-node-a-01"
+
+let nodeA: TestNode
+let nodeB: TestNode
+let browser: Browser
+let pageA: Page
+let pageB: Page
+const shots = artifactsDir("console")
+/** Every URL the browser asked for: the admin token must never be in one. */
+const requestedUrls: Array<string> = []
+
+const consoleUrl = (node: TestNode, route = "") => `http://127.0.0.1:${node.adminPort}/console${route}`
+
+/** Polls until the locator's text matches; fails with the last text seen. Generous: the machine is shared. */
+const waitText = async (locator: Locator, expected: string | RegExp, timeoutMs = 30_000): Promise<string> => {
+  const deadline = Date.now() + timeoutMs
+  let last = "(not found)"
+  for (;;) {
+    last = await locator.first().innerText({ timeout: 2_000 }).catch(() => "(not found)")
+    if (typeof expected === "string" ? last.includes(expected) : expected.test(last)) return last
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${String(expected)}; last text: ${last}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+const go = async (page: Page, node: TestNode, route: string, heading: string) => {
+  await page.goto(consoleUrl(node, route))
+  await waitText(page.getByRole("heading", { level: 1 }), heading)
+}
+
+const shoot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
+
+const signIn = async (page: Page, node: TestNode, token: string) => {
+  await page.goto(consoleUrl(node))
+  await page.getByLabel("Admin token").fill(token)
+  await page.getByRole("button", { name: "Sign in" }).click()
+  await waitText(page.getByTestId("node-address"), node.ilpAddress)
+}
+
+const api = async (node: TestNode, token: string, path: string) => {
+  const response = await fetch(`http://127.0.0.1:${node.adminPort}${path}`, { headers: { authorization: `Bearer ${token}` } })
+  expect(response.status, path).toBe(200)
+  return response.json() as Promise<any>
+}
+
+const confirmDialog = async (page: Page, action: string) => {
+  const dialog = page.getByRole("dialog")
+  await dialog.waitFor()
+  await dialog.getByRole("button", { name: action, exact: true }).click()
+  await dialog.waitFor({ state: "hidden" })
+}
+
+describe.skipIf(executable === undefined)("operator console in Chromium", () => {
+  beforeAll(async () => {
+    nodeB = await startNode({
+      ilpAddress: "test.b",
+      adminToken: tokenB,
+      assets: [eur],
+      peers: [{ id: "a", asset: eur, incomingTokens: [aToB], staticIlpAddress: "test.a", maxPacketAmount: "2000" }]
+    })
+    nodeA = await startNode({
+      ilpAddress: "test.a",
+      adminToken: tokenA,
+      assets: [usd, eur],
+      rates: { static: { USD: { EUR: "0.9" } } },
+      peers: [{
+        id: "b",
+        asset: eur,
+        incomingTokens: [bToA],
+        outgoing: { url: nodeB.url, token: aToB },
+        staticIlpAddress: "test.b",
+        routes: ["test.b"]
+      }]
+    })
+    browser = await launchBrowser(executable!)
+    browser.context.on("request", (request) => requestedUrls.push(request.url()))
+    pageA = await browser.newPage()
+    pageB = await browser.newPage()
+  }, 120_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await nodeA?.close()
+    await nodeB?.close()
+  })
+
+  it("signs in with the admin token only, and never puts it in a URL", async () => {
+    await pageA.goto(consoleUrl(nodeA))
+    await shoot(pageA, "sign-in")
+    await pageA.getByLabel("Admin token").fill("not-the-admin-token-000000")
+    await pageA.getByRole("button", { name: "Sign in" }).click()
+    await waitText(pageA.getByRole("alert"), "the node refused this token")
+    expect(await pageA.getByLabel("Admin token").getAttribute("aria-invalid")).toBe("true")
+
+    await signIn(pageA, nodeA, tokenA)
+    await signIn(pageB, nodeB, tokenB)
+    await waitText(pageA.locator("tr[data-asset=USD]"), "0.00 USD")
+    await shoot(pageA, "a-overview")
+    // A reload keeps the session (this tab's sessionStorage), no second sign-in.
+    await pageA.reload()
+    await waitText(pageA.getByTestId("node-address"), "test.a")
+    expect(requestedUrls.some((url) => url.includes(tokenA) || url.includes(tokenB))).toBe(false)
+  })
+
+  it("deposits peer liquidity on B; too many decimals and an over-withdrawal show their errors at the field", async () => {
+    await go(pageB, nodeB, "#/peers", "Peers")
+    const row = pageB.locator('tr[data-peer="a"]')
+    await waitText(row, "0.00 EUR")
+    await row.getByRole("button", { name: "Liquidity" }).click()
+    const form = pageB.getByRole("form", { name: "Liquidity of peer a" })
+    const amount = form.getByLabel("Amount (EUR)")
+
+    await amount.fill("1.234")
+    await form.getByRole("button", { name: "Deposit" }).click()
+    await waitText(form.locator(".field .error"), "at most 2 decimal places for EUR (scale 2)")
+    expect(await amount.getAttribute("aria-invalid")).toBe("true")
+
+    await amount.fill("100000")
+    await form.getByRole("button", { name: "Deposit" }).click()
+    await waitText(form.getByRole("status"), "Deposited 100000.00 EUR; available now 100000.00 EUR")
+    await waitText(row.getByTestId("peer-liquidity"), "100000.00 EUR")
+
+    // The API refuses: its message lands next to the amount field. A withdrawal asks first.
+    await amount.fill("100000.01")
+    await form.getByRole("button", { name: "Withdraw" }).click()
+    await shoot(pageB, "b-peers-confirm-withdraw")
+    await confirmDialog(pageB, "Withdraw")
+    await waitText(form.locator(".field .error"), "exceeds the available balance")
+    await shoot(pageB, "b-peers")
+    const balances = await api(nodeB, tokenB, "/balances")
+    expect(balances.peers[0].liquidity.available).toBe("10000000")
+  })
+
+  it("adds a peer, and refuses a duplicate peer id at its field (where the API can add peers)", async () => {
+    const operations = await api(nodeA, tokenA, "/openapi.json")
+    await go(pageA, nodeA, "#/peers", "Peers")
+    await waitText(pageA.locator('tr[data-peer="b"]'), "test.b")
+    if (operations.paths["/peers"]?.post === undefined) {
+      // Today's API: peers come only from the configuration file; the page says so instead of a form.
+      console.warn("!!!!! console: this node's API has no POST /peers yet; adding a peer is checked only as the page's notice !!!!!")
+      await waitText(pageA.locator(".notice"), "no POST /peers")
+      await shoot(pageA, "a-peers")
+      return
+    }
+    const form = pageA.getByRole("form", { name: "Add a peer" })
+    const fill = async (id: string) => {
+      await form.getByLabel("Peer id").fill(id)
+      await form.getByLabel("Asset").selectOption("EUR:2")
+      await form.getByLabel("Peer's ILP address").fill("test.c")
+      await form.getByLabel(/^Incoming token/).fill("token-peer-c-sends-to-a-0001")
+      await form.getByLabel(/^Max packet amount/).fill("20.00")
+      await form.getByRole("button", { name: "Add peer" }).click()
+    }
+    await fill("c")
+    await waitText(pageA.locator('tr[data-peer="c"]'), "20.00 EUR")
+    await fill("c")
+    await waitText(form.locator(".field .error"), /./)
+    expect(await form.getByLabel("Peer id").getAttribute("aria-invalid")).toBe("true")
+    await shoot(pageA, "a-peers")
+  })
+
+  it("deposits EUR asset liquidity on A", async () => {
+    await go(pageA, nodeA, "#/assets", "Assets")
+    const row = pageA.locator("tr[data-asset=EUR]")
+    await row.getByRole("button", { name: "Liquidity" }).click()
+    const form = pageA.getByRole("form", { name: "Liquidity of the EUR liquidity account" })
+    await form.getByLabel("Amount (EUR)").fill("100000.00")
+    await form.getByRole("button", { name: "Deposit" }).click()
+    await waitText(form.getByRole("status"), "available now 100000.00 EUR")
+    await waitText(row.getByTestId("asset-liquidity"), "100000.00 EUR")
+    await shoot(pageA, "a-assets")
+  })
+
+  let receiverAddress = ""
+  let receiverSecret = ""
+
+  it("creates a wallet address and an incoming payment on B, and shows its receiver details", async () => {
+    await go(pageB, nodeB, "#/wallets", "Wallet addresses")
+    const create = pageB.getByRole("form", { name: "Create a wallet address" })
+    await create.getByLabel("URL").fill(`http://127.0.0.1:${nodeB.openPaymentsPort}/bob`)
+    await create.getByLabel("Asset").selectOption("EUR:2")
+    await create.getByLabel("Public name (optional)").fill("Bob")
+    await create.getByRole("button", { name: "Create" }).click()
+    await waitText(pageB.getByRole("heading", { level: 2, name: "Bob" }), "Bob")
+    await waitText(pageB.getByTestId("wallet-balance"), "0.00 EUR")
+
+    const incoming = pageB.getByRole("form", { name: "Create an incoming payment" })
+    await incoming.getByLabel(/^Amount to receive/).fill("45.001")
+    await incoming.getByRole("button", { name: "Create incoming payment" }).click()
+    await waitText(incoming.locator(".field .error"), "at most 2 decimal places for EUR")
+    await incoming.getByLabel(/^Amount to receive/).fill("45")
+    await incoming.getByRole("button", { name: "Create incoming payment" }).click()
+    const row = pageB.locator("tr[data-incoming]")
+    await waitText(row, "45.00 EUR")
+    await waitText(row.getByTestId("incoming-state"), "pending")
+    await waitText(row.getByTestId("incoming-received"), "0.00 EUR")
+    await row.getByRole("button", { name: "Receiver details" }).click()
+    receiverAddress = await waitText(pageB.getByTestId("receiver-address"), /^test\.b\./)
+    receiverSecret = await waitText(pageB.getByTestId("receiver-secret"), /^[A-Za-z0-9+/]{43}=$/)
+    await shoot(pageB, "b-wallet")
+  })
+
+  let walletAId = ""
+
+  it("creates and funds a wallet address on A", async () => {
+    await go(pageA, nodeA, "#/wallets", "Wallet addresses")
+    const create = pageA.getByRole("form", { name: "Create a wallet address" })
+    await create.getByLabel("URL").fill(`http://127.0.0.1:${nodeA.openPaymentsPort}/alice`)
+    await create.getByLabel("Asset").selectOption("USD:2")
+    await create.getByRole("button", { name: "Create" }).click()
+    await waitText(pageA.getByTestId("wallet-balance"), "0.00 USD")
+    walletAId = decodeURIComponent(new URL(pageA.url()).hash.split("/")[2] ?? "")
+    expect(walletAId).not.toBe("")
+
+    const deposit = pageA.getByRole("form", { name: "Deposit into the wallet address" })
+    await deposit.getByLabel("Deposit (USD)").fill("1000.005")
+    await deposit.getByRole("button", { name: "Deposit" }).click()
+    await waitText(deposit.locator(".field .error"), "at most 2 decimal places for USD (scale 2)")
+    await deposit.getByLabel("Deposit (USD)").fill("1000")
+    await deposit.getByRole("button", { name: "Deposit" }).click()
+    await waitText(pageA.getByTestId("wallet-balance"), "1000.00 USD")
+
+    await go(pageA, nodeA, "#/wallets", "Wallet addresses")
+    await waitText(pageA.locator("tr[data-wallet]").getByTestId("wallet-balance"), "1000.00 USD")
+    await shoot(pageA, "a-wallets")
+  })
+
+  it("quotes B's incoming payment from A, pays it, and both nodes show it completed with exact balances", async () => {
+    await go(pageA, nodeA, "#/payments", "Payments")
+    const form = pageA.getByRole("form", { name: "Create a quote" })
+    await form.getByLabel("Receiver", { exact: true }).selectOption("stream")
+    await form.getByLabel("Receiver ILP address").fill(receiverAddress)
+    await form.getByLabel("Shared secret (base64)").fill(receiverSecret)
+    await form.getByLabel("Amount", { exact: true }).selectOption("deliver")
+    await form.getByLabel("Amount to deliver").fill("45")
+    await form.getByLabel("Receiver's asset scale").fill("2")
+    await form.getByRole("button", { name: "Get quote" }).click()
+
+    const quote = pageA.locator("section.quote")
+    await waitText(quote.getByTestId("quote-receive"), "45.00 EUR")
+    // 4500 / (0.9 × 0.99) + 1 = 5051 cents: the 1 % slippage bound, rounded up.
+    await waitText(quote.getByTestId("quote-debit"), "50.51 USD")
+    await shoot(pageA, "a-payments-quote")
+    await quote.getByRole("button", { name: "Pay" }).click()
+    await confirmDialog(pageA, "Pay")
+
+    const row = pageA.locator("tr[data-payment]")
+    await waitText(row.getByTestId("payment-state"), "completed", 90_000)
+    await waitText(row.getByTestId("payment-delivered"), "45.00 EUR")
+    const paymentId = (await row.getAttribute("data-payment"))!
+    const payment = await api(nodeA, tokenA, `/outgoing-payments/${paymentId}`)
+    expect(payment.state).toBe("completed")
+    expect(payment.deliveredAmount.value).toBe("4500")
+    const sent = BigInt(payment.sentAmount.value)
+    expect(sent).toBeGreaterThan(0n)
+    expect(sent).toBeLessThanOrEqual(5_051n)
+    await waitText(row.getByTestId("payment-sent"), `${formatUnits(sent, 2)} USD`)
+    await shoot(pageA, "a-payments")
+
+    // A: the wallet address paid exactly what was sent; peer b's liquidity grew by what B received.
+    await go(pageA, nodeA, `#/wallets/${encodeURIComponent(walletAId)}`, "Wallet addresses")
+    await waitText(pageA.getByTestId("wallet-balance"), `${formatUnits(100_000n - sent, 2)} USD`)
+    await go(pageA, nodeA, "#/peers", "Peers")
+    await waitText(pageA.locator('tr[data-peer="b"]').getByTestId("peer-liquidity"), "45.00 EUR")
+    await go(pageA, nodeA, "#/overview", "Overview")
+    await waitText(pageA.locator("tr[data-asset=USD]"), `${formatUnits(sent, 2)} USD`)
+    await waitText(pageA.locator("tr[data-asset=EUR]"), `${formatUnits(10_000_000n - 4_500n, 2)} EUR`)
+    // The packet counters moved: the chart and the outcome table have the fulfilled packets.
+    await waitText(pageA.locator("section[aria-labelledby=packets-title] table"), "fulfill")
+    await shoot(pageA, "a-overview-after")
+
+    // B: the incoming payment is completed with exactly 45.00 EUR; peer a's liquidity fell by that.
+    const walletsB = await api(nodeB, tokenB, "/wallet-addresses")
+    await go(pageB, nodeB, `#/wallets/${encodeURIComponent(walletsB[0].id)}`, "Wallet addresses")
+    const incoming = pageB.locator("tr[data-incoming]")
+    await waitText(incoming.getByTestId("incoming-state"), "completed")
+    await waitText(incoming.getByTestId("incoming-received"), "45.00 EUR")
+    await shoot(pageB, "b-wallet-after")
+    await go(pageB, nodeB, "#/peers", "Peers")
+    await waitText(pageB.locator('tr[data-peer="a"]').getByTestId("peer-liquidity"), "99955.00 EUR")
+    await go(pageB, nodeB, "#/overview", "Overview")
+    await waitText(pageB.locator("section[aria-labelledby=packets-title] table"), "fulfill")
+    await shoot(pageB, "b-overview")
+  }, 180_000)
+
+  it("shows every page at phone width without sideways scrolling of the page", async () => {
+    const small = await browser.newPage(phone)
+    await signIn(small, nodeA, tokenA)
+    const routes: ReadonlyArray<readonly [string, string]> = [
+      ["#/overview", "Overview"],
+      ["#/peers", "Peers"],
+      ["#/assets", "Assets"],
+      ["#/wallets", "Wallet addresses"],
+      [`#/wallets/${encodeURIComponent(walletAId)}`, "Wallet addresses"],
+      ["#/payments", "Payments"],
+      ["#/events", "Events"]
+    ]
+    for (const [route, heading] of routes) {
+      await go(small, nodeA, route, heading)
+      await small.waitForLoadState("networkidle").catch(() => undefined)
+      const name = route.slice(2).replace(/\/.*/, "-detail")
+      await shoot(small, `phone-a-${name}`)
+      // Wide tables scroll inside their own box; the page itself never scrolls sideways.
+      const overflow = await small.evaluate<number>(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+      )
+      expect(overflow, route).toBeLessThanOrEqual(0)
+    }
+    await go(pageA, nodeA, "#/events", "Events")
+    await shoot(pageA, "a-events")
+    await small.close()
+  }, 120_000)
+
+  it("raised no script errors in any page", () => {
+    // The browser logs every non-2xx answer as a failed resource: those are the refusals tested above.
+    const errors = browser.pageErrors.filter((text) => !text.includes("Failed to load resource"))
+    expect(errors).toEqual([])
+    expect(requestedUrls.every((url) => url.startsWith("http://127.0.0.1:"))).toBe(true)
+    expect(requestedUrls.some((url) => url.includes(tokenA) || url.includes(tokenB))).toBe(false)
+  })
+})
+
