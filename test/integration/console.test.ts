@@ -254,6 +254,9 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
   })
 
   it("quotes B's incoming payment from A, pays it, and both nodes show it completed with exact balances", async () => {
+    // B's page stays open on the wallet address, untouched: it must show the payment arrive by itself.
+    const bUrl = pageB.url()
+    await pageB.evaluate("window.__notReloaded = true")
     await go(pageA, nodeA, "#/payments", "Payments")
     const form = pageA.getByRole("form", { name: "Create a quote" })
     await form.getByLabel("Receiver", { exact: true }).selectOption("stream")
@@ -297,12 +300,13 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
     await waitText(pageA.locator("section[aria-labelledby=packets-title] table"), "fulfill")
     await shoot(pageA, "a-overview-after")
 
-    // B: the incoming payment is completed with exactly 45.00 EUR; peer a's liquidity fell by that.
-    const walletsB = await api(nodeB, tokenB, "/wallet-addresses")
-    await go(pageB, nodeB, `#/wallets/${encodeURIComponent(walletsB[0].id)}`, "Wallet addresses")
+    // B: the incoming payment is completed with exactly 45.00 EUR, shown live (same document, no
+    // navigation); peer a's liquidity fell by exactly that.
     const incoming = pageB.locator("tr[data-incoming]")
     await waitText(incoming.getByTestId("incoming-state"), "completed")
     await waitText(incoming.getByTestId("incoming-received"), "45.00 EUR")
+    expect(pageB.url()).toBe(bUrl)
+    expect(await pageB.evaluate("window.__notReloaded")).toBe(true)
     await shoot(pageB, "b-wallet-after")
     await go(pageB, nodeB, "#/peers", "Peers")
     await waitText(pageB.locator('tr[data-peer="a"]').getByTestId("peer-liquidity"), "99955.00 EUR")

@@ -160,9 +160,22 @@ export const useConfirm = () => {
 /** A state as a coloured word. */
 export const Badge = ({ state }) => html`<span class=${`badge badge-${state}`}>${state}</span>`
 
-/** A table that scrolls sideways on narrow screens instead of overflowing the page. */
-export const Table = ({ head, rows, empty = "nothing yet", label }) => html`
-  <div class="table-wrap" role="region" aria-label=${label} tabindex="0">
+/**
+ * A table. On a phone-width window each row becomes a block of "header: value" lines (the cells get
+ * their column's header as `data-label`, which the stylesheet shows); wider, it scrolls sideways
+ * inside its own box rather than the page.
+ */
+export const Table = ({ head, rows, empty = "nothing yet", label }) => {
+  const wrap = useRef(null)
+  useEffect(() => {
+    for (const row of wrap.current?.querySelectorAll("tbody tr") ?? []) {
+      Array.from(row.children).forEach((cell, i) => {
+        if (head[i] !== undefined && head[i] !== "") cell.setAttribute("data-label", head[i])
+      })
+    }
+  })
+  return html`
+  <div class="table-wrap" role="region" aria-label=${label} tabindex="0" ref=${wrap}>
     <table>
       <thead><tr>${head.map((cell) => html`<th scope="col">${cell}</th>`)}</tr></thead>
       <tbody>${
@@ -170,6 +183,7 @@ export const Table = ({ head, rows, empty = "nothing yet", label }) => html`
       }</tbody>
     </table>
   </div>`
+}
 
 /** An asset as "USD (scale 2)"; `assets` are `{ code, scale }`. */
 export const assetKey = (asset) => `${asset.code}:${asset.scale}`

@@ -11,23 +11,29 @@ const pointsMax = 60
 // Kept while the tab lives, so leaving the page and coming back keeps the chart's history.
 const history = { last: undefined, points: [] }
 
+/** Stacked bars, one per scrape, newest at the right: fulfilled at the bottom, rejected on top. */
 const Chart = ({ points }) => {
   const width = 600
   const height = 160
-  const peak = Math.max(1, ...points.flatMap((point) => [point.fulfilled, point.rejected]))
-  const x = (i) => (points.length <= 1 ? width : (i / (pointsMax - 1)) * width)
-  const y = (value) => height - (value / peak) * (height - 10)
-  const line = (key) => points.map((point, i) => `${x(i).toFixed(1)},${y(point[key]).toFixed(1)}`).join(" ")
+  const slot = width / pointsMax
+  const peak = Math.max(1, ...points.map((point) => point.fulfilled + point.rejected))
+  const scale = (value) => (value / peak) * (height - 8)
   const latest = points[points.length - 1]
   const summary = latest === undefined ?
-    "no samples yet" :
+    "no samples yet (one every few seconds)" :
     `now ${latest.fulfilled.toFixed(1)} fulfilled/s and ${latest.rejected.toFixed(1)} rejected/s; peak ${peak.toFixed(1)}/s`
   return html`
     <figure class="chart">
       <svg viewBox=${`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label=${`Packets per second: ${summary}`}>
         <line x1="0" y1=${height - 0.5} x2=${width} y2=${height - 0.5} class="axis" />
-        <polyline points=${line("fulfilled")} class="series-fulfilled" />
-        <polyline points=${line("rejected")} class="series-rejected" />
+        ${points.map((point, i) => {
+          const x = width - (points.length - i) * slot + 1
+          const fulfilled = scale(point.fulfilled)
+          const rejected = scale(point.rejected)
+          return html`
+            <rect x=${x} width=${slot - 2} y=${height - fulfilled} height=${fulfilled} class="series-fulfilled" />
+            <rect x=${x} width=${slot - 2} y=${height - fulfilled - rejected} height=${rejected} class="series-rejected" />`
+        })}
       </svg>
       <figcaption>
         <span class="key key-fulfilled">fulfilled/s</span> <span class="key key-rejected">rejected/s</span>
@@ -54,7 +60,7 @@ const Packets = ({ app }) => {
       <h2 id="packets-title">Packets</h2>
       <${LoadError} error=${metrics.error} />
       <${Chart} points=${points} />
-      <${Table} label="Packets by outcome since the node started" head=${["Outcome", "Packets since start"]}
+      <${Table} label="Packets by outcome since the node started" head=${["Outcome", "Packets since the node started"]}
         empty="no packets yet"
         rows=${outcomes.map(([outcome, count]) => html`<tr><td>${outcome}</td><td class="num">${count}</td></tr>`)} />
     </section>`
@@ -100,7 +106,7 @@ const Liquidity = ({ app }) => {
     <section aria-labelledby="liquidity-title" class="card wide">
       <h2 id="liquidity-title">Liquidity per asset</h2>
       <${LoadError} error=${balances.error} />
-      <${Table} label="Liquidity per asset" head=${["Asset", "Available liquidity", "Pending out", "Settlement"]}
+      <${Table} label="Liquidity per asset" head=${["Asset", "Available liquidity", "Pending out", "Settlement account"]}
         rows=${assets.map((row) => html`
           <tr data-asset=${row.asset.code}>
             <td>${row.asset.code} <small class="muted">scale ${row.asset.scale}</small></td>

@@ -42,15 +42,15 @@ const quoteFields = {
 }
 
 const receiverKinds = [
-  ["stream", "ILP address and shared secret (another node's incoming payment)"],
-  ["spsp", "SPSP URL (a wallet address)"],
+  ["stream", "ILP address + shared secret"],
+  ["spsp", "SPSP URL"],
   ["incoming", "Incoming payment on this node"]
 ]
 
 const amountModes = [
-  ["send", "Send exactly (in the wallet's asset)"],
-  ["deliver", "Deliver exactly (in the receiver's asset)"],
-  ["none", "The incoming payment's own amount"]
+  ["send", "Send exactly"],
+  ["deliver", "Deliver exactly"],
+  ["none", "The incoming payment's amount"]
 ]
 
 const receiverOf = (values, errors) => {

@@ -1,6 +1,6 @@
 // Peers: who this node exchanges packets with, their liquidity and traffic; add, edit, remove
 // (where the node's API has those operations), deposit and withdraw.
-import { useState } from "preact/hooks"
+import { useEffect, useState } from "preact/hooks"
 import { formatIn, formatUnits, parseUnits } from "../amounts.js"
 import { packetTotals, parseMetrics } from "../metrics.js"
 import {
@@ -106,6 +106,10 @@ const PeerForm = ({ app, assets, peer, onDone, onCancel }) => {
     } :
     emptyPeer(assets)
   const form = useForm(initial, peerFields)
+  // The assets arrive after the form is on screen: pick the first one then, keeping what was typed.
+  useEffect(() => {
+    if (form.values.asset === "" && assets[0] !== undefined) form.setValues((v) => ({ ...v, asset: assetKey(assets[0]) }))
+  }, [assets.length])
   const method = !editing ? "POST" : app.has("PATCH", "/peers/{id}") ? "PATCH" : "PUT"
   const submit = form.submit(async (values) => {
     const asset = editing ? peer.asset : parseAssetKey(values.asset)
@@ -197,7 +201,7 @@ export const Peers = ({ app }) => {
     ${editing ? html`<${PeerForm} app=${app} assets=${assets} peer=${editing} key=${`edit-${editing.id}`}
       onDone=${() => { setEditing(undefined); data.refresh() }} onCancel=${() => setEditing(undefined)} />` : null}
     ${canAdd ?
-      html`<${PeerForm} app=${app} assets=${assets} key=${`add-${assets.length}`} onDone=${data.refresh} />` :
+      html`<${PeerForm} app=${app} assets=${assets} onDone=${data.refresh} />` :
       app.operationsKnown ?
         html`<p class="notice">This node's API has no <code>POST /peers</code> yet: peers come from the configuration file. Adding, editing and removing peers appear here once it does.</p>` :
         null}`

@@ -1,6 +1,6 @@
 // Wallet addresses: list with balances, create, deposit; one wallet's incoming payments: create,
 // watch them fill, hand out receiver details (to pay it from another node), complete or cancel.
-import { useState } from "preact/hooks"
+import { useEffect, useState } from "preact/hooks"
 import { formatAmount, formatIn, parseUnits } from "../amounts.js"
 import { newTransferId } from "../forms.js"
 import {
@@ -28,6 +28,10 @@ const CreateWallet = ({ app, assets, onDone }) => {
     { url: "", asset: assets[0] === undefined ? "" : assetKey(assets[0]), publicName: "" },
     { url: "url", asset: "asset", publicName: "publicName" }
   )
+  // The assets arrive after the form is on screen: pick the first one then, keeping what was typed.
+  useEffect(() => {
+    if (form.values.asset === "" && assets[0] !== undefined) form.setValues((v) => ({ ...v, asset: assetKey(assets[0]) }))
+  }, [assets.length])
   const submit = form.submit(async (values) => {
     if (values.url.trim() === "") throw new FieldError({ url: "enter the wallet address URL" })
     if (values.asset === "") throw new FieldError({ asset: "the node has no asset yet" })
@@ -221,7 +225,6 @@ const WalletList = ({ app }) => {
       ${rows.length === pageSize ? html`<button type="button" class="secondary" onClick=${() => setAfter([...after, rows[rows.length - 1].id])}>Next page</button>` : null}
     </div>
     <${CreateWallet} app=${app} assets=${(balances.data?.assets ?? []).map((row) => row.asset)}
-      key=${balances.data === undefined ? "loading" : "ready"}
       onDone=${(wallet) => { location.hash = `#/wallets/${encodeURIComponent(wallet.id)}` }} />`
 }
 
