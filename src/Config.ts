@@ -53,7 +53,8 @@ const ThroughputLimit = Schema.Struct({
   periodMs: PositiveInt
 })
 
-const PeerFile = Schema.Struct({
+/** A peer as the config file and the operator API (`POST /peers`) write it. */
+export const PeerFile = Schema.Struct({
   id: Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_-]{1,64}$/)),
   asset: Asset,
   incomingTokens: Schema.Array(Token),
@@ -171,12 +172,17 @@ export const defaults = {
   peerConnectionsMax: 64,
   ratesTimeoutMs: 2_000,
   ratesCacheTtlMs: 15_000,
-  tigerbeetleRequestTimeoutMs: 2_000
+  tigerbeetleRequestTimeoutMs: 2_000,
+  /**
+   * The packet rate limit of a peer that configures none (stage 4, T05): generous enough for any
+   * honest peer (the benchmark forwards ~4 000 packets/s), a bound on a runaway or hostile one.
+   */
+  peerRateLimit: { packetsPerSecond: 10_000, burst: 20_000 }
 } as const
 
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
 
-const resolvePeer = (peer: typeof PeerFile.Type): PeerConfig => ({
+export const resolvePeer = (peer: typeof PeerFile.Type): PeerConfig => ({
   id: peer.id,
   asset: peer.asset,
   incomingTokenHashes: peer.incomingTokens.map(hashToken),

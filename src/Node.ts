@@ -9,7 +9,6 @@ import { HttpServer } from "effect/http"
 import { createServer } from "node:http"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
-import { ensureConfiguredAccounts } from "./Accounting/Accounts.ts"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
 import * as Config from "./Config.ts"
@@ -28,6 +27,8 @@ import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as Rates from "./Rates/Rates.ts"
+import * as NodeSettings from "./Settings/NodeSettings.ts"
+import * as SettingsSqlite from "./Settings/SettingsSqlite.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
 import * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
@@ -43,11 +44,17 @@ export interface RunningNode {
   readonly services: Context.Context<Services>
 }
 
-const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates> =>
-  config.rates.url === undefined ?
-    Rates.layerStatic(config.rates.static) :
-    Rates.layerHttp({ url: config.rates.url, timeoutMs: config.rates.timeoutMs, cacheTtlMs: config.rates.cacheTtlMs })
-      .pipe(Layer.provide(NodeHttpClient.layerUndici))
+/**
+ * Static rates (seeded from config, edited through the API; `Settings/NodeSettings.ts` fills the
+ * table) in front of the HTTP rates source when one is configured.
+ */
+const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates | Rates.RatesTable> =>
+  Rates.layerTable(
+    config.rates.url === undefined ?
+      undefined :
+      Rates.layerHttp({ url: config.rates.url, timeoutMs: config.rates.timeoutMs, cacheTtlMs: config.rates.cacheTtlMs })
+        .pipe(Layer.provide(NodeHttpClient.layerUndici))
+  )
 
 /**
  * The ledger: TigerBeetle when configured (production), else the embedded SQLite ledger in
@@ -85,6 +92,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   const stores = Layer.mergeAll(
     ledgerLayer(config),
     PaymentsDb.layer({ filename: storeFile(config, "payments.sqlite") }),
+    SettingsSqlite.layer({ filename: storeFile(config, "settings.sqlite") }),
     receiptTotalsLayer(config),
     StreamCredentials.layer,
     Peers.layer,
@@ -93,7 +101,9 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     ratesLayer(config),
     PeerClient.layer
   ).pipe(Layer.provideMerge(configLayer))
-  const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
+  // Peers, assets and rates as stored (seeded from the config file), applied before any packet.
+  const settings = NodeSettings.layer.pipe(Layer.provideMerge(stores))
+  const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(settings))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
   const pipeline = Pipeline.layer.pipe(Layer.provideMerge(receiver))
@@ -122,7 +132,7 @@ const listen = (config: Config.NodeConfig, port: number, gracefulShutdownMs = 20
 export const start = (config: Config.NodeConfig) =>
   Effect.gen(function*() {
     const services = yield* Layer.build(servicesLayer(config))
-    yield* ensureConfiguredAccounts(config).pipe(Effect.provideContext(services))
+    // (The ledger accounts of every peer and asset were made when NodeSettings was built.)
     const peers = Context.get(services, Peers.Peers)
     const pipeline = Context.get(services, Pipeline.Pipeline)
     // In-flight packets may take up to the hold time to answer: the server waits that long on shutdown.

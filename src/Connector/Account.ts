@@ -3,7 +3,7 @@
  * node's own payment services (the in-process plugin). Stages read only the fields they need.
  */
 import { ids } from "../Accounting/Accounts.ts"
-import type { Asset, PeerConfig } from "../Config.ts"
+import { type Asset, defaults, type PeerConfig } from "../Config.ts"
 
 export interface RateLimitSettings {
   readonly packetsPerSecond: number
@@ -38,7 +38,8 @@ export const peerAccount = (peer: PeerConfig): SourceAccount => ({
   asset: peer.asset,
   ilpAddress: peer.staticIlpAddress,
   maxPacketAmount: peer.maxPacketAmount,
-  rateLimit: peer.rateLimit,
+  // A peer without a configured packet rate gets the documented default (`defaults.peerRateLimit`).
+  rateLimit: peer.rateLimit ?? defaults.peerRateLimit,
   throughputLimit: peer.throughputLimit,
   ledgerAccountId: ids.peerLiquidity(peer.id)
 })

@@ -50,6 +50,9 @@ const readBounded = async (body: Body, limit: number): Promise<Uint8Array> => {
 }
 
 interface Target {
+  /** What the pool was made for: a change to either makes a new one. */
+  readonly url: string
+  readonly token: string
   readonly pool: Pool
   readonly path: string
   readonly headers: Record<string, string>
@@ -64,6 +67,8 @@ const makeTarget = (peer: PeerConfig, options: PeerClientOptions): Target | unde
     keepAliveTimeout: options.keepAliveTimeoutMs
   })
   return {
+    url: peer.outgoing.url,
+    token: Redacted.value(peer.outgoing.token),
     pool,
     path: `${url.pathname}${url.search}`,
     headers: {
@@ -139,12 +144,19 @@ export const make = (options: PeerClientOptions) =>
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => Promise.allSettled([...targets.values()].map((target) => target.pool.close())))
     )
+    // One pool per peer id. A peer whose outgoing URL or token changed at run time (operator API)
+    // gets a new pool; the old one is closed once its in-flight requests are done (undici's
+    // `close` waits for them). A deleted peer's idle connections close after `keepAliveTimeoutMs`.
     const targetFor = (peer: PeerConfig): Target | undefined => {
-      const key = `${peer.id}\n${peer.outgoing?.url ?? ""}`
-      const existing = targets.get(key)
-      if (existing !== undefined) return existing
+      if (peer.outgoing === undefined) return undefined
+      const existing = targets.get(peer.id)
+      if (existing !== undefined && existing.url === peer.outgoing.url && existing.token === Redacted.value(peer.outgoing.token)) {
+        return existing
+      }
       const target = makeTarget(peer, options)
-      if (target !== undefined) targets.set(key, target)
+      if (target === undefined) return undefined
+      targets.set(peer.id, target)
+      if (existing !== undefined) void existing.pool.close().catch(() => undefined)
       return target
     }
     const send: PeerClientShape["send"] = (peer, prepare, deadlineMs) =>

@@ -311,3 +311,81 @@ export const makeHttp = (
 /** Rates fetched over HTTP, cached per base; see `HttpOptions` for the bounds. */
 export const layerHttp = (options: HttpOptions): Layer.Layer<Rates, never, HttpClient.HttpClient> =>
   Layer.effect(Rates)(makeHttp(options))
+
+// -----------------------------------------------------------------------------
+// Replaceable table (rates edited at run time through the operator API)
+// -----------------------------------------------------------------------------
+
+/** A static rate as the operator sets it: `rate` whole units of `quote` per unit of `base`, less `spread`. */
+export interface StaticRate {
+  readonly base: string
+  readonly quote: string
+  /** A positive decimal. */
+  readonly rate: string
+  /** A decimal in [0, 1): the node keeps this fraction (e.g. "0.005" = 0.5 %). Absent: none. */
+  readonly spread?: string | undefined
+}
+
+/** `rate · (1 − spread)`, exact; or why the entry is not usable. Pure. */
+export const effectiveRate = (entry: StaticRate): Result.Result<Rational.Rational, string> => {
+  const rate = parseRateValue(entry.rate)
+  if (Result.isFailure(rate) || entry.spread === undefined) return rate
+  const spread = Rational.fromDecimal(entry.spread)
+  if (Result.isFailure(spread)) return Result.fail(`invalid spread: ${spread.failure.reason}`)
+  if (spread.success.num >= spread.success.den) return Result.fail("spread must be below 1")
+  const kept = Rational.make(spread.success.den - spread.success.num, spread.success.den)
+  return Result.isFailure(kept) ? Result.fail(kept.failure.reason) : Result.succeed(Rational.multiply(rate.success, kept.success))
+}
+
+export interface RatesTableShape {
+  /** Replaces every static rate at once; lookups after the call see only the new table. */
+  readonly replace: (rates: ReadonlyArray<StaticRate>) => void
+}
+
+/** The static rates in front of the node's `Rates` (see `layerTable`). */
+export class RatesTable extends Context.Service<RatesTable, RatesTableShape>()("Rates/RatesTable") {}
+
+/**
+ * A `Rates` over a replaceable static table, in front of an optional `fallback` source (the HTTP
+ * rates): a listed pair answers from the table (an invalid entry answers `RateMissing` with its
+ * reason, as `layerStatic` does); an unlisted pair asks the fallback, or is `RateMissing` without
+ * one. A hit is one or two `Map` lookups returning a pre-built result.
+ */
+export const makeTable = (fallback: Rates["Service"] | undefined): { readonly rates: Rates["Service"]; readonly table: RatesTableShape } => {
+  let table = new Map<string, Quotes>()
+  const rates = Rates.of({
+    rate: (sourceCode, destinationCode) => {
+      if (sourceCode === destinationCode) return identity
+      const hit = table.get(sourceCode)?.byQuote.get(destinationCode)
+      if (hit !== undefined) return hit
+      return fallback === undefined ? missing(sourceCode, destinationCode, "not listed") : fallback.rate(sourceCode, destinationCode)
+    }
+  })
+  const replace = (entries: ReadonlyArray<StaticRate>): void => {
+    const next = new Map<string, Map<string, Lookup>>()
+    for (const entry of entries) {
+      const effective = effectiveRate(entry)
+      const quotes = next.get(entry.base) ?? new Map<string, Lookup>()
+      quotes.set(
+        entry.quote,
+        Result.isSuccess(effective) ? Effect.succeed(effective.success) : missing(entry.base, entry.quote, effective.failure)
+      )
+      next.set(entry.base, quotes)
+    }
+    table = new Map([...next].map(([base, byQuote]) => [base, { base, byQuote }]))
+  }
+  return { rates, table: RatesTable.of({ replace }) }
+}
+
+/** `Rates` and its `RatesTable`, over `fallback`'s rates when given (e.g. `layerHttp`). Starts empty. */
+export const layerTable = <E, R>(
+  fallback: Layer.Layer<Rates, E, R> | undefined
+): Layer.Layer<Rates | RatesTable, E, R> => {
+  const build = (inner: Rates["Service"] | undefined) => {
+    const made = makeTable(inner)
+    return Context.make(Rates, made.rates).pipe(Context.add(RatesTable, made.table))
+  }
+  return fallback === undefined ?
+    Layer.succeedContext(build(undefined)) as Layer.Layer<Rates | RatesTable, E, R> :
+    Layer.effectContext(Effect.map(Rates, build)).pipe(Layer.provide(fallback))
+}

@@ -117,7 +117,8 @@ describe("AdminApi", () => {
         staticIlpAddress: "test.alice",
         routes: ["test.alice-friends"],
         maxPacketAmount: "5000",
-        outgoing: { url: "https://alice.example/ilp" }
+        outgoing: { url: "https://alice.example/ilp" },
+        incomingTokens: 1
       }])
       const text = JSON.stringify(answer.body)
       expect(text).not.toContain("token")
@@ -288,6 +289,8 @@ describe("AdminApi", () => {
       expect(answer.status).toBe(200)
       expect(Object.keys(answer.body.paths).sort()).toEqual(
         [
+          "/assets",
+          "/assets/{code}/{scale}",
           "/balances",
           "/healthz",
           "/incoming-payments",
@@ -298,8 +301,11 @@ describe("AdminApi", () => {
           "/outgoing-payments",
           "/outgoing-payments/{id}",
           "/peers",
+          "/peers/{id}",
           "/quotes",
           "/quotes/{id}",
+          "/rates",
+          "/rates/{base}/{quote}",
           "/wallet-addresses",
           "/wallet-addresses/{id}",
           "/wallet-addresses/{id}/deposit",
@@ -307,6 +313,35 @@ describe("AdminApi", () => {
         ]
       )
       expect(JSON.stringify(answer.body.components)).toMatch(/bearer/i)
+    })
+
+    it("gives every operation a summary and a description", async () => {
+      const answer = await call(server, "GET", "/openapi.json", { token: null })
+      const operations = Object.entries(answer.body.paths as Record<string, Record<string, any>>).flatMap(([path, item]) =>
+        Object.entries(item).map(([method, op]) => ({ at: `${method.toUpperCase()} ${path}`, op }))
+      )
+      expect(operations.length).toBeGreaterThanOrEqual(25)
+      const missing = operations.filter(({ op }) =>
+        typeof op.summary !== "string" || op.summary.length < 5 ||
+        typeof op.description !== "string" || op.description.length < 20
+      ).map(({ at }) => at)
+      expect(missing).toEqual([])
+    })
+
+    it("serves a readable reference page rendered on the node, with nothing fetched from elsewhere", async () => {
+      const response = await fetch(`${server.baseUrl}/docs`)
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toMatch(/text\/html/)
+      const page = await response.text()
+      const spec = (await call(server, "GET", "/openapi.json", { token: null })).body
+      for (const [path, item] of Object.entries(spec.paths as Record<string, Record<string, any>>)) {
+        expect(page).toContain(path)
+        for (const op of Object.values(item)) expect(page).toContain(op.summary.replace(/'/g, "&#39;"))
+      }
+      // No script, stylesheet, font or image from anywhere: the page works without network access.
+      expect(page).not.toMatch(/<script|<link|<img|<iframe|@import|url\(|src=/i)
+      expect(page).not.toMatch(/href="(https?:)?\/\//i)
+      expect(page).toContain("Needs <code>Authorization: Bearer")
     })
   })
 })

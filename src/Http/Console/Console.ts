@@ -104,13 +104,12 @@ const fileRoute = (file: ServedFile) =>
     })
   )
 
-/** What the overview shows about the node that the API does not: its address, profile and assets. */
+/** What the overview shows about the node that the API does not: its address and profile. */
 export const nodeInfo = (config: NodeConfig) => ({
   ilpAddress: config.ilpAddress,
   profile: config.tigerbeetle === undefined && config.redisUrl === undefined ? "embedded" : "production",
   ledger: config.tigerbeetle === undefined ? "sqlite" : "tigerbeetle",
-  receiptTotals: config.redisUrl === undefined ? "sqlite" : "redis",
-  assets: config.assets
+  receiptTotals: config.redisUrl === undefined ? "sqlite" : "redis"
 })
 
 const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()

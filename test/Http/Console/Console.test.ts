@@ -86,8 +86,7 @@ describe("console routes", () => {
       ilpAddress: "test.console",
       profile: "embedded",
       ledger: "sqlite",
-      receiptTotals: "sqlite",
-      assets: [{ code: "USD", scale: 2 }]
+      receiptTotals: "sqlite"
     })
   })
 
