@@ -38,6 +38,17 @@ const Traffic = ({ counts }) => {
   }</span>`
 }
 
+/** Max packet amount, packet rate and throughput, as far as the peer has them. */
+const Limits = ({ peer }) => {
+  const lines = []
+  if (peer.maxPacketAmount !== undefined) lines.push(`max packet ${formatIn(peer.maxPacketAmount, peer.asset)}`)
+  if (peer.rateLimit !== undefined) lines.push(`${peer.rateLimit.packetsPerSecond} packets/s, burst ${peer.rateLimit.burst}`)
+  if (peer.throughputLimit !== undefined) {
+    lines.push(`${formatIn(peer.throughputLimit.amount, peer.asset)} per ${peer.throughputLimit.periodMs / 1000} s`)
+  }
+  return lines.length === 0 ? html`<span class="muted">—</span>` : html`<small>${lines.map((line, i) => html`${i > 0 ? html`<br />` : null}${line}`)}</small>`
+}
+
 const peerFields = {
   id: "id",
   asset: "asset",
@@ -51,8 +62,13 @@ const peerFields = {
   creditLimit: "creditLimit"
 }
 
-/** The API body for a peer from the form; amounts converted from asset units, exactly. */
-const peerBody = (values, asset, editing) => {
+/**
+ * The API body for a peer from the form; amounts converted from asset units, exactly. Adding sends
+ * the peer as in the configuration file; editing sends only what changes (PATCH), `null` to clear
+ * the outgoing link or the max packet amount.
+ */
+const peerBody = (values, asset, peer) => {
+  const editing = peer !== undefined
   const errors = {}
   const body = {}
   if (!editing) {
@@ -66,11 +82,20 @@ const peerBody = (values, asset, editing) => {
   if (routes.length > 0 || editing) body.routes = routes
   if (values.incomingToken !== "") body.incomingTokens = [values.incomingToken]
   else if (!editing) errors.incomingToken = "enter the token this peer will send"
-  if (values.outgoingUrl.trim() !== "" || values.outgoingToken !== "") {
-    body.outgoing = { url: values.outgoingUrl.trim(), token: values.outgoingToken }
+  const url = values.outgoingUrl.trim()
+  if (url !== "" || values.outgoingToken !== "") {
+    if (url === "") errors.outgoingUrl = "enter the URL the token is for"
+    else if (values.outgoingToken === "" && (!editing || url !== peer.outgoing?.url)) {
+      errors.outgoingToken = "enter the token to send to this URL"
+    } else if (values.outgoingToken !== "") body.outgoing = { url, token: values.outgoingToken }
+  } else if (editing && peer.outgoing !== undefined) {
+    body.outgoing = null
   }
   for (const name of ["maxPacketAmount", "creditLimit"]) {
-    if (values[name].trim() === "") continue
+    if (values[name].trim() === "") {
+      if (editing && name === "maxPacketAmount" && peer.maxPacketAmount !== undefined) body.maxPacketAmount = null
+      continue
+    }
     const parsed = parseUnits(values[name], asset.scale, asset.code)
     if (parsed.ok) body[name] = parsed.value
     else errors[name] = parsed.error
@@ -113,7 +138,7 @@ const PeerForm = ({ app, assets, peer, onDone, onCancel }) => {
   const method = !editing ? "POST" : app.has("PATCH", "/peers/{id}") ? "PATCH" : "PUT"
   const submit = form.submit(async (values) => {
     const asset = editing ? peer.asset : parseAssetKey(values.asset)
-    const body = peerBody(values, asset, editing)
+    const body = peerBody(values, asset, peer)
     if (editing) await app.api[method === "PATCH" ? "patch" : "put"](`/peers/${encodeURIComponent(peer.id)}`, body)
     else {
       await app.api.post("/peers", body)
@@ -131,9 +156,9 @@ const PeerForm = ({ app, assets, peer, onDone, onCancel }) => {
       ${f("staticIlpAddress", "Peer's ILP address", { autocomplete: "off", placeholder: "g.example.peer" })}
       ${f("routes", "Routes (prefixes, comma separated)", { autocomplete: "off" })}
       ${f("incomingToken", editing ? "New incoming token (blank keeps it)" : "Incoming token (the peer sends it)", { type: "password", autocomplete: "new-password" })}
-      ${f("outgoingUrl", "Outgoing URL (the peer's ILP-over-HTTP endpoint)", { type: "url", autocomplete: "off" })}
-      ${f("outgoingToken", editing ? "New outgoing token (blank keeps it)" : "Outgoing token (we send it)", { type: "password", autocomplete: "new-password" })}
-      ${f("maxPacketAmount", "Max packet amount (asset units)", { inputmode: "decimal", autocomplete: "off" })}
+      ${f("outgoingUrl", editing ? "Outgoing URL (blank: no outgoing link)" : "Outgoing URL (the peer's ILP-over-HTTP endpoint)", { type: "url", autocomplete: "off" })}
+      ${f("outgoingToken", editing ? "New outgoing token (blank keeps it; needed for a new URL)" : "Outgoing token (we send it)", { type: "password", autocomplete: "new-password" })}
+      ${f("maxPacketAmount", editing ? "Max packet amount (asset units; blank: none)" : "Max packet amount (asset units)", { inputmode: "decimal", autocomplete: "off" })}
       ${f("creditLimit", "Credit limit (asset units)", { inputmode: "decimal", autocomplete: "off" })}
       <${FormError} errors=${form.errors} />
       <div class="actions">
@@ -175,7 +200,7 @@ export const Peers = ({ app }) => {
         <td><code>${peer.staticIlpAddress}</code>${peer.routes.length > 0 ? html`<br /><small>routes: ${peer.routes.join(", ")}</small>` : null}</td>
         <td class="num" data-testid="peer-liquidity">${formatIn(liquidity?.available, peer.asset)}</td>
         <td class="num">${peer.creditLimit === undefined ? "—" : formatIn(peer.creditLimit, peer.asset)}</td>
-        <td class="num">${peer.maxPacketAmount === undefined ? "—" : formatIn(peer.maxPacketAmount, peer.asset)}</td>
+        <td><${Limits} peer=${peer} /></td>
         <td><${Traffic} counts=${data.data.metrics[peer.id]} /></td>
         <td class="row-actions">
           <button type="button" class="secondary" onClick=${() => setSelected(selected === peer.id ? undefined : peer.id)}
@@ -189,7 +214,7 @@ export const Peers = ({ app }) => {
     ${dialog}
     <${LoadError} error=${data.error} />
     ${removeError ? html`<p class="error" role="alert">${removeError}</p>` : null}
-    <${Table} label="Peers" head=${["Peer", "Asset", "Address", "Liquidity", "Credit limit", "Max packet", "Packets", ""]}
+    <${Table} label="Peers" head=${["Peer", "Asset", "Address", "Liquidity", "Credit limit", "Limits", "Packets", ""]}
       rows=${rows} empty=${data.loading ? "loading…" : "no peers"} />
     ${selectedPeer ? html`
       <section class="card" aria-labelledby="liquidity-title">
