@@ -260,11 +260,11 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
     walletAId = decodeURIComponent(new URL(pageA.url()).hash.split("/")[2] ?? "")
     expect(walletAId).not.toBe("")
 
-    const deposit = pageA.getByRole("form", { name: "Deposit into the wallet address" })
-    await deposit.getByLabel("Deposit (USD)").fill("1000.005")
+    const deposit = pageA.getByRole("form", { name: "Money in and out of the wallet address" })
+    await deposit.getByLabel("Amount (USD)").fill("1000.005")
     await deposit.getByRole("button", { name: "Deposit" }).click()
     await waitText(deposit.locator(".field .error"), "at most 2 decimal places for USD (scale 2)")
-    await deposit.getByLabel("Deposit (USD)").fill("1000")
+    await deposit.getByLabel("Amount (USD)").fill("1000")
     await deposit.getByRole("button", { name: "Deposit" }).click()
     await waitText(pageA.getByTestId("wallet-balance"), "1000.00 USD")
 

@@ -53,7 +53,7 @@ export const launchBrowser = async (executablePath: string): Promise<Browser> =>
   context.setDefaultTimeout(20_000)
   const pageErrors: Array<string> = []
   const watch = (page: Page) => {
-    page.on("pageerror", (error) => pageErrors.push(`pageerror: ${error.message}`))
+    page.on("pageerror", (error) => pageErrors.push(`pageerror: ${error.stack ?? error.message}`))
     page.on("console", (message) => {
       if (message.type() === "error") pageErrors.push(`console.error: ${message.text()}`)
     })

@@ -1,7 +1,7 @@
 /** The console's pure helpers: API errors onto form fields, transfer ids, Prometheus text and packet rates. */
 import { describe, expect, it } from "vitest"
 import { fieldErrors, newTransferId } from "../../../src/Http/Console/static/forms.js"
-import { packetRates, packetTotals, parseMetrics } from "../../../src/Http/Console/static/metrics.js"
+import { packetRates, packetTotals, parseMetrics, peerAmounts } from "../../../src/Http/Console/static/metrics.js"
 
 describe("fieldErrors", () => {
   const fields = { amount: "amount", "receiver.ilpAddress": "ilpAddress", receiver: "receiver", peerId: "peer" }
@@ -57,14 +57,27 @@ describe("metrics", () => {
   it("parses samples and their labels, skipping comments and junk", () => {
     const samples = parseMetrics(text)
     expect(samples).toHaveLength(7)
-    expect(samples[0]).toEqual({ name: "ilp_packets_total", labels: { source: "peer", outcome: "fulfill" }, value: 10 })
-    expect(samples[6]).toEqual({ name: "weird", labels: { label: 'with "quote"' }, value: 1 })
+    expect(samples[0]).toEqual({ name: "ilp_packets_total", labels: { source: "peer", outcome: "fulfill" }, value: 10, text: "10" })
+    expect(samples[6]).toEqual({ name: "weird", labels: { label: 'with "quote"' }, value: 1, text: "1" })
   })
 
   it("sums packets by outcome, and by peer where series carry a peer label", () => {
     expect(packetTotals(parseMetrics(text))).toEqual({
       byOutcome: { fulfill: 22, F02: 2, T04: 3 },
       byPeer: { bob: { T04: 3, fulfill: 7 } }
+    })
+  })
+
+  it("reads fulfilled amounts per peer exactly, past 2^53", () => {
+    const amounts = parseMetrics([
+      'ilp_peer_amount_in_total{peer="bob"} 18446744073709551615',
+      'ilp_peer_amount_out_total{peer="bob"} 9007199254740993',
+      'ilp_peer_amount_in_total{peer="carol"} 5',
+      'ilp_peer_amount_in_total{peer="dave"} 1e+21'
+    ].join("\n"))
+    expect(peerAmounts(amounts)).toEqual({
+      bob: { in: "18446744073709551615", out: "9007199254740993" },
+      carol: { in: "5" }
     })
   })
 

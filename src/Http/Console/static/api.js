@@ -11,10 +11,11 @@ export const forgetToken = () => sessionStorage.removeItem(tokenKey)
 
 /** An API answer other than 2xx: `tag` is the API's `_tag`, or `NoSuchEndpoint` for a route the node lacks. */
 export class ApiError extends Error {
-  constructor(status, tag, message) {
+  constructor(status, tag, message, data) {
     super(message)
     this.status = status
     this.tag = tag
+    this.data = data
   }
 }
 
@@ -46,7 +47,7 @@ export const createApi = (token, onUnauthorized) => {
     const message = typeof data?.message === "string" ?
       data.message :
       tag === "NoSuchEndpoint" ? `this node's API has no ${method} ${path.split("?")[0]}` : `HTTP ${response.status}`
-    throw new ApiError(response.status, tag, message)
+    throw new ApiError(response.status, tag, message, data)
   }
   return {
     get: (path) => request("GET", path),

@@ -3,6 +3,7 @@ export interface Sample {
   readonly name: string
   readonly labels: Record<string, string>
   readonly value: number
+  readonly text: string
 }
 export declare const parseMetrics: (text: string) => Array<Sample>
 export declare const packetTotals: (samples: ReadonlyArray<Sample>) => {
@@ -13,3 +14,4 @@ export declare const packetRates: (
   before: { atMs: number; byOutcome: Record<string, number> },
   after: { atMs: number; byOutcome: Record<string, number> }
 ) => { atMs: number; fulfilled: number; rejected: number }
+export declare const peerAmounts: (samples: ReadonlyArray<Sample>) => Record<string, { in?: string; out?: string }>

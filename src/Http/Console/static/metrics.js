@@ -1,7 +1,8 @@
 // Prometheus text (GET /metrics) → samples, and packet rates between two scrapes. Pure.
 
 /**
- * @typedef {{ name: string, labels: Record<string, string>, value: number }} Sample
+ * @typedef {{ name: string, labels: Record<string, string>, value: number, text: string }} Sample
+ * `text` is the value as written, so integer counters above 2^53 (amounts) stay exact.
  */
 
 const linePattern = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/
@@ -25,7 +26,7 @@ export const parseMetrics = (text) => {
       labels[label[1]] = label[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c))
     }
     const value = Number(match[3])
-    if (!Number.isNaN(value)) samples.push({ name: match[1], labels, value })
+    if (!Number.isNaN(value)) samples.push({ name: match[1], labels, value, text: match[3] })
   }
   return samples
 }
@@ -51,6 +52,25 @@ export const packetTotals = (samples) => {
     }
   }
   return { byOutcome, byPeer }
+}
+
+/**
+ * Fulfilled amounts received from and sent to each peer (`ilp_peer_amount_in_total` and
+ * `_out_total`), as exact integer strings in the peer's asset's smallest unit.
+ * @param {Sample[]} samples
+ * @returns {Record<string, { in?: string, out?: string }>}
+ */
+export const peerAmounts = (samples) => {
+  /** @type {Record<string, { in?: string, out?: string }>} */
+  const byPeer = {}
+  for (const sample of samples) {
+    const direction = sample.name === "ilp_peer_amount_in_total" ? "in" : sample.name === "ilp_peer_amount_out_total" ? "out" : undefined
+    const peer = sample.labels.peer
+    if (direction === undefined || peer === undefined || !/^[0-9]+$/.test(sample.text)) continue
+    const entry = (byPeer[peer] ??= {})
+    entry[direction] = (BigInt(entry[direction] ?? "0") + BigInt(sample.text)).toString()
+  }
+  return byPeer
 }
 
 /**

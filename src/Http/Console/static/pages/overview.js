@@ -68,21 +68,19 @@ const Packets = ({ app }) => {
 
 const Health = ({ app }) => {
   const health = usePoll(() => app.api.get("/healthz"))
-  const data = health.data
-  // Dependencies as the node reports them, whatever their shape: { name: "ok" } or { name: { status } }.
-  const dependencies = Object.entries(data?.dependencies ?? data?.checks ?? {})
+  // A 503 still carries the report: which dependency does not answer.
+  const data = health.error?.data?.checks !== undefined ? health.error.data : health.data
+  const checks = Object.entries(data?.checks ?? {})
   return html`
     <section aria-labelledby="health-title" class="card">
       <h2 id="health-title">Health</h2>
-      ${health.error ? html`<p class="error" role="status">unreachable: ${health.error.message}</p>` : null}
-      ${data ? html`<p>Node: <span class=${`badge badge-${data.status}`}>${data.status}</span></p>` : null}
-      ${dependencies.length > 0 ?
-        html`<ul class="plain">${dependencies.map(([name, value]) => {
-          const status = typeof value === "string" ? value : value?.status ?? (value?.ok ? "ok" : "down")
-          return html`<li>${name}: <span class=${`badge badge-${status}`}>${status}</span>${
-            value?.error ? html` <small class="muted">${value.error}</small>` : null
-          }</li>`
-        })}</ul>` :
+      ${health.error && data === undefined ? html`<p class="error" role="status">unreachable: ${health.error.message}</p>` : null}
+      ${data ? html`<p>Node: <span class=${`badge badge-${data.status}`} data-testid="health">${data.status}</span>${
+        data.message ? html` <small class="error">${data.message}</small>` : null
+      }</p>` : null}
+      ${checks.length > 0 ?
+        html`<ul class="plain">${checks.map(([name, status]) => html`
+          <li>${name}: <span class=${`badge badge-${status}`}>${status}</span></li>`)}</ul>` :
         data ? html`<p class="muted">This node reports no per-dependency health.</p>` : null}
     </section>`
 }

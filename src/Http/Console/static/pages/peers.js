@@ -2,7 +2,7 @@
 // (where the node's API has those operations), deposit and withdraw.
 import { useEffect, useState } from "preact/hooks"
 import { formatIn, formatUnits, parseUnits } from "../amounts.js"
-import { packetTotals, parseMetrics } from "../metrics.js"
+import { packetTotals, parseMetrics, peerAmounts } from "../metrics.js"
 import {
   assetKey,
   assetOptions,
@@ -24,18 +24,22 @@ const load = async (api) => {
   const [peers, balances, metrics] = await Promise.all([
     api.get("/peers"),
     api.get("/balances"),
-    api.get("/metrics").then((text) => packetTotals(parseMetrics(text)).byPeer, () => ({}))
+    api.get("/metrics").then((text) => {
+      const samples = parseMetrics(text)
+      return { packets: packetTotals(samples).byPeer, amounts: peerAmounts(samples) }
+    }, () => ({ packets: {}, amounts: {} }))
   ])
   const liquidity = new Map(balances.peers.map((row) => [row.peerId, row.liquidity]))
   return { peers, liquidity, metrics, assets: balances.assets.map((row) => row.asset) }
 }
 
-const Traffic = ({ counts }) => {
+const Traffic = ({ counts, amounts, asset }) => {
   if (counts === undefined) return html`<span class="muted">—</span>`
+  const moved = amounts === undefined ? null : html`<br /><small>in ${formatIn(amounts.in ?? "0", asset)} · out ${formatIn(amounts.out ?? "0", asset)}</small>`
   const rejects = Object.entries(counts).filter(([outcome]) => outcome !== "fulfill").sort(([a], [b]) => a.localeCompare(b))
   return html`<span>${counts.fulfill ?? 0} fulfilled${
-    rejects.length === 0 ? "" : html`<br /><small>${rejects.map(([code, count]) => `${code} ${count}`).join(", ")}</small>`
-  }</span>`
+    rejects.length === 0 ? "" : html`<br /><small>rejected: ${rejects.map(([code, count]) => `${code} ${count}`).join(", ")}</small>`
+  }${moved}</span>`
 }
 
 /** Max packet amount, packet rate and throughput, as far as the peer has them. */
@@ -133,7 +137,7 @@ const PeerForm = ({ app, assets, peer, onDone, onCancel }) => {
   const form = useForm(initial, peerFields)
   // The assets arrive after the form is on screen: pick the first one then, keeping what was typed.
   useEffect(() => {
-    if (form.values.asset === "" && assets[0] !== undefined) form.setValues((v) => ({ ...v, asset: assetKey(assets[0]) }))
+    if (assets[0] !== undefined) form.setValues((v) => (v.asset === "" ? { ...v, asset: assetKey(assets[0]) } : v))
   }, [assets.length])
   const method = !editing ? "POST" : app.has("PATCH", "/peers/{id}") ? "PATCH" : "PUT"
   const submit = form.submit(async (values) => {
@@ -201,7 +205,7 @@ export const Peers = ({ app }) => {
         <td class="num" data-testid="peer-liquidity">${formatIn(liquidity?.available, peer.asset)}</td>
         <td class="num">${peer.creditLimit === undefined ? "—" : formatIn(peer.creditLimit, peer.asset)}</td>
         <td><${Limits} peer=${peer} /></td>
-        <td><${Traffic} counts=${data.data.metrics[peer.id]} /></td>
+        <td data-testid="peer-packets"><${Traffic} counts=${data.data.metrics.packets[peer.id]} amounts=${data.data.metrics.amounts[peer.id]} asset=${peer.asset} /></td>
         <td class="row-actions">
           <button type="button" class="secondary" onClick=${() => setSelected(selected === peer.id ? undefined : peer.id)}
             aria-expanded=${selected === peer.id ? "true" : "false"}>Liquidity</button>

@@ -2,7 +2,7 @@
 // watch them fill, hand out receiver details (to pay it from another node), complete or cancel.
 import { useEffect, useState } from "preact/hooks"
 import { formatAmount, formatIn, parseUnits } from "../amounts.js"
-import { newTransferId } from "../forms.js"
+import { LiquidityForm } from "./liquidity.js"
 import {
   assetKey,
   assetOptions,
@@ -21,7 +21,6 @@ import {
 } from "../ui.js"
 
 const pageSize = 100
-const randomBytes = (bytes) => crypto.getRandomValues(bytes)
 
 const CreateWallet = ({ app, assets, onDone }) => {
   const form = useForm(
@@ -30,7 +29,7 @@ const CreateWallet = ({ app, assets, onDone }) => {
   )
   // The assets arrive after the form is on screen: pick the first one then, keeping what was typed.
   useEffect(() => {
-    if (form.values.asset === "" && assets[0] !== undefined) form.setValues((v) => ({ ...v, asset: assetKey(assets[0]) }))
+    if (assets[0] !== undefined) form.setValues((v) => (v.asset === "" ? { ...v, asset: assetKey(assets[0]) } : v))
   }, [assets.length])
   const submit = form.submit(async (values) => {
     if (values.url.trim() === "") throw new FieldError({ url: "enter the wallet address URL" })
@@ -50,38 +49,6 @@ const CreateWallet = ({ app, assets, onDone }) => {
       <${Field} label="Public name (optional)" name="publicName" form=${form} error=${form.errors.publicName} autocomplete="off" />
       <${FormError} errors=${form.errors} />
       <div class="actions"><button type="submit" disabled=${form.busy}>Create</button></div>
-    </form>`
-}
-
-const Deposit = ({ app, wallet, onDone }) => {
-  const form = useForm({ amount: "" }, { amount: "amount", transferId: "amount" })
-  const [transferId, setTransferId] = useState(undefined)
-  const [result, setResult] = useState(undefined)
-  const submit = form.submit(async ({ amount }) => {
-    setResult(undefined)
-    const parsed = parseUnits(amount, wallet.asset.scale, wallet.asset.code)
-    if (!parsed.ok) throw new FieldError({ amount: parsed.error })
-    const id = transferId ?? newTransferId(randomBytes)
-    setTransferId(id)
-    const answer = await app.api.post(`/wallet-addresses/${encodeURIComponent(wallet.id)}/deposit`, {
-      amount: parsed.value,
-      transferId: id
-    })
-    setTransferId(undefined)
-    form.setValues({ amount: "" })
-    setResult(`Deposited ${formatIn(parsed.value, wallet.asset)}; balance now ${formatIn(answer.balance.available, wallet.asset)}`)
-    onDone()
-  })
-  return html`
-    <form class="inline-form" onSubmit=${submit} aria-label="Deposit into the wallet address">
-      <${Field} label=${`Deposit (${wallet.asset.code})`} name="amount" form=${form} error=${form.errors.amount}
-        inputmode="decimal" autocomplete="off" onInput=${(event) => {
-          setTransferId(undefined)
-          form.set("amount")(event)
-        }} />
-      <div class="actions"><button type="submit" disabled=${form.busy}>Deposit</button></div>
-      <${FormError} errors=${form.errors} />
-      ${result ? html`<p class="ok" role="status">${result}</p>` : null}
     </form>`
 }
 
@@ -196,7 +163,8 @@ const WalletDetail = ({ app, id }) => {
         <dt>Status</dt><dd><${Badge} state=${w.active ? "active" : "inactive"} /></dd>
         <dt>Balance</dt><dd><strong data-testid="wallet-balance">${formatIn(w.balance.available, w.asset)}</strong></dd>
       </dl>
-      <${Deposit} app=${app} wallet=${w} onDone=${wallet.refresh} />
+      <${LiquidityForm} app=${app} target=${{ walletAddressId: w.id }} asset=${w.asset} label=${`wallet address ${w.url}`}
+        title="Money in and out of the wallet address" confirm=${confirm} onDone=${wallet.refresh} key=${w.id} />
     </section>
     <${IncomingPayments} app=${app} wallet=${w} confirm=${confirm} />`
 }
