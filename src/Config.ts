@@ -87,6 +87,9 @@ const TigerBeetleFile = Schema.Struct({
 export const ConfigFile = Schema.Struct({
   ilpAddress: Schema.optionalKey(IlpAddress),
   host: Schema.optionalKey(Schema.String),
+  adminHost: Schema.optionalKey(Schema.String.check(Schema.isMinLength(1))),
+  metricsOpen: Schema.optionalKey(Schema.Boolean),
+  openapiOpen: Schema.optionalKey(Schema.Boolean),
   connectorPort: Schema.optionalKey(Port),
   adminPort: Schema.optionalKey(Port),
   openPaymentsPort: Schema.optionalKey(Port),
@@ -133,7 +136,14 @@ export interface RatesConfig {
 
 export interface NodeConfig {
   readonly ilpAddress: string
+  /** Bind host of the public listeners (ILP-over-HTTP, SPSP). */
   readonly host: string
+  /** Bind host of the admin API, separate so exposing the public ports never exposes it. */
+  readonly adminHost: string
+  /** `GET /metrics` without the admin token (for a scraper that cannot send one). */
+  readonly metricsOpen: boolean
+  /** `GET /openapi.json` without the admin token. */
+  readonly openapiOpen: boolean
   readonly connectorPort: number
   readonly adminPort: number
   /** Public port for SPSP (wallet address URLs). */
@@ -163,6 +173,7 @@ export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly mess
 export const defaults = {
   ilpAddress: "test.connector",
   host: "127.0.0.1",
+  adminHost: "127.0.0.1",
   connectorPort: 3002,
   adminPort: 3001,
   openPaymentsPort: 3003,
@@ -231,6 +242,14 @@ const envNumber = (env: Record<string, string | undefined>, name: string): numbe
   return raw === undefined || raw === "" ? undefined : Number(raw)
 }
 
+/** `true`/`false` (or 1/0) as a boolean; anything else is kept as text so decoding names it. */
+const envBoolean = (env: Record<string, string | undefined>, name: string): unknown => {
+  const raw = env[name]?.trim().toLowerCase()
+  if (raw === "true" || raw === "1") return true
+  if (raw === "false" || raw === "0") return false
+  return env[name]
+}
+
 /** Environment variables that overlay the file. */
 const overlayFromEnv = (env: Record<string, string | undefined>): Record<string, unknown> => {
   const overlay: Record<string, unknown> = {}
@@ -239,6 +258,9 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   }
   set("ilpAddress", env.ILP_ADDRESS)
   set("host", env.HOST)
+  set("adminHost", env.ADMIN_HOST)
+  set("metricsOpen", envBoolean(env, "METRICS_OPEN"))
+  set("openapiOpen", envBoolean(env, "OPENAPI_OPEN"))
   set("connectorPort", envNumber(env, "CONNECTOR_PORT"))
   set("adminPort", envNumber(env, "ADMIN_PORT"))
   set("openPaymentsPort", envNumber(env, "OPEN_PAYMENTS_PORT"))
@@ -286,6 +308,9 @@ export const decodeConfig = (
 const resolve = (file: ConfigFile): NodeConfig => ({
   ilpAddress: file.ilpAddress ?? defaults.ilpAddress,
   host: file.host ?? defaults.host,
+  adminHost: file.adminHost ?? defaults.adminHost,
+  metricsOpen: file.metricsOpen ?? false,
+  openapiOpen: file.openapiOpen ?? false,
   connectorPort: file.connectorPort ?? defaults.connectorPort,
   adminPort: file.adminPort ?? defaults.adminPort,
   openPaymentsPort: file.openPaymentsPort ?? defaults.openPaymentsPort,

@@ -12,6 +12,7 @@ import { join } from "node:path"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
 import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
 import * as Config from "./Config.ts"
+import * as Health from "./Health.ts"
 import * as Metrics from "./Connector/Metrics.ts"
 import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
@@ -96,17 +97,17 @@ export const servicesLayer = (config: Config.NodeConfig) => {
     receiptTotalsLayer(config),
     StreamCredentials.layer,
     Peers.layer,
-    Metrics.layer,
     rateLimiterLayer(config),
     ratesLayer(config),
     PeerClient.layer
-  ).pipe(Layer.provideMerge(configLayer))
+  ).pipe(Layer.provideMerge(Layer.merge(configLayer, Metrics.layer))) // Metrics first: the Redis clients record into it
   // Peers, assets and rates as stored (seeded from the config file), applied before any packet.
   const settings = NodeSettings.layer.pipe(Layer.provideMerge(stores))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(settings))
   const payments = IncomingPayments.layer.pipe(Layer.provideMerge(walletAddresses))
   const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(payments))
-  const pipeline = Pipeline.layer.pipe(Layer.provideMerge(receiver))
+  const health = Health.layer.pipe(Layer.provideMerge(receiver))
+  const pipeline = Pipeline.layer.pipe(Layer.provideMerge(health))
   // Sending: the in-process plugin over the pipeline, quotes and outgoing payments over the plugin.
   const plugins = Plugin.layer.pipe(Layer.provideMerge(pipeline))
   const quotes = Quotes.layer().pipe(Layer.provideMerge(plugins))

@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util"
 import { newTransferId } from "./Accounting/Ledger.ts"
+import { settingsCommands, settingsRequest, settingsUsage } from "./OperatorCliSettings.ts"
 
 export const defaultAdminUrl = "http://127.0.0.1:3001"
 /** Longest wait for one admin API answer. */
@@ -17,7 +18,9 @@ export const requestTimeoutMs = 10_000
 export const operatorUsage = `Operator commands (talk to a running node's admin API):
 
   health                                   is the node up? (no token needed)
-  peers                                    configured peers, without secrets
+  peers [list|get|add|update|delete]       peers, changed at run time (peers --help)
+  assets [list|add|delete]                 assets (assets --help)
+  rates [list|set|delete]                  static exchange rates with a spread (rates --help)
   balances                                 liquidity and settlement balances
   deposit  (--asset CODE:SCALE | --peer ID) --amount N [--transfer-id ID]
   withdraw (--asset CODE:SCALE | --peer ID) --amount N [--transfer-id ID]
@@ -30,6 +33,9 @@ export const operatorUsage = `Operator commands (talk to a running node's admin 
 Environment:
   ADMIN_URL    admin API base URL (default ${defaultAdminUrl})
   ADMIN_TOKEN  admin bearer token
+
+Every command takes --help; peers, assets and rates print text, or the API's JSON with --json.
+Tokens are never given on the command line: peers add/update read them from a JSON --file.
 
 Exit codes: 0 success, 1 refused by the node or unreachable, 2 bad usage.
 `
@@ -51,10 +57,12 @@ class UsageError extends Error {
 }
 
 interface ApiRequest {
-  readonly method: "GET" | "POST"
+  readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
   readonly path: string
   readonly body?: unknown
   readonly guarded: boolean
+  /** Text for a person from the answer's JSON (printed unless `--json`); JSON when absent. */
+  readonly render?: (body: any) => string
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,6 +111,9 @@ export const requestFor = (command: string, args: ReadonlyArray<string>, newId: 
       noArguments(command, args)
       return { method: "GET", path: "/healthz", guarded: false }
     case "peers":
+    case "assets":
+    case "rates":
+      return { ...settingsRequest(command, args), guarded: true }
     case "balances":
       noArguments(command, args)
       return { method: "GET", path: `/${command}`, guarded: true }
@@ -196,6 +207,9 @@ const unreachable = (base: URL, request: ApiRequest, error: unknown): string => 
 const isHelp = (command: string, args: ReadonlyArray<string>) =>
   command === "help" || command === "--help" || command === "-h" || args.includes("--help") || args.includes("-h")
 
+/** Commands whose default output is text; `--json` asks for the API's JSON instead. */
+const textCommands: ReadonlySet<string> = settingsCommands
+
 /** Runs one operator command; answers the process exit code. */
 export const runOperatorCommand = async (
   command: string,
@@ -204,16 +218,17 @@ export const runOperatorCommand = async (
   io: OperatorIo = processIo
 ): Promise<number> => {
   if (isHelp(command, args)) {
-    io.out(operatorUsage)
+    io.out(settingsUsage[command] ?? operatorUsage)
     return 0
   }
+  const json = args.includes("--json") || !textCommands.has(command)
   let base: URL
   let request: ApiRequest
   try {
     base = adminBaseUrl(env)
-    request = requestFor(command, args)
+    request = requestFor(command, textCommands.has(command) ? args : args.filter((arg) => arg !== "--json"))
   } catch (error) {
-    io.err(`error: ${(error as Error).message}\n\n${operatorUsage}`)
+    io.err(`error: ${(error as Error).message}\n\n${settingsUsage[command] ?? operatorUsage}`)
     return 2
   }
   const token = env.ADMIN_TOKEN
@@ -228,6 +243,6 @@ export const runOperatorCommand = async (
     io.err(refusal(request, answer, token))
     return 1
   }
-  io.out(JSON.stringify(answer.body, null, 2))
+  io.out(json || request.render === undefined ? JSON.stringify(answer.body, null, 2) : request.render(answer.body))
   return 0
 }

@@ -9,8 +9,9 @@
  * - The URL may carry a password: it is never logged nor put in an error.
  * - Scripts run with EVALSHA, falling back to EVAL (which caches them again) on NOSCRIPT.
  */
-import { Effect, type Scope } from "effect"
+import { Effect, Option, type Scope } from "effect"
 import { Redis } from "ioredis"
+import { Metrics } from "./Connector/Metrics.ts"
 import { createHash } from "node:crypto"
 
 export interface ClientOptions {
@@ -138,13 +139,39 @@ const connect = <E>(
     Effect.asVoid
   )
 
-/** A connected client with `scripts` loaded, closed when the scope closes. */
+/**
+ * Times every command the client sends (`ilp_redis_command_duration_seconds{store,command}`): one
+ * wrapper around `sendCommand`, so every caller is measured, scripts and their fallbacks included.
+ */
+const instrument = (client: Redis, observe: (command: string, durationMs: number) => void): void => {
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = ((command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1]) => {
+    const startedAt = performance.now()
+    const done = () => observe(command.name, performance.now() - startedAt)
+    command.promise.then(done, done)
+    return send(command, stream)
+  }) as Redis["sendCommand"]
+}
+
+/**
+ * A connected client with `scripts` loaded, closed when the scope closes. Its commands' latency is
+ * recorded in `Metrics` when that service is there (labelled with `purpose`).
+ */
 export const acquireClient = <E>(
   options: ClientOptions,
   scripts: ReadonlyArray<Script>,
   failures: Failures<E>,
   purpose: string
 ): Effect.Effect<Redis, E, Scope.Scope> =>
-  Effect.acquireRelease(Effect.sync(() => newClient(options)), closeClient).pipe(
-    Effect.tap((client) => connect(client, options, scripts, failures, purpose))
-  )
+  Effect.flatMap(Effect.serviceOption(Metrics), (metrics) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const client = newClient(options)
+        if (Option.isSome(metrics)) {
+          const store = purpose.replaceAll(" ", "_")
+          instrument(client, (command, durationMs) => metrics.value.recordRedis(store, command, durationMs))
+        }
+        return client
+      }),
+      closeClient
+    ).pipe(Effect.tap((client) => connect(client, options, scripts, failures, purpose))))

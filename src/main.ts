@@ -64,7 +64,7 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
   return Runtime.defaultTeardown(exit, onExit)
 }
 
-const operatorCommands = new Set(["health", "peers", "balances", "deposit", "withdraw"])
+const operatorCommands = new Set(["health", "peers", "assets", "rates", "balances", "deposit", "withdraw"])
 
 const main = async (argv: ReadonlyArray<string>) => {
   const first = argv[0]

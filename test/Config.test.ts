@@ -210,6 +210,29 @@ describe("Config.decodeConfig: environment over file", () => {
       expect(config.peers.map((p) => p.id)).toEqual(["bob"])
     }))
 
+  it.effect("the admin API has its own bind host: 127.0.0.1 unless ADMIN_HOST / adminHost say otherwise", () =>
+    Effect.gen(function*() {
+      const exposed = yield* decodeConfig(file(), { HOST: "0.0.0.0" })
+      expect(exposed.host).toBe("0.0.0.0")
+      expect(exposed.adminHost).toBe("127.0.0.1") // exposing the public ports never exposes the admin API
+      expect((yield* decodeConfig({ ...file(), adminHost: "10.0.0.5" }, {})).adminHost).toBe("10.0.0.5")
+      expect((yield* decodeConfig({ ...file(), adminHost: "10.0.0.5" }, { ADMIN_HOST: "::1" })).adminHost).toBe("::1")
+      const failed = Effect.runSyncExit(decodeConfig({ ...file(), adminHost: "" }, {}))
+      expect(failed._tag).toBe("Failure")
+    }))
+
+  it.effect("/metrics and /openapi.json are guarded unless opened (metricsOpen, openapiOpen or METRICS_OPEN, OPENAPI_OPEN)", () =>
+    Effect.gen(function*() {
+      const closed = yield* decodeConfig(file(), {})
+      expect([closed.metricsOpen, closed.openapiOpen]).toEqual([false, false])
+      const open = yield* decodeConfig(file(), { METRICS_OPEN: "true", OPENAPI_OPEN: "1" })
+      expect([open.metricsOpen, open.openapiOpen]).toEqual([true, true])
+      expect((yield* decodeConfig({ ...file(), metricsOpen: true }, { METRICS_OPEN: "false" })).metricsOpen).toBe(false)
+      const bad = Effect.runSyncExit(decodeConfig(file(), { METRICS_OPEN: "yes please" }))
+      expect(bad._tag).toBe("Failure")
+      expect(String(bad)).toContain("metricsOpen")
+    }))
+
   it.effect("empty environment variables do not override the file", () =>
     Effect.gen(function*() {
       const config = yield* decodeConfig(file(), { CONNECTOR_PORT: "", ILP_ADDRESS: "" })

@@ -121,7 +121,7 @@ describe("OperatorCli against a running admin API", () => {
   })
 
   it("peers lists the peer", async () => {
-    const result = await run("peers")
+    const result = await run("peers", ["--json"])
     expect(result.code).toBe(0)
     expect(result.json.map((peer: { id: string }) => peer.id)).toEqual(["alice"])
   })

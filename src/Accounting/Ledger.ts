@@ -89,6 +89,8 @@ export const amountMax = u128Max
 export const chainLengthMax = 1024
 /** Largest timeout of a pending transfer (TigerBeetle: u32 seconds). */
 export const timeoutSecondsMax = 2 ** 32 - 1
+/** Most ids in one `lookupTransfers` call (operator look-ups, not the packet path). */
+export const lookupIdsMax = 256
 /** Most accounts returned by one `listAccounts` page (TigerBeetle's batch limit). */
 export const accountsPageSizeMax = 8189
 
@@ -123,6 +125,29 @@ export interface TransferSpec {
   readonly ledger: number
   /** u16, not 0: see `TransferCode`. */
   readonly code: number
+}
+
+/** A transfer of a chain given to `createChain`: pending when it has a timeout, else posted. */
+export interface ChainTransfer extends TransferSpec {
+  /** Pending, expiring after this many seconds (1..`timeoutSecondsMax`); posted when absent. */
+  readonly timeoutSeconds?: number | undefined
+}
+
+/**
+ * What became of a transfer: a single-phase transfer is `posted`; a pending one is `pending` until
+ * it is `posted`, `voided` or `expired` (its timeout passed before it was posted or voided).
+ */
+export type TransferState = "pending" | "posted" | "voided" | "expired"
+
+/** A transfer as `lookupTransfers` reads it back. */
+export interface Transfer extends TransferSpec {
+  /** Whether it was created pending (two-phase). */
+  readonly pending: boolean
+  /** The pending timeout in seconds; 0 for a single-phase transfer. */
+  readonly timeoutSeconds: number
+  /** Creation time in nanoseconds since the epoch (the ledger's clock). */
+  readonly timestamp: bigint
+  readonly state: TransferState
 }
 
 export interface AccountBalance {
@@ -212,6 +237,20 @@ export interface LedgerShape {
   readonly transfer: (
     transfers: ReadonlyArray<TransferSpec>
   ) => Effect.Effect<void, InsufficientBalance | LedgerUnavailable>
+  /**
+   * Creates the transfers as ONE linked chain in which each transfer is pending (it has a timeout)
+   * or posted. Idempotent as `reserve`/`transfer`. Used for operator money movements that must be
+   * checked and held atomically (e.g. a withdrawal that may not touch a peer's credit line).
+   */
+  readonly createChain: (
+    transfers: ReadonlyArray<ChainTransfer>
+  ) => Effect.Effect<void, InsufficientBalance | LedgerUnavailable>
+  /**
+   * The transfers that exist among `ids` (created by `reserve`, `transfer` or `createChain`), in
+   * the order asked; unknown ids are left out. A pending transfer's state says whether it was
+   * posted, voided or expired. At most `lookupIdsMax` ids per call.
+   */
+  readonly lookupTransfers: (ids: ReadonlyArray<bigint>) => Effect.Effect<ReadonlyArray<Transfer>, LedgerUnavailable>
   /** Balances of the accounts that exist, in the order asked; unknown ids are left out. */
   readonly balances: (ids: ReadonlyArray<bigint>) => Effect.Effect<ReadonlyArray<AccountBalance>, LedgerUnavailable>
   /** One page of accounts ordered by creation timestamp. */
@@ -357,6 +396,19 @@ export const transferChainProblem = (transfers: ReadonlyArray<TransferSpec>): st
   chainLengthProblem(transfers.length) ??
     transfers.map(transferProblem).find((problem) => problem !== undefined) ??
     duplicateProblem(transfers.map((transfer) => transfer.id))
+
+/** Why a mixed chain is invalid (its transfers, or a pending transfer's timeout), or `undefined`. Pure. */
+export const mixedChainProblem = (transfers: ReadonlyArray<ChainTransfer>): string | undefined =>
+  transferChainProblem(transfers) ??
+    transfers.map((transfer) =>
+      transfer.timeoutSeconds === undefined ? undefined : timeoutProblem(transfer.timeoutSeconds)
+    ).find((problem) => problem !== undefined)
+
+/** Why a `lookupTransfers` call is invalid, or `undefined`. Pure. */
+export const lookupProblem = (ids: ReadonlyArray<bigint>): string | undefined =>
+  ids.length > lookupIdsMax ?
+    `${ids.length} ids exceed lookupIdsMax ${lookupIdsMax}` :
+    ids.map((id) => isValidId(id) ? undefined : `transfer id out of range: ${id}`).find((p) => p !== undefined)
 
 /** Why a chain of pending ids to post or void is invalid, or `undefined`. Pure. */
 export const pendingChainProblem = (ids: ReadonlyArray<bigint>): string | undefined =>

@@ -22,7 +22,9 @@
  * is happening. Posting an expired transfer fails with `PendingExpired`, as in TigerBeetle.
  *
  * Restart. On open, every transfer still pending was left by a previous process, which nothing can
- * complete any more: they are all voided (and the number is logged).
+ * complete any more: they are all voided (and the number is logged) — except pending withdrawals
+ * (`TransferCode.withdrawal`), which the operator posts or voids and which expire at their own
+ * timeout, as in TigerBeetle.
  *
  * Bounds (all in `defaults`, overridable per layer):
  * - `requestQueueSizeMax` requests may wait. When it is full, new reservations, transfers and
@@ -43,6 +45,8 @@ import {
   LedgerDefect,
   type LedgerShape,
   LedgerUnavailable,
+  lookupProblem,
+  mixedChainProblem,
   pendingChainProblem,
   timeoutProblem,
   transferChainProblem
@@ -200,6 +204,15 @@ const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): Ledge
   transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
     yield* dieIf(transferChainProblem(transfers))
     if (transfers.length > 0) yield* submit((tx) => tx.createTransfers(transfers, undefined), "failFast")
+  }),
+  createChain: Effect.fn("Ledger.createChain")(function*(transfers) {
+    yield* dieIf(mixedChainProblem(transfers))
+    if (transfers.length > 0) yield* submit((tx) => tx.createChain(transfers), "failFast")
+  }),
+  lookupTransfers: Effect.fn("Ledger.lookupTransfers")(function*(ids) {
+    yield* dieIf(lookupProblem(ids))
+    const nowMs = yield* Clock.currentTimeMillis
+    return yield* read(() => store.lookupTransfers(ids, nowMs))
   }),
   balances: Effect.fn("Ledger.balances")(function*(ids) {
     return yield* read(() => store.balances(ids))

@@ -24,6 +24,7 @@ import {
   type AccountBalance,
   type AccountQuery,
   type AccountSpec,
+  type ChainTransfer,
   InsufficientBalance,
   LedgerDefect,
   LedgerUnavailable,
@@ -31,6 +32,8 @@ import {
   PendingAlreadyVoided,
   PendingExpired,
   PendingNotFound,
+  type Transfer,
+  TransferCode,
   type TransferSpec
 } from "./Ledger.ts"
 import {
@@ -196,7 +199,11 @@ const prepareStatements = (db: DatabaseSync) => {
     selectDue: prepare(
       `SELECT ${transferColumns} FROM transfers WHERE state = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ?`
     ),
-    selectPending: prepare(`SELECT ${transferColumns} FROM transfers WHERE state = 1 LIMIT ?`),
+    // Operator holds (pending withdrawals) outlive the process: the operator completes them, and
+    // their own timeout bounds them (TigerBeetle keeps them across a restart too).
+    selectPending: prepare(
+      `SELECT ${transferColumns} FROM transfers WHERE state = 1 AND code != ${TransferCode.withdrawal} LIMIT ?`
+    ),
     earliestExpiry: prepare("SELECT min(expires_at) AS t FROM transfers WHERE state = 1"),
     countPending: prepare("SELECT count(*) AS n FROM transfers WHERE state = 1"),
     selectFailed: prepare("SELECT reason FROM failed_transfers WHERE id = ?"),
@@ -302,6 +309,8 @@ export interface Store {
   readonly balances: (ids: ReadonlyArray<bigint>) => ReadonlyArray<AccountBalance>
   readonly listAccounts: (query: AccountQuery) => ReadonlyArray<Account>
   readonly countPending: () => number
+  /** The transfers that exist among `ids`, in order; a pending one past its timeout reads as expired. */
+  readonly lookupTransfers: (ids: ReadonlyArray<bigint>, nowMs: number) => ReadonlyArray<Transfer>
 }
 
 const isSqliteError = (error: unknown): boolean =>
@@ -370,7 +379,39 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
         return row === undefined ? [] : [toBalance(row)]
       }),
     listAccounts: (query) => listAccounts(sql, query),
-    countPending: () => Number((sql.countPending.get() as SqlRow)["n"])
+    countPending: () => Number((sql.countPending.get() as SqlRow)["n"]),
+    lookupTransfers: (ids, nowMs) =>
+      ids.flatMap((id) => {
+        const row = loadTransfer(id)
+        return row === undefined ? [] : [toTransfer(row, BigInt(nowMs) * nsPerMs)]
+      })
+  }
+}
+
+const stateNames = {
+  [TransferState.singlePhase]: "posted",
+  [TransferState.pending]: "pending",
+  [TransferState.posted]: "posted",
+  [TransferState.voided]: "voided",
+  [TransferState.expired]: "expired"
+} as const
+
+/** A stored transfer as the ledger contract describes it. Pure. */
+export const toTransfer = (row: TransferRow, nowNs: bigint): Transfer => {
+  const overdue = row.state === TransferState.pending && row.expiresAt !== null && row.expiresAt <= nowNs
+  const state = stateNames[row.state as keyof typeof stateNames]
+  if (state === undefined) throw new LedgerDefect(`transfer ${row.id} has unknown state ${row.state}`)
+  return {
+    id: row.id,
+    debitAccountId: row.debitAccountId,
+    creditAccountId: row.creditAccountId,
+    amount: row.amount,
+    ledger: row.ledger,
+    code: row.code,
+    pending: (row.flags & TransferFlagBits.pending) !== 0,
+    timeoutSeconds: row.timeoutSeconds,
+    timestamp: row.timestamp,
+    state: overdue ? "expired" : state
   }
 }
 
@@ -472,6 +513,8 @@ export interface Tx {
     transfers: ReadonlyArray<TransferSpec>,
     timeoutSeconds: number | undefined
   ) => Exit.Exit<void, InsufficientBalance>
+  /** A chain whose transfers are each pending (with a timeout) or posted. */
+  readonly createChain: (transfers: ReadonlyArray<ChainTransfer>) => Exit.Exit<void, InsufficientBalance>
   readonly post: (ids: ReadonlyArray<bigint>) => Exit.Exit<void, PostFailure>
   readonly voidPending: (ids: ReadonlyArray<bigint>) => Exit.Exit<void, PendingAlreadyPosted>
   /** Expires up to `limit` pending transfers whose timeout has passed. */
@@ -484,7 +527,8 @@ const defect = (message: string): Exit.Exit<never> => Exit.die(new LedgerDefect(
 
 const makeTx = (sql: Statements, scope: JobScope): Tx => ({
   createAccounts: (accounts) => createAccounts(sql, scope, accounts),
-  createTransfers: (transfers, timeoutSeconds) => createTransfers(sql, scope, transfers, timeoutSeconds),
+  createTransfers: (transfers, timeoutSeconds) => createTransfers(sql, scope, transfers, () => timeoutSeconds),
+  createChain: (transfers) => createTransfers(sql, scope, transfers, (i) => transfers[i]!.timeoutSeconds),
   // `classify` only produces post failures when posting and `PendingAlreadyPosted` when voiding.
   post: (ids) => resolvePending(sql, scope, ids, true) as Exit.Exit<void, PostFailure>,
   voidPending: (ids) => resolvePending(sql, scope, ids, false) as Exit.Exit<void, PendingAlreadyPosted>,
@@ -593,22 +637,23 @@ const insufficient = (
   return Exit.fail(new InsufficientBalance({ accountId, transferId: spec.id, reason }))
 }
 
+/** `timeoutOf(i)`: the pending timeout of the i-th transfer, `undefined` for a posted one. */
 const createTransfers = (
   sql: Statements,
   scope: JobScope,
   transfers: ReadonlyArray<TransferSpec>,
-  timeoutSeconds: number | undefined
+  timeoutOf: (index: number) => number | undefined
 ): Exit.Exit<void, InsufficientBalance> => {
-  const pending = timeoutSeconds !== undefined
-  const created: Array<NewTransfer> = []
+  const created: Array<readonly [NewTransfer, number | undefined]> = []
   for (let i = 0; i < transfers.length; i++) {
-    const flags = transferFlags(i, transfers.length, pending)
+    const timeoutSeconds = timeoutOf(i)
+    const flags = transferFlags(i, transfers.length, timeoutSeconds !== undefined)
     const step = stepTransfer(sql, scope, transfers[i]!, flags, timeoutSeconds ?? 0)
     if (step === "exists") continue
     if (Exit.isExit(step)) return step
-    created.push(step)
+    created.push([step, timeoutSeconds])
   }
-  for (const transfer of created) insertTransfer(sql, scope, transfer, timeoutSeconds)
+  for (const [transfer, timeoutSeconds] of created) insertTransfer(sql, scope, transfer, timeoutSeconds)
   return Exit.void
 }
 

@@ -17,7 +17,7 @@
  *   (`linked_event_failed`) in TigerBeetle: it is re-submitted without those events, which is what
  *   the embedded ledger does in one step. Post and void transfers get fresh ids each round.
  */
-import { Duration, Effect, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Layer, Option } from "effect"
 import {
   type Account as TbAccount,
   amount_max,
@@ -36,12 +36,15 @@ import {
   type AccountQuery,
   type AccountSpec,
   accountsProblem,
+  type ChainTransfer,
   dieIf,
   InsufficientBalance,
   Ledger,
   LedgerDefect,
   type LedgerShape,
   LedgerUnavailable,
+  lookupProblem,
+  mixedChainProblem,
   newTransferId,
   PendingAlreadyPosted,
   PendingAlreadyVoided,
@@ -50,7 +53,9 @@ import {
   pendingChainProblem,
   timeoutProblem,
   transferChainProblem,
-  type TransferSpec
+  type Transfer,
+  type TransferSpec,
+  type TransferState
 } from "./Ledger.ts"
 import { bitsToFlags, flagsToBits } from "./LedgerRules.ts"
 
@@ -165,10 +170,16 @@ const encodeTransfer = (timeoutSeconds: number | undefined) => (spec: TransferSp
     flags: linkedFlag(linked) | (timeoutSeconds === undefined ? 0 : TransferFlags.pending)
   })
 
+const encodeChainTransfer = (spec: ChainTransfer, linked: boolean): TbTransfer =>
+  encodeTransfer(spec.timeoutSeconds)(spec, linked)
+
+// Post and void transfers carry their pending transfer's id in `user_data_128`, so that
+// `lookupTransfers` can find what became of a pending transfer with one `query_transfers`.
 const encodePost = (pendingId: bigint, linked: boolean): TbTransfer =>
   tbTransfer({
     id: newTransferId(),
     pending_id: pendingId,
+    user_data_128: pendingId,
     amount: amount_max, // post the full pending amount
     flags: linkedFlag(linked) | TransferFlags.post_pending_transfer
   })
@@ -177,6 +188,7 @@ const encodeVoid = (pendingId: bigint, linked: boolean): TbTransfer =>
   tbTransfer({
     id: newTransferId(),
     pending_id: pendingId,
+    user_data_128: pendingId,
     flags: linkedFlag(linked) | TransferFlags.void_pending_transfer
   })
 
@@ -360,6 +372,69 @@ const queryAccounts = (request: Request, query: AccountQuery) =>
     (accounts) => accounts.map(decodeAccount)
   )
 
+const nsPerSecond = 1_000_000_000n
+
+/** What became of a pending transfer, from the post or void transfers that name it. Pure. */
+export const pendingState = (
+  pending: TbTransfer,
+  resolutions: ReadonlyArray<TbTransfer>,
+  nowNs: bigint
+): TransferState => {
+  const resolution = resolutions.find((t) =>
+    t.pending_id === pending.id && (t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0
+  )
+  if (resolution !== undefined) return (resolution.flags & TransferFlags.post_pending_transfer) !== 0 ? "posted" : "voided"
+  // TigerBeetle records no event when it expires a pending transfer: past its timeout it has.
+  return pending.timeout > 0 && nowNs >= pending.timestamp + BigInt(pending.timeout) * nsPerSecond ? "expired" : "pending"
+}
+
+const decodeTransfer = (transfer: TbTransfer, state: TransferState): Transfer => ({
+  id: transfer.id,
+  debitAccountId: transfer.debit_account_id,
+  creditAccountId: transfer.credit_account_id,
+  amount: transfer.amount,
+  ledger: transfer.ledger,
+  code: transfer.code,
+  pending: (transfer.flags & TransferFlags.pending) !== 0,
+  timeoutSeconds: transfer.timeout,
+  timestamp: transfer.timestamp,
+  state
+})
+
+/** Resolutions read per pending transfer: one post or void, plus room for an (impossible) extra. */
+const resolutionsPerPendingMax = 4
+
+const lookupTransfers = (request: Request, ids: ReadonlyArray<bigint>) =>
+  Effect.gen(function*() {
+    if (ids.length === 0) return []
+    const found = yield* request("lookup_transfers", (client) => client.lookupTransfers([...ids]))
+    const byId = new Map(
+      found
+        .filter((t) => (t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) === 0)
+        .map((t) => [t.id, t])
+    )
+    const nowNs = BigInt(yield* Clock.currentTimeMillis) * 1_000_000n
+    return yield* Effect.forEach(ids.filter((id) => byId.has(id)), (id) => {
+      const transfer = byId.get(id)!
+      if ((transfer.flags & TransferFlags.pending) === 0) return Effect.succeed(decodeTransfer(transfer, "posted"))
+      return Effect.map(
+        request("query_transfers", (client) =>
+          client.queryTransfers({
+            user_data_128: id,
+            user_data_64: 0n,
+            user_data_32: 0,
+            ledger: 0,
+            code: 0,
+            timestamp_min: 0n,
+            timestamp_max: 0n,
+            limit: resolutionsPerPendingMax,
+            flags: 0
+          })),
+        (resolutions) => decodeTransfer(transfer, pendingState(transfer, resolutions, nowNs))
+      )
+    }, { concurrency: 16 })
+  })
+
 /** Most ids per lookup (TigerBeetle's batch limit). */
 const lookupIdsMax = 8189
 
@@ -386,6 +461,14 @@ const makeService = (request: Request): LedgerShape => ({
   transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
     yield* dieIf(transferChainProblem(transfers))
     yield* submitChain(request, transfers, encodeTransfer(undefined), classifyCreate)
+  }),
+  createChain: Effect.fn("Ledger.createChain")(function*(transfers) {
+    yield* dieIf(mixedChainProblem(transfers))
+    yield* submitChain(request, transfers, encodeChainTransfer, classifyCreate)
+  }),
+  lookupTransfers: Effect.fn("Ledger.lookupTransfers")(function*(ids) {
+    yield* dieIf(lookupProblem(ids))
+    return yield* lookupTransfers(request, ids)
   }),
   balances: Effect.fn("Ledger.balances")(function*(ids) {
     const pages = yield* Effect.forEach(chunks(ids, lookupIdsMax), (page) => lookupBalances(request, page))

@@ -9,6 +9,7 @@ import { Data, Effect } from "effect"
 import type { Asset, NodeConfig } from "../Config.ts"
 import { ids, ledgerOf } from "./Accounts.ts"
 import { type AccountBalance, Ledger, TransferCode } from "./Ledger.ts"
+import * as Movements from "./Movements.ts"
 
 export type LiquidityTarget =
   | { readonly kind: "asset"; readonly asset: Asset }
@@ -38,14 +39,36 @@ const move = (config: NodeConfig, target: LiquidityTarget, amount: bigint, trans
     if (resolved === undefined) return yield* new UnknownLiquidityTarget({ message: "unknown asset or peer" })
     if (amount <= 0n) return yield* Effect.die(new RangeError("liquidity amounts must be positive"))
     const ledger = yield* Ledger
+    if (direction === "out") {
+      // A credit line is never withdrawable: the same chain as a two-phase withdrawal, posted.
+      const account: Movements.MovementAccount = {
+        kind: target.kind,
+        asset: resolved.asset,
+        accountId: resolved.accountId,
+        creditLine: target.kind === "peer" ?
+          {
+            ledger: ledgerOf(resolved.asset),
+            liquidityAccountId: resolved.accountId,
+            creditLineAccountId: ids.creditLine(target.peerId)
+          } :
+          undefined
+      }
+      const { creditLimitGranted } = yield* Movements.balanceOf(account)
+      const key = `liquidity:${transferId}`
+      return yield* ledger.transfer(Movements.withdrawalChain(account, amount, creditLimitGranted, {
+        hold: transferId,
+        unlock: Movements.creditLineUnlockId(key),
+        relock: Movements.creditLineRelockId(key)
+      }, undefined))
+    }
     const settlement = ids.settlement(resolved.asset)
     yield* ledger.transfer([{
       id: transferId,
-      debitAccountId: direction === "in" ? settlement : resolved.accountId,
-      creditAccountId: direction === "in" ? resolved.accountId : settlement,
+      debitAccountId: settlement,
+      creditAccountId: resolved.accountId,
       amount,
       ledger: ledgerOf(resolved.asset),
-      code: direction === "in" ? TransferCode.deposit : TransferCode.withdrawal
+      code: TransferCode.deposit
     }])
   })
 
@@ -54,7 +77,10 @@ export const deposit = Effect.fn("Liquidity.deposit")(
     move(config, target, amount, transferId, "in")
 )
 
-/** Fails with `InsufficientBalance` when the liquidity account holds less than `amount`. */
+/**
+ * Fails with `InsufficientBalance` when the liquidity account holds less than `amount` of deposited
+ * or earned money: a peer's credit line is not withdrawable (see `Movements.ts`).
+ */
 export const withdraw = Effect.fn("Liquidity.withdraw")(
   (config: NodeConfig, target: LiquidityTarget, amount: bigint, transferId: bigint) =>
     move(config, target, amount, transferId, "out")

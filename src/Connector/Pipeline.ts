@@ -91,9 +91,10 @@ export const make = Effect.gen(function*() {
 
   const process = (incoming: IncomingPacket): Effect.Effect<Reply> => {
     const startedAt = performance.now()
+    metrics.packetStarted()
     const record = (reply: Reply) =>
       metrics.recordPacket(
-        incoming.source.kind,
+        incoming.source,
         reply.type === PacketType.Fulfill ? "fulfill" : reply.reject.code,
         performance.now() - startedAt
       )
@@ -116,7 +117,8 @@ export const make = Effect.gen(function*() {
           { type: PacketType.Reject, reject: internalErrorReject(ourAddress) } as Reply
         )
       }),
-      Effect.tap((reply) => Effect.sync(() => record(reply)))
+      Effect.tap((reply) => Effect.sync(() => record(reply))),
+      Effect.ensuring(Effect.sync(metrics.packetEnded))
     )
   }
 

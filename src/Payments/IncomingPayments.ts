@@ -139,7 +139,8 @@ export const make = Effect.gen(function*() {
       id: ids.incomingPayment(id),
       ledger: ledgerOf(wallet.asset),
       code: AccountCode.incomingPayment,
-      flags: {}
+      // May not go below zero: withdrawals take only what was received (issue 11).
+      flags: { debitsMustNotExceedCredits: true }
     }])
     insert.run(
       id,

@@ -378,7 +378,7 @@ export const makeTable = (fallback: Rates["Service"] | undefined): { readonly ra
 }
 
 /** `Rates` and its `RatesTable`, over `fallback`'s rates when given (e.g. `layerHttp`). Starts empty. */
-export const layerTable = <E, R>(
+export const layerTable = <E = never, R = never>(
   fallback: Layer.Layer<Rates, E, R> | undefined
 ): Layer.Layer<Rates | RatesTable, E, R> => {
   const build = (inner: Rates["Service"] | undefined) => {

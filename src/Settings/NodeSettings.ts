@@ -23,7 +23,7 @@
  *
  * Writes are serialised in this process (one at a time) so validation and write cannot interleave.
  */
-import { Context, Data, Effect, Layer, Schedule, Semaphore, Stream } from "effect"
+import { Context, Data, Effect, Layer, Result, Schedule, Semaphore, Stream } from "effect"
 import { assetAccounts, ids, ledgerCollision, ledgerOf, peerAccounts } from "../Accounting/Accounts.ts"
 import {
   type AccountSpec,
@@ -35,7 +35,7 @@ import {
 } from "../Accounting/Ledger.ts"
 import { type Asset, type NodeConfig, NodeConfigService, type PeerConfig } from "../Config.ts"
 import { Peers } from "../Connector/Peers.ts"
-import { RatesTable, type StaticRate } from "../Rates/Rates.ts"
+import { effectiveRate, RatesTable, type StaticRate } from "../Rates/Rates.ts"
 import {
   assetKey,
   samePeer,
@@ -205,6 +205,14 @@ export const make = Effect.gen(function*() {
       }
       peers.replace(stored.peers)
       ratesTable.replace(stored.rates)
+      // Invalid rates (e.g. seeded from a config file) answer F07 for their pair; say so once per change.
+      const invalid = stored.rates.flatMap((rate) => {
+        const effective = effectiveRate(rate)
+        return Result.isFailure(effective) ? [`${rate.base}→${rate.quote}: ${effective.failure}`] : []
+      })
+      if (invalid.length > 0 && stored.version !== state.version) {
+        yield* Effect.logWarning(`invalid static rates (answer F07): ${invalid.join(", ")}`)
+      }
       state = {
         peers: stored.peers,
         storedAssets: stored.assets,

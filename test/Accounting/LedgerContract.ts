@@ -18,7 +18,8 @@ import {
   PendingAlreadyVoided,
   PendingExpired,
   PendingNotFound,
-  setCreditLimit
+  setCreditLimit,
+  TransferCode
 } from "../../src/Accounting/Ledger.ts"
 import {
   balanceOf,
@@ -275,6 +276,79 @@ export const ledgerContract = (name: string, makeLayer: () => Layer.Layer<Ledger
         )
         expect(outcomes.filter((outcome) => outcome._tag === "Success").length).toBe(100)
         expect((yield* balanceOf(from!)).debitsPending).toBe(100n)
+      }))
+
+    it.effect("createChain mixes posted and pending transfers in one all-or-nothing chain", () =>
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const [source, from, line, out] = yield* createAccounts(L, [noFlags, dmnec, cmned, noFlags])
+        yield* fund(L, source!, from!, 100n)
+        yield* fund(L, line!, from!, 50n) // a credit line of 50: `from` may use 150
+        const unlock = transferSpec(L, from!, line!, 50n, TransferCode.creditLine)
+        const relock = transferSpec(L, line!, from!, 50n, TransferCode.creditLine)
+        // Taking the credit line out first limits the pending withdrawal to the 100 deposited.
+        const tooMuch = { ...transferSpec(L, from!, out!, 101n, TransferCode.withdrawal), timeoutSeconds: 60 }
+        const refused = yield* Effect.flip(ledger.createChain([unlock, tooMuch, relock]))
+        expect(refused).toBeInstanceOf(InsufficientBalance)
+        expect(yield* balanceOf(from!)).toEqual({ ...zeroBalance(from!), creditsPosted: 150n })
+        const unlock2 = transferSpec(L, from!, line!, 50n, TransferCode.creditLine)
+        const relock2 = transferSpec(L, line!, from!, 50n, TransferCode.creditLine)
+        const hold = { ...transferSpec(L, from!, out!, 100n, TransferCode.withdrawal), timeoutSeconds: 60 }
+        yield* ledger.createChain([unlock2, hold, relock2])
+        yield* ledger.createChain([unlock2, hold, relock2]) // a retry with the same ids changes nothing
+        expect(yield* balanceOf(from!)).toEqual({
+          ...zeroBalance(from!),
+          debitsPosted: 50n,
+          debitsPending: 100n,
+          creditsPosted: 200n
+        })
+        expect(yield* balanceOf(line!)).toEqual({ ...zeroBalance(line!), debitsPosted: 100n, creditsPosted: 50n })
+        const [unlocked, held] = yield* ledger.lookupTransfers([unlock2.id, hold.id])
+        expect(unlocked).toMatchObject({ pending: false, state: "posted", amount: 50n, timeoutSeconds: 0 })
+        expect(held).toMatchObject({
+          id: hold.id,
+          debitAccountId: from!,
+          creditAccountId: out!,
+          amount: 100n,
+          ledger: L,
+          code: TransferCode.withdrawal,
+          pending: true,
+          timeoutSeconds: 60,
+          state: "pending"
+        })
+        yield* ledger.post([hold.id])
+        expect(yield* balanceOf(out!)).toEqual({ ...zeroBalance(out!), creditsPosted: 100n })
+        expect((yield* ledger.lookupTransfers([hold.id]))[0]!.state).toBe("posted")
+      }))
+
+    it.effect("lookupTransfers reports each transfer's state, in the order asked, unknown ids left out", () =>
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const [source, from, to] = yield* createAccounts(L, [noFlags, dmnec, noFlags])
+        yield* fund(L, source!, from!, 1_000n)
+        const single = transferSpec(L, from!, to!, 1n)
+        yield* ledger.transfer([single])
+        const [toPost, toVoid, toKeep, toExpire] = [2n, 3n, 4n, 5n].map((amount) => transferSpec(L, from!, to!, amount))
+        yield* ledger.reserve([toPost!], 60)
+        yield* ledger.reserve([toVoid!], 60)
+        yield* ledger.reserve([toKeep!], 60)
+        yield* ledger.reserve([toExpire!], 1)
+        yield* ledger.post([toPost!.id])
+        yield* ledger.voidPending([toVoid!.id])
+        const unknown = newTransferId()
+        yield* eventually(Effect.gen(function*() {
+          const found = yield* ledger.lookupTransfers([toExpire!.id, unknown, toKeep!.id, toVoid!.id, toPost!.id, single.id])
+          expect(found.map((t) => [t.id, t.state])).toEqual([
+            [toExpire!.id, "expired"],
+            [toKeep!.id, "pending"],
+            [toVoid!.id, "voided"],
+            [toPost!.id, "posted"],
+            [single.id, "posted"]
+          ])
+        }), 10_000)
+        expect(yield* ledger.lookupTransfers([])).toEqual([])
+        const [timedOut] = yield* ledger.lookupTransfers([toExpire!.id])
+        expect(timedOut!.timestamp > 0n).toBe(true)
       }))
 
     it.effect("reports pending transfers when it can count them", () =>

@@ -85,7 +85,10 @@ describe("AdminApi", () => {
 
   describe("auth", () => {
     it("answers /healthz without a token", async () => {
-      expect(await call(server, "GET", "/healthz", { token: null })).toEqual({ status: 200, body: { status: "ok" } })
+      expect(await call(server, "GET", "/healthz", { token: null })).toEqual({
+        status: 200,
+        body: { status: "ok", checks: { ledger: "ok" } }
+      })
     })
 
     it("answers 401 without a token, with a wrong token and with another scheme", async () => {
@@ -284,14 +287,20 @@ describe("AdminApi", () => {
   })
 
   describe("GET /openapi.json", () => {
-    it("is served without a token and lists every path with the bearer scheme", async () => {
-      const answer = await call(server, "GET", "/openapi.json", { token: null })
+    it("needs the admin token (unless configured open) and lists every path with the bearer scheme", async () => {
+      expect((await call(server, "GET", "/openapi.json", { token: null })).status).toBe(401)
+      expect((await call(server, "GET", "/openapi.json", { token: "wrong-token-0000000000000001" })).status).toBe(401)
+      expect((await call(server, "GET", "/metrics", { token: null })).status).toBe(401)
+      expect((await call(server, "GET", "/metrics")).status).toBe(200)
+      const answer = await call(server, "GET", "/openapi.json")
       expect(answer.status).toBe(200)
       expect(Object.keys(answer.body.paths).sort()).toEqual(
         [
           "/assets",
           "/assets/{code}/{scale}",
           "/balances",
+          "/deposits",
+          "/deposits/{id}",
           "/healthz",
           "/incoming-payments",
           "/incoming-payments/{id}",
@@ -309,14 +318,18 @@ describe("AdminApi", () => {
           "/wallet-addresses",
           "/wallet-addresses/{id}",
           "/wallet-addresses/{id}/deposit",
-          "/wallet-addresses/{id}/incoming-payments"
+          "/wallet-addresses/{id}/incoming-payments",
+          "/withdrawals",
+          "/withdrawals/{id}",
+          "/withdrawals/{id}/post",
+          "/withdrawals/{id}/void"
         ]
       )
       expect(JSON.stringify(answer.body.components)).toMatch(/bearer/i)
     })
 
     it("gives every operation a summary and a description", async () => {
-      const answer = await call(server, "GET", "/openapi.json", { token: null })
+      const answer = await call(server, "GET", "/openapi.json")
       const operations = Object.entries(answer.body.paths as Record<string, Record<string, any>>).flatMap(([path, item]) =>
         Object.entries(item).map(([method, op]) => ({ at: `${method.toUpperCase()} ${path}`, op }))
       )
@@ -329,11 +342,12 @@ describe("AdminApi", () => {
     })
 
     it("serves a readable reference page rendered on the node, with nothing fetched from elsewhere", async () => {
-      const response = await fetch(`${server.baseUrl}/docs`)
+      expect((await fetch(`${server.baseUrl}/docs`)).status).toBe(401) // like /openapi.json: the admin token
+      const response = await fetch(`${server.baseUrl}/docs`, { headers: { authorization: `Bearer ${adminToken}` } })
       expect(response.status).toBe(200)
       expect(response.headers.get("content-type")).toMatch(/text\/html/)
       const page = await response.text()
-      const spec = (await call(server, "GET", "/openapi.json", { token: null })).body
+      const spec = (await call(server, "GET", "/openapi.json")).body
       for (const [path, item] of Object.entries(spec.paths as Record<string, Record<string, any>>)) {
         expect(page).toContain(path)
         for (const op of Object.values(item)) expect(page).toContain(op.summary.replace(/'/g, "&#39;"))
@@ -359,5 +373,24 @@ describe("AdminApi without an admin token", () => {
     expect((await call(server, "GET", "/peers", { token: null })).status).toBe(401)
     expect((await call(server, "GET", "/balances", { token: "" })).status).toBe(401)
     expect((await call(server, "GET", "/balances", { token: adminToken })).status).toBe(401)
+    expect((await call(server, "GET", "/metrics", { token: adminToken })).status).toBe(401)
+    expect((await call(server, "GET", "/openapi.json", { token: adminToken })).status).toBe(401)
+  })
+})
+
+describe("AdminApi with /metrics and /openapi.json configured open", () => {
+  let server: AdminServer
+
+  beforeAll(async () => {
+    const config = await Effect.runPromise(makeConfig(adminToken))
+    server = await startAdminServer({ ...config, metricsOpen: true, openapiOpen: true })
+  })
+  afterAll(() => server.close())
+
+  it("serves them without a token; everything else still needs it", async () => {
+    expect((await call(server, "GET", "/metrics", { token: null })).status).toBe(200)
+    expect((await call(server, "GET", "/openapi.json", { token: null })).status).toBe(200)
+    expect((await fetch(`${server.baseUrl}/docs`)).status).toBe(200)
+    expect((await call(server, "GET", "/peers", { token: null })).status).toBe(401)
   })
 })

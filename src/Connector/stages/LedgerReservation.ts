@@ -93,9 +93,18 @@ export const ledgerReservation = (ledger: LedgerShape, metrics: MetricsShape): S
     )
   )
 
+  const fulfilled = Effect.sync(() =>
+    metrics.recordFulfilled(
+      request.source,
+      request.prepare.amount,
+      request.destination.kind === "peer" ? request.destination.peer.config.id : undefined,
+      request.destinationAmount
+    )
+  )
+
   return Effect.acquireUseRelease(
     reserve,
     () => next(request),
-    (_, exit) => (Exit.isSuccess(exit) ? post : voidReservation)
+    (_, exit) => (Exit.isSuccess(exit) ? Effect.andThen(fulfilled, post) : voidReservation)
   )
 }

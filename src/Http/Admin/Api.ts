@@ -15,10 +15,12 @@ import { PeersGroup } from "./Peers.ts"
 import { RatesGroup } from "./Rates.ts"
 import { SystemGroup } from "./System.ts"
 import { WalletAddressesGroup } from "./WalletAddresses.ts"
+import { DepositsGroup, WithdrawalsGroup } from "./Withdrawals.ts"
 
 export class AdminApi extends HttpApi.make("admin")
   .add(SystemGroup, PeersGroup, AssetsGroup, RatesGroup, BalancesGroup, LiquidityGroup)
   .add(WalletAddressesGroup, IncomingPaymentsGroup, QuotesGroup, OutgoingPaymentsGroup)
+  .add(DepositsGroup, WithdrawalsGroup)
   .middleware(RequestValidation)
   .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error", errors: "all" })
   .annotateMerge(OpenApi.annotations({ title: "Connector operator API", version: "1" }))

@@ -134,7 +134,10 @@ export const balanceJson = (balance: AccountBalance): BalanceJson => ({
 })
 
 
-/** The configuration with the current peer set (peers may be replaced at run time). */
+/**
+ * The configuration with the current peer set (peers may be replaced at run time). Prefer
+ * `NodeSettings.effectiveConfig()`, which also has the assets and rates added at run time.
+ */
 export const withCurrentPeers = (config: NodeConfig, peers: PeersShape): NodeConfig => ({
   ...config,
   peers: peers.all().map((entry) => entry.config)

@@ -4,8 +4,9 @@
  * resource beside this one; `Api.ts` lists them.
  *
  * HTTP answers:
- * - `GET /healthz`, `GET /openapi.json`, `GET /docs` (the API reference page, rendered on the node
- *   from the OpenAPI document, no network access), `GET /metrics` (Prometheus text): no auth.
+ * - `GET /healthz`: no auth. `GET /openapi.json`, `GET /docs` (the API reference page, rendered on
+ *   the node from the OpenAPI document, no network access), `GET /metrics` (Prometheus text): the
+ *   admin token, unless configured open (`openapiOpen` for the first two, `metricsOpen`).
  * - every other endpoint: `Authorization: Bearer <adminToken>`; missing or wrong token → 401. The
  *   token is compared as SHA-256 digests with `timingSafeEqual`. Without a configured token every
  *   guarded endpoint answers 401 (and `serve` logs a warning once).
@@ -28,6 +29,7 @@ import { HttpApiBuilder, type HttpApiError, HttpApiMiddleware } from "effect/htt
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import type { Ledger } from "../../Accounting/Ledger.ts"
+import type { Health } from "../../Health.ts"
 import type { NodeConfig } from "../../Config.ts"
 import { Metrics } from "../../Connector/Metrics.ts"
 import * as Console from "../Console/Console.ts"
@@ -51,6 +53,8 @@ import { ratesHandlers } from "./Rates.ts"
 import { referencePath, referenceResponse } from "./Reference.ts"
 import { systemHandlers } from "./System.ts"
 import { walletAddressesHandlers } from "./WalletAddresses.ts"
+import { guardDocuments, metricsRoute } from "./Metrics.ts"
+import { depositsHandlers, withdrawalsHandlers } from "./Withdrawals.ts"
 
 const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
 
@@ -102,7 +106,9 @@ export const routesLayer = (config: NodeConfig) =>
       walletAddressesHandlers(AdminApi),
       incomingPaymentsHandlers(AdminApi),
       quotesHandlers(AdminApi),
-      outgoingPaymentsHandlers(AdminApi)
+      outgoingPaymentsHandlers(AdminApi),
+      depositsHandlers(AdminApi),
+      withdrawalsHandlers(AdminApi)
     ]),
     Layer.provide([authLayer(config.adminToken), requestValidationLayer])
   )
@@ -125,6 +131,7 @@ const limitBody = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerRespons
 
 /** The node services the admin API's handlers use. */
 export type AdminServices =
+  | Health
   | Ledger
   | Peers
   | Metrics
@@ -144,31 +151,28 @@ const portOf = (server: HttpServer.HttpServer["Service"]): number =>
   server.address._tag === "UnixPathAddress" ? 0 : server.address.port
 
 /**
- * Serves the admin API on `config.host:config.adminPort` (0 picks a free port) until the scope
+ * Serves the admin API on `config.adminHost:config.adminPort` (0 picks a free port) until the scope
  * closes; answers the port actually bound.
  */
 export const serve = (
   config: NodeConfig
 ): Effect.Effect<RunningAdminApi, HttpServerError.ServeError, Scope.Scope | AdminServices> =>
   Effect.gen(function*() {
-    const metrics = yield* Metrics
     if (config.adminToken === undefined) {
       yield* Effect.logWarning("admin API: no admin token configured (ADMIN_TOKEN); guarded endpoints answer 401")
     }
-    // Prometheus scrapes `GET /metrics` without a token, like `/healthz`: the admin port is internal.
-    const metricsRoute = HttpRouter.add("GET", "/metrics", () =>
-      Effect.sync(() =>
-        HttpServerResponse.text(metrics.render(), { contentType: "text/plain; version=0.0.4; charset=utf-8" })
-      ))
+    // `/metrics`, `/openapi.json` and `/docs` need the admin token unless configured open (Metrics.ts).
+    const expected = config.adminToken === undefined ? undefined : sha256(Redacted.value(config.adminToken))
+    const guard = guardDocuments(config, (token) => tokenMatches(expected, token))
     // The API reference, rendered once from the OpenAPI document; served like `/openapi.json`.
     const reference = referenceResponse()
     const referenceRoute = HttpRouter.add("GET", referencePath, () => Effect.succeed(reference))
-    const routes = Layer.mergeAll(routesLayer(config), metricsRoute, referenceRoute, Console.routes(config))
-    const serverLayer = HttpRouter.serve(routes, { disableListenLog: true, middleware: limitBody }).pipe(
-      Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: config.adminPort, host: config.host }))
+    const routes = Layer.mergeAll(routesLayer(config), metricsRoute(config), referenceRoute, Console.routes(config))
+    const serverLayer = HttpRouter.serve(routes, { disableListenLog: true, middleware: (app) => guard(limitBody(app)) }).pipe(
+      Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: config.adminPort, host: config.adminHost }))
     )
     const server = Context.get(yield* Layer.build(serverLayer), HttpServer.HttpServer)
     const running: RunningAdminApi = { port: portOf(server) }
-    yield* Effect.logInfo(`admin API listening on http://${config.host}:${running.port}`)
+    yield* Effect.logInfo(`admin API listening on http://${config.adminHost}:${running.port}`)
     return running
   })

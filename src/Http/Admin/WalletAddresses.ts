@@ -72,6 +72,7 @@ export const walletAddressesHandlers = (api: typeof AdminApi) =>
       const deposit = (id: string, body: typeof Payments.WalletDepositRequest.Type) =>
         Effect.gen(function*() {
           const wallet = yield* wallets.get(id)
+          if (!wallet.active) return yield* new Conflict({ message: "the wallet address is inactive; deposits are refused" })
           const transferId = body.transferId === undefined ? newTransferId() : parseTransferId(body.transferId)
           if (transferId === undefined) return yield* new Conflict({ message: "transferId: not a usable u128 id" })
           // Money from outside the ledger (the asset's settlement account) into the wallet address.

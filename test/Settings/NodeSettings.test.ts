@@ -1,0 +1,169 @@
+/**
+ * NodeSettings over the embedded store and ledger: changes made by ANOTHER instance (a second
+ * store on the same file) reach this one through the store's `changes` hook and through the
+ * periodic reload, which is what a shared PostgreSQL store drives; credit limits are checked
+ * against the ledger before anything is stored.
+ */
+import { Context, Effect, Exit, Layer, Queue, Redacted, Scope, Stream } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { ids, ledgerOf } from "../../src/Accounting/Accounts.ts"
+import { Ledger, newTransferId, TransferCode } from "../../src/Accounting/Ledger.ts"
+import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
+import * as Config from "../../src/Config.ts"
+import { Peers } from "../../src/Connector/Peers.ts"
+import * as PeersModule from "../../src/Connector/Peers.ts"
+import * as Rates from "../../src/Rates/Rates.ts"
+import { NodeSettings } from "../../src/Settings/NodeSettings.ts"
+import * as NodeSettingsModule from "../../src/Settings/NodeSettings.ts"
+import * as SettingsSqlite from "../../src/Settings/SettingsSqlite.ts"
+import { SettingsStore, type SettingsStoreShape } from "../../src/Settings/SettingsStore.ts"
+import { peer } from "./SettingsStoreContract.ts"
+
+const usd = { code: "USD", scale: 2 }
+
+const dirs: Array<string> = []
+const scopes: Array<Scope.Closeable> = []
+afterEach(async () => {
+  for (const scope of scopes.splice(0)) await Effect.runPromise(Scope.close(scope, Exit.void))
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+const tempFile = () => {
+  const dir = mkdtempSync(join(tmpdir(), "node-settings-"))
+  dirs.push(dir)
+  return join(dir, "settings.sqlite")
+}
+
+/** Builds NodeSettings over `store` with an in-memory ledger; answers its services. */
+const build = async (store: SettingsStoreShape, file: Record<string, unknown> = {}) => {
+  const config = await Effect.runPromise(Config.decodeConfig({ dataDir: ":memory:", ilpAddress: "test.node", ...file }, {}))
+  const base = Layer.mergeAll(
+    Layer.succeed(SettingsStore, store),
+    PeersModule.layer,
+    LedgerSqlite.layer({ filename: ":memory:" }),
+    Rates.layerTable(undefined)
+  ).pipe(Layer.provideMerge(Config.layer(config)))
+  const scope = Scope.makeUnsafe()
+  scopes.push(scope)
+  const context = await Effect.runPromise(Scope.provide(scope)(Layer.build(NodeSettingsModule.layer.pipe(Layer.provideMerge(base)))))
+  return {
+    settings: Context.get(context, NodeSettings),
+    peers: Context.get(context, Peers),
+    rates: Context.get(context, Rates.Rates),
+    run: <A, E>(effect: Effect.Effect<A, E, any>) => Effect.runPromise(Effect.provideContext(effect, context) as Effect.Effect<A, E>)
+  }
+}
+
+const waitFor = async (condition: () => boolean, what: string, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe("NodeSettings", () => {
+  it("reloads when the store's changes hook fires (another instance wrote)", async () => {
+    const filename = tempFile()
+    const mine = SettingsSqlite.make(filename)
+    const other = SettingsSqlite.make(filename)
+    const notifications = await Effect.runPromise(Queue.unbounded<void>())
+    const node = await build({ ...mine.store, changes: Stream.fromQueue(notifications) })
+    try {
+      await Effect.runPromise(other.store.putPeer(peer("remote")))
+      await Effect.runPromise(other.store.putRate({ base: "USD", quote: "EUR", rate: "0.5" }))
+      // Nothing tells this instance yet: it still runs the old settings.
+      expect(node.peers.byId("remote")).toBeUndefined()
+      await Effect.runPromise(Queue.offer(notifications, undefined))
+      await waitFor(() => node.peers.byId("remote") !== undefined, "the peer written by the other instance")
+      expect(node.peers.byToken("remote-incoming-token-00000001")?.config.id).toBe("remote")
+      expect(node.peers.routes().lookup("test.remote-friends.x", undefined)?.peerId).toBe("remote")
+      expect(await Effect.runPromise(node.rates.rate("USD", "EUR"))).toEqual({ num: 1n, den: 2n })
+      // Its ledger accounts were made on this instance too: the credit limit is granted.
+      const [line] = await node.run(Ledger.use((ledger) => ledger.balances([ids.creditLine("remote")])))
+      expect(line?.debitsPosted).toBe(12n)
+
+      await Effect.runPromise(other.store.deletePeer("remote"))
+      await Effect.runPromise(Queue.offer(notifications, undefined))
+      await waitFor(() => node.peers.byId("remote") === undefined, "the deletion")
+      expect(node.peers.byToken("remote-incoming-token-00000001")).toBeUndefined()
+    } finally {
+      mine.close()
+      other.close()
+    }
+  })
+
+  it("reloads every reloadIntervalMs as a backstop when no notification comes", async () => {
+    const filename = tempFile()
+    const mine = SettingsSqlite.make(filename)
+    const other = SettingsSqlite.make(filename)
+    const node = await build({ ...mine.store, reloadIntervalMs: 50 })
+    try {
+      await Effect.runPromise(other.store.putPeer(peer("quiet")))
+      await waitFor(() => node.peers.byId("quiet") !== undefined, "the periodic reload")
+    } finally {
+      mine.close()
+      other.close()
+    }
+  })
+
+  it("refuses a credit limit below what the peer owes, and nothing is stored", async () => {
+    const made = SettingsSqlite.make(":memory:")
+    const node = await build(made.store, { assets: [usd] })
+    try {
+      await node.run(node.settings.createPeer(peer("debtor", { creditLimit: 1000n })))
+      // The peer spends 600 on credit (as a fulfilled packet would).
+      await node.run(Ledger.use((ledger) =>
+        ledger.transfer([{
+          id: newTransferId(),
+          debitAccountId: ids.peerLiquidity("debtor"),
+          creditAccountId: ids.assetLiquidity(usd),
+          amount: 600n,
+          ledger: ledgerOf(usd),
+          code: TransferCode.packet
+        }])
+      ))
+      const refused = await node.run(Effect.flip(node.settings.updatePeer("debtor", (p) => ({ ...p, creditLimit: 500n }))))
+      expect(refused._tag).toBe("SettingsConflict")
+      expect((await Effect.runPromise(made.store.load)).peers[0]?.creditLimit).toBe(1000n)
+      const lowered = await node.run(node.settings.updatePeer("debtor", (p) => ({ ...p, creditLimit: 600n })))
+      expect(lowered.creditLimit).toBe(600n)
+
+      const renamed = await node.run(Effect.flip(node.settings.updatePeer("debtor", (p) => ({ ...p, asset: { code: "EUR", scale: 2 } }))))
+      expect(renamed._tag).toBe("SettingsInvalid")
+      const ownAddress = await node.run(Effect.flip(node.settings.createPeer(peer("me", { staticIlpAddress: "test.node" }))))
+      expect(ownAddress._tag).toBe("SettingsConflict")
+      const same = peer("twin", { incomingTokenHashes: peer("debtor").incomingTokenHashes })
+      expect((await node.run(Effect.flip(node.settings.createPeer(same))))._tag).toBe("SettingsConflict")
+      expect(Redacted.value(node.peers.byId("debtor")!.config.outgoing!.token)).toBe("debtor-outgoing-token-000001")
+    } finally {
+      made.close()
+    }
+  })
+
+  it("seeds from the config file once; stored values win on the next start", async () => {
+    const filename = tempFile()
+    const configPeer = {
+      id: "cfg",
+      asset: usd,
+      incomingTokens: ["cfg-incoming-token-000000001"],
+      staticIlpAddress: "test.cfg",
+      maxPacketAmount: "100"
+    }
+    const first = SettingsSqlite.make(filename)
+    const node = await build(first.store, { peers: [configPeer] })
+    await node.run(node.settings.updatePeer("cfg", (p) => ({ ...p, maxPacketAmount: 50n })))
+    first.close()
+
+    const second = SettingsSqlite.make(filename)
+    try {
+      const restarted = await build(second.store, { peers: [{ ...configPeer, maxPacketAmount: "200" }] })
+      expect(restarted.peers.byId("cfg")?.config.maxPacketAmount).toBe(50n)
+    } finally {
+      second.close()
+    }
+  })
+})
