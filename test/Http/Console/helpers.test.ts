@@ -21,6 +21,16 @@ describe("fieldErrors", () => {
     expect(fieldErrors("transferId: already used", fields)).toEqual({ _form: "transferId: already used" })
     expect(fieldErrors("body: invalid; amount: too big", fields)).toEqual({ _form: "body: invalid", amount: "too big" })
   })
+
+  it("keeps a message that itself contains '; ' with its field", () => {
+    expect(fieldErrors('peerId: a peer "c" exists; update it with PATCH', fields)).toEqual({
+      peer: 'a peer "c" exists; update it with PATCH'
+    })
+    expect(fieldErrors("transferId: used; use a fresh id; amount: too big", fields)).toEqual({
+      _form: "transferId: used; use a fresh id",
+      amount: "too big"
+    })
+  })
 })
 
 describe("newTransferId", () => {

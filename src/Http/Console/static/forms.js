@@ -3,7 +3,7 @@
 /**
  * Splits an API error message ("amount: exceeds the available balance; asset.code: ...") into
  * messages per form field. `fields` maps API paths (or their first segment) to the form's field
- * names; a part naming no known field goes to `_form`, shown at the top of the form.
+ * names; a part naming no known field goes to `_form`, shown with the form's buttons.
  * @param {string} message
  * @param {Record<string, string>} fields API path → form field
  * @returns {Record<string, string>}
@@ -14,18 +14,20 @@ export const fieldErrors = (message, fields) => {
   const add = (key, text) => {
     out[key] = out[key] === undefined ? text : `${out[key]}; ${text}`
   }
+  // Parts are "path: problem"; a part without a path continues the one before it (a message may
+  // itself contain "; "), or belongs to the form when it comes first.
+  let previous = "_form"
   for (const part of String(message).split("; ")) {
     const match = /^([A-Za-z0-9_.[\]-]+): (.+)$/s.exec(part)
     if (match === null) {
-      add("_form", part)
+      add(previous, part)
       continue
     }
-    const path = match[1]
-    const segments = path.split(".")
+    const segments = match[1].split(".")
     let field
     for (let n = segments.length; n > 0 && field === undefined; n--) field = fields[segments.slice(0, n).join(".")]
-    if (field === undefined) add("_form", part)
-    else add(field, match[2])
+    previous = field ?? "_form"
+    add(previous, field === undefined ? part : match[2])
   }
   return out
 }
