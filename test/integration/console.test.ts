@@ -121,7 +121,12 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
     expect(await pageA.getByLabel("Admin token").getAttribute("aria-invalid")).toBe("true")
 
     await signIn(pageA, nodeA, tokenA)
-    await signIn(pageB, nodeB, tokenB)
+    // Keyboard only: the token field has the focus, Enter signs in.
+    await pageB.goto(consoleUrl(nodeB))
+    await pageB.getByLabel("Admin token").waitFor()
+    await pageB.keyboard.type(tokenB)
+    await pageB.keyboard.press("Enter")
+    await waitText(pageB.getByTestId("node-address"), "test.b")
     await waitText(pageA.locator("tr[data-asset=USD]"), "0.00 USD")
     await shoot(pageA, "a-overview")
     // A reload keeps the session (this tab's sessionStorage), no second sign-in.
@@ -150,6 +155,14 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
 
     // The API refuses: its message lands next to the amount field. A withdrawal asks first (a
     // one-step withdrawal, or a hold where the node has two-phase withdrawals).
+    // Escape cancels a confirmation: nothing moves.
+    await amount.fill("1.00")
+    await form.getByRole("button", { name: "Withdraw" }).click()
+    await pageB.getByRole("dialog").waitFor()
+    await pageB.keyboard.press("Escape")
+    await pageB.getByRole("dialog").waitFor({ state: "hidden" })
+    expect((await api(nodeB, tokenB, "/balances")).peers[0].liquidity.available).toBe("10000000")
+
     await amount.fill("100000.01")
     await form.getByRole("button", { name: "Withdraw" }).click()
     await shoot(pageB, "b-peers-confirm-withdraw")
@@ -329,6 +342,25 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
     expect(pageB.url()).toBe(bUrl)
     expect(await pageB.evaluate("window.__notReloaded")).toBe(true)
     await shoot(pageB, "b-wallet-after")
+    if ((await api(nodeB, tokenB, "/openapi.json")).paths["/withdrawals"]?.post !== undefined) {
+      // The money received can leave the incoming payment: a hold, then paid out; one cent more is refused.
+      await incoming.getByRole("button", { name: "Move out" }).click()
+      const out = pageB.getByRole("form", { name: "Move money out of the incoming payment" })
+      expect(await out.getByRole("button", { name: "Deposit" }).count()).toBe(0)
+      await out.getByLabel("Amount (EUR)").fill("45.01")
+      await out.getByRole("button", { name: "Withdraw" }).click()
+      await confirmDialog(pageB, "Hold for withdrawal")
+      await waitText(out.locator(".field .error"), "exceeds what the account holds")
+      await out.getByLabel("Amount (EUR)").fill("45.00")
+      await out.getByRole("button", { name: "Withdraw" }).click()
+      await confirmDialog(pageB, "Hold for withdrawal")
+      const hold = pageB.locator("li[data-withdrawal]").first()
+      await hold.getByRole("button", { name: "Pay out" }).click()
+      await confirmDialog(pageB, "Pay out")
+      await waitText(hold, "posted")
+      await waitText(pageB.getByRole("status").filter({ hasText: "Withdrawal posted" }), "available now 0.00 EUR")
+      await shoot(pageB, "b-incoming-moved-out")
+    }
     await go(pageB, nodeB, "#/peers", "Peers")
     await waitText(pageB.locator('tr[data-peer="a"]').getByTestId("peer-liquidity"), "99955.00 EUR")
     await go(pageB, nodeB, "#/overview", "Overview")

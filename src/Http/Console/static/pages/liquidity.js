@@ -29,6 +29,7 @@ const accountKey = (target) => JSON.stringify(target)
 /** Which API moves money for this target, or undefined when the node has none for it. */
 const routesFor = (app, target) => {
   if (app.has("POST", "/withdrawals") && app.has("POST", "/deposits")) return { kind: "movements" }
+  if (target.incomingPaymentId !== undefined) return undefined
   if (target.walletAddressId !== undefined) {
     return app.has("POST", "/wallet-addresses/{id}/deposit") ?
       { kind: "legacy", deposit: `/wallet-addresses/${encodeURIComponent(target.walletAddressId)}/deposit` } :
@@ -72,8 +73,8 @@ const Holds = ({ app, holds, asset, label, confirm, onChange }) => {
 }
 
 /**
- * @param {{ app, target: { peerId?: string, asset?: { code: string, scale: number }, walletAddressId?: string },
- *   asset: { code: string, scale: number }, label: string, title?: string,
+ * @param {{ app, target: { peerId?: string, asset?: { code: string, scale: number }, walletAddressId?: string,
+ *   incomingPaymentId?: string }, asset: { code: string, scale: number }, label: string, title?: string,
  *   confirm: (text: string, action: string) => Promise<boolean>, onDone: () => void }} props
  */
 export const LiquidityForm = ({ app, target, asset, label, title, confirm, onDone }) => {
@@ -128,13 +129,15 @@ export const LiquidityForm = ({ app, target, asset, label, title, confirm, onDon
     form.set("amount")(event)
   }
   const canWithdraw = movements || routes.withdraw !== undefined
+  // Money comes into an incoming payment only by payments; it can only be moved out.
+  const canDeposit = target.incomingPaymentId === undefined
   return html`
-    <form class="inline-form" onSubmit=${move("deposit")} aria-label=${title ?? `Liquidity of ${label}`}>
+    <form class="inline-form" onSubmit=${move(canDeposit ? "deposit" : "withdraw")} aria-label=${title ?? `Liquidity of ${label}`}>
       <${Field} label=${`Amount (${asset.code})`} name="amount" form=${form} error=${form.errors.amount}
         inputmode="decimal" autocomplete="off" onInput=${onInput}
         hint=${`up to ${asset.scale} decimal place${asset.scale === 1 ? "" : "s"}`} />
       <div class="actions">
-        <button type="submit" disabled=${form.busy}>Deposit</button>
+        ${canDeposit ? html`<button type="submit" disabled=${form.busy}>Deposit</button>` : null}
         ${canWithdraw ? html`<button type="button" class="danger" disabled=${form.busy} onClick=${move("withdraw")}>Withdraw</button>` : null}
       </div>
       <${FormError} errors=${form.errors} />

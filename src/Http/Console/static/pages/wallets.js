@@ -117,6 +117,8 @@ const IncomingPayments = ({ app, wallet, confirm }) => {
       setActionError(`${payment.id}: ${error.message}`)
     }
   }
+  const [movingOut, setMovingOut] = useState(undefined)
+  const canMoveOut = app.has("POST", "/withdrawals")
   const canComplete = app.has("POST", "/incoming-payments/{id}/complete")
   const canCancel = app.has("POST", "/incoming-payments/{id}/cancel")
   const open = (payment) => payment.state === "pending" || payment.state === "processing"
@@ -140,8 +142,18 @@ const IncomingPayments = ({ app, wallet, confirm }) => {
                 act(payment, "complete", `Complete incoming payment ${payment.id}? It stops accepting money.`)}>Complete</button>` : null}
               ${open(payment) && canCancel ? html`<button type="button" class="danger" onClick=${() =>
                 act(payment, "cancel", `Cancel incoming payment ${payment.id}?`)}>Cancel</button>` : null}
+              ${canMoveOut && payment.receivedAmount.value !== "0" ? html`<button type="button" class="secondary"
+                aria-expanded=${movingOut === payment.id ? "true" : "false"}
+                onClick=${() => setMovingOut(movingOut === payment.id ? undefined : payment.id)}>Move out</button>` : null}
             </td>
           </tr>`)} />
+      ${movingOut === undefined ? null : html`
+        <section class="card" aria-labelledby="move-out-title">
+          <h3 id="move-out-title">Move money out of incoming payment ${movingOut}</h3>
+          <${LiquidityForm} app=${app} target=${{ incomingPaymentId: movingOut }} asset=${wallet.asset}
+            label=${`incoming payment ${movingOut}`} title="Move money out of the incoming payment" confirm=${confirm}
+            onDone=${payments.refresh} key=${movingOut} />
+        </section>`}
       <${CreateIncoming} app=${app} wallet=${wallet} onDone=${payments.refresh} />
     </section>`
 }
