@@ -170,7 +170,8 @@ export const Table = ({ head, rows, empty = "nothing yet", label }) => {
   useEffect(() => {
     for (const row of wrap.current?.querySelectorAll("tbody tr") ?? []) {
       Array.from(row.children).forEach((cell, i) => {
-        if (head[i] !== undefined && head[i] !== "") cell.setAttribute("data-label", head[i])
+        if (head[i] !== undefined && head[i] !== "" && !cell.classList.contains("empty")) cell.setAttribute("data-label", head[i])
+        else cell.removeAttribute("data-label")
       })
     }
   })
