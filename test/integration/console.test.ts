@@ -327,6 +327,7 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
     await waitText(pageA.getByTestId("wallet-balance"), `${formatUnits(100_000n - sent, 2)} USD`)
     await go(pageA, nodeA, "#/peers", "Peers")
     await waitText(pageA.locator('tr[data-peer="b"]').getByTestId("peer-liquidity"), "45.00 EUR")
+    await shoot(pageA, "a-peers-after")
     await go(pageA, nodeA, "#/overview", "Overview")
     await waitText(pageA.locator("tr[data-asset=USD]"), `${formatUnits(sent, 2)} USD`)
     await waitText(pageA.locator("tr[data-asset=EUR]"), `${formatUnits(10_000_000n - 4_500n, 2)} EUR`)

@@ -162,10 +162,10 @@ export const Badge = ({ state }) => html`<span class=${`badge badge-${state}`}>$
 
 /**
  * A table. On a phone-width window each row becomes a block of "header: value" lines (the cells get
- * their column's header as `data-label`, which the stylesheet shows); wider, it scrolls sideways
- * inside its own box rather than the page.
+ * their column's header as `data-label`, which the stylesheet shows), unless `keep` (small tables);
+ * wider, it scrolls sideways inside its own box rather than the page.
  */
-export const Table = ({ head, rows, empty = "nothing yet", label }) => {
+export const Table = ({ head, rows, empty = "nothing yet", label, keep = false }) => {
   const wrap = useRef(null)
   useEffect(() => {
     for (const row of wrap.current?.querySelectorAll("tbody tr") ?? []) {
@@ -176,7 +176,7 @@ export const Table = ({ head, rows, empty = "nothing yet", label }) => {
     }
   })
   return html`
-  <div class="table-wrap" role="region" aria-label=${label} tabindex="0" ref=${wrap}>
+  <div class=${keep ? "table-wrap keep" : "table-wrap"} role="region" aria-label=${label} tabindex="0" ref=${wrap}>
     <table>
       <thead><tr>${head.map((cell) => html`<th scope="col">${cell}</th>`)}</tr></thead>
       <tbody>${

@@ -60,7 +60,7 @@ const Packets = ({ app }) => {
       <h2 id="packets-title">Packets</h2>
       <${LoadError} error=${metrics.error} />
       <${Chart} points=${points} />
-      <${Table} label="Packets by outcome since the node started" head=${["Outcome", "Packets since the node started"]}
+      <${Table} label="Packets by outcome since the node started" head=${["Outcome", "Packets since the node started"]} keep=${true}
         empty="no packets yet"
         rows=${outcomes.map(([outcome, count]) => html`<tr><td>${outcome}</td><td class="num">${count}</td></tr>`)} />
     </section>`

@@ -33,13 +33,17 @@ const load = async (api) => {
   return { peers, liquidity, metrics, assets: balances.assets.map((row) => row.asset) }
 }
 
+/** Packets received from the peer by outcome, and fulfilled amounts in from and out to it. */
 const Traffic = ({ counts, amounts, asset }) => {
-  if (counts === undefined) return html`<span class="muted">—</span>`
-  const moved = amounts === undefined ? null : html`<br /><small>in ${formatIn(amounts.in ?? "0", asset)} · out ${formatIn(amounts.out ?? "0", asset)}</small>`
-  const rejects = Object.entries(counts).filter(([outcome]) => outcome !== "fulfill").sort(([a], [b]) => a.localeCompare(b))
-  return html`<span>${counts.fulfill ?? 0} fulfilled${
-    rejects.length === 0 ? "" : html`<br /><small>rejected: ${rejects.map(([code, count]) => `${code} ${count}`).join(", ")}</small>`
-  }${moved}</span>`
+  if (counts === undefined && amounts === undefined) return html`<span class="muted">—</span>`
+  const rejects = Object.entries(counts ?? {}).filter(([outcome]) => outcome !== "fulfill").sort(([a], [b]) => a.localeCompare(b))
+  return html`<small>
+    ${counts === undefined ? null : html`from peer: ${counts.fulfill ?? 0} fulfilled${
+      rejects.length === 0 ? "" : `, rejected ${rejects.map(([code, count]) => `${code} ${count}`).join(", ")}`
+    }`}
+    ${counts !== undefined && amounts !== undefined ? html`<br />` : null}
+    ${amounts === undefined ? null : html`in ${formatIn(amounts.in ?? "0", asset)} · out ${formatIn(amounts.out ?? "0", asset)}`}
+  </small>`
 }
 
 /** Max packet amount, packet rate and throughput, as far as the peer has them. */
