@@ -331,8 +331,15 @@ describe.skipIf(executable === undefined)("operator console in Chromium", () => 
     await go(pageA, nodeA, "#/overview", "Overview")
     await waitText(pageA.locator("tr[data-asset=USD]"), `${formatUnits(sent, 2)} USD`)
     await waitText(pageA.locator("tr[data-asset=EUR]"), `${formatUnits(10_000_000n - 4_500n, 2)} EUR`)
-    // The packet counters moved: the chart and the outcome table have the fulfilled packets.
+    // The packet counters moved: the outcome table has the fulfilled packets, and the chart a
+    // fulfilled bar (packets since the previous scrape, taken on the first visit to this page).
     await waitText(pageA.locator("section[aria-labelledby=packets-title] table"), "fulfill")
+    await pageA.waitForFunction(
+      `[...document.querySelectorAll(".chart rect.series-fulfilled")].some((bar) => Number(bar.getAttribute("height")) > 0)`,
+      undefined,
+      { timeout: 30_000 }
+    )
+    expect(await pageA.locator(".chart svg").getAttribute("aria-label")).toMatch(/fulfilled\/s/)
     await shoot(pageA, "a-overview-after")
 
     // B: the incoming payment is completed with exactly 45.00 EUR, shown live (same document, no
