@@ -16,8 +16,9 @@ const Chart = ({ points }) => {
   const width = 600
   const height = 160
   const slot = width / pointsMax
-  const peak = Math.max(1, ...points.map((point) => point.fulfilled + point.rejected))
-  const scale = (value) => (value / peak) * (height - 8)
+  const peak = Math.max(0, ...points.map((point) => point.fulfilled + point.rejected))
+  // At least 1 packet/s full height, so a trickle does not look like a flood.
+  const scale = (value) => (value / Math.max(peak, 1)) * (height - 8)
   const latest = points[points.length - 1]
   const summary = latest === undefined ?
     "no samples yet (one every few seconds)" :
