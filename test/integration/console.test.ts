@@ -8,6 +8,10 @@
  * test-artifacts/console/ (git-ignored).
  *
  * Skipped, with one loud line, only where no Chromium is installed (`.ci/run` installs Debian's).
+ *
+ * Over 400 lines on purpose: it is one operator's session across two nodes, each test building on
+ * the state the previous left (money deposited, the wallet funded, the payment made), so splitting
+ * it would mean starting the nodes and the browser again for each part.
  */
 import { join } from "node:path"
 import type { Locator, Page } from "playwright-core"
