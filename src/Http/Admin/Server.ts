@@ -32,6 +32,7 @@ import type { Ledger } from "../../Accounting/Ledger.ts"
 import type { Health } from "../../Health.ts"
 import type { NodeConfig } from "../../Config.ts"
 import { Metrics } from "../../Connector/Metrics.ts"
+import * as Console from "../Console/Console.ts"
 import type { Peers } from "../../Connector/Peers.ts"
 import type { IncomingPayments } from "../../Payments/IncomingPayments.ts"
 import type { OutgoingPayments } from "../../Payments/OutgoingPayments.ts"
@@ -166,7 +167,7 @@ export const serve = (
     // The API reference, rendered once from the OpenAPI document; served like `/openapi.json`.
     const reference = referenceResponse()
     const referenceRoute = HttpRouter.add("GET", referencePath, () => Effect.succeed(reference))
-    const routes = Layer.mergeAll(routesLayer(config), metricsRoute(config), referenceRoute)
+    const routes = Layer.mergeAll(routesLayer(config), metricsRoute(config), referenceRoute, Console.routes(config))
     const serverLayer = HttpRouter.serve(routes, { disableListenLog: true, middleware: (app) => guard(limitBody(app)) }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { port: config.adminPort, host: config.adminHost }))
     )
