@@ -3,8 +3,9 @@
  * client created each incoming payment (so `read`/`list`/`complete` without `-all` reach only a
  * client's own payments).
  *
- * Async Effects, so a PostgreSQL layer can stand beside the embedded one (`layerSqlite`, its own
- * SQLite file in the data directory, `openpayments.sqlite`; not yet shared between instances). Token and continuation values are never stored: only their
+ * Async Effects: the embedded layer (`layerSqlite`, its own SQLite file in the data directory,
+ * `openpayments.sqlite`) and the PostgreSQL one (`GrantStorePostgres.ts`, shared by every instance
+ * when `postgresUrl` is set) pass one contract suite. Token and continuation values are never stored: only their
  * SHA-256 digests, looked up by digest. A store fault is `GrantStoreUnavailable` (answered 503),
  * never mistaken for "no such token".
  *
