@@ -36,9 +36,12 @@ import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as ClientKey from "./OpenPayments/ClientKey.ts"
 import * as OpenPaymentsClient from "./OpenPayments/Client.ts"
 import * as GrantStore from "./OpenPayments/GrantStore.ts"
+import * as GrantStorePostgres from "./OpenPayments/GrantStorePostgres.ts"
 import * as OpenPayments from "./OpenPayments/Server.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as NodeSettings from "./Settings/NodeSettings.ts"
+import * as SettingsPostgres from "./Settings/SettingsPostgres.ts"
+import { SettingsStore } from "./Settings/SettingsStore.ts"
 import * as SettingsSqlite from "./Settings/SettingsSqlite.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
 import * as ReceiptTotals from "./Stream/ReceiptTotals.ts"
@@ -99,11 +102,11 @@ const rateLimiterLayer = (config: Config.NodeConfig) =>
  * Wallet addresses and payments: PostgreSQL when configured (production; shared by every instance,
  * migrated at start under an advisory lock), else SQLite beside the ledger.
  */
-const paymentsStoreLayer = (config: Config.NodeConfig) =>
-  config.postgresUrl === undefined ?
+const paymentsStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | undefined) =>
+  postgres === undefined ?
     StoreSqlite.layer({ filename: storeFile(config, "payments.sqlite") }) :
     StorePostgres.layer.pipe(
-      Layer.provide(Postgres.layer({ url: config.postgresUrl })),
+      Layer.provide(postgres),
       // A clear first line (the URL stays redacted); the node does not start without its store.
       Layer.catch((error) =>
         Layer.effect(
@@ -111,6 +114,36 @@ const paymentsStoreLayer = (config: Config.NodeConfig) =>
           Effect.die(new Error(`PostgreSQL resource store unavailable at start: ${error.message}`, { cause: error }))
         )
       )
+    )
+
+/** One PostgreSQL pool per process, shared by the payments, settings and grant stores (a Layer value: built once). */
+type PostgresLayer = ReturnType<typeof Postgres.layer>
+const postgresLayer = (config: Config.NodeConfig): PostgresLayer | undefined =>
+  config.postgresUrl === undefined ? undefined : Postgres.layer({ url: config.postgresUrl })
+
+/** A shared store's layer that cannot start: one clear line (the URL stays redacted); the node does not start. */
+const dieUnavailable = (what: string) => (error: { readonly message: string }) =>
+  Effect.die(new Error(`PostgreSQL ${what} unavailable at start: ${error.message}`, { cause: error }))
+
+/**
+ * Peers, assets and rates: PostgreSQL when configured (shared by every instance; a change made on
+ * one reaches the others through LISTEN/NOTIFY, with a 1 s periodic reload as backstop), else SQLite.
+ */
+const settingsStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | undefined) =>
+  postgres === undefined ?
+    SettingsSqlite.layer({ filename: storeFile(config, "settings.sqlite") }) :
+    SettingsPostgres.layer().pipe(
+      Layer.provide(postgres),
+      Layer.catch((error) => Layer.effect(SettingsStore, dieUnavailable("settings store")(error)))
+    )
+
+/** Open Payments grants: PostgreSQL when configured (a grant issued by one instance is accepted by all), else SQLite. */
+const grantStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | undefined) =>
+  postgres === undefined ?
+    GrantStore.layerSqlite({ filename: storeFile(config, "openpayments.sqlite") }) :
+    GrantStorePostgres.layer.pipe(
+      Layer.provide(postgres),
+      Layer.catch((error) => Layer.effect(GrantStore.GrantStore, dieUnavailable("grant store")(error)))
     )
 
 /** A store's file in the data directory (made 0700, its files 0600, by `DataDir.prepare` at start). */
@@ -127,10 +160,11 @@ const dataDirLockLayer = (config: Config.NodeConfig) =>
 /** Every service the packet path needs, for the embedded profile. */
 export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
+  const postgres = postgresLayer(config)
   const stores = Layer.mergeAll(
     ledgerLayer(config),
-    paymentsStoreLayer(config),
-    SettingsSqlite.layer({ filename: storeFile(config, "settings.sqlite") }),
+    paymentsStoreLayer(config, postgres),
+    settingsStoreLayer(config, postgres),
     receiptTotalsLayer(config),
     StreamCredentials.layer,
     Peers.layer,
@@ -143,7 +177,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   // Open Payments: the grant store (its own file in the data directory), the node's client key.
   const clientKey = ClientKey.layer.pipe(Layer.provideMerge(settings))
   const openPayments = Layer.mergeAll(
-    GrantStore.layerSqlite({ filename: storeFile(config, "openpayments.sqlite") }),
+    grantStoreLayer(config, postgres),
     OpenPaymentsClient.layer
   ).pipe(Layer.provideMerge(clientKey))
   const walletAddresses = WalletAddresses.layer.pipe(Layer.provideMerge(openPayments))

@@ -238,6 +238,17 @@ export const make = Effect.gen(function*() {
     })
   )
 
+  /**
+   * A write, one at a time in this process. With a shared store (other instances write too), it
+   * first catches up with the store (one version query when nothing changed), so a change is
+   * validated against the settings as they are now, not as the last notification left them.
+   */
+  const writing = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | WriteError> =>
+    writes.withPermit(Effect.gen(function*() {
+      if (store.reloadIntervalMs !== undefined && (yield* store.version) !== state.version) yield* reloadUnlocked
+      return yield* effect
+    }))
+
   const others = (id: string) => state.peers.filter((peer) => peer.id !== id)
 
   const putPeer = (peer: PeerConfig) =>
@@ -272,7 +283,7 @@ export const make = Effect.gen(function*() {
       rates: { ...config.rates, static: ratesRecord(state.rates) }
     }),
     createPeer: (peer) =>
-      writes.withPermit(Effect.gen(function*() {
+      writing(Effect.gen(function*() {
         // A peer under this id already: 409 even for the same body (a client retrying after an unknown
         // outcome reads the peer to know); the message says when the stored peer is identical.
         const existing = state.peers.find((candidate) => candidate.id === peer.id)
@@ -284,7 +295,7 @@ export const make = Effect.gen(function*() {
         return yield* putPeer(peer)
       })),
     updatePeer: (id, change) =>
-      writes.withPermit(Effect.gen(function*() {
+      writing(Effect.gen(function*() {
         const current = yield* findPeer(id)
         const next = change(current)
         if (next.id !== current.id) return yield* new SettingsInvalid({ message: "id: cannot change" })
@@ -295,13 +306,13 @@ export const make = Effect.gen(function*() {
         return yield* putPeer(next)
       })),
     deletePeer: (id) =>
-      writes.withPermit(Effect.gen(function*() {
+      writing(Effect.gen(function*() {
         yield* findPeer(id)
         yield* store.deletePeer(id)
         yield* reloadUnlocked
       })),
     putAsset: (asset) =>
-      writes.withPermit(Effect.gen(function*() {
+      writing(Effect.gen(function*() {
         if (state.storedAssets.some((stored) => sameAsset(stored, asset))) return
         if (state.storedAssets.length >= assetsMax) return yield* new SettingsConflict({ message: `the node already has ${assetsMax} assets` })
         const collision = ledgerCollision([...state.assets, asset])
@@ -311,7 +322,7 @@ export const make = Effect.gen(function*() {
         yield* reloadUnlocked
       })),
     deleteAsset: (asset) =>
-      writes.withPermit(Effect.gen(function*() {
+      writing(Effect.gen(function*() {
         const user = state.peers.find((peer) => sameAsset(peer.asset, asset))
         if (user !== undefined) {
           return yield* new SettingsConflict({ message: `asset: peer "${user.id}" uses ${assetKey(asset)}` })
@@ -321,14 +332,14 @@ export const make = Effect.gen(function*() {
         yield* reloadUnlocked
       })),
     putRate: (rate) =>
-      writes.withPermit(Effect.gen(function*() {
+      writing(Effect.gen(function*() {
         const exists = state.rates.some((stored) => stored.base === rate.base && stored.quote === rate.quote)
         if (!exists && state.rates.length >= ratesMax) return yield* new SettingsConflict({ message: `the node already has ${ratesMax} static rates` })
         yield* store.putRate(rate)
         yield* reloadUnlocked
       })),
     deleteRate: (base, quote) =>
-      writes.withPermit(Effect.gen(function*() {
+      writing(Effect.gen(function*() {
         const deleted = yield* store.deleteRate(base, quote)
         if (!deleted) return yield* new SettingNotFound({ message: `rate ${base}→${quote}: not found` })
         yield* reloadUnlocked
