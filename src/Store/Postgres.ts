@@ -7,8 +7,9 @@
  * reaches a log; a bounded pool (`connectionsMax`) and connect timeout.
  *
  * Migrations: each component (e.g. "payments") has an ordered list of SQL steps; version n is the
- * n-th step. `migrate` applies the missing ones in ONE transaction that first takes a transaction
- * advisory lock (`pg_advisory_xact_lock`), so instances starting at once apply each step exactly
+ * n-th step. `migrate` applies the missing ones in ONE transaction that first takes transaction
+ * advisory locks (`pg_advisory_xact_lock`: one for every component, then the component's), so
+ * instances (and the components of one instance) starting at once apply each step exactly
  * once: the others wait on the lock, then find the versions recorded. A database with a version
  * newer than this code knows is refused (an older binary must not write a newer schema).
  */
@@ -71,6 +72,9 @@ export const migrate = (migrations: Migrations) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient
     return yield* sql.withTransaction(Effect.gen(function*() {
+      // Every component's migrations under one lock too: the components of one node migrate at
+      // once at start, and concurrent `CREATE TABLE IF NOT EXISTS schema_migrations` would race.
+      yield* sql`SELECT pg_advisory_xact_lock(${lockKey("*")})`
       yield* sql`SELECT pg_advisory_xact_lock(${lockKey(migrations.component)})`
       yield* sql`CREATE TABLE IF NOT EXISTS schema_migrations (
         component TEXT NOT NULL,

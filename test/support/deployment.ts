@@ -53,7 +53,7 @@ export const startDeployment = async (options: DeploymentOptions = {}): Promise<
   const started: { tb?: TigerBeetleCluster; redis?: RedisServer; pg?: PostgresServer } = {}
   const instances: Array<Instance> = []
   const stop = async () => {
-    await Promise.all(instances.map((instance) => instance.process.kill("SIGTERM").catch(() => undefined)))
+    await Promise.all(instances.map((instance) => instance.process?.kill("SIGTERM").catch(() => undefined)))
     await Promise.all([started.tb?.stop(), started.redis?.stop(), started.pg?.stop()])
     rmSync(dir, { recursive: true, force: true })
   }
