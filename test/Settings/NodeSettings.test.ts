@@ -112,6 +112,25 @@ describe("NodeSettings", () => {
     }
   })
 
+  it("with a shared store, a write first catches up: a peer another instance just created is not overwritten", async () => {
+    const filename = tempFile()
+    const mine = SettingsSqlite.make(filename)
+    const other = SettingsSqlite.make(filename)
+    // Shared (a reload period is set) but neither a notification nor the period comes in time.
+    const node = await build({ ...mine.store, reloadIntervalMs: 3_600_000 })
+    try {
+      await Effect.runPromise(other.store.putPeer(peer("taken", { creditLimit: 5n })))
+      expect(node.peers.byId("taken")).toBeUndefined()
+      const exit = await Effect.runPromiseExit(node.settings.createPeer(peer("taken", { creditLimit: 9n })))
+      expect(JSON.stringify(exit)).toContain("SettingsConflict")
+      expect((await Effect.runPromise(other.store.load)).peers.map((p) => [p.id, p.creditLimit])).toEqual([["taken", 5n]])
+      expect(node.peers.byId("taken")).toBeDefined()
+    } finally {
+      mine.close()
+      other.close()
+    }
+  })
+
   it("refuses a credit limit below what the peer owes, and nothing is stored", async () => {
     const made = SettingsSqlite.make(":memory:")
     const node = await build(made.store, { assets: [usd] })
