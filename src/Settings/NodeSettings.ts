@@ -263,7 +263,9 @@ export const make = Effect.gen(function*() {
       // The store refused (down): put the ledger's credit line back to what the stored peer says.
       const previous = state.peers.find((candidate) => candidate.id === peer.id)
       yield* store.putPeer(peer).pipe(
-        Effect.tapError(() => applyCreditLimit(previous ?? { ...peer, creditLimit: 0n }).pipe(Effect.ignore))
+        Effect.tapError(() => applyCreditLimit(previous ?? { ...peer, creditLimit: 0n }).pipe(Effect.ignore)),
+        // Another instance stored a peer with one of these tokens since this one last loaded.
+        Effect.catchTag("SettingsTokenTaken", (taken) => Effect.fail(new SettingsConflict({ message: taken.message })))
       )
       yield* reloadUnlocked
       return peer

@@ -23,7 +23,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Queue, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
-import type { SqlError } from "effect/sql/SqlError"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type { Asset } from "../Config.ts"
 import type { StaticRate } from "../Rates/Rates.ts"
 import { migrate, type Migrations, type SchemaTooNew } from "../Store/Postgres.ts"
@@ -35,7 +35,9 @@ import {
   SettingsStore,
   type SettingsStoreShape,
   SettingsUnavailable,
-  type StoredSettings
+  type StoredSettings,
+  tokenHolder,
+  tokenTaken
 } from "./SettingsStore.ts"
 
 /** The NOTIFY channel every writing transaction signals on. */
@@ -99,17 +101,23 @@ export const make = (options: SettingsPostgresOptions = {}) =>
         Effect.withSpan(`SettingsStore.${what}`)
       )
 
-    /** One writing transaction: bump the version first (row lock: writers queue here), then `body`, then NOTIFY. */
-    const write = <A>(what: string, body: Effect.Effect<A, SqlError>) =>
-      attempt(
-        what,
-        sql.withTransaction(Effect.gen(function*() {
-          yield* sql`UPDATE settings_version SET version = version + 1 WHERE id = 1`
-          const result = yield* body
-          yield* sql`SELECT pg_notify(${channel}, '')`
-          return result
-        }))
-      )
+    /**
+     * One writing transaction: bump the version first (row lock: writers queue here), then `body`,
+     * then NOTIFY. A refusal from `body` (`SettingsTokenTaken`) rolls it all back.
+     */
+    const write = <A, E>(what: string, body: Effect.Effect<A, E>): Effect.Effect<A, SettingsUnavailable | Exclude<E, SqlError>> =>
+      sql.withTransaction(Effect.gen(function*() {
+        yield* sql`UPDATE settings_version SET version = version + 1 WHERE id = 1`
+        const result = yield* body
+        yield* sql`SELECT pg_notify(${channel}, '')`
+        return result
+      })).pipe(
+        Effect.catchIf(
+          (error): error is SqlError => isSqlError(error),
+          (cause) => Effect.fail(new SettingsUnavailable({ message: `settings store: ${what} failed: ${cause.message}`, cause }))
+        ),
+        Effect.withSpan(`SettingsStore.${what}`)
+      ) as Effect.Effect<A, SettingsUnavailable | Exclude<E, SqlError>>
 
     const now = () => Date.now()
     const readVersion = Effect.map(sql<Row>`SELECT version FROM settings_version WHERE id = 1`, (rows) => Number(rows[0]!.version))
@@ -203,7 +211,17 @@ export const make = (options: SettingsPostgresOptions = {}) =>
     const store: SettingsStoreShape = {
       load,
       version: attempt("version", readVersion),
-      putPeer: (peer) => write("put peer", Effect.asVoid(upsertPeer(peer.id, encodePeer(peer)))),
+      putPeer: (peer) =>
+        write(
+          "put peer",
+          Effect.gen(function*() {
+            // Under the version row lock: no other instance can store a peer between this check and the commit.
+            const live = peerBodies(yield* sql<Row>`SELECT body FROM settings_peers WHERE deleted_at IS NULL AND id <> ${peer.id}`)
+            const holder = tokenHolder(peer, live)
+            if (holder !== undefined) return yield* Effect.fail(tokenTaken(peer, holder))
+            yield* upsertPeer(peer.id, encodePeer(peer))
+          })
+        ),
       deletePeer: (id) =>
         write(
           "delete peer",

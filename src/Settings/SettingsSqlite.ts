@@ -21,7 +21,9 @@ import {
   SettingsStore,
   type SettingsStoreShape,
   SettingsUnavailable,
-  type StoredSettings
+  type StoredSettings,
+  tokenHolder,
+  tokenTaken
 } from "./SettingsStore.ts"
 
 const schema = `
@@ -154,7 +156,14 @@ export const make = (filename: string): { readonly store: SettingsStoreShape; re
   const store: SettingsStoreShape = {
     load,
     version: attempt("version", () => (readVersion.get() as { version: number }).version),
-    putPeer: (peer) => attempt("put peer", () => write(() => void upsertPeer.run(peer.id, encodePeer(peer), now()))),
+    putPeer: (peer) =>
+      Effect.flatten(attempt("put peer", () =>
+        write(() => {
+          const holder = tokenHolder(peer, (livePeers.all() as Array<{ body: string }>).map((row) => decodePeer(row.body)))
+          if (holder !== undefined) return Effect.fail(tokenTaken(peer, holder))
+          upsertPeer.run(peer.id, encodePeer(peer), now())
+          return Effect.void
+        }))),
     deletePeer: (id) => attempt("delete peer", () => write(() => retirePeer.run(now(), now(), id).changes > 0)),
     putAsset: (asset) => attempt("put asset", () => write(() => void insertAsset.run(asset.code, asset.scale))),
     deleteAsset: (asset) => attempt("delete asset", () => write(() => removeAsset.run(asset.code, asset.scale).changes > 0)),

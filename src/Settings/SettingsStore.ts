@@ -40,6 +40,23 @@ export class SettingsUnavailable extends Data.TaggedError("SettingsUnavailable")
   readonly cause?: unknown
 }> {}
 
+/**
+ * The store refused a peer because another live peer holds one of its incoming token digests
+ * (decided inside the writing transaction, so two instances cannot both store one token).
+ */
+export class SettingsTokenTaken extends Data.TaggedError("SettingsTokenTaken")<{
+  readonly message: string
+}> {}
+
+/** The id of a live peer in `others` (not `peer` itself) holding one of `peer`'s token digests, or undefined. Pure. */
+export const tokenHolder = (peer: PeerConfig, others: ReadonlyArray<PeerConfig>): string | undefined => {
+  const mine = new Set(peer.incomingTokenHashes)
+  return others.find((other) => other.id !== peer.id && other.incomingTokenHashes.some((hash) => mine.has(hash)))?.id
+}
+
+export const tokenTaken = (peer: PeerConfig, holder: string): SettingsTokenTaken =>
+  new SettingsTokenTaken({ message: `incomingTokens: a token of peer "${peer.id}" is used by peer "${holder}"` })
+
 /** What the config file contributes; also what the store holds. */
 export interface SettingsData {
   readonly peers: ReadonlyArray<PeerConfig>
@@ -57,8 +74,11 @@ export interface SettingsStoreShape {
   readonly load: Effect.Effect<StoredSettings, SettingsUnavailable>
   /** Changes on every write; see the module comment. */
   readonly version: Effect.Effect<number, SettingsUnavailable>
-  /** Inserts or replaces the peer with this id (reviving a tombstone). */
-  readonly putPeer: (peer: PeerConfig) => Effect.Effect<void, SettingsUnavailable>
+  /**
+   * Inserts or replaces the peer with this id (reviving a tombstone); refused when another live
+   * peer holds one of its incoming token digests (checked in the writing transaction).
+   */
+  readonly putPeer: (peer: PeerConfig) => Effect.Effect<void, SettingsUnavailable | SettingsTokenTaken>
   /** Turns the peer into a tombstone; false when there was no live peer with this id. */
   readonly deletePeer: (id: string) => Effect.Effect<boolean, SettingsUnavailable>
   readonly putAsset: (asset: Asset) => Effect.Effect<void, SettingsUnavailable>

@@ -79,6 +79,22 @@ describe("SettingsPostgres across instances", () => {
     }
   }, 60_000)
 
+  it("two instances storing peers with one token at once: exactly one is stored", async () => {
+    const url = await server.createDatabase("token_race")
+    const instances = await Promise.all(Array.from({ length: 3 }, () => openStore(url)))
+    try {
+      const shared = peer("shared").incomingTokenHashes
+      const exits = await Promise.all(instances.map((instance, i) =>
+        Effect.runPromiseExit(instance.store.putPeer(peer(`claimant${i}`, { incomingTokenHashes: shared })))
+      ))
+      expect(exits.filter((exit) => exit._tag === "Success").length).toBe(1)
+      expect(exits.filter((exit) => JSON.stringify(exit).includes("SettingsTokenTaken")).length).toBe(2)
+      expect((await Effect.runPromise(instances[0]!.store.load)).peers.length).toBe(1)
+    } finally {
+      await Promise.all(instances.map((instance) => instance.close()))
+    }
+  }, 60_000)
+
   it("concurrent writers from several instances are all applied (the version row serialises them)", async () => {
     const url = await server.createDatabase("writers")
     const instances = await Promise.all(Array.from({ length: 3 }, () => openStore(url)))

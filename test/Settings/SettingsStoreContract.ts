@@ -79,6 +79,21 @@ export const settingsStoreContract = (name: string, open: () => Promise<OpenedSt
       expect(revived.retiredPeers.has("bob")).toBe(false)
     })
 
+    it("refuses a peer whose incoming token another live peer holds (a deleted peer's tokens are free again)", async () => {
+      const store = await fresh()
+      await run(store.putPeer(peer("bob")))
+      const thief = peer("thief", { incomingTokenHashes: [hashToken("thief-token-000000000001"), ...peer("bob").incomingTokenHashes] })
+      const refused = await Effect.runPromise(Effect.flip(store.putPeer(thief)))
+      expect(refused._tag).toBe("SettingsTokenTaken")
+      expect(refused.message).toContain('"bob"')
+      expect((await run(store.load)).peers.map((p) => p.id)).toEqual(["bob"])
+      // Replacing bob with his own tokens is fine; once bob is deleted, the token may move.
+      await run(store.putPeer(peer("bob", { creditLimit: 1n })))
+      await run(store.deletePeer("bob"))
+      await run(store.putPeer(thief))
+      expect((await run(store.load)).peers.map((p) => p.id)).toEqual(["thief"])
+    })
+
     it("keeps assets as a set and rates per pair with an optional spread", async () => {
       const store = await fresh()
       await run(store.putAsset(usd))
