@@ -4,6 +4,7 @@
  * carrying one instance's write to another.
  */
 import { Context, Effect, Exit, Fiber, Layer, Redacted, Scope, Stream } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as SettingsPostgres from "../../src/Settings/SettingsPostgres.ts"
 import { SettingsStore, type SettingsStoreShape } from "../../src/Settings/SettingsStore.ts"
@@ -20,12 +21,13 @@ const openStore = async (url: string, options: SettingsPostgres.SettingsPostgres
   const scope = await Effect.runPromise(Scope.make())
   const context = await Effect.runPromise(
     Layer.buildWithScope(
-      SettingsPostgres.layer(options).pipe(Layer.provide(Postgres.layer({ url: Redacted.make(url), connectionsMax: 4 }))),
+      SettingsPostgres.layer(options).pipe(Layer.provideMerge(Postgres.layer({ url: Redacted.make(url), connectionsMax: 4 }))),
       scope
     )
   )
   return {
     store: Context.get(context, SettingsStore) as SettingsStoreShape,
+    sql: Context.get(context, SqlClient),
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
@@ -73,6 +75,35 @@ describe("SettingsPostgres across instances", () => {
       await Effect.runPromise(writer.store.deletePeer("x"))
       await waitUntil(() => emitted > afterPut, 20_000, "the notification of the delete")
       expect((await Effect.runPromise(reader.store.load)).retiredPeers.has("x")).toBe(true)
+      await Effect.runPromise(Fiber.interrupt(fiber))
+    } finally {
+      await Promise.all([writer.close(), reader.close()])
+    }
+  }, 60_000)
+
+  it("a LISTEN connection killed by the server is re-opened and emits (a change made meanwhile is not missed)", async () => {
+    const url = await server.createDatabase("reconnect")
+    const [writer, reader] = await Promise.all([openStore(url), openStore(url, { reconnectDelayMs: 100 })])
+    try {
+      let emitted = 0
+      const fiber = Effect.runFork(Stream.runForEach(reader.store.changes, () => Effect.sync(() => void emitted++)))
+      await waitUntil(() => emitted >= 1, 20_000, "the emission at LISTEN")
+      const listening = () =>
+        Effect.runPromise(writer.sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = 'reconnect'`)
+      const [first] = await listening()
+      expect(first).toBeDefined()
+      const before = emitted
+      await Effect.runPromise(writer.sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND datname = 'reconnect'`)
+      await Effect.runPromise(writer.store.putPeer(peer("meanwhile")))
+      await waitUntil(() => emitted > before, 20_000, "an emission after the connection was killed")
+      // Back on a new connection (another backend pid), the killed one gone.
+      await waitUntil(async () => {
+        const now = await listening()
+        return now.length === 1 && now[0]!.pid !== first!.pid
+      }, 20_000, "the LISTEN connection to be back on a new backend")
+      const reconnected = emitted
+      await Effect.runPromise(writer.store.putPeer(peer("after")))
+      await waitUntil(() => emitted > reconnected, 20_000, "a notification on the new connection")
       await Effect.runPromise(Fiber.interrupt(fiber))
     } finally {
       await Promise.all([writer.close(), reader.close()])
