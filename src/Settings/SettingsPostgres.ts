@@ -13,9 +13,9 @@
  * stream is run. It emits once when the listen is confirmed (a change made while it was not
  * listening is picked up), then once per batch of notifications (bursts are coalesced: every
  * notification already queued is taken at once). If the connection fails, it reconnects after
- * `reconnectDelayMs`, again and again, and emits on each reconnect. `reloadIntervalMs` (default
- * 1 000) is the backstop `NodeSettings` uses when a notification is lost: the 2 s bound holds even
- * without notifications.
+ * `reconnectDelayMs`, doubling while it keeps failing (at most `reconnectDelayMsMax`, 5 s), and
+ * emits on each reconnect. `reloadIntervalMs` (default 1 000) is the backstop `NodeSettings` uses
+ * when a notification is lost: the 2 s bound holds even without notifications.
  *
  * Store faults are `SettingsUnavailable` (the API answers 503), with the failing operation named;
  * the URL never appears (it is `Redacted` in the client layer).
@@ -46,8 +46,10 @@ export const channel = "settings"
 export const defaults = {
   /** Backstop reload period (NodeSettings): a lost notification is picked up within this. */
   reloadIntervalMs: 1_000,
-  /** Wait before re-opening a failed LISTEN connection. */
-  reconnectDelayMs: 500
+  /** Wait before re-opening a failed LISTEN connection (doubling on each failure in a row). */
+  reconnectDelayMs: 500,
+  /** Longest wait between attempts while the database stays unreachable. */
+  reconnectDelayMsMax: 5_000
 } as const
 
 export interface SettingsPostgresOptions {
@@ -204,7 +206,8 @@ export const make = (options: SettingsPostgresOptions = {}) =>
     )
     const changes: Stream.Stream<void> = listenOnce.pipe(
       Stream.tapError((error) => Effect.logWarning(`settings: LISTEN ${channel} lost (${error.message}); reconnecting`)),
-      Stream.retry(Schedule.spaced(`${reconnectDelayMs} millis`)),
+      // Backing off (doubling up to `reconnectDelayMsMax`) while the database is down; reset once listening again.
+      Stream.retry(Schedule.min([Schedule.exponential(`${reconnectDelayMs} millis`), Schedule.spaced(`${defaults.reconnectDelayMsMax} millis`)])),
       Stream.orDie
     )
 
