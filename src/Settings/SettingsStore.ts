@@ -2,7 +2,7 @@
  * Where the node's run-time settings live: peers, assets and static rates, as the operator edits
  * them through the API (and as the config file seeds them). This module is the service's interface,
  * its errors and the (pure) row encoding every backend shares; `SettingsSqlite.ts` is the embedded
- * layer. A PostgreSQL layer (production, several instances) implements the same interface:
+ * layer, `SettingsPostgres.ts` the production one (several instances). Both implement:
  *
  * - every method is an async Effect failing only with `SettingsUnavailable` (store down, timeout);
  * - `version` is a number that changes on every write (a counter row, bumped in the writing
@@ -19,17 +19,9 @@
  * The store holds outgoing peer tokens in clear (the node must send them); incoming tokens only as
  * SHA-256 digests. The SQLite file is created readable by its owner only.
  *
- * For the PostgreSQL layer (a sketch; the SQLite layer's tables are the model):
- *   settings_peers (id text primary key, body jsonb/text, deleted_at bigint, updated_at bigint),
- *   settings_assets (code, scale, primary key), settings_rates (base, quote, rate, spread, primary key),
- *   settings_seeded (key text primary key), settings_version (one row, bigint);
- *   every write: one transaction that bumps settings_version and runs `NOTIFY settings`;
- *   `changes`: a dedicated LISTEN connection mapped to a Stream (reconnects emit once, so a change
- *   missed while disconnected is picked up); `reloadIntervalMs`: e.g. 1 000 (the 2 s bound holds even
- *   without notifications). Concurrent writers on several instances are serialised by the database
- *   (e.g. `SELECT ... FOR UPDATE` on settings_version), since NodeSettings only serialises writes
- *   within its own process; a unique index on incoming token digests would enforce what
- *   `peerProblem` checks in memory.
+ * `putPeer` refuses (`SettingsTokenTaken`) a peer whose incoming token digest another live peer
+ * holds, inside its writing transaction: NodeSettings checks this in memory too, but only a check
+ * under the store's write lock holds when two instances write at once.
  */
 import { Context, Data, type Effect, Redacted, type Stream } from "effect"
 import type { Asset, PeerConfig } from "../Config.ts"

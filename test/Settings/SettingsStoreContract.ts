@@ -1,6 +1,6 @@
 /**
  * The settings store contract. Every `SettingsStore` layer runs this one suite
- * (`SettingsSqlite.test.ts`; the PostgreSQL layer should too): `open` gives a fresh, empty store.
+ * (`SettingsSqlite.test.ts`, `SettingsPostgres.test.ts`): `open` gives a fresh, empty store.
  */
 import { Effect, Redacted } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
