@@ -19,7 +19,9 @@ import { generateKeyPairSync } from "node:crypto"
 import { once } from "node:events"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
+import { createClient } from "tigerbeetle-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { ids } from "../../src/Accounting/Accounts.ts"
 import { PacketType, type Reply } from "../../src/Connector/Packet.ts"
 import { adminCall, type Deployment, type Instance, startDeployment } from "../support/deployment.ts"
 import { postPacket } from "../support/node.ts"
@@ -29,6 +31,7 @@ import { announceSkip, tigerBeetleBinary } from "../support/tigerbeetle.ts"
 
 const usd = { code: "USD", scale: 2 }
 const clientToken = "settings-instances-client-0001"
+const clientCreditLimit = 100_000_000n
 const farToken1 = "node-to-far-settings-token-01"
 const farToken2 = "node-to-far-settings-token-02"
 /** The bound under test, and the gap between two probe packets. */
@@ -90,7 +93,7 @@ describe.skipIf(!hasTigerBeetle)("run-time settings and grants shared by two ins
         assets: [usd],
         maxHoldTimeMs: 5_000,
         // Seeded by both instances starting at once; pays on credit (no deposit needed).
-        peers: [{ id: "client", asset: usd, incomingTokens: [clientToken], staticIlpAddress: "test.client", creditLimit: "100000000" }]
+        peers: [{ id: "client", asset: usd, incomingTokens: [clientToken], staticIlpAddress: "test.client", creditLimit: clientCreditLimit.toString() }]
       }
     })
     ;[a, b] = deployment.instances as [Instance, Instance]
@@ -106,6 +109,17 @@ describe.skipIf(!hasTigerBeetle)("run-time settings and grants shared by two ins
     for (const instance of [a, b]) {
       const peers = (await admin(instance, "GET", "/peers")).body as Array<{ id: string }>
       expect(peers.map((peer) => peer.id)).toEqual(["client"])
+    }
+    // Both instances applied the seeded credit limit at start: granted once, not twice.
+    const tigerbeetle = createClient({
+      cluster_id: deployment.tigerbeetle.clusterId,
+      replica_addresses: [...deployment.tigerbeetle.addresses]
+    })
+    try {
+      const [creditLine] = await tigerbeetle.lookupAccounts([ids.creditLine("client")])
+      expect(creditLine!.debits_posted - creditLine!.credits_posted).toBe(clientCreditLimit)
+    } finally {
+      tigerbeetle.destroy()
     }
     expect(await send(b, "test.far.x")).toBe("F02")
 
