@@ -11,8 +11,8 @@
  *   is within `clockSlackMs` of now may or may not have been expired yet by the cluster, so the
  *   pending balance must lie between the sum of the clearly live ones and that plus the uncertain
  *   ones. A pending balance above that holds a transfer past its timeout; below it, money vanished.
- * It also counts the pending transfers still live (on their debit side), which TigerBeetle's
- * account balances alone cannot tell.
+ * It also counts the pending transfers clearly still live (on their debit side, deadline beyond
+ * now + slack), which TigerBeetle's account balances alone cannot tell.
  *
  * The account is read before and after its transfers; if it changed in between (a node is
  * running), its check is repeated, up to `attemptsMax` times, then reported as `AccountBusy`
@@ -108,9 +108,11 @@ export const explain = (
     if (deadline < now - slack) continue // expired: the cluster released it
     const debit = transfer.debit_account_id === accountId
     const side = debit ? debitsPending : creditsPending
-    if (deadline > now + slack) side.live += transfer.amount
-    else side.uncertain += transfer.amount
-    if (debit) pendingDebitTransfers++
+    if (deadline > now + slack) {
+      side.live += transfer.amount
+      // Counted only when clearly live: one within the slack of its deadline may be expired already.
+      if (debit) pendingDebitTransfers++
+    } else side.uncertain += transfer.amount
   }
   return { debitsPosted, creditsPosted, debitsPending, creditsPending, pendingDebitTransfers }
 }
