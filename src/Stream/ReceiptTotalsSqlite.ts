@@ -1,6 +1,8 @@
 /**
  * Receipt totals in SQLite (`node:sqlite`), the embedded default. See `ReceiptTotals.ts` for the
- * contract.
+ * contract. (Over 400 lines: the schema, the four write steps and the batch that runs them share
+ * private statements and one transaction discipline; split apart, each part would have to export
+ * the others' internals.)
  *
  * Atomicity: this process must be the only writer of the file (the node holds its data directory,
  * `DataDirLock.ts`). Each call reads what it needs, decides and writes synchronously (no other
