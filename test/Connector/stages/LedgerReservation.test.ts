@@ -7,7 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
 import * as TestClock from "effect/testing/TestClock"
-import { LedgerUnavailable, type LedgerShape } from "../../../src/Accounting/Ledger.ts"
+import { LedgerUnavailable, type LedgerShape, PendingExpired } from "../../../src/Accounting/Ledger.ts"
 import { InternalError, ReceiverRejected } from "../../../src/Connector/IlpErrors.ts"
 import type { SettleOutcome } from "../../../src/Connector/LocalReceivers.ts"
 import type { MetricsShape } from "../../../src/Connector/Metrics.ts"
@@ -18,7 +18,7 @@ import { fulfill, nowMs, ourAddress, priced, request, routedLocal, routedToPeer,
 const metrics: MetricsShape = { recordPacket: () => {}, recordLedger: () => {}, render: () => "" }
 
 /** A ledger that answers every call (post as told) and logs the calls in order. */
-const scriptedLedger = (log: Array<string>, post: "ok" | "unavailable" = "ok") => {
+const scriptedLedger = (log: Array<string>, post: "ok" | "unavailable" | "expired" = "ok") => {
   const reserved: Array<{ ids: Array<bigint>; timeoutSeconds: number }> = []
   const ledger = {
     reserve: (transfers, timeoutSeconds) =>
@@ -27,9 +27,13 @@ const scriptedLedger = (log: Array<string>, post: "ok" | "unavailable" = "ok") =
         reserved.push({ ids: transfers.map((t) => t.id), timeoutSeconds })
       }),
     post: () =>
-      Effect.suspend(() => {
+      Effect.suspend((): Effect.Effect<void, LedgerUnavailable | PendingExpired> => {
         log.push("post")
-        return post === "ok" ? Effect.void : Effect.fail(new LedgerUnavailable({ message: "down" }))
+        return post === "ok" ?
+          Effect.void :
+          post === "expired" ?
+          Effect.fail(new PendingExpired({ transferId: 1n })) :
+          Effect.fail(new LedgerUnavailable({ message: "down" }))
       }),
     voidPending: () => Effect.sync(() => void log.push("void"))
   } as Pick<LedgerShape, "reserve" | "post" | "voidPending"> as LedgerShape
@@ -121,6 +125,15 @@ describe("LedgerReservation: hand-off to local receivers", () => {
       expect(yield* Fiber.join(fiber)).toEqual(fulfill)
       expect(log.at(-1)).toBe("settle:unknown")
       expect(log.filter((entry) => entry === "post").length).toBeGreaterThan(1)
+    }))
+
+  it.effect("a post refused because the reservation expired: the receiver is told `voided`", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const { ledger } = scriptedLedger(log, "expired")
+      const { receivers } = settleSpy(log)
+      expect(yield* atNow(ledgerReservation(ledger, metrics, receivers)(spy<Timed>().handler)(local))).toEqual(fulfill)
+      expect(log).toEqual(["reserve", "post", "settle:voided"])
     }))
 
   it.effect("packets to a peer: no receiver is told", () =>
