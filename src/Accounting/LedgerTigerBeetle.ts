@@ -399,15 +399,16 @@ const makeService = (request: Request, submit: Submit): LedgerShape => ({
     yield* dieIf(accountsProblem(accounts))
     if (accounts.length > 0) yield* createAccounts(request, accounts)
   }),
-  reserve: Effect.fn("Ledger.reserve")(function*(transfers, timeoutSeconds) {
+  // The per-packet calls carry no span (~6 µs each, as in LedgerSqlite; docs/performance.md).
+  reserve: Effect.fnUntraced(function*(transfers, timeoutSeconds) {
     yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
     yield* submitChain(submit, transfers, encodeTransfer(timeoutSeconds), classifyCreate)
   }),
-  post: Effect.fn("Ledger.post")(function*(ids) {
+  post: Effect.fnUntraced(function*(ids) {
     yield* dieIf(pendingChainProblem(ids))
     yield* submitChain(submit, ids, encodePost, classifyPost)
   }),
-  voidPending: Effect.fn("Ledger.voidPending")(function*(ids) {
+  voidPending: Effect.fnUntraced(function*(ids) {
     yield* dieIf(pendingChainProblem(ids))
     yield* submitChain(submit, ids, encodeVoid, classifyVoid)
   }),
