@@ -75,8 +75,12 @@ export const defaults = {
   requestsInFlightMax: 4096,
   /** Eight full requests: ~2 700 packets of three events each waiting behind a slow request. */
   eventsQueuedMax: 8 * batchEventsMax,
-  /** Measured in `npm run bench` (docs/performance.md): 4 sessions cut the mean queue wait from 13 to 6 ms. */
-  transferSessions: 4
+  /**
+   * One by default. In `npm run bench` 4 sessions cut the mean queue wait from 13 to 6 ms, but with
+   * 4 per node the test clusters (`--development`) stopped answering newly started clients when
+   * several nodes shared one (not investigated further; docs/performance.md).
+   */
+  transferSessions: 1
 } as const
 
 // ---------------------------------------------------------------------------------------------
