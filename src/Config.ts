@@ -313,7 +313,8 @@ export const exampleSecretDigests: ReadonlySet<string> = new Set([
   "b2051f80db0f62d50b41087abf37f22b4aae3cccbebcee5ed8103e01f9251a53",
   "a9191b41f47535fbdb89a4f34b227f715c9d7c87bcdc9540af35504aa888c755",
   "9f93dc92b7d4db75caa536148557dfe075c0f72691b21bc49265685cebfedc1c",
-  "0a3c1e5b9e7d8f46c21b3a5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
+  "0a3c1e5b9e7d8f46c21b3a5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b",
+  "87ba2b663b71a0438f9733cea1e5441a54c3363922ba119aea02add1c5dc1bb2"
 ])
 
 /** The production profile: a TigerBeetle ledger or Redis counters (several instances, real money). */
@@ -326,6 +327,7 @@ const exampleSecretField = (config: NodeConfig): string | undefined => {
   if (config.streamSecret !== undefined && isExample(Buffer.from(Redacted.value(config.streamSecret)).toString("hex"))) {
     return "streamSecret"
   }
+  if (config.webhooks.secret !== undefined && isExample(Redacted.value(config.webhooks.secret))) return "webhooks.secret"
   for (const [index, peer] of config.peers.entries()) {
     if (peer.incomingTokenHashes.some((digest) => exampleSecretDigests.has(digest))) return `peers[${index}].incomingTokens`
     if (peer.outgoing !== undefined && isExample(Redacted.value(peer.outgoing.token))) return `peers[${index}].outgoing.token`
