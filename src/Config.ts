@@ -111,7 +111,8 @@ const WebhooksFile = Schema.Struct({
   requestTimeoutMs: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(60_000))),
   concurrencyMax: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(64))),
   batchMax: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(1_000))),
-  pollIntervalMs: Schema.optionalKey(PositiveInt)
+  pollIntervalMs: Schema.optionalKey(PositiveInt),
+  deliveredRetentionDays: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(3_650)))
 })
 
 /** Liquidity below which a `liquidity.peer_low` / `liquidity.asset_low` event is written (amounts in the asset's units). */
@@ -234,6 +235,8 @@ export interface WebhooksConfig {
   /** Events taken from the outbox per poll (the in-memory backlog bound). */
   readonly batchMax: number
   readonly pollIntervalMs: number
+  /** Delivered events are deleted this long after delivery (pending and failed ones are kept). */
+  readonly deliveredRetentionDays: number
 }
 
 export interface LiquidityThresholdsConfig {
@@ -287,7 +290,8 @@ export const defaults = {
     requestTimeoutMs: 5_000,
     concurrencyMax: 4,
     batchMax: 100,
-    pollIntervalMs: 500
+    pollIntervalMs: 500,
+    deliveredRetentionDays: 30
   },
   liquidityCheckIntervalMs: 5_000
 } as const
@@ -607,7 +611,8 @@ const resolve = (file: ConfigFile): NodeConfig => ({
     requestTimeoutMs: file.webhooks?.requestTimeoutMs ?? defaults.webhooks.requestTimeoutMs,
     concurrencyMax: file.webhooks?.concurrencyMax ?? defaults.webhooks.concurrencyMax,
     batchMax: file.webhooks?.batchMax ?? defaults.webhooks.batchMax,
-    pollIntervalMs: file.webhooks?.pollIntervalMs ?? defaults.webhooks.pollIntervalMs
+    pollIntervalMs: file.webhooks?.pollIntervalMs ?? defaults.webhooks.pollIntervalMs,
+    deliveredRetentionDays: file.webhooks?.deliveredRetentionDays ?? defaults.webhooks.deliveredRetentionDays
   },
   liquidityThresholds: {
     peers: new Map(Object.entries(file.liquidityThresholds?.peers ?? {}).map(([id, amount]) => [id, toAmount(amount)])),

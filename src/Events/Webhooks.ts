@@ -19,7 +19,8 @@
  * replays of a captured request.
  *
  * The same loop sweeps overdue incoming payments to `expired` (conditionally: one instance wins,
- * which writes the `incoming_payment.expired` event), and `LiquidityWatch.ts` writes liquidity events.
+ * which writes the `incoming_payment.expired` event) and deletes delivered events older than
+ * `deliveredRetentionDays` (pending and failed ones stay). `LiquidityWatch.ts` writes liquidity events.
  */
 import { Clock, Context, Effect, Layer, Redacted } from "effect"
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto"
@@ -51,12 +52,17 @@ export const backoffMs = (config: Pick<WebhooksConfig, "backoffMsBase" | "backof
 
 /** Overdue incoming payments moved to expired per sweep. */
 export const expirySweepMax = 100
+/** Delivered events past their retention deleted per poll. */
+export const pruneMax = 1_000
+const dayMs = 24 * 60 * 60 * 1_000
 
 export interface WebhooksShape {
   /** Delivers what is due now, once (the loop calls it every poll; tests may too). Answers how many were delivered. */
   readonly deliverDue: Effect.Effect<number>
   /** Moves overdue incoming payments to expired (writing their events). Answers how many moved. */
   readonly sweepExpired: Effect.Effect<number>
+  /** Deletes delivered events older than the retention (at most `pruneMax`). Answers how many. */
+  readonly prune: Effect.Effect<number>
 }
 
 export class Webhooks extends Context.Service<Webhooks, WebhooksShape>()("Events/Webhooks") {}
@@ -140,7 +146,10 @@ export const make = (store: PaymentsStoreShape, config: WebhooksConfig, instance
     return moved
   }).pipe(Effect.withSpan("Webhooks.sweepExpired"))
 
-  return { deliverDue, sweepExpired }
+  const prune = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    events.prune(now - config.deliveredRetentionDays * dayMs, pruneMax))
+
+  return { deliverDue, sweepExpired, prune }
 }
 
 /**
@@ -156,6 +165,7 @@ export const layer = Layer.effect(
     const round = Effect.gen(function*() {
       yield* service.sweepExpired
       yield* service.deliverDue
+      yield* service.prune
     }).pipe(
       Effect.catchCause((cause) => Effect.logWarning("webhook delivery round failed; retrying at the next poll", cause))
     )

@@ -279,6 +279,8 @@ export interface EventRepository {
   readonly replay: (id: string, now: number) => Effect.Effect<EventRecord | undefined>
   /** Events pending delivery (the webhook backlog). */
   readonly backlog: () => Effect.Effect<number>
+  /** Deletes at most `limit` events delivered before `deliveredBefore` (retention); answers how many. */
+  readonly prune: (deliveredBefore: number, limit: number) => Effect.Effect<number>
   /**
    * Records whether an account's liquidity is below its threshold; writes a liquidity event (same
    * transaction) only when it goes below from not below, so one dip is one event. True when written.

@@ -463,6 +463,15 @@ export const make = Effect.gen(function*() {
         ),
       backlog: () =>
         q("events.backlog", Effect.map(sql<Row>`SELECT COUNT(*) AS n FROM events WHERE state = 'pending'`, (rows) => num(rows[0]?.n ?? 0))),
+      prune: (deliveredBefore, limit) =>
+        q(
+          "events.prune",
+          Effect.map(
+            sql<Row>`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state = 'delivered'
+              AND delivered_at < ${deliveredBefore} ORDER BY seq LIMIT ${limit}) RETURNING seq`,
+            (rows) => rows.length
+          )
+        ),
       liquidityLow: (low, below, event) =>
         q(
           "events.liquidityLow",

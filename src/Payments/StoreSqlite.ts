@@ -355,6 +355,9 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
          lease_expires_at = NULL WHERE id = ?`
     ),
     backlog: one("SELECT COUNT(*) AS n FROM events WHERE state = 'pending'", (row) => int(row.n!)),
+    prune: run(
+      "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state = 'delivered' AND delivered_at < ? ORDER BY seq LIMIT ?)"
+    ),
     alert: db.prepare("SELECT below FROM liquidity_alerts WHERE key = ?"),
     setAlert: db.prepare(
       "INSERT INTO liquidity_alerts (key, below) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET below = excluded.below"
@@ -510,6 +513,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
         ),
       replay: (id, now) => Effect.flatMap(events.replay(now, id), (changes) => changes === 1 ? events.byId(id) : Effect.undefined),
       backlog: () => Effect.map(events.backlog(), (n) => n ?? 0),
+      prune: (deliveredBefore, limit) => events.prune(deliveredBefore, limit),
       liquidityLow: (low, below, event) =>
         Effect.sync(() =>
           transaction(() => {

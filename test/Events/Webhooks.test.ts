@@ -87,6 +87,7 @@ const config = (url: string, overrides: Partial<WebhooksConfig> = {}): WebhooksC
   concurrencyMax: 3,
   batchMax: 100,
   pollIntervalMs: 10,
+  deliveredRetentionDays: 30,
   ...overrides
 })
 

@@ -349,6 +349,20 @@ export const paymentsStoreContract = (name: string, store: () => PaymentsStoreSh
       expect(await run(store().events.attempted(eventId, "a", { _tag: "failed", at: bigTime + 3_001, error: "HTTP 500" }))).toBe(true)
       expect(await run(store().events.byId(eventId))).toMatchObject({ state: "failed", attempts: 1, lastError: "HTTP 500" })
       expect(await run(store().events.due(bigTime + 10_000, 10_000))).not.toContain(eventId)
+
+      // Retention: only delivered events, delivered before the cutoff, are deleted.
+      const [kept] = await eventsOf((await newPayment().then(async (p) => {
+        await run(store().outgoingPayments.update(p.id, { state: "sending" }, bigTime))
+        return p
+      })).id)
+      expect(await run(store().events.claim(kept!.id, "a", bigTime, bigTime + 100))).toBe(true)
+      expect(await run(store().events.attempted(kept!.id, "a", { _tag: "delivered", at: bigTime + 50 }))).toBe(true)
+      await run(store().events.prune(bigTime + 50, 1_000_000))
+      expect(await run(store().events.byId(kept!.id))).toBeDefined()
+      expect(await run(store().events.byId(eventId))).toBeDefined()
+      expect(await run(store().events.prune(bigTime + 51, 1_000_000))).toBeGreaterThanOrEqual(1)
+      expect(await run(store().events.byId(kept!.id))).toBeUndefined()
+      expect(await run(store().events.byId(eventId))).toBeDefined()
     })
 
     it("events: listing is newest first, keyset-paged by seq", async () => {
