@@ -69,8 +69,20 @@ export class Webhooks extends Context.Service<Webhooks, WebhooksShape>()("Events
 
 type AttemptResult = { readonly ok: true } | { readonly ok: false; readonly error: string }
 
+/**
+ * How a URL is named in errors (stored on the event, shown by the API, logged): its position and
+ * origin only, since a webhook URL may carry a secret in its path or query. Pure.
+ */
+export const urlLabel = (url: string, index: number): string => {
+  try {
+    return `url ${index + 1} (${new URL(url).origin})`
+  } catch {
+    return `url ${index + 1}`
+  }
+}
+
 /** POSTs `text` to `url`; 2xx is success; anything else (status, timeout, refused) an error text. */
-const post = (url: string, text: string, headers: Record<string, string>, timeoutMs: number): Effect.Effect<AttemptResult> =>
+const post = (url: string, label: string, text: string, headers: Record<string, string>, timeoutMs: number): Effect.Effect<AttemptResult> =>
   Effect.promise(async (): Promise<AttemptResult> => {
     try {
       const response = await fetch(url, {
@@ -83,10 +95,10 @@ const post = (url: string, text: string, headers: Record<string, string>, timeou
       await response.body?.cancel().catch(() => undefined)
       return response.status >= 200 && response.status < 300 ?
         { ok: true } :
-        { ok: false, error: `${url}: HTTP ${response.status}` }
+        { ok: false, error: `${label}: HTTP ${response.status}` }
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause
-      return { ok: false, error: `${url}: ${cause?.code ?? cause?.message ?? (error as Error).name ?? "request failed"}` }
+      return { ok: false, error: `${label}: ${cause?.code ?? (error as Error).name ?? "request failed"}` }
     }
   })
 
@@ -109,7 +121,10 @@ export const make = (store: PaymentsStoreShape, config: WebhooksConfig, instance
         "idempotency-key": event.id,
         "user-agent": "ilp-connector-webhooks"
       }
-      const results = yield* Effect.forEach(config.urls, (url) => post(url, text, headers, config.requestTimeoutMs))
+      const results = yield* Effect.forEach(
+        config.urls,
+        (url, index) => post(url, urlLabel(url, index), text, headers, config.requestTimeoutMs)
+      )
       const errors = results.flatMap((result) => (result.ok ? [] : [result.error]))
       const at = yield* Clock.currentTimeMillis
       const attempts = event.attempts + 1
