@@ -6,6 +6,10 @@
  * across instances is one conditional statement (`UPDATE … WHERE state IN …`, `outcome IS NULL`,
  * the lease predicate), so PostgreSQL's row lock decides it. Migrations: `migrations` below, applied
  * at start by `Store/Postgres.ts`'s runner under an advisory lock.
+ *
+ * Over 400 lines on purpose: the events outbox lives in the same layer as the payments because an
+ * event is written in the transaction of the change that causes it (an insert or a conditional
+ * transition here); splitting the file would split that transaction across modules.
  */
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"

@@ -6,6 +6,10 @@
  * Synchronous and single-writer (this process owns the file), so each statement is atomic and the
  * conditional updates (state transitions, outcome, lease) cannot interleave with another.
  * Versioned migrations in `schema_migrations`, applied at open.
+ *
+ * Over 400 lines on purpose: the events outbox lives in the same layer as the payments because an
+ * event is written in the transaction of the change that causes it (an insert or a conditional
+ * transition here); splitting the file would split that transaction across modules.
  */
 import { Effect, Layer } from "effect"
 import { DatabaseSync, type SQLInputValue } from "node:sqlite"
