@@ -205,8 +205,8 @@ describe.each(["sqlite", "postgres"] as const)("webhooks on the %s store", (stor
         waitMs, "attempts by the restarted node")
       await receiver.listen()
 
-      const stored = await allEvents()
       await waitUntil(async () => (await allEvents()).every((event) => event.deliveryState === "delivered"), waitMs, "every event delivered")
+      let stored = await allEvents()
       expect(new Set(receiver.handled.keys())).toEqual(new Set(stored.map((event) => event.id)))
       expect(receiver.handled.size).toBe(stored.length)
       expect(handledPairs()).toEqual(expect.arrayContaining([
@@ -217,7 +217,33 @@ describe.each(["sqlite", "postgres"] as const)("webhooks on the %s store", (stor
       expect(stored.filter((event) => event.type === "liquidity.peer_low")).toHaveLength(1)
       expect(receiver.badSignatures).toEqual([])
 
+      // ----- liquidity: back above the threshold re-arms; a new dip is a new event -------------
+      await call("POST", "/deposits", { id: "bob-topup-1", peerId: "bob", amount: "2000" })
+      await waitUntil(async () => (await allEvents()).every((event) => event.deliveryState === "delivered"), waitMs, "quiet")
+      // Give the watch time to see the balance above the threshold (several checks), without a new event.
+      const aboveSince = Date.now()
+      await waitUntil(() => Date.now() - aboveSince > 500, waitMs, "a few liquidity checks")
+      expect((await allEvents()).filter((event) => event.type === "liquidity.peer_low")).toHaveLength(1)
+      await call("POST", "/withdrawals", { id: "bob-payout-1", peerId: "bob", amount: "1500" })
+      await waitUntil(async () => (await allEvents()).filter((event) => event.type === "liquidity.peer_low").length === 2, waitMs, "a second dip")
+      const dip = (await allEvents()).find((event) => event.type === "liquidity.peer_low")!
+      expect(dip.data).toMatchObject({ kind: "peer", id: "bob", balance: "500", threshold: "1000" })
+      await waitUntil(() => receiver.handled.has(dip.id), waitMs, "the second dip delivered")
+
+      // ----- the API's refusals -----------------------------------------------------------------
+      expect((await fetch(`${base}/events`)).status).toBe(401)
+      expect((await fetch(`${base}/events/no-such-event/replay`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } })).status)
+        .toBe(404)
+      expect((await fetch(`${base}/events?state=lost`, { headers: { authorization: `Bearer ${adminToken}` } })).status).toBe(400)
+      const deliveries = await call("GET", "/webhook-deliveries?state=delivered&limit=2")
+      expect(deliveries).toHaveLength(2)
+      expect(deliveries[0]).toMatchObject({ state: "delivered", nextAttemptAt: null })
+      const older = await call("GET", `/events?limit=500&before=${(await allEvents())[0].seq}`)
+      expect(older.length).toBe((await allEvents()).length - 1)
+
       // ----- replay: the same id again; the receiver recognises it ----------------------------
+      stored = await allEvents()
+      expect(new Set(receiver.handled.keys())).toEqual(new Set(stored.map((event) => event.id)))
       const target = stored.find((event) => event.type === "outgoing_payment.completed")!
       const before = receiver.received.filter((id) => id === target.id).length
       const replayed = await cli(["events", "replay", target.id])
