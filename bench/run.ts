@@ -491,6 +491,11 @@ const main = async (options: Options) => {
       .filter((s): s is ModeSummary => s !== undefined)
 
     for (const stop of stops.splice(0)) await stop()
+    // The TigerBeetle node logs where its transfer calls waited when it stops (LedgerTigerBeetle.ts).
+    const transferRequests = tigerBeetle === undefined ?
+      undefined :
+      /TigerBeetle transfer requests: [^"\n]*/.exec(tigerBeetle.node.output())?.[0]
+    if (transferRequests !== undefined) log(transferRequests)
 
     const report = {
       benchmark: "ilp-connector packets/s and latency",
@@ -530,6 +535,7 @@ const main = async (options: Options) => {
       }])),
       books: booksOf,
       meanWaitMs: ledgerWaits,
+      tigerBeetleTransferRequests: transferRequests ?? null,
       nodePeakRssMiB: nodeMemory === undefined ? null : Math.round(nodeMemory.peakRssMiB),
       tigerBeetleNodePeakRssMiB: tigerBeetleMemory === undefined ? null : Math.round(tigerBeetleMemory.peakRssMiB),
       rawForwarderPeakRssMiB: rawMemory === undefined ? null : Math.round(rawMemory.peakRssMiB),

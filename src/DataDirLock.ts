@@ -54,7 +54,7 @@ const acquire = (dataDir: string) =>
         db.close()
         throw error
       }
-      writeFileSync(join(dataDir, pidFileName), `${process.pid}\n`, { mode: 0o644 })
+      writeFileSync(join(dataDir, pidFileName), `${process.pid}\n`, { mode: 0o600 })
       return db
     },
     catch: (cause) => {

@@ -11,8 +11,8 @@
  *   is within `clockSlackMs` of now may or may not have been expired yet by the cluster, so the
  *   pending balance must lie between the sum of the clearly live ones and that plus the uncertain
  *   ones. A pending balance above that holds a transfer past its timeout; below it, money vanished.
- * It also counts the pending transfers still live (on their debit side), which TigerBeetle's
- * account balances alone cannot tell.
+ * It also counts the pending transfers clearly still live (on their debit side; not those within
+ * the clock slack of their timeout), which TigerBeetle's account balances alone cannot tell.
  *
  * The account is read before and after its transfers; if it changed in between (a node is
  * running), its check is repeated, up to `attemptsMax` times, then reported as `AccountBusy`
@@ -59,7 +59,7 @@ export interface Explained {
   /** Pending amounts of transfers clearly still live, and of those within the clock slack. */
   readonly debitsPending: { readonly live: bigint; readonly uncertain: bigint }
   readonly creditsPending: { readonly live: bigint; readonly uncertain: bigint }
-  /** Live or uncertain pending transfers debiting this account. */
+  /** Clearly live pending transfers debiting this account (not those within the slack of their timeout). */
   readonly pendingDebitTransfers: number
 }
 
@@ -108,9 +108,10 @@ export const explain = (
     if (deadline < now - slack) continue // expired: the cluster released it
     const debit = transfer.debit_account_id === accountId
     const side = debit ? debitsPending : creditsPending
-    if (deadline > now + slack) side.live += transfer.amount
-    else side.uncertain += transfer.amount
-    if (debit) pendingDebitTransfers++
+    if (deadline > now + slack) {
+      side.live += transfer.amount
+      if (debit) pendingDebitTransfers++
+    } else side.uncertain += transfer.amount
   }
   return { debitsPosted, creditsPosted, debitsPending, creditsPending, pendingDebitTransfers }
 }
@@ -196,7 +197,7 @@ export interface BalanceCheck {
   readonly mismatches: ReadonlyArray<BalanceMismatch>
   /** Mismatches found beyond `mismatchesMax`. */
   readonly omitted: number
-  /** Pending transfers still live (or within the clock slack of their timeout). */
+  /** Pending transfers clearly still live (more than the clock slack before their timeout). */
   readonly pendingTransfers: number
 }
 

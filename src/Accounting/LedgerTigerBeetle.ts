@@ -2,7 +2,8 @@
  * The production ledger: a TigerBeetle cluster through `tigerbeetle-node`.
  *
  * - `create_transfers` calls (reserve, post, void, transfer) of concurrent packets share requests:
- *   `TigerBeetleBatcher.ts` queues them while a request is in flight and sends them together.
+ *   `TigerBeetleBatcher.ts` queues them while requests are in flight and sends them together, over
+ *   `transferSessions` client sessions (each runs one request at a time).
  *   Lookups and account calls go one call per request (the client batches those itself).
  * - The client has no timeout and waits forever while the cluster is unreachable: every request is
  *   bounded by `requestTimeoutMs` and then fails with `LedgerUnavailable`. The request may still
@@ -60,7 +61,7 @@ import {
   type TransferState
 } from "./Ledger.ts"
 import { bitsToFlags, flagsToBits } from "./LedgerRules.ts"
-import { BatchFailure, batchEventsMax, makeTransferBatcher, type TransferBatcher } from "./TigerBeetleBatcher.ts"
+import { BatchFailure, batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
 
 export interface Options {
   readonly clusterId: bigint
@@ -71,12 +72,20 @@ export interface Options {
   readonly requestsInFlightMax?: number
   /** Most transfer events waiting for the next request (beyond: `LedgerUnavailable` at once). */
   readonly eventsQueuedMax?: number
+  /** Client sessions sending transfer requests, each with one request in flight (1..16). */
+  readonly transferSessions?: number
 }
 
 export const defaults = {
   requestsInFlightMax: 4096,
   /** Eight full requests: ~2 700 packets of three events each waiting behind a slow request. */
-  eventsQueuedMax: 8 * batchEventsMax
+  eventsQueuedMax: 8 * batchEventsMax,
+  /**
+   * One by default. In `npm run bench` 4 sessions cut the mean queue wait from 13 to 6 ms, but with
+   * 4 per node the test clusters (`--development`) stopped answering newly started clients when
+   * several nodes shared one (not investigated further; docs/performance.md).
+   */
+  transferSessions: 1
 } as const
 
 // ---------------------------------------------------------------------------------------------
@@ -469,15 +478,16 @@ const makeService = (request: Request, submit: Submit): LedgerShape => ({
     yield* dieIf(accountsProblem(accounts))
     if (accounts.length > 0) yield* createAccounts(request, accounts)
   }),
-  reserve: Effect.fn("Ledger.reserve")(function*(transfers, timeoutSeconds) {
+  // The per-packet calls carry no span (~6 µs each, as in LedgerSqlite; docs/performance.md).
+  reserve: Effect.fnUntraced(function*(transfers, timeoutSeconds) {
     yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
     yield* submitChain(submit, transfers, encodeTransfer(timeoutSeconds), classifyCreate)
   }),
-  post: Effect.fn("Ledger.post")(function*(ids) {
+  post: Effect.fnUntraced(function*(ids) {
     yield* dieIf(pendingChainProblem(ids))
     yield* submitChain(submit, ids, encodePost, classifyPost)
   }),
-  voidPending: Effect.fn("Ledger.voidPending")(function*(ids) {
+  voidPending: Effect.fnUntraced(function*(ids) {
     yield* dieIf(pendingChainProblem(ids))
     yield* submitChain(submit, ids, encodeVoid, classifyVoid)
   }),
@@ -514,10 +524,22 @@ const connect = (options: Options) =>
     (client) => Effect.sync(() => client.destroy())
   )
 
+/** One line on the transfer requests a batcher sent. Pure. */
+export const describeTotals = (totals: Totals): string => {
+  const per = (sum: number, n: number) => (n === 0 ? "0" : (sum / n).toFixed(2))
+  return `TigerBeetle transfer requests: ${totals.requests} requests, ${totals.calls} calls, ${totals.events} events; ` +
+    `${per(totals.calls, totals.requests)} calls per request; ` +
+    `mean round trip ${per(totals.roundTripMs, totals.requests)} ms; mean queue wait ${per(totals.queuedMs, totals.calls)} ms`
+}
+
 /** Why options are unusable, or `undefined`. Pure. */
 export const optionsProblem = (options: Options): string | undefined => {
   if (!Number.isInteger(options.requestTimeoutMs) || options.requestTimeoutMs < 1) {
     return `TigerBeetle requestTimeoutMs must be a positive integer: ${options.requestTimeoutMs}`
+  }
+  const sessions = options.transferSessions ?? defaults.transferSessions
+  if (!Number.isInteger(sessions) || sessions < 1 || sessions > 16) {
+    return `TigerBeetle transferSessions must be an integer in 1..16: ${sessions}`
   }
   const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
   if (!Number.isInteger(inFlightMax) || inFlightMax < 1) {
@@ -537,11 +559,31 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
       yield* dieIf(optionsProblem(options))
       const client = yield* connect(options)
       const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
-      const batcher = makeTransferBatcher((events) => client.createTransfers(events), {
+      // A client session has one request in flight at a time: more sessions let transfer requests
+      // overlap, so a call waits for a free session rather than for the request before it.
+      const sessions = options.transferSessions ?? defaults.transferSessions
+      const transferClients = [client]
+      for (let i = 1; i < sessions; i++) transferClients.push(yield* connect(options))
+      const busy = transferClients.map(() => 0)
+      const send = (events: Array<TbTransfer>) => {
+        let pick = 0
+        for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[pick]!) pick = i
+        busy[pick]!++
+        const release = () => {
+          busy[pick]!--
+        }
+        const sent = transferClients[pick]!.createTransfers(events)
+        sent.then(release, release)
+        return sent
+      }
+      const batcher = makeTransferBatcher(send, {
         requestTimeoutMs: options.requestTimeoutMs,
         requestsInFlightMax: inFlightMax,
-        eventsQueuedMax: options.eventsQueuedMax ?? defaults.eventsQueuedMax
+        eventsQueuedMax: options.eventsQueuedMax ?? defaults.eventsQueuedMax,
+        inFlightRequestsSent: sessions
       })
+      // Where transfer calls waited over the client's life, for operators and the bench (docs/performance.md).
+      yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals)))
       return makeService(makeRequest(client, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
     })
   )

@@ -52,6 +52,8 @@ export class BatchFailure extends Error {
 }
 
 interface Call {
+  /** `performance.now()` when the call was made. */
+  readonly at: number
   readonly events: ReadonlyArray<Transfer>
   readonly resolve: (statuses: ReadonlyArray<CreateTransferStatus>) => void
   readonly reject: (failure: BatchFailure) => void
@@ -69,13 +71,26 @@ interface Batch {
 export interface TransferBatcher {
   /** The statuses of `events` (one chain or independent events, as the caller encoded them). */
   readonly submit: (events: ReadonlyArray<Transfer>) => Promise<ReadonlyArray<CreateTransferStatus>>
-  /** Requests and events currently held, for tests and metrics. */
+  /** Requests and events currently held, and totals since the start, for tests and metrics. */
   readonly stats: () => {
     readonly queuedEvents: number
     readonly unanswered: number
     readonly sent: number
     readonly limit: number
+    readonly totals: Totals
   }
+}
+
+/** Where calls waited, summed since the batcher was made. */
+export interface Totals {
+  /** Requests answered by the cluster, and the events and calls they carried. */
+  readonly requests: number
+  readonly events: number
+  readonly calls: number
+  /** Σ per answered request of its round trip (sent to answered), ms. */
+  readonly roundTripMs: number
+  /** Σ per call of its wait in the queue (made to sent), ms. */
+  readonly queuedMs: number
 }
 
 export const makeTransferBatcher = (
@@ -92,6 +107,7 @@ export const makeTransferBatcher = (
   let scheduled = false
   /** Events per request: `batchEventsMax` until the cluster says it takes fewer. */
   let limit = batchEventsMax
+  const totals = { requests: 0, events: 0, calls: 0, roundTripMs: 0, queuedMs: 0 }
 
   const finish = (batch: Batch, outcome: (call: Call, offset: number) => void) => {
     if (batch.state === "done") return
@@ -118,6 +134,7 @@ export const makeTransferBatcher = (
     live++
     unanswered++
     const events = batch.calls.length === 1 ? [...batch.calls[0]!.events] : batch.calls.flatMap((call) => call.events)
+    const sentAt = performance.now()
     const settled = () => {
       unanswered--
     }
@@ -134,6 +151,12 @@ export const makeTransferBatcher = (
           const message = `TigerBeetle answered ${results.length} results for ${events.length} events`
           return fail(batch, new BatchFailure(message, "defect"))
         }
+        const now = performance.now()
+        totals.requests++
+        totals.events += events.length
+        totals.calls += batch.calls.length
+        totals.roundTripMs += now - sentAt
+        for (const call of batch.calls) totals.queuedMs += sentAt - call.at
         finish(batch, (call, offset) => {
           const statuses = new Array<CreateTransferStatus>(call.events.length)
           for (let i = 0; i < statuses.length; i++) statuses[i] = results[offset + i]!.status
@@ -214,12 +237,12 @@ export const makeTransferBatcher = (
       const batch = last !== undefined && last.state === "queued" && last.events + events.length <= limit ?
         last :
         openBatch()
-      batch.calls.push({ events, resolve, reject })
+      batch.calls.push({ at: performance.now(), events, resolve, reject })
       batch.events += events.length
       queuedEvents += events.length
       schedule()
     })
   }
 
-  return { submit, stats: () => ({ queuedEvents, unanswered, sent: live, limit }) }
+  return { submit, stats: () => ({ queuedEvents, unanswered, sent: live, limit, totals: { ...totals } }) }
 }

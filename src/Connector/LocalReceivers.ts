@@ -5,8 +5,9 @@
  * tag and finds the wallet address or incoming payment it names. `deliver` runs at the end of the
  * pipeline for matched packets and lets the STREAM receiver build the reply. `settle` runs in the
  * ledger stage once the packet's reservation is settled, so what the receiver recorded for the
- * packet (receipt totals) follows the ledger: `posted`, `voided`, or `unknown` (the post failed
- * and the ledger will void or expire it, or has posted it: the receiver must not count it yet).
+ * packet (receipt totals) follows the ledger: `posted`; `voided` (also when a post was refused
+ * because the reservation had expired or been voided); or `unknown` (the ledger did not answer the
+ * post: it may have posted, or will expire it; the receiver must not count it yet).
  * It is not called for packets the receiver refused itself (`ReceiverRejected`): a receiver that
  * refuses holds nothing for the packet. It never fails and is not interrupted.
  *

@@ -15,6 +15,7 @@
  *   first byte, else Node answers 408 and closes (checked every `checkIntervalMs`). Once the request
  *   is received, answering it has no time bound here (a packet is bounded by its expiry).
  * - **Header block** (`headerBytesMax`): larger is refused by Node with 431.
+ * - **Shutdown**: `server.close()` also closes every connection with no request in flight.
  * - **Lingering close** (`lingerMs`): an answer that closes the connection while the client is still
  *   sending a body (413) is followed by a half-close; what the client still sends is read and
  *   discarded for up to `lingerMs`, so the answer reaches it instead of a TCP reset.
@@ -109,6 +110,15 @@ export const guardConnections = (server: Server, limits: ListenerLimits): Listen
       state.busy--
     })
   })
+  // Closing the server also closes every connection without a request in flight, including ones
+  // that never sent a request (Node's closeIdleConnections leaves those, and stops the timeout
+  // checks on close: such a socket held a shutdown until its idle timeout).
+  const close = server.close.bind(server)
+  server.close = ((callback?: (error?: Error) => void) => {
+    close(callback)
+    for (const [socket, state] of connections) if (state.busy === 0) socket.destroy()
+    return server
+  }) as typeof server.close
   return { open: () => connections.size, shed: () => shed, refused: () => refused }
 }
 

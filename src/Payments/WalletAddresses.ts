@@ -121,7 +121,7 @@ export const make = Effect.gen(function*() {
 
   const create = Effect.fn("WalletAddresses.create")(function*(input: CreateWalletAddress) {
     const path = pathOf(input.url)
-    if (path === undefined) return yield* new InvalidWalletAddress({ message: "url must be an http(s) URL with a path" })
+    if (path === undefined) return yield* new InvalidWalletAddress({ message: `url must be an http(s) URL with a path of at most ${pathCharsMax} characters` })
     if (!/^[A-Z0-9]{1,12}$/.test(input.asset.code) || !Number.isInteger(input.asset.scale) ||
       input.asset.scale < 0 || input.asset.scale > 255) {
       return yield* new InvalidWalletAddress({ message: "asset must have a code (A-Z0-9) and a scale 0..255" })

@@ -1,6 +1,8 @@
 /**
  * Receipt totals in SQLite (`node:sqlite`), the embedded default. See `ReceiptTotals.ts` for the
- * contract.
+ * contract. (Over 400 lines: the schema, the four write steps and the batch that runs them share
+ * private statements and one transaction discipline; split apart, each part would have to export
+ * the others' internals.)
  *
  * Atomicity: this process must be the only writer of the file (the node holds its data directory,
  * `DataDirLock.ts`). Each call reads what it needs, decides and writes synchronously (no other
@@ -17,8 +19,9 @@
  *
  * Storage: totals are TEXT decimals computed with BigInt (exact at any size). Connection rows carry
  * `expires_at_ms`; an expired row counts as absent at once. Packet rows (`receipt_packets`) carry
- * their state, amount, lapse and forget times; a reserve sums the payment's live pending rows (at
- * most `pendingPerPaymentMax`, through a partial index). Each write batch deletes up to twice its
+ * their state, amount, lapse and forget times; `receipt_payment_pending` keeps each payment's
+ * pending sum and count, so a reserve reads two totals (after lapsing at most 64 due packets of
+ * that payment through a partial index) instead of summing its pending rows. Each write batch deletes up to twice its
  * size of forgotten packet rows, and a sweeper deletes at most `sweepBatchMax` expired connection
  * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
@@ -105,8 +108,11 @@ const optionsProblem = (options: Resolved): string | undefined => {
 // Schema and statements
 // ---------------------------------------------------------------------------------------------
 
-/** `receipt_packets.state`. */
-const PacketState = { pending: 1, committed: 2, released: 3 } as const
+/** `receipt_packets.state`; `lapsed`: pending past its lapse (no longer counted, still committable). */
+const PacketState = { pending: 1, committed: 2, released: 3, lapsed: 4 } as const
+
+/** Due pending packets one write lapses (bounds its work; the rest go in later writes). */
+const lapsedPerWriteMax = 64
 
 const schema = `
 CREATE TABLE IF NOT EXISTS receipt_connection_totals (
@@ -129,6 +135,11 @@ CREATE TABLE IF NOT EXISTS receipt_packets (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS receipt_packets_pending ON receipt_packets (payment_key, lapse_at_ms) WHERE state = 1;
 CREATE INDEX IF NOT EXISTS receipt_packets_forget ON receipt_packets (forget_at_ms);
+CREATE TABLE IF NOT EXISTS receipt_payment_pending (
+  key TEXT PRIMARY KEY,
+  total TEXT NOT NULL,
+  count INTEGER NOT NULL
+) WITHOUT ROWID;
 `
 
 interface Statements {
@@ -139,7 +150,11 @@ interface Statements {
   readonly deletePayment: StatementSync
   readonly sweep: StatementSync
   readonly packet: StatementSync
-  readonly livePending: StatementSync
+  readonly duePending: StatementSync
+  readonly pendingTotal: StatementSync
+  readonly putPendingTotal: StatementSync
+  readonly deletePendingTotal: StatementSync
+  readonly deleteAllPendingTotals: StatementSync
   readonly putPacket: StatementSync
   readonly setPacketState: StatementSync
   readonly releasePaymentPending: StatementSync
@@ -164,16 +179,23 @@ const prepare = (db: DatabaseSync): Statements => ({
      (SELECT key FROM receipt_connection_totals WHERE expires_at_ms <= ? LIMIT ?)`
   ),
   packet: db.prepare("SELECT state, amount, payment_key FROM receipt_packets WHERE packet_id = ? AND forget_at_ms > ?"),
-  livePending: db.prepare(
-    "SELECT amount FROM receipt_packets WHERE payment_key = ? AND state = 1 AND lapse_at_ms > ? LIMIT ?"
+  duePending: db.prepare(
+    "SELECT packet_id, amount FROM receipt_packets WHERE payment_key = ? AND state = 1 AND lapse_at_ms <= ? LIMIT ?"
   ),
+  pendingTotal: db.prepare("SELECT total, count FROM receipt_payment_pending WHERE key = ?"),
+  putPendingTotal: db.prepare(
+    `INSERT INTO receipt_payment_pending (key, total, count) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET total = excluded.total, count = excluded.count`
+  ),
+  deletePendingTotal: db.prepare("DELETE FROM receipt_payment_pending WHERE key = ?"),
+  deleteAllPendingTotals: db.prepare("DELETE FROM receipt_payment_pending"),
   putPacket: db.prepare(
     `INSERT OR REPLACE INTO receipt_packets (packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms)
      VALUES (?, ?, ?, ?, ?, ?)`
   ),
   setPacketState: db.prepare("UPDATE receipt_packets SET state = ? WHERE packet_id = ?"),
-  releasePaymentPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE payment_key = ? AND state = 1"),
-  releaseAllPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE state = 1"),
+  releasePaymentPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE payment_key = ? AND state IN (1, 4)"),
+  releaseAllPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE state IN (1, 4)"),
   sweepPackets: db.prepare(
     `DELETE FROM receipt_packets WHERE packet_id IN
      (SELECT packet_id FROM receipt_packets WHERE forget_at_ms <= ? LIMIT ?)`
@@ -269,20 +291,42 @@ const readPacket = (ctx: StepContext, packetId: string): StoredPacket | undefine
   }
 }
 
-/** Committed + live pending; more than `pendingPerPaymentMax` pending packets fail this write. */
-const countedTotal = (ctx: StepContext, paymentKey: string): bigint => {
-  const max = totalsDefaults.pendingPerPaymentMax
-  const rows = ctx.statements.livePending.all(paymentKey, ctx.nowMs, max + 1) as Array<{ readonly amount: unknown }>
-  if (rows.length > max) {
-    throw new WriteRefused(Effect.fail(new ReceiptStoreUnavailable({ message: "too many packets pending for one payment" })))
+/** The payment's pending sum and count (0 when absent). */
+const readPending = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
+  const row = ctx.statements.pendingTotal.get(paymentKey) as Record<string, unknown> | undefined
+  return row === undefined ? { total: 0n, count: 0 } : { total: parseTotal(row["total"]), count: Number(row["count"]) }
+}
+
+/** Adds `amount` (negative: takes away) and `count` to the payment's pending sum. */
+const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number): void => {
+  const pending = readPending(ctx, paymentKey)
+  const total = pending.total + amount
+  const left = pending.count + count
+  if (total < 0n || left < 0) throw new CorruptTotal("pending receipt total went below zero")
+  if (left === 0) ctx.statements.deletePendingTotal.run(paymentKey)
+  else ctx.statements.putPendingTotal.run(paymentKey, total.toString(), left)
+}
+
+/** Lapses at most `lapsedPerWriteMax` of the payment's due pending packets. */
+const lapseDue = (ctx: StepContext, paymentKey: string): void => {
+  const due = ctx.statements.duePending.all(paymentKey, ctx.nowMs, lapsedPerWriteMax) as Array<Record<string, unknown>>
+  for (const row of due) {
+    ctx.statements.setPacketState.run(PacketState.lapsed, String(row["packet_id"]))
+    adjustPending(ctx, paymentKey, -parseTotal(row["amount"]), -1)
   }
-  return rows.reduce((sum, row) => sum + parseTotal(row.amount), readTotal(ctx.statements.payment, paymentKey))
+}
+
+/** Committed + pending (after lapsing what is due); the pending count for the bound. */
+const countedTotal = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
+  lapseDue(ctx, paymentKey)
+  const pending = readPending(ctx, paymentKey)
+  return { total: readTotal(ctx.statements.payment, paymentKey) + pending.total, count: pending.count }
 }
 
 const decide = (ctx: StepContext, request: AddRequest): AddResult =>
   decideAdd({
     connectionTotal: readTotal(ctx.statements.connection, request.connectionKey, ctx.nowMs),
-    paymentTotal: request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key)
+    paymentTotal: request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total
   }, request)
 
 /** Adds `amount` to the committed totals; answers the new ones. */
@@ -304,11 +348,18 @@ const addStep = (ctx: StepContext, request: AddRequest): AddResult => {
 const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
   const existing = readPacket(ctx, request.packetId)
   if (existing?.state === PacketState.released) {
-    return releasedRefusal(request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key))
+    return releasedRefusal(request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total)
   }
   if (existing !== undefined) throw new WriteRefused(Effect.die(new Error("ReceiptTotals: packet id reserved twice")))
   const result = decide(ctx, request)
   if (!result.accepted) return result
+  if (request.payment !== undefined) {
+    // `decide` lapsed what was due: the count is current.
+    if (readPending(ctx, request.payment.key).count >= totalsDefaults.pendingPerPaymentMax) {
+      throw new WriteRefused(Effect.fail(new ReceiptStoreUnavailable({ message: "too many packets pending for one payment" })))
+    }
+    adjustPending(ctx, request.payment.key, request.amount, 1)
+  }
   const lapseAtMs = ctx.nowMs + request.pendingMs
   ctx.statements.putPacket.run(
     request.packetId,
@@ -331,6 +382,9 @@ const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
       ? { outcome: "committed", connectionTotal }
       : { outcome: "committed", connectionTotal, paymentTotal: readTotal(ctx.statements.payment, stored.paymentKey) }
   }
+  if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
+    adjustPending(ctx, stored.paymentKey, -stored.amount, -1)
+  }
   ctx.statements.setPacketState.run(PacketState.committed, packet.packetId)
   return { outcome: "committed", ...commitAmount(ctx, packet.connectionKey, stored.paymentKey, stored.amount) }
 }
@@ -348,7 +402,10 @@ const releaseStep = (ctx: StepContext, packet: PacketRef): ReleaseOutcome => {
       ctx.nowMs,
       ctx.nowMs + ctx.settleGraceMs
     )
-  } else if (stored.state === PacketState.pending) {
+  } else if (stored.state === PacketState.pending || stored.state === PacketState.lapsed) {
+    if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
+      adjustPending(ctx, stored.paymentKey, -stored.amount, -1)
+    }
     ctx.statements.setPacketState.run(PacketState.released, packet.packetId)
   }
   return "released"
@@ -423,6 +480,7 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
 }
 
 const makeService = (
+  db: DatabaseSync,
   statements: Statements,
   batcher: ReturnType<typeof makeWriteBatcher>
 ): ReceiptTotalsShape => ({
@@ -446,10 +504,11 @@ const makeService = (
   }),
   deletePayment: Effect.fn("ReceiptTotals.deletePayment")(function*(key) {
     yield* checkKey("payment key", key)
-    yield* tryStore(() => {
+    yield* tryStore(() => inTransaction(db, () => {
       statements.deletePayment.run(key)
       statements.releasePaymentPending.run(key)
-    })
+      statements.deletePendingTotal.run(key)
+    }))
   })
 })
 
@@ -484,8 +543,13 @@ const acquireDatabase = (options: Resolved) =>
   )
 
 /** Releases what a previous process left pending (see the module comment); answers how many. */
-const releaseLeftovers = (statements: Statements) =>
-  tryStore(() => Number(statements.releaseAllPending.run().changes))
+const releaseLeftovers = (db: DatabaseSync, statements: Statements) =>
+  tryStore(() =>
+    inTransaction(db, () => {
+      statements.deleteAllPendingTotals.run()
+      return Number(statements.releaseAllPending.run().changes)
+    })
+  )
 
 /**
  * Receipt totals in the SQLite file `options.filename` (`:memory:` allowed). Scoped: the sweeper
@@ -500,12 +564,12 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<ReceiptTotals, 
       yield* dieIf(optionsProblem(resolved))
       const db = yield* acquireDatabase(resolved)
       const statements = prepare(db)
-      const released = yield* releaseLeftovers(statements)
+      const released = yield* releaseLeftovers(db, statements)
       if (released > 0) yield* Effect.logInfo(`released ${released} pending receipt total(s) left by a previous process`)
       const batcher = makeWriteBatcher(db, statements, ttlMs(resolved.connectionTtlSeconds), resolved.settleGraceMs)
       // Runs before the database closes (finalizers run in reverse): writes still waiting are committed.
       yield* Effect.addFinalizer(() => Effect.sync(batcher.flush))
       yield* Effect.forkScoped(sweeper(statements, resolved.sweepIntervalMs, resolved.sweepBatchMax))
-      return makeService(statements, batcher)
+      return makeService(db, statements, batcher)
     })
   )

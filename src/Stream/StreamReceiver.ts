@@ -26,7 +26,7 @@
  * `match` already finds out that their condition cannot be met (`LocalReceiver.fulfillable`), so
  * the ledger stage reserves nothing for them: another node's quote creates no transfers here.
  */
-import { Effect, Layer, Schedule } from "effect"
+import { Clock, Effect, Layer, Schedule } from "effect"
 import type * as IlpPacket from "ilp-packet"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
 import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.ts"
@@ -72,7 +72,12 @@ export const settleLimits = {
   /** How long one is retried: the stores keep packet records this long past their lapse by default. */
   retryWindowMs: 120_000,
   /** Pause between two attempts. */
-  retryIntervalMs: 500
+  retryIntervalMs: 500,
+  /**
+   * The first attempt runs before the Fulfill is returned, but stops this long before the packet
+   * expires (the rest goes to the background), so a slow store never makes the Fulfill late.
+   */
+  replyMarginMs: 500
 } as const
 
 /** A condition no fulfillment hashes to (in practice): handed to the receiver for packets it must not accept. */
@@ -211,7 +216,9 @@ export const make = Effect.gen(function*() {
       ),
       Effect.ensuring(Effect.sync(() => retriesRunning--))
     )
-    return Effect.asVoid(Effect.forkIn(retrying, scope))
+    // Interruptible even though settling runs in the ledger stage's uninterruptible release: the
+    // node's shutdown must not wait for it (what it leaves pending lapses).
+    return Effect.asVoid(Effect.forkIn(Effect.interruptible(retrying), scope))
   }
 
   const settle = (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome) =>
@@ -233,7 +240,14 @@ export const make = Effect.gen(function*() {
         })
       }
       const attempt = settleOnce(outcome, target, ref)
-      return attempt.pipe(Effect.catchTag("ReceiptStoreUnavailable", () => retryInBackground(attempt, ref)))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const budgetMs = request.outgoingExpiresAt - now - settleLimits.replyMarginMs
+        if (budgetMs <= 0) return retryInBackground(attempt, ref)
+        return Effect.interruptible(attempt).pipe(
+          Effect.timeout(budgetMs),
+          Effect.catch(() => retryInBackground(attempt, ref))
+        )
+      })
     })
 
   const deliver = (request: Timed, receiver: LocalReceiver) =>

@@ -229,6 +229,21 @@ const curlPost = async (file: string, chunked: boolean): Promise<string> => {
   return result.stdout
 }
 
+describe("shutdown", () => {
+  it("closes connections that never sent a request instead of waiting for their idle timeout", async () => {
+    // Waits that a forgotten socket would hold the close for: the idle timeout (120 s), the ILP
+    // listener's drain (hold time + 5 s = 65 s), the SPSP server's graceful shutdown (20 s).
+    const closing = await startNode({ ilpAddress: "test.closing", maxHoldTimeMs: 60_000, publicListener: { idleTimeoutMs: 120_000 } })
+    const fresh = [await openSocket(closing.connectorPort), await openSocket(closing.openPaymentsPort)]
+    const closed = fresh.map((socket) => collect(socket))
+    const started = Date.now()
+    await closing.close()
+    await Promise.all(closed)
+    // Well below any of those waits (a close takes milliseconds; a busy machine may add seconds).
+    expect(Date.now() - started).toBeLessThan(15_000)
+  }, 100_000)
+})
+
 describe("413 reaches the client before the socket closes (defect 3)", () => {
   it.skipIf(!hasCurl)("curl: 10 MB with Content-Length and 256 KiB chunked get 413 every time", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ilp-413-"))

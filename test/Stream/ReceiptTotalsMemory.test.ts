@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { layerMemory, ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
+import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
+import { layerMemory } from "../../src/Stream/ReceiptTotalsMemory.ts"
 import { receiptTotalsContract } from "./ReceiptTotalsContract.ts"
 
 receiptTotalsContract("memory", (connectionTtlSeconds) => layerMemory({ connectionTtlSeconds }), "test")

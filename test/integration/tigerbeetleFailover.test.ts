@@ -69,8 +69,9 @@ if (tigerBeetleBinary() === undefined) {
       const answers = [load.totals, secondLoad.totals]
       for (const totals of answers) {
         expect(totals.failures).toBe(0) // every packet got an ILP answer
-        // While the cluster changed views, some reservations could not be made: T00, never anything else.
-        for (const code of totals.codes.keys()) expect(code).toBe("T00")
+        // While the cluster changed views some reservations could not be made (T00); on a starved
+        // machine a packet may also arrive too late to forward (R00/R02). Never a refusal for money.
+        for (const code of totals.codes.keys()) expect(["T00", "R00", "R02"]).toContain(code)
       }
       const fulfilled = answers.reduce((sum, totals) => sum + totals.fulfilled, 0n)
 

@@ -1,6 +1,6 @@
 /**
  * A real, throwaway TigerBeetle cluster for tests: one replica (or three, for failover), each on a
- * free 127.0.0.1 port, data files in a fresh temp dir that `stop` removes.
+ * free 127.0.0.1 port, a random cluster id, data files in a fresh temp dir that `stop` removes.
  *
  * The server binary is `TIGERBEETLE_BIN` if set, else `../shared/tigerbeetle/tigerbeetle` from the
  * project root (CI has it). When neither exists, `tigerBeetleBinary()` is undefined and the suites
@@ -11,6 +11,7 @@
  * polled against `readyTimeoutMs`, generous because a busy 2-core machine takes 10–20 s to open one.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -101,7 +102,9 @@ export const startTigerBeetle = async (options: { readonly replicaCount?: 1 | 3 
   const binary = tigerBeetleBinary()
   if (binary === undefined) throw new Error("no TigerBeetle binary: set TIGERBEETLE_BIN")
   const replicaCount = options.replicaCount ?? 1
-  const clusterId = 0n
+  // A random cluster id: replicas of a cluster that lost one keep dialling its port, which another
+  // test file's cluster may take next; with distinct ids they refuse each other's messages.
+  const clusterId = BigInt(`0x${randomBytes(8).toString("hex")}`) | 1n
   const dir = mkdtempSync(join(tmpdir(), "tigerbeetle-test-"))
   const ports: Array<number> = []
   while (ports.length < replicaCount) {

@@ -29,10 +29,9 @@
 import { Cause, Clock, Duration, Effect, Exit, FiberSet, Schedule } from "effect"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
 import { type LedgerShape, newTransferId } from "../../Accounting/Ledger.ts"
-import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
+import { type IlpError, InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
 import type { LocalReceiversShape, SettleOutcome } from "../LocalReceivers.ts"
 import type { MetricsShape } from "../Metrics.ts"
-import type { IlpError } from "../IlpErrors.ts"
 import type { Stage, Timed } from "../Stage.ts"
 
 /** Extra pending time beyond the hold time, for the post (and its retries) after a late fulfill. */
@@ -118,8 +117,11 @@ export const ledgerReservation = (
     })
   )
 
-  /** Answers whether the post is known to have happened. */
-  const post = timed(metrics, "post", ledger.post(pendingIds)).pipe(
+  /**
+   * Answers what became of the reservation: `posted`; `voided` when the ledger says it can no longer
+   * be posted (expired, voided, unknown to it); `unknown` when the ledger did not answer.
+   */
+  const post: Effect.Effect<SettleOutcome> = timed(metrics, "post", ledger.post(pendingIds)).pipe(
     Effect.retry({
       while: (error) => error._tag === "LedgerUnavailable",
       schedule: Schedule.exponential("50 millis").pipe(
@@ -132,16 +134,20 @@ export const ledgerReservation = (
         )
       )
     }),
-    Effect.as(true),
-    Effect.catchCause((cause) =>
-      Effect.as(
+    Effect.as<SettleOutcome>("posted"),
+    Effect.catchCause((cause) => {
+      const failure = Cause.findErrorOption(cause)
+      const outcome: SettleOutcome = failure._tag === "Some" && failure.value._tag !== "LedgerUnavailable" ?
+        "voided" :
+        "unknown"
+      return Effect.as(
         Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
           transferIds: pendingIds.map(String),
           cause
         }),
-        false
+        outcome
       )
-    )
+    })
   )
 
   const voidReservation = timed(metrics, "void", ledger.voidPending(pendingIds)).pipe(
@@ -176,7 +182,7 @@ export const ledgerReservation = (
     next,
     (reserved, exit) =>
       Exit.isSuccess(exit) ?
-        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post, (posted) => settle(reserved, posted ? "posted" : "unknown")))) :
+        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post, (outcome) => settle(reserved, outcome)))) :
         Effect.andThen(voidReservation, refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
   )
 }
