@@ -38,7 +38,11 @@ export interface NodeSetup {
 
 const token = () => randomBytes(24).toString("hex")
 
-export const writeConfig = async (dir: string, peerUrl: string): Promise<NodeSetup> => {
+/**
+ * `extraPeers`: that many more peers (ids `p0`…, each with its own token, address and route), for
+ * the scale mode: the node's cost must not grow with its number of peers.
+ */
+export const writeConfig = async (dir: string, peerUrl: string, extraPeers = 0): Promise<NodeSetup> => {
   const connectorPort = await freePort()
   const adminPort = await freePort()
   const openPaymentsPort = await freePort()
@@ -64,7 +68,14 @@ export const writeConfig = async (dir: string, peerUrl: string): Promise<NodeSet
         incomingTokens: [token()],
         outgoing: { url: peerUrl, token: token() },
         staticIlpAddress: sinkAddress
-      }
+      },
+      ...Array.from({ length: extraPeers }, (_, i) => ({
+        id: `p${i}`,
+        asset,
+        incomingTokens: [token()],
+        outgoing: { url: peerUrl, token: token() },
+        staticIlpAddress: `test.p${i}`
+      }))
     ]
   }
   const configPath = join(dir, "config.json")
@@ -105,6 +116,21 @@ export const books = async (setup: NodeSetup, incomingPaymentId: string | undefi
     debitsPending: BigInt(loadgen?.liquidity.debitsPending ?? "0"),
     received: BigInt((payment?.["receivedAmount"] as { value?: string } | undefined)?.value ?? "0")
   }
+}
+
+/**
+ * `count` wallet addresses on the running node (the scale mode), created through the admin API with
+ * `concurrency` requests in flight.
+ */
+export const createWalletAddresses = async (setup: NodeSetup, count: number, concurrency = 32): Promise<void> => {
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      const i = next++
+      await admin(setup, "/wallet-addresses", { url: `https://bench.example/scale/w${i}`, asset })
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
 }
 
 /** A wallet address and an uncapped incoming payment on the running node, and receipt-enabled credentials for it. */

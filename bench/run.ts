@@ -7,9 +7,16 @@
  * directory); and ONE load generator (bench/loadgen.ts), driven over IPC.
  *
  * Modes, all measured by the same load generator against the same peer:
- *   raw      loadgen → raw forwarder → peer                                   (the limit)
+ *   raw-socket  loadgen → null forwarder on a raw-socket HTTP/1.1 client → peer (the limit;
+ *            bench/rawSocketForwarder.ts)
+ *   raw      loadgen → raw forwarder (node:http server, undici client) → peer
+ *   reference  loadgen → ilp-connector 23.0.2 + ilp-plugin-http 1.6.1, configured like the node
+ *            (bench/referenceConnector.ts) → peer
  *   forward  loadgen → node (full pipeline, ledger reserve + post) → peer
  *   local    loadgen → node → local STREAM incoming payment, with receipts
+ *   forward-scale  forward through a third node that has 1 000 more peers and 100 000 wallet
+ *            addresses (`--scale-peers`, `--scale-wallets`), against `forward` in the same round: the
+ *            cost must not grow with the node's size
  *   forward-tb, local-tb   the same against a second node whose ledger is a one-replica TigerBeetle
  *            cluster (`TIGERBEETLE_BIN`, else ../shared/tigerbeetle/tigerbeetle; started and removed
  *            by the bench; the modes are left out, loudly, when no binary is found). Reported beside
@@ -34,11 +41,21 @@
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { randomBytes } from "node:crypto"
 import { cpus, totalmem, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { type Child, cpuMsOf, freePort, killAll, median, memoryOf, startServerProcess, track } from "./common.ts"
 import type { PacketSpec, RunCommand, RunResult } from "./loadgen.ts"
-import { books, createIncomingPayment, deposit, nodeAddress, sinkAddress, startNode, writeConfig } from "./nodeProcess.ts"
+import {
+  books,
+  createIncomingPayment,
+  createWalletAddresses,
+  deposit,
+  nodeAddress,
+  sinkAddress,
+  startNode,
+  writeConfig
+} from "./nodeProcess.ts"
 import { formatSummary, summarise } from "./profile.ts"
 import { startTigerBeetle, tigerBeetleBinary } from "../test/support/tigerbeetle.ts"
 
@@ -49,12 +66,29 @@ const defaults = {
   concurrency: 50,
   packets: 200_000,
   distinctPackets: 20_000,
-  deadlineMs: 300_000,
-  modes: "raw,forward,local,forward-tb,local-tb"
+  deadlineMs: 480_000,
+  modes: "raw-socket,raw,reference,forward,local,forward-tb,local-tb,forward-scale",
+  scalePeers: 1_000,
+  scaleWallets: 100_000
 } as const
 
-const allModes = ["raw", "forward", "local", "forward-tb", "local-tb", "forward-effect", "local-effect"] as const
+const allModes = [
+  "raw-socket",
+  "raw",
+  "reference",
+  "forward",
+  "local",
+  "forward-tb",
+  "local-tb",
+  "forward-scale",
+  "forward-effect",
+  "local-effect"
+] as const
 type Mode = typeof allModes[number]
+
+/** The yardsticks: processes other than our node, fed the same forward packets. */
+const yardsticks: ReadonlyArray<Mode> = ["raw-socket", "raw", "reference"]
+const isNodeMode = (mode: Mode): boolean => !yardsticks.includes(mode)
 
 const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb")
 /** The embedded mode a TigerBeetle mode is compared with. */
@@ -68,6 +102,9 @@ interface Options {
   readonly concurrency: number
   readonly packets: number
   readonly deadlineMs: number
+  /** The scale mode's node: peers beyond the two every node has, and wallet addresses. */
+  readonly scalePeers: number
+  readonly scaleWallets: number
   readonly modes: ReadonlyArray<Mode>
   readonly json: string | undefined
   readonly profileDir: string | undefined
@@ -85,7 +122,20 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     values.set(arg.slice(2), value)
     i++
   }
-  const known = new Set(["rounds", "duration", "warmup", "concurrency", "packets", "deadline", "modes", "json", "profile", "node-flags"])
+  const known = new Set([
+    "rounds",
+    "duration",
+    "warmup",
+    "concurrency",
+    "packets",
+    "deadline",
+    "modes",
+    "json",
+    "profile",
+    "node-flags",
+    "scale-peers",
+    "scale-wallets"
+  ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
     const text = values.get(key)
@@ -110,6 +160,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     concurrency: int("concurrency", defaults.concurrency, 1),
     packets: int("packets", defaults.packets, 1),
     deadlineMs: int("deadline", defaults.deadlineMs, 1_000),
+    scalePeers: int("scale-peers", defaults.scalePeers, 0),
+    scaleWallets: int("scale-wallets", defaults.scaleWallets, 0),
     modes: modes as Array<Mode>,
     json: values.get("json"),
     profileDir: profile === undefined ? undefined : resolve(profile),
@@ -232,11 +284,14 @@ const summariseMode = (mode: Mode, rounds: ReadonlyArray<Round>): ModeSummary | 
 }
 
 const describeMode: Record<Mode, string> = {
-  raw: "raw node:http forwarder → peer (limit)",
+  "raw-socket": "null forwarder, raw-socket HTTP/1.1 client → peer (the limit)",
+  raw: "null forwarder, node:http server + undici client → peer",
+  reference: "ilp-connector 23.0.2 + ilp-plugin-http 1.6.1 → peer",
   forward: "node → peer (pipeline + ledger)",
   local: "node → local STREAM payment",
   "forward-tb": "forward, ledger on TigerBeetle (1 replica)",
   "local-tb": "local, ledger on TigerBeetle (1 replica)",
+  "forward-scale": "forward, node with --scale-peers more peers, --scale-wallets wallet addresses",
   "forward-effect": "EXPERIMENT: forward via Effect's HTTP server",
   "local-effect": "EXPERIMENT: local via Effect's HTTP server"
 }
@@ -268,6 +323,49 @@ const table = (summaries: ReadonlyArray<ModeSummary>, nodePeakRssMiB: number | u
   ].join("\n")
 }
 
+/** Median over the rounds where both ran of `pick(a) / pick(b)`; undefined when they never ran together. Pure. */
+const pairedRatio = (rounds: ReadonlyArray<Round>, a: Mode, b: Mode, pick: (r: MeasuredRun) => number): number | undefined => {
+  const ratios = rounds.flatMap((round) => {
+    const x = round[a]
+    const y = round[b]
+    return x === undefined || y === undefined ? [] : [pick(x) / pick(y)]
+  })
+  return ratios.length === 0 ? undefined : median(ratios)
+}
+
+interface Target {
+  readonly what: string
+  readonly value: number | undefined
+  readonly goal: string
+  readonly met: boolean | undefined
+}
+
+/** Issue 13's targets, each as measured in this sitting (ratios of runs in the same round). Pure. */
+const targetsOf = (rounds: ReadonlyArray<Round>, nodePeakRssMiB: number | undefined): ReadonlyArray<Target> => {
+  const pps = (r: MeasuredRun) => r.packetsPerSecond
+  const p99 = (r: MeasuredRun) => r.latencyMs.p99
+  const atLeast = (what: string, value: number | undefined, min: number): Target =>
+    ({ what, value, goal: `>= ${min}`, met: value === undefined ? undefined : value >= min })
+  const atMost = (what: string, value: number | undefined, max: number): Target =>
+    ({ what, value, goal: `<= ${max}`, met: value === undefined ? undefined : value <= max })
+  return [
+    atLeast("forward / raw-socket packets/s", pairedRatio(rounds, "forward", "raw-socket", pps), 0.5),
+    atLeast("forward / reference packets/s", pairedRatio(rounds, "forward", "reference", pps), 3),
+    atLeast("forward-tb / forward packets/s", pairedRatio(rounds, "forward-tb", "forward", pps), 0.9),
+    atMost("forward-tb / forward p99", pairedRatio(rounds, "forward-tb", "forward", p99), 1.5),
+    atLeast("local / forward packets/s", pairedRatio(rounds, "local", "forward", pps), 0.9),
+    atMost("forward p99 / raw-socket p99", pairedRatio(rounds, "forward", "raw-socket", p99), 2),
+    atLeast("forward-scale / forward packets/s", pairedRatio(rounds, "forward-scale", "forward", pps), 0.9),
+    atMost("node peak RSS MiB", nodePeakRssMiB, 150)
+  ]
+}
+
+const targetsTable = (targets: ReadonlyArray<Target>): string =>
+  ["targets (issue 13), measured in this sitting:", ...targets.map((t) =>
+    `  ${t.what.padEnd(32)} ${t.value === undefined ? "not run".padStart(8) : t.value.toFixed(2).padStart(8)}  ${t.goal.padEnd(8)} ` +
+    `${t.met === undefined ? "" : t.met ? "met" : "NOT met"}`
+  )].join("\n")
+
 const roundLine = (round: number, mode: Mode, r: MeasuredRun): string => {
   const problems = [
     ...Object.entries(r.rejectCodes).map(([code, n]) => `${n}×${code}`),
@@ -297,16 +395,16 @@ const gitCommit = (): string | undefined => {
   }
 }
 
-/** Mean of every `*_duration_ms` histogram in a Prometheus text page, by metric and first label. Pure. */
+/** Mean of every `*_duration_seconds` histogram in a Prometheus text page, in ms, by metric and first label. Pure. */
 const meanDurations = (text: string): Record<string, number> => {
   const sums = new Map<string, { sum: number; count: number }>()
   for (const line of text.split("\n")) {
-    const match = /^(ilp_\w+)_duration_ms_(sum|count)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line)
+    const match = /^(ilp_\w+)_duration_seconds_(sum|count)(?:\{([^}]*)\})? ([0-9.e+-]+)$/.exec(line)
     if (match === null) continue
     const label = match[3]?.split(",")[0]?.replace(/^\w+="([^"]*)"$/, "$1")
     const key = `${match[1]!.replace(/^ilp_/, "")}${label === undefined || label === "" ? "" : `:${label}`}`
     const entry = sums.get(key) ?? { sum: 0, count: 0 }
-    if (match[2] === "sum") entry.sum += Number(match[4])
+    if (match[2] === "sum") entry.sum += Number(match[4]) * 1000
     else entry.count += Number(match[4])
     sums.set(key, entry)
   }
@@ -329,6 +427,15 @@ const main = async (options: Options) => {
     const peerUrl = `http://127.0.0.1:${peer.port}/ilp`
     const raw = await startServerProcess(new URL("./rawForwarder.ts", import.meta.url).pathname, [peerUrl, "64"])
     stops.push(() => raw.stop(2_000))
+    const rawSocket = options.modes.includes("raw-socket") ?
+      await startServerProcess(new URL("./rawSocketForwarder.ts", import.meta.url).pathname, [peerUrl, "64"]) :
+      undefined
+    if (rawSocket !== undefined) stops.push(() => rawSocket.stop(2_000))
+    const referenceToken = randomBytes(24).toString("hex")
+    const reference = options.modes.includes("reference") ?
+      await startServerProcess(new URL("./referenceConnector.ts", import.meta.url).pathname, [peerUrl, referenceToken], 60_000) :
+      undefined
+    if (reference !== undefined) stops.push(() => reference.stop(5_000))
 
     if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true })
     // The effect-http experiment runs the same node with a second ILP-over-HTTP listener on Effect's server.
@@ -337,10 +444,10 @@ const main = async (options: Options) => {
     const wantsLocal = (modes: ReadonlyArray<Mode>) => modes.some((mode) => mode.startsWith("local"))
 
     /** One node under test (its own config, data dir and ledger), funded, with an incoming payment. */
-    const startBenchNode = async (name: string, modes: ReadonlyArray<Mode>, env: Record<string, string>) => {
+    const startBenchNode = async (name: string, modes: ReadonlyArray<Mode>, env: Record<string, string>, extraPeers = 0) => {
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
-      const setup = await writeConfig(nodeDir, peerUrl)
+      const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
       const node = await startNode(setup, {
         // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
         cpuProfileDir: name === profiled ? options.profileDir : undefined,
@@ -358,7 +465,7 @@ const main = async (options: Options) => {
     }
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
 
-    const embeddedModes = options.modes.filter((mode) => !isTigerBeetleMode(mode))
+    const embeddedModes = options.modes.filter((mode) => !isTigerBeetleMode(mode) && mode !== "forward-scale")
     const profiled = embeddedModes.length > 0 ? "embedded" : "tigerbeetle"
     const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
     const embedded = await startBenchNode("embedded", embeddedModes, {})
@@ -372,7 +479,16 @@ const main = async (options: Options) => {
         TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
       })
     }
-    const nodeOf = (mode: Mode): BenchNode => (isTigerBeetleMode(mode) ? tigerBeetle! : embedded)
+    let scaled: BenchNode | undefined
+    if (options.modes.includes("forward-scale")) {
+      scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
+      const started = Date.now()
+      await createWalletAddresses(scaled.setup, options.scaleWallets)
+      log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
+    }
+    const benchNodes = (): Array<BenchNode> => [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle]), ...(scaled === undefined ? [] : [scaled])]
+    const nodeOf = (mode: Mode): BenchNode =>
+      isTigerBeetleMode(mode) ? tigerBeetle! : mode === "forward-scale" ? scaled! : embedded
     log(`raw forwarder on :${raw.port}, peer on :${peer.port}`)
 
     const loadgen = await startLoadGen()
@@ -393,19 +509,24 @@ const main = async (options: Options) => {
     const urlOf = (mode: Mode): string =>
       mode === "raw" ?
         `http://127.0.0.1:${raw.port}/ilp` :
+        mode === "raw-socket" ?
+        `http://127.0.0.1:${rawSocket!.port}/ilp` :
+        mode === "reference" ?
+        `http://127.0.0.1:${reference!.port}/` :
         mode.endsWith("-effect") ?
         `http://127.0.0.1:${extraPort}/ilp` :
         `http://127.0.0.1:${nodeOf(mode).setup.connectorPort}/ilp`
-    const pidOf = (mode: Mode) => (mode === "raw" ? raw.pid : nodeOf(mode).node.pid)
+    const pidOf = (mode: Mode) =>
+      mode === "raw" ? raw.pid : mode === "raw-socket" ? rawSocket!.pid : mode === "reference" ? reference!.pid : nodeOf(mode).node.pid
     /** Fulfills each node gave (warm-ups included), to check its books against at the end. */
     const fulfilledBy = new Map<string, { forward: number; local: number }>(
-      [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])].map((n) => [n.name, { forward: 0, local: 0 }])
+      benchNodes().map((n) => [n.name, { forward: 0, local: 0 }])
     )
     /** One run, with the CPU time the process under test spent on it (µs per packet). */
     const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
       const cpuBefore = cpuMsOf(pidOf(mode))
       const result = await runOnce(mode, durationMs)
-      if (mode !== "raw") fulfilledBy.get(nodeOf(mode).name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
+      if (isNodeMode(mode)) fulfilledBy.get(nodeOf(mode).name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
       const cpuAfter = cpuMsOf(pidOf(mode))
       const cpuUsPerPacket = cpuBefore === undefined || cpuAfter === undefined || result.packets === 0 ?
         undefined :
@@ -416,7 +537,7 @@ const main = async (options: Options) => {
       loadgen.run({
         type: "run",
         url: urlOf(mode),
-        token: nodeOf(mode).setup.loadgenToken,
+        token: mode === "reference" ? referenceToken : nodeOf(mode).setup.loadgenToken,
         packets: packetSpec(mode),
         distinctPackets: defaults.distinctPackets,
         concurrency: options.concurrency,
@@ -468,15 +589,17 @@ const main = async (options: Options) => {
     // Where a packet waits: each node's mean ledger call latency (its /metrics histograms) against its
     // mean packet latency, over the whole sitting.
     const ledgerWaits: Record<string, Record<string, number>> = {}
-    for (const benchNode of [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])]) {
-      const text = await fetch(`http://127.0.0.1:${benchNode.setup.adminPort}/metrics`).then((r) => r.text(), () => "")
+    for (const benchNode of benchNodes()) {
+      const text = await fetch(`http://127.0.0.1:${benchNode.setup.adminPort}/metrics`, {
+        headers: { authorization: `Bearer ${benchNode.setup.adminToken}` }
+      }).then((r) => r.text(), () => "")
       const means = meanDurations(text)
       ledgerWaits[benchNode.name] = means
       log(`waits on the ${benchNode.name} node (mean ms): ` +
         Object.entries(means).map(([what, ms]) => `${what} ${ms.toFixed(2)}`).join(", "))
     }
     const booksOf: Record<string, Awaited<ReturnType<typeof checkBooks>>> = {}
-    for (const benchNode of [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle])]) {
+    for (const benchNode of benchNodes()) {
       booksOf[benchNode.name] = await checkBooks(benchNode)
     }
     const booksOk = Object.values(booksOf).every((b) => b.consistent)
@@ -486,6 +609,7 @@ const main = async (options: Options) => {
 
     const nodeMemory = memoryOf(node.pid)
     const rawMemory = memoryOf(raw.pid)
+    const targets = targetsOf(rounds, nodeMemory?.peakRssMiB)
     const summaries = options.modes
       .map((mode) => summariseMode(mode, rounds))
       .filter((s): s is ModeSummary => s !== undefined)
@@ -533,6 +657,7 @@ const main = async (options: Options) => {
           ...(r.receipts === undefined ? {} : { receipts: r.receipts })
         }))
       }])),
+      targets,
       books: booksOf,
       meanWaitMs: ledgerWaits,
       tigerBeetleTransferRequests: transferRequests ?? null,
@@ -542,7 +667,7 @@ const main = async (options: Options) => {
       elapsedSeconds: Math.round((Date.now() - startedAt) / 1000)
     }
 
-    process.stdout.write(`\n${table(summaries, nodeMemory?.peakRssMiB)}\n`)
+    process.stdout.write(`\n${table(summaries, nodeMemory?.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
     process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
       `concurrency ${options.concurrency}; ${options.rounds} rounds of ${options.durationMs} ms; ${report.machine.cores} × ${report.machine.cpu}\n\n`)
     process.stdout.write(`${JSON.stringify(report)}\n`)

@@ -101,6 +101,28 @@ const OpenPaymentsFile = Schema.Struct({
   accessTokenLifetimeMs: Schema.optionalKey(PositiveInt)
 })
 
+/** Webhooks: see src/Events/Webhooks.ts and the README's "Events and webhooks". */
+const WebhooksFile = Schema.Struct({
+  urls: Schema.Array(Schema.String.check(Schema.isPattern(/^https?:\/\/[^\s]+$/))).check(Schema.isMaxLength(8)),
+  secret: Schema.optionalKey(Schema.String.check(Schema.isMinLength(16), Schema.isMaxLength(512))),
+  attemptsMax: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(100))),
+  backoffMsBase: Schema.optionalKey(PositiveInt),
+  backoffMsMax: Schema.optionalKey(PositiveInt),
+  requestTimeoutMs: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(60_000))),
+  concurrencyMax: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(64))),
+  batchMax: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(1_000))),
+  pollIntervalMs: Schema.optionalKey(PositiveInt),
+  deliveredRetentionDays: Schema.optionalKey(PositiveInt.check(Schema.isLessThanOrEqualTo(3_650)))
+})
+
+/** Liquidity below which a `liquidity.peer_low` / `liquidity.asset_low` event is written (amounts in the asset's units). */
+const LiquidityThresholdsFile = Schema.Struct({
+  peers: Schema.optionalKey(Schema.Record(Schema.String, Amount)),
+  /** Keyed by "CODE/scale", e.g. "USD/2". */
+  assets: Schema.optionalKey(Schema.Record(Schema.String.check(Schema.isPattern(/^[A-Z0-9]{1,12}\/[0-9]{1,3}$/)), Amount)),
+  checkIntervalMs: Schema.optionalKey(PositiveInt)
+})
+
 export const ConfigFile = Schema.Struct({
   ilpAddress: Schema.optionalKey(IlpAddress),
   host: Schema.optionalKey(Schema.String),
@@ -124,7 +146,9 @@ export const ConfigFile = Schema.Struct({
   tigerbeetle: Schema.optionalKey(TigerBeetleFile),
   redisUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^rediss?:\/\/.+/))),
   postgresUrl: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^postgres(ql)?:\/\/.+/))),
-  openPayments: Schema.optionalKey(OpenPaymentsFile)
+  openPayments: Schema.optionalKey(OpenPaymentsFile),
+  webhooks: Schema.optionalKey(WebhooksFile),
+  liquidityThresholds: Schema.optionalKey(LiquidityThresholdsFile)
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -191,6 +215,35 @@ export interface NodeConfig {
    */
   readonly postgresUrl: Redacted.Redacted<string> | undefined
   readonly openPayments: OpenPaymentsConfig
+  readonly webhooks: WebhooksConfig
+  readonly liquidityThresholds: LiquidityThresholdsConfig
+}
+
+/** Webhook delivery of the events outbox (src/Events/Webhooks.ts). No URLs: events are kept, not sent. */
+export interface WebhooksConfig {
+  readonly urls: ReadonlyArray<string>
+  /** HMAC-SHA256 key of the `Webhook-Signature` header. Required with urls. */
+  readonly secret: Redacted.Redacted<string> | undefined
+  /** Attempts per event before it is marked failed (replayable through the API). */
+  readonly attemptsMax: number
+  /** Backoff after the n-th failed attempt: min(backoffMsBase × 2^(n−1), backoffMsMax). */
+  readonly backoffMsBase: number
+  readonly backoffMsMax: number
+  readonly requestTimeoutMs: number
+  /** Events delivered at once by this instance. */
+  readonly concurrencyMax: number
+  /** Events taken from the outbox per poll (the in-memory backlog bound). */
+  readonly batchMax: number
+  readonly pollIntervalMs: number
+  /** Delivered events are deleted this long after delivery (pending and failed ones are kept). */
+  readonly deliveredRetentionDays: number
+}
+
+export interface LiquidityThresholdsConfig {
+  readonly peers: ReadonlyMap<string, bigint>
+  /** Keyed by "CODE/scale". */
+  readonly assets: ReadonlyMap<string, bigint>
+  readonly checkIntervalMs: number
 }
 
 /** Open Payments: see src/OpenPayments/ and the README's "Open Payments" section. */
@@ -229,7 +282,18 @@ export const defaults = {
    */
   peerRateLimit: { packetsPerSecond: 10_000, burst: 20_000 },
   openPaymentsKeyId: "node-key-1",
-  accessTokenLifetimeMs: 10 * 60_000
+  accessTokenLifetimeMs: 10 * 60_000,
+  webhooks: {
+    attemptsMax: 12,
+    backoffMsBase: 1_000,
+    backoffMsMax: 10 * 60_000,
+    requestTimeoutMs: 5_000,
+    concurrencyMax: 4,
+    batchMax: 100,
+    pollIntervalMs: 500,
+    deliveredRetentionDays: 30
+  },
+  liquidityCheckIntervalMs: 5_000
 } as const
 
 export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
@@ -253,7 +317,8 @@ export const exampleSecretDigests: ReadonlySet<string> = new Set([
   "b2051f80db0f62d50b41087abf37f22b4aae3cccbebcee5ed8103e01f9251a53",
   "a9191b41f47535fbdb89a4f34b227f715c9d7c87bcdc9540af35504aa888c755",
   "9f93dc92b7d4db75caa536148557dfe075c0f72691b21bc49265685cebfedc1c",
-  "0a3c1e5b9e7d8f46c21b3a5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b"
+  "0a3c1e5b9e7d8f46c21b3a5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b",
+  "87ba2b663b71a0438f9733cea1e5441a54c3363922ba119aea02add1c5dc1bb2"
 ])
 
 /** The production profile: a TigerBeetle ledger or Redis counters (several instances, real money). */
@@ -266,6 +331,7 @@ const exampleSecretField = (config: NodeConfig): string | undefined => {
   if (config.streamSecret !== undefined && isExample(Buffer.from(Redacted.value(config.streamSecret)).toString("hex"))) {
     return "streamSecret"
   }
+  if (config.webhooks.secret !== undefined && isExample(Redacted.value(config.webhooks.secret))) return "webhooks.secret"
   for (const [index, peer] of config.peers.entries()) {
     if (peer.incomingTokenHashes.some((digest) => exampleSecretDigests.has(digest))) return `peers[${index}].incomingTokens`
     if (peer.outgoing !== undefined && isExample(Redacted.value(peer.outgoing.token))) return `peers[${index}].outgoing.token`
@@ -321,6 +387,12 @@ const crossCheck = (config: NodeConfig): string | undefined => {
   if (new Set(ports).size !== ports.length) {
     return "connectorPort, adminPort, openPaymentsPort: must all differ"
   }
+  if (config.webhooks.urls.length > 0 && config.webhooks.secret === undefined) {
+    return "webhooks.secret: required with webhooks.urls (receivers check the HMAC-SHA256 signature with it)"
+  }
+  if (config.webhooks.backoffMsBase > config.webhooks.backoffMsMax) {
+    return "webhooks.backoffMsBase: must not exceed webhooks.backoffMsMax"
+  }
   // Every instance on one PostgreSQL store must issue and accept the same STREAM credentials.
   if (config.postgresUrl !== undefined && config.streamSecret === undefined) {
     return "streamSecret: required with postgresUrl (one STREAM server secret shared by every instance)"
@@ -351,6 +423,7 @@ export const envVariables: ReadonlyArray<readonly [field: string, variable: stri
   ["minMessageWindowMs", "MIN_MESSAGE_WINDOW_MS"],
   ["maxHoldTimeMs", "MAX_HOLD_TIME_MS"],
   ["redisUrl", "REDIS_URL"],
+  ["webhooks", "WEBHOOK_URLS / WEBHOOK_SECRET"],
   ["tigerbeetle", "TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID"]
 ]
 
@@ -358,7 +431,7 @@ export const envVariables: ReadonlyArray<readonly [field: string, variable: stri
 const nameVariables = (message: string, env: Record<string, string | undefined>, overlay: Record<string, unknown>): string => {
   const named = envVariables
     .filter(([field]) => overlay[field] !== undefined && (message.includes(`["${field}"]`) || crossCheckFields(message).includes(field)))
-    .map(([field, variable]) => `${variable}=${JSON.stringify(field === "adminToken" || field === "streamSecret" || field === "redisUrl" ? "<redacted>" : envText(env, variable))}`)
+    .map(([field, variable]) => `${variable}=${JSON.stringify(field === "adminToken" || field === "streamSecret" || field === "redisUrl" || field === "webhooks" ? "<redacted>" : envText(env, variable))}`)
   return named.length === 0 ? message : `${message} (from environment variable ${named.join(", ")})`
 }
 
@@ -409,6 +482,11 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
     ...(env.OPEN_PAYMENTS_KEY_ID ? { keyId: env.OPEN_PAYMENTS_KEY_ID } : {})
   }
   if (Object.keys(openPayments).length > 0) overlay.openPayments = openPayments
+  const webhooks = {
+    ...(env.WEBHOOK_URLS ? { urls: env.WEBHOOK_URLS.split(",").map((url) => url.trim()).filter((url) => url !== "") } : {}),
+    ...(env.WEBHOOK_SECRET ? { secret: env.WEBHOOK_SECRET } : {})
+  }
+  if (Object.keys(webhooks).length > 0) overlay.webhooks = webhooks
   if (env.TIGERBEETLE_ADDRESSES !== undefined && env.TIGERBEETLE_ADDRESSES !== "") {
     overlay.tigerbeetle = {
       clusterId: env.TIGERBEETLE_CLUSTER_ID ?? "0",
@@ -464,6 +542,11 @@ export const decodeConfig = (
     if (overlay.openPayments !== undefined && typeof fileOpenPayments === "object" && fileOpenPayments !== null) {
       overlay.openPayments = { ...fileOpenPayments, ...(overlay.openPayments as object) }
     }
+    const fileWebhooks = (base as { webhooks?: unknown }).webhooks
+    if (overlay.webhooks !== undefined) {
+      const fromFile = typeof fileWebhooks === "object" && fileWebhooks !== null ? fileWebhooks : {}
+      overlay.webhooks = { urls: [], ...fromFile, ...(overlay.webhooks as object) }
+    }
     const merged = { ...base, ...overlay }
     const decoded = yield* Schema.decodeUnknownEffect(ConfigFile)(merged, { onExcessProperty: "error" }).pipe(
       Effect.mapError((error) =>
@@ -518,6 +601,23 @@ const resolve = (file: ConfigFile): NodeConfig => ({
       Redacted.make(file.openPayments.privateKey, { label: "open payments private key" }),
     keyId: file.openPayments?.keyId ?? defaults.openPaymentsKeyId,
     accessTokenLifetimeMs: file.openPayments?.accessTokenLifetimeMs ?? defaults.accessTokenLifetimeMs
+  },
+  webhooks: {
+    urls: file.webhooks?.urls ?? [],
+    secret: file.webhooks?.secret === undefined ? undefined : Redacted.make(file.webhooks.secret, { label: "webhook secret" }),
+    attemptsMax: file.webhooks?.attemptsMax ?? defaults.webhooks.attemptsMax,
+    backoffMsBase: file.webhooks?.backoffMsBase ?? defaults.webhooks.backoffMsBase,
+    backoffMsMax: file.webhooks?.backoffMsMax ?? defaults.webhooks.backoffMsMax,
+    requestTimeoutMs: file.webhooks?.requestTimeoutMs ?? defaults.webhooks.requestTimeoutMs,
+    concurrencyMax: file.webhooks?.concurrencyMax ?? defaults.webhooks.concurrencyMax,
+    batchMax: file.webhooks?.batchMax ?? defaults.webhooks.batchMax,
+    pollIntervalMs: file.webhooks?.pollIntervalMs ?? defaults.webhooks.pollIntervalMs,
+    deliveredRetentionDays: file.webhooks?.deliveredRetentionDays ?? defaults.webhooks.deliveredRetentionDays
+  },
+  liquidityThresholds: {
+    peers: new Map(Object.entries(file.liquidityThresholds?.peers ?? {}).map(([id, amount]) => [id, toAmount(amount)])),
+    assets: new Map(Object.entries(file.liquidityThresholds?.assets ?? {}).map(([key, amount]) => [key, toAmount(amount)])),
+    checkIntervalMs: file.liquidityThresholds?.checkIntervalMs ?? defaults.liquidityCheckIntervalMs
   }
 })
 

@@ -10,7 +10,7 @@
  */
 import { Data, Effect } from "effect"
 import { randomBytes } from "node:crypto"
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
 export const dirMode = 0o700
@@ -24,7 +24,7 @@ export class DataDirError extends Data.TaggedError("DataDirError")<{ readonly me
 
 const describe = (error: unknown): string => String((error as Error)?.message ?? error)
 
-/** `dir` exists, is a writable directory, mode 0700; the store files exist with mode 0600. */
+/** `dir` exists, is a writable directory, mode 0700; the store files exist, and every file in it has mode 0600. */
 export const prepare = (dir: string): Effect.Effect<void, DataDirError> =>
   Effect.try({
     try: () => {
@@ -33,9 +33,9 @@ export const prepare = (dir: string): Effect.Effect<void, DataDirError> =>
       if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, dirMode)
       accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK)
       for (const name of storeFiles) secureFile(join(dir, name), { sqlite: true })
-      for (const name of [adminTokenFile, "stream-secret"]) {
-        const file = join(dir, name)
-        if (existsSync(file)) secureFile(file)
+      // Every other file an earlier run left with wider modes (keys, tokens, SQLite companions).
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        if (entry.isFile()) secureFile(join(dir, entry.name))
       }
     },
     catch: (error) => new DataDirError({ message: `data directory ${dir}: ${describe(error)}` })

@@ -14,6 +14,8 @@ import * as LedgerTimed from "./Accounting/LedgerTimed.ts"
 import * as Config from "./Config.ts"
 import * as DataDir from "./DataDir.ts"
 import * as DataDirLock from "./DataDirLock.ts"
+import * as LiquidityWatch from "./Events/LiquidityWatch.ts"
+import * as Webhooks from "./Events/Webhooks.ts"
 import * as Health from "./Health.ts"
 import * as Metrics from "./Connector/Metrics.ts"
 import * as Peers from "./Connector/Peers.ts"
@@ -189,7 +191,9 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   // Sending: the in-process plugin over the pipeline, quotes and outgoing payments over the plugin.
   const plugins = Plugin.layer.pipe(Layer.provideMerge(pipeline))
   const quotes = Quotes.layer().pipe(Layer.provideMerge(plugins))
-  return OutgoingPayments.layer().pipe(Layer.provideMerge(quotes))
+  const outgoing = OutgoingPayments.layer().pipe(Layer.provideMerge(quotes))
+  // Events: webhook delivery of the outbox (and the expiry sweep), liquidity threshold checks (src/Events/).
+  return Layer.merge(Webhooks.layer, LiquidityWatch.layer).pipe(Layer.provideMerge(outgoing))
 }
 
 export type Services = Layer.Success<ReturnType<typeof servicesLayer>>

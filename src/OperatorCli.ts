@@ -9,6 +9,7 @@
  */
 import { readAdminToken } from "./DataDir.ts"
 import { trimTrailingSlashes } from "./Payments/WalletAddresses.ts"
+import { eventsRequest, eventsUsage } from "./OperatorCliEvents.ts"
 import { moneyCommands, moneyRequest, moneyUsage } from "./OperatorCliMoney.ts"
 import { settingsCommands, settingsRequest, settingsUsage } from "./OperatorCliSettings.ts"
 
@@ -30,13 +31,14 @@ export const operatorUsage = `Operator commands (talk to a running node's admin 
   complete-incoming-payment ID             no more money for it; what arrived stays
   cancel-incoming-payment ID               the same, marked cancelled
   cancel-outgoing-payment ID               stop sending; what is left goes back to the wallet
+  events [list|replay ID]                  events and their webhook delivery (events --help)
 
 Environment:
   ADMIN_URL    admin API base URL (default ${defaultAdminUrl})
   ADMIN_TOKEN  admin bearer token (default: the one the node generated, in DATA_DIR/admin-token)
   DATA_DIR     the node's data directory (default ./data)
 
-Every command takes --help; peers, assets, rates, balances, deposit and withdraw print text, or
+Every command takes --help; peers, assets, rates, balances, deposit, withdraw and events print text, or
 the API's JSON with --json.
 Tokens are never given on the command line: peers add/update read them from a JSON --file.
 
@@ -98,6 +100,8 @@ export const requestFor = (command: string, args: ReadonlyArray<string>): ApiReq
     case "deposit":
     case "withdraw":
       return { ...moneyRequest(command, args), guarded: true }
+    case "events":
+      return { ...eventsRequest(args), guarded: true }
     case "complete-incoming-payment":
       return { method: "POST", path: `/incoming-payments/${oneId(command, args)}/complete`, guarded: true }
     case "cancel-incoming-payment":
@@ -195,9 +199,10 @@ const isHelp = (command: string, args: ReadonlyArray<string>) =>
   command === "help" || command === "--help" || command === "-h" || args.includes("--help") || args.includes("-h")
 
 /** Commands whose default output is text; `--json` asks for the API's JSON instead. */
-const textCommands: ReadonlySet<string> = new Set([...settingsCommands, ...moneyCommands])
+const textCommands: ReadonlySet<string> = new Set([...settingsCommands, ...moneyCommands, "events"])
 
-const usageOf = (command: string): string => settingsUsage[command] ?? moneyUsage[command] ?? operatorUsage
+const usageOf = (command: string): string =>
+  settingsUsage[command] ?? moneyUsage[command] ?? (command === "events" ? eventsUsage : operatorUsage)
 
 /** Runs one operator command; answers the process exit code. */
 export const runOperatorCommand = async (

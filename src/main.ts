@@ -59,6 +59,9 @@ Environment (overrides the file; these are all the variables the node reads):
   OPEN_PAYMENTS_PRIVATE_KEY   the node's Open Payments client key, base64 of an Ed25519 PKCS#8 PEM
                         (else generated once into DATA_DIR/open-payments-key.pem)
   OPEN_PAYMENTS_KEY_ID  its key id in the published JWKS   (default node-key-1)
+  WEBHOOK_URLS          events are POSTed to these URLs, comma-separated (webhooks.urls; default none)
+  WEBHOOK_SECRET        HMAC-SHA256 key of the Webhook-Signature header (webhooks.secret; needed
+                        with WEBHOOK_URLS; at least 16 characters)
   (operator commands also read ADMIN_URL; see below)
 
 With TIGERBEETLE_ADDRESSES or REDIS_URL (the production profile) the node refuses to start with
@@ -145,6 +148,7 @@ const operatorCommands = new Set([
   "withdraw",
   "complete-incoming-payment",
   "cancel-incoming-payment",
+  "events",
   "cancel-outgoing-payment"
 ])
 

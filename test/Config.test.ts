@@ -292,6 +292,7 @@ describe("Config: secrets at rest (issue 14, defect 4)", () => {
     input.streamSecret = "11".repeat(32)
     input.peers[0].incomingTokens = ["own-incoming-token-00000001"]
     input.peers[0].outgoing.token = "own-outgoing-token-00000001"
+    if (input.webhooks !== undefined) input.webhooks.secret = "own-webhook-secret-000000001"
     return input
   }
 
@@ -318,6 +319,7 @@ describe("Config: secrets at rest (issue 14, defect 4)", () => {
   const secretsOf = (config: any): Array<string> => [
     config.adminToken,
     config.streamSecret,
+    config.webhooks?.secret,
     ...config.peers.flatMap((peer: any) => [...peer.incomingTokens, peer.outgoing?.token])
   ].filter((secret): secret is string => typeof secret === "string")
 
@@ -338,7 +340,7 @@ describe("Config: secrets at rest (issue 14, defect 4)", () => {
       const peerFields = Object.keys((ConfigFile.fields.peers as any).schema.value.fields).sort()
       expect(peerFields.length).toBeGreaterThan(5)
       expect(Object.keys(input.peers[0]).sort()).toEqual(peerFields)
-      for (const group of ["rates", "tigerbeetle", "publicListener"] as const) {
+      for (const group of ["rates", "tigerbeetle", "publicListener", "webhooks", "liquidityThresholds"] as const) {
         expect(Object.keys(input[group]).sort(), group).toEqual(Object.keys((ConfigFile.fields[group] as any).schema.fields).sort())
       }
       expect(yield* messageOf(input)).toContain("an example secret")
@@ -370,5 +372,44 @@ describe("Config.decodeConfig: the PostgreSQL resource store", () => {
   it.effect("absent: the embedded store", () =>
     Effect.gen(function*() {
       expect((yield* decodeConfig(file(), {})).postgresUrl).toBeUndefined()
+    }))
+})
+
+describe("Config.decodeConfig: webhooks and liquidity thresholds", () => {
+  it.effect("defaults: no URLs (events kept, not sent), bounded retries, no thresholds", () =>
+    Effect.gen(function*() {
+      const config = yield* decodeConfig(file(), {})
+      expect(config.webhooks).toMatchObject({ urls: [], secret: undefined, attemptsMax: 12, concurrencyMax: 4, batchMax: 100 })
+      expect(config.liquidityThresholds.peers.size).toBe(0)
+    }))
+
+  it.effect("WEBHOOK_URLS / WEBHOOK_SECRET overlay the file; the secret is held redacted and required with URLs", () =>
+    Effect.gen(function*() {
+      const secret = "s3cret-webhook-key-0001"
+      const config = yield* decodeConfig({ ...file(), webhooks: { urls: [], attemptsMax: 3 } }, {
+        WEBHOOK_URLS: "http://127.0.0.1:9/a, https://hooks.example/b",
+        WEBHOOK_SECRET: secret
+      })
+      expect(config.webhooks.urls).toEqual(["http://127.0.0.1:9/a", "https://hooks.example/b"])
+      expect(config.webhooks.attemptsMax).toBe(3)
+      expect(Redacted.value(config.webhooks.secret!)).toBe(secret)
+      expect(bigintJson(config)).not.toContain("s3cret")
+      expect(yield* messageOf({ ...file(), webhooks: { urls: ["http://127.0.0.1:9/a"] } })).toMatch(/webhooks.secret: required/)
+      const fromEnv = yield* messageOf(file(), { WEBHOOK_URLS: "http://127.0.0.1:9/a" })
+      expect(fromEnv).toMatch(/webhooks.secret: required/)
+      expect(yield* messageOf({ ...file(), webhooks: { urls: ["ftp://x"], secret } })).toMatch(/webhooks/)
+      expect(yield* messageOf({ ...file(), webhooks: { urls: [], secret: "short" } })).toMatch(/webhooks/)
+      expect(yield* messageOf({ ...file(), webhooks: { urls: [], concurrencyMax: 65 } })).toMatch(/concurrencyMax/)
+      expect(yield* messageOf({ ...file(), webhooks: { urls: [], backoffMsBase: 5_000, backoffMsMax: 1_000 } }))
+        .toMatch(/webhooks.backoffMsBase: must not exceed/)
+    }))
+
+  it.effect("liquidity thresholds: amounts as bigint, assets keyed CODE/scale", () =>
+    Effect.gen(function*() {
+      const config = yield* decodeConfig({ ...file(), liquidityThresholds: { peers: { bob: "18446744073709551615" }, assets: { "USD/2": 5 } } }, {})
+      expect(config.liquidityThresholds.peers.get("bob")).toBe(18446744073709551615n)
+      expect(config.liquidityThresholds.assets.get("USD/2")).toBe(5n)
+      expect(yield* messageOf({ ...file(), liquidityThresholds: { assets: { usd: "5" } } })).toMatch(/liquidityThresholds/)
+      expect(yield* messageOf({ ...file(), liquidityThresholds: { peers: { bob: "-1" } } })).toMatch(/liquidityThresholds/)
     }))
 })

@@ -108,7 +108,7 @@ export interface IncomingPaymentRepository {
   readonly insert: (record: IncomingPaymentRecord) => Effect.Effect<void>
   readonly byId: (id: string) => Effect.Effect<IncomingPaymentRecord | undefined>
   readonly page: (walletAddressId: string, page: Page) => Effect.Effect<ReadonlyArray<IncomingPaymentRecord>>
-  /** Moves the state to `to` only from one of `from`; true when it moved. */
+  /** Moves the state to `to` only from one of `from`; true when it moved (and its event, if any, written). */
   readonly transition: (
     id: string,
     change: {
@@ -117,6 +117,8 @@ export interface IncomingPaymentRepository {
       readonly completedAt: number | null
     }
   ) => Effect.Effect<boolean>
+  /** Open (pending/processing) payments whose expiry is at or before `now`, at most `limit` (expiry sweep). */
+  readonly overdue: (now: number, limit: number) => Effect.Effect<ReadonlyArray<string>>
 }
 
 export interface QuoteRepository {
@@ -183,6 +185,159 @@ export interface PaymentsStoreShape {
   readonly incomingPayments: IncomingPaymentRepository
   readonly quotes: QuoteRepository
   readonly outgoingPayments: OutgoingPaymentRepository
+  readonly events: EventRepository
 }
 
 export class PaymentsStore extends Context.Service<PaymentsStore, PaymentsStoreShape>()("Payments/PaymentsStore") {}
+
+// ---------------------------------------------------------------------------------------------
+// Events: the transactional outbox (src/Events/). The store writes an event IN THE SAME
+// TRANSACTION as the state change that causes it, so an event exists exactly when its change does:
+//   incomingPayments.insert                          → incoming_payment.created
+//   incomingPayments.transition to completed/expired → incoming_payment.completed / .expired
+//   outgoingPayments.update, state funding → sending → outgoing_payment.created (funded, sending)
+//   outgoingPayments.update, state → completed/failed → outgoing_payment.completed / .failed
+//   events.liquidityLow, first time below            → liquidity.peer_low / liquidity.asset_low
+// A transition that does not take effect (already in that state, lost a race) writes nothing.
+// ---------------------------------------------------------------------------------------------
+
+export const eventTypes = [
+  "incoming_payment.created",
+  "incoming_payment.completed",
+  "incoming_payment.expired",
+  "outgoing_payment.created",
+  "outgoing_payment.completed",
+  "outgoing_payment.failed",
+  "liquidity.peer_low",
+  "liquidity.asset_low"
+] as const
+export type EventType = typeof eventTypes[number]
+
+/** pending: to deliver (again); delivered: every webhook URL answered 2xx; failed: attempts exhausted (replayable). */
+export type EventDeliveryState = "pending" | "delivered" | "failed"
+
+export interface EventRecord {
+  /** The idempotency id receivers dedupe on (a UUID). */
+  readonly id: string
+  /** Insertion order (keyset cursor of listings). */
+  readonly seq: number
+  readonly type: EventType
+  /** The payment, peer or asset the event is about. */
+  readonly resourceId: string
+  /** JSON text of the resource as of the change (amounts as decimal strings). */
+  readonly data: string
+  readonly createdAt: number
+  readonly state: EventDeliveryState
+  readonly attempts: number
+  readonly nextAttemptAt: number
+  readonly lastAttemptAt: number | null
+  readonly lastError: string | null
+  readonly deliveredAt: number | null
+  readonly leaseOwner: string | null
+  readonly leaseExpiresAt: number | null
+}
+
+/** A new event as the store writes it (pending, due at once). */
+export interface NewEvent {
+  readonly id: string
+  readonly type: EventType
+  readonly resourceId: string
+  readonly data: string
+  readonly createdAt: number
+}
+
+export interface LiquidityLow {
+  readonly kind: "peer" | "asset"
+  /** Peer id, or "CODE/scale" for an asset. */
+  readonly id: string
+  readonly balance: bigint
+  readonly threshold: bigint
+  readonly assetCode: string
+  readonly assetScale: number
+}
+
+export interface EventRepository {
+  readonly byId: (id: string) => Effect.Effect<EventRecord | undefined>
+  /** Newest first, with `seq` below `before` (0 = from the newest); optionally only one state. */
+  readonly list: (
+    options: { readonly limit: number; readonly before: number; readonly state?: EventDeliveryState | undefined }
+  ) => Effect.Effect<ReadonlyArray<EventRecord>>
+  /** Pending events due at `now` that nobody holds a live lease on, oldest first. */
+  readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<string>>
+  /** Takes or renews the delivery lease: only while pending and the lease is free, lapsed or `owner`'s. */
+  readonly claim: (id: string, owner: string, now: number, until: number) => Effect.Effect<boolean>
+  /** An attempt's result, only while `owner` holds the lease; releases it. True when recorded. */
+  readonly attempted: (
+    id: string,
+    owner: string,
+    result:
+      | { readonly _tag: "delivered"; readonly at: number }
+      | { readonly _tag: "retry"; readonly at: number; readonly error: string; readonly nextAttemptAt: number }
+      | { readonly _tag: "failed"; readonly at: number; readonly error: string }
+  ) => Effect.Effect<boolean>
+  /** Queues an event for delivery again (attempts restart at 0); undefined when unknown. */
+  readonly replay: (id: string, now: number) => Effect.Effect<EventRecord | undefined>
+  /** Events pending delivery (the webhook backlog). */
+  readonly backlog: () => Effect.Effect<number>
+  /** Deletes at most `limit` events delivered before `deliveredBefore` (retention); answers how many. */
+  readonly prune: (deliveredBefore: number, limit: number) => Effect.Effect<number>
+  /**
+   * Records whether an account's liquidity is below its threshold; writes a liquidity event (same
+   * transaction) only when it goes below from not below, so one dip is one event. True when written.
+   */
+  readonly liquidityLow: (low: LiquidityLow, below: boolean, event: { readonly id: string; readonly at: number }) => Effect.Effect<boolean>
+}
+
+const big = (value: bigint | null): string | null => (value === null ? null : value.toString())
+
+/** The event payload of an incoming payment. Pure. */
+export const incomingEventData = (r: IncomingPaymentRecord): string =>
+  JSON.stringify({
+    id: r.id,
+    walletAddressId: r.walletAddressId,
+    incomingAmount: big(r.incomingAmount),
+    expiresAt: r.expiresAt,
+    metadata: r.metadata === null ? null : JSON.parse(r.metadata),
+    state: r.state,
+    createdAt: r.createdAt,
+    completedAt: r.completedAt
+  })
+
+/** The event payload of an outgoing payment. Pure. */
+export const outgoingEventData = (r: OutgoingPaymentRecord): string =>
+  JSON.stringify({
+    id: r.id,
+    quoteId: r.quoteId,
+    walletAddressId: r.walletAddressId,
+    state: r.state,
+    sentAmount: r.sentAmount.toString(),
+    deliveredAmount: r.deliveredAmount.toString(),
+    error: r.error,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt
+  })
+
+export const liquidityEventData = (low: LiquidityLow): string =>
+  JSON.stringify({
+    kind: low.kind,
+    id: low.id,
+    asset: { code: low.assetCode, scale: low.assetScale },
+    balance: low.balance.toString(),
+    threshold: low.threshold.toString()
+  })
+
+/** The event an incoming payment's transition to `to` causes, if any. Pure. */
+export const incomingEventType = (to: IncomingPaymentState): EventType | undefined =>
+  to === "completed" ? "incoming_payment.completed" : to === "expired" ? "incoming_payment.expired" : undefined
+
+/** The event an outgoing payment's state change causes, if any. Pure. */
+export const outgoingEventType = (from: OutgoingPaymentState, to: OutgoingPaymentState): EventType | undefined => {
+  if (from === to) return undefined
+  if (to === "sending" && from === "funding") return "outgoing_payment.created"
+  if (to === "completed") return "outgoing_payment.completed"
+  if (to === "failed") return "outgoing_payment.failed"
+  return undefined
+}
+
+/** Longest error text kept on an event (a receiver's answer is not the store's to keep whole). */
+export const eventErrorCharsMax = 500

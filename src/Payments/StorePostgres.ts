@@ -6,12 +6,25 @@
  * across instances is one conditional statement (`UPDATE … WHERE state IN …`, `outcome IS NULL`,
  * the lease predicate), so PostgreSQL's row lock decides it. Migrations: `migrations` below, applied
  * at start by `Store/Postgres.ts`'s runner under an advisory lock.
+ *
+ * Over 400 lines on purpose: the events outbox lives in the same layer as the payments because an
+ * event is written in the transaction of the change that causes it (an insert or a conditional
+ * transition here); splitting the file would split that transaction across modules.
  */
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { migrate, type Migrations } from "../Store/Postgres.ts"
+import { randomUUID } from "node:crypto"
 import {
+  type EventRecord,
+  eventErrorCharsMax,
+  type EventType,
+  incomingEventData,
+  incomingEventType,
+  liquidityEventData,
+  outgoingEventData,
+  outgoingEventType,
   type IncomingPaymentRecord,
   type OutgoingPaymentRecord,
   PaymentsStore,
@@ -82,6 +95,31 @@ export const migrations: Migrations = {
        )`,
       `CREATE INDEX outgoing_payments_unfinished ON outgoing_payments(created_at, id) WHERE state IN ('funding', 'sending')`,
       `CREATE INDEX outgoing_payments_wallet ON outgoing_payments(wallet_address_id, id)`
+    ],
+    // The events outbox (src/Events/): written in the transaction of the change that caused each.
+    [
+      `CREATE TABLE events (
+         seq BIGSERIAL PRIMARY KEY,
+         id TEXT NOT NULL UNIQUE,
+         type TEXT NOT NULL,
+         resource_id TEXT NOT NULL,
+         data TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         state TEXT NOT NULL,
+         attempts INTEGER NOT NULL,
+         next_attempt_at BIGINT NOT NULL,
+         last_attempt_at BIGINT,
+         last_error TEXT,
+         delivered_at BIGINT,
+         lease_owner TEXT,
+         lease_expires_at BIGINT
+       )`,
+      `CREATE INDEX events_due ON events(next_attempt_at, seq) WHERE state = 'pending'`,
+      `CREATE INDEX incoming_payments_overdue ON incoming_payments(expires_at) WHERE state IN ('pending', 'processing')`,
+      `CREATE TABLE liquidity_alerts (
+         key TEXT PRIMARY KEY,
+         below BOOLEAN NOT NULL
+       )`
     ]
   ]
 }
@@ -152,6 +190,23 @@ const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
   leaseExpiresAt: numOrNull(row.lease_expires_at)
 })
 
+const eventFromRow = (row: Row): EventRecord => ({
+  id: String(row.id),
+  seq: num(row.seq),
+  type: String(row.type) as EventType,
+  resourceId: String(row.resource_id),
+  data: String(row.data),
+  createdAt: num(row.created_at),
+  state: String(row.state) as EventRecord["state"],
+  attempts: num(row.attempts),
+  nextAttemptAt: num(row.next_attempt_at),
+  lastAttemptAt: numOrNull(row.last_attempt_at),
+  lastError: strOrNull(row.last_error),
+  deliveredAt: numOrNull(row.delivered_at),
+  leaseOwner: strOrNull(row.lease_owner),
+  leaseExpiresAt: numOrNull(row.lease_expires_at)
+})
+
 /** PostgreSQL's unique_violation (SQLSTATE 23505), found in the error's cause chain. */
 const isUniqueViolation = (error: SqlError): boolean => {
   let cause: unknown = error
@@ -172,6 +227,10 @@ export const make = Effect.gen(function*() {
 
   const first = <A>(rows: ReadonlyArray<Row>, from: (row: Row) => A): A | undefined =>
     rows[0] === undefined ? undefined : from(rows[0])
+
+  const writeEvent = (type: EventType, resourceId: string, data: string, at: number) =>
+    sql`INSERT INTO events (id, type, resource_id, data, created_at, state, attempts, next_attempt_at)
+        VALUES (${randomUUID()}, ${type}, ${resourceId}, ${data}, ${at}, 'pending', 0, ${at})`
 
   const store: PaymentsStoreShape = {
     walletAddresses: {
@@ -202,9 +261,12 @@ export const make = Effect.gen(function*() {
       insert: (r) =>
         q(
           "incomingPayments.insert",
-          Effect.asVoid(sql`INSERT INTO incoming_payments (id, wallet_address_id, incoming_amount, expires_at, metadata, state, created_at, completed_at)
-            VALUES (${r.id}, ${r.walletAddressId}, ${r.incomingAmount === null ? null : r.incomingAmount.toString()}::numeric,
-              ${r.expiresAt}, ${r.metadata}, ${r.state}, ${r.createdAt}, ${r.completedAt})`)
+          sql.withTransaction(Effect.gen(function*() {
+            yield* sql`INSERT INTO incoming_payments (id, wallet_address_id, incoming_amount, expires_at, metadata, state, created_at, completed_at)
+              VALUES (${r.id}, ${r.walletAddressId}, ${r.incomingAmount === null ? null : r.incomingAmount.toString()}::numeric,
+                ${r.expiresAt}, ${r.metadata}, ${r.state}, ${r.createdAt}, ${r.completedAt})`
+            yield* writeEvent("incoming_payment.created", r.id, incomingEventData(r), r.createdAt)
+          }))
         ),
       byId: (id) =>
         q("incomingPayments.byId", Effect.map(sql<Row>`SELECT * FROM incoming_payments WHERE id = ${id}`, (rows) => first(rows, incomingFromRow))),
@@ -219,10 +281,24 @@ export const make = Effect.gen(function*() {
       transition: (id, { from, to, completedAt }) =>
         q(
           "incomingPayments.transition",
+          sql.withTransaction(Effect.gen(function*() {
+            const rows = yield* sql<Row>`UPDATE incoming_payments SET state = ${to}, completed_at = ${completedAt}
+              WHERE id = ${id} AND state IN ${sql.in(from)} RETURNING *`
+            const type = incomingEventType(to)
+            if (rows[0] !== undefined && type !== undefined) {
+              const record = incomingFromRow(rows[0])
+              yield* writeEvent(type, id, incomingEventData(record), completedAt ?? record.expiresAt ?? record.createdAt)
+            }
+            return rows.length === 1
+          }))
+        ),
+      overdue: (now, limit) =>
+        q(
+          "incomingPayments.overdue",
           Effect.map(
-            sql<Row>`UPDATE incoming_payments SET state = ${to}, completed_at = ${completedAt}
-              WHERE id = ${id} AND state IN ${sql.in(from)} RETURNING id`,
-            (rows) => rows.length === 1
+            sql<Row>`SELECT id FROM incoming_payments WHERE state IN ('pending', 'processing') AND expires_at <= ${now}
+              ORDER BY expires_at LIMIT ${limit}`,
+            (rows) => rows.map((row) => String(row.id))
           )
         )
     },
@@ -279,13 +355,21 @@ export const make = Effect.gen(function*() {
       update: (id, patch, at) =>
         q(
           "outgoingPayments.update",
-          Effect.asVoid(sql`UPDATE outgoing_payments SET
-              updated_at = ${at},
-              state = COALESCE(${patch.state ?? null}, state),
-              sent_amount = COALESCE(${patch.sentAmount?.toString() ?? null}::numeric, sent_amount),
-              delivered_amount = COALESCE(${patch.deliveredAmount?.toString() ?? null}::numeric, delivered_amount),
-              error = CASE WHEN ${patch.error !== undefined} AND outcome IS NULL THEN ${patch.error ?? null} ELSE error END
-            WHERE id = ${id}`)
+          sql.withTransaction(Effect.gen(function*() {
+            // The row lock (FOR UPDATE) makes the state read and the change one step: two instances
+            // moving the same payment to the same state write its event once.
+            const before = yield* sql<Row>`SELECT state FROM outgoing_payments WHERE id = ${id} FOR UPDATE`
+            const rows = yield* sql<Row>`UPDATE outgoing_payments SET
+                updated_at = ${at},
+                state = COALESCE(${patch.state ?? null}, state),
+                sent_amount = COALESCE(${patch.sentAmount?.toString() ?? null}::numeric, sent_amount),
+                delivered_amount = COALESCE(${patch.deliveredAmount?.toString() ?? null}::numeric, delivered_amount),
+                error = CASE WHEN ${patch.error !== undefined} AND outcome IS NULL THEN ${patch.error ?? null} ELSE error END
+              WHERE id = ${id} RETURNING *`
+            if (before[0] === undefined || rows[0] === undefined || patch.state === undefined) return
+            const type = outgoingEventType(String(before[0].state) as OutgoingPaymentRecord["state"], patch.state)
+            if (type !== undefined) yield* writeEvent(type, id, outgoingEventData(outgoingFromRow(rows[0])), at)
+          }))
         ),
       recordProgress: (id, owner, progress, at) =>
         q(
@@ -326,6 +410,89 @@ export const make = Effect.gen(function*() {
         q(
           "outgoingPayments.release",
           Effect.asVoid(sql`UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ${id} AND lease_owner = ${owner}`)
+        )
+    },
+    events: {
+      byId: (id) => q("events.byId", Effect.map(sql<Row>`SELECT * FROM events WHERE id = ${id}`, (rows) => first(rows, eventFromRow))),
+      list: ({ limit, before, state }) =>
+        q(
+          "events.list",
+          Effect.map(
+            sql<Row>`SELECT * FROM events WHERE (${before} = 0 OR seq < ${before})
+              AND (${state ?? null}::text IS NULL OR state = ${state ?? null}) ORDER BY seq DESC LIMIT ${limit}`,
+            (rows) => rows.map(eventFromRow)
+          )
+        ),
+      due: (now, limit) =>
+        q(
+          "events.due",
+          Effect.map(
+            sql<Row>`SELECT id FROM events WHERE state = 'pending' AND next_attempt_at <= ${now}
+              AND (lease_expires_at IS NULL OR lease_expires_at <= ${now}) ORDER BY seq LIMIT ${limit}`,
+            (rows) => rows.map((row) => String(row.id))
+          )
+        ),
+      claim: (id, owner, now, until) =>
+        q(
+          "events.claim",
+          Effect.map(
+            sql<Row>`UPDATE events SET lease_owner = ${owner}, lease_expires_at = ${until}
+              WHERE id = ${id} AND state = 'pending'
+                AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_expires_at <= ${now}) RETURNING id`,
+            (rows) => rows.length === 1
+          )
+        ),
+      attempted: (id, owner, result) =>
+        q(
+          "events.attempted",
+          Effect.map(
+            sql<Row>`UPDATE events SET state = ${result._tag === "retry" ? "pending" : result._tag}, attempts = attempts + 1,
+                last_attempt_at = ${result.at},
+                last_error = ${result._tag === "delivered" ? null : result.error.slice(0, eventErrorCharsMax)},
+                next_attempt_at = ${result._tag === "retry" ? result.nextAttemptAt : result.at},
+                delivered_at = ${result._tag === "delivered" ? result.at : null},
+                lease_owner = NULL, lease_expires_at = NULL
+              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`,
+            (rows) => rows.length === 1
+          )
+        ),
+      replay: (id, now) =>
+        q(
+          "events.replay",
+          Effect.map(
+            sql<Row>`UPDATE events SET state = 'pending', attempts = 0, next_attempt_at = ${now}, delivered_at = NULL,
+                lease_owner = NULL, lease_expires_at = NULL WHERE id = ${id} RETURNING *`,
+            (rows) => first(rows, eventFromRow)
+          )
+        ),
+      backlog: () =>
+        q("events.backlog", Effect.map(sql<Row>`SELECT COUNT(*) AS n FROM events WHERE state = 'pending'`, (rows) => num(rows[0]?.n ?? 0))),
+      prune: (deliveredBefore, limit) =>
+        q(
+          "events.prune",
+          Effect.map(
+            sql<Row>`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state = 'delivered'
+              AND delivered_at < ${deliveredBefore} ORDER BY seq LIMIT ${limit}) RETURNING seq`,
+            (rows) => rows.length
+          )
+        ),
+      liquidityLow: (low, below, event) =>
+        q(
+          "events.liquidityLow",
+          sql.withTransaction(Effect.gen(function*() {
+            const key = `${low.kind}:${low.id}`
+            // Insert-or-lock the row, then compare: concurrent instances serialise on it.
+            yield* sql`INSERT INTO liquidity_alerts (key, below) VALUES (${key}, FALSE) ON CONFLICT (key) DO NOTHING`
+            const rows = yield* sql<Row>`SELECT below FROM liquidity_alerts WHERE key = ${key} FOR UPDATE`
+            const was = rows[0]?.below === true
+            if (was === below) return false
+            yield* sql`UPDATE liquidity_alerts SET below = ${below} WHERE key = ${key}`
+            if (!below) return false
+            yield* sql`INSERT INTO events (id, type, resource_id, data, created_at, state, attempts, next_attempt_at)
+              VALUES (${event.id}, ${low.kind === "peer" ? "liquidity.peer_low" : "liquidity.asset_low"}, ${low.id},
+                ${liquidityEventData(low)}, ${event.at}, 'pending', 0, ${event.at})`
+            return true
+          }))
         )
     }
   }

@@ -6,10 +6,23 @@
  * Synchronous and single-writer (this process owns the file), so each statement is atomic and the
  * conditional updates (state transitions, outcome, lease) cannot interleave with another.
  * Versioned migrations in `schema_migrations`, applied at open.
+ *
+ * Over 400 lines on purpose: the events outbox lives in the same layer as the payments because an
+ * event is written in the transaction of the change that causes it (an insert or a conditional
+ * transition here); splitting the file would split that transaction across modules.
  */
 import { Effect, Layer } from "effect"
 import { DatabaseSync, type SQLInputValue } from "node:sqlite"
+import { randomUUID } from "node:crypto"
 import {
+  type EventRecord,
+  eventErrorCharsMax,
+  type EventType,
+  incomingEventData,
+  incomingEventType,
+  liquidityEventData,
+  outgoingEventData,
+  outgoingEventType,
   type IncomingPaymentRecord,
   type OutgoingPaymentRecord,
   PaymentsStore,
@@ -87,7 +100,29 @@ const migrations: ReadonlyArray<string> = [
   `CREATE INDEX outgoing_payments_wallet ON outgoing_payments(wallet_address_id, created_at)`,
   // Leases (one instance drives a payment at a time): see OutgoingPayments.ts.
   `ALTER TABLE outgoing_payments ADD COLUMN lease_owner TEXT`,
-  `ALTER TABLE outgoing_payments ADD COLUMN lease_expires_at INTEGER`
+  `ALTER TABLE outgoing_payments ADD COLUMN lease_expires_at INTEGER`,
+  // The events outbox (src/Events/): written in the transaction of the change that caused each.
+  `CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     type TEXT NOT NULL,
+     resource_id TEXT NOT NULL,
+     data TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL,
+     next_attempt_at INTEGER NOT NULL,
+     last_attempt_at INTEGER,
+     last_error TEXT,
+     delivered_at INTEGER,
+     lease_owner TEXT,
+     lease_expires_at INTEGER
+   )`,
+  `CREATE INDEX events_due ON events(state, next_attempt_at)`,
+  `CREATE TABLE liquidity_alerts (
+     key TEXT PRIMARY KEY,
+     below INTEGER NOT NULL
+   )`
 ]
 
 const migrate = (db: DatabaseSync): void => {
@@ -114,6 +149,7 @@ export const open = (filename: string): SqliteHandle => {
   // This process owns the file (one process per data directory): a lease left in it belongs to a
   // previous process that stopped without releasing it (a crash), so the payments resume at once.
   db.exec("UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL")
+  db.exec("UPDATE events SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL")
   let depth = 0
   const transaction = <A>(f: () => A): A => {
     if (depth > 0) return f()
@@ -200,10 +236,27 @@ const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
   leaseExpiresAt: intOrNull(row.lease_expires_at!)
 })
 
+const eventFromRow = (row: Row): EventRecord => ({
+  id: text(row.id!),
+  seq: int(row.seq!),
+  type: text(row.type!) as EventType,
+  resourceId: text(row.resource_id!),
+  data: text(row.data!),
+  createdAt: int(row.created_at!),
+  state: text(row.state!) as EventRecord["state"],
+  attempts: int(row.attempts!),
+  nextAttemptAt: int(row.next_attempt_at!),
+  lastAttemptAt: intOrNull(row.last_attempt_at!),
+  lastError: textOrNull(row.last_error!),
+  deliveredAt: intOrNull(row.delivered_at!),
+  leaseOwner: textOrNull(row.lease_owner!),
+  leaseExpiresAt: intOrNull(row.lease_expires_at!)
+})
+
 const isUniqueViolation = (error: unknown): boolean => error instanceof Error && /UNIQUE/.test(error.message)
 
 /** The repositories over one open SQLite file. */
-export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
+export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape => {
   const one = <A>(sql: string, from: (row: Row) => A) => {
     const statement = db.prepare(sql)
     return (...params: Array<SQLInputValue>) =>
@@ -233,11 +286,15 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
     setActive: run("UPDATE wallet_addresses SET active = ? WHERE id = ?")
   }
   const incoming = {
-    insert: run(
+    insert: db.prepare(
       "INSERT INTO incoming_payments (id, wallet_address_id, incoming_amount, expires_at, metadata, state, created_at, completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     byId: one("SELECT * FROM incoming_payments WHERE id = ?", incomingFromRow),
-    page: many("SELECT * FROM incoming_payments WHERE wallet_address_id = ? AND id > ? ORDER BY id LIMIT ?", incomingFromRow)
+    page: many("SELECT * FROM incoming_payments WHERE wallet_address_id = ? AND id > ? ORDER BY id LIMIT ?", incomingFromRow),
+    overdue: many(
+      "SELECT id FROM incoming_payments WHERE state IN ('pending', 'processing') AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+      (row) => text(row.id!)
+    )
   }
   const quotes = {
     insert: run(
@@ -277,6 +334,44 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
     release: run("UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?")
   }
 
+  const events = {
+    insert: db.prepare(
+      `INSERT INTO events (id, type, resource_id, data, created_at, state, attempts, next_attempt_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?)`
+    ),
+    byId: one("SELECT * FROM events WHERE id = ?", eventFromRow),
+    list: many("SELECT * FROM events WHERE (? = 0 OR seq < ?) AND (? IS NULL OR state = ?) ORDER BY seq DESC LIMIT ?", eventFromRow),
+    due: many(
+      `SELECT id FROM events WHERE state = 'pending' AND next_attempt_at <= ?
+         AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY seq LIMIT ?`,
+      (row) => text(row.id!)
+    ),
+    claim: run(
+      `UPDATE events SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'pending'
+         AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?)`
+    ),
+    attempted: run(
+      `UPDATE events SET state = ?, attempts = attempts + 1, last_attempt_at = ?, last_error = ?, next_attempt_at = ?,
+         delivered_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?`
+    ),
+    replay: run(
+      `UPDATE events SET state = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL, lease_owner = NULL,
+         lease_expires_at = NULL WHERE id = ?`
+    ),
+    backlog: one("SELECT COUNT(*) AS n FROM events WHERE state = 'pending'", (row) => int(row.n!)),
+    prune: run(
+      "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state = 'delivered' AND delivered_at < ? ORDER BY seq LIMIT ?)"
+    ),
+    alert: db.prepare("SELECT below FROM liquidity_alerts WHERE key = ?"),
+    setAlert: db.prepare(
+      "INSERT INTO liquidity_alerts (key, below) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET below = excluded.below"
+    )
+  }
+  const writeEvent = (type: EventType, resourceId: string, data: string, at: number) =>
+    events.insert.run(randomUUID(), type, resourceId, data, at, at)
+  const incomingById = db.prepare("SELECT * FROM incoming_payments WHERE id = ?")
+  const outgoingById = db.prepare("SELECT * FROM outgoing_payments WHERE id = ?")
+
   return {
     walletAddresses: {
       insert: (r) =>
@@ -296,24 +391,38 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
     },
     incomingPayments: {
       insert: (r) =>
-        Effect.asVoid(incoming.insert(
-          r.id,
-          r.walletAddressId,
-          r.incomingAmount === null ? null : r.incomingAmount.toString(),
-          r.expiresAt,
-          r.metadata,
-          r.state,
-          r.createdAt,
-          r.completedAt
-        )),
+        Effect.sync(() =>
+          transaction(() => {
+            incoming.insert.run(
+              r.id,
+              r.walletAddressId,
+              r.incomingAmount === null ? null : r.incomingAmount.toString(),
+              r.expiresAt,
+              r.metadata,
+              r.state,
+              r.createdAt,
+              r.completedAt
+            )
+            writeEvent("incoming_payment.created", r.id, incomingEventData(r), r.createdAt)
+          })
+        ),
       byId: (id) => incoming.byId(id),
       page: (walletAddressId, { limit, after }) => incoming.page(walletAddressId, after, limit),
       transition: (id, { from, to, completedAt }) =>
         Effect.sync(() =>
-          db.prepare(
-            `UPDATE incoming_payments SET state = ?, completed_at = ? WHERE id = ? AND state IN (${placeholders(from.length)})`
-          ).run(to, completedAt, id, ...from).changes === 1
-        )
+          transaction(() => {
+            const moved = db.prepare(
+              `UPDATE incoming_payments SET state = ?, completed_at = ? WHERE id = ? AND state IN (${placeholders(from.length)})`
+            ).run(to, completedAt, id, ...from).changes === 1
+            const type = incomingEventType(to)
+            if (moved && type !== undefined) {
+              const record = incomingFromRow(incomingById.get(id) as Row)
+              writeEvent(type, id, incomingEventData(record), completedAt ?? record.expiresAt ?? record.createdAt)
+            }
+            return moved
+          })
+        ),
+      overdue: (now, limit) => incoming.overdue(now, limit)
     },
     quotes: {
       insert: (r) =>
@@ -366,7 +475,13 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
           }
           // Once an outcome is decided its reason stays (a late attempt must not overwrite a cancellation).
           if (patch.error !== undefined) sets.push("error = CASE WHEN outcome IS NULL THEN ? ELSE error END") && values.push(patch.error)
-          db.prepare(`UPDATE outgoing_payments SET ${sets.join(", ")} WHERE id = ?`).run(...values, id)
+          transaction(() => {
+            const before = outgoingById.get(id) as Row | undefined
+            db.prepare(`UPDATE outgoing_payments SET ${sets.join(", ")} WHERE id = ?`).run(...values, id)
+            if (before === undefined || patch.state === undefined) return
+            const type = outgoingEventType(text(before.state!) as OutgoingPaymentRecord["state"], patch.state)
+            if (type !== undefined) writeEvent(type, id, outgoingEventData(outgoingFromRow(outgoingById.get(id) as Row)), at)
+          })
         }),
       addAttempt: (id, at) => Effect.asVoid(outgoing.addAttempt(at, id)),
       recordProgress: (id, owner, progress, at) =>
@@ -381,6 +496,48 @@ export const makeStore = ({ db }: SqliteHandle): PaymentsStoreShape => {
         ),
       lease: (id, owner, now, until) => Effect.map(outgoing.lease(owner, until, id, owner, now), (changes) => changes === 1),
       release: (id, owner) => Effect.asVoid(outgoing.release(id, owner))
+    },
+    events: {
+      byId: (id) => events.byId(id),
+      list: ({ limit, before, state }) => events.list(before, before, state ?? null, state ?? null, limit),
+      due: (now, limit) => events.due(now, now, limit),
+      claim: (id, owner, now, until) => Effect.map(events.claim(owner, until, id, owner, now), (changes) => changes === 1),
+      attempted: (id, owner, result) =>
+        Effect.map(
+          events.attempted(
+            result._tag === "retry" ? "pending" : result._tag,
+            result.at,
+            result._tag === "delivered" ? null : result.error.slice(0, eventErrorCharsMax),
+            result._tag === "retry" ? result.nextAttemptAt : result.at,
+            result._tag === "delivered" ? result.at : null,
+            id,
+            owner
+          ),
+          (changes) => changes === 1
+        ),
+      replay: (id, now) => Effect.flatMap(events.replay(now, id), (changes) => changes === 1 ? events.byId(id) : Effect.undefined),
+      backlog: () => Effect.map(events.backlog(), (n) => n ?? 0),
+      prune: (deliveredBefore, limit) => events.prune(deliveredBefore, limit),
+      liquidityLow: (low, below, event) =>
+        Effect.sync(() =>
+          transaction(() => {
+            const key = `${low.kind}:${low.id}`
+            const wasBelow = events.alert.get(key) as { below: number } | undefined
+            const was = wasBelow !== undefined && Number(wasBelow.below) === 1
+            if (was === below) return false
+            events.setAlert.run(key, below ? 1 : 0)
+            if (!below) return false
+            events.insert.run(
+              event.id,
+              low.kind === "peer" ? "liquidity.peer_low" : "liquidity.asset_low",
+              low.id,
+              liquidityEventData(low),
+              event.at,
+              event.at
+            )
+            return true
+          })
+        )
     }
   }
 }

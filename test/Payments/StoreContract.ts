@@ -242,4 +242,160 @@ export const paymentsStoreContract = (name: string, store: () => PaymentsStoreSh
       await run(store().outgoingPayments.update(made[0]!, { state: "failed" }, now))
       expect(await list(now)).toEqual([made[2]])
     })
+
+    // ----- events outbox ------------------------------------------------------------------------
+
+    const eventsOf = async (resourceId: string) =>
+      (await run(store().events.list({ limit: 500, before: 0 }))).filter((event) => event.resourceId === resourceId).reverse()
+
+    it("events: an incoming payment's creation, completion and expiry each write one event with the change", async () => {
+      const wallet = await newWallet()
+      const record: IncomingPaymentRecord = {
+        id: randomUUID(),
+        walletAddressId: wallet.id,
+        incomingAmount: u64Max,
+        expiresAt: bigTime + 1,
+        metadata: JSON.stringify({ order: 7 }),
+        state: "pending",
+        createdAt: bigTime,
+        completedAt: null
+      }
+      await run(store().incomingPayments.insert(record))
+      const created = await eventsOf(record.id)
+      expect(created.map((event) => event.type)).toEqual(["incoming_payment.created"])
+      expect(created[0]).toMatchObject({ state: "pending", attempts: 0, nextAttemptAt: bigTime, createdAt: bigTime })
+      expect(JSON.parse(created[0]!.data)).toMatchObject({ id: record.id, incomingAmount: u64Max.toString(), metadata: { order: 7 } })
+      // processing writes nothing; a transition that does not take effect writes nothing.
+      await run(store().incomingPayments.transition(record.id, { from: ["pending"], to: "processing", completedAt: null }))
+      expect(await eventsOf(record.id)).toHaveLength(1)
+      await run(store().incomingPayments.transition(record.id, { from: ["pending", "processing"], to: "completed", completedAt: bigTime + 5 }))
+      await run(store().incomingPayments.transition(record.id, { from: ["pending", "processing"], to: "completed", completedAt: bigTime + 6 }))
+      const after = await eventsOf(record.id)
+      expect(after.map((event) => event.type)).toEqual(["incoming_payment.created", "incoming_payment.completed"])
+      expect(JSON.parse(after[1]!.data)).toMatchObject({ state: "completed", completedAt: bigTime + 5 })
+      expect(new Set(after.map((event) => event.id)).size).toBe(2)
+
+      const expiring = { ...record, id: randomUUID(), expiresAt: bigTime + 10 }
+      await run(store().incomingPayments.insert(expiring))
+      expect(await run(store().incomingPayments.overdue(bigTime + 9, 500))).not.toContain(expiring.id)
+      expect(await run(store().incomingPayments.overdue(bigTime + 10, 500))).toContain(expiring.id)
+      expect(await run(store().incomingPayments.transition(expiring.id, { from: ["pending", "processing"], to: "expired", completedAt: null })))
+        .toBe(true)
+      expect(await run(store().incomingPayments.overdue(bigTime + 10, 500))).not.toContain(expiring.id)
+      expect((await eventsOf(expiring.id)).map((event) => event.type)).toEqual(["incoming_payment.created", "incoming_payment.expired"])
+    })
+
+    it("events: an outgoing payment writes created when funded (funding → sending), then completed or failed, once each", async () => {
+      const { id } = await newPayment()
+      expect(await eventsOf(id)).toEqual([])
+      await run(store().outgoingPayments.update(id, { state: "sending" }, bigTime + 1))
+      await run(store().outgoingPayments.update(id, { state: "sending" }, bigTime + 2))
+      await run(store().outgoingPayments.update(id, { sentAmount: 5n }, bigTime + 3))
+      await run(store().outgoingPayments.update(id, { state: "completed", sentAmount: u64Max, deliveredAmount: 7n }, bigTime + 4))
+      await run(store().outgoingPayments.update(id, { state: "completed" }, bigTime + 5))
+      const events = await eventsOf(id)
+      expect(events.map((event) => event.type)).toEqual(["outgoing_payment.created", "outgoing_payment.completed"])
+      expect(JSON.parse(events[1]!.data)).toMatchObject({ state: "completed", sentAmount: u64Max.toString(), deliveredAmount: "7" })
+
+      const failed = await newPayment()
+      await run(store().outgoingPayments.update(failed.id, { state: "failed" }, bigTime))
+      expect((await eventsOf(failed.id)).map((event) => event.type)).toEqual(["outgoing_payment.failed"])
+      // A payment whose funding is refused (removed in funding) writes nothing.
+      const refused = await newPayment()
+      await run(store().outgoingPayments.removeFunding(refused.id))
+      expect(await eventsOf(refused.id)).toEqual([])
+    })
+
+    it("events: claimed by one owner at a time, attempts recorded only by the holder, replay re-queues", async () => {
+      const { id } = await newPayment()
+      await run(store().outgoingPayments.update(id, { state: "sending" }, bigTime))
+      const [event] = await eventsOf(id)
+      const eventId = event!.id
+      expect(await run(store().events.due(bigTime - 1, 10_000))).not.toContain(eventId)
+      expect(await run(store().events.due(bigTime, 10_000))).toContain(eventId)
+      const backlog = await run(store().events.backlog())
+      expect(backlog).toBeGreaterThanOrEqual(1)
+
+      expect(await run(store().events.claim(eventId, "a", bigTime, bigTime + 100))).toBe(true)
+      expect(await run(store().events.claim(eventId, "b", bigTime + 99, bigTime + 200))).toBe(false)
+      expect(await run(store().events.due(bigTime + 99, 10_000))).not.toContain(eventId)
+      // The lease lapsed: b takes it; a's late result is not recorded.
+      expect(await run(store().events.claim(eventId, "b", bigTime + 100, bigTime + 200))).toBe(true)
+      expect(await run(store().events.attempted(eventId, "a", { _tag: "delivered", at: bigTime + 101 }))).toBe(false)
+      expect(await run(store().events.attempted(eventId, "b", {
+        _tag: "retry",
+        at: bigTime + 150,
+        error: "x".repeat(10_000),
+        nextAttemptAt: bigTime + 1_000
+      }))).toBe(true)
+      const retried = await run(store().events.byId(eventId))
+      expect(retried).toMatchObject({ state: "pending", attempts: 1, nextAttemptAt: bigTime + 1_000, lastAttemptAt: bigTime + 150, leaseOwner: null })
+      expect(retried!.lastError!.length).toBeLessThanOrEqual(500)
+      expect(await run(store().events.due(bigTime + 999, 10_000))).not.toContain(eventId)
+
+      expect(await run(store().events.claim(eventId, "a", bigTime + 1_000, bigTime + 1_100))).toBe(true)
+      expect(await run(store().events.attempted(eventId, "a", { _tag: "delivered", at: bigTime + 1_001 }))).toBe(true)
+      expect(await run(store().events.byId(eventId))).toMatchObject({ state: "delivered", attempts: 2, deliveredAt: bigTime + 1_001 })
+      // Delivered: no longer due, not claimable.
+      expect(await run(store().events.claim(eventId, "a", bigTime + 2_000, bigTime + 2_100))).toBe(false)
+      expect(await run(store().events.list({ limit: 500, before: 0, state: "delivered" })).then((rows) => rows.map((row) => row.id)))
+        .toContain(eventId)
+
+      const replayed = await run(store().events.replay(eventId, bigTime + 3_000))
+      expect(replayed).toMatchObject({ id: eventId, state: "pending", attempts: 0, nextAttemptAt: bigTime + 3_000, deliveredAt: null })
+      expect(await run(store().events.replay(randomUUID(), bigTime))).toBeUndefined()
+
+      expect(await run(store().events.claim(eventId, "a", bigTime + 3_000, bigTime + 3_100))).toBe(true)
+      expect(await run(store().events.attempted(eventId, "a", { _tag: "failed", at: bigTime + 3_001, error: "HTTP 500" }))).toBe(true)
+      expect(await run(store().events.byId(eventId))).toMatchObject({ state: "failed", attempts: 1, lastError: "HTTP 500" })
+      expect(await run(store().events.due(bigTime + 10_000, 10_000))).not.toContain(eventId)
+
+      // Retention: only delivered events, delivered before the cutoff, are deleted.
+      const [kept] = await eventsOf((await newPayment().then(async (p) => {
+        await run(store().outgoingPayments.update(p.id, { state: "sending" }, bigTime))
+        return p
+      })).id)
+      expect(await run(store().events.claim(kept!.id, "a", bigTime, bigTime + 100))).toBe(true)
+      expect(await run(store().events.attempted(kept!.id, "a", { _tag: "delivered", at: bigTime + 50 }))).toBe(true)
+      await run(store().events.prune(bigTime + 50, 1_000_000))
+      expect(await run(store().events.byId(kept!.id))).toBeDefined()
+      expect(await run(store().events.byId(eventId))).toBeDefined()
+      expect(await run(store().events.prune(bigTime + 51, 1_000_000))).toBeGreaterThanOrEqual(1)
+      expect(await run(store().events.byId(kept!.id))).toBeUndefined()
+      expect(await run(store().events.byId(eventId))).toBeDefined()
+    })
+
+    it("events: listing is newest first, keyset-paged by seq", async () => {
+      const wallet = await newWallet()
+      for (let i = 0; i < 3; i++) {
+        await run(store().incomingPayments.insert({
+          id: randomUUID(),
+          walletAddressId: wallet.id,
+          incomingAmount: null,
+          expiresAt: null,
+          metadata: null,
+          state: "pending",
+          createdAt: bigTime,
+          completedAt: null
+        }))
+      }
+      const first = await run(store().events.list({ limit: 2, before: 0 }))
+      expect(first).toHaveLength(2)
+      expect(first[0]!.seq).toBeGreaterThan(first[1]!.seq)
+      const next = await run(store().events.list({ limit: 2, before: first[1]!.seq }))
+      expect(next[0]!.seq).toBeLessThan(first[1]!.seq)
+    })
+
+    it("events: liquidity below its threshold writes one event per dip", async () => {
+      const low = { kind: "peer" as const, id: `peer-${randomUUID()}`, balance: 5n, threshold: 10n, assetCode: "USD", assetScale: 2 }
+      const check = (below: boolean) => run(store().events.liquidityLow(low, below, { id: randomUUID(), at: bigTime }))
+      expect(await check(false)).toBe(false)
+      expect(await check(true)).toBe(true)
+      expect(await check(true)).toBe(false)
+      expect(await check(false)).toBe(false)
+      expect(await check(true)).toBe(true)
+      const events = await eventsOf(low.id)
+      expect(events.map((event) => event.type)).toEqual(["liquidity.peer_low", "liquidity.peer_low"])
+      expect(JSON.parse(events[0]!.data)).toEqual({ kind: "peer", id: low.id, asset: { code: "USD", scale: 2 }, balance: "5", threshold: "10" })
+    })
   })

@@ -22,7 +22,7 @@ it("reopening a file applies no migration twice, keeps the rows, and clears leas
     const second = open(file)
     expect(await Effect.runPromise(makeStore(second).walletAddresses.byId(wallet.id))).toEqual(wallet)
     const versions = second.db.prepare("SELECT COUNT(*) AS n FROM schema_migrations").get() as { n: number }
-    expect(versions.n).toBe(9)
+    expect(versions.n).toBe(12)
     // A lease left by a crashed process is cleared at open (this process owns the file).
     const store = makeStore(second)
     const quote = quoteRecord(wallet.id)

@@ -7,6 +7,7 @@
 import { HttpApi, OpenApi } from "effect/http-api"
 import { AssetsGroup } from "./Assets.ts"
 import { BalancesGroup } from "./Balances.ts"
+import { EventsGroup } from "./Events.ts"
 import { RequestValidation } from "./Common.ts"
 import { IncomingPaymentsGroup } from "./IncomingPayments.ts"
 import { LiquidityGroup } from "./Liquidity.ts"
@@ -21,6 +22,7 @@ export class AdminApi extends HttpApi.make("admin")
   .add(SystemGroup, PeersGroup, AssetsGroup, RatesGroup, BalancesGroup, LiquidityGroup)
   .add(WalletAddressesGroup, IncomingPaymentsGroup, QuotesGroup, OutgoingPaymentsGroup)
   .add(DepositsGroup, WithdrawalsGroup)
+  .add(EventsGroup)
   .middleware(RequestValidation)
   .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error", errors: "all" })
   .annotateMerge(OpenApi.annotations({ title: "Connector operator API", version: "1" }))

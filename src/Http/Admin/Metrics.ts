@@ -1,7 +1,8 @@
 /**
  * `GET /metrics` (Prometheus text, `Connector/Metrics.ts`) on the admin port, with gauges read at
  * scrape time: each peer's liquidity and granted credit limit, each asset's liquidity (available
- * balances, smallest unit), and `ilp_dependency_up{dependency}` from the health probes.
+ * balances, smallest unit), `ilp_webhook_backlog` (events pending delivery) and
+ * `ilp_dependency_up{dependency}` from the health probes.
  *
  * `/metrics`, `/openapi.json` and `/docs` (the reference page rendered from it) need the admin
  * token like every other endpoint, unless the configuration opens them (`metricsOpen`;
@@ -17,6 +18,7 @@ import type { NodeConfig } from "../../Config.ts"
 import { labelValue, Metrics } from "../../Connector/Metrics.ts"
 import { Peers } from "../../Connector/Peers.ts"
 import { Health } from "../../Health.ts"
+import { PaymentsStore } from "../../Payments/Store.ts"
 import { openapiPath } from "./Api.ts"
 import { referencePath } from "./Reference.ts"
 
@@ -40,6 +42,12 @@ const gauges = (config: NodeConfig) =>
     const read = yield* ledger.balances(accountIds).pipe(Effect.timeoutOption(gaugesReadTimeoutMs), Effect.option)
     const byId = new Map(Option.getOrElse(Option.flatten(read), () => []).map((balance) => [balance.id, balance]))
     const health = yield* (yield* Health).check
+    // The webhook backlog (events pending delivery, every instance's), bounded like the ledger read;
+    // absent from the scrape when the store does not answer.
+    const backlog = yield* (yield* PaymentsStore).events.backlog().pipe(
+      Effect.timeoutOption(gaugesReadTimeoutMs),
+      Effect.catchCause(() => Effect.succeed(Option.none<number>()))
+    )
     const peerSamples = (value: (peerId: string) => bigint | undefined) =>
       peers.flatMap((peer) => {
         const v = value(peer.id)
@@ -73,6 +81,11 @@ const gauges = (config: NodeConfig) =>
             `ilp_asset_liquidity{asset="${labelValue(asset.code)}",scale="${asset.scale}"} ${value}`
           ]
         })
+      ),
+      ...gauge(
+        "ilp_webhook_backlog",
+        "Events pending webhook delivery (not yet delivered, attempts not exhausted), across every instance.",
+        Option.isSome(backlog) ? [`ilp_webhook_backlog ${backlog.value}`] : []
       ),
       ...gauge(
         "ilp_dependency_up",

@@ -37,6 +37,7 @@ import type { Peers } from "../../Connector/Peers.ts"
 import type { IncomingPayments } from "../../Payments/IncomingPayments.ts"
 import type { OutgoingPayments } from "../../Payments/OutgoingPayments.ts"
 import type { Quotes } from "../../Payments/Quotes.ts"
+import type { PaymentsStore } from "../../Payments/Store.ts"
 import type { WalletAddresses } from "../../Payments/WalletAddresses.ts"
 import type { StreamCredentials } from "../../Stream/Credentials.ts"
 import type { NodeSettings } from "../../Settings/NodeSettings.ts"
@@ -44,6 +45,7 @@ import type { ReceiptTotals } from "../../Stream/ReceiptTotals.ts"
 import { AdminApi, openapiPath } from "./Api.ts"
 import { assetsHandlers } from "./Assets.ts"
 import { balancesHandlers } from "./Balances.ts"
+import { eventsHandlers } from "./Events.ts"
 import { AdminAuth, adminBodyBytesMax, BadRequest, RequestValidation, Unauthorized } from "./Common.ts"
 import { incomingPaymentsHandlers } from "./IncomingPayments.ts"
 import { liquidityHandlers } from "./Liquidity.ts"
@@ -108,7 +110,8 @@ export const routesLayer = (config: NodeConfig) =>
       quotesHandlers(AdminApi),
       outgoingPaymentsHandlers(AdminApi),
       depositsHandlers(AdminApi),
-      withdrawalsHandlers(AdminApi)
+      withdrawalsHandlers(AdminApi),
+      eventsHandlers(AdminApi)
     ]),
     Layer.provide([authLayer(config.adminToken), requestValidationLayer])
   )
@@ -142,6 +145,7 @@ export type AdminServices =
   | Quotes
   | OutgoingPayments
   | NodeSettings
+  | PaymentsStore
 
 export interface RunningAdminApi {
   readonly port: number
