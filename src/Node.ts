@@ -176,7 +176,7 @@ export const servicesLayer = (config: Config.NodeConfig) => {
   ).pipe(Layer.provideMerge(Layer.merge(configLayer, Metrics.layer)), Layer.provide(dataDirLockLayer(config))) // Metrics first: the Redis clients record into it
   // Peers, assets and rates as stored (seeded from the config file), applied before any packet.
   const settings = NodeSettings.layer.pipe(Layer.provideMerge(stores))
-  // Open Payments: the grant store (its own file in the data directory), the node's client key.
+  // Open Payments: the grant store (its own file in the data directory, or PostgreSQL), the node's client key.
   const clientKey = ClientKey.layer.pipe(Layer.provideMerge(settings))
   const openPayments = Layer.mergeAll(
     grantStoreLayer(config, postgres),

@@ -51,10 +51,11 @@ export const startNodeProcess = async (
     running.delete(child)
   }
   try {
-    await waitFor(async () => (await fetch(healthUrl)).status === 200, 20_000, `node at ${healthUrl}\n${output}`)
+    await waitFor(async () => (await fetch(healthUrl)).status === 200, 20_000, `node at ${healthUrl}`)
   } catch (error) {
     await kill("SIGKILL")
-    throw error
+    // The node's output as it is now (why it did not come up), not as it was when the wait began.
+    throw new Error(`${(error as Error).message}\n${output}`)
   }
   return { child, output: () => output, kill }
 }
