@@ -1,8 +1,7 @@
 /**
  * Receipt totals in SQLite (`node:sqlite`), the embedded default. See `ReceiptTotals.ts` for the
- * contract. (Over 400 lines: the schema, the four write steps and the batch that runs them share
- * private statements and one transaction discipline; split apart, each part would have to export
- * the others' internals.)
+ * contract. The tables and statements are in `ReceiptTotalsSqliteSchema.ts`, the write steps in
+ * `ReceiptTotalsSqliteSteps.ts`; this file batches them and provides the layer.
  *
  * Atomicity: this process must be the only writer of the file (the node holds its data directory,
  * `DataDirLock.ts`). Each call reads what it needs, decides and writes synchronously (no other
