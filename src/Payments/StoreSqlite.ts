@@ -14,8 +14,8 @@
 import { Effect, Layer } from "effect"
 import { DatabaseSync, type SQLInputValue } from "node:sqlite"
 import { randomUUID } from "node:crypto"
+import { num, type Row, rowReaders } from "./StoreRows.ts"
 import {
-  type EventRecord,
   eventErrorCharsMax,
   type EventType,
   incomingEventData,
@@ -23,12 +23,9 @@ import {
   liquidityEventData,
   outgoingEventData,
   outgoingEventType,
-  type IncomingPaymentRecord,
   type OutgoingPaymentRecord,
   PaymentsStore,
-  type PaymentsStoreShape,
-  type QuoteRecord,
-  type WalletAddressRecord
+  type PaymentsStoreShape
 } from "./Store.ts"
 
 export interface SqliteHandle {
@@ -170,88 +167,7 @@ export const open = (filename: string): SqliteHandle => {
 }
 
 
-type Row = Record<string, SQLInputValue>
-
-const text = (value: SQLInputValue): string => value as string
-const textOrNull = (value: SQLInputValue): string | null => (value === null ? null : String(value))
-const int = (value: SQLInputValue): number => Number(value)
-const intOrNull = (value: SQLInputValue): number | null => (value === null ? null : Number(value))
-
-const walletFromRow = (row: Row): WalletAddressRecord => ({
-  id: text(row.id!),
-  url: text(row.url!),
-  path: text(row.path!),
-  assetCode: text(row.asset_code!),
-  assetScale: int(row.asset_scale!),
-  publicName: textOrNull(row.public_name!),
-  active: int(row.active!) === 1,
-  createdAt: int(row.created_at!)
-})
-
-const incomingFromRow = (row: Row): IncomingPaymentRecord => ({
-  id: text(row.id!),
-  walletAddressId: text(row.wallet_address_id!),
-  incomingAmount: row.incoming_amount === null ? null : BigInt(text(row.incoming_amount!)),
-  expiresAt: intOrNull(row.expires_at!),
-  metadata: textOrNull(row.metadata!),
-  state: text(row.state!) as IncomingPaymentRecord["state"],
-  createdAt: int(row.created_at!),
-  completedAt: intOrNull(row.completed_at!)
-})
-
-const quoteFromRow = (row: Row): QuoteRecord => ({
-  id: text(row.id!),
-  walletAddressId: text(row.wallet_address_id!),
-  receiverKind: text(row.receiver_kind!) as QuoteRecord["receiverKind"],
-  receiver: text(row.receiver!),
-  sharedSecret: textOrNull(row.shared_secret!),
-  paymentType: text(row.payment_type!) as QuoteRecord["paymentType"],
-  debitAmount: BigInt(text(row.debit_amount!)),
-  debitAssetCode: text(row.debit_asset_code!),
-  debitAssetScale: int(row.debit_asset_scale!),
-  receiveAmount: BigInt(text(row.receive_amount!)),
-  receiveAssetCode: text(row.receive_asset_code!),
-  receiveAssetScale: int(row.receive_asset_scale!),
-  maxPacketAmount: BigInt(text(row.max_packet_amount!)),
-  minExchangeRate: text(row.min_exchange_rate!),
-  lowEstimatedExchangeRate: text(row.low_estimated_exchange_rate!),
-  highEstimatedExchangeRate: text(row.high_estimated_exchange_rate!),
-  expiresAt: int(row.expires_at!),
-  createdAt: int(row.created_at!)
-})
-
-const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
-  id: text(row.id!),
-  quoteId: text(row.quote_id!),
-  walletAddressId: text(row.wallet_address_id!),
-  state: text(row.state!) as OutgoingPaymentRecord["state"],
-  outcome: textOrNull(row.outcome!) as OutgoingPaymentRecord["outcome"],
-  sentAmount: BigInt(text(row.sent_amount!)),
-  deliveredAmount: BigInt(text(row.delivered_amount!)),
-  error: textOrNull(row.error!),
-  attempts: int(row.attempts!),
-  createdAt: int(row.created_at!),
-  updatedAt: int(row.updated_at!),
-  leaseOwner: textOrNull(row.lease_owner!),
-  leaseExpiresAt: intOrNull(row.lease_expires_at!)
-})
-
-const eventFromRow = (row: Row): EventRecord => ({
-  id: text(row.id!),
-  seq: int(row.seq!),
-  type: text(row.type!) as EventType,
-  resourceId: text(row.resource_id!),
-  data: text(row.data!),
-  createdAt: int(row.created_at!),
-  state: text(row.state!) as EventRecord["state"],
-  attempts: int(row.attempts!),
-  nextAttemptAt: int(row.next_attempt_at!),
-  lastAttemptAt: intOrNull(row.last_attempt_at!),
-  lastError: textOrNull(row.last_error!),
-  deliveredAt: intOrNull(row.delivered_at!),
-  leaseOwner: textOrNull(row.lease_owner!),
-  leaseExpiresAt: intOrNull(row.lease_expires_at!)
-})
+const { eventFromRow, incomingFromRow, outgoingFromRow, quoteFromRow, walletFromRow } = rowReaders((value) => Number(value) === 1)
 
 const isUniqueViolation = (error: unknown): boolean => error instanceof Error && /UNIQUE/.test(error.message)
 
@@ -293,7 +209,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
     page: many("SELECT * FROM incoming_payments WHERE wallet_address_id = ? AND id > ? ORDER BY id LIMIT ?", incomingFromRow),
     overdue: many(
       "SELECT id FROM incoming_payments WHERE state IN ('pending', 'processing') AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-      (row) => text(row.id!)
+      (row) => String(row.id)
     )
   }
   const quotes = {
@@ -318,7 +234,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
       `SELECT id, created_at FROM outgoing_payments WHERE state IN ('funding', 'sending')
          AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
          AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`,
-      (row) => ({ id: text(row.id!), createdAt: int(row.created_at!) })
+      (row) => ({ id: String(row.id), createdAt: num(row.created_at) })
     ),
     addAttempt: run("UPDATE outgoing_payments SET attempts = attempts + 1, updated_at = ? WHERE id = ?"),
     recordProgress: run(
@@ -344,7 +260,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
     due: many(
       `SELECT id FROM events WHERE state = 'pending' AND next_attempt_at <= ?
          AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY seq LIMIT ?`,
-      (row) => text(row.id!)
+      (row) => String(row.id)
     ),
     claim: run(
       `UPDATE events SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'pending'
@@ -358,7 +274,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
       `UPDATE events SET state = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL, lease_owner = NULL,
          lease_expires_at = NULL WHERE id = ?`
     ),
-    backlog: one("SELECT COUNT(*) AS n FROM events WHERE state = 'pending'", (row) => int(row.n!)),
+    backlog: one("SELECT COUNT(*) AS n FROM events WHERE state = 'pending'", (row) => num(row.n)),
     prune: run(
       "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state = 'delivered' AND delivered_at < ? ORDER BY seq LIMIT ?)"
     ),
@@ -479,7 +395,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
             const before = outgoingById.get(id) as Row | undefined
             db.prepare(`UPDATE outgoing_payments SET ${sets.join(", ")} WHERE id = ?`).run(...values, id)
             if (before === undefined || patch.state === undefined) return
-            const type = outgoingEventType(text(before.state!) as OutgoingPaymentRecord["state"], patch.state)
+            const type = outgoingEventType(String(before.state) as OutgoingPaymentRecord["state"], patch.state)
             if (type !== undefined) writeEvent(type, id, outgoingEventData(outgoingFromRow(outgoingById.get(id) as Row)), at)
           })
         }),
