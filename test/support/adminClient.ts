@@ -28,3 +28,14 @@ export const adminClient = (base: () => string, adminToken: string) => {
 
   return { call, ok }
 }
+
+/** GET without a body, POST with one; answers the JSON body, throws on a status of 300 or more. */
+export const adminJson = (base: string, adminToken: string) => async <A>(path: string, body?: unknown): Promise<A> => {
+  const response = await fetch(`${base}${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  if (response.status >= 300) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`)
+  return response.json() as Promise<A>
+}
