@@ -3,6 +3,7 @@
  * applied at open) and `open`, which hands out the database with its transaction helper.
  */
 import { DatabaseSync } from "node:sqlite"
+import { inTransaction } from "../SqliteTransaction.ts"
 
 export interface SqliteHandle {
   readonly db: DatabaseSync
@@ -126,15 +127,9 @@ export const open = (filename: string): SqliteHandle => {
   let depth = 0
   const transaction = <A>(f: () => A): A => {
     if (depth > 0) return f()
-    db.exec("BEGIN IMMEDIATE")
     depth++
     try {
-      const result = f()
-      db.exec("COMMIT")
-      return result
-    } catch (error) {
-      db.exec("ROLLBACK")
-      throw error
+      return inTransaction(db, f)
     } finally {
       depth--
     }

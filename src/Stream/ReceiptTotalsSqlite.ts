@@ -60,7 +60,6 @@ import {
 } from "./ReceiptTotalsSqliteSchema.ts"
 import {
   readTotal,
-  inTransaction,
   tryStore,
   WriteRefused,
   type Write,
@@ -68,6 +67,7 @@ import {
   type StepContext,
   step
 } from "./ReceiptTotalsSqliteSteps.ts"
+import { inTransaction } from "../SqliteTransaction.ts"
 
 export interface SqliteOptions {
   /** Database file; `:memory:` for tests (not durable). */

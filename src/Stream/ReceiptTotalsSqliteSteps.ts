@@ -3,7 +3,7 @@
  * does inside a batch transaction (see `ReceiptTotalsSqlite.ts`).
  */
 import { Effect } from "effect"
-import { DatabaseSync, type StatementSync } from "node:sqlite"
+import type { StatementSync } from "node:sqlite"
 import {
   type AddRequest,
   type AddResult,
@@ -31,18 +31,6 @@ import {
 export const readTotal = (statement: StatementSync, ...params: Array<string | number>): bigint => {
   const row = statement.get(...params) as { readonly total?: unknown } | undefined
   return row === undefined ? 0n : parseTotal(row.total)
-}
-
-export const inTransaction = <A>(db: DatabaseSync, f: () => A): A => {
-  db.exec("BEGIN IMMEDIATE")
-  try {
-    const result = f()
-    db.exec("COMMIT")
-    return result
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK")
-    throw error
-  }
 }
 
 /**
