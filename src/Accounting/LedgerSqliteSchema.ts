@@ -235,7 +235,7 @@ const migrate = (db: DatabaseSync): void => {
 }
 
 /** No pending transfer: larger than any timestamp. */
-export const noExpiryNs = 1n << 127n
+const noExpiryNs = 1n << 127n
 
 export const readEarliestExpiry = (sql: Statements): bigint => {
   const value = (sql.earliestExpiry.get() as SqlRow | undefined)?.["t"]

@@ -72,13 +72,13 @@ export interface StepContext {
   readonly nowMs: number
 }
 
-export interface StoredPacket {
+interface StoredPacket {
   readonly state: number
   readonly amount: bigint
   readonly paymentKey: string | undefined
 }
 
-export const readPacket = (ctx: StepContext, packetId: string): StoredPacket | undefined => {
+const readPacket = (ctx: StepContext, packetId: string): StoredPacket | undefined => {
   const row = ctx.statements.packet.get(packetId, ctx.nowMs) as Record<string, unknown> | undefined
   if (row === undefined) return undefined
   return {
@@ -89,13 +89,13 @@ export const readPacket = (ctx: StepContext, packetId: string): StoredPacket | u
 }
 
 /** The payment's pending sum and count (0 when absent). */
-export const readPending = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
+const readPending = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
   const row = ctx.statements.pendingTotal.get(paymentKey) as Record<string, unknown> | undefined
   return row === undefined ? { total: 0n, count: 0 } : { total: parseTotal(row["total"]), count: Number(row["count"]) }
 }
 
 /** Adds `amount` (negative: takes away) and `count` to the payment's pending sum. */
-export const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number): void => {
+const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number): void => {
   const pending = readPending(ctx, paymentKey)
   const total = pending.total + amount
   const left = pending.count + count
@@ -105,7 +105,7 @@ export const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigi
 }
 
 /** Lapses at most `lapsedPerWriteMax` of the payment's due pending packets. */
-export const lapseDue = (ctx: StepContext, paymentKey: string): void => {
+const lapseDue = (ctx: StepContext, paymentKey: string): void => {
   const due = ctx.statements.duePending.all(paymentKey, ctx.nowMs, lapsedPerWriteMax) as Array<Record<string, unknown>>
   for (const row of due) {
     ctx.statements.setPacketState.run(PacketState.lapsed, String(row["packet_id"]))
@@ -136,13 +136,13 @@ export const commitAmount = (ctx: StepContext, connectionKey: string, paymentKey
   return { connectionTotal, paymentTotal }
 }
 
-export const addStep = (ctx: StepContext, request: AddRequest): AddResult => {
+const addStep = (ctx: StepContext, request: AddRequest): AddResult => {
   const result = decide(ctx, request)
   if (result.accepted) commitAmount(ctx, request.connectionKey, request.payment?.key, request.amount)
   return result
 }
 
-export const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
+const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
   const existing = readPacket(ctx, request.packetId)
   if (existing?.state === PacketState.released) {
     return releasedRefusal(request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total)
@@ -169,7 +169,7 @@ export const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResul
   return result
 }
 
-export const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
+const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
   const stored = readPacket(ctx, packet.packetId)
   if (stored === undefined) return { outcome: "unknown" }
   if (stored.state === PacketState.released) return { outcome: "released" }
@@ -186,7 +186,7 @@ export const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult =>
   return { outcome: "committed", ...commitAmount(ctx, packet.connectionKey, stored.paymentKey, stored.amount) }
 }
 
-export const releaseStep = (ctx: StepContext, packet: PacketRef): ReleaseOutcome => {
+const releaseStep = (ctx: StepContext, packet: PacketRef): ReleaseOutcome => {
   const stored = readPacket(ctx, packet.packetId)
   if (stored?.state === PacketState.committed) return "committed"
   if (stored === undefined) {
