@@ -58,15 +58,23 @@ export type Violation =
   }
   | { readonly _tag: "SettlementMismatch"; readonly ledger: number; readonly expected: bigint; readonly actual: bigint }
   | { readonly _tag: "JournalMismatch"; readonly expected: AccountBalance; readonly actual: AccountBalance }
-  | {
-    /** TigerBeetle: a pending balance its live pending transfers do not explain (one past its timeout, or money gone). */
-    readonly _tag: "PendingMismatch"
-    readonly account: AccountBalance
-    readonly side: "debits" | "credits"
-    readonly explainedMin: bigint
-    readonly explainedMax: bigint
-  }
-  | { readonly _tag: "AccountBusy"; readonly accountId: bigint }
+  | PendingMismatch
+  | AccountBusy
+
+/** TigerBeetle: a pending balance its live pending transfers do not explain (one past its timeout, or money gone). */
+export interface PendingMismatch {
+  readonly _tag: "PendingMismatch"
+  readonly account: AccountBalance
+  readonly side: "debits" | "credits"
+  readonly explainedMin: bigint
+  readonly explainedMax: bigint
+}
+
+/** TigerBeetle: an account that kept changing while its transfers were read (`attemptsMax` tries), so not judged. */
+export interface AccountBusy {
+  readonly _tag: "AccountBusy"
+  readonly accountId: bigint
+}
 
 export interface AuditReport {
   readonly ledgers: ReadonlyArray<LedgerTotals>

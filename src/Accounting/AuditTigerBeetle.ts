@@ -27,6 +27,7 @@ import {
   type Transfer as TbTransfer,
   TransferFlags
 } from "tigerbeetle-node"
+import type { AccountBusy, PendingMismatch } from "./Audit.ts"
 import type { AccountBalance } from "./Ledger.ts"
 
 export interface BalanceCheckOptions {
@@ -65,14 +66,8 @@ export interface Explained {
 
 export type BalanceMismatch =
   | { readonly _tag: "PostedMismatch"; readonly expected: AccountBalance; readonly actual: AccountBalance }
-  | {
-    readonly _tag: "PendingMismatch"
-    readonly account: AccountBalance
-    readonly side: "debits" | "credits"
-    readonly explainedMin: bigint
-    readonly explainedMax: bigint
-  }
-  | { readonly _tag: "AccountBusy"; readonly accountId: bigint }
+  | PendingMismatch
+  | AccountBusy
 
 /** Explains an account's balances from its transfers (all of them, any order). Pure. */
 export const explain = (

@@ -5,6 +5,9 @@
  * embedded) implement them identically; one contract suite (`test/Accounting/LedgerContract.ts`)
  * runs against each.
  *
+ * One file although over 400 lines: it is the whole contract both backends implement (codes,
+ * bounds, model, errors, service, ids, credit limits and the shared input checks), read as one.
+ *
  * - Amounts, balances and ids are `bigint` (u128). Never JavaScript numbers.
  * - One ledger per asset; a transfer moves an amount between two accounts of the same ledger.
  * - A chain of transfers is applied all or nothing (TigerBeetle's linked events).

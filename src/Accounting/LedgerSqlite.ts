@@ -51,17 +51,10 @@ import {
   timeoutProblem,
   transferChainProblem
 } from "./Ledger.ts"
-import {
-  exitOfThrown,
-  type Job,
-  type JournalMismatch,
-  makeStore,
-  replayJournal,
-  openDatabase,
-  schemaVersion,
-  type Store,
-  type StoreOptions
-} from "./LedgerSqliteStore.ts"
+import { type JournalMismatch, replayJournal } from "./LedgerSqliteJournal.ts"
+import type { Job } from "./LedgerSqliteJobs.ts"
+import { openDatabase, schemaVersion, type StoreOptions } from "./LedgerSqliteSchema.ts"
+import { exitOfThrown, makeStore, type Store } from "./LedgerSqliteStore.ts"
 
 export interface Options {
   /** Database file; `:memory:` for tests (not durable). */

@@ -22,8 +22,6 @@
  */
 import { Clock, Duration, Effect, Layer, Option } from "effect"
 import {
-  type Account as TbAccount,
-  amount_max,
   type Client,
   createClient,
   CreateAccountStatus,
@@ -33,35 +31,40 @@ import {
   TransferFlags
 } from "tigerbeetle-node"
 import {
-  type Account,
-  type AccountBalance,
   accountQueryProblem,
   type AccountQuery,
   type AccountSpec,
   accountsProblem,
-  type ChainTransfer,
   dieIf,
-  InsufficientBalance,
   Ledger,
   LedgerDefect,
   type LedgerShape,
   LedgerUnavailable,
   lookupProblem,
   mixedChainProblem,
-  newTransferId,
-  PendingAlreadyPosted,
-  PendingAlreadyVoided,
-  PendingExpired,
-  PendingNotFound,
   pendingChainProblem,
   timeoutProblem,
-  transferChainProblem,
-  type Transfer,
-  type TransferSpec,
-  type TransferState
+  transferChainProblem
 } from "./Ledger.ts"
-import { bitsToFlags, flagsToBits } from "./LedgerRules.ts"
 import { BatchFailure, batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
+import {
+  encodeAccount,
+  encodeTransfer,
+  encodeChainTransfer,
+  encodePost,
+  encodeVoid,
+  decodeBalance,
+  decodeAccount,
+  pendingState,
+  decodeTransfer
+} from "./LedgerTigerBeetleEncoding.ts"
+import {
+  type Outcome,
+  classifyCreate,
+  classifyPost,
+  classifyVoid,
+  verdict
+} from "./LedgerTigerBeetleResults.ts"
 
 export interface Options {
   readonly clusterId: bigint
@@ -135,189 +138,6 @@ const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightM
           )
       })
     )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Encoding
-// ---------------------------------------------------------------------------------------------
-
-const encodeAccount = (spec: AccountSpec): TbAccount => ({
-  id: spec.id,
-  debits_pending: 0n,
-  debits_posted: 0n,
-  credits_pending: 0n,
-  credits_posted: 0n,
-  user_data_128: 0n,
-  user_data_64: 0n,
-  user_data_32: 0,
-  reserved: 0,
-  ledger: spec.ledger,
-  code: spec.code,
-  flags: flagsToBits(spec.flags),
-  timestamp: 0n
-})
-
-const tbTransfer = (fields: Partial<TbTransfer> & Pick<TbTransfer, "id" | "flags">): TbTransfer => ({
-  debit_account_id: 0n,
-  credit_account_id: 0n,
-  amount: 0n,
-  pending_id: 0n,
-  user_data_128: 0n,
-  user_data_64: 0n,
-  user_data_32: 0,
-  timeout: 0,
-  ledger: 0,
-  code: 0,
-  timestamp: 0n,
-  ...fields
-})
-
-const linkedFlag = (linked: boolean): number => linked ? TransferFlags.linked : 0
-
-const encodeTransfer = (timeoutSeconds: number | undefined) => (spec: TransferSpec, linked: boolean): TbTransfer =>
-  tbTransfer({
-    id: spec.id,
-    debit_account_id: spec.debitAccountId,
-    credit_account_id: spec.creditAccountId,
-    amount: spec.amount,
-    ledger: spec.ledger,
-    code: spec.code,
-    timeout: timeoutSeconds ?? 0,
-    flags: linkedFlag(linked) | (timeoutSeconds === undefined ? 0 : TransferFlags.pending)
-  })
-
-const encodeChainTransfer = (spec: ChainTransfer, linked: boolean): TbTransfer =>
-  encodeTransfer(spec.timeoutSeconds)(spec, linked)
-
-// Post and void transfers carry their pending transfer's id in `user_data_128`, so that
-// `lookupTransfers` can find what became of a pending transfer with one `query_transfers`.
-const encodePost = (pendingId: bigint, linked: boolean): TbTransfer =>
-  tbTransfer({
-    id: newTransferId(),
-    pending_id: pendingId,
-    user_data_128: pendingId,
-    amount: amount_max, // post the full pending amount
-    flags: linkedFlag(linked) | TransferFlags.post_pending_transfer
-  })
-
-const encodeVoid = (pendingId: bigint, linked: boolean): TbTransfer =>
-  tbTransfer({
-    id: newTransferId(),
-    pending_id: pendingId,
-    user_data_128: pendingId,
-    flags: linkedFlag(linked) | TransferFlags.void_pending_transfer
-  })
-
-const decodeBalance = (account: TbAccount): AccountBalance => ({
-  id: account.id,
-  debitsPending: account.debits_pending,
-  debitsPosted: account.debits_posted,
-  creditsPending: account.credits_pending,
-  creditsPosted: account.credits_posted
-})
-
-const decodeAccount = (account: TbAccount): Account => ({
-  ...decodeBalance(account),
-  ledger: account.ledger,
-  code: account.code,
-  flags: bitsToFlags(account.flags),
-  timestamp: account.timestamp
-})
-
-// ---------------------------------------------------------------------------------------------
-// Result codes
-// ---------------------------------------------------------------------------------------------
-
-/** What one event's result means for the call. */
-type Outcome<E> =
-  | { readonly _tag: "Done" }
-  | { readonly _tag: "Retry" }
-  | { readonly _tag: "Fail"; readonly error: E }
-  | { readonly _tag: "Die"; readonly message: string }
-
-const done: Outcome<never> = { _tag: "Done" }
-const retry: Outcome<never> = { _tag: "Retry" }
-const fail = <E>(error: E): Outcome<E> => ({ _tag: "Fail", error })
-const die = (message: string): Outcome<never> => ({ _tag: "Die", message })
-
-const statusName = (status: CreateTransferStatus): string => CreateTransferStatus[status] ?? String(status)
-
-const unexpected = (id: bigint, status: CreateTransferStatus): Outcome<never> =>
-  die(`TigerBeetle refused transfer ${id}: ${statusName(status)}`)
-
-const insufficient = (accountId: bigint, transferId: bigint, reason: InsufficientBalance["reason"]) =>
-  new InsufficientBalance({ accountId, transferId, reason })
-
-/** Creating a pending or posted transfer. */
-export const classifyCreate = (spec: TransferSpec, status: CreateTransferStatus): Outcome<InsufficientBalance> => {
-  switch (status) {
-    case CreateTransferStatus.created:
-    case CreateTransferStatus.exists:
-      return done
-    case CreateTransferStatus.linked_event_failed:
-      return retry
-    case CreateTransferStatus.exceeds_credits:
-      return fail(insufficient(spec.debitAccountId, spec.id, "exceeds_credits"))
-    case CreateTransferStatus.exceeds_debits:
-      return fail(insufficient(spec.creditAccountId, spec.id, "exceeds_debits"))
-    case CreateTransferStatus.id_already_failed:
-      return die(`transfer id ${spec.id} already failed; use a fresh id`)
-    default:
-      return unexpected(spec.id, status)
-  }
-}
-
-type PostFailure = PendingNotFound | PendingExpired | PendingAlreadyVoided
-
-/** Posting a pending transfer: already posted is success; unknown, expired, voided are errors. */
-export const classifyPost = (pendingId: bigint, status: CreateTransferStatus): Outcome<PostFailure> => {
-  switch (status) {
-    case CreateTransferStatus.created:
-    case CreateTransferStatus.pending_transfer_already_posted:
-      return done
-    case CreateTransferStatus.linked_event_failed:
-      return retry
-    case CreateTransferStatus.pending_transfer_not_found:
-      return fail(new PendingNotFound({ transferId: pendingId }))
-    case CreateTransferStatus.pending_transfer_expired:
-      return fail(new PendingExpired({ transferId: pendingId }))
-    case CreateTransferStatus.pending_transfer_already_voided:
-      return fail(new PendingAlreadyVoided({ transferId: pendingId }))
-    default:
-      return unexpected(pendingId, status)
-  }
-}
-
-/** Voiding a pending transfer: unknown, expired and voided are success; posted is an error. */
-export const classifyVoid = (pendingId: bigint, status: CreateTransferStatus): Outcome<PendingAlreadyPosted> => {
-  switch (status) {
-    case CreateTransferStatus.created:
-    case CreateTransferStatus.pending_transfer_not_found:
-    case CreateTransferStatus.pending_transfer_expired:
-    case CreateTransferStatus.pending_transfer_already_voided:
-      return done
-    case CreateTransferStatus.linked_event_failed:
-      return retry
-    case CreateTransferStatus.pending_transfer_already_posted:
-      return fail(new PendingAlreadyPosted({ transferId: pendingId }))
-    default:
-      return unexpected(pendingId, status)
-  }
-}
-
-/** The call's verdict from its events' outcomes: a defect first, then the first error, else what to retry. */
-export const verdict = <I, E>(
-  items: ReadonlyArray<I>,
-  outcomes: ReadonlyArray<Outcome<E>>
-): Outcome<E> | { readonly _tag: "Resubmit"; readonly items: ReadonlyArray<I> } => {
-  const died = outcomes.find((outcome) => outcome._tag === "Die")
-  if (died !== undefined) return died
-  const failed = outcomes.find((outcome) => outcome._tag === "Fail")
-  if (failed !== undefined) return failed
-  const again = items.filter((_, i) => outcomes[i]?._tag === "Retry")
-  if (again.length === 0) return done
-  if (again.length === items.length) return die("TigerBeetle failed a whole chain without naming a cause")
-  return { _tag: "Resubmit", items: again }
 }
 
 /** Sends events through the batcher: its failures are `LedgerUnavailable`, or defects. */
@@ -403,35 +223,6 @@ const queryAccounts = (request: Request, query: AccountQuery) =>
       })),
     (accounts) => accounts.map(decodeAccount)
   )
-
-const nsPerSecond = 1_000_000_000n
-
-/** What became of a pending transfer, from the post or void transfers that name it. Pure. */
-export const pendingState = (
-  pending: TbTransfer,
-  resolutions: ReadonlyArray<TbTransfer>,
-  nowNs: bigint
-): TransferState => {
-  const resolution = resolutions.find((t) =>
-    t.pending_id === pending.id && (t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0
-  )
-  if (resolution !== undefined) return (resolution.flags & TransferFlags.post_pending_transfer) !== 0 ? "posted" : "voided"
-  // TigerBeetle records no event when it expires a pending transfer: past its timeout it has.
-  return pending.timeout > 0 && nowNs >= pending.timestamp + BigInt(pending.timeout) * nsPerSecond ? "expired" : "pending"
-}
-
-const decodeTransfer = (transfer: TbTransfer, state: TransferState): Transfer => ({
-  id: transfer.id,
-  debitAccountId: transfer.debit_account_id,
-  creditAccountId: transfer.credit_account_id,
-  amount: transfer.amount,
-  ledger: transfer.ledger,
-  code: transfer.code,
-  pending: (transfer.flags & TransferFlags.pending) !== 0,
-  timeoutSeconds: transfer.timeout,
-  timestamp: transfer.timestamp,
-  state
-})
 
 /** Resolutions read per pending transfer: one post or void, plus room for an (impossible) extra. */
 const resolutionsPerPendingMax = 4

@@ -19,7 +19,8 @@
 import { Context, Data, Effect, Layer } from "effect"
 import { isValidAddress } from "../Connector/Packet.ts"
 import { ClientKey, type ClientKeyShape } from "./ClientKey.ts"
-import { fetchJson, type FetchFailed, isHttpUrl } from "./Fetch.ts"
+import { isHttpUrl } from "../Http/OutboundFetch.ts"
+import { fetchJson, type FetchFailed } from "./Fetch.ts"
 import { isRecord, trimSlash } from "./Http.ts"
 import { signRequest } from "./Signatures.ts"
 

@@ -4,6 +4,7 @@
  * error, timeout, 5xx, 429) or not (4xx, bad JSON, too large); bodies and secrets never appear in it.
  */
 import { Data, Effect } from "effect"
+import { isHttpUrl, readBounded } from "../Http/OutboundFetch.ts"
 import { fetchBodyBytesMax, fetchTimeoutMs } from "./Limits.ts"
 
 export class FetchFailed extends Data.TaggedError("FetchFailed")<{
@@ -11,30 +12,6 @@ export class FetchFailed extends Data.TaggedError("FetchFailed")<{
   readonly status: number | undefined
   readonly temporary: boolean
 }> {}
-
-export const isHttpUrl = (text: string): boolean => {
-  try {
-    const url = new URL(text)
-    return (url.protocol === "http:" || url.protocol === "https:") && url.username === "" && url.password === ""
-  } catch {
-    return false
-  }
-}
-
-const readBounded = async (response: Response, bytesMax: number): Promise<string | undefined> => {
-  if (Number(response.headers.get("content-length") ?? "0") > bytesMax || response.body === null) {
-    await response.body?.cancel()
-    return response.body === null ? "" : undefined
-  }
-  const chunks: Array<Uint8Array> = []
-  let length = 0
-  for await (const chunk of response.body) {
-    length += chunk.length
-    if (length > bytesMax) return undefined
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString("utf8")
-}
 
 export interface JsonRequest {
   readonly url: string

@@ -17,7 +17,8 @@
 import { createHeaders, type JWK, validateSignature, validateSignatureHeaders } from "@interledger/http-signature-utils"
 import { Effect } from "effect"
 import type { KeyObject } from "node:crypto"
-import { fetchJson, FetchFailed, isHttpUrl } from "./Fetch.ts"
+import { isHttpUrl } from "../Http/OutboundFetch.ts"
+import { fetchJson, FetchFailed } from "./Fetch.ts"
 import { jwksKeysMax, signatureAgeMsMax, signatureSkewMsMax } from "./Limits.ts"
 
 export interface SignedRequest {

@@ -24,6 +24,7 @@ import { OpenPaymentsClient, type OpenPaymentsClientShape } from "../OpenPayment
 import { StreamCredentials, type StreamCredentialsShape } from "../Stream/Credentials.ts"
 import { ReceiptTotals, type ReceiptTotalsShape } from "../Stream/ReceiptTotals.ts"
 import { type IncomingPayment, IncomingPayments, type IncomingPaymentsShape } from "./IncomingPayments.ts"
+import { isHttpUrl, readBounded } from "../Http/OutboundFetch.ts"
 
 export type Receiver =
   | { readonly kind: "incomingPayment"; readonly incomingPaymentId: string }
@@ -84,35 +85,9 @@ export const receiverProblem = (receiver: Receiver): string | undefined => {
   }
 }
 
-const isHttpUrl = (text: string): boolean => {
-  try {
-    const url = new URL(text)
-    return (url.protocol === "http:" || url.protocol === "https:") && url.username === "" && url.password === ""
-  } catch {
-    return false
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // SPSP
 // ---------------------------------------------------------------------------------------------
-
-/** Reads at most `bytesMax` of the body; undefined when it is longer. */
-const readBounded = async (response: Response, bytesMax: number): Promise<string | undefined> => {
-  const declared = Number(response.headers.get("content-length") ?? "0")
-  if (declared > bytesMax || response.body === null) {
-    await response.body?.cancel()
-    return declared > bytesMax ? undefined : ""
-  }
-  const chunks: Array<Uint8Array> = []
-  let length = 0
-  for await (const chunk of response.body) {
-    length += chunk.length
-    if (length > bytesMax) return undefined
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString("utf8")
-}
 
 /** The STREAM credentials in an SPSP answer body, or what is wrong with it. Pure. */
 export const parseSpspAnswer = (body: string): { readonly ilpAddress: string; readonly sharedSecret: Uint8Array } | string => {

@@ -4,20 +4,20 @@
  * Amounts are NUMERIC(39,0) (u128 fits; the driver answers them as decimal strings, converted to
  * bigint here, never through a float); times are BIGINT epoch milliseconds. Every write that races
  * across instances is one conditional statement (`UPDATE … WHERE state IN …`, `outcome IS NULL`,
- * the lease predicate), so PostgreSQL's row lock decides it. Migrations: `migrations` below, applied
+ * the lease predicate), so PostgreSQL's row lock decides it. Migrations: `StorePostgresSchema.ts`, applied
  * at start by `Store/Postgres.ts`'s runner under an advisory lock.
  *
- * Over 400 lines on purpose: the events outbox lives in the same layer as the payments because an
- * event is written in the transaction of the change that causes it (an insert or a conditional
- * transition here); splitting the file would split that transaction across modules.
+ * The events outbox lives in this same layer because an event is written in the transaction of the
+ * change that causes it (an insert or a conditional transition here). Row mapping: `StoreRows.ts`.
  */
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import { migrate, type Migrations } from "../Store/Postgres.ts"
+import { migrate } from "../Store/Postgres.ts"
 import { randomUUID } from "node:crypto"
+import { num, type Row, rowReaders } from "./StoreRows.ts"
+import { migrations } from "./StorePostgresSchema.ts"
 import {
-  type EventRecord,
   eventErrorCharsMax,
   type EventType,
   incomingEventData,
@@ -25,187 +25,12 @@ import {
   liquidityEventData,
   outgoingEventData,
   outgoingEventType,
-  type IncomingPaymentRecord,
   type OutgoingPaymentRecord,
   PaymentsStore,
-  type PaymentsStoreShape,
-  type QuoteRecord,
-  type WalletAddressRecord
+  type PaymentsStoreShape
 } from "./Store.ts"
 
-export const migrations: Migrations = {
-  component: "payments",
-  steps: [
-    [
-      `CREATE TABLE wallet_addresses (
-         id TEXT PRIMARY KEY,
-         url TEXT NOT NULL UNIQUE,
-         path TEXT NOT NULL UNIQUE,
-         asset_code TEXT NOT NULL,
-         asset_scale INTEGER NOT NULL,
-         public_name TEXT,
-         active BOOLEAN NOT NULL DEFAULT TRUE,
-         created_at BIGINT NOT NULL
-       )`,
-      `CREATE TABLE incoming_payments (
-         id TEXT PRIMARY KEY,
-         wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
-         incoming_amount NUMERIC(39, 0),
-         expires_at BIGINT,
-         metadata TEXT,
-         state TEXT NOT NULL,
-         created_at BIGINT NOT NULL,
-         completed_at BIGINT
-       )`,
-      `CREATE INDEX incoming_payments_wallet ON incoming_payments(wallet_address_id, id)`,
-      `CREATE TABLE quotes (
-         id TEXT PRIMARY KEY,
-         wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
-         receiver_kind TEXT NOT NULL,
-         receiver TEXT NOT NULL,
-         shared_secret TEXT,
-         payment_type TEXT NOT NULL,
-         debit_amount NUMERIC(39, 0) NOT NULL,
-         debit_asset_code TEXT NOT NULL,
-         debit_asset_scale INTEGER NOT NULL,
-         receive_amount NUMERIC(39, 0) NOT NULL,
-         receive_asset_code TEXT NOT NULL,
-         receive_asset_scale INTEGER NOT NULL,
-         max_packet_amount NUMERIC(39, 0) NOT NULL,
-         min_exchange_rate TEXT NOT NULL,
-         low_estimated_exchange_rate TEXT NOT NULL,
-         high_estimated_exchange_rate TEXT NOT NULL,
-         expires_at BIGINT NOT NULL,
-         created_at BIGINT NOT NULL
-       )`,
-      `CREATE TABLE outgoing_payments (
-         id TEXT PRIMARY KEY,
-         quote_id TEXT NOT NULL UNIQUE REFERENCES quotes(id),
-         wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
-         state TEXT NOT NULL,
-         outcome TEXT,
-         sent_amount NUMERIC(39, 0) NOT NULL,
-         delivered_amount NUMERIC(39, 0) NOT NULL,
-         error TEXT,
-         attempts INTEGER NOT NULL,
-         created_at BIGINT NOT NULL,
-         updated_at BIGINT NOT NULL,
-         lease_owner TEXT,
-         lease_expires_at BIGINT
-       )`,
-      `CREATE INDEX outgoing_payments_unfinished ON outgoing_payments(created_at, id) WHERE state IN ('funding', 'sending')`,
-      `CREATE INDEX outgoing_payments_wallet ON outgoing_payments(wallet_address_id, id)`
-    ],
-    // The events outbox (src/Events/): written in the transaction of the change that caused each.
-    [
-      `CREATE TABLE events (
-         seq BIGSERIAL PRIMARY KEY,
-         id TEXT NOT NULL UNIQUE,
-         type TEXT NOT NULL,
-         resource_id TEXT NOT NULL,
-         data TEXT NOT NULL,
-         created_at BIGINT NOT NULL,
-         state TEXT NOT NULL,
-         attempts INTEGER NOT NULL,
-         next_attempt_at BIGINT NOT NULL,
-         last_attempt_at BIGINT,
-         last_error TEXT,
-         delivered_at BIGINT,
-         lease_owner TEXT,
-         lease_expires_at BIGINT
-       )`,
-      `CREATE INDEX events_due ON events(next_attempt_at, seq) WHERE state = 'pending'`,
-      `CREATE INDEX incoming_payments_overdue ON incoming_payments(expires_at) WHERE state IN ('pending', 'processing')`,
-      `CREATE TABLE liquidity_alerts (
-         key TEXT PRIMARY KEY,
-         below BOOLEAN NOT NULL
-       )`
-    ]
-  ]
-}
-
-type Row = Record<string, unknown>
-
-const big = (value: unknown): bigint => BigInt(value as string | bigint)
-const num = (value: unknown): number => Number(value as string | bigint | number)
-const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : num(value))
-const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value))
-
-const walletFromRow = (row: Row): WalletAddressRecord => ({
-  id: String(row.id),
-  url: String(row.url),
-  path: String(row.path),
-  assetCode: String(row.asset_code),
-  assetScale: num(row.asset_scale),
-  publicName: strOrNull(row.public_name),
-  active: row.active === true,
-  createdAt: num(row.created_at)
-})
-
-const incomingFromRow = (row: Row): IncomingPaymentRecord => ({
-  id: String(row.id),
-  walletAddressId: String(row.wallet_address_id),
-  incomingAmount: row.incoming_amount === null ? null : big(row.incoming_amount),
-  expiresAt: numOrNull(row.expires_at),
-  metadata: strOrNull(row.metadata),
-  state: String(row.state) as IncomingPaymentRecord["state"],
-  createdAt: num(row.created_at),
-  completedAt: numOrNull(row.completed_at)
-})
-
-const quoteFromRow = (row: Row): QuoteRecord => ({
-  id: String(row.id),
-  walletAddressId: String(row.wallet_address_id),
-  receiverKind: String(row.receiver_kind) as QuoteRecord["receiverKind"],
-  receiver: String(row.receiver),
-  sharedSecret: strOrNull(row.shared_secret),
-  paymentType: String(row.payment_type) as QuoteRecord["paymentType"],
-  debitAmount: big(row.debit_amount),
-  debitAssetCode: String(row.debit_asset_code),
-  debitAssetScale: num(row.debit_asset_scale),
-  receiveAmount: big(row.receive_amount),
-  receiveAssetCode: String(row.receive_asset_code),
-  receiveAssetScale: num(row.receive_asset_scale),
-  maxPacketAmount: big(row.max_packet_amount),
-  minExchangeRate: String(row.min_exchange_rate),
-  lowEstimatedExchangeRate: String(row.low_estimated_exchange_rate),
-  highEstimatedExchangeRate: String(row.high_estimated_exchange_rate),
-  expiresAt: num(row.expires_at),
-  createdAt: num(row.created_at)
-})
-
-const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
-  id: String(row.id),
-  quoteId: String(row.quote_id),
-  walletAddressId: String(row.wallet_address_id),
-  state: String(row.state) as OutgoingPaymentRecord["state"],
-  outcome: strOrNull(row.outcome) as OutgoingPaymentRecord["outcome"],
-  sentAmount: big(row.sent_amount),
-  deliveredAmount: big(row.delivered_amount),
-  error: strOrNull(row.error),
-  attempts: num(row.attempts),
-  createdAt: num(row.created_at),
-  updatedAt: num(row.updated_at),
-  leaseOwner: strOrNull(row.lease_owner),
-  leaseExpiresAt: numOrNull(row.lease_expires_at)
-})
-
-const eventFromRow = (row: Row): EventRecord => ({
-  id: String(row.id),
-  seq: num(row.seq),
-  type: String(row.type) as EventType,
-  resourceId: String(row.resource_id),
-  data: String(row.data),
-  createdAt: num(row.created_at),
-  state: String(row.state) as EventRecord["state"],
-  attempts: num(row.attempts),
-  nextAttemptAt: num(row.next_attempt_at),
-  lastAttemptAt: numOrNull(row.last_attempt_at),
-  lastError: strOrNull(row.last_error),
-  deliveredAt: numOrNull(row.delivered_at),
-  leaseOwner: strOrNull(row.lease_owner),
-  leaseExpiresAt: numOrNull(row.lease_expires_at)
-})
+const { eventFromRow, incomingFromRow, outgoingFromRow, quoteFromRow, walletFromRow } = rowReaders((value) => value === true)
 
 /** PostgreSQL's unique_violation (SQLSTATE 23505), found in the error's cause chain. */
 const isUniqueViolation = (error: SqlError): boolean => {

@@ -5,17 +5,17 @@
  *
  * Synchronous and single-writer (this process owns the file), so each statement is atomic and the
  * conditional updates (state transitions, outcome, lease) cannot interleave with another.
- * Versioned migrations in `schema_migrations`, applied at open.
+ * Versioned migrations in `schema_migrations`, applied at open (`StoreSqliteSchema.ts`).
  *
- * Over 400 lines on purpose: the events outbox lives in the same layer as the payments because an
- * event is written in the transaction of the change that causes it (an insert or a conditional
- * transition here); splitting the file would split that transaction across modules.
+ * The events outbox lives in this same layer because an event is written in the transaction of the
+ * change that causes it (an insert or a conditional transition here). Row mapping: `StoreRows.ts`.
  */
 import { Effect, Layer } from "effect"
-import { DatabaseSync, type SQLInputValue } from "node:sqlite"
+import type { SQLInputValue } from "node:sqlite"
 import { randomUUID } from "node:crypto"
+import { num, type Row, rowReaders } from "./StoreRows.ts"
+import { open, type SqliteHandle } from "./StoreSqliteSchema.ts"
 import {
-  type EventRecord,
   eventErrorCharsMax,
   type EventType,
   incomingEventData,
@@ -23,235 +23,12 @@ import {
   liquidityEventData,
   outgoingEventData,
   outgoingEventType,
-  type IncomingPaymentRecord,
   type OutgoingPaymentRecord,
   PaymentsStore,
-  type PaymentsStoreShape,
-  type QuoteRecord,
-  type WalletAddressRecord
+  type PaymentsStoreShape
 } from "./Store.ts"
 
-export interface SqliteHandle {
-  readonly db: DatabaseSync
-  /** Runs `f` in one transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on throw). */
-  readonly transaction: <A>(f: () => A) => A
-}
-
-const migrations: ReadonlyArray<string> = [
-  `CREATE TABLE wallet_addresses (
-     id TEXT PRIMARY KEY,
-     url TEXT NOT NULL UNIQUE,
-     path TEXT NOT NULL UNIQUE,
-     asset_code TEXT NOT NULL,
-     asset_scale INTEGER NOT NULL,
-     public_name TEXT,
-     active INTEGER NOT NULL DEFAULT 1,
-     created_at INTEGER NOT NULL
-   )`,
-  `CREATE TABLE incoming_payments (
-     id TEXT PRIMARY KEY,
-     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
-     incoming_amount TEXT,
-     expires_at INTEGER,
-     metadata TEXT,
-     state TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     completed_at INTEGER
-   )`,
-  `CREATE INDEX incoming_payments_wallet ON incoming_payments(wallet_address_id, created_at)`,
-  // Quotes (src/Payments/Quotes.ts). Amounts are decimal TEXT; rates are exact "num/den" TEXT.
-  // `shared_secret` (base64) is kept only for `stream` receivers, whose secret cannot be fetched again.
-  `CREATE TABLE quotes (
-     id TEXT PRIMARY KEY,
-     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
-     receiver_kind TEXT NOT NULL,
-     receiver TEXT NOT NULL,
-     shared_secret TEXT,
-     payment_type TEXT NOT NULL,
-     debit_amount TEXT NOT NULL,
-     debit_asset_code TEXT NOT NULL,
-     debit_asset_scale INTEGER NOT NULL,
-     receive_amount TEXT NOT NULL,
-     receive_asset_code TEXT NOT NULL,
-     receive_asset_scale INTEGER NOT NULL,
-     max_packet_amount TEXT NOT NULL,
-     min_exchange_rate TEXT NOT NULL,
-     low_estimated_exchange_rate TEXT NOT NULL,
-     high_estimated_exchange_rate TEXT NOT NULL,
-     expires_at INTEGER NOT NULL,
-     created_at INTEGER NOT NULL
-   )`,
-  // Outgoing payments (src/Payments/OutgoingPayments.ts): one per quote. `outcome` is decided before
-  // the refund and `state` follows it once the refund is done, so a restart in between finishes it.
-  `CREATE TABLE outgoing_payments (
-     id TEXT PRIMARY KEY,
-     quote_id TEXT NOT NULL UNIQUE REFERENCES quotes(id),
-     wallet_address_id TEXT NOT NULL REFERENCES wallet_addresses(id),
-     state TEXT NOT NULL,
-     outcome TEXT,
-     sent_amount TEXT NOT NULL,
-     delivered_amount TEXT NOT NULL,
-     error TEXT,
-     attempts INTEGER NOT NULL,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL
-   )`,
-  `CREATE INDEX outgoing_payments_state ON outgoing_payments(state, created_at)`,
-  `CREATE INDEX outgoing_payments_wallet ON outgoing_payments(wallet_address_id, created_at)`,
-  // Leases (one instance drives a payment at a time): see OutgoingPayments.ts.
-  `ALTER TABLE outgoing_payments ADD COLUMN lease_owner TEXT`,
-  `ALTER TABLE outgoing_payments ADD COLUMN lease_expires_at INTEGER`,
-  // The events outbox (src/Events/): written in the transaction of the change that caused each.
-  `CREATE TABLE events (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     id TEXT NOT NULL UNIQUE,
-     type TEXT NOT NULL,
-     resource_id TEXT NOT NULL,
-     data TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     state TEXT NOT NULL,
-     attempts INTEGER NOT NULL,
-     next_attempt_at INTEGER NOT NULL,
-     last_attempt_at INTEGER,
-     last_error TEXT,
-     delivered_at INTEGER,
-     lease_owner TEXT,
-     lease_expires_at INTEGER
-   )`,
-  `CREATE INDEX events_due ON events(state, next_attempt_at)`,
-  `CREATE TABLE liquidity_alerts (
-     key TEXT PRIMARY KEY,
-     below INTEGER NOT NULL
-   )`
-]
-
-const migrate = (db: DatabaseSync): void => {
-  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-  const row = db.prepare("SELECT MAX(version) AS version FROM schema_migrations").get() as { version: number | null }
-  const current = row.version ?? 0
-  for (let version = current + 1; version <= migrations.length; version++) {
-    db.exec("BEGIN IMMEDIATE")
-    try {
-      db.exec(migrations[version - 1]!)
-      db.prepare("INSERT INTO schema_migrations (version) VALUES (?)").run(version)
-      db.exec("COMMIT")
-    } catch (error) {
-      db.exec("ROLLBACK")
-      throw error
-    }
-  }
-}
-
-export const open = (filename: string): SqliteHandle => {
-  const db = new DatabaseSync(filename)
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000")
-  migrate(db)
-  // This process owns the file (one process per data directory): a lease left in it belongs to a
-  // previous process that stopped without releasing it (a crash), so the payments resume at once.
-  db.exec("UPDATE outgoing_payments SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL")
-  db.exec("UPDATE events SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner IS NOT NULL")
-  let depth = 0
-  const transaction = <A>(f: () => A): A => {
-    if (depth > 0) return f()
-    db.exec("BEGIN IMMEDIATE")
-    depth++
-    try {
-      const result = f()
-      db.exec("COMMIT")
-      return result
-    } catch (error) {
-      db.exec("ROLLBACK")
-      throw error
-    } finally {
-      depth--
-    }
-  }
-  return { db, transaction }
-}
-
-
-type Row = Record<string, SQLInputValue>
-
-const text = (value: SQLInputValue): string => value as string
-const textOrNull = (value: SQLInputValue): string | null => (value === null ? null : String(value))
-const int = (value: SQLInputValue): number => Number(value)
-const intOrNull = (value: SQLInputValue): number | null => (value === null ? null : Number(value))
-
-const walletFromRow = (row: Row): WalletAddressRecord => ({
-  id: text(row.id!),
-  url: text(row.url!),
-  path: text(row.path!),
-  assetCode: text(row.asset_code!),
-  assetScale: int(row.asset_scale!),
-  publicName: textOrNull(row.public_name!),
-  active: int(row.active!) === 1,
-  createdAt: int(row.created_at!)
-})
-
-const incomingFromRow = (row: Row): IncomingPaymentRecord => ({
-  id: text(row.id!),
-  walletAddressId: text(row.wallet_address_id!),
-  incomingAmount: row.incoming_amount === null ? null : BigInt(text(row.incoming_amount!)),
-  expiresAt: intOrNull(row.expires_at!),
-  metadata: textOrNull(row.metadata!),
-  state: text(row.state!) as IncomingPaymentRecord["state"],
-  createdAt: int(row.created_at!),
-  completedAt: intOrNull(row.completed_at!)
-})
-
-const quoteFromRow = (row: Row): QuoteRecord => ({
-  id: text(row.id!),
-  walletAddressId: text(row.wallet_address_id!),
-  receiverKind: text(row.receiver_kind!) as QuoteRecord["receiverKind"],
-  receiver: text(row.receiver!),
-  sharedSecret: textOrNull(row.shared_secret!),
-  paymentType: text(row.payment_type!) as QuoteRecord["paymentType"],
-  debitAmount: BigInt(text(row.debit_amount!)),
-  debitAssetCode: text(row.debit_asset_code!),
-  debitAssetScale: int(row.debit_asset_scale!),
-  receiveAmount: BigInt(text(row.receive_amount!)),
-  receiveAssetCode: text(row.receive_asset_code!),
-  receiveAssetScale: int(row.receive_asset_scale!),
-  maxPacketAmount: BigInt(text(row.max_packet_amount!)),
-  minExchangeRate: text(row.min_exchange_rate!),
-  lowEstimatedExchangeRate: text(row.low_estimated_exchange_rate!),
-  highEstimatedExchangeRate: text(row.high_estimated_exchange_rate!),
-  expiresAt: int(row.expires_at!),
-  createdAt: int(row.created_at!)
-})
-
-const outgoingFromRow = (row: Row): OutgoingPaymentRecord => ({
-  id: text(row.id!),
-  quoteId: text(row.quote_id!),
-  walletAddressId: text(row.wallet_address_id!),
-  state: text(row.state!) as OutgoingPaymentRecord["state"],
-  outcome: textOrNull(row.outcome!) as OutgoingPaymentRecord["outcome"],
-  sentAmount: BigInt(text(row.sent_amount!)),
-  deliveredAmount: BigInt(text(row.delivered_amount!)),
-  error: textOrNull(row.error!),
-  attempts: int(row.attempts!),
-  createdAt: int(row.created_at!),
-  updatedAt: int(row.updated_at!),
-  leaseOwner: textOrNull(row.lease_owner!),
-  leaseExpiresAt: intOrNull(row.lease_expires_at!)
-})
-
-const eventFromRow = (row: Row): EventRecord => ({
-  id: text(row.id!),
-  seq: int(row.seq!),
-  type: text(row.type!) as EventType,
-  resourceId: text(row.resource_id!),
-  data: text(row.data!),
-  createdAt: int(row.created_at!),
-  state: text(row.state!) as EventRecord["state"],
-  attempts: int(row.attempts!),
-  nextAttemptAt: int(row.next_attempt_at!),
-  lastAttemptAt: intOrNull(row.last_attempt_at!),
-  lastError: textOrNull(row.last_error!),
-  deliveredAt: intOrNull(row.delivered_at!),
-  leaseOwner: textOrNull(row.lease_owner!),
-  leaseExpiresAt: intOrNull(row.lease_expires_at!)
-})
+const { eventFromRow, incomingFromRow, outgoingFromRow, quoteFromRow, walletFromRow } = rowReaders((value) => Number(value) === 1)
 
 const isUniqueViolation = (error: unknown): boolean => error instanceof Error && /UNIQUE/.test(error.message)
 
@@ -293,7 +70,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
     page: many("SELECT * FROM incoming_payments WHERE wallet_address_id = ? AND id > ? ORDER BY id LIMIT ?", incomingFromRow),
     overdue: many(
       "SELECT id FROM incoming_payments WHERE state IN ('pending', 'processing') AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-      (row) => text(row.id!)
+      (row) => String(row.id)
     )
   }
   const quotes = {
@@ -318,7 +95,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
       `SELECT id, created_at FROM outgoing_payments WHERE state IN ('funding', 'sending')
          AND (lease_expires_at IS NULL OR lease_expires_at <= ?)
          AND (created_at > ? OR (created_at = ? AND id > ?)) ORDER BY created_at, id LIMIT ?`,
-      (row) => ({ id: text(row.id!), createdAt: int(row.created_at!) })
+      (row) => ({ id: String(row.id), createdAt: num(row.created_at) })
     ),
     addAttempt: run("UPDATE outgoing_payments SET attempts = attempts + 1, updated_at = ? WHERE id = ?"),
     recordProgress: run(
@@ -344,7 +121,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
     due: many(
       `SELECT id FROM events WHERE state = 'pending' AND next_attempt_at <= ?
          AND (lease_expires_at IS NULL OR lease_expires_at <= ?) ORDER BY seq LIMIT ?`,
-      (row) => text(row.id!)
+      (row) => String(row.id)
     ),
     claim: run(
       `UPDATE events SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'pending'
@@ -358,7 +135,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
       `UPDATE events SET state = 'pending', attempts = 0, next_attempt_at = ?, delivered_at = NULL, lease_owner = NULL,
          lease_expires_at = NULL WHERE id = ?`
     ),
-    backlog: one("SELECT COUNT(*) AS n FROM events WHERE state = 'pending'", (row) => int(row.n!)),
+    backlog: one("SELECT COUNT(*) AS n FROM events WHERE state = 'pending'", (row) => num(row.n)),
     prune: run(
       "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state = 'delivered' AND delivered_at < ? ORDER BY seq LIMIT ?)"
     ),
@@ -479,7 +256,7 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
             const before = outgoingById.get(id) as Row | undefined
             db.prepare(`UPDATE outgoing_payments SET ${sets.join(", ")} WHERE id = ?`).run(...values, id)
             if (before === undefined || patch.state === undefined) return
-            const type = outgoingEventType(text(before.state!) as OutgoingPaymentRecord["state"], patch.state)
+            const type = outgoingEventType(String(before.state) as OutgoingPaymentRecord["state"], patch.state)
             if (type !== undefined) writeEvent(type, id, outgoingEventData(outgoingFromRow(outgoingById.get(id) as Row)), at)
           })
         }),

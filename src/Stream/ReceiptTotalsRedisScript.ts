@@ -3,6 +3,7 @@
  * atomic call each. Keys and replies are described at `totalsScript`; the storage layout and why the
  * arithmetic is on decimal strings are in `ReceiptTotalsRedis.ts`.
  */
+import { luaDecimal } from "../RedisLuaDecimal.ts"
 
 /** Reply error of a stored value that is not a decimal total (a defect, not an outage). */
 export const corruptMarker = "RECEIPT_TOTALS_CORRUPT"
@@ -23,54 +24,15 @@ export const lapsedPerCallMax = 64
  * - commit: {1, connectionTotal[, paymentTotal]} committed (now or before); {2, "released"|"unknown"}.
  * - release: {1} released; {2} it was committed.
  */
-export const totalsScript = `
-local function isDecimal(s)
-  return s == "0" or string.find(s, "^[1-9][0-9]*$") ~= nil
-end
-
+export const totalsScript = `${luaDecimal}
 local function corrupt(what)
   error("${corruptMarker} " .. what)
 end
 
--- a > b for canonical decimal strings
-local function greater(a, b)
-  if #a ~= #b then return #a > #b end
-  for k = 1, #a do
-    local x, y = string.byte(a, k), string.byte(b, k)
-    if x ~= y then return x > y end
-  end
-  return false
-end
-
--- a + b for canonical decimal strings, digit by digit from the right
-local function add(a, b)
-  local digits = {}
-  local i, j, carry = #a, #b, 0
-  while i > 0 or j > 0 or carry > 0 do
-    local sum = carry
-    if i > 0 then sum = sum + string.byte(a, i) - 48; i = i - 1 end
-    if j > 0 then sum = sum + string.byte(b, j) - 48; j = j - 1 end
-    if sum >= 10 then carry = 1; sum = sum - 10 else carry = 0 end
-    digits[#digits + 1] = string.char(48 + sum)
-  end
-  return string.reverse(table.concat(digits))
-end
-
--- a - b for canonical decimal strings, a >= b
-local function sub(a, b)
+-- a - b, failing as corrupt when b > a
+local function takeAway(a, b)
   if greater(b, a) then corrupt("pending sum is below a pending amount") end
-  local digits = {}
-  local i, j, borrow = #a, #b, 0
-  while i > 0 do
-    local d = string.byte(a, i) - 48 - borrow
-    if j > 0 then d = d - (string.byte(b, j) - 48); j = j - 1 end
-    if d < 0 then d = d + 10; borrow = 1 else borrow = 0 end
-    digits[#digits + 1] = string.char(48 + d)
-    i = i - 1
-  end
-  local s = string.gsub(string.reverse(table.concat(digits)), "^0+", "")
-  if s == "" then return "0" end
-  return s
+  return sub(a, b)
 end
 
 local function total(key)
@@ -95,7 +57,7 @@ local function unpend(id)
   local a = redis.call("HGET", H, id)
   if not a then return end
   if not isDecimal(a) then corrupt("pending amount is not a decimal number") end
-  local left = sub(total(S), a)
+  local left = takeAway(total(S), a)
   if left == "0" then redis.call("DEL", S) else redis.call("SET", S, left) end
   redis.call("HDEL", H, id)
   redis.call("ZREM", Z, id)

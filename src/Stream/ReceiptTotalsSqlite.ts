@@ -1,8 +1,7 @@
 /**
  * Receipt totals in SQLite (`node:sqlite`), the embedded default. See `ReceiptTotals.ts` for the
- * contract. (Over 400 lines: the schema, the four write steps and the batch that runs them share
- * private statements and one transaction discipline; split apart, each part would have to export
- * the others' internals.)
+ * contract. The tables and statements are in `ReceiptTotalsSqliteSchema.ts`, the write steps in
+ * `ReceiptTotalsSqliteSteps.ts`; this file batches them and provides the layer.
  *
  * Atomicity: this process must be the only writer of the file (the node holds its data directory,
  * `DataDirLock.ts`). Each call reads what it needs, decides and writes synchronously (no other
@@ -35,31 +34,40 @@
  * locks.
  */
 import { Clock, Effect, Layer, Schedule } from "effect"
-import { DatabaseSync, type StatementSync } from "node:sqlite"
+import type { DatabaseSync } from "node:sqlite"
 import {
-  type AddRequest,
   type AddResult,
   addRequestProblem,
   checkKey,
   type CommitResult,
   CorruptTotal,
-  decideAdd,
   defaults as totalsDefaults,
   dieIf,
   graceProblem,
-  type PacketRef,
   packetRefProblem,
-  parseTotal,
   ReceiptStoreUnavailable,
   ReceiptTotals,
   type ReceiptTotalsShape,
   type ReleaseOutcome,
-  releasedRefusal,
-  type ReserveRequest,
   reserveRequestProblem,
   ttlMs,
   ttlProblem
 } from "./ReceiptTotals.ts"
+import {
+  type Statements,
+  prepare,
+  openDatabase
+} from "./ReceiptTotalsSqliteSchema.ts"
+import {
+  readTotal,
+  tryStore,
+  WriteRefused,
+  type Write,
+  type WriteResult,
+  type StepContext,
+  step
+} from "./ReceiptTotalsSqliteSteps.ts"
+import { inTransaction } from "../SqliteTransaction.ts"
 
 export interface SqliteOptions {
   /** Database file; `:memory:` for tests (not durable). */
@@ -85,7 +93,7 @@ export const sqliteDefaults = {
   busyTimeoutMs: 1_000
 } as const
 
-type Resolved = Required<SqliteOptions>
+export type Resolved = Required<SqliteOptions>
 
 const resolve = (options: SqliteOptions): Resolved => ({
   filename: options.filename,
@@ -102,326 +110,6 @@ const optionsProblem = (options: Resolved): string | undefined => {
   return bad !== undefined
     ? `${bad} must be a positive integer`
     : ttlProblem(options.connectionTtlSeconds) ?? graceProblem(options.settleGraceMs)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Schema and statements
-// ---------------------------------------------------------------------------------------------
-
-/** `receipt_packets.state`; `lapsed`: pending past its lapse (no longer counted, still committable). */
-const PacketState = { pending: 1, committed: 2, released: 3, lapsed: 4 } as const
-
-/** Due pending packets one write lapses (bounds its work; the rest go in later writes). */
-const lapsedPerWriteMax = 64
-
-const schema = `
-CREATE TABLE IF NOT EXISTS receipt_connection_totals (
-  key TEXT PRIMARY KEY,
-  total TEXT NOT NULL,
-  expires_at_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS receipt_connection_totals_expiry ON receipt_connection_totals (expires_at_ms);
-CREATE TABLE IF NOT EXISTS receipt_payment_totals (
-  key TEXT PRIMARY KEY,
-  total TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS receipt_packets (
-  packet_id TEXT PRIMARY KEY,
-  state INTEGER NOT NULL,
-  amount TEXT NOT NULL,
-  payment_key TEXT,
-  lapse_at_ms INTEGER NOT NULL,
-  forget_at_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS receipt_packets_pending ON receipt_packets (payment_key, lapse_at_ms) WHERE state = 1;
-CREATE INDEX IF NOT EXISTS receipt_packets_forget ON receipt_packets (forget_at_ms);
-CREATE TABLE IF NOT EXISTS receipt_payment_pending (
-  key TEXT PRIMARY KEY,
-  total TEXT NOT NULL,
-  count INTEGER NOT NULL
-) WITHOUT ROWID;
-`
-
-interface Statements {
-  readonly connection: StatementSync
-  readonly payment: StatementSync
-  readonly putConnection: StatementSync
-  readonly putPayment: StatementSync
-  readonly deletePayment: StatementSync
-  readonly sweep: StatementSync
-  readonly packet: StatementSync
-  readonly duePending: StatementSync
-  readonly pendingTotal: StatementSync
-  readonly putPendingTotal: StatementSync
-  readonly deletePendingTotal: StatementSync
-  readonly deleteAllPendingTotals: StatementSync
-  readonly putPacket: StatementSync
-  readonly setPacketState: StatementSync
-  readonly releasePaymentPending: StatementSync
-  readonly releaseAllPending: StatementSync
-  readonly sweepPackets: StatementSync
-}
-
-const prepare = (db: DatabaseSync): Statements => ({
-  connection: db.prepare("SELECT total FROM receipt_connection_totals WHERE key = ? AND expires_at_ms > ?"),
-  payment: db.prepare("SELECT total FROM receipt_payment_totals WHERE key = ?"),
-  putConnection: db.prepare(
-    `INSERT INTO receipt_connection_totals (key, total, expires_at_ms) VALUES (?, ?, ?)
-     ON CONFLICT (key) DO UPDATE SET total = excluded.total, expires_at_ms = excluded.expires_at_ms`
-  ),
-  putPayment: db.prepare(
-    `INSERT INTO receipt_payment_totals (key, total) VALUES (?, ?)
-     ON CONFLICT (key) DO UPDATE SET total = excluded.total`
-  ),
-  deletePayment: db.prepare("DELETE FROM receipt_payment_totals WHERE key = ?"),
-  sweep: db.prepare(
-    `DELETE FROM receipt_connection_totals WHERE key IN
-     (SELECT key FROM receipt_connection_totals WHERE expires_at_ms <= ? LIMIT ?)`
-  ),
-  packet: db.prepare("SELECT state, amount, payment_key FROM receipt_packets WHERE packet_id = ? AND forget_at_ms > ?"),
-  duePending: db.prepare(
-    "SELECT packet_id, amount FROM receipt_packets WHERE payment_key = ? AND state = 1 AND lapse_at_ms <= ? LIMIT ?"
-  ),
-  pendingTotal: db.prepare("SELECT total, count FROM receipt_payment_pending WHERE key = ?"),
-  putPendingTotal: db.prepare(
-    `INSERT INTO receipt_payment_pending (key, total, count) VALUES (?, ?, ?)
-     ON CONFLICT (key) DO UPDATE SET total = excluded.total, count = excluded.count`
-  ),
-  deletePendingTotal: db.prepare("DELETE FROM receipt_payment_pending WHERE key = ?"),
-  deleteAllPendingTotals: db.prepare("DELETE FROM receipt_payment_pending"),
-  putPacket: db.prepare(
-    `INSERT OR REPLACE INTO receipt_packets (packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms)
-     VALUES (?, ?, ?, ?, ?, ?)`
-  ),
-  setPacketState: db.prepare("UPDATE receipt_packets SET state = ? WHERE packet_id = ?"),
-  releasePaymentPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE payment_key = ? AND state IN (1, 4)"),
-  releaseAllPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE state IN (1, 4)"),
-  sweepPackets: db.prepare(
-    `DELETE FROM receipt_packets WHERE packet_id IN
-     (SELECT packet_id FROM receipt_packets WHERE forget_at_ms <= ? LIMIT ?)`
-  )
-})
-
-const openDatabase = (options: Resolved): DatabaseSync => {
-  const db = new DatabaseSync(options.filename, { timeout: options.busyTimeoutMs })
-  try {
-    db.exec("PRAGMA journal_mode = WAL")
-    db.exec("PRAGMA synchronous = NORMAL")
-    db.exec(schema)
-    return db
-  } catch (error) {
-    db.close()
-    throw error
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Synchronous steps
-// ---------------------------------------------------------------------------------------------
-
-const readTotal = (statement: StatementSync, ...params: Array<string | number>): bigint => {
-  const row = statement.get(...params) as { readonly total?: unknown } | undefined
-  return row === undefined ? 0n : parseTotal(row.total)
-}
-
-const inTransaction = <A>(db: DatabaseSync, f: () => A): A => {
-  db.exec("BEGIN IMMEDIATE")
-  try {
-    const result = f()
-    db.exec("COMMIT")
-    return result
-  } catch (error) {
-    if (db.isTransaction) db.exec("ROLLBACK")
-    throw error
-  }
-}
-
-/**
- * Runs a synchronous storage step: storage errors fail with `ReceiptStoreUnavailable`, corrupt
- * totals are defects.
- */
-const tryStore = <A>(f: () => A): Effect.Effect<A, ReceiptStoreUnavailable> =>
-  Effect.suspend(() => {
-    try {
-      return Effect.succeed(f())
-    } catch (error) {
-      return error instanceof CorruptTotal
-        ? Effect.die(error)
-        : Effect.fail(new ReceiptStoreUnavailable({ message: "receipt totals storage error", cause: error }))
-    }
-  })
-
-/** Thrown inside a batch for one write that must fail (or die) alone: the batch goes on. */
-class WriteRefused extends Error {
-  readonly outcome: Effect.Effect<never, ReceiptStoreUnavailable>
-  constructor(outcome: Effect.Effect<never, ReceiptStoreUnavailable>) {
-    super("receipt write refused")
-    this.outcome = outcome
-  }
-}
-
-type Write =
-  | { readonly kind: "add"; readonly request: AddRequest }
-  | { readonly kind: "reserve"; readonly request: ReserveRequest }
-  | { readonly kind: "commit"; readonly packet: PacketRef }
-  | { readonly kind: "release"; readonly packet: PacketRef }
-
-type WriteResult = AddResult | CommitResult | ReleaseOutcome
-
-interface StepContext {
-  readonly statements: Statements
-  readonly connectionTtlMs: number
-  readonly settleGraceMs: number
-  readonly nowMs: number
-}
-
-interface StoredPacket {
-  readonly state: number
-  readonly amount: bigint
-  readonly paymentKey: string | undefined
-}
-
-const readPacket = (ctx: StepContext, packetId: string): StoredPacket | undefined => {
-  const row = ctx.statements.packet.get(packetId, ctx.nowMs) as Record<string, unknown> | undefined
-  if (row === undefined) return undefined
-  return {
-    state: Number(row["state"]),
-    amount: parseTotal(row["amount"]),
-    paymentKey: typeof row["payment_key"] === "string" ? row["payment_key"] : undefined
-  }
-}
-
-/** The payment's pending sum and count (0 when absent). */
-const readPending = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
-  const row = ctx.statements.pendingTotal.get(paymentKey) as Record<string, unknown> | undefined
-  return row === undefined ? { total: 0n, count: 0 } : { total: parseTotal(row["total"]), count: Number(row["count"]) }
-}
-
-/** Adds `amount` (negative: takes away) and `count` to the payment's pending sum. */
-const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number): void => {
-  const pending = readPending(ctx, paymentKey)
-  const total = pending.total + amount
-  const left = pending.count + count
-  if (total < 0n || left < 0) throw new CorruptTotal("pending receipt total went below zero")
-  if (left === 0) ctx.statements.deletePendingTotal.run(paymentKey)
-  else ctx.statements.putPendingTotal.run(paymentKey, total.toString(), left)
-}
-
-/** Lapses at most `lapsedPerWriteMax` of the payment's due pending packets. */
-const lapseDue = (ctx: StepContext, paymentKey: string): void => {
-  const due = ctx.statements.duePending.all(paymentKey, ctx.nowMs, lapsedPerWriteMax) as Array<Record<string, unknown>>
-  for (const row of due) {
-    ctx.statements.setPacketState.run(PacketState.lapsed, String(row["packet_id"]))
-    adjustPending(ctx, paymentKey, -parseTotal(row["amount"]), -1)
-  }
-}
-
-/** Committed + pending (after lapsing what is due); the pending count for the bound. */
-const countedTotal = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
-  lapseDue(ctx, paymentKey)
-  const pending = readPending(ctx, paymentKey)
-  return { total: readTotal(ctx.statements.payment, paymentKey) + pending.total, count: pending.count }
-}
-
-const decide = (ctx: StepContext, request: AddRequest): AddResult =>
-  decideAdd({
-    connectionTotal: readTotal(ctx.statements.connection, request.connectionKey, ctx.nowMs),
-    paymentTotal: request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total
-  }, request)
-
-/** Adds `amount` to the committed totals; answers the new ones. */
-const commitAmount = (ctx: StepContext, connectionKey: string, paymentKey: string | undefined, amount: bigint) => {
-  const connectionTotal = readTotal(ctx.statements.connection, connectionKey, ctx.nowMs) + amount
-  ctx.statements.putConnection.run(connectionKey, connectionTotal.toString(), ctx.nowMs + ctx.connectionTtlMs)
-  if (paymentKey === undefined) return { connectionTotal }
-  const paymentTotal = readTotal(ctx.statements.payment, paymentKey) + amount
-  ctx.statements.putPayment.run(paymentKey, paymentTotal.toString())
-  return { connectionTotal, paymentTotal }
-}
-
-const addStep = (ctx: StepContext, request: AddRequest): AddResult => {
-  const result = decide(ctx, request)
-  if (result.accepted) commitAmount(ctx, request.connectionKey, request.payment?.key, request.amount)
-  return result
-}
-
-const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
-  const existing = readPacket(ctx, request.packetId)
-  if (existing?.state === PacketState.released) {
-    return releasedRefusal(request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total)
-  }
-  if (existing !== undefined) throw new WriteRefused(Effect.die(new Error("ReceiptTotals: packet id reserved twice")))
-  const result = decide(ctx, request)
-  if (!result.accepted) return result
-  if (request.payment !== undefined) {
-    // `decide` lapsed what was due: the count is current.
-    if (readPending(ctx, request.payment.key).count >= totalsDefaults.pendingPerPaymentMax) {
-      throw new WriteRefused(Effect.fail(new ReceiptStoreUnavailable({ message: "too many packets pending for one payment" })))
-    }
-    adjustPending(ctx, request.payment.key, request.amount, 1)
-  }
-  const lapseAtMs = ctx.nowMs + request.pendingMs
-  ctx.statements.putPacket.run(
-    request.packetId,
-    PacketState.pending,
-    request.amount.toString(),
-    request.payment?.key ?? null,
-    lapseAtMs,
-    lapseAtMs + ctx.settleGraceMs
-  )
-  return result
-}
-
-const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
-  const stored = readPacket(ctx, packet.packetId)
-  if (stored === undefined) return { outcome: "unknown" }
-  if (stored.state === PacketState.released) return { outcome: "released" }
-  if (stored.state === PacketState.committed) {
-    const connectionTotal = readTotal(ctx.statements.connection, packet.connectionKey, ctx.nowMs)
-    return stored.paymentKey === undefined
-      ? { outcome: "committed", connectionTotal }
-      : { outcome: "committed", connectionTotal, paymentTotal: readTotal(ctx.statements.payment, stored.paymentKey) }
-  }
-  if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
-    adjustPending(ctx, stored.paymentKey, -stored.amount, -1)
-  }
-  ctx.statements.setPacketState.run(PacketState.committed, packet.packetId)
-  return { outcome: "committed", ...commitAmount(ctx, packet.connectionKey, stored.paymentKey, stored.amount) }
-}
-
-const releaseStep = (ctx: StepContext, packet: PacketRef): ReleaseOutcome => {
-  const stored = readPacket(ctx, packet.packetId)
-  if (stored?.state === PacketState.committed) return "committed"
-  if (stored === undefined) {
-    // A tombstone: a reserve of this packet that arrives later is refused.
-    ctx.statements.putPacket.run(
-      packet.packetId,
-      PacketState.released,
-      "0",
-      packet.paymentKey ?? null,
-      ctx.nowMs,
-      ctx.nowMs + ctx.settleGraceMs
-    )
-  } else if (stored.state === PacketState.pending || stored.state === PacketState.lapsed) {
-    if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
-      adjustPending(ctx, stored.paymentKey, -stored.amount, -1)
-    }
-    ctx.statements.setPacketState.run(PacketState.released, packet.packetId)
-  }
-  return "released"
-}
-
-const step = (ctx: StepContext, write: Write): WriteResult => {
-  switch (write.kind) {
-    case "add":
-      return addStep(ctx, write.request)
-    case "reserve":
-      return reserveStep(ctx, write.request)
-    case "commit":
-      return commitStep(ctx, write.packet)
-    case "release":
-      return releaseStep(ctx, write.packet)
-  }
 }
 
 interface PendingWrite {

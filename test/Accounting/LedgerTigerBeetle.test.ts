@@ -4,6 +4,7 @@ import { createServer } from "node:net"
 import { CreateTransferStatus } from "tigerbeetle-node"
 import { Ledger, LedgerUnavailable, newTransferId } from "../../src/Accounting/Ledger.ts"
 import * as LedgerTigerBeetle from "../../src/Accounting/LedgerTigerBeetle.ts"
+import * as TigerBeetleResults from "../../src/Accounting/LedgerTigerBeetleResults.ts"
 import { announceSkip, startTigerBeetle, tigerBeetleBinary } from "../support/tigerbeetle.ts"
 import { ledgerContract } from "./LedgerContract.ts"
 
@@ -115,25 +116,25 @@ describe("LedgerTigerBeetle result codes", () => {
   const spec = { id: 5n, debitAccountId: 1n, creditAccountId: 2n, amount: 1n, ledger: 1, code: 1 }
 
   it("maps balance failures to InsufficientBalance on the right account", () => {
-    const debit = LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exceeds_credits)
+    const debit = TigerBeetleResults.classifyCreate(spec, CreateTransferStatus.exceeds_credits)
     expect(debit).toMatchObject({ _tag: "Fail", error: { _tag: "InsufficientBalance", accountId: 1n } })
-    const credit = LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exceeds_debits)
+    const credit = TigerBeetleResults.classifyCreate(spec, CreateTransferStatus.exceeds_debits)
     expect(credit).toMatchObject({ _tag: "Fail", error: { _tag: "InsufficientBalance", accountId: 2n } })
   })
 
   it("treats exists as success and bugs as defects", () => {
-    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exists)._tag).toBe("Done")
-    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.exists_with_different_amount)._tag).toBe("Die")
-    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.debit_account_not_found)._tag).toBe("Die")
-    expect(LedgerTigerBeetle.classifyCreate(spec, CreateTransferStatus.id_already_failed)._tag).toBe("Die")
+    expect(TigerBeetleResults.classifyCreate(spec, CreateTransferStatus.exists)._tag).toBe("Done")
+    expect(TigerBeetleResults.classifyCreate(spec, CreateTransferStatus.exists_with_different_amount)._tag).toBe("Die")
+    expect(TigerBeetleResults.classifyCreate(spec, CreateTransferStatus.debit_account_not_found)._tag).toBe("Die")
+    expect(TigerBeetleResults.classifyCreate(spec, CreateTransferStatus.id_already_failed)._tag).toBe("Die")
   })
 
   it("maps post and void results", () => {
-    expect(LedgerTigerBeetle.classifyPost(5n, CreateTransferStatus.pending_transfer_expired))
+    expect(TigerBeetleResults.classifyPost(5n, CreateTransferStatus.pending_transfer_expired))
       .toMatchObject({ _tag: "Fail", error: { _tag: "PendingExpired" } })
-    expect(LedgerTigerBeetle.classifyPost(5n, CreateTransferStatus.pending_transfer_already_posted)._tag).toBe("Done")
-    expect(LedgerTigerBeetle.classifyVoid(5n, CreateTransferStatus.pending_transfer_expired)._tag).toBe("Done")
-    expect(LedgerTigerBeetle.classifyVoid(5n, CreateTransferStatus.pending_transfer_already_posted))
+    expect(TigerBeetleResults.classifyPost(5n, CreateTransferStatus.pending_transfer_already_posted)._tag).toBe("Done")
+    expect(TigerBeetleResults.classifyVoid(5n, CreateTransferStatus.pending_transfer_expired)._tag).toBe("Done")
+    expect(TigerBeetleResults.classifyVoid(5n, CreateTransferStatus.pending_transfer_already_posted))
       .toMatchObject({ _tag: "Fail", error: { _tag: "PendingAlreadyPosted" } })
   })
 
@@ -142,9 +143,9 @@ describe("LedgerTigerBeetle result codes", () => {
     const done = { _tag: "Done" } as const
     const retry = { _tag: "Retry" } as const
     const failure = { _tag: "Fail", error: "short" } as const
-    expect(LedgerTigerBeetle.verdict(items, [retry, failure, retry])).toEqual(failure)
-    expect(LedgerTigerBeetle.verdict(items, [done, retry, retry])).toEqual({ _tag: "Resubmit", items: ["b", "c"] })
-    expect(LedgerTigerBeetle.verdict(items, [done, done, done])).toEqual(done)
-    expect(LedgerTigerBeetle.verdict(items, [retry, retry, retry])._tag).toBe("Die")
+    expect(TigerBeetleResults.verdict(items, [retry, failure, retry])).toEqual(failure)
+    expect(TigerBeetleResults.verdict(items, [done, retry, retry])).toEqual({ _tag: "Resubmit", items: ["b", "c"] })
+    expect(TigerBeetleResults.verdict(items, [done, done, done])).toEqual(done)
+    expect(TigerBeetleResults.verdict(items, [retry, retry, retry])._tag).toBe("Die")
   })
 })

@@ -11,27 +11,14 @@ import { runOperatorCommand } from "../../src/OperatorCli.ts"
 import { startNode, type TestNode } from "../support/node.ts"
 import { type PostgresServer, startPostgres } from "../support/postgres.ts"
 import { freePort } from "../support/redis.ts"
+import { adminClient } from "../support/adminClient.ts"
 
 const adminToken = "admin-token-for-payment-actions"
 const usd = { code: "USD", scale: 2 }
 let node: TestNode
 let base: string
 
-const call = async (method: "GET" | "POST", path: string, body?: unknown) => {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  const text = await response.text()
-  return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
-}
-
-const ok = async (method: "GET" | "POST", path: string, body?: unknown) => {
-  const answer = await call(method, path, body)
-  if (answer.status !== 200) throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`)
-  return answer.body
-}
+const { call, ok } = adminClient(() => base, adminToken)
 
 const waitFor = async <A>(what: string, check: () => Promise<A | undefined>, timeoutMs = 30_000): Promise<A> => {
   const deadline = Date.now() + timeoutMs

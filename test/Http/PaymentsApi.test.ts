@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto"
 import { PaymentsStore } from "../../src/Payments/Store.ts"
 import { runIn, startNode, type TestNode } from "../support/node.ts"
 import { type PostgresServer, startPostgres } from "../support/postgres.ts"
+import { adminClient } from "../support/adminClient.ts"
 
 const adminToken = "admin-token-for-payments-api-01"
 const usd = { code: "USD", scale: 2 }
@@ -18,26 +19,7 @@ const eur = { code: "EUR", scale: 2 }
 let node: TestNode
 let base: string
 
-interface Answer {
-  readonly status: number
-  readonly body: any
-}
-
-const call = async (method: "GET" | "POST", path: string, body?: unknown): Promise<Answer> => {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  const text = await response.text()
-  return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
-}
-
-const ok = async (method: "GET" | "POST", path: string, body?: unknown) => {
-  const answer = await call(method, path, body)
-  if (answer.status !== 200) throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`)
-  return answer.body
-}
+const { call, ok } = adminClient(() => base, adminToken)
 
 const wallet = (name: string, asset: typeof usd) =>
   ok("POST", "/wallet-addresses", { url: `https://wallet.test/${name}`, asset })

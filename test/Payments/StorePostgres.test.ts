@@ -7,6 +7,7 @@ import { SqlClient } from "effect/sql/SqlClient"
 import { afterAll, beforeAll, expect, it } from "vitest"
 import { PaymentsStore, type PaymentsStoreShape } from "../../src/Payments/Store.ts"
 import * as StorePostgres from "../../src/Payments/StorePostgres.ts"
+import * as StorePostgresSchema from "../../src/Payments/StorePostgresSchema.ts"
 import * as Postgres from "../../src/Store/Postgres.ts"
 import { type PostgresServer, startPostgres } from "../support/postgres.ts"
 import { paymentsStoreContract } from "./StoreContract.ts"
@@ -50,7 +51,7 @@ it("instances starting at once apply each migration exactly once", async () => {
       instances[0]!.sql<{ component: string; version: number }>`SELECT component, version FROM schema_migrations ORDER BY version`
     )
     expect(rows.map((row) => [row.component, row.version])).toEqual(
-      StorePostgres.migrations.steps.map((_, i) => ["payments", i + 1])
+      StorePostgresSchema.migrations.steps.map((_, i) => ["payments", i + 1])
     )
     // Every instance works on the one schema.
     const wallets = await Effect.runPromise(instances[3]!.store.walletAddresses.page({ after: "", limit: 10 }))

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
-import { makeStore, open } from "../../src/Payments/StoreSqlite.ts"
+import { makeStore } from "../../src/Payments/StoreSqlite.ts"
+import { open } from "../../src/Payments/StoreSqliteSchema.ts"
 import { paymentsStoreContract, quoteRecord, walletRecord } from "./StoreContract.ts"
 
 const handle = open(":memory:")

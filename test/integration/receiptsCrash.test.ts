@@ -20,6 +20,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { encodeReject } from "../../src/Connector/Packet.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
 import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
+import { adminJson } from "../support/adminClient.ts"
 
 const adminToken = "crash-receipts-admin-token-01"
 const senderToken = "crash-receipts-sender-token-1"
@@ -97,15 +98,7 @@ const scenario = async (redis: RedisServer | undefined) => {
   const health = `http://127.0.0.1:${adminPort}/healthz`
   let node: NodeProcess = await startNodeProcess(["--config", configFile], health)
   cleanups.push(() => node.kill("SIGKILL"))
-  const admin = async <A>(path: string, body?: unknown): Promise<A> => {
-    const response = await fetch(`http://127.0.0.1:${adminPort}${path}`, {
-      method: body === undefined ? "GET" : "POST",
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) })
-    })
-    if (response.status >= 300) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`)
-    return response.json() as Promise<A>
-  }
+  const admin = adminJson(`http://127.0.0.1:${adminPort}`, adminToken)
   await admin("/liquidity/deposit", { peerId: "sender", amount: "10000000" })
   const wallet = await admin<{ id: string }>("/wallet-addresses", { url: "https://wallet.test/crash", asset: usd })
   const payment = await admin<{ id: string }>("/incoming-payments", { walletAddressId: wallet.id, incomingAmount: cap.toString() })

@@ -18,6 +18,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { encodeReject } from "../../src/Connector/Packet.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
 import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
+import { adminJson } from "../support/adminClient.ts"
 
 const adminToken = "stall-test-admin-token-000001"
 const senderToken = "stall-test-sender-token-00001"
@@ -115,15 +116,7 @@ describe("receipt totals when Redis stalls", () => {
       peers: [{ id: "sender", asset: usd, incomingTokens: [senderToken], staticIlpAddress: "test.sender", maxPacketAmount: "100" }]
     }))
     node = await startNodeProcess(["--config", configFile], `http://127.0.0.1:${adminPort}/healthz`)
-    const admin = async <A>(path: string, body?: unknown): Promise<A> => {
-      const response = await fetch(`http://127.0.0.1:${adminPort}${path}`, {
-        method: body === undefined ? "GET" : "POST",
-        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
-      })
-      if (response.status >= 300) throw new Error(`${path}: HTTP ${response.status} ${await response.text()}`)
-      return response.json() as Promise<A>
-    }
+    const admin = adminJson(`http://127.0.0.1:${adminPort}`, adminToken)
     await admin("/liquidity/deposit", { peerId: "sender", amount: "1000000" })
     const wallet = await admin<{ id: string }>("/wallet-addresses", { url: "https://wallet.test/stall", asset: usd })
     const payment = await admin<{ id: string }>("/incoming-payments", {

@@ -13,6 +13,7 @@ import { PacketType } from "../../src/Connector/Packet.ts"
 import { makePrepare } from "../support/packets.ts"
 import { postPacket, runIn, startNode, type TestNode } from "../support/node.ts"
 import { startTestPeer, type TestPeer } from "../support/testPeer.ts"
+import { adminClient } from "../support/adminClient.ts"
 
 const adminToken = "admin-token-for-withdrawals-001"
 const usd = { code: "USD", scale: 2 }
@@ -20,26 +21,7 @@ const senderToken = "sender-token-for-withdrawals-01"
 let node: TestNode
 let peer: TestPeer
 
-interface Answer {
-  readonly status: number
-  readonly body: any
-}
-
-const call = async (method: "GET" | "POST", path: string, body?: unknown): Promise<Answer> => {
-  const response = await fetch(`http://127.0.0.1:${node.adminPort}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  const text = await response.text()
-  return { status: response.status, body: text === "" ? undefined : JSON.parse(text) }
-}
-
-const ok = async (method: "GET" | "POST", path: string, body?: unknown) => {
-  const answer = await call(method, path, body)
-  if (answer.status !== 200) throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(answer.body)}`)
-  return answer.body
-}
+const { call, ok } = adminClient(() => `http://127.0.0.1:${node.adminPort}`, adminToken)
 
 const settled = async (id: string) => {
   const deadline = Date.now() + 20_000

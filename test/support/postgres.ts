@@ -20,6 +20,7 @@ import { createConnection } from "node:net"
 import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
 import { freePort } from "./redis.ts"
+import { captureOutput, exited, waitForExit } from "./child.ts"
 
 export interface PostgresServer {
   /** `postgres://postgres@127.0.0.1:<port>/postgres` (trust auth on loopback only). */
@@ -60,17 +61,6 @@ const assertInstalled = (): void => {
   }
 }
 
-const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
-
-const waitForExit = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
-  exited(child) ? Promise.resolve(true) : new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve(true)
-    })
-  })
-
 /** True when the port accepts a TCP connection (PostgreSQL listens only once it is ready to serve). */
 const accepts = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -83,17 +73,6 @@ const accepts = (port: number): Promise<boolean> =>
     socket.once("error", () => done(false))
     socket.once("connect", () => done(true))
   })
-
-const captureOutput = (child: ChildProcess): (() => string) => {
-  let output = ""
-  const append = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-outputBytesMax)
-  }
-  child.stdout?.on("data", append)
-  child.stderr?.on("data", append)
-  child.once("error", (error) => append(Buffer.from(`\n${error.message}`)))
-  return () => output
-}
 
 /** Servers still running in this test process, SIGKILLed when it exits. */
 const running = new Set<ChildProcess>()
@@ -144,7 +123,7 @@ const startOnce = async (): Promise<PostgresServer> => {
   )
   if (running.size === 0) process.once("exit", killRunning)
   running.add(child)
-  const output = captureOutput(child)
+  const output = captureOutput(child, outputBytesMax)
   const deadline = Date.now() + readyTimeoutMs
   let ready = false
   while (Date.now() < deadline && !exited(child)) {

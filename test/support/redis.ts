@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { createConnection, createServer } from "node:net"
 import { tmpdir } from "node:os"
+import { captureOutput, exited, waitForExit } from "./child.ts"
 
 export interface RedisServer {
   readonly url: string
@@ -62,29 +63,6 @@ const ping = (port: number): Promise<boolean> =>
     socket.once("connect", () => socket.write("PING\r\n"))
     socket.once("data", (data) => done(data.toString().startsWith("+PONG")))
   })
-
-const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
-
-const waitForExit = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
-  exited(child) ? Promise.resolve(true) : new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resolve(true)
-    })
-  })
-
-/** Keeps the last `outputBytesMax` characters of the server's output, for error messages. */
-const captureOutput = (child: ChildProcess): (() => string) => {
-  let output = ""
-  const append = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-outputBytesMax)
-  }
-  child.stdout?.on("data", append)
-  child.stderr?.on("data", append)
-  child.once("error", (error) => append(Buffer.from(`\n${error.message}`)))
-  return () => output
-}
 
 const waitUntilReady = async (child: ChildProcess, port: number): Promise<boolean> => {
   const deadline = Date.now() + readyTimeoutMs
@@ -153,7 +131,7 @@ export const startRedis = async (options: { readonly port?: number } = {}): Prom
   for (let attempt = 1; attempt <= startAttemptsMax; attempt++) {
     const port = options.port ?? await freePort()
     const child = spawnServer(port)
-    const output = captureOutput(child)
+    const output = captureOutput(child, outputBytesMax)
     const handle = makeHandle(child, port)
     if (await waitUntilReady(child, port)) return handle
     await handle.stop()

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { createClient } from "tigerbeetle-node"
 import { freePort } from "./redis.ts"
+import { exited, waitForExit } from "./child.ts"
 
 const readyTimeoutMs = 120_000
 const pollIntervalMs = 100
@@ -57,17 +58,6 @@ export interface TigerBeetleCluster {
 }
 
 const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms))
-
-const exited = (child: ChildProcess): boolean => child.exitCode !== null || child.signalCode !== null
-
-const waitForExit = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
-  exited(child) ? Promise.resolve(true) : new Promise((done) => {
-    const timer = setTimeout(() => done(false), timeoutMs)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      done(true)
-    })
-  })
 
 const terminate = async (child: ChildProcess, signal: NodeJS.Signals): Promise<void> => {
   if (exited(child)) return

@@ -1,0 +1,116 @@
+/**
+ * The embedded receipt totals' storage format on `node:sqlite`, its prepared statements, and opening.
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite"
+import type { Resolved } from "./ReceiptTotalsSqlite.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Schema and statements
+// ---------------------------------------------------------------------------------------------
+
+/** `receipt_packets.state`; `lapsed`: pending past its lapse (no longer counted, still committable). */
+export const PacketState = { pending: 1, committed: 2, released: 3, lapsed: 4 } as const
+
+/** Due pending packets one write lapses (bounds its work; the rest go in later writes). */
+export const lapsedPerWriteMax = 64
+
+export const schema = `
+CREATE TABLE IF NOT EXISTS receipt_connection_totals (
+  key TEXT PRIMARY KEY,
+  total TEXT NOT NULL,
+  expires_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS receipt_connection_totals_expiry ON receipt_connection_totals (expires_at_ms);
+CREATE TABLE IF NOT EXISTS receipt_payment_totals (
+  key TEXT PRIMARY KEY,
+  total TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipt_packets (
+  packet_id TEXT PRIMARY KEY,
+  state INTEGER NOT NULL,
+  amount TEXT NOT NULL,
+  payment_key TEXT,
+  lapse_at_ms INTEGER NOT NULL,
+  forget_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS receipt_packets_pending ON receipt_packets (payment_key, lapse_at_ms) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS receipt_packets_forget ON receipt_packets (forget_at_ms);
+CREATE TABLE IF NOT EXISTS receipt_payment_pending (
+  key TEXT PRIMARY KEY,
+  total TEXT NOT NULL,
+  count INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
+export interface Statements {
+  readonly connection: StatementSync
+  readonly payment: StatementSync
+  readonly putConnection: StatementSync
+  readonly putPayment: StatementSync
+  readonly deletePayment: StatementSync
+  readonly sweep: StatementSync
+  readonly packet: StatementSync
+  readonly duePending: StatementSync
+  readonly pendingTotal: StatementSync
+  readonly putPendingTotal: StatementSync
+  readonly deletePendingTotal: StatementSync
+  readonly deleteAllPendingTotals: StatementSync
+  readonly putPacket: StatementSync
+  readonly setPacketState: StatementSync
+  readonly releasePaymentPending: StatementSync
+  readonly releaseAllPending: StatementSync
+  readonly sweepPackets: StatementSync
+}
+
+export const prepare = (db: DatabaseSync): Statements => ({
+  connection: db.prepare("SELECT total FROM receipt_connection_totals WHERE key = ? AND expires_at_ms > ?"),
+  payment: db.prepare("SELECT total FROM receipt_payment_totals WHERE key = ?"),
+  putConnection: db.prepare(
+    `INSERT INTO receipt_connection_totals (key, total, expires_at_ms) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET total = excluded.total, expires_at_ms = excluded.expires_at_ms`
+  ),
+  putPayment: db.prepare(
+    `INSERT INTO receipt_payment_totals (key, total) VALUES (?, ?)
+     ON CONFLICT (key) DO UPDATE SET total = excluded.total`
+  ),
+  deletePayment: db.prepare("DELETE FROM receipt_payment_totals WHERE key = ?"),
+  sweep: db.prepare(
+    `DELETE FROM receipt_connection_totals WHERE key IN
+     (SELECT key FROM receipt_connection_totals WHERE expires_at_ms <= ? LIMIT ?)`
+  ),
+  packet: db.prepare("SELECT state, amount, payment_key FROM receipt_packets WHERE packet_id = ? AND forget_at_ms > ?"),
+  duePending: db.prepare(
+    "SELECT packet_id, amount FROM receipt_packets WHERE payment_key = ? AND state = 1 AND lapse_at_ms <= ? LIMIT ?"
+  ),
+  pendingTotal: db.prepare("SELECT total, count FROM receipt_payment_pending WHERE key = ?"),
+  putPendingTotal: db.prepare(
+    `INSERT INTO receipt_payment_pending (key, total, count) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET total = excluded.total, count = excluded.count`
+  ),
+  deletePendingTotal: db.prepare("DELETE FROM receipt_payment_pending WHERE key = ?"),
+  deleteAllPendingTotals: db.prepare("DELETE FROM receipt_payment_pending"),
+  putPacket: db.prepare(
+    `INSERT OR REPLACE INTO receipt_packets (packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?)`
+  ),
+  setPacketState: db.prepare("UPDATE receipt_packets SET state = ? WHERE packet_id = ?"),
+  releasePaymentPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE payment_key = ? AND state IN (1, 4)"),
+  releaseAllPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE state IN (1, 4)"),
+  sweepPackets: db.prepare(
+    `DELETE FROM receipt_packets WHERE packet_id IN
+     (SELECT packet_id FROM receipt_packets WHERE forget_at_ms <= ? LIMIT ?)`
+  )
+})
+
+export const openDatabase = (options: Resolved): DatabaseSync => {
+  const db = new DatabaseSync(options.filename, { timeout: options.busyTimeoutMs })
+  try {
+    db.exec("PRAGMA journal_mode = WAL")
+    db.exec("PRAGMA synchronous = NORMAL")
+    db.exec(schema)
+    return db
+  } catch (error) {
+    db.close()
+    throw error
+  }
+}
