@@ -14,6 +14,7 @@
  */
 import { Context, Data, Effect, Layer } from "effect"
 import { DatabaseSync } from "node:sqlite"
+import { inTransaction } from "../SqliteTransaction.ts"
 
 /** One access right as granted (Open Payments `access-incoming`). */
 export interface AccessItem {
@@ -145,17 +146,7 @@ const openSqlite = (filename: string): DatabaseSync => {
 
 /** The embedded store over an open database (this process owns the file: one process per data directory). */
 const makeSqlite = (db: DatabaseSync) => {
-  const transaction = <A>(f: () => A): A => {
-    db.exec("BEGIN IMMEDIATE")
-    try {
-      const result = f()
-      db.exec("COMMIT")
-      return result
-    } catch (error) {
-      db.exec("ROLLBACK")
-      throw error
-    }
-  }
+  const transaction = <A>(f: () => A): A => inTransaction(db, f)
   const insertGrant = db.prepare(
     "INSERT INTO op_grants (id, client, key_id, key_x, access, continue_token_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
   )
