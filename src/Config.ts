@@ -5,6 +5,9 @@
  *
  * Secrets (peer tokens, admin token, STREAM secret) are held as `Redacted` and incoming tokens are
  * kept only as SHA-256 digests. Every bound lives here with its unit in the name.
+ *
+ * One file over 400 lines on purpose: a new setting touches its schema, its default, its
+ * environment variable and its resolution together, and they are easiest to keep in step side by side.
  */
 import { Context, Data, Effect, Layer, Redacted, Schema } from "effect"
 import { createHash } from "node:crypto"

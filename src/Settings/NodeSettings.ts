@@ -22,6 +22,9 @@
  * same id and asset to reach them).
  *
  * Writes are serialised in this process (one at a time) so validation and write cannot interleave.
+ *
+ * Slightly over 400 lines on purpose: validation, ledger preparation, storing and applying a change
+ * are one sequence per kind of setting, read top to bottom.
  */
 import { Context, Data, Effect, Layer, Result, Schedule, Semaphore, Stream } from "effect"
 import { assetAccounts, ids, ledgerCollision, ledgerOf, peerAccounts } from "../Accounting/Accounts.ts"
