@@ -311,6 +311,13 @@ export const incomingTokenDigest = (token: string): string => {
 }
 
 /**
+ * The SHA-256 digest of the admin token, which may itself be configured as `sha256:<hex>` (the
+ * operator keeps the token; the node keeps only its digest); undefined when none is configured.
+ */
+export const adminTokenDigest = (config: Pick<NodeConfig, "adminToken">): Buffer | undefined =>
+  config.adminToken === undefined ? undefined : Buffer.from(incomingTokenDigest(Redacted.value(config.adminToken)), "hex")
+
+/**
  * SHA-256 digests of the secrets in `examples/` (admin token, STREAM secret as its hex text, peer
  * tokens, the example digest): the production profile refuses to start with any of them
  * (test/Config.test.ts checks this list against the example files).
@@ -330,7 +337,8 @@ export const isProduction = (config: NodeConfig): boolean => config.tigerbeetle 
 /** The first field holding an example secret, if any. */
 const exampleSecretField = (config: NodeConfig): string | undefined => {
   const isExample = (secret: string) => exampleSecretDigests.has(hashToken(secret))
-  if (config.adminToken !== undefined && isExample(Redacted.value(config.adminToken))) return "adminToken"
+  const adminDigest = adminTokenDigest(config)
+  if (adminDigest !== undefined && exampleSecretDigests.has(adminDigest.toString("hex"))) return "adminToken"
   if (config.streamSecret !== undefined && isExample(Buffer.from(Redacted.value(config.streamSecret)).toString("hex"))) {
     return "streamSecret"
   }

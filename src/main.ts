@@ -25,7 +25,7 @@ Commands:
                         the same for a TigerBeetle cluster, every balance explained by its
                         transfers (without --db: TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID);
                         exit 0 clean, 1 violations, 2 could not run
-  hash-token            read a token on stdin, print its sha256:<hex> digest for incomingTokens
+  hash-token            read a token on stdin, print its sha256:<hex> digest (incomingTokens, adminToken)
                         (npm run hash-token)
   <operator command>    talk to a running node's admin API (see below)
 

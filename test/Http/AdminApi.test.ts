@@ -3,6 +3,7 @@
  * peer, accounts created as at start-up.
  */
 import { Effect } from "effect"
+import { createHash } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Config from "../../src/Config.ts"
 import { adminBodyBytesMax } from "../../src/Http/AdminApi.ts"
@@ -382,6 +383,24 @@ describe("AdminApi without an admin token", () => {
     expect((await call(server, "GET", "/balances", { token: adminToken })).status).toBe(401)
     expect((await call(server, "GET", "/metrics", { token: adminToken })).status).toBe(401)
     expect((await call(server, "GET", "/openapi.json", { token: adminToken })).status).toBe(401)
+  })
+})
+
+describe("AdminApi with the admin token configured as its digest", () => {
+  let server: AdminServer
+
+  beforeAll(async () => {
+    const digest = `sha256:${createHash("sha256").update(adminToken, "utf8").digest("hex").toUpperCase()}`
+    server = await startAdminServer(await Effect.runPromise(makeConfig(digest)))
+  })
+  afterAll(() => server.close())
+
+  it("accepts the token whose digest is configured, and not the digest text itself", async () => {
+    expect((await call(server, "GET", "/peers", { token: adminToken })).status).toBe(200)
+    expect((await call(server, "GET", "/metrics", { token: adminToken })).status).toBe(200)
+    const digestText = `sha256:${createHash("sha256").update(adminToken, "utf8").digest("hex")}`
+    expect((await call(server, "GET", "/peers", { token: digestText })).status).toBe(401)
+    expect((await call(server, "GET", "/peers", { token: "admin-token-for-tests-0000000002" })).status).toBe(401)
   })
 })
 

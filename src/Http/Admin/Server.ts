@@ -30,7 +30,7 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import type { Ledger } from "../../Accounting/Ledger.ts"
 import type { Health } from "../../Health.ts"
-import type { NodeConfig } from "../../Config.ts"
+import { adminTokenDigest, type NodeConfig } from "../../Config.ts"
 import { Metrics } from "../../Connector/Metrics.ts"
 import * as Console from "../Console/Console.ts"
 import type { Peers } from "../../Connector/Peers.ts"
@@ -67,7 +67,7 @@ export const tokenMatches = (expectedDigest: Buffer | undefined, presented: stri
 const unauthorized = new Unauthorized({ message: "missing or invalid admin token" })
 
 export const authLayer = (adminToken: Redacted.Redacted<string> | undefined): Layer.Layer<AdminAuth> => {
-  const expected = adminToken === undefined ? undefined : sha256(Redacted.value(adminToken))
+  const expected = adminTokenDigest({ adminToken })
   return Layer.succeed(AdminAuth, {
     bearer: (effect, { credential }) =>
       tokenMatches(expected, Redacted.value(credential)) ? effect : Effect.fail(unauthorized)
@@ -166,7 +166,7 @@ export const serve = (
       yield* Effect.logWarning("admin API: no admin token configured (ADMIN_TOKEN); guarded endpoints answer 401")
     }
     // `/metrics`, `/openapi.json` and `/docs` need the admin token unless configured open (Metrics.ts).
-    const expected = config.adminToken === undefined ? undefined : sha256(Redacted.value(config.adminToken))
+    const expected = adminTokenDigest(config)
     const guard = guardDocuments(config, (token) => tokenMatches(expected, token))
     // The API reference, rendered once from the OpenAPI document; served like `/openapi.json`.
     const reference = referenceResponse()

@@ -15,12 +15,12 @@
  * inline import map), connections only to this origin, and no framing; `no-store` on the page and on
  * `node.json`, `no-cache` (revalidate) on scripts and styles.
  */
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import type { NodeConfig } from "../../Config.ts"
+import { adminTokenDigest, type NodeConfig } from "../../Config.ts"
 
 export const consolePath = "/console" as const
 
@@ -120,7 +120,7 @@ export const bearerMatches = (expectedDigest: Buffer | undefined, header: string
   header.length > "Bearer ".length && timingSafeEqual(expectedDigest, sha256(header.slice("Bearer ".length)))
 
 const nodeInfoRoute = (config: NodeConfig) => {
-  const expected = config.adminToken === undefined ? undefined : sha256(Redacted.value(config.adminToken))
+  const expected = adminTokenDigest(config)
   const headers = { ...commonHeaders, "cache-control": "no-store" }
   return HttpRouter.add("GET", `${consolePath}/node.json`, (request: HttpServerRequest.HttpServerRequest) =>
     bearerMatches(expected, request.headers["authorization"]) ?
