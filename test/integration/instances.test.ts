@@ -199,8 +199,12 @@ describe.skipIf(!hasTigerBeetle)("two instances sharing TigerBeetle, PostgreSQL 
     expect(viaA).toBeGreaterThan(0n)
     expect(viaB).toBeGreaterThan(0n)
 
-    const onB = await call(b, "GET", `/incoming-payments/${payment.id}`)
-    expect(onB.state).toBe("completed")
+    // The last packets' posts (and the receipt commits after them) complete after their Fulfill on
+    // TigerBeetle: wait for B to report the payment completed, then the books must be exact.
+    const onB = await waitFor("B to report the payment completed", async () => {
+      const read = await call(b, "GET", `/incoming-payments/${payment.id}`)
+      return read.state === "completed" ? read : undefined
+    }, 30_000)
     expect(onB.receivedAmount.value).toBe(cap.toString())
     const account = await ledgerAccount(ids.incomingPayment(payment.id))
     expect(account?.credits_posted).toBe(cap)
@@ -229,10 +233,13 @@ describe.skipIf(!hasTigerBeetle)("two instances sharing TigerBeetle, PostgreSQL 
     const progress = await pay({ plugin: plugin as never, destination, quote })
     expect(progress.error).toBeUndefined()
     expect(progress.amountDelivered).toBe(7_000n)
-    const onA = await call(a, "GET", `/wallet-addresses/${wallet.id}`)
-    expect(onA.balance.available).toBe("7000")
+    // On TigerBeetle the post of the last packets completes after their Fulfill went upstream
+    // (stages/LedgerReservation.ts): wait for it, then the books must be exact.
+    await waitFor("the wallet address's balance on A to reach 7000", async () =>
+      (await call(a, "GET", `/wallet-addresses/${wallet.id}`)).balance.available === "7000" ? true : undefined, 30_000)
     const account = await ledgerAccount(ids.walletAddress(wallet.id))
     expect(account?.credits_posted).toBe(7_000n)
+    expect(account?.credits_pending).toBe(0n)
   }, 120_000)
 
   it("an outgoing payment created through A, A SIGKILLed mid-payment: B takes it over and completes it, paid once", async () => {
