@@ -10,7 +10,7 @@
 import { Cause, Context, Effect, Layer } from "effect"
 import { Ledger } from "../Accounting/Ledger.ts"
 import { NodeConfigService } from "../Config.ts"
-import { PeerClient } from "../Http/PeerClient.ts"
+import { PeerClient } from "./PeerClient.ts"
 import { Rates } from "../Rates/Rates.ts"
 import { internalErrorReject, toReject } from "./IlpErrors.ts"
 import { LocalReceivers } from "./LocalReceivers.ts"

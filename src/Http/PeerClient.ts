@@ -1,15 +1,17 @@
 /**
- * Outgoing ILP-over-HTTP: one keep-alive undici `Pool` per peer origin, `POST` with the peer's
- * outgoing bearer token, aborted at the packet's outgoing expiry.
+ * Outgoing ILP-over-HTTP, the node's `PeerClient` (the packet path's seam, src/Connector/PeerClient.ts):
+ * one keep-alive undici `Pool` per peer origin, `POST` with the peer's outgoing bearer token,
+ * aborted at the packet's outgoing expiry.
  *
  * Failure mapping: no reply before the deadline → R00 (`Expired`); connection refused, network
  * error or non-2xx status → T01 (`PeerUnreachable`); a reply too large to be an ILP packet → T00.
  * Decoding the reply is the caller's concern (the deliver stage).
  */
-import { Clock, Context, Effect, Layer, Redacted } from "effect"
+import { Clock, Effect, Layer, Redacted } from "effect"
 import { Pool } from "undici"
 import { NodeConfigService, type PeerConfig } from "../Config.ts"
 import { Expired, PeerUnreachable, InternalError } from "../Connector/IlpErrors.ts"
+import { PeerClient, type PeerClientShape } from "../Connector/PeerClient.ts"
 
 /** A reply larger than this cannot be an ILP Fulfill or Reject (data ≤ 32767 bytes). */
 export const replyBytesMax = 64 * 1024
@@ -21,15 +23,6 @@ export const replyBytesMax = 64 * 1024
  */
 export const peerPoolsMax = 10_000
 
-export interface PeerClientShape {
-  readonly send: (
-    peer: PeerConfig,
-    prepare: Uint8Array,
-    deadlineMs: number
-  ) => Effect.Effect<Uint8Array, PeerUnreachable | Expired | InternalError>
-}
-
-export class PeerClient extends Context.Service<PeerClient, PeerClientShape>()("Http/PeerClient") {}
 
 export interface PeerClientOptions {
   /** Keep-alive connections per peer. */

@@ -25,7 +25,7 @@ import { encodeFulfill, encodePrepare, encodeReject, PacketType, sha256 } from "
 import * as Peers from "../../src/Connector/Peers.ts"
 import * as Pipeline from "../../src/Connector/Pipeline.ts"
 import * as RateLimiter from "../../src/Connector/RateLimiter.ts"
-import { PeerClient } from "../../src/Http/PeerClient.ts"
+import { PeerClient } from "../../src/Connector/PeerClient.ts"
 import * as Rates from "../../src/Rates/Rates.ts"
 
 type Outcome = "fulfil" | "reject" | "timeout" | "defect" | "wrongFulfilment" | "interrupt"

@@ -4,7 +4,7 @@
  * unchanged, an undecodable reply is T00. Local receivers build their own reply.
  */
 import { Effect } from "effect"
-import type { PeerClientShape } from "../../Http/PeerClient.ts"
+import type { PeerClientShape } from "../PeerClient.ts"
 import { type IlpError, InternalError, PeerRejected } from "../IlpErrors.ts"
 import type { LocalReceiversShape } from "../LocalReceivers.ts"
 import { decodeReply, encodePrepare, type Fulfill, isDecodeFailure, PacketType } from "../Packet.ts"
