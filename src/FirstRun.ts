@@ -26,15 +26,16 @@ Next steps (operator commands run on Node 24 through npm and read the token from
 directory themselves; elsewhere set ADMIN_TOKEN and ADMIN_URL=${admin}):
 
   1. Is it up?             ${cli} health
-  2. Add a peer:           peers come from the config file: copy examples/config.annotated.jsonc,
-                           keep the "peers" you need (tokens may be sha256:<hex> digests:
-                           npm run hash-token), then restart: npm start -- --config my-config.jsonc
+  2. Add a peer:           ${cli} peers add --file peer.json  (one peer written as in the config
+                           file: see "peers" in examples/config.annotated.jsonc; tokens may be
+                           sha256:<hex> digests: npm run hash-token); no restart needed
   3. Fund the peer:        ${cli} deposit --peer <peer id> --amount 100000
                            (and see the books: ${cli} balances)
   4. A wallet address:     curl -H "authorization: Bearer $ADMIN_TOKEN" -H "content-type: application/json" \\
                              -d '{"url":"${spsp}/alice","asset":{"code":"USD","scale":2}}' ${admin}/wallet-addresses
                            (SPSP then answers at ${spsp}/alice)
-  5. API reference:        ${admin}/openapi.json  (every endpoint; /healthz and /metrics too)
+  5. The console:          ${admin}/console  (sign in with the token above)
+     API reference:        ${admin}/docs, ${admin}/openapi.json  (every endpoint; /healthz, /metrics)
      Every option and environment variable: npm start -- --help
 
 `
