@@ -11,6 +11,7 @@ import { readAdminToken } from "./DataDir.ts"
 import { trimTrailingSlashes } from "./Payments/WalletAddresses.ts"
 import { eventsRequest, eventsUsage } from "./OperatorCliEvents.ts"
 import { moneyCommands, moneyRequest, moneyUsage } from "./OperatorCliMoney.ts"
+import { paymentsCommands, paymentsRequest, paymentsUsage } from "./OperatorCliPayments.ts"
 import { settingsCommands, settingsRequest, settingsUsage } from "./OperatorCliSettings.ts"
 
 export const defaultAdminUrl = "http://127.0.0.1:3001"
@@ -32,14 +33,19 @@ export const operatorUsage = `Operator commands (talk to a running node's admin 
   cancel-incoming-payment ID               the same, marked cancelled
   cancel-outgoing-payment ID               stop sending; what is left goes back to the wallet
   events [list|replay ID]                  events and their webhook delivery (events --help)
+  wallet-addresses list|get|create         wallet addresses (wallet-addresses --help)
+  incoming-payments list|get|create|credentials
+                                           incoming payments (incoming-payments --help)
+  quotes create|get                        quotes to a receiver (quotes --help)
+  outgoing-payments create|get             pay a quote (outgoing-payments --help)
 
 Environment:
   ADMIN_URL    admin API base URL (default ${defaultAdminUrl})
   ADMIN_TOKEN  admin bearer token (default: the one the node generated, in DATA_DIR/admin-token)
   DATA_DIR     the node's data directory (default ./data)
 
-Every command takes --help; peers, assets, rates, balances, deposit, withdraw and events print text, or
-the API's JSON with --json.
+Every command takes --help; all but health and the complete/cancel commands print text, or the API's
+JSON with --json.
 Tokens are never given on the command line: peers add/update read them from a JSON --file.
 
 Exit codes: 0 success, 1 refused by the node or unreachable, 2 bad usage.
@@ -102,6 +108,11 @@ export const requestFor = (command: string, args: ReadonlyArray<string>): ApiReq
       return { ...moneyRequest(command, args), guarded: true }
     case "events":
       return { ...eventsRequest(args), guarded: true }
+    case "wallet-addresses":
+    case "incoming-payments":
+    case "quotes":
+    case "outgoing-payments":
+      return { ...paymentsRequest(command, args), guarded: true }
     case "complete-incoming-payment":
       return { method: "POST", path: `/incoming-payments/${oneId(command, args)}/complete`, guarded: true }
     case "cancel-incoming-payment":
@@ -199,10 +210,10 @@ const isHelp = (command: string, args: ReadonlyArray<string>) =>
   command === "help" || command === "--help" || command === "-h" || args.includes("--help") || args.includes("-h")
 
 /** Commands whose default output is text; `--json` asks for the API's JSON instead. */
-const textCommands: ReadonlySet<string> = new Set([...settingsCommands, ...moneyCommands, "events"])
+const textCommands: ReadonlySet<string> = new Set([...settingsCommands, ...moneyCommands, ...paymentsCommands, "events"])
 
 const usageOf = (command: string): string =>
-  settingsUsage[command] ?? moneyUsage[command] ?? (command === "events" ? eventsUsage : operatorUsage)
+  settingsUsage[command] ?? moneyUsage[command] ?? paymentsUsage[command] ?? (command === "events" ? eventsUsage : operatorUsage)
 
 /** Runs one operator command; answers the process exit code. */
 export const runOperatorCommand = async (

@@ -149,7 +149,11 @@ const operatorCommands = new Set([
   "complete-incoming-payment",
   "cancel-incoming-payment",
   "events",
-  "cancel-outgoing-payment"
+  "cancel-outgoing-payment",
+  "wallet-addresses",
+  "incoming-payments",
+  "quotes",
+  "outgoing-payments"
 ])
 
 const main = async (argv: ReadonlyArray<string>) => {
