@@ -27,6 +27,9 @@ const children = new Set<ChildProcess>()
 const grandchildren = new Set<number>()
 
 afterAll(() => {
+  // A test that failed before `stop` left npm and the node under it running: find the node first
+  // (killing npm alone would orphan it), then kill both.
+  for (const child of children) for (const pid of descendants(child.pid!)) grandchildren.add(pid)
   for (const child of children) child.kill("SIGKILL")
   for (const pid of grandchildren) if (isAlive(pid)) process.kill(pid, "SIGKILL")
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
