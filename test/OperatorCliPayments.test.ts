@@ -6,30 +6,15 @@
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Config from "../src/Config.ts"
-import { runOperatorCommand } from "../src/OperatorCli.ts"
 import { paymentsRequest } from "../src/OperatorCliPayments.ts"
 import { type AdminServer, startAdminServer } from "./support/adminServer.ts"
+import { runCli } from "./support/cli.ts"
 
 const adminToken = "admin-token-for-cli-payments-01"
 const usd = { code: "USD", scale: 2 }
 let server: AdminServer
 
-const run = async (command: string, args: ReadonlyArray<string>) => {
-  const out: Array<string> = []
-  const err: Array<string> = []
-  const code = await runOperatorCommand(command, args, { ADMIN_URL: server.baseUrl, ADMIN_TOKEN: adminToken }, {
-    out: (text) => out.push(text),
-    err: (text) => err.push(text)
-  })
-  const text = out.join("\n")
-  let json: any
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { code, out: text, err: err.join("\n"), json }
-}
+const run = (command: string, args: ReadonlyArray<string>) => runCli(server.baseUrl, adminToken, command, args)
 
 beforeAll(async () => {
   server = await startAdminServer(await Effect.runPromise(Config.decodeConfig({
