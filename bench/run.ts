@@ -82,7 +82,9 @@ const allModes = [
   "local-tb",
   "forward-scale",
   "forward-effect",
-  "local-effect"
+  "local-effect",
+  "forward-base",
+  "local-base"
 ] as const
 type Mode = typeof allModes[number]
 
@@ -91,9 +93,11 @@ const yardsticks: ReadonlyArray<Mode> = ["raw-socket", "raw", "reference"]
 const isNodeMode = (mode: Mode): boolean => !yardsticks.includes(mode)
 
 const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb")
-/** The embedded mode a TigerBeetle mode is compared with. */
+/** Modes run against the node of another checkout (`--baseline DIR`), for before/after in one sitting. */
+const isBaselineMode = (mode: Mode): boolean => mode.endsWith("-base")
+/** The embedded mode a TigerBeetle or baseline mode is compared with. */
 const embeddedTwin = (mode: Mode): Mode | undefined =>
-  mode === "forward-tb" ? "forward" : mode === "local-tb" ? "local" : undefined
+  mode === "forward-tb" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
 
 interface Options {
   readonly rounds: number
@@ -110,6 +114,8 @@ interface Options {
   readonly profileDir: string | undefined
   /** Extra V8/Node flags for the node under test (e.g. "--max-semi-space-size=16"). */
   readonly nodeFlags: ReadonlyArray<string>
+  /** Another checkout of this repository (with its own node_modules) whose node runs the `-base` modes. */
+  readonly baselineDir: string | undefined
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -134,7 +140,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "profile",
     "node-flags",
     "scale-peers",
-    "scale-wallets"
+    "scale-wallets",
+    "baseline"
   ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
@@ -153,6 +160,13 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     modes = modes.filter((mode) => !isTigerBeetleMode(mode as Mode))
   }
   const profile = values.get("profile")
+  const baseline = values.get("baseline")
+  if (modes.some((mode) => isBaselineMode(mode as Mode)) && baseline === undefined) {
+    throw new Error("the -base modes need --baseline DIR (a checkout of the commit to compare with, with node_modules)")
+  }
+  if (baseline !== undefined && !modes.some((mode) => isBaselineMode(mode as Mode))) {
+    modes = modes.flatMap((mode) => mode === "forward" || mode === "local" ? [mode, `${mode}-base`] : [mode])
+  }
   return {
     rounds: int("rounds", defaults.rounds, 1),
     durationMs: int("duration", defaults.durationMs, 100),
@@ -167,7 +181,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     profileDir: profile === undefined ? undefined : resolve(profile),
     nodeFlags: values.has("node-flags") ?
       values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
-      startScriptFlags()
+      startScriptFlags(),
+    baselineDir: baseline === undefined ? undefined : resolve(baseline)
   }
 }
 
@@ -232,7 +247,7 @@ interface ModeSummary {
   readonly fulfilledPercent: number
   /** Median CPU time of the process under test per packet (node, or the raw forwarder). */
   readonly cpuUsPerPacket: number | undefined
-  /** TigerBeetle modes: median over rounds of packets/s and of p99 against the embedded twin's. */
+  /** TigerBeetle and baseline modes: median over rounds of packets/s and of p99 against the embedded twin's. */
   readonly vsEmbedded: { readonly packetsPerSecond: number; readonly p99: number } | undefined
   readonly rounds: ReadonlyArray<MeasuredRun>
 }
@@ -293,11 +308,13 @@ const describeMode: Record<Mode, string> = {
   "local-tb": "local, ledger on TigerBeetle (1 replica)",
   "forward-scale": "forward, node with --scale-peers more peers, --scale-wallets wallet addresses",
   "forward-effect": "EXPERIMENT: forward via Effect's HTTP server",
-  "local-effect": "EXPERIMENT: local via Effect's HTTP server"
+  "local-effect": "EXPERIMENT: local via Effect's HTTP server",
+  "forward-base": "forward through the --baseline checkout's node (before/after)",
+  "local-base": "local through the --baseline checkout's node (before/after)"
 }
 
 const table = (summaries: ReadonlyArray<ModeSummary>, nodePeakRssMiB: number | undefined): string => {
-  const header = ["mode", "packets/s", "p50 ms", "p99 ms", "vs raw", "vs embedded pkt/s, p99", "CPU µs/pkt", "fulfilled", "what"]
+  const header = ["mode", "packets/s", "p50 ms", "p99 ms", "vs raw", "vs twin pkt/s, p99", "CPU µs/pkt", "fulfilled", "what"]
   const rows = summaries.map((s) => [
     s.mode,
     s.packetsPerSecond.toFixed(0),
@@ -444,7 +461,13 @@ const main = async (options: Options) => {
     const wantsLocal = (modes: ReadonlyArray<Mode>) => modes.some((mode) => mode.startsWith("local"))
 
     /** One node under test (its own config, data dir and ledger), funded, with an incoming payment. */
-    const startBenchNode = async (name: string, modes: ReadonlyArray<Mode>, env: Record<string, string>, extraPeers = 0) => {
+    const startBenchNode = async (
+      name: string,
+      modes: ReadonlyArray<Mode>,
+      env: Record<string, string>,
+      extraPeers = 0,
+      script?: string
+    ) => {
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
@@ -453,6 +476,7 @@ const main = async (options: Options) => {
         cpuProfileDir: name === profiled ? options.profileDir : undefined,
         nodeFlags: options.nodeFlags,
         env,
+        ...(script === undefined ? {} : { script }),
         ...(experiment && name === "embedded" ?
           { script: "bench/experiments/effectHttpNode.ts", env: { ...env, EXTRA_PORT: String(extraPort) } } :
           {})
@@ -465,7 +489,9 @@ const main = async (options: Options) => {
     }
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
 
-    const embeddedModes = options.modes.filter((mode) => !isTigerBeetleMode(mode) && mode !== "forward-scale")
+    const embeddedModes = options.modes.filter((mode) =>
+      !isTigerBeetleMode(mode) && !isBaselineMode(mode) && mode !== "forward-scale"
+    )
     const profiled = embeddedModes.length > 0 ? "embedded" : "tigerbeetle"
     const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
     const embedded = await startBenchNode("embedded", embeddedModes, {})
@@ -479,6 +505,10 @@ const main = async (options: Options) => {
         TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
       })
     }
+    const baselineModes = options.modes.filter(isBaselineMode)
+    const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
+      undefined :
+      await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"))
     let scaled: BenchNode | undefined
     if (options.modes.includes("forward-scale")) {
       scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
@@ -486,9 +516,14 @@ const main = async (options: Options) => {
       await createWalletAddresses(scaled.setup, options.scaleWallets)
       log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
     }
-    const benchNodes = (): Array<BenchNode> => [embedded, ...(tigerBeetle === undefined ? [] : [tigerBeetle]), ...(scaled === undefined ? [] : [scaled])]
+    const benchNodes = (): Array<BenchNode> => [
+      embedded,
+      ...(tigerBeetle === undefined ? [] : [tigerBeetle]),
+      ...(baseline === undefined ? [] : [baseline]),
+      ...(scaled === undefined ? [] : [scaled])
+    ]
     const nodeOf = (mode: Mode): BenchNode =>
-      isTigerBeetleMode(mode) ? tigerBeetle! : mode === "forward-scale" ? scaled! : embedded
+      isTigerBeetleMode(mode) ? tigerBeetle! : isBaselineMode(mode) ? baseline! : mode === "forward-scale" ? scaled! : embedded
     log(`raw forwarder on :${raw.port}, peer on :${peer.port}`)
 
     const loadgen = await startLoadGen()
