@@ -15,6 +15,7 @@ import { PgClient } from "@effect/sql-pg"
 import { Effect, Redacted } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { forget, forgetDir, reapOnDeath, removeOnDeath } from "./reaper.ts"
 import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs"
 import { createConnection } from "node:net"
 import { tmpdir, userInfo } from "node:os"
@@ -93,8 +94,12 @@ const startOnce = async (): Promise<PostgresServer> => {
   const owner = runAs()
   const dir = mkdtempSync(join(tmpdir(), "ilp-pg-"))
   if (owner !== undefined) chownSync(dir, owner.uid, owner.gid)
+  removeOnDeath(dir)
   const dataDir = join(dir, "data")
-  const removeDir = () => rmSync(dir, { recursive: true, force: true })
+  const removeDir = () => {
+    rmSync(dir, { recursive: true, force: true })
+    forgetDir(dir)
+  }
   const user = owner === undefined ? userInfo().username : "postgres"
   const init = spawnSync(
     join(binDir, "initdb"),
@@ -123,6 +128,7 @@ const startOnce = async (): Promise<PostgresServer> => {
   )
   if (running.size === 0) process.once("exit", killRunning)
   running.add(child)
+  reapOnDeath(child.pid)
   const output = captureOutput(child, outputBytesMax)
   const deadline = Date.now() + readyTimeoutMs
   let ready = false
@@ -145,6 +151,7 @@ const startOnce = async (): Promise<PostgresServer> => {
       }
     }
     running.delete(child)
+    forget(child.pid)
     removeDir()
   }
   if (!ready) {

@@ -4,6 +4,7 @@
  * the Redis tests fail loudly rather than skip (CI's `.ci/run` installs it).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { forget, reapOnDeath } from "./reaper.ts"
 import { createConnection, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { captureOutput, exited, waitForExit } from "./child.ts"
@@ -93,10 +94,12 @@ const killRunning = () => {
 const track = (child: ChildProcess): void => {
   if (running.size === 0) process.once("exit", killRunning)
   running.add(child)
+  reapOnDeath(child.pid)
 }
 
 const untrack = (child: ChildProcess): void => {
   running.delete(child)
+  forget(child.pid)
   if (running.size === 0) process.removeListener("exit", killRunning)
 }
 
