@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
 import { resolve } from "node:path"
+import { reapChild } from "./reaper.ts"
 
 const root = resolve(import.meta.dirname, "../..")
 const nodeBinary = resolve(root, "node_modules/.bin/node")
@@ -40,6 +41,7 @@ export const startNodeProcess = async (
     stdio: ["ignore", "pipe", "pipe"]
   })
   running.add(child)
+  reapChild(child)
   let output = ""
   child.stdout!.on("data", (chunk) => (output += chunk))
   child.stderr!.on("data", (chunk) => (output += chunk))
@@ -63,6 +65,7 @@ export const startNodeProcess = async (
 /** Runs `node src/main.ts <args>` to completion: exit code and output. */
 export const runCli = async (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const child = spawn(nodeBinary, ["src/main.ts", ...args], { cwd: root, env: { ...process.env, ...env } })
+  reapChild(child)
   let output = ""
   child.stdout.on("data", (chunk) => (output += chunk))
   child.stderr.on("data", (chunk) => (output += chunk))

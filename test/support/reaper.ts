@@ -67,6 +67,13 @@ export const forget = (pid: number | undefined): void => {
   if (pid !== undefined && watchdog !== undefined) send(`-p${pid}`)
 }
 
+/** `reapOnDeath` for a child process of ours, forgotten as soon as it exits (its pid may then be reused). */
+export const reapChild = (child: ChildProcess): void => {
+  if (child.pid === undefined) return
+  reapOnDeath(child.pid)
+  child.once("exit", () => forget(child.pid))
+}
+
 /** Registers a directory to remove if this process dies before removing it (absolute path, no newline). */
 export const removeOnDeath = (dir: string): void => {
   if (!dir.includes("\n")) send(`+d${dir}`)
