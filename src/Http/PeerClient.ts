@@ -1,14 +1,19 @@
 /**
  * Outgoing ILP-over-HTTP, the node's `PeerClient` (the packet path's seam, src/Connector/PeerClient.ts):
- * one keep-alive undici `Pool` per peer origin, `POST` with the peer's outgoing bearer token,
- * aborted at the packet's outgoing expiry.
+ * one keep-alive connection pool per peer, `POST` with the peer's outgoing bearer token, aborted at
+ * the packet's outgoing expiry. `http:` peers go through the lean HTTP/1.1 client on `node:net`
+ * sockets (`Http1Client.ts`, measured faster than undici: docs/performance.md); `https:` peers
+ * through an undici `Pool` (TLS is undici's and node:tls's business, not ours).
  *
  * Failure mapping: no reply before the deadline → R00 (`Expired`); connection refused, network
- * error or non-2xx status → T01 (`PeerUnreachable`); a reply too large to be an ILP packet → T00.
- * Decoding the reply is the caller's concern (the deliver stage).
+ * error, a malformed reply or non-2xx status → T01 (`PeerUnreachable`); a reply too large to be an
+ * ILP packet → T00. A request is never retried. Decoding the reply is the caller's concern (the
+ * deliver stage).
  */
 import { Clock, Effect, Layer, Redacted } from "effect"
 import { Pool } from "undici"
+import { Http1Pool } from "./Http1Client.ts"
+import { defaultResponseLimits } from "./Http1Response.ts"
 import { NodeConfigService, type PeerConfig } from "../Config.ts"
 import { Expired, PeerUnreachable, InternalError } from "../Connector/IlpErrors.ts"
 import { PeerClient, type PeerClientShape } from "../Connector/PeerClient.ts"
@@ -29,7 +34,18 @@ export interface PeerClientOptions {
   readonly connectionsMax: number
   /** How long an idle keep-alive connection is kept. */
   readonly keepAliveTimeoutMs: number
+  /**
+   * Requests per `http:` peer waiting for a connection when all `connectionsMax` are busy; past
+   * it a packet fails at once with T01 (default `peerQueuedMax`).
+   */
+  readonly queuedMax?: number
 }
+
+/** Default bound on requests waiting for a connection to one peer (see `PeerClientOptions.queuedMax`). */
+export const peerQueuedMax = 1024
+
+/** Header values we write must be visible ASCII, space or tab (no CR/LF: no header injection). */
+const headerSafe = /^[\t\x20-\x7e]*$/
 
 class ReplyTooLarge extends Error {}
 
@@ -53,24 +69,53 @@ interface Target {
   /** What the pool was made for: a change to either makes a new one. */
   readonly url: string
   readonly token: string
-  readonly pool: Pool
+  /** `http:` peers: the lean client and the request head up to the Content-Length value. */
+  readonly lean: { readonly pool: Http1Pool; readonly head: Buffer } | undefined
+  /** `https:` peers. */
+  readonly pool: Pool | undefined
   readonly path: string
   readonly headers: Record<string, string>
+  /** Why requests to this peer cannot be made (a token that cannot go in a header). */
+  readonly invalid: string | undefined
 }
+
+const closeTarget = (target: Target): Promise<void> =>
+  target.lean !== undefined ? target.lean.pool.close() : target.pool!.close()
 
 const makeTarget = (peer: PeerConfig, options: PeerClientOptions): Target | undefined => {
   if (peer.outgoing === undefined) return undefined
   const url = new URL(peer.outgoing.url)
-  const pool = new Pool(url.origin, {
+  const token = Redacted.value(peer.outgoing.token)
+  const path = `${url.pathname}${url.search}`
+  const invalid = headerSafe.test(token) ? undefined : "outgoing token has characters an HTTP header cannot carry"
+  const lean = url.protocol !== "http:" ? undefined : {
+    pool: new Http1Pool({
+      // WHATWG URL keeps the brackets of an IPv6 host; net.connect wants the bare address.
+      host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port === "" ? 80 : Number(url.port),
+      connectionsMax: options.connectionsMax,
+      queuedMax: options.queuedMax ?? peerQueuedMax,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+      limits: { ...defaultResponseLimits, bodyBytesMax: replyBytesMax }
+    }),
+    head: Buffer.from(
+      `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${invalid === undefined ? token : ""}\r\n` +
+        "Content-Type: application/octet-stream\r\nContent-Length: ",
+      "latin1"
+    )
+  }
+  const pool = lean !== undefined ? undefined : new Pool(url.origin, {
     connections: options.connectionsMax,
     pipelining: 1,
     keepAliveTimeout: options.keepAliveTimeoutMs
   })
   return {
     url: peer.outgoing.url,
-    token: Redacted.value(peer.outgoing.token),
+    token,
+    lean,
     pool,
-    path: `${url.pathname}${url.search}`,
+    invalid,
+    path,
     headers: {
       "content-type": "application/octet-stream",
       authorization: `Bearer ${Redacted.value(peer.outgoing.token)}`
@@ -79,7 +124,7 @@ const makeTarget = (peer: PeerConfig, options: PeerClientOptions): Target | unde
 }
 
 const post = async (target: Target, prepare: Uint8Array, signal: AbortSignal): Promise<Uint8Array | number> => {
-  const response = await target.pool.request({
+  const response = await target.pool!.request({
     path: target.path,
     method: "POST",
     headers: target.headers,
@@ -138,11 +183,66 @@ const request = (
     )
   })
 
+/** `head` (ending in "Content-Length: ") + the length + CRLF CRLF + `body`, in one buffer. */
+const requestBytes = (head: Buffer, body: Uint8Array): Buffer => {
+  const length = `${body.length}\r\n\r\n`
+  const bytes = Buffer.allocUnsafe(head.length + length.length + body.length)
+  head.copy(bytes, 0)
+  bytes.write(length, head.length, "latin1")
+  bytes.set(body, head.length + length.length)
+  return bytes
+}
+
+/**
+ * One request on the lean client, same contract as `request`: the deadline timer aborts the
+ * exchange (destroying its socket if it has one) and answers R00; interruption aborts it too.
+ */
+const requestLean = (
+  lean: { readonly pool: Http1Pool; readonly head: Buffer },
+  peer: PeerConfig,
+  prepare: Uint8Array,
+  timeoutMs: number
+): Effect.Effect<Uint8Array, PeerUnreachable | Expired | InternalError> =>
+  Effect.callback((resume, interrupted) => {
+    let settled = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const onInterrupt = () => {
+      settled = true
+      clearTimeout(timer)
+      exchange.abort()
+    }
+    const exchange = lean.pool.request(requestBytes(lean.head, prepare), (error, status, body) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      interrupted.removeEventListener("abort", onInterrupt)
+      resume(
+        error !== undefined ?
+          Effect.fail(
+            error.kind === "tooLarge" ?
+              new InternalError({ reason: `peer ${peer.id}: ${error.message}` }) :
+              new PeerUnreachable({ reason: `peer ${peer.id} unreachable: ${error.message}` })
+          ) :
+          status < 200 || status > 299 ?
+          Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id} answered HTTP ${status}` })) :
+          Effect.succeed(body)
+      )
+    })
+    if (settled) return
+    timer = setTimeout(() => {
+      settled = true
+      interrupted.removeEventListener("abort", onInterrupt)
+      exchange.abort()
+      resume(Effect.fail(new Expired({ reason: `no reply from peer ${peer.id} before expiry` })))
+    }, timeoutMs)
+    interrupted.addEventListener("abort", onInterrupt, { once: true })
+  })
+
 export const make = (options: PeerClientOptions) =>
   Effect.gen(function*() {
     const targets = new Map<string, Target>()
     yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.allSettled([...targets.values()].map((target) => target.pool.close())))
+      Effect.promise(() => Promise.allSettled([...targets.values()].map(closeTarget)))
     )
     // One pool per peer id. A peer whose outgoing URL or token changed at run time (operator API)
     // gets a new pool; the old one is closed once its in-flight requests are done (undici's
@@ -157,11 +257,11 @@ export const make = (options: PeerClientOptions) =>
       if (target === undefined) return undefined
       targets.delete(peer.id)
       targets.set(peer.id, target)
-      if (existing !== undefined) void existing.pool.close().catch(() => undefined)
+      if (existing !== undefined) void closeTarget(existing).catch(() => undefined)
       if (targets.size > peerPoolsMax) {
         const [oldestId, oldest] = targets.entries().next().value!
         targets.delete(oldestId)
-        void oldest.pool.close().catch(() => undefined)
+        void closeTarget(oldest).catch(() => undefined)
       }
       return target
     }
@@ -171,7 +271,13 @@ export const make = (options: PeerClientOptions) =>
         if (target === undefined) {
           return Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id} has no outgoing endpoint` }))
         }
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => request(target, peer, prepare, Math.max(0, deadlineMs - now)))
+        if (target.invalid !== undefined) {
+          return Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id}: ${target.invalid}` }))
+        }
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          target.lean !== undefined ?
+            requestLean(target.lean, peer, prepare, Math.max(0, deadlineMs - now)) :
+            request(target, peer, prepare, Math.max(0, deadlineMs - now)))
       })
     return PeerClient.of({ send })
   })
