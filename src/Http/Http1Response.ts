@@ -96,8 +96,10 @@ export class ResponseParser {
     if (this.state === "failed") return "failed"
     if (this.position < this.buffer.length) {
       this.buffer = Buffer.concat([this.buffer.subarray(this.position), chunk])
+      this.searchFrom = Math.max(0, this.searchFrom - this.position)
     } else {
       this.buffer = chunk
+      this.searchFrom = 0
     }
     this.position = 0
     return this.run()
