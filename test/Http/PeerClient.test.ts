@@ -143,6 +143,30 @@ describe("PeerClient over http: (the lean client)", () => {
     expect(server.seen).toHaveLength(1)
   })
 
+  it("a redirect is not followed: T01, one request", async () => {
+    const server = await startServer(createHttpServer(), (_seen, response) =>
+      response.writeHead(307, { location: "/elsewhere" }).end())
+    const failure = failureTag(await sendExit(peer(`http://127.0.0.1:${server.port}/`)))
+    expect(failure).toEqual({ tag: "PeerUnreachable", reason: "peer bob answered HTTP 307" })
+    expect(server.seen).toHaveLength(1)
+  })
+
+  it("every connection busy and the queue full → T01 at once; the others are answered", async () => {
+    const server = await startServer(createHttpServer(), (_seen, response) => setImmediate(() => response.end("late")))
+    const target = peer(`http://127.0.0.1:${server.port}/`)
+    const exits = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const client = yield* PeerClient.make({ connectionsMax: 1, keepAliveTimeoutMs: 30_000, queuedMax: 1 })
+      return yield* Effect.forEach(
+        ["a", "b", "c"],
+        (body) => Effect.exit(client.send(target, Buffer.from(body), Date.now() + 10_000)),
+        { concurrency: "unbounded" }
+      )
+    })))
+    expect(exits.map(failureTag).map((failure) => failure.tag)).toEqual(["success", "success", "PeerUnreachable"])
+    expect(failureTag(exits[2]!).reason).toMatch(/1 connections busy and 1 requests waiting/)
+    expect(server.seen.map((seen) => seen.body.toString())).toEqual(["a", "b"])
+  })
+
   it("a token that cannot go in a header → T01 without sending anything", async () => {
     const server = await startServer(createHttpServer(), (_seen, response) => response.end("x"))
     const failure = failureTag(await sendExit(peer(`http://127.0.0.1:${server.port}/`, "tok\r\nX-Injected: 1")))
