@@ -47,7 +47,10 @@ export const defaultResponseLimits: ResponseLimits = {
 
 const crlfcrlf = Buffer.from("\r\n\r\n", "latin1")
 const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/
-const fieldLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$/
+// No quantifier here may backtrack over another (a lazy value before trailing whitespace took
+// 0.3 s on one 16 KiB header line): the name, then the raw value, checked and trimmed apart.
+const fieldLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):(.*)$/
+const controlCharacter = /[\x00-\x08\x0a-\x1f\x7f]/
 const chunkSizeLine = /^([0-9A-Fa-f]{1,8})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/
 const contentLength = /^\d{1,15}$/
 const keepAliveTimeout = /(?:^|[,\s])timeout\s*=\s*(\d{1,9})/i
@@ -206,9 +209,9 @@ export class ResponseParser {
     let keepAlive = false
     for (let i = 1; i < lines.length; i++) {
       const field = fieldLine.exec(lines[i]!)
-      if (field === null) return this.fail("malformed", "malformed reply header field")
+      if (field === null || controlCharacter.test(field[2]!)) return this.fail("malformed", "malformed reply header field")
       const name = field[1]!.toLowerCase()
-      const value = field[2]!
+      const value = field[2]!.trim()
       if (name === "content-length") {
         if (length !== undefined) return this.fail("malformed", "more than one Content-Length")
         if (!contentLength.test(value)) return this.fail("malformed", "invalid Content-Length")
@@ -299,7 +302,8 @@ export class ResponseParser {
         this.position += 2
         return this.complete()
       }
-      if (!fieldLine.test(this.buffer.toString("latin1", this.position, end))) {
+      const field = fieldLine.exec(this.buffer.toString("latin1", this.position, end))
+      if (field === null || controlCharacter.test(field[2]!)) {
         return this.fail("malformed", "malformed trailer field")
       }
       if (++this.trailerCount > this.limits.headerCountMax) {

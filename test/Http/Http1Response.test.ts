@@ -147,6 +147,20 @@ describe("Http1Response: bounds and malformed replies", () => {
     expect(failure(`HTTP/1.1 200 OK\r\n${many}Content-Length: 0\r\n\r\n`)?.kind).toBe("malformed")
   })
 
+  it("whitespace-heavy header values parse in linear time (no regex backtracking)", () => {
+    // A lazy value pattern before trailing whitespace took ~0.3 s of CPU on one such line; 20 of
+    // them at linear cost take a few ms. The bound is CPU time, 3x under the quadratic cost.
+    const line = `X-Spaces: a${" ".repeat(15_000)}b`
+    const cpu = process.cpuUsage()
+    for (let i = 0; i < 20; i++) {
+      const parser = parse(`HTTP/1.1 200 OK\r\n${line}\r\nContent-Length: 2\r\n\r\nok`)
+      expect(done(parser).body).toBe("ok")
+      expect(parse(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${line}\r\n\r\n`).failure).toBeUndefined()
+    }
+    const used = process.cpuUsage(cpu)
+    expect((used.user + used.system) / 1000).toBeLessThan(2_000)
+  })
+
   it("invalid or ambiguous framing", () => {
     for (const length of ["abc", "-1", "1e3", "0x10", "", "1 2", "9999999999999999"]) {
       expect(failure(`HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\n\r\n`)?.kind, length).toBe("malformed")
