@@ -70,6 +70,9 @@ export class ResponseParser {
 
   private state: State = "head"
   private buffer: Buffer = empty
+  /** Where partial input is gathered (see `append`); `inStore` when `buffer` is a view of it. */
+  private store: Buffer | undefined = undefined
+  private inStore = false
   private position = 0
   private searchFrom = 0
   private interim = 0
@@ -97,15 +100,39 @@ export class ResponseParser {
       return "done"
     }
     if (this.state === "failed") return "failed"
-    if (this.position < this.buffer.length) {
-      this.buffer = Buffer.concat([this.buffer.subarray(this.position), chunk])
-      this.searchFrom = Math.max(0, this.searchFrom - this.position)
-    } else {
+    const rest = this.buffer.length - this.position
+    if (rest === 0) {
       this.buffer = chunk
+      this.inStore = false
       this.searchFrom = 0
+    } else {
+      this.append(rest, chunk)
     }
     this.position = 0
     return this.run()
+  }
+
+  /**
+   * Keeps the unparsed `rest` and appends `chunk` in a store that grows by doubling, so a peer
+   * dribbling its head one byte per segment costs linear copying, not quadratic (80 ms of CPU for
+   * a 16 KiB head with `Buffer.concat` per byte). Body bytes taken from the store are copied out
+   * (`addBody`), so the store can be overwritten.
+   */
+  private append(rest: number, chunk: Buffer): void {
+    const needed = rest + chunk.length
+    let store = this.store
+    if (this.inStore && store !== undefined && store.length >= needed) {
+      if (this.position > 0) store.copyWithin(0, this.position, this.buffer.length)
+    } else {
+      const grown = Buffer.allocUnsafe(Math.max(needed, 2 * (store?.length ?? 0), 1024))
+      this.buffer.copy(grown, 0, this.position)
+      store = grown
+    }
+    chunk.copy(store, rest)
+    this.store = store
+    this.inStore = true
+    this.buffer = store.subarray(0, needed)
+    this.searchFrom = Math.max(0, this.searchFrom - this.position)
   }
 
   /** The peer closed its side: completes a read-to-close body, fails anything else unfinished. */
@@ -317,7 +344,7 @@ export class ResponseParser {
   private addBody(bytes: Buffer): ParseStep | undefined {
     if (this.bodyBytes + bytes.length > this.limits.bodyBytesMax) return this.overBound()
     this.bodyBytes += bytes.length
-    if (!this.discard) this.parts.push(bytes)
+    if (!this.discard) this.parts.push(this.inStore ? Buffer.from(bytes) : bytes)
     return undefined
   }
 
