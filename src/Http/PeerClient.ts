@@ -203,19 +203,13 @@ const requestLean = (
   prepare: Uint8Array,
   timeoutMs: number
 ): Effect.Effect<Uint8Array, PeerUnreachable | Expired | InternalError> =>
-  Effect.callback((resume, interrupted) => {
+  Effect.callback((resume) => {
     let settled = false
     let timer: ReturnType<typeof setTimeout> | undefined
-    const onInterrupt = () => {
-      settled = true
-      clearTimeout(timer)
-      exchange.abort()
-    }
     const exchange = lean.pool.request(requestBytes(lean.head, prepare), (error, status, body) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      interrupted.removeEventListener("abort", onInterrupt)
       resume(
         error !== undefined ?
           Effect.fail(
@@ -231,11 +225,16 @@ const requestLean = (
     if (settled) return
     timer = setTimeout(() => {
       settled = true
-      interrupted.removeEventListener("abort", onInterrupt)
       exchange.abort()
       resume(Effect.fail(new Expired({ reason: `no reply from peer ${peer.id} before expiry` })))
     }, timeoutMs)
-    interrupted.addEventListener("abort", onInterrupt, { once: true })
+    // Run if the fiber is interrupted while waiting: a finalizer rather than the AbortSignal
+    // (Effect makes an AbortController per call only when the register function asks for one).
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+      exchange.abort()
+    })
   })
 
 export const make = (options: PeerClientOptions) =>
