@@ -91,7 +91,7 @@ class Connection {
   readonly socket: Socket
   exchange: Http1Exchange | undefined = undefined
   parser: ResponseParser | undefined = undefined
-  /** When an idle socket must not be reused any more (ms since epoch). */
+  /** When an idle socket must not be reused any more (`performance.now()` ms: monotonic). */
   idleUntil = 0
   closed = false
   private readonly pool: Http1Pool
@@ -271,7 +271,7 @@ export class Http1Pool {
       connection.destroy()
       return
     }
-    connection.idleUntil = Date.now() + keepMs
+    connection.idleUntil = performance.now() + keepMs
     this.idle.push(connection)
     this.startSweeper()
   }
@@ -296,7 +296,7 @@ export class Http1Pool {
   }
 
   private takeIdle(): Connection | undefined {
-    const now = Date.now()
+    const now = performance.now()
     for (;;) {
       const connection = this.idle.pop()
       if (connection === undefined) return undefined
@@ -325,7 +325,7 @@ export class Http1Pool {
 
   /** Closes idle sockets past their time (reuse checks it too; this frees them when unused). */
   private sweep(): void {
-    const now = Date.now()
+    const now = performance.now()
     for (const connection of this.idle.filter((idle) => now >= idle.idleUntil)) connection.destroy()
   }
 
