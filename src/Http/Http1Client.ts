@@ -1,6 +1,6 @@
 /**
- * A lean pooled HTTP/1.1 keep-alive client on `node:net` sockets, for ILP-over-HTTP to `http:`
- * peers (`PeerClient.ts`; `https:` peers go through undici). It does what the peer client needs
+ * A lean pooled HTTP/1.1 keep-alive client on `node:net` sockets (`node:tls` ones for `https:`),
+ * for ILP-over-HTTP to peers (`PeerClient.ts`). It does what the peer client needs
  * and nothing else: one origin, `POST`s whose bytes the caller builds (head + body, written in one
  * `write`), replies parsed by `Http1Response.ts` with every part bounded.
  *
@@ -22,7 +22,8 @@
  * `abort` at its deadline or on interruption, which destroys a socket mid-exchange (a late reply
  * on it could otherwise be taken for the next request's) or takes a queued request off the queue.
  */
-import { connect, type Socket } from "node:net"
+import { connect, isIP, type Socket } from "node:net"
+import { connect as connectTls, type ConnectionOptions } from "node:tls"
 import { type ParseFailure, ResponseParser, type ResponseLimits } from "./Http1Response.ts"
 
 export interface Http1PoolOptions {
@@ -37,6 +38,12 @@ export interface Http1PoolOptions {
   /** Subtracted from the server's `Keep-Alive: timeout` hint (default 1000). */
   readonly keepAliveMarginMs?: number
   readonly limits: ResponseLimits
+  /**
+   * Set for `https:`: sockets are `node:tls` ones with these options on top of the defaults
+   * (system CAs, certificate and host name checked, SNI for host names, ALPN `http/1.1`, the
+   * pool's last TLS session offered for resumption). Tests pass their own `ca` here.
+   */
+  readonly tls?: ConnectionOptions
 }
 
 /**
@@ -98,7 +105,23 @@ class Connection {
 
   constructor(pool: Http1Pool, options: Http1PoolOptions) {
     this.pool = pool
-    this.socket = connect({ host: options.host, port: options.port, noDelay: true })
+    if (options.tls === undefined) {
+      this.socket = connect({ host: options.host, port: options.port, noDelay: true })
+    } else {
+      const socket = connectTls({
+        ...options.tls,
+        host: options.host,
+        port: options.port,
+        ...(isIP(options.host) === 0 ? { servername: options.host } : {}),
+        ALPNProtocols: ["http/1.1"],
+        ...(pool.tlsSession !== undefined ? { session: pool.tlsSession } : {})
+      })
+      socket.setNoDelay(true)
+      socket.on("session", (session: Buffer) => {
+        pool.tlsSession = session
+      })
+      this.socket = socket
+    }
     this.socket.on("data", (chunk: Buffer) => this.onData(chunk))
     this.socket.on("end", () => this.onEnd())
     this.socket.on("error", (error: Error) => this.onError(error))
@@ -178,6 +201,8 @@ class Connection {
 
 export class Http1Pool {
   readonly limits: ResponseLimits
+  /** The last TLS session a server gave us (`https:` only), offered when the next socket opens. */
+  tlsSession: Buffer | undefined = undefined
   private readonly idle: Array<Connection> = []
   private readonly queue: Array<Http1Exchange> = []
   /** Connections carrying (or about to carry) an exchange. */

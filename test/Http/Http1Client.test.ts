@@ -4,10 +4,12 @@
  */
 import { once } from "node:events"
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { type Http1Error, Http1Pool, type Http1PoolOptions } from "../../src/Http/Http1Client.ts"
 import { defaultResponseLimits } from "../../src/Http/Http1Response.ts"
+import { makeTestCertificate } from "../support/tlsCert.ts"
 import { waitUntil } from "../support/wait.ts"
 
 interface Outcome {
@@ -401,5 +403,69 @@ describe("Http1Pool: pool, queue and keep-alive", () => {
     expect((await inFlight.result).body).toBe("done")
     await closing
     expect(pool.stats().open).toBe(0)
+  })
+})
+
+describe("Http1Pool over TLS (https: peers)", () => {
+  const certificate = makeTestCertificate()
+
+  const startHttps = async (handler: Parameters<typeof createHttpServer>[1]) => {
+    let connections = 0
+    const resumed: Array<boolean> = []
+    const server = createHttpsServer({ key: certificate.key, cert: certificate.cert }, handler)
+    server.on("secureConnection", (socket) => {
+      connections++
+      resumed.push(socket.isSessionReused())
+    })
+    const port = await listen(server)
+    cleanups.push(async () => {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    })
+    return { port, connections: () => connections, resumed }
+  }
+
+  it("keep-alive over one TLS connection, chunked answers included", async () => {
+    const server = await startHttps((_request, response) => {
+      response.write("ab")
+      response.end("cd")
+    })
+    const pool = makePool(server.port, { tls: { ca: certificate.cert } })
+    for (let i = 0; i < 3; i++) expect(await request(pool)).toEqual({ error: undefined, status: 200, body: "abcd" })
+    expect(server.connections()).toBe(1)
+  })
+
+  it("an untrusted certificate → unreachable, nothing sent", async () => {
+    let requests = 0
+    const server = await startHttps((_request, response) => {
+      requests++
+      response.end("no")
+    })
+    const pool = makePool(server.port, { tls: {} })
+    const outcome = await request(pool)
+    expect(outcome.error?.kind).toBe("unreachable")
+    expect(outcome.error?.message).toMatch(/certificate/i)
+    expect(requests).toBe(0)
+  })
+
+  it("a new connection resumes the TLS session of the previous one", async () => {
+    const server = await startHttps((_request, response) => {
+      response.setHeader("connection", "close")
+      response.end("once")
+    })
+    const pool = makePool(server.port, { tls: { ca: certificate.cert } })
+    expect((await request(pool)).body).toBe("once")
+    await waitUntil(() => pool.stats().open === 0, 10_000, "the first connection to close")
+    expect((await request(pool)).body).toBe("once")
+    expect(server.resumed).toEqual([false, true])
+  })
+
+  it("reset mid-body over TLS → unreachable", async () => {
+    const server = await startHttps((_request, response) => {
+      response.writeHead(200, { "content-length": "10" })
+      response.write("abc", () => response.socket?.destroy())
+    })
+    const pool = makePool(server.port, { tls: { ca: certificate.cert } })
+    expect((await request(pool)).error?.kind).toBe("unreachable")
   })
 })

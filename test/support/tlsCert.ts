@@ -1,0 +1,25 @@
+/** A throw-away self-signed certificate for 127.0.0.1 (openssl), for tests of TLS clients. */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+export interface TestCertificate {
+  readonly key: Buffer
+  /** Also the CA that signs it: pass as `ca` to trust it. */
+  readonly cert: Buffer
+}
+
+export const makeTestCertificate = (): TestCertificate => {
+  const dir = mkdtempSync(join(tmpdir(), "test-tls-"))
+  try {
+    execFileSync("openssl", [
+      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1",
+      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"
+    ], { stdio: "ignore" })
+    return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
