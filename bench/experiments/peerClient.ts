@@ -7,7 +7,10 @@
  * To compare two clients, run this same file from two checkouts, alternating (the file resolves
  * `src/` next to itself): copy it into the other checkout's bench/experiments/ first.
  *
- * Usage: node bench/experiments/peerClient.ts [packets=40000] [concurrency=50] [rounds=1]
+ * With `https` as the fifth argument the peer is bench/experiments/httpsPeer.ts (set PEER_TLS_KEY,
+ * PEER_TLS_CERT, and NODE_EXTRA_CA_CERTS to the certificate so this process trusts it).
+ *
+ * Usage: node bench/experiments/peerClient.ts [packets=40000] [concurrency=50] [rounds=1] [http|https]
  */
 import { createHash } from "node:crypto"
 import { Effect, Redacted } from "effect"
@@ -19,12 +22,13 @@ import { killAll, startServerProcess } from "../common.ts"
 const packets = Number(process.argv[2] ?? 40_000)
 const concurrency = Number(process.argv[3] ?? 50)
 const rounds = Number(process.argv[4] ?? 1)
+const https = process.argv[5] === "https"
 
 const main = async () => {
-  const peerProcess = await startServerProcess(new URL("../peer.ts", import.meta.url).pathname, [])
+  const peerProcess = await startServerProcess(new URL(https ? "./httpsPeer.ts" : "../peer.ts", import.meta.url).pathname, [])
   const peer = {
     id: "bench",
-    outgoing: { url: `http://127.0.0.1:${peerProcess.port}/ilp`, token: Redacted.make("bench-token-0123456789") }
+    outgoing: { url: `${https ? "https" : "http"}://127.0.0.1:${peerProcess.port}/ilp`, token: Redacted.make("bench-token-0123456789") }
   } as unknown as PeerConfig
   const data = Buffer.alloc(64, 7)
   const prepare = encodePrepare({

@@ -1,17 +1,16 @@
 /**
  * Outgoing ILP-over-HTTP, the node's `PeerClient` (the packet path's seam, src/Connector/PeerClient.ts):
  * one keep-alive connection pool per peer, `POST` with the peer's outgoing bearer token, aborted at
- * the packet's outgoing expiry. `http:` peers go through the lean HTTP/1.1 client on `node:net`
- * sockets (`Http1Client.ts`, measured faster than undici: docs/performance.md); `https:` peers
- * through an undici `Pool` (TLS is undici's and node:tls's business, not ours).
+ * the packet's outgoing expiry. The pool is the lean HTTP/1.1 client on `node:net` sockets
+ * (`Http1Client.ts`; `node:tls` sockets for `https:` peers, system CAs), measured faster than
+ * undici for both (docs/performance.md).
  *
- * Failure mapping: no reply before the deadline → R00 (`Expired`); connection refused, network
- * error, a malformed reply or non-2xx status → T01 (`PeerUnreachable`); a reply too large to be an
- * ILP packet → T00. A request is never retried. Decoding the reply is the caller's concern (the
- * deliver stage).
+ * Failure mapping: no reply before the deadline → R00 (`Expired`); connection refused, network or
+ * TLS error, a malformed reply or non-2xx status → T01 (`PeerUnreachable`); a reply too large to be
+ * an ILP packet → T00. A request is never retried, redirects never followed. Decoding the reply is
+ * the caller's concern (the deliver stage).
  */
 import { Clock, Effect, Layer, Redacted } from "effect"
-import { Pool } from "undici"
 import { Http1Pool } from "./Http1Client.ts"
 import { defaultResponseLimits } from "./Http1Response.ts"
 import { NodeConfigService, type PeerConfig } from "../Config.ts"
@@ -35,7 +34,7 @@ export interface PeerClientOptions {
   /** How long an idle keep-alive connection is kept. */
   readonly keepAliveTimeoutMs: number
   /**
-   * Requests per `http:` peer waiting for a connection when all `connectionsMax` are busy; past
+   * Requests per peer waiting for a connection when all `connectionsMax` are busy; past
    * it a packet fails at once with T01 (default `peerQueuedMax`).
    */
   readonly queuedMax?: number
@@ -47,141 +46,41 @@ export const peerQueuedMax = 1024
 /** Header values we write must be visible ASCII, space or tab (no CR/LF: no header injection). */
 const headerSafe = /^[\t\x20-\x7e]*$/
 
-class ReplyTooLarge extends Error {}
-
-type Body = AsyncIterable<Uint8Array> & { destroy: (error?: Error) => unknown; dump: () => Promise<void> }
-
-const readBounded = async (body: Body, limit: number): Promise<Uint8Array> => {
-  const chunks: Array<Uint8Array> = []
-  let total = 0
-  for await (const chunk of body) {
-    total += chunk.length
-    if (total > limit) {
-      body.destroy()
-      throw new ReplyTooLarge(`reply larger than ${limit} bytes`)
-    }
-    chunks.push(chunk)
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
-}
-
 interface Target {
   /** What the pool was made for: a change to either makes a new one. */
   readonly url: string
   readonly token: string
-  /** `http:` peers: the lean client and the request head up to the Content-Length value. */
-  readonly lean: { readonly pool: Http1Pool; readonly head: Buffer } | undefined
-  /** `https:` peers. */
-  readonly pool: Pool | undefined
-  readonly path: string
-  readonly headers: Record<string, string>
+  readonly pool: Http1Pool
+  /** The request head up to the Content-Length value. */
+  readonly head: Buffer
   /** Why requests to this peer cannot be made (a token that cannot go in a header). */
   readonly invalid: string | undefined
 }
-
-const closeTarget = (target: Target): Promise<void> =>
-  target.lean !== undefined ? target.lean.pool.close() : target.pool!.close()
 
 const makeTarget = (peer: PeerConfig, options: PeerClientOptions): Target | undefined => {
   if (peer.outgoing === undefined) return undefined
   const url = new URL(peer.outgoing.url)
   const token = Redacted.value(peer.outgoing.token)
-  const path = `${url.pathname}${url.search}`
   const invalid = headerSafe.test(token) ? undefined : "outgoing token has characters an HTTP header cannot carry"
-  const lean = url.protocol !== "http:" ? undefined : {
-    pool: new Http1Pool({
-      // WHATWG URL keeps the brackets of an IPv6 host; net.connect wants the bare address.
-      host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
-      port: url.port === "" ? 80 : Number(url.port),
-      connectionsMax: options.connectionsMax,
-      queuedMax: options.queuedMax ?? peerQueuedMax,
-      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
-      limits: { ...defaultResponseLimits, bodyBytesMax: replyBytesMax }
-    }),
-    head: Buffer.from(
-      `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${invalid === undefined ? token : ""}\r\n` +
-        "Content-Type: application/octet-stream\r\nContent-Length: ",
-      "latin1"
-    )
-  }
-  const pool = lean !== undefined ? undefined : new Pool(url.origin, {
-    connections: options.connectionsMax,
-    pipelining: 1,
-    keepAliveTimeout: options.keepAliveTimeoutMs
+  const https = url.protocol === "https:"
+  const pool = new Http1Pool({
+    // WHATWG URL keeps the brackets of an IPv6 host; net.connect wants the bare address.
+    host: url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname,
+    port: url.port !== "" ? Number(url.port) : https ? 443 : 80,
+    connectionsMax: options.connectionsMax,
+    queuedMax: options.queuedMax ?? peerQueuedMax,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    limits: { ...defaultResponseLimits, bodyBytesMax: replyBytesMax },
+    ...(https ? { tls: {} } : {})
   })
-  return {
-    url: peer.outgoing.url,
-    token,
-    lean,
-    pool,
-    invalid,
-    path,
-    headers: {
-      "content-type": "application/octet-stream",
-      authorization: `Bearer ${Redacted.value(peer.outgoing.token)}`
-    }
-  }
+  const head = Buffer.from(
+    `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+      `Authorization: Bearer ${invalid === undefined ? token : ""}\r\n` +
+      "Content-Type: application/octet-stream\r\nContent-Length: ",
+    "latin1"
+  )
+  return { url: peer.outgoing.url, token, pool, head, invalid }
 }
-
-const post = async (target: Target, prepare: Uint8Array, signal: AbortSignal): Promise<Uint8Array | number> => {
-  const response = await target.pool!.request({
-    path: target.path,
-    method: "POST",
-    headers: target.headers,
-    body: prepare,
-    signal
-  })
-  const body = response.body as unknown as Body
-  if (response.statusCode < 200 || response.statusCode > 299) {
-    await body.dump().catch(() => undefined)
-    return response.statusCode
-  }
-  return readBounded(body, replyBytesMax)
-}
-
-/**
- * One request, aborted when `timeoutMs` has passed (R00) or when the fiber is interrupted. One
- * `callback` with its own timer rather than `Effect.tryPromise` + `Effect.timeoutOrElse`: the race
- * those two set up costs 7–9 µs of CPU per packet more (docs/performance.md). The duration comes
- * from the packet's expiry read on Effect's `Clock`; the timer is real, like the I/O it bounds.
- */
-const request = (
-  target: Target,
-  peer: PeerConfig,
-  prepare: Uint8Array,
-  timeoutMs: number
-): Effect.Effect<Uint8Array, PeerUnreachable | Expired | InternalError> =>
-  Effect.callback((resume, interrupted) => {
-    const controller = new AbortController()
-    let expired = false
-    const timer = setTimeout(() => {
-      expired = true
-      controller.abort()
-    }, timeoutMs)
-    const onInterrupt = () => controller.abort()
-    interrupted.addEventListener("abort", onInterrupt, { once: true })
-    const done = (outcome: Effect.Effect<Uint8Array, PeerUnreachable | Expired | InternalError>) => {
-      clearTimeout(timer)
-      interrupted.removeEventListener("abort", onInterrupt)
-      resume(outcome)
-    }
-    post(target, prepare, controller.signal).then(
-      (reply) =>
-        done(
-          typeof reply === "number" ?
-            Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id} answered HTTP ${reply}` })) :
-            Effect.succeed(reply)
-        ),
-      (error: unknown) =>
-        done(Effect.fail(
-          expired ?
-            new Expired({ reason: `no reply from peer ${peer.id} before expiry` }) :
-            error instanceof ReplyTooLarge ?
-            new InternalError({ reason: `peer ${peer.id}: ${error.message}` }) :
-            new PeerUnreachable({ reason: `peer ${peer.id} unreachable: ${(error as Error).message}` })
-        ))
-    )
-  })
 
 /** `head` (ending in "Content-Length: ") + the length + CRLF CRLF + `body`, in one buffer. */
 const requestBytes = (head: Buffer, body: Uint8Array): Buffer => {
@@ -194,11 +93,15 @@ const requestBytes = (head: Buffer, body: Uint8Array): Buffer => {
 }
 
 /**
- * One request on the lean client, same contract as `request`: the deadline timer aborts the
- * exchange (destroying its socket if it has one) and answers R00; interruption aborts it too.
+ * One request, failing with R00 when `timeoutMs` has passed: the deadline timer aborts the
+ * exchange (destroying its socket if it has one, since a late reply on it could be taken for the
+ * next request's); interruption of the fiber aborts it too. One `callback` with its own timer
+ * rather than `Effect.timeoutOrElse`, whose race costs 7–9 µs more per packet (docs/performance.md).
+ * The duration comes from the packet's expiry read on Effect's `Clock`; the timer is real, like the
+ * I/O it bounds.
  */
-const requestLean = (
-  lean: { readonly pool: Http1Pool; readonly head: Buffer },
+const request = (
+  target: Target,
   peer: PeerConfig,
   prepare: Uint8Array,
   timeoutMs: number
@@ -206,7 +109,7 @@ const requestLean = (
   Effect.callback((resume) => {
     let settled = false
     let timer: ReturnType<typeof setTimeout> | undefined
-    const exchange = lean.pool.request(requestBytes(lean.head, prepare), (error, status, body) => {
+    const exchange = target.pool.request(requestBytes(target.head, prepare), (error, status, body) => {
       if (settled) return
       settled = true
       clearTimeout(timer)
@@ -241,11 +144,11 @@ export const make = (options: PeerClientOptions) =>
   Effect.gen(function*() {
     const targets = new Map<string, Target>()
     yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.allSettled([...targets.values()].map(closeTarget)))
+      Effect.promise(() => Promise.allSettled([...targets.values()].map((target) => target.pool.close())))
     )
     // One pool per peer id. A peer whose outgoing URL or token changed at run time (operator API)
-    // gets a new pool; the old one is closed once its in-flight requests are done (undici's
-    // `close` waits for them). A deleted peer's idle connections close after `keepAliveTimeoutMs`.
+    // gets a new pool; the old one is closed once its in-flight requests are done (`close` waits
+    // for them, each bounded by its packet's expiry). A deleted peer's idle connections close after `keepAliveTimeoutMs`.
     const targetFor = (peer: PeerConfig): Target | undefined => {
       if (peer.outgoing === undefined) return undefined
       const existing = targets.get(peer.id)
@@ -256,11 +159,11 @@ export const make = (options: PeerClientOptions) =>
       if (target === undefined) return undefined
       targets.delete(peer.id)
       targets.set(peer.id, target)
-      if (existing !== undefined) void closeTarget(existing).catch(() => undefined)
+      if (existing !== undefined) void existing.pool.close()
       if (targets.size > peerPoolsMax) {
         const [oldestId, oldest] = targets.entries().next().value!
         targets.delete(oldestId)
-        void closeTarget(oldest).catch(() => undefined)
+        void oldest.pool.close()
       }
       return target
     }
@@ -273,10 +176,7 @@ export const make = (options: PeerClientOptions) =>
         if (target.invalid !== undefined) {
           return Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id}: ${target.invalid}` }))
         }
-        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          target.lean !== undefined ?
-            requestLean(target.lean, peer, prepare, Math.max(0, deadlineMs - now)) :
-            request(target, peer, prepare, Math.max(0, deadlineMs - now)))
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => request(target, peer, prepare, Math.max(0, deadlineMs - now)))
       })
     return PeerClient.of({ send })
   })

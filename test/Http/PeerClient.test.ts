@@ -1,22 +1,18 @@
 /**
  * The node's peer client (src/Http/PeerClient.ts) end to end on real sockets: what it sends, and
- * how each way a peer can fail maps to an ILP error (R00 / T01 / T00), for `http:` peers (the lean
- * client) and `https:` peers (undici).
+ * how each way a peer can fail maps to an ILP error (R00 / T01 / T00), for `http:` and `https:` peers.
  */
-import { execFileSync } from "node:child_process"
 import { once } from "node:events"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import type { AddressInfo, Socket } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { Effect, Exit, Fiber, Redacted } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import type { PeerConfig } from "../../src/Config.ts"
 import type { PeerClientShape } from "../../src/Connector/PeerClient.ts"
 import * as PeerClient from "../../src/Http/PeerClient.ts"
 import { peerConfig } from "../Connector/fixtures.ts"
+import { makeTestCertificate } from "../support/tlsCert.ts"
 import { waitUntil } from "../support/wait.ts"
 
 const cleanups: Array<() => Promise<void> | void> = []
@@ -176,21 +172,16 @@ describe("PeerClient over http: (the lean client)", () => {
   })
 })
 
-describe("PeerClient over https: (undici)", () => {
-  it("speaks TLS: an untrusted certificate is T01 naming the certificate", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "peerclient-tls-"))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=127.0.0.1"
-    ], { stdio: "ignore" })
+describe("PeerClient over https: (the lean client on node:tls)", () => {
+  it("speaks TLS with the system CAs: an untrusted certificate is T01 naming the certificate", async () => {
+    const certificate = makeTestCertificate()
     const server = await startServer(
-      createHttpsServer({ key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }),
+      createHttpsServer({ key: certificate.key, cert: certificate.cert }),
       (_seen, response) => response.end("fulfill")
     )
     const failure = failureTag(await sendExit(peer(`https://127.0.0.1:${server.port}/`)))
     expect(failure.tag).toBe("PeerUnreachable")
-    // A plaintext client would get a malformed reply instead; undici's TLS refuses the certificate.
+    // A plaintext client would get a malformed reply instead; TLS refuses the certificate.
     expect(failure.reason).toMatch(/certificate/i)
     expect(server.seen).toHaveLength(0)
   })
