@@ -16,7 +16,10 @@
  *   `Connection: close` (or was HTTP/1.0 without keep-alive, or ran to the end of the
  *   connection), bytes followed the reply, or bytes arrived while it was idle;
  * - a request is written once and never retried (a Prepare the peer may have read could otherwise
- *   be paid twice); redirects are answers like any other status.
+ *   be paid twice); redirects are answers like any other status. So a request written on an idle
+ *   socket in the instant the server closes it fails (`unreachable`): the keep-alive margin above
+ *   and dropping every socket seen closed keep that window small, as in any HTTP/1.1 client that
+ *   does not replay POSTs.
  *
  * The pool has no timer of its own per request: the caller bounds every exchange and calls
  * `abort` at its deadline or on interruption, which destroys a socket mid-exchange (a late reply
