@@ -1,6 +1,7 @@
 /**
  * The lean HTTP/1.1 pool (src/Http/Http1Client.ts) against real servers on 127.0.0.1: node:http
- * servers, and raw `net` servers that answer the way hostile or broken peers do.
+ * servers, and raw `net` servers that answer the way hostile or broken peers do. Over 400 lines
+ * because the raw-server harness and the cases that need it (plain and TLS) belong together.
  */
 import { once } from "node:events"
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http"
