@@ -16,6 +16,11 @@
  * stored total is a defect of that write only. A write, once started, is not interrupted while it
  * waits for its batch.
  *
+ * Reads: what the steps wrote (totals, pending sums, the next lapse of a payment's pending packets)
+ * is remembered in memory (`ReceiptTotalsSqliteCache.ts`, bounded; cleared when a batch rolls
+ * back), which is exact because this process is the only writer; a step reads SQLite only for what
+ * it has not seen.
+ *
  * Storage: totals are TEXT decimals computed with BigInt (exact at any size). Connection rows carry
  * `expires_at_ms`; an expired row counts as absent at once. Packet rows (`receipt_packets`) carry
  * their state, amount, lapse and forget times; `receipt_payment_pending` keeps each payment's
@@ -67,6 +72,7 @@ import {
   type StepContext,
   step
 } from "./ReceiptTotalsSqliteSteps.ts"
+import { ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
 import { inTransaction } from "../SqliteTransaction.ts"
 
 export interface SqliteOptions {
@@ -119,7 +125,13 @@ interface PendingWrite {
 }
 
 /** Collects writes and commits them in batches (see the module comment). `flush` runs what waits now. */
-const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTtlMs: number, settleGraceMs: number) => {
+const makeWriteBatcher = (
+  db: DatabaseSync,
+  statements: Statements,
+  cache: ReceiptCache,
+  connectionTtlMs: number,
+  settleGraceMs: number
+) => {
   let waiting: Array<PendingWrite> = []
   let scheduled = false
   const flush = (): void => {
@@ -135,7 +147,7 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
         // create, so they never pile up faster than they are deleted.
         statements.sweepPackets.run(batch[0]!.nowMs, 2 * batch.length)
         for (const item of batch) {
-          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs }
+          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache }
           try {
             outcomes.push(Effect.succeed(step(ctx, item.write)))
           } catch (error) {
@@ -147,6 +159,8 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
         }
       })
     } catch (error) {
+      // Rolled back: what the steps remembered was never committed.
+      cache.clear()
       const failure = Effect.fail(new ReceiptStoreUnavailable({ message: "receipt totals storage error", cause: error }))
       for (const item of batch) item.resume(failure)
       return
@@ -170,6 +184,7 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
 const makeService = (
   db: DatabaseSync,
   statements: Statements,
+  cache: ReceiptCache,
   batcher: ReturnType<typeof makeWriteBatcher>
 ): ReceiptTotalsShape => ({
   // Per packet: plain functions, without an `Effect.fn` span (~6 µs per call; docs/performance.md).
@@ -193,6 +208,7 @@ const makeService = (
   deletePayment: Effect.fn("ReceiptTotals.deletePayment")(function*(key) {
     yield* checkKey("payment key", key)
     yield* tryStore(() => inTransaction(db, () => {
+      cache.forgetPayment(key)
       statements.deletePayment.run(key)
       statements.releasePaymentPending.run(key)
       statements.deletePendingTotal.run(key)
@@ -254,10 +270,11 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<ReceiptTotals, 
       const statements = prepare(db)
       const released = yield* releaseLeftovers(db, statements)
       if (released > 0) yield* Effect.logInfo(`released ${released} pending receipt total(s) left by a previous process`)
-      const batcher = makeWriteBatcher(db, statements, ttlMs(resolved.connectionTtlSeconds), resolved.settleGraceMs)
+      const cache = new ReceiptCache()
+      const batcher = makeWriteBatcher(db, statements, cache, ttlMs(resolved.connectionTtlSeconds), resolved.settleGraceMs)
       // Runs before the database closes (finalizers run in reverse): writes still waiting are committed.
       yield* Effect.addFinalizer(() => Effect.sync(batcher.flush))
       yield* Effect.forkScoped(sweeper(statements, resolved.sweepIntervalMs, resolved.sweepBatchMax))
-      return makeService(db, statements, batcher)
+      return makeService(db, statements, cache, batcher)
     })
   )

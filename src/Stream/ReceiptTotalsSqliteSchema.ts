@@ -51,6 +51,7 @@ export interface Statements {
   readonly sweep: StatementSync
   readonly packet: StatementSync
   readonly duePending: StatementSync
+  readonly nextLapse: StatementSync
   readonly pendingTotal: StatementSync
   readonly putPendingTotal: StatementSync
   readonly deletePendingTotal: StatementSync
@@ -82,6 +83,7 @@ export const prepare = (db: DatabaseSync): Statements => ({
   duePending: db.prepare(
     "SELECT packet_id, amount FROM receipt_packets WHERE payment_key = ? AND state = 1 AND lapse_at_ms <= ? LIMIT ?"
   ),
+  nextLapse: db.prepare("SELECT MIN(lapse_at_ms) AS next FROM receipt_packets WHERE payment_key = ? AND state = 1"),
   pendingTotal: db.prepare("SELECT total, count FROM receipt_payment_pending WHERE key = ?"),
   putPendingTotal: db.prepare(
     `INSERT INTO receipt_payment_pending (key, total, count) VALUES (?, ?, ?)
