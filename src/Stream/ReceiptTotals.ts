@@ -108,6 +108,12 @@ export type CommitResult =
 export type ReleaseOutcome = "released" | "committed"
 
 export interface ReceiptTotalsShape {
+  /**
+   * True when every call answers within a few event-loop turns without waiting on I/O (the
+   * in-process stores: SQLite in this process, memory), so a caller needs no timer to bound it.
+   * Absent for a remote store (Redis).
+   */
+  readonly inProcess?: boolean
   /** Reserve + commit in one step (no ledger reservation behind it). */
   readonly add: (request: AddRequest) => Effect.Effect<AddResult, ReceiptStoreUnavailable>
   /** Counts the amount as pending against the cap, or refuses it; see the module comment. */
