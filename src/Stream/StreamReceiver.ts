@@ -41,6 +41,9 @@ type Target =
   | { readonly kind: "incoming"; readonly payment: IncomingPaymentReceiver }
   | { readonly kind: "wallet"; readonly walletAddressId: string }
 
+/** What `match` found out, for `deliver`: the target, and the fulfillment when the condition matched. */
+type Matched = Target & { readonly fulfillment: Buffer | undefined }
+
 /**
  * The Prepare as the STREAM receiver sees it. A packet that must not be accepted (unfulfillable, or
  * found unfulfillable when matched, so the ledger reserved nothing for it) gets a condition no
@@ -50,10 +53,13 @@ type Target =
 const toIlpPrepare = (request: Timed, acceptable: boolean): IlpPacket.IlpPrepare => ({
   amount: request.destinationAmount.toString(),
   expiresAt: new Date(request.prepare.expiresAt),
-  executionCondition: acceptable ? Buffer.from(request.prepare.executionCondition) : neverFulfilled,
+  executionCondition: acceptable ? bufferView(request.prepare.executionCondition) : neverFulfilled,
   destination: request.prepare.destination,
-  data: Buffer.from(request.prepare.data)
+  data: bufferView(request.prepare.data)
 })
+
+/** The same bytes as a Buffer, without copying (the receiver only reads them). */
+const bufferView = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 const fromIlpReject = (reject: IlpPacket.IlpReject): Reject => ({
   code: reject.code,
@@ -91,10 +97,17 @@ const neverFulfilled = Buffer.alloc(32)
 export const isFulfillable = (
   credentials: StreamCredentialsShape,
   prepare: { readonly destination: string; readonly data: Uint8Array; readonly executionCondition: Uint8Array }
-): boolean => {
+): boolean => checkedFulfillment(credentials, prepare) !== undefined
+
+/** The fulfillment of this Prepare when its condition is the hash of it; undefined otherwise. */
+const checkedFulfillment = (
+  credentials: StreamCredentialsShape,
+  prepare: { readonly destination: string; readonly data: Uint8Array; readonly executionCondition: Uint8Array }
+): Buffer | undefined => {
   const connection = credentials.server.connection(prepare.destination)
-  if (connection === undefined) return false
-  return bytesEqual(sha256(credentials.server.fulfillmentFor(connection, prepare.data)), prepare.executionCondition)
+  if (connection === undefined) return undefined
+  const fulfillment = credentials.server.fulfillmentFor(connection, prepare.data)
+  return bytesEqual(sha256(fulfillment), prepare.executionCondition) ? fulfillment : undefined
 }
 
 export const make = Effect.gen(function*() {
@@ -110,14 +123,15 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const tag = credentials.decodeTag(request.prepare.destination)
       if (tag === undefined) return Effect.succeed(undefined)
-      const fulfillable = !request.unfulfillable && isFulfillable(credentials, request.prepare)
+      const fulfillment = request.unfulfillable ? undefined : checkedFulfillment(credentials, request.prepare)
+      const fulfillable = fulfillment !== undefined
       if (tag.kind === "incoming") {
         return Effect.flatMap(directory.incomingPayment(tag.id), (payment) =>
           payment === undefined ? gone("incoming payment") : Effect.succeed<LocalReceiver>({
             ledgerAccountId: payment.ledgerAccountId,
             asset: payment.asset,
             fulfillable,
-            context: { kind: "incoming", payment } satisfies Target
+            context: { kind: "incoming", payment, fulfillment } satisfies Matched
           }))
       }
       return Effect.flatMap(directory.walletAddress(tag.id), (wallet) =>
@@ -125,7 +139,7 @@ export const make = Effect.gen(function*() {
           ledgerAccountId: wallet.ledgerAccountId,
           asset: wallet.asset,
           fulfillable,
-          context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
+          context: { kind: "wallet", walletAddressId: wallet.id, fulfillment } satisfies Matched
         }))
     })
 
@@ -255,13 +269,16 @@ export const make = Effect.gen(function*() {
 
   const deliver = (request: Timed, receiver: LocalReceiver) =>
     Effect.suspend(() => {
-      const reply = credentials.server.createReply(toIlpPrepare(request, receiver.fulfillable && !request.unfulfillable))
+      const target = receiver.context as Matched
+      const acceptable = receiver.fulfillable && !request.unfulfillable
+      // The condition was checked when matched (same data, same condition): not hashed again.
+      const checked = acceptable && target.fulfillment !== undefined ? target.fulfillment : null
+      const reply = credentials.server.createReply(toIlpPrepare(request, acceptable), checked)
       if (!isIncomingMoney(reply)) {
         return "fulfillment" in reply ?
           Effect.succeed<Fulfill>({ fulfillment: reply.fulfillment, data: reply.data }) :
           refuse(reply)
       }
-      const target = receiver.context as Target
       if (target.kind === "incoming" && !target.payment.open) {
         return refuse(reply.finalDecline())
       }

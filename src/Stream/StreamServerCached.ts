@@ -214,7 +214,13 @@ export class CachedStreamServer extends StreamServer {
     return this.connection(destinationAddress)?.paymentTag
   }
 
-  override createReply(prepare: IlpPacket.IlpPrepare): CachedIncomingMoney | IlpPacket.IlpReply {
+  /**
+   * `checked`: what the caller already knows of this Prepare's condition (so the fulfillment HMAC
+   * and its hash are not computed twice): the fulfillment for its data when it was checked to
+   * match the condition, `null` when it was checked NOT to (answered like a condition mismatch);
+   * undefined: not checked, computed here as the library does.
+   */
+  override createReply(prepare: IlpPacket.IlpPrepare, checked?: Buffer | null): CachedIncomingMoney | IlpPacket.IlpReply {
     const reply = new Reply(this.address, this.iv)
     const library = this as unknown as LibraryInternals
     if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
@@ -240,9 +246,11 @@ export class CachedStreamServer extends StreamServer {
     const receivedAmount = Long.fromString(prepare.amount, true)
     if (!receivedAmount.greaterThanOrEqual(request.prepareAmount)) return reply.reject("F99")
 
-    const fulfillment = this.fulfillmentFor(connection, prepare.data)
-    const condition = createHash("sha256").update(fulfillment).digest()
-    if (!condition.equals(prepare.executionCondition)) return reply.reject("F99")
+    if (checked === null) return reply.reject("F99")
+    const fulfillment = checked ?? this.fulfillmentFor(connection, prepare.data)
+    if (checked === undefined && !createHash("sha256").update(fulfillment).digest().equals(prepare.executionCondition)) {
+      return reply.reject("F99")
+    }
     if (receivedAmount.isZero()) return reply.fulfill(fulfillment)
 
     return {

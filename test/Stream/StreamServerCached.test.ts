@@ -88,6 +88,21 @@ describe("CachedStreamServer", () => {
     same(prepareOf([], { type: 13 }))
   })
 
+  it("answers the same when the caller already checked the condition: its fulfillment given, or null when unmet", () => {
+    const prepare = prepareOf([new StreamMoneyFrame(1, 1)])
+    const fulfillment = hmac(fulfillmentKey, prepare.data)
+    expect(view(cached.createReply(prepare, fulfillment), "100")).toEqual(view(library.createReply(prepare), "100"))
+    const probe = prepareOf([new StreamMoneyFrame(1, 1)], { condition: randomBytes(32) })
+    expect(view(cached.createReply(probe, null))).toEqual(view(library.createReply(probe)))
+    // Null refuses even a matching condition, exactly as a mismatch would be refused.
+    expect(view(cached.createReply(prepare, null))).toEqual(view(library.createReply({ ...prepare, executionCondition: randomBytes(32) })))
+    // What the library answers before looking at the condition is unchanged.
+    for (const frames of [[new ConnectionCloseFrame(ErrorCode.NoError, "bye")], [new ConnectionNewAddressFrame("test.sender")]]) {
+      const early = prepareOf(frames, { minimum: 101 })
+      expect(view(cached.createReply(early, null))).toEqual(view(library.createReply(early)))
+    }
+  })
+
   it("refuses junk like the library: not our address (F02), a bad token or undecryptable data (F06)", () => {
     same(prepareOf([new StreamMoneyFrame(1, 1)], { destination: "test.elsewhere.abc" }))
     same(prepareOf([new StreamMoneyFrame(1, 1)], { destination: `${serverAddress}.${randomBytes(40).toString("base64url")}` }))
