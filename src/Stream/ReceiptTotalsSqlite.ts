@@ -23,9 +23,10 @@
  *
  * Storage: totals are TEXT decimals computed with BigInt (exact at any size). Connection rows carry
  * `expires_at_ms`; an expired row counts as absent at once. Packet rows (`receipt_packets`) carry
- * their state, amount, lapse and forget times; `receipt_payment_pending` keeps each payment's
- * pending sum and count, so a reserve reads two totals (after lapsing at most 64 due packets of
- * that payment through a partial index) instead of summing its pending rows. Each write batch deletes up to twice its
+ * their state, amount, lapse and forget times; they are the record of what is pending. Each
+ * payment's pending sum and count are kept in memory beside them (summed from its pending rows
+ * when not known; a reserve lapses at most 64 due packets of that payment, through a partial index,
+ * when one may be due); `receipt_payment_pending` is no longer written. Each write batch deletes up to twice its
  * size of forgotten packet rows, and a sweeper deletes at most `sweepBatchMax` expired connection
  * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
@@ -72,7 +73,7 @@ import {
   type StepContext,
   step
 } from "./ReceiptTotalsSqliteSteps.ts"
-import { ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
+import { cacheEntriesMax, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
 import { inTransaction } from "../SqliteTransaction.ts"
 
 export interface SqliteOptions {
@@ -86,6 +87,8 @@ export interface SqliteOptions {
   readonly sweepBatchMax?: number
   /** Wait for a lock held by another connection to the file. */
   readonly busyTimeoutMs?: number
+  /** Keys of each kind (connections, payments, pending sums) remembered in memory (`ReceiptTotalsSqliteCache.ts`). */
+  readonly cacheEntriesMax?: number
 }
 
 /** Writes per transaction. */
@@ -96,7 +99,8 @@ export const sqliteDefaults = {
   settleGraceMs: totalsDefaults.settleGraceMs,
   sweepIntervalMs: 60_000,
   sweepBatchMax: 1_000,
-  busyTimeoutMs: 1_000
+  busyTimeoutMs: 1_000,
+  cacheEntriesMax: cacheEntriesMax
 } as const
 
 export type Resolved = Required<SqliteOptions>
@@ -107,11 +111,12 @@ const resolve = (options: SqliteOptions): Resolved => ({
   settleGraceMs: options.settleGraceMs ?? sqliteDefaults.settleGraceMs,
   sweepIntervalMs: options.sweepIntervalMs ?? sqliteDefaults.sweepIntervalMs,
   sweepBatchMax: options.sweepBatchMax ?? sqliteDefaults.sweepBatchMax,
-  busyTimeoutMs: options.busyTimeoutMs ?? sqliteDefaults.busyTimeoutMs
+  busyTimeoutMs: options.busyTimeoutMs ?? sqliteDefaults.busyTimeoutMs,
+  cacheEntriesMax: options.cacheEntriesMax ?? sqliteDefaults.cacheEntriesMax
 })
 
 const optionsProblem = (options: Resolved): string | undefined => {
-  const positive = ["sweepIntervalMs", "sweepBatchMax", "busyTimeoutMs"] as const
+  const positive = ["sweepIntervalMs", "sweepBatchMax", "busyTimeoutMs", "cacheEntriesMax"] as const
   const bad = positive.find((name) => !Number.isSafeInteger(options[name]) || options[name] <= 0)
   return bad !== undefined
     ? `${bad} must be a positive integer`
@@ -272,7 +277,7 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<ReceiptTotals, 
       const statements = prepare(db)
       const released = yield* releaseLeftovers(db, statements)
       if (released > 0) yield* Effect.logInfo(`released ${released} pending receipt total(s) left by a previous process`)
-      const cache = new ReceiptCache()
+      const cache = new ReceiptCache(resolved.cacheEntriesMax)
       const batcher = makeWriteBatcher(db, statements, cache, ttlMs(resolved.connectionTtlSeconds), resolved.settleGraceMs)
       // Runs before the database closes (finalizers run in reverse): writes still waiting are committed.
       yield* Effect.addFinalizer(() => Effect.sync(batcher.flush))

@@ -13,8 +13,10 @@
  * - connection totals with their expiry: an entry past its expiry counts as absent, exactly as the
  *   `expires_at_ms > now` of the SELECT does (the sweeper may delete the row later; absent either way);
  * - committed payment totals;
- * - pending sums and counts per payment, with a lower bound on the earliest lapse of the payment's
- *   pending packets (`nextLapseMs`), so the due-packet query runs only when a packet may be due.
+ * - pending sums and counts per payment, mirroring its pending packet rows (changed in the same
+ *   step as the row; on a miss summed from the rows, which are the record: the sum is not stored),
+ *   with a lower bound on the earliest lapse of those packets (`nextLapseMs`), so the due-packet
+ *   query runs only when a packet may be due.
  *
  * Bounded: at most `entriesMax` keys per map; beyond it the oldest-inserted key is forgotten (it is
  * read from SQLite again when needed).

@@ -107,22 +107,30 @@ const committedPaymentTotal = (ctx: StepContext, key: string): bigint => {
   return total
 }
 
-/** The payment's pending sum and count (0 when absent). */
+/**
+ * The payment's pending sum and count (0 when absent), from memory; on a miss, summed from its
+ * pending packet rows (at most `pendingPerPaymentMax` of them), which are the record of what is
+ * pending: the sum is not stored (restart releases every pending packet anyway).
+ */
 const readPending = (ctx: StepContext, paymentKey: string): PendingEntry => {
   const cached = ctx.cache.pending.get(paymentKey)
   if (cached !== undefined) return cached
-  const row = ctx.statements.pendingTotal.get(paymentKey) as Record<string, unknown> | undefined
-  // When the lapses are not known, the next lapse may be due now.
-  const entry: PendingEntry = row === undefined ?
-    { total: 0n, count: 0, nextLapseMs: -Infinity } :
-    { total: parseTotal(row["total"]), count: Number(row["count"]), nextLapseMs: -Infinity }
+  const rows = ctx.statements.pendingPackets.all(paymentKey) as Array<Record<string, unknown>>
+  let total = 0n
+  let nextLapseMs = Infinity
+  for (const row of rows) {
+    total += parseTotal(row["amount"])
+    nextLapseMs = Math.min(nextLapseMs, Number(row["lapse_at_ms"]))
+  }
+  const entry: PendingEntry = { total, count: rows.length, nextLapseMs }
   ctx.cache.setPending(paymentKey, entry)
   return entry
 }
 
 /**
- * Adds `amount` (negative: takes away) and `count` to the payment's pending sum; `lapseAtMs` is
- * the lapse of a packet that becomes pending.
+ * Adds `amount` (negative: takes away) and `count` to the payment's pending sum, in memory, in the
+ * same step as the packet row's change that it mirrors; `lapseAtMs` is the lapse of a packet that
+ * becomes pending.
  */
 const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number, lapseAtMs?: number): void => {
   const pending = readPending(ctx, paymentKey)
@@ -130,10 +138,8 @@ const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, cou
   const left = pending.count + count
   if (total < 0n || left < 0) throw new CorruptTotal("pending receipt total went below zero")
   if (left === 0) {
-    ctx.statements.deletePendingTotal.run(paymentKey)
     ctx.cache.setPending(paymentKey, { total: 0n, count: 0, nextLapseMs: Infinity })
   } else {
-    ctx.statements.putPendingTotal.run(paymentKey, total.toString(), left)
     const nextLapseMs = lapseAtMs === undefined ? pending.nextLapseMs : Math.min(pending.nextLapseMs, lapseAtMs)
     ctx.cache.setPending(paymentKey, { total, count: left, nextLapseMs })
   }

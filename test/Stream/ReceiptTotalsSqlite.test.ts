@@ -208,4 +208,35 @@ describe("ReceiptTotals.layerSqlite", () => {
     cache.clear()
     expect(cache.connections.size + cache.payments.size + cache.pending.size).toBe(0)
   })
+
+  it.effect("pending sums forgotten from memory are summed again from the packet rows: caps and lapses hold", () =>
+    Effect.provide(
+      ReceiptTotals.use((totals) =>
+        Effect.gen(function*() {
+          // One key of each kind in memory: every switch between the two payments forgets the other's sum.
+          const reserve = (key: string, packetId: string, amount: bigint, pendingMs = 600_000) =>
+            totals.reserve({ packetId, connectionKey: `c-${key}`, amount, payment: { key, cap: 30n }, pendingMs })
+          expect(yield* reserve("p", "p1", 10n, 1_000)).toMatchObject({ accepted: true, paymentTotal: 10n })
+          expect(yield* reserve("q", "q1", 10n)).toMatchObject({ accepted: true, paymentTotal: 10n })
+          expect(yield* reserve("p", "p2", 10n)).toMatchObject({ accepted: true, paymentTotal: 20n })
+          expect(yield* reserve("q", "q2", 10n)).toMatchObject({ accepted: true, paymentTotal: 20n })
+          expect(yield* reserve("p", "p3", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+          expect(yield* reserve("q", "q3", 15n)).toEqual({ accepted: false, paymentTotal: 20n, remaining: 10n })
+          expect(yield* reserve("p", "p4", 1n)).toEqual({ accepted: false, paymentTotal: 30n, remaining: 0n })
+          expect(yield* totals.commit({ packetId: "q1", connectionKey: "c-q", paymentKey: "q" })).toMatchObject({
+            outcome: "committed",
+            paymentTotal: 10n
+          })
+          expect(yield* totals.release({ packetId: "p2", connectionKey: "c-p", paymentKey: "p" })).toBe("released")
+          expect(yield* reserve("q", "q4", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+          expect(yield* reserve("p", "p5", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+          expect(yield* reserve("q", "q5", 1n)).toEqual({ accepted: false, paymentTotal: 30n, remaining: 0n })
+          // p1 lapses at 1 s, found from the rows after its sum was forgotten.
+          yield* TestClock.adjust(1_000)
+          expect(yield* reserve("q", "q6", 1n)).toEqual({ accepted: false, paymentTotal: 30n, remaining: 0n })
+          expect(yield* reserve("p", "p6", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+        })
+      ),
+      layerSqlite({ filename: ":memory:", cacheEntriesMax: 1 })
+    ))
 })
