@@ -65,6 +65,7 @@ import {
   openDatabase
 } from "./ReceiptTotalsSqliteSchema.ts"
 import {
+  connectionTotalOf,
   readTotal,
   tryStore,
   WriteRefused,
@@ -203,11 +204,12 @@ const makeService = (
     Effect.andThen(dieIf(packetRefProblem(packet)), batcher.write<CommitResult>({ kind: "commit", packet })),
   release: (packet) =>
     Effect.andThen(dieIf(packetRefProblem(packet)), batcher.write<ReleaseOutcome>({ kind: "release", packet })),
-  get: Effect.fn("ReceiptTotals.get")(function*(key) {
-    yield* checkKey("connection key", key)
-    const nowMs = yield* Clock.currentTimeMillis
-    return yield* tryStore(() => readTotal(statements.connection, key, nowMs))
-  }),
+  // Per packet for uncapped receivers (StreamReceiver): no span; from memory when known.
+  get: (key) =>
+    Effect.andThen(
+      checkKey("connection key", key),
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => tryStore(() => connectionTotalOf(statements, cache, key, nowMs)))
+    ),
   paymentTotal: Effect.fn("ReceiptTotals.paymentTotal")(function*(key) {
     yield* checkKey("payment key", key)
     return yield* tryStore(() => readTotal(statements.payment, key))

@@ -91,12 +91,15 @@ const readPacket = (ctx: StepContext, packetId: string): StoredPacket | undefine
   }
 }
 
-/** The connection's committed total (0 when absent or expired). */
-const connectionTotal = (ctx: StepContext, key: string): bigint => {
-  const cached = ctx.cache.connections.get(key)
-  if (cached !== undefined) return cached.expiresAtMs > ctx.nowMs ? cached.total : 0n
-  return readTotal(ctx.statements.connection, key, ctx.nowMs)
+/** The connection's committed total (0 when absent or expired), from memory when known. */
+export const connectionTotalOf = (statements: Statements, cache: ReceiptCache, key: string, nowMs: number): bigint => {
+  const cached = cache.connections.get(key)
+  if (cached !== undefined) return cached.expiresAtMs > nowMs ? cached.total : 0n
+  return readTotal(statements.connection, key, nowMs)
 }
+
+const connectionTotal = (ctx: StepContext, key: string): bigint =>
+  connectionTotalOf(ctx.statements, ctx.cache, key, ctx.nowMs)
 
 /** The payment's committed total (0 when absent). */
 const committedPaymentTotal = (ctx: StepContext, key: string): bigint => {

@@ -10,7 +10,9 @@
  *  - otherwise the amount is RESERVED in the receipt totals, under the ledger reservation's id, in
  *    ONE atomic step that refuses anything past `incomingAmount` counting what other packets hold
  *    pending (F99 with a StreamMaxMoney frame telling the sender how much more it may send);
- *  - the receipt (RFC 39) carries the connection's committed total plus this packet.
+ *  - the receipt (RFC 39) carries the connection's committed total plus this packet;
+ *  - an uncapped receiver on an in-process store reserves nothing (no cap to hold it against): its
+ *    amount is added once the ledger posted it (`addsAfterPost`).
  * The ledger stage posts the reservation when this returns the Fulfill, and voids it otherwise.
  *
  * `settle` (called by the ledger stage once the reservation is posted or voided, uninterruptibly):
@@ -153,6 +155,21 @@ export const make = Effect.gen(function*() {
         ...(target.payment.incomingAmount === undefined ? {} : { cap: target.payment.incomingAmount })
       }
 
+  /**
+   * Whether this receiver's amounts are added after the ledger posts instead of reserved first: an
+   * uncapped receiver (a wallet address, or an incoming payment without `incomingAmount`) on an
+   * in-process store. With no cap there is nothing to hold pending against, so nothing is reserved:
+   * the receipt states the connection's committed total plus this packet (what a reserve states),
+   * and `settle` adds the amount once the ledger posted it (nothing after a void). An in-process
+   * add that fails was rolled back, so its retry cannot count it twice; a remote store (Redis)
+   * keeps reserve + commit, whose commit is idempotent per packet.
+   */
+  const addsAfterPost = (target: Target): boolean =>
+    totals.inProcess === true && (target.kind === "wallet" || target.payment.incomingAmount === undefined)
+
+  const storeUnavailable = (error: ReceiptStoreUnavailable) =>
+    new InternalError({ reason: `receipt store unavailable: ${error.message}` })
+
   const acceptMoney = (request: Timed, target: Target, money: CachedIncomingMoney) =>
     Effect.gen(function*() {
       const payment = paymentOf(target)
@@ -164,10 +181,16 @@ export const make = Effect.gen(function*() {
       // Money is only accepted inside a ledger reservation; without one (no transfers: nothing is
       // credited) the amount is counted at once.
       const reservation = request.reservation
+      if (reservation !== undefined && addsAfterPost(target)) {
+        const committed = yield* Effect.mapError(totals.get(money.connectionId), storeUnavailable)
+        money.setTotalReceived((committed + request.destinationAmount).toString())
+        const fulfill = money.accept()
+        return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
+      }
       const result = yield* (reservation === undefined ?
         totals.add(add) :
         totals.reserve({ ...add, packetId: reservation.id.toString(), pendingMs: reservation.timeoutMs })).pipe(
-          Effect.mapError((error) => new InternalError({ reason: `receipt store unavailable: ${error.message}` }))
+          Effect.mapError(storeUnavailable)
         )
       if (!result.accepted) {
         if (result.remaining === 0n) {
@@ -199,6 +222,27 @@ export const make = Effect.gen(function*() {
       // Only a state change touches the store (the directory judges from the payment as matched).
       directory.recordReceived(target.payment, result.paymentTotal) :
       Effect.void
+  }
+
+  /** After the ledger posted a packet of an uncapped receiver (`addsAfterPost`): the amount counts now. */
+  const addPosted = (request: Timed, target: Target, ref: PacketRef) => {
+    const payment = paymentOf(target)
+    const add = {
+      connectionKey: ref.connectionKey,
+      amount: request.destinationAmount,
+      ...(payment === undefined ? {} : { payment })
+    }
+    return Effect.flatMap(totals.add(add), (result) => {
+      if (!result.accepted) {
+        return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
+          packetId: ref.packetId,
+          receipt: "refused"
+        })
+      }
+      return target.kind === "incoming" && result.paymentTotal !== undefined ?
+        directory.recordReceived(target.payment, result.paymentTotal) :
+        Effect.void
+    })
   }
 
   const settleOnce = (outcome: "posted" | "voided", target: Target, ref: PacketRef) =>
@@ -248,12 +292,18 @@ export const make = Effect.gen(function*() {
         connectionKey: connection.connectionId,
         ...(paymentKey === undefined ? {} : { paymentKey })
       }
+      const addsAfter = addsAfterPost(target)
       if (outcome === "unknown") {
-        return Effect.logWarning("post outcome unknown: the receipt total stays pending and lapses at its timeout", {
-          packetId: ref.packetId
-        })
+        return Effect.logWarning(
+          addsAfter ?
+            "post outcome unknown: the amount is not added to the receipt totals" :
+            "post outcome unknown: the receipt total stays pending and lapses at its timeout",
+          { packetId: ref.packetId }
+        )
       }
-      const attempt = settleOnce(outcome, target, ref)
+      // Nothing was reserved for an uncapped receiver: nothing to release after a void.
+      if (addsAfter && outcome === "voided") return Effect.void
+      const attempt = addsAfter ? addPosted(request, target, ref) : settleOnce(outcome, target, ref)
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const budgetMs = request.outgoingExpiresAt - now - settleLimits.replyMarginMs
         if (budgetMs <= 0) return retryInBackground(attempt, ref)
