@@ -25,7 +25,9 @@
  * - Packet records (for idempotency and commits after a lapse) are forgotten `settleGraceMs` after
  *   the lapse; a commit or release later than that answers `unknown`.
  *
- * `add` is reserve + commit in one step, for amounts that no ledger reservation backs (tests, tools).
+ * `add` is reserve + commit in one step, for amounts that no ledger reservation backs (tests, tools),
+ * and, on an in-process store, for an uncapped receiver's amount once the ledger posted it (nothing
+ * to hold against a cap; `StreamReceiver` `addsAfterPost`).
  *
  * Lifetimes.
  * - A connection total expires `connectionTtlSeconds` (default 24 h) after the last committed add:
