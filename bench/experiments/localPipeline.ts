@@ -1,13 +1,15 @@
 /**
  * EXPERIMENT: local STREAM delivery in-process, without HTTP: the node's own services
  * (`Node.servicesLayer`, embedded profile, files in a temp data directory), one wallet address and
- * one uncapped incoming payment, and `concurrency` fibers each running `Pipeline.process` on
+ * one incoming payment (uncapped unless `capped`), and `concurrency` fibers each running `Pipeline.process` on
  * pre-built STREAM Prepares (as bench/loadgen.ts builds them, receipts on). Prints µs of CPU per
  * packet for the pipeline + local receiver, and checks that every packet was fulfilled and that
  * the payment received exactly that. For changes to the receiver path whose effect is below the
  * end-to-end noise.
  *
- * Usage: node bench/experiments/localPipeline.ts [packets=20000] [concurrency=50] [rounds=3]
+ * Usage: node bench/experiments/localPipeline.ts [packets=20000] [concurrency=50] [rounds=3] [capped]
+ * (`capped`: the payment has an incomingAmount far above what the run sends, so packets take the
+ * capped path: reserve, then commit.)
  */
 import { hmac, encrypt } from "@interledger/stream-receiver/dist/src/utils.js"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
@@ -32,6 +34,7 @@ import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 const packets = Number(process.argv[2] ?? 20_000)
 const concurrency = Number(process.argv[3] ?? 50)
 const rounds = Number(process.argv[4] ?? 3)
+const capped = process.argv[5] === "capped"
 const asset = { code: "USD", scale: 2 }
 const dir = mkdtempSync(join(tmpdir(), "local-pipeline-"))
 
@@ -49,7 +52,10 @@ await run(ensureConfiguredAccounts(config))
 await run(deposit(config, { kind: "peer", peerId: "sender" }, 10n ** 15n, newTransferId()))
 const payment = await run(Effect.gen(function*() {
   const wallet = yield* (yield* WalletAddresses.WalletAddresses).create({ url: "https://bench.example/alice", asset })
-  return yield* (yield* IncomingPayments.IncomingPayments).create({ walletAddressId: wallet.id })
+  return yield* (yield* IncomingPayments.IncomingPayments).create({
+    walletAddressId: wallet.id,
+    ...(capped ? { incomingAmount: 10n ** 18n } : {})
+  })
 }))
 const credentials = await run(Effect.map(StreamCredentials.StreamCredentials, (c) =>
   c.generate({ kind: "incoming", id: payment.id }, asset, { nonce: randomBytes(16), secret: randomBytes(32) })))
