@@ -53,7 +53,6 @@ export interface Statements {
   readonly sweep: StatementSync
   readonly packet: StatementSync
   readonly duePending: StatementSync
-  readonly nextLapse: StatementSync
   readonly pendingPackets: StatementSync
   readonly deletePendingTotal: StatementSync
   readonly deleteAllPendingTotals: StatementSync
@@ -84,7 +83,6 @@ export const prepare = (db: DatabaseSync): Statements => ({
   duePending: db.prepare(
     "SELECT packet_id, amount FROM receipt_packets WHERE payment_key = ? AND state = 1 AND lapse_at_ms <= ? LIMIT ?"
   ),
-  nextLapse: db.prepare("SELECT MIN(lapse_at_ms) AS next FROM receipt_packets WHERE payment_key = ? AND state = 1"),
   pendingPackets: db.prepare("SELECT amount, lapse_at_ms FROM receipt_packets WHERE payment_key = ? AND state = 1"),
   deletePendingTotal: db.prepare("DELETE FROM receipt_payment_pending WHERE key = ?"),
   deleteAllPendingTotals: db.prepare("DELETE FROM receipt_payment_pending"),

@@ -150,7 +150,8 @@ const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, cou
 
 /**
  * Lapses at most `lapsedPerWriteMax` of the payment's due pending packets. Skipped while none can
- * be due (`nextLapseMs`); after a query that lapsed all that were due, the next lapse is read.
+ * be due (`nextLapseMs`); after a query that lapsed all that were due, the sum and the next lapse
+ * are read again from the rows.
  */
 const lapseDue = (ctx: StepContext, paymentKey: string): void => {
   if (ctx.nowMs < readPending(ctx, paymentKey).nextLapseMs) return
@@ -159,10 +160,12 @@ const lapseDue = (ctx: StepContext, paymentKey: string): void => {
     ctx.statements.setPacketState.run(PacketState.lapsed, String(row["packet_id"]))
     adjustPending(ctx, paymentKey, -parseTotal(row["amount"]), -1)
   }
-  const pending = readPending(ctx, paymentKey)
-  if (due.length < lapsedPerWriteMax && pending.count > 0) {
-    const next = (ctx.statements.nextLapse.get(paymentKey) as { readonly next?: unknown } | undefined)?.next
-    ctx.cache.setPending(paymentKey, { ...pending, nextLapseMs: typeof next === "number" ? next : Infinity })
+  if (due.length < lapsedPerWriteMax) {
+    // Everything due is lapsed: the sum is taken again from the pending rows, which are the record,
+    // with their exact next lapse. A pending row the sweep deleted past its forget time (its settle
+    // never came) stops counting here instead of holding part of the cap for good.
+    ctx.cache.pending.delete(paymentKey)
+    readPending(ctx, paymentKey)
   }
 }
 

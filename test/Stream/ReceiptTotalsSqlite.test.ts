@@ -239,4 +239,20 @@ describe("ReceiptTotals.layerSqlite", () => {
       ),
       layerSqlite({ filename: ":memory:", cacheEntriesMax: 1 })
     ))
+
+  it.effect("a pending packet whose row was swept past its forget time (its settle never came) stops holding the cap", () =>
+    Effect.provide(
+      ReceiptTotals.use((totals) =>
+        Effect.gen(function*() {
+          const reserve = (key: string, packetId: string, amount: bigint, pendingMs: number) =>
+            totals.reserve({ packetId, connectionKey: `c-${key}`, amount, payment: { key, cap: 10n }, pendingMs })
+          expect(yield* reserve("p", "stuck", 10n, 1_000)).toMatchObject({ accepted: true, paymentTotal: 10n })
+          // Past the lapse and the forget time, another payment's write sweeps the stuck row.
+          yield* TestClock.adjust(2_000)
+          expect(yield* reserve("q", "other", 1n, 600_000)).toMatchObject({ accepted: true })
+          expect(yield* reserve("p", "next", 10n, 600_000)).toMatchObject({ accepted: true, paymentTotal: 10n })
+        })
+      ),
+      layerSqlite({ filename: ":memory:", settleGraceMs: 50 })
+    ))
 })
