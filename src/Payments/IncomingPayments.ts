@@ -5,8 +5,9 @@
  * before completion) or cancelled (by the operator). Completed, expired and cancelled payments take
  * no more money; what they received stays in their ledger account.
  *
- * The state is read from the store on every `get` (no cache), so a payment completed or cancelled
- * through any instance refuses money on every instance from then on; the cap itself is enforced by
+ * The state is read from the store on every `get` (the embedded store, the file's only writer,
+ * answers from the records it remembers), so a payment completed or cancelled through any instance
+ * refuses money on every instance from then on; the cap itself is enforced by
  * `ReceiptTotals`, and expiry by the clock at read time.
  *
  * The received total is not stored here: it lives in `ReceiptTotals` (Redis in production), whose
@@ -125,9 +126,25 @@ export const make = Effect.gen(function*() {
   const ledger = yield* Ledger
   const walletAddresses = yield* WalletAddresses
 
+  // A record not overdue reads the same until it changes (records are immutable values): when the
+  // store hands back the same record (the embedded store remembers them), so is its view, without
+  // parsing its metadata again. An overdue one is computed afresh (its state depends on the clock).
+  const views = new WeakMap<IncomingPaymentRecord, IncomingPayment>()
+  const view = (record: IncomingPaymentRecord, now: number): IncomingPayment => {
+    const current = record.expiresAt === null || record.expiresAt > now
+    if (current) {
+      const known = views.get(record)
+      if (known !== undefined) return known
+    }
+    const payment = fromRecord(record, now)
+    if (current) views.set(record, payment)
+    return payment
+  }
   const get = (id: string) =>
-    Effect.flatMap(Effect.zip(store.byId(id), Clock.currentTimeMillis), ([record, now]) =>
-      record === undefined ? Effect.fail(new IncomingPaymentNotFound({ id })) : Effect.succeed(fromRecord(record, now)))
+    Effect.flatMap(store.byId(id), (record) =>
+      record === undefined ?
+        Effect.fail(new IncomingPaymentNotFound({ id })) :
+        Effect.map(Clock.currentTimeMillis, (now) => view(record, now)))
 
   const create = Effect.fn("IncomingPayments.create")(function*(input: CreateIncomingPayment) {
     const now = yield* Clock.currentTimeMillis

@@ -2,7 +2,8 @@
  * `Stream/ReceiverDirectory` from the payments resources, per instance over the shared store:
  *
  * - an open incoming payment's state is read from the store on every packet (one primary-key
- *   read), so a payment completed or cancelled through any instance takes no more money on any
+ *   read; the embedded store, this process's own file, answers from memory: IncomingPaymentsCache.ts),
+ *   so a payment completed or cancelled through any instance takes no more money on any
  *   other; its cap holds across instances through `ReceiptTotals`, its expiry by the clock;
  * - a closed one (completed, expired, cancelled: final states) is cached, at most
  *   `closedEntriesMax`, so a sender that keeps trying costs no store reads;
@@ -10,7 +11,7 @@
  */
 import { Effect, Layer } from "effect"
 import { ReceiverDirectory, type IncomingPaymentReceiver } from "../Stream/ReceiverDirectory.ts"
-import { type IncomingPaymentState, IncomingPayments, isOpen, stateAfter } from "./IncomingPayments.ts"
+import { type IncomingPayment, type IncomingPaymentState, IncomingPayments, isOpen, stateAfter } from "./IncomingPayments.ts"
 import { WalletAddresses } from "./WalletAddresses.ts"
 
 /** Closed incoming payments remembered per instance (final states: never stale). */
@@ -20,6 +21,10 @@ export const make = Effect.gen(function*() {
   const incomingPayments = yield* IncomingPayments
   const walletAddresses = yield* WalletAddresses
   const closed = new Map<string, IncomingPaymentReceiver>()
+  // The receiver built from a payment as read: the same payment object (an unchanged record, see
+  // IncomingPayments.get) gives the same receiver. A wallet's asset never changes and wallet
+  // addresses are never deleted, so its wallet need not be looked up again.
+  const receivers = new WeakMap<IncomingPayment, IncomingPaymentReceiver>()
   const rememberClosed = (receiver: IncomingPaymentReceiver) => {
     if (receiver.open) return
     if (closed.size >= closedEntriesMax) {
@@ -34,17 +39,23 @@ export const make = Effect.gen(function*() {
       const known = closed.get(id)
       if (known !== undefined) return Effect.succeed(known)
       return incomingPayments.get(id).pipe(
-        Effect.flatMap((payment) =>
-          Effect.map(incomingPayments.walletAddressOf(payment), (wallet): IncomingPaymentReceiver => ({
-            kind: "incoming",
-            id: payment.id,
-            ledgerAccountId: payment.ledgerAccountId,
-            asset: wallet.asset,
-            incomingAmount: payment.incomingAmount,
-            open: isOpen(payment),
-            state: payment.state
-          }))
-        ),
+        Effect.flatMap((payment) => {
+          const known = receivers.get(payment)
+          if (known !== undefined) return Effect.succeed(known)
+          return Effect.map(incomingPayments.walletAddressOf(payment), (wallet): IncomingPaymentReceiver => {
+            const receiver: IncomingPaymentReceiver = {
+              kind: "incoming",
+              id: payment.id,
+              ledgerAccountId: payment.ledgerAccountId,
+              asset: wallet.asset,
+              incomingAmount: payment.incomingAmount,
+              open: isOpen(payment),
+              state: payment.state
+            }
+            receivers.set(payment, receiver)
+            return receiver
+          })
+        }),
         Effect.tap((receiver) => Effect.sync(() => rememberClosed(receiver))),
         Effect.catchTags({
           IncomingPaymentNotFound: () => Effect.succeed(undefined),

@@ -14,6 +14,7 @@ import { Effect, Layer } from "effect"
 import type { SQLInputValue } from "node:sqlite"
 import { randomUUID } from "node:crypto"
 import { num, type Row, rowReaders } from "./StoreRows.ts"
+import { cachedIncomingPayments } from "./IncomingPaymentsCache.ts"
 import { open, type SqliteHandle } from "./StoreSqliteSchema.ts"
 import {
   eventErrorCharsMax,
@@ -319,12 +320,18 @@ export const makeStore = ({ db, transaction }: SqliteHandle): PaymentsStoreShape
   }
 }
 
-/** The embedded store in `filename` (`:memory:` for tests), closed with the layer. */
+/**
+ * The embedded store in `filename` (`:memory:` for tests), closed with the layer. Incoming payment
+ * records are remembered in memory (this process is the file's only writer; `IncomingPaymentsCache.ts`).
+ */
 export const layer = (options: { readonly filename: string }): Layer.Layer<PaymentsStore> =>
   Layer.effect(
     PaymentsStore,
     Effect.map(
       Effect.acquireRelease(Effect.sync(() => open(options.filename)), (handle) => Effect.sync(() => handle.db.close())),
-      makeStore
+      (handle) => {
+        const store = makeStore(handle)
+        return { ...store, incomingPayments: cachedIncomingPayments(store.incomingPayments) }
+      }
     )
   )

@@ -25,7 +25,9 @@
  * - Packet records (for idempotency and commits after a lapse) are forgotten `settleGraceMs` after
  *   the lapse; a commit or release later than that answers `unknown`.
  *
- * `add` is reserve + commit in one step, for amounts that no ledger reservation backs (tests, tools).
+ * `add` is reserve + commit in one step, for amounts that no ledger reservation backs (tests, tools),
+ * and, on an in-process store, for an uncapped receiver's amount once the ledger posted it (nothing
+ * to hold against a cap; `StreamReceiver` `addsAfterPost`).
  *
  * Lifetimes.
  * - A connection total expires `connectionTtlSeconds` (default 24 h) after the last committed add:
@@ -108,6 +110,12 @@ export type CommitResult =
 export type ReleaseOutcome = "released" | "committed"
 
 export interface ReceiptTotalsShape {
+  /**
+   * True when every call answers within a few event-loop turns without waiting on I/O (the
+   * in-process stores: SQLite in this process, memory), so a caller needs no timer to bound it.
+   * Absent for a remote store (Redis).
+   */
+  readonly inProcess?: boolean
   /** Reserve + commit in one step (no ledger reservation behind it). */
   readonly add: (request: AddRequest) => Effect.Effect<AddResult, ReceiptStoreUnavailable>
   /** Counts the amount as pending against the cap, or refuses it; see the module comment. */

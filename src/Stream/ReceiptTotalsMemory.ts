@@ -118,6 +118,7 @@ const makeMemory = (options: MemoryOptions): ReceiptTotalsShape => {
   }
 
   return {
+    inProcess: true,
     add: Effect.fn("ReceiptTotals.add")(function*(request) {
       yield* dieIf(addRequestProblem(request))
       const nowMs = yield* Clock.currentTimeMillis

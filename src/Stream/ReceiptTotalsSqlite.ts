@@ -16,11 +16,17 @@
  * stored total is a defect of that write only. A write, once started, is not interrupted while it
  * waits for its batch.
  *
+ * Reads: what the steps wrote (totals, pending sums, the next lapse of a payment's pending packets)
+ * is remembered in memory (`ReceiptTotalsSqliteCache.ts`, bounded; cleared when a batch rolls
+ * back), which is exact because this process is the only writer; a step reads SQLite only for what
+ * it has not seen.
+ *
  * Storage: totals are TEXT decimals computed with BigInt (exact at any size). Connection rows carry
  * `expires_at_ms`; an expired row counts as absent at once. Packet rows (`receipt_packets`) carry
- * their state, amount, lapse and forget times; `receipt_payment_pending` keeps each payment's
- * pending sum and count, so a reserve reads two totals (after lapsing at most 64 due packets of
- * that payment through a partial index) instead of summing its pending rows. Each write batch deletes up to twice its
+ * their state, amount, lapse and forget times; they are the record of what is pending. Each
+ * payment's pending sum and count are kept in memory beside them (summed from its pending rows
+ * when not known; a reserve lapses at most 64 due packets of that payment, through a partial index,
+ * when one may be due); `receipt_payment_pending` is no longer written. Each write batch deletes up to twice its
  * size of forgotten packet rows, and a sweeper deletes at most `sweepBatchMax` expired connection
  * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
@@ -59,6 +65,7 @@ import {
   openDatabase
 } from "./ReceiptTotalsSqliteSchema.ts"
 import {
+  connectionTotalOf,
   readTotal,
   tryStore,
   WriteRefused,
@@ -67,6 +74,7 @@ import {
   type StepContext,
   step
 } from "./ReceiptTotalsSqliteSteps.ts"
+import { cacheEntriesMax, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
 import { inTransaction } from "../SqliteTransaction.ts"
 
 export interface SqliteOptions {
@@ -80,6 +88,8 @@ export interface SqliteOptions {
   readonly sweepBatchMax?: number
   /** Wait for a lock held by another connection to the file. */
   readonly busyTimeoutMs?: number
+  /** Keys of each kind (connections, payments, pending sums) remembered in memory (`ReceiptTotalsSqliteCache.ts`). */
+  readonly cacheEntriesMax?: number
 }
 
 /** Writes per transaction. */
@@ -90,7 +100,8 @@ export const sqliteDefaults = {
   settleGraceMs: totalsDefaults.settleGraceMs,
   sweepIntervalMs: 60_000,
   sweepBatchMax: 1_000,
-  busyTimeoutMs: 1_000
+  busyTimeoutMs: 1_000,
+  cacheEntriesMax: cacheEntriesMax
 } as const
 
 export type Resolved = Required<SqliteOptions>
@@ -101,11 +112,12 @@ const resolve = (options: SqliteOptions): Resolved => ({
   settleGraceMs: options.settleGraceMs ?? sqliteDefaults.settleGraceMs,
   sweepIntervalMs: options.sweepIntervalMs ?? sqliteDefaults.sweepIntervalMs,
   sweepBatchMax: options.sweepBatchMax ?? sqliteDefaults.sweepBatchMax,
-  busyTimeoutMs: options.busyTimeoutMs ?? sqliteDefaults.busyTimeoutMs
+  busyTimeoutMs: options.busyTimeoutMs ?? sqliteDefaults.busyTimeoutMs,
+  cacheEntriesMax: options.cacheEntriesMax ?? sqliteDefaults.cacheEntriesMax
 })
 
 const optionsProblem = (options: Resolved): string | undefined => {
-  const positive = ["sweepIntervalMs", "sweepBatchMax", "busyTimeoutMs"] as const
+  const positive = ["sweepIntervalMs", "sweepBatchMax", "busyTimeoutMs", "cacheEntriesMax"] as const
   const bad = positive.find((name) => !Number.isSafeInteger(options[name]) || options[name] <= 0)
   return bad !== undefined
     ? `${bad} must be a positive integer`
@@ -119,7 +131,13 @@ interface PendingWrite {
 }
 
 /** Collects writes and commits them in batches (see the module comment). `flush` runs what waits now. */
-const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTtlMs: number, settleGraceMs: number) => {
+const makeWriteBatcher = (
+  db: DatabaseSync,
+  statements: Statements,
+  cache: ReceiptCache,
+  connectionTtlMs: number,
+  settleGraceMs: number
+) => {
   let waiting: Array<PendingWrite> = []
   let scheduled = false
   const flush = (): void => {
@@ -135,7 +153,7 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
         // create, so they never pile up faster than they are deleted.
         statements.sweepPackets.run(batch[0]!.nowMs, 2 * batch.length)
         for (const item of batch) {
-          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs }
+          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache }
           try {
             outcomes.push(Effect.succeed(step(ctx, item.write)))
           } catch (error) {
@@ -147,6 +165,8 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
         }
       })
     } catch (error) {
+      // Rolled back: what the steps remembered was never committed.
+      cache.clear()
       const failure = Effect.fail(new ReceiptStoreUnavailable({ message: "receipt totals storage error", cause: error }))
       for (const item of batch) item.resume(failure)
       return
@@ -170,8 +190,11 @@ const makeWriteBatcher = (db: DatabaseSync, statements: Statements, connectionTt
 const makeService = (
   db: DatabaseSync,
   statements: Statements,
+  cache: ReceiptCache,
   batcher: ReturnType<typeof makeWriteBatcher>
 ): ReceiptTotalsShape => ({
+  // Writes answer in the next event-loop turn (one batch); a lock wait would block the loop, not time out.
+  inProcess: true,
   // Per packet: plain functions, without an `Effect.fn` span (~6 µs per call; docs/performance.md).
   add: (request) =>
     Effect.andThen(dieIf(addRequestProblem(request)), batcher.write<AddResult>({ kind: "add", request })),
@@ -181,11 +204,12 @@ const makeService = (
     Effect.andThen(dieIf(packetRefProblem(packet)), batcher.write<CommitResult>({ kind: "commit", packet })),
   release: (packet) =>
     Effect.andThen(dieIf(packetRefProblem(packet)), batcher.write<ReleaseOutcome>({ kind: "release", packet })),
-  get: Effect.fn("ReceiptTotals.get")(function*(key) {
-    yield* checkKey("connection key", key)
-    const nowMs = yield* Clock.currentTimeMillis
-    return yield* tryStore(() => readTotal(statements.connection, key, nowMs))
-  }),
+  // Per packet for uncapped receivers (StreamReceiver): no span; from memory when known.
+  get: (key) =>
+    Effect.andThen(
+      checkKey("connection key", key),
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => tryStore(() => connectionTotalOf(statements, cache, key, nowMs)))
+    ),
   paymentTotal: Effect.fn("ReceiptTotals.paymentTotal")(function*(key) {
     yield* checkKey("payment key", key)
     return yield* tryStore(() => readTotal(statements.payment, key))
@@ -193,6 +217,7 @@ const makeService = (
   deletePayment: Effect.fn("ReceiptTotals.deletePayment")(function*(key) {
     yield* checkKey("payment key", key)
     yield* tryStore(() => inTransaction(db, () => {
+      cache.forgetPayment(key)
       statements.deletePayment.run(key)
       statements.releasePaymentPending.run(key)
       statements.deletePendingTotal.run(key)
@@ -254,10 +279,11 @@ export const layerSqlite = (options: SqliteOptions): Layer.Layer<ReceiptTotals, 
       const statements = prepare(db)
       const released = yield* releaseLeftovers(db, statements)
       if (released > 0) yield* Effect.logInfo(`released ${released} pending receipt total(s) left by a previous process`)
-      const batcher = makeWriteBatcher(db, statements, ttlMs(resolved.connectionTtlSeconds), resolved.settleGraceMs)
+      const cache = new ReceiptCache(resolved.cacheEntriesMax)
+      const batcher = makeWriteBatcher(db, statements, cache, ttlMs(resolved.connectionTtlSeconds), resolved.settleGraceMs)
       // Runs before the database closes (finalizers run in reverse): writes still waiting are committed.
       yield* Effect.addFinalizer(() => Effect.sync(batcher.flush))
       yield* Effect.forkScoped(sweeper(statements, resolved.sweepIntervalMs, resolved.sweepBatchMax))
-      return makeService(db, statements, batcher)
+      return makeService(db, statements, cache, batcher)
     })
   )

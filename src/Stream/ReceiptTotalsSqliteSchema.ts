@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS receipt_packets (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS receipt_packets_pending ON receipt_packets (payment_key, lapse_at_ms) WHERE state = 1;
 CREATE INDEX IF NOT EXISTS receipt_packets_forget ON receipt_packets (forget_at_ms);
+-- No longer written (pending sums are kept in memory, summed from receipt_packets when needed);
+-- kept so files written by earlier versions open, and emptied at open and by deletePayment.
 CREATE TABLE IF NOT EXISTS receipt_payment_pending (
   key TEXT PRIMARY KEY,
   total TEXT NOT NULL,
@@ -51,8 +53,7 @@ export interface Statements {
   readonly sweep: StatementSync
   readonly packet: StatementSync
   readonly duePending: StatementSync
-  readonly pendingTotal: StatementSync
-  readonly putPendingTotal: StatementSync
+  readonly pendingPackets: StatementSync
   readonly deletePendingTotal: StatementSync
   readonly deleteAllPendingTotals: StatementSync
   readonly putPacket: StatementSync
@@ -82,11 +83,7 @@ export const prepare = (db: DatabaseSync): Statements => ({
   duePending: db.prepare(
     "SELECT packet_id, amount FROM receipt_packets WHERE payment_key = ? AND state = 1 AND lapse_at_ms <= ? LIMIT ?"
   ),
-  pendingTotal: db.prepare("SELECT total, count FROM receipt_payment_pending WHERE key = ?"),
-  putPendingTotal: db.prepare(
-    `INSERT INTO receipt_payment_pending (key, total, count) VALUES (?, ?, ?)
-     ON CONFLICT (key) DO UPDATE SET total = excluded.total, count = excluded.count`
-  ),
+  pendingPackets: db.prepare("SELECT amount, lapse_at_ms FROM receipt_packets WHERE payment_key = ? AND state = 1"),
   deletePendingTotal: db.prepare("DELETE FROM receipt_payment_pending WHERE key = ?"),
   deleteAllPendingTotals: db.prepare("DELETE FROM receipt_payment_pending"),
   putPacket: db.prepare(

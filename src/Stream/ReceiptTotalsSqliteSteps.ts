@@ -18,6 +18,7 @@ import {
   releasedRefusal,
   type ReserveRequest
 } from "./ReceiptTotals.ts"
+import type { PendingEntry, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
 import {
   PacketState,
   lapsedPerWriteMax,
@@ -70,6 +71,8 @@ export interface StepContext {
   readonly connectionTtlMs: number
   readonly settleGraceMs: number
   readonly nowMs: number
+  /** What this process wrote (or read) before: reads that hit it skip SQLite (`ReceiptTotalsSqliteCache.ts`). */
+  readonly cache: ReceiptCache
 }
 
 interface StoredPacket {
@@ -88,28 +91,81 @@ const readPacket = (ctx: StepContext, packetId: string): StoredPacket | undefine
   }
 }
 
-/** The payment's pending sum and count (0 when absent). */
-const readPending = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
-  const row = ctx.statements.pendingTotal.get(paymentKey) as Record<string, unknown> | undefined
-  return row === undefined ? { total: 0n, count: 0 } : { total: parseTotal(row["total"]), count: Number(row["count"]) }
+/** The connection's committed total (0 when absent or expired), from memory when known. */
+export const connectionTotalOf = (statements: Statements, cache: ReceiptCache, key: string, nowMs: number): bigint => {
+  const cached = cache.connections.get(key)
+  if (cached !== undefined) return cached.expiresAtMs > nowMs ? cached.total : 0n
+  return readTotal(statements.connection, key, nowMs)
 }
 
-/** Adds `amount` (negative: takes away) and `count` to the payment's pending sum. */
-const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number): void => {
+const connectionTotal = (ctx: StepContext, key: string): bigint =>
+  connectionTotalOf(ctx.statements, ctx.cache, key, ctx.nowMs)
+
+/** The payment's committed total (0 when absent). */
+const committedPaymentTotal = (ctx: StepContext, key: string): bigint => {
+  const cached = ctx.cache.payments.get(key)
+  if (cached !== undefined) return cached
+  const total = readTotal(ctx.statements.payment, key)
+  ctx.cache.setPayment(key, total)
+  return total
+}
+
+/**
+ * The payment's pending sum and count (0 when absent), from memory; on a miss, summed from its
+ * pending packet rows (at most `pendingPerPaymentMax` of them), which are the record of what is
+ * pending: the sum is not stored (restart releases every pending packet anyway).
+ */
+const readPending = (ctx: StepContext, paymentKey: string): PendingEntry => {
+  const cached = ctx.cache.pending.get(paymentKey)
+  if (cached !== undefined) return cached
+  const rows = ctx.statements.pendingPackets.all(paymentKey) as Array<Record<string, unknown>>
+  let total = 0n
+  let nextLapseMs = Infinity
+  for (const row of rows) {
+    total += parseTotal(row["amount"])
+    nextLapseMs = Math.min(nextLapseMs, Number(row["lapse_at_ms"]))
+  }
+  const entry: PendingEntry = { total, count: rows.length, nextLapseMs }
+  ctx.cache.setPending(paymentKey, entry)
+  return entry
+}
+
+/**
+ * Adds `amount` (negative: takes away) and `count` to the payment's pending sum, in memory, in the
+ * same step as the packet row's change that it mirrors; `lapseAtMs` is the lapse of a packet that
+ * becomes pending.
+ */
+const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number, lapseAtMs?: number): void => {
   const pending = readPending(ctx, paymentKey)
   const total = pending.total + amount
   const left = pending.count + count
   if (total < 0n || left < 0) throw new CorruptTotal("pending receipt total went below zero")
-  if (left === 0) ctx.statements.deletePendingTotal.run(paymentKey)
-  else ctx.statements.putPendingTotal.run(paymentKey, total.toString(), left)
+  if (left === 0) {
+    ctx.cache.setPending(paymentKey, { total: 0n, count: 0, nextLapseMs: Infinity })
+  } else {
+    const nextLapseMs = lapseAtMs === undefined ? pending.nextLapseMs : Math.min(pending.nextLapseMs, lapseAtMs)
+    ctx.cache.setPending(paymentKey, { total, count: left, nextLapseMs })
+  }
 }
 
-/** Lapses at most `lapsedPerWriteMax` of the payment's due pending packets. */
+/**
+ * Lapses at most `lapsedPerWriteMax` of the payment's due pending packets. Skipped while none can
+ * be due (`nextLapseMs`); after a query that lapsed all that were due, the sum and the next lapse
+ * are read again from the rows.
+ */
 const lapseDue = (ctx: StepContext, paymentKey: string): void => {
+  if (ctx.nowMs < readPending(ctx, paymentKey).nextLapseMs) return
   const due = ctx.statements.duePending.all(paymentKey, ctx.nowMs, lapsedPerWriteMax) as Array<Record<string, unknown>>
   for (const row of due) {
     ctx.statements.setPacketState.run(PacketState.lapsed, String(row["packet_id"]))
     adjustPending(ctx, paymentKey, -parseTotal(row["amount"]), -1)
+  }
+  if (due.length < lapsedPerWriteMax) {
+    // Everything due is lapsed: the sum is taken again from the pending rows, which are the record,
+    // with their exact next lapse. A pending row the sweep deleted past its forget time (its settle
+    // never came) stops counting here instead of holding part of the cap for good.
+    ctx.cache.pending.delete(paymentKey)
+    readPending(ctx, paymentKey)
   }
 }
 
@@ -117,23 +173,26 @@ const lapseDue = (ctx: StepContext, paymentKey: string): void => {
 export const countedTotal = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
   lapseDue(ctx, paymentKey)
   const pending = readPending(ctx, paymentKey)
-  return { total: readTotal(ctx.statements.payment, paymentKey) + pending.total, count: pending.count }
+  return { total: committedPaymentTotal(ctx, paymentKey) + pending.total, count: pending.count }
 }
 
 export const decide = (ctx: StepContext, request: AddRequest): AddResult =>
   decideAdd({
-    connectionTotal: readTotal(ctx.statements.connection, request.connectionKey, ctx.nowMs),
+    connectionTotal: connectionTotal(ctx, request.connectionKey),
     paymentTotal: request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total
   }, request)
 
 /** Adds `amount` to the committed totals; answers the new ones. */
 export const commitAmount = (ctx: StepContext, connectionKey: string, paymentKey: string | undefined, amount: bigint) => {
-  const connectionTotal = readTotal(ctx.statements.connection, connectionKey, ctx.nowMs) + amount
-  ctx.statements.putConnection.run(connectionKey, connectionTotal.toString(), ctx.nowMs + ctx.connectionTtlMs)
-  if (paymentKey === undefined) return { connectionTotal }
-  const paymentTotal = readTotal(ctx.statements.payment, paymentKey) + amount
+  const total = connectionTotal(ctx, connectionKey) + amount
+  const expiresAtMs = ctx.nowMs + ctx.connectionTtlMs
+  ctx.statements.putConnection.run(connectionKey, total.toString(), expiresAtMs)
+  ctx.cache.setConnection(connectionKey, { total, expiresAtMs })
+  if (paymentKey === undefined) return { connectionTotal: total }
+  const paymentTotal = committedPaymentTotal(ctx, paymentKey) + amount
   ctx.statements.putPayment.run(paymentKey, paymentTotal.toString())
-  return { connectionTotal, paymentTotal }
+  ctx.cache.setPayment(paymentKey, paymentTotal)
+  return { connectionTotal: total, paymentTotal }
 }
 
 const addStep = (ctx: StepContext, request: AddRequest): AddResult => {
@@ -155,9 +214,9 @@ const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
     if (readPending(ctx, request.payment.key).count >= totalsDefaults.pendingPerPaymentMax) {
       throw new WriteRefused(Effect.fail(new ReceiptStoreUnavailable({ message: "too many packets pending for one payment" })))
     }
-    adjustPending(ctx, request.payment.key, request.amount, 1)
   }
   const lapseAtMs = ctx.nowMs + request.pendingMs
+  if (request.payment !== undefined) adjustPending(ctx, request.payment.key, request.amount, 1, lapseAtMs)
   ctx.statements.putPacket.run(
     request.packetId,
     PacketState.pending,
@@ -174,10 +233,10 @@ const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
   if (stored === undefined) return { outcome: "unknown" }
   if (stored.state === PacketState.released) return { outcome: "released" }
   if (stored.state === PacketState.committed) {
-    const connectionTotal = readTotal(ctx.statements.connection, packet.connectionKey, ctx.nowMs)
+    const total = connectionTotal(ctx, packet.connectionKey)
     return stored.paymentKey === undefined
-      ? { outcome: "committed", connectionTotal }
-      : { outcome: "committed", connectionTotal, paymentTotal: readTotal(ctx.statements.payment, stored.paymentKey) }
+      ? { outcome: "committed", connectionTotal: total }
+      : { outcome: "committed", connectionTotal: total, paymentTotal: committedPaymentTotal(ctx, stored.paymentKey) }
   }
   if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
     adjustPending(ctx, stored.paymentKey, -stored.amount, -1)

@@ -10,7 +10,9 @@
  *  - otherwise the amount is RESERVED in the receipt totals, under the ledger reservation's id, in
  *    ONE atomic step that refuses anything past `incomingAmount` counting what other packets hold
  *    pending (F99 with a StreamMaxMoney frame telling the sender how much more it may send);
- *  - the receipt (RFC 39) carries the connection's committed total plus this packet.
+ *  - the receipt (RFC 39) carries the connection's committed total plus this packet;
+ *  - an uncapped receiver on an in-process store reserves nothing (no cap to hold it against): its
+ *    amount is added once the ledger posted it (`addsAfterPost`).
  * The ledger stage posts the reservation when this returns the Fulfill, and voids it otherwise.
  *
  * `settle` (called by the ledger stage once the reservation is posted or voided, uninterruptibly):
@@ -41,6 +43,9 @@ type Target =
   | { readonly kind: "incoming"; readonly payment: IncomingPaymentReceiver }
   | { readonly kind: "wallet"; readonly walletAddressId: string }
 
+/** What `match` found out, for `deliver`: the target, and the fulfillment when the condition matched. */
+type Matched = Target & { readonly fulfillment: Buffer | undefined }
+
 /**
  * The Prepare as the STREAM receiver sees it. A packet that must not be accepted (unfulfillable, or
  * found unfulfillable when matched, so the ledger reserved nothing for it) gets a condition no
@@ -50,10 +55,13 @@ type Target =
 const toIlpPrepare = (request: Timed, acceptable: boolean): IlpPacket.IlpPrepare => ({
   amount: request.destinationAmount.toString(),
   expiresAt: new Date(request.prepare.expiresAt),
-  executionCondition: acceptable ? Buffer.from(request.prepare.executionCondition) : neverFulfilled,
+  executionCondition: acceptable ? bufferView(request.prepare.executionCondition) : neverFulfilled,
   destination: request.prepare.destination,
-  data: Buffer.from(request.prepare.data)
+  data: bufferView(request.prepare.data)
 })
+
+/** The same bytes as a Buffer, without copying (the receiver only reads them). */
+const bufferView = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 const fromIlpReject = (reject: IlpPacket.IlpReject): Reject => ({
   code: reject.code,
@@ -91,10 +99,17 @@ const neverFulfilled = Buffer.alloc(32)
 export const isFulfillable = (
   credentials: StreamCredentialsShape,
   prepare: { readonly destination: string; readonly data: Uint8Array; readonly executionCondition: Uint8Array }
-): boolean => {
+): boolean => checkedFulfillment(credentials, prepare) !== undefined
+
+/** The fulfillment of this Prepare when its condition is the hash of it; undefined otherwise. */
+const checkedFulfillment = (
+  credentials: StreamCredentialsShape,
+  prepare: { readonly destination: string; readonly data: Uint8Array; readonly executionCondition: Uint8Array }
+): Buffer | undefined => {
   const connection = credentials.server.connection(prepare.destination)
-  if (connection === undefined) return false
-  return bytesEqual(sha256(credentials.server.fulfillmentFor(connection, prepare.data)), prepare.executionCondition)
+  if (connection === undefined) return undefined
+  const fulfillment = credentials.server.fulfillmentFor(connection, prepare.data)
+  return bytesEqual(sha256(fulfillment), prepare.executionCondition) ? fulfillment : undefined
 }
 
 export const make = Effect.gen(function*() {
@@ -110,14 +125,15 @@ export const make = Effect.gen(function*() {
     Effect.suspend(() => {
       const tag = credentials.decodeTag(request.prepare.destination)
       if (tag === undefined) return Effect.succeed(undefined)
-      const fulfillable = !request.unfulfillable && isFulfillable(credentials, request.prepare)
+      const fulfillment = request.unfulfillable ? undefined : checkedFulfillment(credentials, request.prepare)
+      const fulfillable = fulfillment !== undefined
       if (tag.kind === "incoming") {
         return Effect.flatMap(directory.incomingPayment(tag.id), (payment) =>
           payment === undefined ? gone("incoming payment") : Effect.succeed<LocalReceiver>({
             ledgerAccountId: payment.ledgerAccountId,
             asset: payment.asset,
             fulfillable,
-            context: { kind: "incoming", payment } satisfies Target
+            context: { kind: "incoming", payment, fulfillment } satisfies Matched
           }))
       }
       return Effect.flatMap(directory.walletAddress(tag.id), (wallet) =>
@@ -125,7 +141,7 @@ export const make = Effect.gen(function*() {
           ledgerAccountId: wallet.ledgerAccountId,
           asset: wallet.asset,
           fulfillable,
-          context: { kind: "wallet", walletAddressId: wallet.id } satisfies Target
+          context: { kind: "wallet", walletAddressId: wallet.id, fulfillment } satisfies Matched
         }))
     })
 
@@ -139,6 +155,21 @@ export const make = Effect.gen(function*() {
         ...(target.payment.incomingAmount === undefined ? {} : { cap: target.payment.incomingAmount })
       }
 
+  /**
+   * Whether this receiver's amounts are added after the ledger posts instead of reserved first: an
+   * uncapped receiver (a wallet address, or an incoming payment without `incomingAmount`) on an
+   * in-process store. With no cap there is nothing to hold pending against, so nothing is reserved:
+   * the receipt states the connection's committed total plus this packet (what a reserve states),
+   * and `settle` adds the amount once the ledger posted it (nothing after a void). An in-process
+   * add that fails was rolled back, so its retry cannot count it twice; a remote store (Redis)
+   * keeps reserve + commit, whose commit is idempotent per packet.
+   */
+  const addsAfterPost = (target: Target): boolean =>
+    totals.inProcess === true && (target.kind === "wallet" || target.payment.incomingAmount === undefined)
+
+  const storeUnavailable = (error: ReceiptStoreUnavailable) =>
+    new InternalError({ reason: `receipt store unavailable: ${error.message}` })
+
   const acceptMoney = (request: Timed, target: Target, money: CachedIncomingMoney) =>
     Effect.gen(function*() {
       const payment = paymentOf(target)
@@ -150,10 +181,16 @@ export const make = Effect.gen(function*() {
       // Money is only accepted inside a ledger reservation; without one (no transfers: nothing is
       // credited) the amount is counted at once.
       const reservation = request.reservation
+      if (reservation !== undefined && addsAfterPost(target)) {
+        const committed = yield* Effect.mapError(totals.get(money.connectionId), storeUnavailable)
+        money.setTotalReceived((committed + request.destinationAmount).toString())
+        const fulfill = money.accept()
+        return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
+      }
       const result = yield* (reservation === undefined ?
         totals.add(add) :
         totals.reserve({ ...add, packetId: reservation.id.toString(), pendingMs: reservation.timeoutMs })).pipe(
-          Effect.mapError((error) => new InternalError({ reason: `receipt store unavailable: ${error.message}` }))
+          Effect.mapError(storeUnavailable)
         )
       if (!result.accepted) {
         if (result.remaining === 0n) {
@@ -185,6 +222,27 @@ export const make = Effect.gen(function*() {
       // Only a state change touches the store (the directory judges from the payment as matched).
       directory.recordReceived(target.payment, result.paymentTotal) :
       Effect.void
+  }
+
+  /** After the ledger posted a packet of an uncapped receiver (`addsAfterPost`): the amount counts now. */
+  const addPosted = (request: Timed, target: Target, ref: PacketRef) => {
+    const payment = paymentOf(target)
+    const add = {
+      connectionKey: ref.connectionKey,
+      amount: request.destinationAmount,
+      ...(payment === undefined ? {} : { payment })
+    }
+    return Effect.flatMap(totals.add(add), (result) => {
+      if (!result.accepted) {
+        return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
+          packetId: ref.packetId,
+          receipt: "refused"
+        })
+      }
+      return target.kind === "incoming" && result.paymentTotal !== undefined ?
+        directory.recordReceived(target.payment, result.paymentTotal) :
+        Effect.void
+    })
   }
 
   const settleOnce = (outcome: "posted" | "voided", target: Target, ref: PacketRef) =>
@@ -234,15 +292,24 @@ export const make = Effect.gen(function*() {
         connectionKey: connection.connectionId,
         ...(paymentKey === undefined ? {} : { paymentKey })
       }
+      const addsAfter = addsAfterPost(target)
       if (outcome === "unknown") {
-        return Effect.logWarning("post outcome unknown: the receipt total stays pending and lapses at its timeout", {
-          packetId: ref.packetId
-        })
+        return Effect.logWarning(
+          addsAfter ?
+            "post outcome unknown: the amount is not added to the receipt totals" :
+            "post outcome unknown: the receipt total stays pending and lapses at its timeout",
+          { packetId: ref.packetId }
+        )
       }
-      const attempt = settleOnce(outcome, target, ref)
+      // Nothing was reserved for an uncapped receiver: nothing to release after a void.
+      if (addsAfter && outcome === "voided") return Effect.void
+      const attempt = addsAfter ? addPosted(request, target, ref) : settleOnce(outcome, target, ref)
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const budgetMs = request.outgoingExpiresAt - now - settleLimits.replyMarginMs
         if (budgetMs <= 0) return retryInBackground(attempt, ref)
+        // An in-process store answers within a few event-loop turns: no timer (a race costs two
+        // fibers and a timer per packet, docs/performance.md).
+        if (totals.inProcess === true) return Effect.catch(attempt, () => retryInBackground(attempt, ref))
         return Effect.interruptible(attempt).pipe(
           Effect.timeout(budgetMs),
           Effect.catch(() => retryInBackground(attempt, ref))
@@ -252,13 +319,16 @@ export const make = Effect.gen(function*() {
 
   const deliver = (request: Timed, receiver: LocalReceiver) =>
     Effect.suspend(() => {
-      const reply = credentials.server.createReply(toIlpPrepare(request, receiver.fulfillable && !request.unfulfillable))
+      const target = receiver.context as Matched
+      const acceptable = receiver.fulfillable && !request.unfulfillable
+      // The condition was checked when matched (same data, same condition): not hashed again.
+      const checked = acceptable && target.fulfillment !== undefined ? target.fulfillment : null
+      const reply = credentials.server.createReply(toIlpPrepare(request, acceptable), checked)
       if (!isIncomingMoney(reply)) {
         return "fulfillment" in reply ?
           Effect.succeed<Fulfill>({ fulfillment: reply.fulfillment, data: reply.data }) :
           refuse(reply)
       }
-      const target = receiver.context as Target
       if (target.kind === "incoming" && !target.payment.open) {
         return refuse(reply.finalDecline())
       }

@@ -112,11 +112,84 @@ const receiptOf = (receipt: NonNullable<Connection["receipt"]>, streamId: number
   return Buffer.concat([body, createHmac("sha256", receipt.secret).update(body).digest()])
 }
 
+/** Bytes of an OER VarUInt's value (at least 1): what `oer-utils` writes after the length byte. */
+const uintBytes = (value: bigint): number => {
+  let bytes = 1
+  while (bytes < 8 && value >= 1n << BigInt(8 * bytes)) bytes++
+  return bytes
+}
+
+/** Bytes of an OER length prefix. */
+const lengthPrefixBytes = (length: number): number => (length <= 127 ? 1 : 1 + uintBytes(BigInt(length)))
+
+const writeLengthPrefix = (buffer: Buffer, offset: number, length: number): number => {
+  if (length <= 127) {
+    buffer[offset] = length
+    return offset + 1
+  }
+  const bytes = uintBytes(BigInt(length))
+  buffer[offset] = 0x80 | bytes
+  return writeUIntBytes(buffer, offset + 1, BigInt(length), bytes)
+}
+
+const writeUIntBytes = (buffer: Buffer, offset: number, value: bigint, bytes: number): number => {
+  for (let i = bytes - 1; i >= 0; i--) buffer[offset++] = Number((value >> BigInt(8 * i)) & 0xffn)
+  return offset
+}
+
+const writeVarUInt = (buffer: Buffer, offset: number, value: bigint): number => {
+  const bytes = uintBytes(value)
+  buffer[offset] = bytes
+  return writeUIntBytes(buffer, offset + 1, value, bytes)
+}
+
+const longToBigInt = (value: Long): bigint => (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0)
+
+/**
+ * The STREAM packet `Packet._serialize` writes (version 1, type, sequence, prepare amount, frames),
+ * byte for byte, for the replies the receiver builds on every packet: no frames, or StreamReceipt
+ * frames only. Undefined for any other frame (the caller then uses the library). Amounts are u64.
+ */
+export const serializeReply = (
+  sequence: bigint,
+  type: number,
+  amount: bigint,
+  frames: ReadonlyArray<Frame>
+): Buffer | undefined => {
+  const receipts: Array<{ readonly streamId: bigint; readonly receipt: Buffer }> = []
+  for (const frame of frames) {
+    if (frame.type !== FrameType.StreamReceipt) return undefined
+    const receiptFrame = frame as StreamReceiptFrame
+    receipts.push({ streamId: longToBigInt(receiptFrame.streamId), receipt: receiptFrame.receipt })
+  }
+  const frameCount = BigInt(receipts.length)
+  let size = 2 + 1 + uintBytes(sequence) + 1 + uintBytes(amount) + 1 + uintBytes(frameCount)
+  const contentSizes = receipts.map(({ receipt, streamId }) => {
+    const content = 1 + uintBytes(streamId) + lengthPrefixBytes(receipt.length) + receipt.length
+    size += 1 + lengthPrefixBytes(content) + content
+    return content
+  })
+  const buffer = Buffer.allocUnsafe(size)
+  buffer[0] = 1
+  buffer[1] = type
+  let offset = writeVarUInt(buffer, 2, sequence)
+  offset = writeVarUInt(buffer, offset, amount)
+  offset = writeVarUInt(buffer, offset, frameCount)
+  receipts.forEach(({ receipt, streamId }, i) => {
+    buffer[offset++] = FrameType.StreamReceipt
+    offset = writeLengthPrefix(buffer, offset, contentSizes[i]!)
+    offset = writeVarUInt(buffer, offset, streamId)
+    offset = writeLengthPrefix(buffer, offset, receipt.length)
+    offset += receipt.copy(buffer, offset)
+  })
+  return buffer
+}
+
 /** Builds the encrypted STREAM reply the way the library's `ReplyBuilder` does. */
 class Reply {
   private readonly frames: Array<Frame> = []
   private sequence: Long = Long.UZERO
-  private receivedAmount: Long = Long.UZERO
+  private receivedAmount = "0"
   private key: KeyObject | undefined = undefined
   private readonly ilpAddress: string
   private readonly iv: () => Buffer
@@ -129,7 +202,7 @@ class Reply {
   secure(key: KeyObject, sequence: Long, receivedAmount: string): this {
     this.key = key
     this.sequence = sequence
-    this.receivedAmount = Long.fromString(receivedAmount, true)
+    this.receivedAmount = receivedAmount
     return this
   }
 
@@ -140,7 +213,9 @@ class Reply {
 
   private data(type: number): Buffer {
     if (this.key === undefined) return Buffer.alloc(0)
-    return encrypt(this.key, this.iv(), new Packet(this.sequence, type as never, this.receivedAmount, this.frames)._serialize())
+    const plaintext = serializeReply(longToBigInt(this.sequence), type, BigInt(this.receivedAmount), this.frames) ??
+      new Packet(this.sequence, type as never, Long.fromString(this.receivedAmount, true), this.frames)._serialize()
+    return encrypt(this.key, this.iv(), plaintext)
   }
 
   fulfill(fulfillment: Buffer): IlpPacket.IlpFulfill {
@@ -214,7 +289,13 @@ export class CachedStreamServer extends StreamServer {
     return this.connection(destinationAddress)?.paymentTag
   }
 
-  override createReply(prepare: IlpPacket.IlpPrepare): CachedIncomingMoney | IlpPacket.IlpReply {
+  /**
+   * `checked`: what the caller already knows of this Prepare's condition (so the fulfillment HMAC
+   * and its hash are not computed twice): the fulfillment for its data when it was checked to
+   * match the condition, `null` when it was checked NOT to (answered like a condition mismatch);
+   * undefined: not checked, computed here as the library does.
+   */
+  override createReply(prepare: IlpPacket.IlpPrepare, checked?: Buffer | null): CachedIncomingMoney | IlpPacket.IlpReply {
     const reply = new Reply(this.address, this.iv)
     const library = this as unknown as LibraryInternals
     if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
@@ -240,9 +321,11 @@ export class CachedStreamServer extends StreamServer {
     const receivedAmount = Long.fromString(prepare.amount, true)
     if (!receivedAmount.greaterThanOrEqual(request.prepareAmount)) return reply.reject("F99")
 
-    const fulfillment = this.fulfillmentFor(connection, prepare.data)
-    const condition = createHash("sha256").update(fulfillment).digest()
-    if (!condition.equals(prepare.executionCondition)) return reply.reject("F99")
+    if (checked === null) return reply.reject("F99")
+    const fulfillment = checked ?? this.fulfillmentFor(connection, prepare.data)
+    if (checked === undefined && !createHash("sha256").update(fulfillment).digest().equals(prepare.executionCondition)) {
+      return reply.reject("F99")
+    }
     if (receivedAmount.isZero()) return reply.fulfill(fulfillment)
 
     return {

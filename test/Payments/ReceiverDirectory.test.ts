@@ -73,3 +73,22 @@ it("unknown payments and wallets are undefined; a deactivated wallet reads inact
   await runIn(node, Effect.flatMap(WalletAddresses, (w) => w.setActive(wallet.id, false)))
   expect(await runIn(node, Effect.flatMap(ReceiverDirectory, (d) => d.walletAddress(wallet.id)))).toMatchObject({ active: false })
 })
+
+it("an open payment whose expiry passes reads expired at once, though nothing was written", async () => {
+  const wallet = await runIn(node, Effect.flatMap(WalletAddresses, (w) => w.create({ url: `https://wallet.test/d${++n}`, asset: usd })))
+  const expiresAt = Date.now() + 1_000
+  const payment = await runIn(
+    node,
+    Effect.flatMap(IncomingPayments, (payments) => payments.create({ walletAddressId: wallet.id, expiresAt }))
+  )
+  expect(await lookup(payment.id)).toMatchObject({ open: true, state: "pending" })
+  // Poll (a loaded machine may be slow): the read answers expired once the clock passes the expiry.
+  const deadline = Date.now() + 30_000
+  let seen = await lookup(payment.id)
+  while (seen?.open === true && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    seen = await lookup(payment.id)
+  }
+  expect(seen).toMatchObject({ open: false, state: "expired" })
+  expect(Date.now()).toBeGreaterThanOrEqual(expiresAt)
+})

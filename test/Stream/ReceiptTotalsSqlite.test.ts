@@ -1,11 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
+import * as TestClock from "effect/testing/TestClock"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import { layerSqlite } from "../../src/Stream/ReceiptTotalsSqlite.ts"
+import { ReceiptCache } from "../../src/Stream/ReceiptTotalsSqliteCache.ts"
 import { receiptTotalsContract } from "./ReceiptTotalsContract.ts"
 
 receiptTotalsContract("sqlite (:memory:)", (connectionTtlSeconds) =>
@@ -147,5 +149,110 @@ describe("ReceiptTotals.layerSqlite", () => {
         )
         expect(error._tag).toBe("ReceiptStoreUnavailable")
       })
+    ))
+
+  it.effect("each pending packet lapses at its own time, whatever the order of reserves and commits (cached lapse bound)", () =>
+    Effect.provide(
+      ReceiptTotals.use((totals) =>
+        Effect.gen(function*() {
+          const payment = { key: "p", cap: 100n }
+          const reserve = (packetId: string, amount: bigint, pendingMs: number) =>
+            totals.reserve({ packetId, connectionKey: "c", amount, payment, pendingMs })
+          expect(yield* reserve("long", 10n, 60_000)).toMatchObject({ accepted: true, paymentTotal: 10n })
+          // Reserved after a later-lapsing packet: it must still lapse first.
+          expect(yield* reserve("short", 10n, 1_000)).toMatchObject({ accepted: true, paymentTotal: 20n })
+          expect(yield* reserve("bulk", 80n, 600_000)).toMatchObject({ accepted: true, paymentTotal: 100n })
+          expect(yield* reserve("over-1", 10n, 600_000)).toEqual({ accepted: false, paymentTotal: 100n, remaining: 0n })
+          yield* TestClock.adjust(999)
+          expect(yield* reserve("over-2", 10n, 600_000)).toEqual({ accepted: false, paymentTotal: 100n, remaining: 0n })
+          yield* TestClock.adjust(1)
+          expect(yield* reserve("after-short", 10n, 600_000)).toMatchObject({ accepted: true, paymentTotal: 100n })
+          expect(yield* reserve("over-3", 10n, 600_000)).toEqual({ accepted: false, paymentTotal: 100n, remaining: 0n })
+          yield* TestClock.adjust(59_000)
+          expect(yield* reserve("after-long", 10n, 600_000)).toMatchObject({ accepted: true, paymentTotal: 100n })
+          // A lapsed packet still commits (the ledger posted it); the committed totals follow.
+          expect(yield* totals.commit({ packetId: "short", connectionKey: "c", paymentKey: "p" })).toEqual({
+            outcome: "committed",
+            connectionTotal: 10n,
+            paymentTotal: 10n
+          })
+          expect(yield* totals.commit({ packetId: "bulk", connectionKey: "c", paymentKey: "p" })).toEqual({
+            outcome: "committed",
+            connectionTotal: 90n,
+            paymentTotal: 90n
+          })
+          // Committed 90 + pending 10 (after-short) + 10 (after-long) = 110 > cap: counted as such.
+          expect(yield* reserve("over-4", 1n, 600_000)).toEqual({ accepted: false, paymentTotal: 110n, remaining: 0n })
+          expect(yield* totals.release({ packetId: "after-long", connectionKey: "c", paymentKey: "p" })).toBe("released")
+          expect(yield* totals.release({ packetId: "after-short", connectionKey: "c", paymentKey: "p" })).toBe("released")
+          expect(yield* reserve("last", 10n, 600_000)).toMatchObject({ accepted: true, paymentTotal: 100n })
+          expect(yield* totals.paymentTotal("p")).toBe(90n)
+        })
+      ),
+      layerSqlite({ filename: ":memory:" })
+    ))
+
+  it("the write cache keeps at most its bound of keys per kind, forgetting the oldest", () => {
+    const cache = new ReceiptCache(2)
+    cache.setPayment("a", 1n)
+    cache.setPayment("b", 2n)
+    cache.setPayment("a", 3n)
+    cache.setPayment("c", 4n)
+    expect([...cache.payments.entries()]).toEqual([["b", 2n], ["c", 4n]])
+    cache.setPending("p", { total: 1n, count: 1, nextLapseMs: 5 })
+    cache.forgetPayment("c")
+    cache.forgetPayment("p")
+    expect([...cache.payments.keys()]).toEqual(["b"])
+    expect(cache.pending.size).toBe(0)
+    cache.setConnection("x", { total: 1n, expiresAtMs: 1 })
+    cache.clear()
+    expect(cache.connections.size + cache.payments.size + cache.pending.size).toBe(0)
+  })
+
+  it.effect("pending sums forgotten from memory are summed again from the packet rows: caps and lapses hold", () =>
+    Effect.provide(
+      ReceiptTotals.use((totals) =>
+        Effect.gen(function*() {
+          // One key of each kind in memory: every switch between the two payments forgets the other's sum.
+          const reserve = (key: string, packetId: string, amount: bigint, pendingMs = 600_000) =>
+            totals.reserve({ packetId, connectionKey: `c-${key}`, amount, payment: { key, cap: 30n }, pendingMs })
+          expect(yield* reserve("p", "p1", 10n, 1_000)).toMatchObject({ accepted: true, paymentTotal: 10n })
+          expect(yield* reserve("q", "q1", 10n)).toMatchObject({ accepted: true, paymentTotal: 10n })
+          expect(yield* reserve("p", "p2", 10n)).toMatchObject({ accepted: true, paymentTotal: 20n })
+          expect(yield* reserve("q", "q2", 10n)).toMatchObject({ accepted: true, paymentTotal: 20n })
+          expect(yield* reserve("p", "p3", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+          expect(yield* reserve("q", "q3", 15n)).toEqual({ accepted: false, paymentTotal: 20n, remaining: 10n })
+          expect(yield* reserve("p", "p4", 1n)).toEqual({ accepted: false, paymentTotal: 30n, remaining: 0n })
+          expect(yield* totals.commit({ packetId: "q1", connectionKey: "c-q", paymentKey: "q" })).toMatchObject({
+            outcome: "committed",
+            paymentTotal: 10n
+          })
+          expect(yield* totals.release({ packetId: "p2", connectionKey: "c-p", paymentKey: "p" })).toBe("released")
+          expect(yield* reserve("q", "q4", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+          expect(yield* reserve("p", "p5", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+          expect(yield* reserve("q", "q5", 1n)).toEqual({ accepted: false, paymentTotal: 30n, remaining: 0n })
+          // p1 lapses at 1 s, found from the rows after its sum was forgotten.
+          yield* TestClock.adjust(1_000)
+          expect(yield* reserve("q", "q6", 1n)).toEqual({ accepted: false, paymentTotal: 30n, remaining: 0n })
+          expect(yield* reserve("p", "p6", 10n)).toMatchObject({ accepted: true, paymentTotal: 30n })
+        })
+      ),
+      layerSqlite({ filename: ":memory:", cacheEntriesMax: 1 })
+    ))
+
+  it.effect("a pending packet whose row was swept past its forget time (its settle never came) stops holding the cap", () =>
+    Effect.provide(
+      ReceiptTotals.use((totals) =>
+        Effect.gen(function*() {
+          const reserve = (key: string, packetId: string, amount: bigint, pendingMs: number) =>
+            totals.reserve({ packetId, connectionKey: `c-${key}`, amount, payment: { key, cap: 10n }, pendingMs })
+          expect(yield* reserve("p", "stuck", 10n, 1_000)).toMatchObject({ accepted: true, paymentTotal: 10n })
+          // Past the lapse and the forget time, another payment's write sweeps the stuck row.
+          yield* TestClock.adjust(2_000)
+          expect(yield* reserve("q", "other", 1n, 600_000)).toMatchObject({ accepted: true })
+          expect(yield* reserve("p", "next", 10n, 600_000)).toMatchObject({ accepted: true, paymentTotal: 10n })
+        })
+      ),
+      layerSqlite({ filename: ":memory:", settleGraceMs: 50 })
     ))
 })

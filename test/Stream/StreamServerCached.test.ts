@@ -14,12 +14,14 @@ import {
   FrameType,
   Packet,
   StreamMaxMoneyFrame,
-  StreamMoneyFrame
+  StreamMoneyFrame,
+  StreamReceiptFrame
 } from "ilp-protocol-stream/dist/src/packet.js"
+import Long from "long"
 import { verifyReceipt } from "ilp-protocol-stream/dist/src/util/receipt.js"
 import { createHash, randomBytes } from "node:crypto"
 import { describe, expect, it } from "vitest"
-import { CachedStreamServer, connectionsCachedMax } from "../../src/Stream/StreamServerCached.ts"
+import { CachedStreamServer, connectionsCachedMax, serializeReply } from "../../src/Stream/StreamServerCached.ts"
 
 const serverSecret = randomBytes(32)
 const serverAddress = "test.receiver"
@@ -86,6 +88,43 @@ describe("CachedStreamServer", () => {
     same(prepareOf([new StreamMoneyFrame(1, 1)], { condition: randomBytes(32) }))
     same(prepareOf([new StreamMoneyFrame(1, 1)], { amount: "0" }))
     same(prepareOf([], { type: 13 }))
+  })
+
+  it("answers the same when the caller already checked the condition: its fulfillment given, or null when unmet", () => {
+    const prepare = prepareOf([new StreamMoneyFrame(1, 1)])
+    const fulfillment = hmac(fulfillmentKey, prepare.data)
+    expect(view(cached.createReply(prepare, fulfillment), "100")).toEqual(view(library.createReply(prepare), "100"))
+    const probe = prepareOf([new StreamMoneyFrame(1, 1)], { condition: randomBytes(32) })
+    expect(view(cached.createReply(probe, null))).toEqual(view(library.createReply(probe)))
+    // Null refuses even a matching condition, exactly as a mismatch would be refused.
+    expect(view(cached.createReply(prepare, null))).toEqual(view(library.createReply({ ...prepare, executionCondition: randomBytes(32) })))
+    // What the library answers before looking at the condition is unchanged.
+    for (const frames of [[new ConnectionCloseFrame(ErrorCode.NoError, "bye")], [new ConnectionNewAddressFrame("test.sender")]]) {
+      const early = prepareOf(frames, { minimum: 101 })
+      expect(view(cached.createReply(early, null))).toEqual(view(library.createReply(early)))
+    }
+  })
+
+  it("encodes the usual replies byte for byte as the library; other frames are left to it", () => {
+    const u64Max = 2n ** 64n - 1n
+    const values = [0n, 1n, 127n, 128n, 255n, 256n, 65_535n, 65_536n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n + 1n, u64Max - 1n, u64Max]
+    const random = () => BigInt(`0x${randomBytes(8).toString("hex")}`) >> BigInt(randomBytes(1)[0]! % 64)
+    const long = (value: bigint) => Long.fromString(value.toString(), true)
+    for (let i = 0; i < 300; i++) {
+      const sequence = i < values.length ? values[i]! : random()
+      const amount = i < values.length ? values[values.length - 1 - i]! : random()
+      const frames = [
+        [],
+        [new StreamReceiptFrame(1, randomBytes(58))],
+        [new StreamReceiptFrame(long(random()), randomBytes(i % 300)), new StreamReceiptFrame(long(u64Max), randomBytes(128))]
+      ][i % 3]!
+      for (const type of [13, 14]) {
+        const ours = serializeReply(sequence, type, amount, frames)
+        expect(ours?.toString("hex")).toBe(new Packet(long(sequence), type as never, long(amount), frames)._serialize().toString("hex"))
+      }
+    }
+    expect(serializeReply(1n, 14, 0n, [new StreamMaxMoneyFrame(1, 10, 0)])).toBeUndefined()
+    expect(serializeReply(1n, 14, 0n, [new StreamReceiptFrame(1, randomBytes(58)), new ConnectionCloseFrame(ErrorCode.NoError, "")])).toBeUndefined()
   })
 
   it("refuses junk like the library: not our address (F02), a bad token or undecryptable data (F06)", () => {
