@@ -4,7 +4,8 @@
  * `runBatch` executes many requests ("jobs") in ONE SQLite transaction. Each job decides its
  * outcome in memory first (against an overlay of the account rows it touches), so a job that fails
  * (e.g. `InsufficientBalance`) writes nothing but its failure record and never disturbs the others;
- * its SQL writes run inside a SAVEPOINT so a storage error inside one job is rolled back alone.
+ * a storage error inside one job is rolled back alone: a batch runs without savepoints first and,
+ * only if a job throws, is rolled back and run again with a SAVEPOINT around each job (`runBatch`).
  * Account balances are cached in memory (this process is the only writer of the file) and written
  * once per batch per touched account; if the batch cannot commit, the cache is restored and every
  * job in it fails with `LedgerUnavailable`.
@@ -103,8 +104,12 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
     return row === undefined ? undefined : decodeTransfer(row)
   }
 
-  const runBatch = <E>(jobs: ReadonlyArray<Job<E>>, nowMs: number): BatchResult<E> => {
-    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, nextTimestamp(nowMs), expiries)
+  /**
+   * One attempt at the batch. `guarded`: each job runs inside its own SAVEPOINT, so a job that
+   * throws is rolled back alone. Unguarded, a throwing job aborts the attempt (`JobThrew`).
+   */
+  const attempt = <E>(jobs: ReadonlyArray<Job<E>>, nowMs: number, guarded: boolean): BatchResult<E> | JobThrew => {
+    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, nextTimestamp(nowMs), expiries, guarded)
     try {
       sql.begin.run()
       batch.run(expireDue(options.expiredPerBatchMax))
@@ -117,8 +122,22 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
       if (db.isTransaction) sql.rollback.run()
       batch.restore()
       expiries.earliestNs = 0n
+      if (error instanceof JobThrew) return error
       return { _tag: "Aborted", exit: exitOfThrown(error), cause: error }
     }
+  }
+
+  /**
+   * Runs the batch without savepoints first (two statements less per job: most of a batch's
+   * statements when it holds many small jobs); only if a job throws (a storage error or a defect,
+   * never a business failure, which is an `Exit`) is everything rolled back and the batch run again
+   * with a savepoint per job, which gives exactly the guarded outcome. Jobs are pure functions of
+   * the store's state, so running one again after a rollback decides the same.
+   */
+  const runBatch = <E>(jobs: ReadonlyArray<Job<E>>, nowMs: number): BatchResult<E> => {
+    const fast = attempt(jobs, nowMs, false)
+    if (!(fast instanceof JobThrew)) return fast
+    return attempt(jobs, nowMs, true) as BatchResult<E>
   }
 
   return {
@@ -161,13 +180,22 @@ const evictOldest = (cache: Map<bigint, AccountRow>, sizeMax: number): void => {
 // A batch: per-job overlays merged into the cache, remembered for rollback
 // ---------------------------------------------------------------------------------------------
 
+/** An unguarded job threw: the attempt is abandoned and the batch re-run guarded. */
+class JobThrew {
+  readonly cause: unknown
+  constructor(cause: unknown) {
+    this.cause = cause
+  }
+}
+
 const makeBatch = (
   sql: Statements,
   cache: Map<bigint, AccountRow>,
   loadAccount: (id: bigint) => AccountRow | undefined,
   loadTransfer: (id: bigint) => TransferRow | undefined,
   nextTimestamp: () => bigint,
-  expiries: ExpiryWatermark
+  expiries: ExpiryWatermark,
+  guarded: boolean
 ) => {
   /** Pre-batch value of every account a job changed (`undefined`: created in this batch). */
   const originals = new Map<bigint, AccountRow | undefined>()
@@ -187,6 +215,16 @@ const makeBatch = (
       transfer: loadTransfer,
       nextTimestamp,
       expiries
+    }
+    if (!guarded) {
+      let exit: Exit.Exit<void, E>
+      try {
+        exit = job(makeTx(sql, scope))
+      } catch (error) {
+        throw new JobThrew(error)
+      }
+      if (Exit.isSuccess(exit)) merge(overlay)
+      return exit
     }
     sql.savepoint.run()
     try {

@@ -1,0 +1,69 @@
+/**
+ * The store's batch engine: a batch first runs without savepoints; a job that throws (storage
+ * error, defect) makes it roll back and run again with a savepoint per job, so the throwing job is
+ * rolled back alone and every other job of the batch commits exactly once.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Exit } from "effect"
+import { AccountCode, newTransferId, TransferCode } from "../../src/Accounting/Ledger.ts"
+import { defaults } from "../../src/Accounting/LedgerSqlite.ts"
+import type { Job } from "../../src/Accounting/LedgerSqliteJobs.ts"
+import { openDatabase } from "../../src/Accounting/LedgerSqliteSchema.ts"
+import { makeStore } from "../../src/Accounting/LedgerSqliteStore.ts"
+
+const L = 3
+const open = () => {
+  const options = { ...defaults, filename: ":memory:" }
+  const db = openDatabase(options)
+  return { db, store: makeStore(db, options) }
+}
+
+const sqliteError = () => Object.assign(new Error("disk I/O error"), { code: "ERR_SQLITE_ERROR" })
+
+describe("LedgerSqliteStore.runBatch", () => {
+  it("rolls back only the job that throws; the others commit once", () => {
+    const { db, store } = open()
+    const [source, target] = [newTransferId(), newTransferId()]
+    const created = store.runBatch<never>([(tx) =>
+      tx.createAccounts([
+        { id: source, ledger: L, code: AccountCode.peerLiquidity, flags: {} },
+        { id: target, ledger: L, code: AccountCode.peerLiquidity, flags: {} }
+      ])
+    ], 1_000)
+    expect(created._tag).toBe("Committed")
+    const transfer = (amount: bigint): Job<unknown> => (tx) =>
+      tx.createTransfers([{ id: newTransferId(), debitAccountId: source, creditAccountId: target, amount, ledger: L, code: TransferCode.packet }], undefined)
+    let runs = 0
+    const throwsAfterWriting: Job<unknown> = (tx) => {
+      runs++
+      tx.createTransfers([{ id: newTransferId(), debitAccountId: source, creditAccountId: target, amount: 100n, ledger: L, code: TransferCode.packet }], undefined)
+      throw sqliteError()
+    }
+    const result = store.runBatch([transfer(1n), throwsAfterWriting, transfer(10n)], 2_000)
+    expect(result._tag).toBe("Committed")
+    if (result._tag !== "Committed") return
+    expect(runs).toBe(2) // once unguarded, once inside its savepoint
+    expect(Exit.isSuccess(result.exits[0]!)).toBe(true)
+    expect(Exit.isFailure(result.exits[1]!)).toBe(true)
+    expect(Exit.isSuccess(result.exits[2]!)).toBe(true)
+    const [debited] = store.balances([source])
+    expect(debited!.debitsPosted).toBe(11n)
+    const rows = db.prepare("SELECT count(*) AS n FROM transfers").get() as { n: number }
+    expect(Number(rows.n)).toBe(2)
+    // The cache and the file agree after the rolled-back attempt.
+    const stored = db.prepare("SELECT debits_posted AS d FROM accounts WHERE id = ?").get(source.toString()) as { d: unknown }
+    expect(BigInt(stored.d as number)).toBe(11n)
+    db.close()
+  })
+
+  it("a job that dies (a bug) dies alone, the batch still commits", () => {
+    const { db, store } = open()
+    const result = store.runBatch<never>([() => Exit.void, () => {
+      throw new Error("bug")
+    }, () => Exit.void], 1_000)
+    expect(result._tag).toBe("Committed")
+    if (result._tag !== "Committed") return
+    expect(result.exits.map(Exit.isSuccess)).toEqual([true, false, true])
+    db.close()
+  })
+})
