@@ -99,7 +99,26 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
     return account
   }
 
+  /**
+   * Pending transfers this process created, as stored (at most `pendingCacheSizeMax`; beyond that,
+   * and for transfers left by an earlier process, `loadTransfer` reads the row). A post or void
+   * then finds its transfers without a SELECT. Entries leave when resolved; any rollback clears
+   * the whole map (it may hold rows the rollback removed), which only costs reads.
+   */
+  const pending = new Map<bigint, TransferRow>()
+  const pendingCache: PendingCache = {
+    created: (row) => {
+      if (pending.size < pendingCacheSizeMax) pending.set(row.id, row)
+    },
+    resolved: (id) => {
+      pending.delete(id)
+    },
+    clear: () => pending.clear()
+  }
+
   const loadTransfer = (id: bigint): TransferRow | undefined => {
+    const remembered = pending.get(id)
+    if (remembered !== undefined) return remembered
     const row = sql.selectTransfer.get(id.toString()) as SqlRow | undefined
     return row === undefined ? undefined : decodeTransfer(row)
   }
@@ -109,7 +128,7 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
    * throws is rolled back alone. Unguarded, a throwing job aborts the attempt (`JobThrew`).
    */
   const attempt = <E>(jobs: ReadonlyArray<Job<E>>, nowMs: number, guarded: boolean): BatchResult<E> | JobThrew => {
-    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, nextTimestamp(nowMs), expiries, guarded)
+    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, pendingCache, nextTimestamp(nowMs), expiries, guarded)
     try {
       sql.begin.run()
       batch.run(expireDue(options.expiredPerBatchMax))
@@ -121,6 +140,7 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
     } catch (error) {
       if (db.isTransaction) sql.rollback.run()
       batch.restore()
+      pendingCache.clear()
       expiries.earliestNs = 0n
       if (error instanceof JobThrew) return error
       return { _tag: "Aborted", exit: exitOfThrown(error), cause: error }
@@ -180,6 +200,15 @@ const evictOldest = (cache: Map<bigint, AccountRow>, sizeMax: number): void => {
 // A batch: per-job overlays merged into the cache, remembered for rollback
 // ---------------------------------------------------------------------------------------------
 
+/** Most pending transfers remembered in memory (about 120 bytes each); see `loadTransfer`. */
+export const pendingCacheSizeMax = 100_000
+
+interface PendingCache {
+  readonly created: (row: TransferRow) => void
+  readonly resolved: (id: bigint) => void
+  readonly clear: () => void
+}
+
 /** An unguarded job threw: the attempt is abandoned and the batch re-run guarded. */
 class JobThrew {
   readonly cause: unknown
@@ -193,6 +222,7 @@ const makeBatch = (
   cache: Map<bigint, AccountRow>,
   loadAccount: (id: bigint) => AccountRow | undefined,
   loadTransfer: (id: bigint) => TransferRow | undefined,
+  pendingCache: PendingCache,
   nextTimestamp: () => bigint,
   expiries: ExpiryWatermark,
   guarded: boolean
@@ -213,6 +243,8 @@ const makeBatch = (
       account: (id) => overlay.get(id) ?? loadAccount(id),
       putAccount: (row) => overlay.set(row.id, row),
       transfer: loadTransfer,
+      pendingCreated: pendingCache.created,
+      pendingResolved: pendingCache.resolved,
       nextTimestamp,
       expiries
     }
@@ -235,6 +267,7 @@ const makeBatch = (
     } catch (error) {
       sql.rollbackToSavepoint.run()
       sql.release.run()
+      pendingCache.clear()
       // Whatever this job expired is pending again: the watermark must not stay above it.
       expiries.earliestNs = 0n
       return exitOfThrown(error)

@@ -4,7 +4,7 @@
  * rolled back alone and every other job of the batch commits exactly once.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Exit } from "effect"
+import { Cause, Exit } from "effect"
 import { AccountCode, newTransferId, TransferCode } from "../../src/Accounting/Ledger.ts"
 import { defaults } from "../../src/Accounting/LedgerSqlite.ts"
 import type { Job } from "../../src/Accounting/LedgerSqliteJobs.ts"
@@ -53,6 +53,42 @@ describe("LedgerSqliteStore.runBatch", () => {
     // The cache and the file agree after the rolled-back attempt.
     const stored = db.prepare("SELECT debits_posted AS d FROM accounts WHERE id = ?").get(source.toString()) as { d: unknown }
     expect(BigInt(stored.d as number)).toBe(11n)
+    db.close()
+  })
+
+  it("a pending transfer whose job was rolled back is not found by a later post (in-memory pending rows)", () => {
+    const { db, store } = open()
+    const [source, target] = [newTransferId(), newTransferId()]
+    store.runBatch<never>([(tx) =>
+      tx.createAccounts([
+        { id: source, ledger: L, code: AccountCode.peerLiquidity, flags: {} },
+        { id: target, ledger: L, code: AccountCode.peerLiquidity, flags: {} }
+      ])
+    ], 1_000)
+    const spec = (id: bigint) => ({ id, debitAccountId: source, creditAccountId: target, amount: 5n, ledger: L, code: TransferCode.packet })
+    const kept = newTransferId()
+    const lost = newTransferId()
+    const reserved = store.runBatch([
+      (tx) => tx.createTransfers([spec(kept)], 30),
+      (tx) => {
+        tx.createTransfers([spec(lost)], 30)
+        throw sqliteError()
+      }
+    ], 2_000)
+    expect(reserved._tag).toBe("Committed")
+    const posted = store.runBatch([(tx) => tx.post([kept]), (tx) => tx.post([lost])], 3_000)
+    if (posted._tag !== "Committed") throw new Error("batch aborted")
+    expect(Exit.isSuccess(posted.exits[0]!)).toBe(true)
+    const lostExit = posted.exits[1]!
+    const lostError = Exit.isFailure(lostExit) ? Cause.findErrorOption(lostExit.cause) : undefined
+    expect(lostError?._tag === "Some" && (lostError.value as { _tag: string })._tag).toBe("PendingNotFound")
+    const [balance] = store.balances([source])
+    expect(balance).toMatchObject({ debitsPosted: 5n, debitsPending: 0n })
+    // A second post of the same transfer is idempotent (read back from the file once resolved).
+    const again = store.runBatch([(tx) => tx.post([kept])], 4_000)
+    if (again._tag !== "Committed") throw new Error("batch aborted")
+    expect(Exit.isSuccess(again.exits[0]!)).toBe(true)
+    expect(store.balances([source])[0]).toMatchObject({ debitsPosted: 5n, debitsPending: 0n })
     db.close()
   })
 
