@@ -105,17 +105,38 @@ export const ledgerReservation = (
 
   /** When the reservation expires in the ledger (set by `reserve`). */
   let expiresAtMs = 0
-  const reserve = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
-    const timeoutSeconds = holdSeconds + settleMarginSeconds
-    expiresAtMs = now + timeoutSeconds * 1000
-    return Effect.as(timed(metrics, "reserve", ledger.reserve(transfers, timeoutSeconds)), timeoutSeconds)
-  }).pipe(
-    Effect.catchTags({
-      InsufficientBalance: () => Effect.fail(new InsufficientLiquidity({ reason: "insufficient liquidity" })),
-      LedgerUnavailable: (error) => Effect.fail(new InternalError({ reason: `ledger unavailable: ${error.message}` }))
+  /**
+   * Reserves and answers the request the next stages get. One clock read and one match (which
+   * records the latency on every outcome, as `timed` does, and maps the ledger's errors), rather
+   * than timed + as + catchTags + map: fewer frames and allocations on every packet.
+   */
+  const reserve: Effect.Effect<Timed, IlpError> =
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
+      const timeoutSeconds = holdSeconds + settleMarginSeconds
+      expiresAtMs = now + timeoutSeconds * 1000
+      const startedAt = performance.now()
+      return Effect.matchCauseEffect(ledger.reserve(transfers, timeoutSeconds), {
+        onSuccess: (): Effect.Effect<Timed> => {
+          metrics.recordLedger("reserve", performance.now() - startedAt)
+          return Effect.succeed({ ...request, reservation: { id: pendingIds[0]!, timeoutMs: timeoutSeconds * 1000 } })
+        },
+        onFailure: (cause): Effect.Effect<never, IlpError> => {
+          metrics.recordLedger("reserve", performance.now() - startedAt)
+          const failure = Cause.findErrorOption(cause)
+          if (failure._tag === "Some") {
+            if (failure.value._tag === "InsufficientBalance") {
+              return Effect.fail(new InsufficientLiquidity({ reason: "insufficient liquidity" }))
+            }
+            if (failure.value._tag === "LedgerUnavailable") {
+              return Effect.fail(new InternalError({ reason: `ledger unavailable: ${failure.value.message}` }))
+            }
+          }
+          // No typed failure left: a defect (or an interruption) passes through unchanged.
+          return Effect.failCause(cause as Cause.Cause<never>)
+        }
+      })
     })
-  )
 
   /**
    * Answers what became of the reservation: `posted`; `voided` when the ledger says it can no longer
@@ -175,10 +196,7 @@ export const ledgerReservation = (
   const postThenSettle = postAfterReply ?? ((posting: Effect.Effect<void>) => posting)
 
   return Effect.acquireUseRelease(
-    Effect.map(reserve, (timeoutSeconds): Timed => ({
-      ...request,
-      reservation: { id: pendingIds[0]!, timeoutMs: timeoutSeconds * 1000 }
-    })),
+    reserve,
     next,
     (reserved, exit) =>
       Exit.isSuccess(exit) ?
