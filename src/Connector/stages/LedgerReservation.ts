@@ -138,47 +138,71 @@ export const ledgerReservation = (
       })
     })
 
-  /**
-   * Answers what became of the reservation: `posted`; `voided` when the ledger says it can no longer
-   * be posted (expired, voided, unknown to it); `unknown` when the ledger did not answer.
-   */
-  const post: Effect.Effect<SettleOutcome> = timed(metrics, "post", ledger.post(pendingIds)).pipe(
-    Effect.retry({
-      while: (error) => error._tag === "LedgerUnavailable",
-      schedule: Schedule.exponential("50 millis").pipe(
-        Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
-        Schedule.while(({ duration }) =>
-          Effect.map(
-            Clock.currentTimeMillis,
-            (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
-          )
-        )
-      )
-    }),
-    Effect.as<SettleOutcome>("posted"),
-    Effect.catchCause((cause) => {
-      const failure = Cause.findErrorOption(cause)
-      const outcome: SettleOutcome = failure._tag === "Some" && failure.value._tag !== "LedgerUnavailable" ?
-        "voided" :
-        "unknown"
-      return Effect.as(
-        Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
-          transferIds: pendingIds.map(String),
-          cause
-        }),
-        outcome
-      )
-    })
-  )
-
-  const voidReservation = timed(metrics, "void", ledger.voidPending(pendingIds)).pipe(
-    Effect.catchCause((cause) =>
-      Effect.logError("ledger void failed; the reservation will expire at its timeout", {
+  const reportPostFailure = (cause: Cause.Cause<unknown>): Effect.Effect<SettleOutcome> => {
+    const failure = Cause.findErrorOption(cause)
+    const outcome: SettleOutcome = failure._tag === "Some" &&
+        (failure.value as { readonly _tag?: unknown })._tag !== "LedgerUnavailable" ?
+      "voided" :
+      "unknown"
+    return Effect.as(
+      Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
         transferIds: pendingIds.map(String),
         cause
-      })
+      }),
+      outcome
     )
-  )
+  }
+
+  /**
+   * Answers what became of the reservation: `posted`; `voided` when the ledger says it can no longer
+   * be posted (expired, voided, unknown to it); `unknown` when the ledger did not answer. Built only
+   * when the packet was fulfilled, and the retry (with its schedule) only after a first attempt
+   * failed with `LedgerUnavailable`: it then replays that failure to the retry, so attempts and
+   * delays are exactly those of retrying the first attempt.
+   */
+  const post = (): Effect.Effect<SettleOutcome> => {
+    const attempt = timed(metrics, "post", ledger.post(pendingIds))
+    return Effect.matchCauseEffect(attempt, {
+      onSuccess: () => Effect.succeed<SettleOutcome>("posted"),
+      onFailure: (cause) => {
+        const failure = Cause.findErrorOption(cause)
+        if (failure._tag === "None" || failure.value._tag !== "LedgerUnavailable") return reportPostFailure(cause)
+        let replayed = false
+        const again = Effect.suspend(() => {
+          if (replayed) return attempt
+          replayed = true
+          return Effect.failCause(cause)
+        })
+        return again.pipe(
+          Effect.retry({
+            while: (error) => error._tag === "LedgerUnavailable",
+            schedule: Schedule.exponential("50 millis").pipe(
+              Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
+              Schedule.while(({ duration }) =>
+                Effect.map(
+                  Clock.currentTimeMillis,
+                  (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
+                )
+              )
+            )
+          }),
+          Effect.as<SettleOutcome>("posted"),
+          Effect.catchCause(reportPostFailure)
+        )
+      }
+    })
+  }
+
+  /** Built only when the packet was not fulfilled. */
+  const voidReservation = () =>
+    timed(metrics, "void", ledger.voidPending(pendingIds)).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logError("ledger void failed; the reservation will expire at its timeout", {
+          transferIds: pendingIds.map(String),
+          cause
+        })
+      )
+    )
 
   const fulfilled = Effect.sync(() =>
     metrics.recordFulfilled(
@@ -200,7 +224,7 @@ export const ledgerReservation = (
     next,
     (reserved, exit) =>
       Exit.isSuccess(exit) ?
-        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post, (outcome) => settle(reserved, outcome)))) :
-        Effect.andThen(voidReservation, refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
+        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post(), (outcome) => settle(reserved, outcome)))) :
+        Effect.andThen(voidReservation(), refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
   )
 }
