@@ -10,7 +10,7 @@
  * environment variable and its resolution together, and they are easiest to keep in step side by side.
  */
 import { Context, Data, Effect, Layer, Redacted, Schema } from "effect"
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { isValidAddress, u64 } from "./Connector/Packet.ts"
 import { defaultListenerLimits, type ListenerLimits } from "./Http/PublicListener.ts"
@@ -299,7 +299,7 @@ export const defaults = {
   liquidityCheckIntervalMs: 5_000
 } as const
 
-export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
+export const hashToken = (token: string): string => hash("sha256", token, "hex")
 
 /** An incoming token given as its digest, `sha256:<64 hex>`, so the config file holds no secret. */
 const tokenDigestPattern = /^sha256:([0-9a-fA-F]{64})$/

@@ -41,6 +41,10 @@ export interface JobScope {
   readonly account: (id: bigint) => AccountRow | undefined
   readonly putAccount: (row: AccountRow) => void
   readonly transfer: (id: bigint) => TransferRow | undefined
+  /** A pending transfer was written (`transfer` may answer it from memory from now on). */
+  readonly pendingCreated: (row: TransferRow) => void
+  /** A pending transfer was posted, voided or expired. */
+  readonly pendingResolved: (id: bigint) => void
   readonly nextTimestamp: () => bigint
   readonly expiries: ExpiryWatermark
 }
@@ -237,7 +241,22 @@ const insertTransfer = (
     timeoutSeconds === undefined ? TransferState.singlePhase : TransferState.pending,
     expiresAt
   )
-  if (expiresAt !== null && expiresAt < scope.expiries.earliestNs) scope.expiries.earliestNs = expiresAt
+  if (expiresAt !== null) {
+    if (expiresAt < scope.expiries.earliestNs) scope.expiries.earliestNs = expiresAt
+    scope.pendingCreated({
+      id: spec.id,
+      debitAccountId: spec.debitAccountId,
+      creditAccountId: spec.creditAccountId,
+      amount: spec.amount,
+      ledger: spec.ledger,
+      code: spec.code,
+      flags,
+      timeoutSeconds: timeoutSeconds ?? 0,
+      timestamp,
+      state: TransferState.pending,
+      expiresAt
+    })
+  }
 }
 
 type Resolution =
@@ -305,5 +324,6 @@ const resolve = (sql: Statements, scope: JobScope, row: TransferRow, state: numb
   scope.putAccount(resolveDebit(debit, row.amount, posting))
   scope.putAccount(resolveCredit(credit, row.amount, posting))
   sql.resolveTransfer.run(state, now, row.id.toString())
+  scope.pendingResolved(row.id)
 }
 

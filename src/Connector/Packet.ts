@@ -8,7 +8,7 @@
  *
  * Amounts are `bigint` (u64 on the wire). Times are epoch milliseconds.
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 
 export const PacketType = {
   Prepare: 12,
@@ -65,7 +65,8 @@ export const isValidAddress = (address: string): boolean =>
 
 const emptyBytes = new Uint8Array(0)
 
-export const sha256 = (bytes: Uint8Array): Uint8Array => createHash("sha256").update(bytes).digest()
+/** One-shot `crypto.hash`: ~1 µs less per call than `createHash().update().digest()` (no Hash object). */
+export const sha256 = (bytes: Uint8Array): Uint8Array => hash("sha256", bytes, "buffer")
 
 export const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => {
   if (a.length !== b.length) return false
@@ -161,9 +162,29 @@ const openEnvelope = (bytes: Uint8Array, expectedType: number): Reader | DecodeF
 
 const digitsOnly = /^[0-9]{17}$/
 
+/**
+ * The last whole second parsed and formatted (`YYYYMMDDHHmmss` ↔ epoch ms of that second): the
+ * packets of one second share it, so most calls skip the `Date` work (two per forwarded packet).
+ */
+let parsedSecond = ""
+let parsedSecondMs = 0
+let formattedSecondMs = Number.NaN
+let formattedSecond = ""
+
 /** `YYYYMMDDHHmmssfff` in UTC; must name a real instant (no 2021-02-30). */
 export const parseTimestamp = (text: string): number | undefined => {
   if (!digitsOnly.test(text)) return undefined
+  const second = text.slice(0, 14)
+  if (second === parsedSecond) return parsedSecondMs + Number(text.slice(14, 17))
+  const time = parseTimestampSlow(text)
+  if (time !== undefined) {
+    parsedSecond = second
+    parsedSecondMs = time - (time % 1000 + 1000) % 1000
+  }
+  return time
+}
+
+const parseTimestampSlow = (text: string): number | undefined => {
   const year = Number(text.slice(0, 4))
   const month = Number(text.slice(4, 6))
   const day = Number(text.slice(6, 8))
@@ -184,6 +205,20 @@ export const parseTimestamp = (text: string): number | undefined => {
 const pad = (n: number, width: number): string => String(n).padStart(width, "0")
 
 export const formatTimestamp = (epochMs: number): string => {
+  if (!Number.isInteger(epochMs)) return formatTimestampSlow(epochMs)
+  const millis = (epochMs % 1000 + 1000) % 1000
+  const secondMs = epochMs - millis
+  if (secondMs === formattedSecondMs) return formattedSecond + pad(millis, 3)
+  const formatted = formatTimestampSlow(epochMs)
+  // Only the regular 17-character form is remembered (a year past 9999 formats longer).
+  if (formatted.length === 17) {
+    formattedSecondMs = secondMs
+    formattedSecond = formatted.slice(0, 14)
+  }
+  return formatted
+}
+
+const formatTimestampSlow = (epochMs: number): string => {
   const d = new Date(epochMs)
   return pad(d.getUTCFullYear(), 4) + pad(d.getUTCMonth() + 1, 2) + pad(d.getUTCDate(), 2) +
     pad(d.getUTCHours(), 2) + pad(d.getUTCMinutes(), 2) + pad(d.getUTCSeconds(), 2) +

@@ -92,18 +92,24 @@ export const make = Effect.gen(function*() {
       )
     )
 
+  const packetEnded = Effect.sync(metrics.packetEnded)
+
+  // One match and one exit hook per packet (rather than map, catchCause, tap and ensuring: each
+  // is a frame of the fiber's stack and an allocation per packet).
   const process = (incoming: IncomingPacket): Effect.Effect<Reply> => {
     const startedAt = performance.now()
     metrics.packetStarted()
-    const record = (reply: Reply) =>
+    const recorded = (reply: Reply): Reply => {
       metrics.recordPacket(
         incoming.source,
         reply.type === PacketType.Fulfill ? "fulfill" : reply.reject.code,
         performance.now() - startedAt
       )
-    return handler(incoming).pipe(
-      Effect.map((fulfill): Reply => ({ type: PacketType.Fulfill, fulfill })),
-      Effect.catchCause((cause): Effect.Effect<Reply> => {
+      return reply
+    }
+    const answered = Effect.matchCauseEffect(handler(incoming), {
+      onSuccess: (fulfill) => Effect.succeed(recorded({ type: PacketType.Fulfill, fulfill })),
+      onFailure: (cause): Effect.Effect<Reply> => {
         // An interrupted packet (client gone, shutdown) stays interrupted: its reservation was
         // already voided by the ledger stage's finalizer.
         if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
@@ -112,17 +118,18 @@ export const make = Effect.gen(function*() {
           const reject: Reply = { type: PacketType.Reject, reject: toReject(failure.value, ourAddress) }
           // T00 answers say only "unexpected internal error": the reason goes to the log.
           return failure.value._tag === "InternalError" ?
-            Effect.as(Effect.logWarning("internal error while processing a packet", failure.value.reason), reject) :
-            Effect.succeed(reject)
+            Effect.as(Effect.logWarning("internal error while processing a packet", failure.value.reason), reject).pipe(
+              Effect.map(recorded)
+            ) :
+            Effect.succeed(recorded(reject))
         }
         return Effect.as(
           Effect.logError("unexpected failure while processing a packet", cause),
           { type: PacketType.Reject, reject: internalErrorReject(ourAddress) } as Reply
-        )
-      }),
-      Effect.tap((reply) => Effect.sync(() => record(reply))),
-      Effect.ensuring(Effect.sync(metrics.packetEnded))
-    )
+        ).pipe(Effect.map(recorded))
+      }
+    })
+    return Effect.ensuring(answered, packetEnded)
   }
 
   return Pipeline.of({ process })

@@ -407,6 +407,30 @@ describe("Packet decoding boundaries", () => {
       expect(formatTimestamp(epochMs)).toBe(text)
     })
 
+    // Both functions remember the last whole second: interleaved calls within one second and
+    // across seconds must give exactly what a fresh computation gives.
+    it("format and parse agree with a fresh computation, for times within and across seconds", () => {
+      const minMs = Date.UTC(1000, 0, 1)
+      const maxMs = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+      const reference = (epochMs: number) => new Date(epochMs).toISOString().replace(/[^0-9]/g, "")
+      fc.assert(fc.property(
+        fc.array(
+          fc.tuple(fc.integer({ min: minMs, max: maxMs }), fc.array(fc.integer({ min: -1500, max: 1500 }), { maxLength: 6 })),
+          { minLength: 1, maxLength: 20 }
+        ),
+        (groups) => {
+          for (const [base, offsets] of groups) {
+            for (const epochMs of [base, ...offsets.map((offset) => base + offset)]) {
+              if (epochMs < minMs || epochMs > maxMs) continue
+              const text = formatTimestamp(epochMs)
+              expect(text).toBe(reference(epochMs))
+              expect(parseTimestamp(text)).toBe(epochMs)
+            }
+          }
+        }
+      ))
+    })
+
     // formatTimestamp writes "0050…" for the year 50, but parseTimestamp goes through Date.UTC, which
     // maps two-digit years to 19xx, so the codec refuses its own encoding of a real instant.
     it("years 0000-0099 round-trip (Date.UTC maps them to 1900-1999)", () => {

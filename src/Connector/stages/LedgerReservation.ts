@@ -105,59 +105,104 @@ export const ledgerReservation = (
 
   /** When the reservation expires in the ledger (set by `reserve`). */
   let expiresAtMs = 0
-  const reserve = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
-    const timeoutSeconds = holdSeconds + settleMarginSeconds
-    expiresAtMs = now + timeoutSeconds * 1000
-    return Effect.as(timed(metrics, "reserve", ledger.reserve(transfers, timeoutSeconds)), timeoutSeconds)
-  }).pipe(
-    Effect.catchTags({
-      InsufficientBalance: () => Effect.fail(new InsufficientLiquidity({ reason: "insufficient liquidity" })),
-      LedgerUnavailable: (error) => Effect.fail(new InternalError({ reason: `ledger unavailable: ${error.message}` }))
+  /**
+   * Reserves and answers the request the next stages get. One clock read and one match (which
+   * records the latency on every outcome, as `timed` does, and maps the ledger's errors), rather
+   * than timed + as + catchTags + map: fewer frames and allocations on every packet.
+   */
+  const reserve: Effect.Effect<Timed, IlpError> =
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const holdSeconds = Math.max(1, Math.ceil((request.outgoingExpiresAt - now) / 1000))
+      const timeoutSeconds = holdSeconds + settleMarginSeconds
+      expiresAtMs = now + timeoutSeconds * 1000
+      const startedAt = performance.now()
+      return Effect.matchCauseEffect(ledger.reserve(transfers, timeoutSeconds), {
+        onSuccess: (): Effect.Effect<Timed> => {
+          metrics.recordLedger("reserve", performance.now() - startedAt)
+          return Effect.succeed({ ...request, reservation: { id: pendingIds[0]!, timeoutMs: timeoutSeconds * 1000 } })
+        },
+        onFailure: (cause): Effect.Effect<never, IlpError> => {
+          metrics.recordLedger("reserve", performance.now() - startedAt)
+          const failure = Cause.findErrorOption(cause)
+          if (failure._tag === "Some") {
+            if (failure.value._tag === "InsufficientBalance") {
+              return Effect.fail(new InsufficientLiquidity({ reason: "insufficient liquidity" }))
+            }
+            if (failure.value._tag === "LedgerUnavailable") {
+              return Effect.fail(new InternalError({ reason: `ledger unavailable: ${failure.value.message}` }))
+            }
+          }
+          // No typed failure left: a defect (or an interruption) passes through unchanged.
+          return Effect.failCause(cause as Cause.Cause<never>)
+        }
+      })
     })
-  )
+
+  const reportPostFailure = (cause: Cause.Cause<unknown>): Effect.Effect<SettleOutcome> => {
+    const failure = Cause.findErrorOption(cause)
+    const outcome: SettleOutcome = failure._tag === "Some" &&
+        (failure.value as { readonly _tag?: unknown })._tag !== "LedgerUnavailable" ?
+      "voided" :
+      "unknown"
+    return Effect.as(
+      Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
+        transferIds: pendingIds.map(String),
+        cause
+      }),
+      outcome
+    )
+  }
 
   /**
    * Answers what became of the reservation: `posted`; `voided` when the ledger says it can no longer
-   * be posted (expired, voided, unknown to it); `unknown` when the ledger did not answer.
+   * be posted (expired, voided, unknown to it); `unknown` when the ledger did not answer. Built only
+   * when the packet was fulfilled, and the retry (with its schedule) only after a first attempt
+   * failed with `LedgerUnavailable`: it then replays that failure to the retry, so attempts and
+   * delays are exactly those of retrying the first attempt.
    */
-  const post: Effect.Effect<SettleOutcome> = timed(metrics, "post", ledger.post(pendingIds)).pipe(
-    Effect.retry({
-      while: (error) => error._tag === "LedgerUnavailable",
-      schedule: Schedule.exponential("50 millis").pipe(
-        Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
-        Schedule.while(({ duration }) =>
-          Effect.map(
-            Clock.currentTimeMillis,
-            (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
-          )
+  const post = (): Effect.Effect<SettleOutcome> => {
+    const attempt = timed(metrics, "post", ledger.post(pendingIds))
+    return Effect.matchCauseEffect(attempt, {
+      onSuccess: () => Effect.succeed<SettleOutcome>("posted"),
+      onFailure: (cause) => {
+        const failure = Cause.findErrorOption(cause)
+        if (failure._tag === "None" || failure.value._tag !== "LedgerUnavailable") return reportPostFailure(cause)
+        let replayed = false
+        const again = Effect.suspend(() => {
+          if (replayed) return attempt
+          replayed = true
+          return Effect.failCause(cause)
+        })
+        return again.pipe(
+          Effect.retry({
+            while: (error) => error._tag === "LedgerUnavailable",
+            schedule: Schedule.exponential("50 millis").pipe(
+              Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
+              Schedule.while(({ duration }) =>
+                Effect.map(
+                  Clock.currentTimeMillis,
+                  (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
+                )
+              )
+            )
+          }),
+          Effect.as<SettleOutcome>("posted"),
+          Effect.catchCause(reportPostFailure)
         )
-      )
-    }),
-    Effect.as<SettleOutcome>("posted"),
-    Effect.catchCause((cause) => {
-      const failure = Cause.findErrorOption(cause)
-      const outcome: SettleOutcome = failure._tag === "Some" && failure.value._tag !== "LedgerUnavailable" ?
-        "voided" :
-        "unknown"
-      return Effect.as(
-        Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
+      }
+    })
+  }
+
+  /** Built only when the packet was not fulfilled. */
+  const voidReservation = () =>
+    timed(metrics, "void", ledger.voidPending(pendingIds)).pipe(
+      Effect.catchCause((cause) =>
+        Effect.logError("ledger void failed; the reservation will expire at its timeout", {
           transferIds: pendingIds.map(String),
           cause
-        }),
-        outcome
+        })
       )
-    })
-  )
-
-  const voidReservation = timed(metrics, "void", ledger.voidPending(pendingIds)).pipe(
-    Effect.catchCause((cause) =>
-      Effect.logError("ledger void failed; the reservation will expire at its timeout", {
-        transferIds: pendingIds.map(String),
-        cause
-      })
     )
-  )
 
   const fulfilled = Effect.sync(() =>
     metrics.recordFulfilled(
@@ -175,14 +220,11 @@ export const ledgerReservation = (
   const postThenSettle = postAfterReply ?? ((posting: Effect.Effect<void>) => posting)
 
   return Effect.acquireUseRelease(
-    Effect.map(reserve, (timeoutSeconds): Timed => ({
-      ...request,
-      reservation: { id: pendingIds[0]!, timeoutMs: timeoutSeconds * 1000 }
-    })),
+    reserve,
     next,
     (reserved, exit) =>
       Exit.isSuccess(exit) ?
-        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post, (outcome) => settle(reserved, outcome)))) :
-        Effect.andThen(voidReservation, refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
+        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post(), (outcome) => settle(reserved, outcome)))) :
+        Effect.andThen(voidReservation(), refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
   )
 }

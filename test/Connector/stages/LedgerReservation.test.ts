@@ -128,6 +128,40 @@ describe("LedgerReservation: hand-off to local receivers", () => {
       expect(log.filter((entry) => entry === "post").length).toBeGreaterThan(1)
     }))
 
+  it.effect("a post the ledger refuses twice as unavailable is retried after 50 then 100 ms, then posted", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      let failuresLeft = 2
+      const ledger = {
+        reserve: () => Effect.sync(() => void log.push("reserve")),
+        post: () =>
+          Effect.suspend((): Effect.Effect<void, LedgerUnavailable> => {
+            log.push("post")
+            return failuresLeft-- > 0 ? Effect.fail(new LedgerUnavailable({ message: "down" })) : Effect.void
+          }),
+        voidPending: () => Effect.sync(() => void log.push("void"))
+      } as Pick<LedgerShape, "reserve" | "post" | "voidPending"> as LedgerShape
+      const { receivers } = settleSpy(log)
+      const posts = () => log.filter((entry) => entry === "post").length
+      // Lets the forked packet run until it waits on the clock.
+      const runPending = Effect.repeat(Effect.yieldNow, { times: 50 })
+      const fiber = yield* Effect.forkChild(atNow(ledgerReservation(ledger, metrics, receivers)(spy<Timed>().handler)(local)))
+      yield* runPending
+      expect(posts()).toBe(1)
+      yield* TestClock.adjust(49)
+      yield* runPending
+      expect(posts()).toBe(1)
+      yield* TestClock.adjust(1)
+      yield* runPending
+      expect(posts()).toBe(2)
+      yield* TestClock.adjust(99)
+      yield* runPending
+      expect(posts()).toBe(2)
+      yield* TestClock.adjust(1)
+      expect(yield* Fiber.join(fiber)).toEqual(fulfill)
+      expect(log).toEqual(["reserve", "post", "post", "post", "settle:posted"])
+    }))
+
   it.effect("a post refused because the reservation expired: the receiver is told `voided`", () =>
     Effect.gen(function*() {
       const log: Array<string> = []
