@@ -22,6 +22,10 @@
  *            by the bench; the modes are left out, loudly, when no binary is found). Reported beside
  *            embedded: each TigerBeetle mode's packets/s and p99 against its embedded twin in the same
  *            round (median of the per-round ratios).
+ *   forward-tb2  forward-tb through two node instances on the same cluster and the same accounts
+ *            (a second TigerBeetle node process, its own ports), the load generator's concurrency
+ *            split evenly between them; CPU µs/pkt is both processes' together; printed against
+ *            forward-tb of the same round (1 vs 2 instances).
  * After a warm-up of each mode, rounds alternate raw, forward, local (×`--rounds`), so slow drift
  * of a noisy machine hits every mode alike. Reported: the median over rounds of packets/s, p50 and
  * p99 latency; the ratio of each mode to raw (median of the per-round ratios, each mode against the
@@ -80,6 +84,7 @@ const allModes = [
   "local",
   "forward-tb",
   "local-tb",
+  "forward-tb2",
   "forward-scale",
   "forward-effect",
   "local-effect",
@@ -92,12 +97,12 @@ type Mode = typeof allModes[number]
 const yardsticks: ReadonlyArray<Mode> = ["raw-socket", "raw", "reference"]
 const isNodeMode = (mode: Mode): boolean => !yardsticks.includes(mode)
 
-const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb")
+const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb") || mode === "forward-tb2"
 /** Modes run against the node of another checkout (`--baseline DIR`), for before/after in one sitting. */
 const isBaselineMode = (mode: Mode): boolean => mode.endsWith("-base")
 /** The embedded mode a TigerBeetle or baseline mode is compared with. */
 const embeddedTwin = (mode: Mode): Mode | undefined =>
-  mode === "forward-tb" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
+  mode === "forward-tb" || mode === "forward-tb2" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
 
 interface Options {
   readonly rounds: number
@@ -306,6 +311,7 @@ const describeMode: Record<Mode, string> = {
   local: "node → local STREAM payment",
   "forward-tb": "forward, ledger on TigerBeetle (1 replica)",
   "local-tb": "local, ledger on TigerBeetle (1 replica)",
+  "forward-tb2": "forward-tb split over two node instances on the same cluster and accounts",
   "forward-scale": "forward, node with --scale-peers more peers, --scale-wallets wallet addresses",
   "forward-effect": "EXPERIMENT: forward via Effect's HTTP server",
   "local-effect": "EXPERIMENT: local via Effect's HTTP server",
@@ -466,7 +472,9 @@ const main = async (options: Options) => {
       modes: ReadonlyArray<Mode>,
       env: Record<string, string>,
       extraPeers = 0,
-      script?: string
+      script?: string,
+      /** A further instance on a ledger another node already funded (the shared accounts). */
+      funded = false
     ) => {
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
@@ -482,7 +490,7 @@ const main = async (options: Options) => {
           {})
       })
       stops.unshift(() => node.stop(15_000))
-      await deposit(setup, "loadgen", 10n ** 18n)
+      if (!funded) await deposit(setup, "loadgen", 10n ** 18n)
       const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
       log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
       return { name, setup, node, stream }
@@ -496,6 +504,8 @@ const main = async (options: Options) => {
     const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
     const embedded = await startBenchNode("embedded", embeddedModes, {})
     let tigerBeetle: BenchNode | undefined
+    /** forward-tb2's second instance: same config and accounts as `tigerBeetle`, its own process and ports. */
+    let tigerBeetle2: BenchNode | undefined
     if (tigerBeetleModes.length > 0) {
       const cluster = await startTigerBeetle()
       stops.push(() => cluster.stop())
@@ -504,6 +514,12 @@ const main = async (options: Options) => {
         TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),
         TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
       })
+      if (tigerBeetleModes.includes("forward-tb2")) {
+        tigerBeetle2 = await startBenchNode("tigerbeetle2", ["forward-tb2"], {
+          TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),
+          TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
+        }, 0, undefined, true)
+      }
     }
     const baselineModes = options.modes.filter(isBaselineMode)
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
@@ -519,6 +535,7 @@ const main = async (options: Options) => {
     const benchNodes = (): Array<BenchNode> => [
       embedded,
       ...(tigerBeetle === undefined ? [] : [tigerBeetle]),
+      ...(tigerBeetle2 === undefined ? [] : [tigerBeetle2]),
       ...(baseline === undefined ? [] : [baseline]),
       ...(scaled === undefined ? [] : [scaled])
     ]
@@ -551,18 +568,31 @@ const main = async (options: Options) => {
         mode.endsWith("-effect") ?
         `http://127.0.0.1:${extraPort}/ilp` :
         `http://127.0.0.1:${nodeOf(mode).setup.connectorPort}/ilp`
-    const pidOf = (mode: Mode) =>
-      mode === "raw" ? raw.pid : mode === "raw-socket" ? rawSocket!.pid : mode === "reference" ? reference!.pid : nodeOf(mode).node.pid
+    const pidsOf = (mode: Mode): ReadonlyArray<number> =>
+      mode === "raw" ?
+        [raw.pid] :
+        mode === "raw-socket" ?
+        [rawSocket!.pid] :
+        mode === "reference" ?
+        [reference!.pid] :
+        mode === "forward-tb2" ?
+        [tigerBeetle!.node.pid, tigerBeetle2!.node.pid] :
+        [nodeOf(mode).node.pid]
+    /** CPU ms of every process under test for `mode` (both instances for forward-tb2), or undefined. */
+    const cpuMsOfMode = (mode: Mode): number | undefined => {
+      const each = pidsOf(mode).map(cpuMsOf)
+      return each.some((ms) => ms === undefined) ? undefined : each.reduce((a, b) => a! + b!, 0)
+    }
     /** Fulfills each node gave (warm-ups included), to check its books against at the end. */
     const fulfilledBy = new Map<string, { forward: number; local: number }>(
       benchNodes().map((n) => [n.name, { forward: 0, local: 0 }])
     )
     /** One run, with the CPU time the process under test spent on it (µs per packet). */
     const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
-      const cpuBefore = cpuMsOf(pidOf(mode))
+      const cpuBefore = cpuMsOfMode(mode)
       const result = await runOnce(mode, durationMs)
       if (isNodeMode(mode)) fulfilledBy.get(nodeOf(mode).name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
-      const cpuAfter = cpuMsOf(pidOf(mode))
+      const cpuAfter = cpuMsOfMode(mode)
       const cpuUsPerPacket = cpuBefore === undefined || cpuAfter === undefined || result.packets === 0 ?
         undefined :
         ((cpuAfter - cpuBefore) * 1000) / result.packets
@@ -573,6 +603,14 @@ const main = async (options: Options) => {
         type: "run",
         url: urlOf(mode),
         token: mode === "reference" ? referenceToken : nodeOf(mode).setup.loadgenToken,
+        ...(mode === "forward-tb2" ?
+          {
+            moreTargets: [{
+              url: `http://127.0.0.1:${tigerBeetle2!.setup.connectorPort}/ilp`,
+              token: tigerBeetle2!.setup.loadgenToken
+            }]
+          } :
+          {}),
         packets: packetSpec(mode),
         distinctPackets: defaults.distinctPackets,
         concurrency: options.concurrency,
@@ -634,7 +672,8 @@ const main = async (options: Options) => {
         Object.entries(means).map(([what, ms]) => `${what} ${ms.toFixed(2)}`).join(", "))
     }
     const booksOf: Record<string, Awaited<ReturnType<typeof checkBooks>>> = {}
-    for (const benchNode of benchNodes()) {
+    // tigerbeetle2 shares the first TigerBeetle node's accounts: its packets are counted (and checked) there.
+    for (const benchNode of benchNodes().filter((n) => n !== tigerBeetle2)) {
       booksOf[benchNode.name] = await checkBooks(benchNode)
     }
     const booksOk = Object.values(booksOf).every((b) => b.consistent)
@@ -655,6 +694,15 @@ const main = async (options: Options) => {
       undefined :
       /TigerBeetle transfer requests: [^"\n]*/.exec(tigerBeetle.node.output())?.[0]
     if (transferRequests !== undefined) log(transferRequests)
+    const transferRequests2 = tigerBeetle2 === undefined ?
+      undefined :
+      /TigerBeetle transfer requests: [^"\n]*/.exec(tigerBeetle2.node.output())?.[0]
+    if (transferRequests2 !== undefined) log(`second instance: ${transferRequests2}`)
+    const instances = pairedRatio(rounds, "forward-tb2", "forward-tb", (r) => r.packetsPerSecond)
+    if (instances !== undefined) {
+      log(`two instances on one cluster: forward-tb2 / forward-tb packets/s ${instances.toFixed(2)}, ` +
+        `p99 ${pairedRatio(rounds, "forward-tb2", "forward-tb", (r) => r.latencyMs.p99)!.toFixed(2)}x (median of rounds)`)
+    }
 
     const report = {
       benchmark: "ilp-connector packets/s and latency",
