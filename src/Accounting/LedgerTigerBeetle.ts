@@ -25,6 +25,7 @@ import {
   type Client,
   createClient,
   CreateAccountStatus,
+  type CreateTransferResult,
   CreateTransferStatus,
   RequestError,
   type Transfer as TbTransfer,
@@ -102,7 +103,7 @@ const rejected = (operation: string, cause: unknown): Effect.Effect<never, Ledge
     ? Effect.die(new LedgerDefect(`TigerBeetle ${operation}: batch too large`))
     : Effect.fail(new LedgerUnavailable({ message: `TigerBeetle ${operation} failed`, cause }))
 
-const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightMax: number): Request => {
+const makeRequest = (sessions: Pick<Sessions, "primary" | "evicted">, requestTimeoutMs: number, requestsInFlightMax: number): Request => {
   let inFlight = 0
   const settle = () => {
     inFlight--
@@ -114,6 +115,7 @@ const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightM
         return
       }
       inFlight++
+      const client = sessions.primary()
       try {
         call(client).then(
           (value) => {
@@ -122,6 +124,7 @@ const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightM
           },
           (cause: unknown) => {
             settle()
+            sessions.evicted(client, cause)
             resume(rejected(operation, cause))
           }
         )
@@ -306,21 +309,195 @@ const makeService = (request: Request, submit: Submit): LedgerShape => ({
   countPending: Effect.succeed(Option.none())
 })
 
-const connect = (options: Options) =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => createClient({ cluster_id: options.clusterId, replica_addresses: [...options.replicaAddresses] }),
-      catch: (cause) => new LedgerUnavailable({ message: "cannot create TigerBeetle client", cause })
-    }),
-    (client) => Effect.sync(() => client.destroy())
-  )
+const newClient = (options: Options): Client =>
+  createClient({ cluster_id: options.clusterId, replica_addresses: [...options.replicaAddresses] })
+
+/** Why a client can never answer again (TigerBeetle evicted its session): it must be replaced. */
+const isEvicted = (cause: unknown): boolean =>
+  cause instanceof RequestError &&
+  (cause.code === "ERR_CLIENT_EVICTED" || cause.code === "ERR_CLIENT_RELEASE_TOO_LOW" ||
+    cause.code === "ERR_CLIENT_RELEASE_TOO_HIGH")
+
+/**
+ * Evicted clients abandoned (never destroyed: see `makeSessions`) before the node stops replacing
+ * them; each holds the client's thread and buffers for the life of the process.
+ */
+export const evictedClientsMax = 16
+
+/** After a session could not be opened, no other is tried for this long. */
+export const sessionRetryDelayMs = 30_000
+
+/**
+ * The node's client sessions (docs/performance.md, "TigerBeetle sessions"). A TigerBeetle client
+ * is one session, and a session has one request in flight at a time. A replica accepts only so many
+ * connected clients (32 by default; 8 when started with `--development`), shared by every node
+ * instance, audit and CLI command on the cluster: a client past that gets no answer at all. And the
+ * cluster keeps at most `clients_max` (64) sessions, evicting the least recently used one when a new
+ * client registers past that; the evicted client then fails every request (`ERR_CLIENT_EVICTED`).
+ * So:
+ * - the first session is opened at start; more only on demand, up to `max`: when every open
+ *   session has a request in flight, one more is opened in the background and used once it has
+ *   answered a probe (a lookup). If it does not answer within the request timeout it is closed, a
+ *   warning is logged, and no other is tried for `sessionRetryDelayMs`: the node keeps working on
+ *   the sessions it has, and a quiet node holds one session of the cluster's budget;
+ * - an evicted session is replaced by a new client (a new session); the request that saw the
+ *   eviction fails (outcome unknown, `LedgerUnavailable`, retried by its caller with the same ids).
+ *   The evicted client is abandoned, NOT destroyed: in tigerbeetle-node 0.17.9 `destroy()` of an
+ *   evicted client panics and aborts the whole process (bench/experiments/tigerbeetleEviction.ts),
+ *   and its further requests fail with `ERR_CLIENT_CLOSED`. At most `evictedClientsMax` are
+ *   abandoned; past that an evicted session is not replaced (an error is logged: the cluster has
+ *   far more clients than it keeps, which needs an operator).
+ */
+interface Sessions {
+  /** The client for lookups and account calls (session 0). */
+  readonly primary: () => Client
+  /** Sends on the least busy session. */
+  readonly createTransfers: (events: Array<TbTransfer>) => Promise<ReadonlyArray<CreateTransferResult>>
+  /** Sessions usable now (one request in flight each). */
+  readonly count: () => number
+  /** Every session is busy and calls wait: opens another if allowed (see above); `ready` once it answered. */
+  readonly wanted: () => void
+  /** Replaces `client` if TigerBeetle evicted it (`cause` from one of its requests). */
+  readonly evicted: (client: Client, cause: unknown) => void
+  readonly closeAll: () => void
+  readonly stats: () => SessionStats
+}
+
+export interface SessionStats {
+  /** Sessions in use now. */
+  readonly open: number
+  /** Sessions opened since the start (replacements included), and extra ones the cluster did not answer. */
+  readonly opened: number
+  readonly refused: number
+  readonly evictions: number
+}
+
+const makeSessions = (
+  options: Options,
+  max: number,
+  first: Client,
+  warn: (message: string) => void,
+  ready: () => void
+): Sessions => {
+  const clients: Array<Client> = [first]
+  const busy: Array<number> = [0]
+  let opened = 1
+  let refused = 0
+  let evictions = 0
+  /** A session being opened (probed) now, and when the next may be tried. */
+  let opening: Client | undefined
+  let nextOpenAt = 0
+  let closed = false
+
+  const abandoned = new Set<Client>()
+  const evicted = (client: Client, cause: unknown) => {
+    const slot = clients.indexOf(client)
+    if (slot < 0 || !isEvicted(cause) || abandoned.has(client)) return
+    evictions++
+    abandoned.add(client) // never destroyed (see above)
+    if (abandoned.size > evictedClientsMax) {
+      return warn(
+        `TigerBeetle evicted client session ${slot} (${(cause as RequestError).code}); not replaced: ` +
+          `${evictedClientsMax} sessions were evicted already (the cluster has more clients than it keeps)`
+      )
+    }
+    warn(`TigerBeetle evicted client session ${slot} (${(cause as RequestError).code}); opening a new one`)
+    clients[slot] = newClient(options)
+    opened++
+  }
+
+  const openAnother = () => {
+    const now = Date.now()
+    if (opening !== undefined || clients.length >= max || now < nextOpenAt) return
+    let client: Client
+    try {
+      client = newClient(options)
+    } catch (cause) {
+      nextOpenAt = now + sessionRetryDelayMs
+      warn(`cannot create another TigerBeetle client: ${String(cause)}`)
+      return
+    }
+    opening = client
+    opened++
+    let timer: NodeJS.Timeout | undefined
+    const probe = new Promise<boolean>((done) => {
+      timer = setTimeout(() => done(false), options.requestTimeoutMs)
+      client.lookupAccounts([1n]).then(() => done(true), () => done(false))
+    })
+    void probe.then((answered) => {
+      clearTimeout(timer)
+      opening = undefined
+      if (closed) return client.destroy()
+      if (answered) {
+        clients.push(client)
+        busy.push(0)
+        return ready()
+      }
+      client.destroy()
+      refused++
+      nextOpenAt = Date.now() + sessionRetryDelayMs
+      warn(
+        `TigerBeetle did not answer a new client session within ${options.requestTimeoutMs} ms; staying at ` +
+          `${clients.length} session(s) (a replica admits a limited number of connected clients; docs/performance.md)`
+      )
+    })
+  }
+
+  const createTransfers = (events: Array<TbTransfer>) => {
+    let pick = 0
+    for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[pick]!) pick = i
+    const client = clients[pick]!
+    busy[pick]!++
+    const sent = client.createTransfers(events)
+    const slot = pick
+    sent.then(() => {
+      busy[slot]!--
+    }, (cause: unknown) => {
+      busy[slot]!--
+      evicted(client, cause)
+    })
+    return sent
+  }
+  return {
+    primary: () => clients[0]!,
+    createTransfers,
+    count: () => clients.length,
+    wanted: openAnother,
+    evicted,
+    closeAll: () => {
+      closed = true
+      for (const client of clients) if (!abandoned.has(client)) client.destroy()
+      opening?.destroy()
+      opening = undefined
+    },
+    stats: () => ({ open: clients.length, opened, refused, evictions })
+  }
+}
+
+const connect = (options: Options, max: number, ready: () => void) =>
+  Effect.gen(function*() {
+    // Warnings from the client's callbacks go to the layer's logger.
+    const run = Effect.runForkWith(yield* Effect.context<never>())
+    const warn = (message: string) => void run(Effect.logWarning(message))
+    return yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => makeSessions(options, max, newClient(options), warn, ready),
+        catch: (cause) => new LedgerUnavailable({ message: "cannot create TigerBeetle client", cause })
+      }),
+      (sessions) => Effect.sync(() => sessions.closeAll())
+    )
+  })
 
 /** One line on the transfer requests a batcher sent. Pure. */
-export const describeTotals = (totals: Totals): string => {
+export const describeTotals = (totals: Totals, sessions?: SessionStats): string => {
   const per = (sum: number, n: number) => (n === 0 ? "0" : (sum / n).toFixed(2))
   return `TigerBeetle transfer requests: ${totals.requests} requests, ${totals.calls} calls, ${totals.events} events; ` +
     `${per(totals.calls, totals.requests)} calls per request; ` +
-    `mean round trip ${per(totals.roundTripMs, totals.requests)} ms; mean queue wait ${per(totals.queuedMs, totals.calls)} ms`
+    `mean round trip ${per(totals.roundTripMs, totals.requests)} ms; mean queue wait ${per(totals.queuedMs, totals.calls)} ms` +
+    (sessions === undefined ?
+      "" :
+      `; sessions ${sessions.open} open, ${sessions.opened} opened, ${sessions.refused} not answered, ` +
+        `${sessions.evictions} evicted`)
 }
 
 /** Why options are unusable, or `undefined`. Pure. */
@@ -348,33 +525,21 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
     Ledger,
     Effect.gen(function*() {
       yield* dieIf(optionsProblem(options))
-      const client = yield* connect(options)
-      const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
       // A client session has one request in flight at a time: more sessions let transfer requests
       // overlap, so a call waits for a free session rather than for the request before it.
-      const sessions = options.transferSessions ?? defaults.transferSessions
-      const transferClients = [client]
-      for (let i = 1; i < sessions; i++) transferClients.push(yield* connect(options))
-      const busy = transferClients.map(() => 0)
-      const send = (events: Array<TbTransfer>) => {
-        let pick = 0
-        for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[pick]!) pick = i
-        busy[pick]!++
-        const release = () => {
-          busy[pick]!--
-        }
-        const sent = transferClients[pick]!.createTransfers(events)
-        sent.then(release, release)
-        return sent
-      }
-      const batcher = makeTransferBatcher(send, {
+      const sessionsMax = options.transferSessions ?? defaults.transferSessions
+      let batcher: TransferBatcher | undefined
+      const sessions = yield* connect(options, sessionsMax, () => batcher?.pump())
+      const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
+      batcher = makeTransferBatcher(sessions.createTransfers, {
         requestTimeoutMs: options.requestTimeoutMs,
         requestsInFlightMax: inFlightMax,
         eventsQueuedMax: options.eventsQueuedMax ?? defaults.eventsQueuedMax,
-        inFlightRequestsSent: sessions
+        inFlightRequestsSent: sessions.count,
+        saturated: sessions.wanted
       })
       // Where transfer calls waited over the client's life, for operators and the bench (docs/performance.md).
-      yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals)))
-      return makeService(makeRequest(client, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
+      yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals, sessions.stats())))
+      return makeService(makeRequest(sessions, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
     })
   )

@@ -37,8 +37,13 @@ export interface BatcherOptions {
   readonly requestTimeoutMs: number
   readonly requestsInFlightMax: number
   readonly eventsQueuedMax: number
-  /** Requests sent and not yet answered or timed out (1: the client runs one request at a time). */
-  readonly inFlightRequestsSent?: number
+  /**
+   * Requests sent and not yet answered or timed out (1: the client runs one request at a time); a
+   * function when it changes (client sessions opened on demand).
+   */
+  readonly inFlightRequestsSent?: number | (() => number)
+  /** Called when calls wait because `inFlightRequestsSent` requests are live (demand for more). */
+  readonly saturated?: () => void
 }
 
 /** Why a call got no statuses. `unknown`: the request may still be applied later. */
@@ -69,6 +74,8 @@ interface Batch {
 }
 
 export interface TransferBatcher {
+  /** Sends what waits, as far as the bounds allow (e.g. after `inFlightRequestsSent` grew). */
+  readonly pump: () => void
   /** The statuses of `events` (one chain or independent events, as the caller encoded them). */
   readonly submit: (events: ReadonlyArray<Transfer>) => Promise<ReadonlyArray<CreateTransferStatus>>
   /** Requests and events currently held, and totals since the start, for tests and metrics. */
@@ -97,7 +104,8 @@ export const makeTransferBatcher = (
   send: (events: Array<Transfer>) => Promise<ReadonlyArray<CreateTransferResult>>,
   options: BatcherOptions
 ): TransferBatcher => {
-  const liveMax = options.inFlightRequestsSent ?? 1
+  const sent = options.inFlightRequestsSent ?? 1
+  const liveMax = typeof sent === "number" ? () => sent : sent
   const queue: Array<Batch> = []
   let queuedEvents = 0
   /** Sent, not yet settled by the client (timed-out ones included). */
@@ -172,7 +180,8 @@ export const makeTransferBatcher = (
   }
 
   const pump = () => {
-    while (queue.length > 0 && live < liveMax && unanswered < options.requestsInFlightMax) dispatch(queue[0]!)
+    while (queue.length > 0 && live < liveMax() && unanswered < options.requestsInFlightMax) dispatch(queue[0]!)
+    if (queue.length > 0 && live > 0 && live >= liveMax()) options.saturated?.()
   }
 
   const schedule = () => {
@@ -244,5 +253,5 @@ export const makeTransferBatcher = (
     })
   }
 
-  return { submit, stats: () => ({ queuedEvents, unanswered, sent: live, limit, totals: { ...totals } }) }
+  return { pump, submit, stats: () => ({ queuedEvents, unanswered, sent: live, limit, totals: { ...totals } }) }
 }
