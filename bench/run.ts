@@ -41,7 +41,8 @@
  * Options (defaults in `defaults`): --rounds N --duration MS --warmup MS --concurrency N
  * --packets N --modes raw,forward,local --json FILE --profile DIR (run the node with --cpu-prof and
  * print a self-time summary) --node-flags "FLAGS" (Node flags for the node process; default: the
- * ones the `start` script in package.json uses) --deadline MS.
+ * ones the `start` script in package.json uses) --deadline MS --tb-sessions N (TIGERBEETLE_SESSIONS
+ * of the TigerBeetle nodes).
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -121,6 +122,8 @@ interface Options {
   readonly nodeFlags: ReadonlyArray<string>
   /** Another checkout of this repository (with its own node_modules) whose node runs the `-base` modes. */
   readonly baselineDir: string | undefined
+  /** TIGERBEETLE_SESSIONS of the TigerBeetle nodes (the node's default when absent). */
+  readonly tbSessions: number | undefined
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -146,7 +149,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "node-flags",
     "scale-peers",
     "scale-wallets",
-    "baseline"
+    "baseline",
+    "tb-sessions"
   ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
@@ -187,7 +191,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     nodeFlags: values.has("node-flags") ?
       values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
       startScriptFlags(),
-    baselineDir: baseline === undefined ? undefined : resolve(baseline)
+    baselineDir: baseline === undefined ? undefined : resolve(baseline),
+    tbSessions: values.has("tb-sessions") ? Number(values.get("tb-sessions")) : undefined
   }
 }
 
@@ -510,15 +515,14 @@ const main = async (options: Options) => {
       const cluster = await startTigerBeetle()
       stops.push(() => cluster.stop())
       log(`TigerBeetle (one replica) on ${cluster.addresses.join(",")}`)
-      tigerBeetle = await startBenchNode("tigerbeetle", tigerBeetleModes, {
+      const tbEnv = {
         TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),
-        TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
-      })
+        TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId),
+        ...(options.tbSessions === undefined ? {} : { TIGERBEETLE_SESSIONS: String(options.tbSessions) })
+      }
+      tigerBeetle = await startBenchNode("tigerbeetle", tigerBeetleModes, tbEnv)
       if (tigerBeetleModes.includes("forward-tb2")) {
-        tigerBeetle2 = await startBenchNode("tigerbeetle2", ["forward-tb2"], {
-          TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),
-          TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
-        }, 0, undefined, true)
+        tigerBeetle2 = await startBenchNode("tigerbeetle2", ["forward-tb2"], tbEnv, 0, undefined, true)
       }
     }
     const baselineModes = options.modes.filter(isBaselineMode)
