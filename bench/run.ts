@@ -26,6 +26,8 @@
  *            (a second TigerBeetle node process, its own ports), the load generator's concurrency
  *            split evenly between them; CPU µs/pkt is both processes' together; printed against
  *            forward-tb of the same round (1 vs 2 instances).
+ *   forward-tb-base  with --baseline: forward-tb through the baseline checkout's node, on the same
+ *            cluster and accounts (added beside forward-tb when --baseline is given).
  * After a warm-up of each mode, rounds alternate raw, forward, local (×`--rounds`), so slow drift
  * of a noisy machine hits every mode alike. Reported: the median over rounds of packets/s, p50 and
  * p99 latency; the ratio of each mode to raw (median of the per-round ratios, each mode against the
@@ -90,7 +92,8 @@ const allModes = [
   "forward-effect",
   "local-effect",
   "forward-base",
-  "local-base"
+  "local-base",
+  "forward-tb-base"
 ] as const
 type Mode = typeof allModes[number]
 
@@ -103,7 +106,7 @@ const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb") || mode 
 const isBaselineMode = (mode: Mode): boolean => mode.endsWith("-base")
 /** The embedded mode a TigerBeetle or baseline mode is compared with. */
 const embeddedTwin = (mode: Mode): Mode | undefined =>
-  mode === "forward-tb" || mode === "forward-tb2" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
+  mode === "forward-tb-base" ? "forward-tb" : mode === "forward-tb" || mode === "forward-tb2" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
 
 interface Options {
   readonly rounds: number
@@ -174,7 +177,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     throw new Error("the -base modes need --baseline DIR (a checkout of the commit to compare with, with node_modules)")
   }
   if (baseline !== undefined && !modes.some((mode) => isBaselineMode(mode as Mode))) {
-    modes = modes.flatMap((mode) => mode === "forward" || mode === "local" ? [mode, `${mode}-base`] : [mode])
+    modes = modes.flatMap((mode) =>
+      mode === "forward" || mode === "local" || mode === "forward-tb" ? [mode, `${mode}-base`] : [mode]
+    )
   }
   return {
     rounds: int("rounds", defaults.rounds, 1),
@@ -321,7 +326,8 @@ const describeMode: Record<Mode, string> = {
   "forward-effect": "EXPERIMENT: forward via Effect's HTTP server",
   "local-effect": "EXPERIMENT: local via Effect's HTTP server",
   "forward-base": "forward through the --baseline checkout's node (before/after)",
-  "local-base": "local through the --baseline checkout's node (before/after)"
+  "local-base": "local through the --baseline checkout's node (before/after)",
+  "forward-tb-base": "forward-tb through the --baseline checkout's node on the same cluster and accounts"
 }
 
 const table = (summaries: ReadonlyArray<ModeSummary>, nodePeakRssMiB: number | undefined): string => {
@@ -511,7 +517,9 @@ const main = async (options: Options) => {
     let tigerBeetle: BenchNode | undefined
     /** forward-tb2's second instance: same config and accounts as `tigerBeetle`, its own process and ports. */
     let tigerBeetle2: BenchNode | undefined
-    if (tigerBeetleModes.length > 0) {
+    /** forward-tb-base: the --baseline checkout's node on the same cluster and accounts (before/after on TigerBeetle). */
+    let tigerBeetleBase: BenchNode | undefined
+    if (tigerBeetleModes.length > 0 || options.modes.includes("forward-tb-base")) {
       const cluster = await startTigerBeetle()
       stops.push(() => cluster.stop())
       log(`TigerBeetle (one replica) on ${cluster.addresses.join(",")}`)
@@ -524,8 +532,12 @@ const main = async (options: Options) => {
       if (tigerBeetleModes.includes("forward-tb2")) {
         tigerBeetle2 = await startBenchNode("tigerbeetle2", ["forward-tb2"], tbEnv, 0, undefined, true)
       }
+      if (options.modes.includes("forward-tb-base") && options.baselineDir !== undefined) {
+        const script = join(options.baselineDir, "src/main.ts")
+        tigerBeetleBase = await startBenchNode("tigerbeetle-base", ["forward-tb-base"], tbEnv, 0, script, true)
+      }
     }
-    const baselineModes = options.modes.filter(isBaselineMode)
+    const baselineModes = options.modes.filter((mode) => isBaselineMode(mode) && mode !== "forward-tb-base")
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
       await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"))
@@ -540,11 +552,12 @@ const main = async (options: Options) => {
       embedded,
       ...(tigerBeetle === undefined ? [] : [tigerBeetle]),
       ...(tigerBeetle2 === undefined ? [] : [tigerBeetle2]),
+      ...(tigerBeetleBase === undefined ? [] : [tigerBeetleBase]),
       ...(baseline === undefined ? [] : [baseline]),
       ...(scaled === undefined ? [] : [scaled])
     ]
     const nodeOf = (mode: Mode): BenchNode =>
-      isTigerBeetleMode(mode) ? tigerBeetle! : isBaselineMode(mode) ? baseline! : mode === "forward-scale" ? scaled! : embedded
+      mode === "forward-tb-base" ? tigerBeetleBase! : isTigerBeetleMode(mode) ? tigerBeetle! : isBaselineMode(mode) ? baseline! : mode === "forward-scale" ? scaled! : embedded
     log(`raw forwarder on :${raw.port}, peer on :${peer.port}`)
 
     const loadgen = await startLoadGen()
@@ -595,7 +608,9 @@ const main = async (options: Options) => {
     const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
       const cpuBefore = cpuMsOfMode(mode)
       const result = await runOnce(mode, durationMs)
-      if (isNodeMode(mode)) fulfilledBy.get(nodeOf(mode).name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
+      // The TigerBeetle nodes share one cluster and one set of accounts: their books are one.
+      const booksNode = mode === "forward-tb-base" ? tigerBeetle! : nodeOf(mode)
+      if (isNodeMode(mode)) fulfilledBy.get(booksNode.name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
       const cpuAfter = cpuMsOfMode(mode)
       const cpuUsPerPacket = cpuBefore === undefined || cpuAfter === undefined || result.packets === 0 ?
         undefined :
@@ -676,8 +691,8 @@ const main = async (options: Options) => {
         Object.entries(means).map(([what, ms]) => `${what} ${ms.toFixed(2)}`).join(", "))
     }
     const booksOf: Record<string, Awaited<ReturnType<typeof checkBooks>>> = {}
-    // tigerbeetle2 shares the first TigerBeetle node's accounts: its packets are counted (and checked) there.
-    for (const benchNode of benchNodes().filter((n) => n !== tigerBeetle2)) {
+    // tigerbeetle2 and tigerbeetle-base share the first TigerBeetle node's accounts: its packets are counted (and checked) there.
+    for (const benchNode of benchNodes().filter((n) => n !== tigerBeetle2 && n !== tigerBeetleBase)) {
       booksOf[benchNode.name] = await checkBooks(benchNode)
     }
     const booksOk = Object.values(booksOf).every((b) => b.consistent)
@@ -702,6 +717,11 @@ const main = async (options: Options) => {
       undefined :
       /TigerBeetle transfer requests: [^"\n]*/.exec(tigerBeetle2.node.output())?.[0]
     if (transferRequests2 !== undefined) log(`second instance: ${transferRequests2}`)
+    const tbBefore = pairedRatio(rounds, "forward-tb", "forward-tb-base", (r) => r.packetsPerSecond)
+    if (tbBefore !== undefined) {
+      log(`this checkout against --baseline on TigerBeetle: forward-tb / forward-tb-base packets/s ${tbBefore.toFixed(2)}, ` +
+        `p99 ${pairedRatio(rounds, "forward-tb", "forward-tb-base", (r) => r.latencyMs.p99)!.toFixed(2)}x (median of rounds)`)
+    }
     const instances = pairedRatio(rounds, "forward-tb2", "forward-tb", (r) => r.packetsPerSecond)
     if (instances !== undefined) {
       log(`two instances on one cluster: forward-tb2 / forward-tb packets/s ${instances.toFixed(2)}, ` +
