@@ -47,7 +47,7 @@ import {
   timeoutProblem,
   transferChainProblem
 } from "./Ledger.ts"
-import { BatchFailure, batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
+import { batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
 import {
   encodeAccount,
   encodeTransfer,
@@ -148,17 +148,13 @@ type Submit = (events: ReadonlyArray<TbTransfer>) => Effect.Effect<ReadonlyArray
 
 const makeSubmit = (batcher: TransferBatcher): Submit => (events) =>
   Effect.callback<ReadonlyArray<CreateTransferStatus>, LedgerUnavailable>((resume) => {
-    batcher.submit(events).then(
+    batcher.submitWith(
+      events,
       (statuses) => resume(Effect.succeed(statuses)),
-      (failure: unknown) => {
-        if (failure instanceof BatchFailure && failure.kind === "defect") {
-          resume(Effect.die(new LedgerDefect(failure.message)))
-        } else if (failure instanceof BatchFailure && failure.kind === "rejected") {
-          resume(rejected("create_transfers", failure.cause))
-        } else {
-          const message = failure instanceof Error ? failure.message : String(failure)
-          resume(Effect.fail(new LedgerUnavailable({ message, cause: failure })))
-        }
+      (failure) => {
+        if (failure.kind === "defect") resume(Effect.die(new LedgerDefect(failure.message)))
+        else if (failure.kind === "rejected") resume(rejected("create_transfers", failure.cause))
+        else resume(Effect.fail(new LedgerUnavailable({ message: failure.message, cause: failure })))
       }
     )
   })
