@@ -44,7 +44,8 @@
  * --packets N --modes raw,forward,local --json FILE --profile DIR (run the node with --cpu-prof and
  * print a self-time summary) --node-flags "FLAGS" (Node flags for the node process; default: the
  * ones the `start` script in package.json uses) --deadline MS --tb-sessions N (TIGERBEETLE_SESSIONS
- * of the TigerBeetle nodes).
+ * of the TigerBeetle nodes) --profile-tb DIR (also profile the TigerBeetle node, into DIR; read it
+ * with `node bench/profile.ts FILE`).
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -125,6 +126,8 @@ interface Options {
   readonly nodeFlags: ReadonlyArray<string>
   /** Another checkout of this repository (with its own node_modules) whose node runs the `-base` modes. */
   readonly baselineDir: string | undefined
+  /** --profile-tb DIR: also profile the TigerBeetle node, into DIR (to compare with the embedded one in one sitting). */
+  readonly profileTbDir: string | undefined
   /** TIGERBEETLE_SESSIONS of the TigerBeetle nodes (the node's default when absent). */
   readonly tbSessions: number | undefined
 }
@@ -149,6 +152,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "modes",
     "json",
     "profile",
+    "profile-tb",
     "node-flags",
     "scale-peers",
     "scale-wallets",
@@ -197,6 +201,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
       values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
       startScriptFlags(),
     baselineDir: baseline === undefined ? undefined : resolve(baseline),
+    profileTbDir: values.has("profile-tb") ? resolve(values.get("profile-tb")!) : undefined,
     tbSessions: values.has("tb-sessions") ? Number(values.get("tb-sessions")) : undefined
   }
 }
@@ -472,6 +477,7 @@ const main = async (options: Options) => {
     if (reference !== undefined) stops.push(() => reference.stop(5_000))
 
     if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true })
+    if (options.profileTbDir !== undefined) mkdirSync(options.profileTbDir, { recursive: true })
     // The effect-http experiment runs the same node with a second ILP-over-HTTP listener on Effect's server.
     const experiment = options.modes.some((mode) => mode.endsWith("-effect"))
     const extraPort = await freePort()
@@ -492,7 +498,11 @@ const main = async (options: Options) => {
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
       const node = await startNode(setup, {
         // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
-        cpuProfileDir: name === profiled ? options.profileDir : undefined,
+        cpuProfileDir: name === profiled ?
+          options.profileDir :
+          name === "tigerbeetle" && options.profileTbDir !== undefined ?
+          options.profileTbDir :
+          undefined,
         nodeFlags: options.nodeFlags,
         env,
         ...(script === undefined ? {} : { script }),
