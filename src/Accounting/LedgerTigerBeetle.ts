@@ -85,9 +85,10 @@ export const defaults = {
   /** Eight full requests: ~2 700 packets of three events each waiting behind a slow request. */
   eventsQueuedMax: 8 * batchEventsMax,
   /**
-   * One by default. In `npm run bench` 4 sessions cut the mean queue wait from 13 to 6 ms, but with
-   * 4 per node the test clusters (`--development`) stopped answering newly started clients when
-   * several nodes shared one (not investigated further; docs/performance.md).
+   * The most sessions a node opens (on demand, `makeSessions`). One by default: on the bench machine
+   * 4 halved the calls per request and doubled the cluster's round trip for no measurable gain, and
+   * every session takes one of a replica's connected-client slots (32; 8 with `--development`),
+   * shared by all instances and tools (docs/performance.md, "TigerBeetle sessions").
    */
   transferSessions: 1
 } as const
