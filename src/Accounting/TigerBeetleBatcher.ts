@@ -135,12 +135,15 @@ export const makeTransferBatcher = (
     } else live--
     batch.state = "done"
     clearTimeout(batch.timer)
+    // The next request leaves first: the callers' callbacks (`submitWith`) run their packets on
+    // synchronously (forwarding them, milliseconds for a full batch), and the calls queued behind
+    // this batch must not wait for that.
+    pump()
     let offset = 0
     for (const call of batch.calls) {
       outcome(call, offset)
       offset += call.events.length
     }
-    pump()
   }
 
   const fail = (batch: Batch, failure: BatchFailure) => finish(batch, (call) => call.reject(failure))

@@ -130,6 +130,24 @@ describe("TigerBeetleBatcher", () => {
     expect(await Promise.all([first, second])).toEqual([[CreateTransferStatus.created], [CreateTransferStatus.created]])
   })
 
+  it("sends the next request before the answered calls' callbacks run", async () => {
+    const client = fakeClient()
+    const batcher = makeTransferBatcher(client.send, options)
+    let requestsWhenAnswered = -1
+    batcher.submitWith([event(1)], () => {
+      requestsWhenAnswered = client.requests.length
+    }, () => {})
+    await until(() => client.requests.length === 1)
+    const queued = batcher.submit([event(3)]) // waits behind the first request
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(client.requests.length).toBe(1)
+    client.requests[0]!.answer()
+    await until(() => requestsWhenAnswered >= 0)
+    expect(requestsWhenAnswered).toBe(2) // the queued call had already left when the first call heard back
+    client.requests[1]!.answer()
+    expect(await queued).toEqual([CreateTransferStatus.created])
+  })
+
   it("fails every call of a request the client rejects", async () => {
     const client = fakeClient()
     const batcher = makeTransferBatcher(client.send, options)
