@@ -84,6 +84,34 @@ if (tigerBeetleBinary() === undefined) {
         expect(failures).toEqual([])
       }).pipe(Effect.scoped), { timeout: 240_000 })
 
+    it.live("two quiet nodes allowed 4 sessions each hold one slot each: a client started after them is answered", () =>
+      Effect.gen(function*() {
+        const cluster = yield* Effect.acquireRelease(Effect.promise(() => startTigerBeetle()), (c) => Effect.promise(c.stop))
+        const ledger = () =>
+          LedgerTigerBeetle.layer({
+            clusterId: cluster.clusterId,
+            replicaAddresses: [...cluster.addresses],
+            requestTimeoutMs: 5_000,
+            transferSessions: 4
+          })
+        // One call at a time never finds every session busy: each node stays at one session.
+        const quietNode = Effect.gen(function*() {
+          yield* setUpAccounts
+          expect(yield* packets(10, 1)).toEqual([])
+        })
+        const answered = yield* Effect.gen(function*() {
+          yield* quietNode
+          return yield* Effect.gen(function*() {
+            yield* quietNode
+            // A replica started with --development admits 8 connected clients: with eager
+            // sessions the two nodes would hold all 8, and this client would get no answer.
+            const late = yield* Effect.acquireRelease(Effect.sync(() => clientOf(cluster)), (c) => Effect.sync(() => c.destroy()))
+            return yield* Effect.promise(() => answers(late))
+          }).pipe(Effect.provide(ledger()))
+        }).pipe(Effect.provide(ledger()), Effect.scoped)
+        expect(answered).toBe(true)
+      }).pipe(Effect.scoped), { timeout: 240_000 })
+
     it.live("replaces a session the cluster evicted: one call fails as unavailable, the next succeeds", () =>
       Effect.gen(function*() {
         const cluster = yield* Effect.acquireRelease(Effect.promise(() => startTigerBeetle()), (c) => Effect.promise(c.stop))
