@@ -383,6 +383,8 @@ const makeSessions = (
   let evictions = 0
   /** A session being opened (probed) now, and when the next may be tried. */
   let opening: Client | undefined
+  let openingEvicted = false
+  let abortProbe: (() => void) | undefined
   let nextOpenAt = 0
   let closed = false
 
@@ -399,8 +401,14 @@ const makeSessions = (
       )
     }
     warn(`TigerBeetle evicted client session ${slot} (${(cause as RequestError).code}); opening a new one`)
-    clients[slot] = newClient(options)
-    opened++
+    try {
+      clients[slot] = newClient(options)
+      opened++
+    } catch (error) {
+      // Runs in a request's rejection handler: never throw from here. The slot keeps the dead
+      // (abandoned, never destroyed) client, whose calls fail as `LedgerUnavailable`.
+      warn(`cannot create a TigerBeetle client to replace session ${slot}: ${String(error)}`)
+    }
   }
 
   const openAnother = () => {
@@ -417,20 +425,28 @@ const makeSessions = (
     opening = client
     opened++
     let timer: NodeJS.Timeout | undefined
+    openingEvicted = false
     const probe = new Promise<boolean>((done) => {
       timer = setTimeout(() => done(false), options.requestTimeoutMs)
-      client.lookupAccounts([1n]).then(() => done(true), () => done(false))
+      abortProbe = () => done(false)
+      client.lookupAccounts([1n]).then(() => done(true), (cause: unknown) => {
+        if (isEvicted(cause)) openingEvicted = true
+        done(false)
+      })
     })
+    // Never destroy an evicted client (see above): it is abandoned instead. (`destroy` is idempotent.)
+    const close = () => (openingEvicted ? void abandoned.add(client) : client.destroy())
     void probe.then((answered) => {
       clearTimeout(timer)
       opening = undefined
-      if (closed) return client.destroy()
+      abortProbe = undefined
+      if (closed) return close()
       if (answered) {
         clients.push(client)
         busy.push(0)
         return ready()
       }
-      client.destroy()
+      close()
       refused++
       nextOpenAt = Date.now() + sessionRetryDelayMs
       warn(
@@ -464,8 +480,8 @@ const makeSessions = (
     closeAll: () => {
       closed = true
       for (const client of clients) if (!abandoned.has(client)) client.destroy()
-      opening?.destroy()
-      opening = undefined
+      // A session still being probed: its probe settles now and closes it (`close` above).
+      abortProbe?.()
     },
     stats: () => ({ open: clients.length, opened, refused, evictions })
   }
