@@ -27,6 +27,11 @@ export interface RunCommand {
   readonly type: "run"
   readonly url: string
   readonly token: string
+  /**
+   * More nodes to load beside `url` (N instances of one node on a shared ledger): the workers are
+   * split evenly, worker i sending to target i mod N (`url` is target 0).
+   */
+  readonly moreTargets?: ReadonlyArray<{ readonly url: string; readonly token: string }>
   readonly packets: PacketSpec
   /** Distinct packets built up front (cycled when more are sent). */
   readonly distinctPackets: number
@@ -129,10 +134,14 @@ export const run = async (command: RunCommand): Promise<RunResult> => {
   }
   const buildMs = performance.now() - buildStart
 
-  const url = new URL(command.url)
-  const pool = new Pool(url.origin, { connections: command.concurrency, pipelining: 1, keepAliveTimeout: 30_000 })
-  const headers = { "content-type": "application/octet-stream", authorization: `Bearer ${command.token}` }
-  const path = `${url.pathname}${url.search}`
+  const targets = [{ url: command.url, token: command.token }, ...(command.moreTargets ?? [])].map((target) => {
+    const url = new URL(target.url)
+    return {
+      pool: new Pool(url.origin, { connections: command.concurrency, pipelining: 1, keepAliveTimeout: 30_000 }),
+      headers: { "content-type": "application/octet-stream", authorization: `Bearer ${target.token}` },
+      path: `${url.pathname}${url.search}`
+    }
+  })
   const latencies = new Float64Array(command.packetsMax)
   const rejectCodes: Record<string, number> = {}
   const failures: Record<string, number> = {}
@@ -145,7 +154,8 @@ export const run = async (command: RunCommand): Promise<RunResult> => {
 
   const start = performance.now()
   const deadline = start + command.durationMs
-  const worker = async () => {
+  const worker = async (_: unknown, index: number) => {
+    const { pool, headers, path } = targets[index % targets.length]!
     while (true) {
       const i = next++
       if (i >= command.packetsMax || performance.now() >= deadline) return
@@ -173,7 +183,7 @@ export const run = async (command: RunCommand): Promise<RunResult> => {
   }
   await Promise.all(Array.from({ length: command.concurrency }, worker))
   const elapsedMs = performance.now() - start
-  await pool.close()
+  await Promise.all(targets.map((target) => target.pool.close()))
 
   const [p50, p90, p99, max] = quantiles(latencies, done, [0.5, 0.9, 0.99, 1])
   return {

@@ -22,6 +22,12 @@
  *            by the bench; the modes are left out, loudly, when no binary is found). Reported beside
  *            embedded: each TigerBeetle mode's packets/s and p99 against its embedded twin in the same
  *            round (median of the per-round ratios).
+ *   forward-tb2  forward-tb through two node instances on the same cluster and the same accounts
+ *            (a second TigerBeetle node process, its own ports), the load generator's concurrency
+ *            split evenly between them; CPU µs/pkt is both processes' together; printed against
+ *            forward-tb of the same round (1 vs 2 instances).
+ *   forward-tb-base  with --baseline: forward-tb through the baseline checkout's node, on the same
+ *            cluster and accounts (added beside forward-tb when --baseline is given).
  * After a warm-up of each mode, rounds alternate raw, forward, local (×`--rounds`), so slow drift
  * of a noisy machine hits every mode alike. Reported: the median over rounds of packets/s, p50 and
  * p99 latency; the ratio of each mode to raw (median of the per-round ratios, each mode against the
@@ -37,7 +43,9 @@
  * Options (defaults in `defaults`): --rounds N --duration MS --warmup MS --concurrency N
  * --packets N --modes raw,forward,local --json FILE --profile DIR (run the node with --cpu-prof and
  * print a self-time summary) --node-flags "FLAGS" (Node flags for the node process; default: the
- * ones the `start` script in package.json uses) --deadline MS.
+ * ones the `start` script in package.json uses) --deadline MS --tb-sessions N (TIGERBEETLE_SESSIONS
+ * of the TigerBeetle nodes) --profile-tb DIR (also profile the TigerBeetle node, into DIR; read it
+ * with `node bench/profile.ts FILE`).
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -80,11 +88,13 @@ const allModes = [
   "local",
   "forward-tb",
   "local-tb",
+  "forward-tb2",
   "forward-scale",
   "forward-effect",
   "local-effect",
   "forward-base",
-  "local-base"
+  "local-base",
+  "forward-tb-base"
 ] as const
 type Mode = typeof allModes[number]
 
@@ -92,12 +102,12 @@ type Mode = typeof allModes[number]
 const yardsticks: ReadonlyArray<Mode> = ["raw-socket", "raw", "reference"]
 const isNodeMode = (mode: Mode): boolean => !yardsticks.includes(mode)
 
-const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb")
+const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb") || mode === "forward-tb2"
 /** Modes run against the node of another checkout (`--baseline DIR`), for before/after in one sitting. */
 const isBaselineMode = (mode: Mode): boolean => mode.endsWith("-base")
 /** The embedded mode a TigerBeetle or baseline mode is compared with. */
 const embeddedTwin = (mode: Mode): Mode | undefined =>
-  mode === "forward-tb" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
+  mode === "forward-tb-base" ? "forward-tb" : mode === "forward-tb" || mode === "forward-tb2" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
 
 interface Options {
   readonly rounds: number
@@ -116,6 +126,10 @@ interface Options {
   readonly nodeFlags: ReadonlyArray<string>
   /** Another checkout of this repository (with its own node_modules) whose node runs the `-base` modes. */
   readonly baselineDir: string | undefined
+  /** --profile-tb DIR: also profile the TigerBeetle node, into DIR (to compare with the embedded one in one sitting). */
+  readonly profileTbDir: string | undefined
+  /** TIGERBEETLE_SESSIONS of the TigerBeetle nodes (the node's default when absent). */
+  readonly tbSessions: number | undefined
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -138,10 +152,12 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "modes",
     "json",
     "profile",
+    "profile-tb",
     "node-flags",
     "scale-peers",
     "scale-wallets",
-    "baseline"
+    "baseline",
+    "tb-sessions"
   ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
@@ -165,7 +181,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     throw new Error("the -base modes need --baseline DIR (a checkout of the commit to compare with, with node_modules)")
   }
   if (baseline !== undefined && !modes.some((mode) => isBaselineMode(mode as Mode))) {
-    modes = modes.flatMap((mode) => mode === "forward" || mode === "local" ? [mode, `${mode}-base`] : [mode])
+    modes = modes.flatMap((mode) =>
+      mode === "forward" || mode === "local" || mode === "forward-tb" ? [mode, `${mode}-base`] : [mode]
+    )
   }
   return {
     rounds: int("rounds", defaults.rounds, 1),
@@ -182,7 +200,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     nodeFlags: values.has("node-flags") ?
       values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
       startScriptFlags(),
-    baselineDir: baseline === undefined ? undefined : resolve(baseline)
+    baselineDir: baseline === undefined ? undefined : resolve(baseline),
+    profileTbDir: values.has("profile-tb") ? resolve(values.get("profile-tb")!) : undefined,
+    tbSessions: values.has("tb-sessions") ? Number(values.get("tb-sessions")) : undefined
   }
 }
 
@@ -306,11 +326,13 @@ const describeMode: Record<Mode, string> = {
   local: "node → local STREAM payment",
   "forward-tb": "forward, ledger on TigerBeetle (1 replica)",
   "local-tb": "local, ledger on TigerBeetle (1 replica)",
+  "forward-tb2": "forward-tb split over two node instances on the same cluster and accounts",
   "forward-scale": "forward, node with --scale-peers more peers, --scale-wallets wallet addresses",
   "forward-effect": "EXPERIMENT: forward via Effect's HTTP server",
   "local-effect": "EXPERIMENT: local via Effect's HTTP server",
   "forward-base": "forward through the --baseline checkout's node (before/after)",
-  "local-base": "local through the --baseline checkout's node (before/after)"
+  "local-base": "local through the --baseline checkout's node (before/after)",
+  "forward-tb-base": "forward-tb through the --baseline checkout's node on the same cluster and accounts"
 }
 
 const table = (summaries: ReadonlyArray<ModeSummary>, nodePeakRssMiB: number | undefined): string => {
@@ -455,6 +477,7 @@ const main = async (options: Options) => {
     if (reference !== undefined) stops.push(() => reference.stop(5_000))
 
     if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true })
+    if (options.profileTbDir !== undefined) mkdirSync(options.profileTbDir, { recursive: true })
     // The effect-http experiment runs the same node with a second ILP-over-HTTP listener on Effect's server.
     const experiment = options.modes.some((mode) => mode.endsWith("-effect"))
     const extraPort = await freePort()
@@ -466,14 +489,20 @@ const main = async (options: Options) => {
       modes: ReadonlyArray<Mode>,
       env: Record<string, string>,
       extraPeers = 0,
-      script?: string
+      script?: string,
+      /** A further instance on a ledger another node already funded (the shared accounts). */
+      funded = false
     ) => {
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
       const node = await startNode(setup, {
         // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
-        cpuProfileDir: name === profiled ? options.profileDir : undefined,
+        cpuProfileDir: name === profiled ?
+          options.profileDir :
+          name === "tigerbeetle" && options.profileTbDir !== undefined ?
+          options.profileTbDir :
+          undefined,
         nodeFlags: options.nodeFlags,
         env,
         ...(script === undefined ? {} : { script }),
@@ -482,7 +511,7 @@ const main = async (options: Options) => {
           {})
       })
       stops.unshift(() => node.stop(15_000))
-      await deposit(setup, "loadgen", 10n ** 18n)
+      if (!funded) await deposit(setup, "loadgen", 10n ** 18n)
       const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
       log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
       return { name, setup, node, stream }
@@ -496,16 +525,29 @@ const main = async (options: Options) => {
     const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
     const embedded = await startBenchNode("embedded", embeddedModes, {})
     let tigerBeetle: BenchNode | undefined
-    if (tigerBeetleModes.length > 0) {
+    /** forward-tb2's second instance: same config and accounts as `tigerBeetle`, its own process and ports. */
+    let tigerBeetle2: BenchNode | undefined
+    /** forward-tb-base: the --baseline checkout's node on the same cluster and accounts (before/after on TigerBeetle). */
+    let tigerBeetleBase: BenchNode | undefined
+    if (tigerBeetleModes.length > 0 || options.modes.includes("forward-tb-base")) {
       const cluster = await startTigerBeetle()
       stops.push(() => cluster.stop())
       log(`TigerBeetle (one replica) on ${cluster.addresses.join(",")}`)
-      tigerBeetle = await startBenchNode("tigerbeetle", tigerBeetleModes, {
+      const tbEnv = {
         TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),
-        TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId)
-      })
+        TIGERBEETLE_CLUSTER_ID: String(cluster.clusterId),
+        ...(options.tbSessions === undefined ? {} : { TIGERBEETLE_SESSIONS: String(options.tbSessions) })
+      }
+      tigerBeetle = await startBenchNode("tigerbeetle", tigerBeetleModes, tbEnv)
+      if (tigerBeetleModes.includes("forward-tb2")) {
+        tigerBeetle2 = await startBenchNode("tigerbeetle2", ["forward-tb2"], tbEnv, 0, undefined, true)
+      }
+      if (options.modes.includes("forward-tb-base") && options.baselineDir !== undefined) {
+        const script = join(options.baselineDir, "src/main.ts")
+        tigerBeetleBase = await startBenchNode("tigerbeetle-base", ["forward-tb-base"], tbEnv, 0, script, true)
+      }
     }
-    const baselineModes = options.modes.filter(isBaselineMode)
+    const baselineModes = options.modes.filter((mode) => isBaselineMode(mode) && mode !== "forward-tb-base")
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
       await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"))
@@ -519,11 +561,13 @@ const main = async (options: Options) => {
     const benchNodes = (): Array<BenchNode> => [
       embedded,
       ...(tigerBeetle === undefined ? [] : [tigerBeetle]),
+      ...(tigerBeetle2 === undefined ? [] : [tigerBeetle2]),
+      ...(tigerBeetleBase === undefined ? [] : [tigerBeetleBase]),
       ...(baseline === undefined ? [] : [baseline]),
       ...(scaled === undefined ? [] : [scaled])
     ]
     const nodeOf = (mode: Mode): BenchNode =>
-      isTigerBeetleMode(mode) ? tigerBeetle! : isBaselineMode(mode) ? baseline! : mode === "forward-scale" ? scaled! : embedded
+      mode === "forward-tb-base" ? tigerBeetleBase! : isTigerBeetleMode(mode) ? tigerBeetle! : isBaselineMode(mode) ? baseline! : mode === "forward-scale" ? scaled! : embedded
     log(`raw forwarder on :${raw.port}, peer on :${peer.port}`)
 
     const loadgen = await startLoadGen()
@@ -551,18 +595,33 @@ const main = async (options: Options) => {
         mode.endsWith("-effect") ?
         `http://127.0.0.1:${extraPort}/ilp` :
         `http://127.0.0.1:${nodeOf(mode).setup.connectorPort}/ilp`
-    const pidOf = (mode: Mode) =>
-      mode === "raw" ? raw.pid : mode === "raw-socket" ? rawSocket!.pid : mode === "reference" ? reference!.pid : nodeOf(mode).node.pid
+    const pidsOf = (mode: Mode): ReadonlyArray<number> =>
+      mode === "raw" ?
+        [raw.pid] :
+        mode === "raw-socket" ?
+        [rawSocket!.pid] :
+        mode === "reference" ?
+        [reference!.pid] :
+        mode === "forward-tb2" ?
+        [tigerBeetle!.node.pid, tigerBeetle2!.node.pid] :
+        [nodeOf(mode).node.pid]
+    /** CPU ms of every process under test for `mode` (both instances for forward-tb2), or undefined. */
+    const cpuMsOfMode = (mode: Mode): number | undefined => {
+      const each = pidsOf(mode).map(cpuMsOf)
+      return each.some((ms) => ms === undefined) ? undefined : each.reduce((a, b) => a! + b!, 0)
+    }
     /** Fulfills each node gave (warm-ups included), to check its books against at the end. */
     const fulfilledBy = new Map<string, { forward: number; local: number }>(
       benchNodes().map((n) => [n.name, { forward: 0, local: 0 }])
     )
     /** One run, with the CPU time the process under test spent on it (µs per packet). */
     const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
-      const cpuBefore = cpuMsOf(pidOf(mode))
+      const cpuBefore = cpuMsOfMode(mode)
       const result = await runOnce(mode, durationMs)
-      if (isNodeMode(mode)) fulfilledBy.get(nodeOf(mode).name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
-      const cpuAfter = cpuMsOf(pidOf(mode))
+      // The TigerBeetle nodes share one cluster and one set of accounts: their books are one.
+      const booksNode = mode === "forward-tb-base" ? tigerBeetle! : nodeOf(mode)
+      if (isNodeMode(mode)) fulfilledBy.get(booksNode.name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
+      const cpuAfter = cpuMsOfMode(mode)
       const cpuUsPerPacket = cpuBefore === undefined || cpuAfter === undefined || result.packets === 0 ?
         undefined :
         ((cpuAfter - cpuBefore) * 1000) / result.packets
@@ -573,6 +632,14 @@ const main = async (options: Options) => {
         type: "run",
         url: urlOf(mode),
         token: mode === "reference" ? referenceToken : nodeOf(mode).setup.loadgenToken,
+        ...(mode === "forward-tb2" ?
+          {
+            moreTargets: [{
+              url: `http://127.0.0.1:${tigerBeetle2!.setup.connectorPort}/ilp`,
+              token: tigerBeetle2!.setup.loadgenToken
+            }]
+          } :
+          {}),
         packets: packetSpec(mode),
         distinctPackets: defaults.distinctPackets,
         concurrency: options.concurrency,
@@ -634,7 +701,8 @@ const main = async (options: Options) => {
         Object.entries(means).map(([what, ms]) => `${what} ${ms.toFixed(2)}`).join(", "))
     }
     const booksOf: Record<string, Awaited<ReturnType<typeof checkBooks>>> = {}
-    for (const benchNode of benchNodes()) {
+    // tigerbeetle2 and tigerbeetle-base share the first TigerBeetle node's accounts: its packets are counted (and checked) there.
+    for (const benchNode of benchNodes().filter((n) => n !== tigerBeetle2 && n !== tigerBeetleBase)) {
       booksOf[benchNode.name] = await checkBooks(benchNode)
     }
     const booksOk = Object.values(booksOf).every((b) => b.consistent)
@@ -655,6 +723,20 @@ const main = async (options: Options) => {
       undefined :
       /TigerBeetle transfer requests: [^"\n]*/.exec(tigerBeetle.node.output())?.[0]
     if (transferRequests !== undefined) log(transferRequests)
+    const transferRequests2 = tigerBeetle2 === undefined ?
+      undefined :
+      /TigerBeetle transfer requests: [^"\n]*/.exec(tigerBeetle2.node.output())?.[0]
+    if (transferRequests2 !== undefined) log(`second instance: ${transferRequests2}`)
+    const tbBefore = pairedRatio(rounds, "forward-tb", "forward-tb-base", (r) => r.packetsPerSecond)
+    if (tbBefore !== undefined) {
+      log(`this checkout against --baseline on TigerBeetle: forward-tb / forward-tb-base packets/s ${tbBefore.toFixed(2)}, ` +
+        `p99 ${pairedRatio(rounds, "forward-tb", "forward-tb-base", (r) => r.latencyMs.p99)!.toFixed(2)}x (median of rounds)`)
+    }
+    const instances = pairedRatio(rounds, "forward-tb2", "forward-tb", (r) => r.packetsPerSecond)
+    if (instances !== undefined) {
+      log(`two instances on one cluster: forward-tb2 / forward-tb packets/s ${instances.toFixed(2)}, ` +
+        `p99 ${pairedRatio(rounds, "forward-tb2", "forward-tb", (r) => r.latencyMs.p99)!.toFixed(2)}x (median of rounds)`)
+    }
 
     const report = {
       benchmark: "ilp-connector packets/s and latency",

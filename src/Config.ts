@@ -85,7 +85,9 @@ const RatesFile = Schema.Struct({
 const TigerBeetleFile = Schema.Struct({
   clusterId: Schema.String.check(Schema.isPattern(/^[0-9]{1,39}$/)),
   replicaAddresses: Schema.Array(Schema.String.check(Schema.isPattern(/^([0-9A-Za-z.-]+:)?[0-9]{1,5}$/))),
-  requestTimeoutMs: Schema.optionalKey(PositiveInt)
+  requestTimeoutMs: Schema.optionalKey(PositiveInt),
+  /** Most client sessions this node opens (1..16, on demand; LedgerTigerBeetle.ts). */
+  sessions: Schema.optionalKey(PositiveInt)
 })
 
 /** Bounds of the public listeners (ILP-over-HTTP, SPSP); see `Http/PublicListener.ts`. */
@@ -208,7 +210,12 @@ export interface NodeConfig {
   readonly rates: RatesConfig
   /** Production ledger; the embedded SQLite ledger when absent. */
   readonly tigerbeetle:
-    | { readonly clusterId: bigint; readonly replicaAddresses: ReadonlyArray<string>; readonly requestTimeoutMs: number }
+    | {
+      readonly clusterId: bigint
+      readonly replicaAddresses: ReadonlyArray<string>
+      readonly requestTimeoutMs: number
+      readonly transferSessions?: number
+    }
     | undefined
   /** Production receipt totals (Redis); the embedded SQLite store when absent. Holds credentials: redacted. */
   readonly redisUrl: Redacted.Redacted<string> | undefined
@@ -435,7 +442,7 @@ export const envVariables: ReadonlyArray<readonly [field: string, variable: stri
   ["maxHoldTimeMs", "MAX_HOLD_TIME_MS"],
   ["redisUrl", "REDIS_URL"],
   ["webhooks", "WEBHOOK_URLS / WEBHOOK_SECRET"],
-  ["tigerbeetle", "TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID"]
+  ["tigerbeetle", "TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID / TIGERBEETLE_SESSIONS"]
 ]
 
 /** `message` with the environment variable named when the field it is about came from one. */
@@ -501,7 +508,8 @@ const overlayFromEnv = (env: Record<string, string | undefined>): Record<string,
   if (env.TIGERBEETLE_ADDRESSES !== undefined && env.TIGERBEETLE_ADDRESSES !== "") {
     overlay.tigerbeetle = {
       clusterId: env.TIGERBEETLE_CLUSTER_ID ?? "0",
-      replicaAddresses: env.TIGERBEETLE_ADDRESSES.split(",").map((a) => a.trim()).filter((a) => a !== "")
+      replicaAddresses: env.TIGERBEETLE_ADDRESSES.split(",").map((a) => a.trim()).filter((a) => a !== ""),
+      ...(env.TIGERBEETLE_SESSIONS ? { sessions: Number(env.TIGERBEETLE_SESSIONS) } : {})
     }
   }
   return overlay
@@ -601,7 +609,8 @@ const resolve = (file: ConfigFile): NodeConfig => ({
   tigerbeetle: file.tigerbeetle === undefined ? undefined : {
     clusterId: BigInt(file.tigerbeetle.clusterId),
     replicaAddresses: file.tigerbeetle.replicaAddresses,
-    requestTimeoutMs: file.tigerbeetle.requestTimeoutMs ?? defaults.tigerbeetleRequestTimeoutMs
+    requestTimeoutMs: file.tigerbeetle.requestTimeoutMs ?? defaults.tigerbeetleRequestTimeoutMs,
+    ...(file.tigerbeetle.sessions === undefined ? {} : { transferSessions: file.tigerbeetle.sessions })
   },
   redisUrl: file.redisUrl === undefined ? undefined : Redacted.make(file.redisUrl, { label: "redis url" }),
   postgresUrl: file.postgresUrl === undefined ? undefined : Redacted.make(file.postgresUrl, { label: "postgres url" }),

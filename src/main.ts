@@ -51,6 +51,8 @@ Environment (overrides the file; these are all the variables the node reads):
   TIGERBEETLE_ADDRESSES production ledger: the cluster's replicas, comma-separated host:port
                         (else SQLite in DATA_DIR)
   TIGERBEETLE_CLUSTER_ID  its cluster id                   (default 0)
+  TIGERBEETLE_SESSIONS  most client sessions, opened on demand (1..16, default 1;
+                        a replica admits 32 connected clients, shared by all instances)
   MIN_MESSAGE_WINDOW_MS expiry: time kept for the way back (default 1000)
   MAX_HOLD_TIME_MS      expiry: longest hold of a forwarded packet (default 30000)
   DATABASE_URL          production: wallet addresses and payments in PostgreSQL (else SQLite);

@@ -259,6 +259,30 @@ describe("Config.decodeConfig: environment over file", () => {
       expect(String(bad)).toContain("metricsOpen")
     }))
 
+  it.effect("TigerBeetle client sessions: tigerbeetle.sessions or TIGERBEETLE_SESSIONS, unset by default, a bad value named", () =>
+    Effect.gen(function*() {
+      // The production profile refuses the example's secrets: the node's own.
+      const own = () => {
+        const input = file()
+        input.adminToken = "own-admin-token-000000000002"
+        input.streamSecret = "22".repeat(32)
+        input.peers[0].incomingTokens = ["own-incoming-token-00000002"]
+        input.peers[0].outgoing.token = "own-outgoing-token-00000002"
+        if (input.webhooks !== undefined) input.webhooks.secret = "own-webhook-secret-000000002"
+        return input
+      }
+      const tigerbeetle = { clusterId: "7", replicaAddresses: ["127.0.0.1:3000"] }
+      const unset = yield* decodeConfig({ ...own(), tigerbeetle }, {})
+      expect(unset.tigerbeetle?.transferSessions).toBeUndefined() // the ledger's default (1) applies
+      expect((yield* decodeConfig({ ...own(), tigerbeetle: { ...tigerbeetle, sessions: 2 } }, {})).tigerbeetle?.transferSessions)
+        .toBe(2)
+      const fromEnv = yield* decodeConfig(own(), { TIGERBEETLE_ADDRESSES: "127.0.0.1:3000", TIGERBEETLE_SESSIONS: "4" })
+      expect(fromEnv.tigerbeetle?.transferSessions).toBe(4)
+      const bad = Effect.runSyncExit(decodeConfig(own(), { TIGERBEETLE_ADDRESSES: "127.0.0.1:3000", TIGERBEETLE_SESSIONS: "many" }))
+      expect(bad._tag).toBe("Failure")
+      expect(String(bad)).toContain("TIGERBEETLE_SESSIONS")
+    }))
+
   it.effect("empty environment variables do not override the file", () =>
     Effect.gen(function*() {
       const config = yield* decodeConfig(file(), { CONNECTOR_PORT: "", ILP_ADDRESS: "" })

@@ -3,7 +3,8 @@
  *
  * - `create_transfers` calls (reserve, post, void, transfer) of concurrent packets share requests:
  *   `TigerBeetleBatcher.ts` queues them while requests are in flight and sends them together, over
- *   `transferSessions` client sessions (each runs one request at a time).
+ *   `transferSessions` client sessions (each runs one request at a time; opened on demand,
+ *   evicted ones replaced: `TigerBeetleSessions.ts`).
  *   Lookups and account calls go one call per request (the client batches those itself).
  * - The client has no timeout and waits forever while the cluster is unreachable: every request is
  *   bounded by `requestTimeoutMs` and then fails with `LedgerUnavailable`. The request may still
@@ -23,7 +24,6 @@
 import { Clock, Duration, Effect, Layer, Option } from "effect"
 import {
   type Client,
-  createClient,
   CreateAccountStatus,
   CreateTransferStatus,
   RequestError,
@@ -46,7 +46,8 @@ import {
   timeoutProblem,
   transferChainProblem
 } from "./Ledger.ts"
-import { BatchFailure, batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
+import { makeSessions, newClient, type SessionStats, type Sessions } from "./TigerBeetleSessions.ts"
+import { batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
 import {
   encodeAccount,
   encodeTransfer,
@@ -84,9 +85,10 @@ export const defaults = {
   /** Eight full requests: ~2 700 packets of three events each waiting behind a slow request. */
   eventsQueuedMax: 8 * batchEventsMax,
   /**
-   * One by default. In `npm run bench` 4 sessions cut the mean queue wait from 13 to 6 ms, but with
-   * 4 per node the test clusters (`--development`) stopped answering newly started clients when
-   * several nodes shared one (not investigated further; docs/performance.md).
+   * The most sessions a node opens (on demand, `TigerBeetleSessions.ts`). One by default: on the bench machine
+   * 4 halved the calls per request and doubled the cluster's round trip for no measurable gain, and
+   * every session takes one of a replica's connected-client slots (32; 8 with `--development`),
+   * shared by all instances and tools (docs/performance.md, "TigerBeetle sessions").
    */
   transferSessions: 1
 } as const
@@ -102,7 +104,7 @@ const rejected = (operation: string, cause: unknown): Effect.Effect<never, Ledge
     ? Effect.die(new LedgerDefect(`TigerBeetle ${operation}: batch too large`))
     : Effect.fail(new LedgerUnavailable({ message: `TigerBeetle ${operation} failed`, cause }))
 
-const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightMax: number): Request => {
+const makeRequest = (sessions: Pick<Sessions, "primary" | "evicted">, requestTimeoutMs: number, requestsInFlightMax: number): Request => {
   let inFlight = 0
   const settle = () => {
     inFlight--
@@ -114,6 +116,7 @@ const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightM
         return
       }
       inFlight++
+      const client = sessions.primary()
       try {
         call(client).then(
           (value) => {
@@ -122,6 +125,7 @@ const makeRequest = (client: Client, requestTimeoutMs: number, requestsInFlightM
           },
           (cause: unknown) => {
             settle()
+            sessions.evicted(client, cause)
             resume(rejected(operation, cause))
           }
         )
@@ -145,17 +149,13 @@ type Submit = (events: ReadonlyArray<TbTransfer>) => Effect.Effect<ReadonlyArray
 
 const makeSubmit = (batcher: TransferBatcher): Submit => (events) =>
   Effect.callback<ReadonlyArray<CreateTransferStatus>, LedgerUnavailable>((resume) => {
-    batcher.submit(events).then(
+    batcher.submitWith(
+      events,
       (statuses) => resume(Effect.succeed(statuses)),
-      (failure: unknown) => {
-        if (failure instanceof BatchFailure && failure.kind === "defect") {
-          resume(Effect.die(new LedgerDefect(failure.message)))
-        } else if (failure instanceof BatchFailure && failure.kind === "rejected") {
-          resume(rejected("create_transfers", failure.cause))
-        } else {
-          const message = failure instanceof Error ? failure.message : String(failure)
-          resume(Effect.fail(new LedgerUnavailable({ message, cause: failure })))
-        }
+      (failure) => {
+        if (failure.kind === "defect") resume(Effect.die(new LedgerDefect(failure.message)))
+        else if (failure.kind === "rejected") resume(rejected("create_transfers", failure.cause))
+        else resume(Effect.fail(new LedgerUnavailable({ message: failure.message, cause: failure })))
       }
     )
   })
@@ -306,21 +306,30 @@ const makeService = (request: Request, submit: Submit): LedgerShape => ({
   countPending: Effect.succeed(Option.none())
 })
 
-const connect = (options: Options) =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => createClient({ cluster_id: options.clusterId, replica_addresses: [...options.replicaAddresses] }),
-      catch: (cause) => new LedgerUnavailable({ message: "cannot create TigerBeetle client", cause })
-    }),
-    (client) => Effect.sync(() => client.destroy())
-  )
+const connect = (options: Options, max: number, ready: () => void) =>
+  Effect.gen(function*() {
+    // Warnings from the client's callbacks go to the layer's logger.
+    const run = Effect.runForkWith(yield* Effect.context<never>())
+    const warn = (message: string) => void run(Effect.logWarning(message))
+    return yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => makeSessions(options, max, newClient(options), warn, ready),
+        catch: (cause) => new LedgerUnavailable({ message: "cannot create TigerBeetle client", cause })
+      }),
+      (sessions) => Effect.sync(() => sessions.closeAll())
+    )
+  })
 
 /** One line on the transfer requests a batcher sent. Pure. */
-export const describeTotals = (totals: Totals): string => {
+export const describeTotals = (totals: Totals, sessions?: SessionStats): string => {
   const per = (sum: number, n: number) => (n === 0 ? "0" : (sum / n).toFixed(2))
   return `TigerBeetle transfer requests: ${totals.requests} requests, ${totals.calls} calls, ${totals.events} events; ` +
     `${per(totals.calls, totals.requests)} calls per request; ` +
-    `mean round trip ${per(totals.roundTripMs, totals.requests)} ms; mean queue wait ${per(totals.queuedMs, totals.calls)} ms`
+    `mean round trip ${per(totals.roundTripMs, totals.requests)} ms; mean queue wait ${per(totals.queuedMs, totals.calls)} ms` +
+    (sessions === undefined ?
+      "" :
+      `; sessions ${sessions.open} open, ${sessions.opened} opened, ${sessions.refused} not answered, ` +
+        `${sessions.evictions} evicted`)
 }
 
 /** Why options are unusable, or `undefined`. Pure. */
@@ -348,33 +357,21 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
     Ledger,
     Effect.gen(function*() {
       yield* dieIf(optionsProblem(options))
-      const client = yield* connect(options)
-      const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
       // A client session has one request in flight at a time: more sessions let transfer requests
       // overlap, so a call waits for a free session rather than for the request before it.
-      const sessions = options.transferSessions ?? defaults.transferSessions
-      const transferClients = [client]
-      for (let i = 1; i < sessions; i++) transferClients.push(yield* connect(options))
-      const busy = transferClients.map(() => 0)
-      const send = (events: Array<TbTransfer>) => {
-        let pick = 0
-        for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[pick]!) pick = i
-        busy[pick]!++
-        const release = () => {
-          busy[pick]!--
-        }
-        const sent = transferClients[pick]!.createTransfers(events)
-        sent.then(release, release)
-        return sent
-      }
-      const batcher = makeTransferBatcher(send, {
+      const sessionsMax = options.transferSessions ?? defaults.transferSessions
+      let batcher: TransferBatcher | undefined
+      const sessions = yield* connect(options, sessionsMax, () => batcher?.pump())
+      const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
+      batcher = makeTransferBatcher(sessions.createTransfers, {
         requestTimeoutMs: options.requestTimeoutMs,
         requestsInFlightMax: inFlightMax,
         eventsQueuedMax: options.eventsQueuedMax ?? defaults.eventsQueuedMax,
-        inFlightRequestsSent: sessions
+        inFlightRequestsSent: sessions.count,
+        saturated: sessions.wanted
       })
       // Where transfer calls waited over the client's life, for operators and the bench (docs/performance.md).
-      yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals)))
-      return makeService(makeRequest(client, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
+      yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals, sessions.stats())))
+      return makeService(makeRequest(sessions, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
     })
   )

@@ -108,6 +108,46 @@ describe("TigerBeetleBatcher", () => {
     expect(batcher.stats().unanswered).toBeGreaterThanOrEqual(1) // timed-out requests, still held by the client
   })
 
+  it("follows a changing number of sessions: says when calls wait on busy sessions, and sends more once one is added", async () => {
+    const client = fakeClient()
+    let sessions = 1
+    let saturated = 0
+    const batcher = makeTransferBatcher(client.send, {
+      ...options,
+      inFlightRequestsSent: () => sessions,
+      saturated: () => saturated++
+    })
+    const first = batcher.submit([event(1)])
+    await until(() => client.requests.length === 1)
+    expect(saturated).toBe(0) // nothing waits yet
+    const second = batcher.submit([event(3)])
+    await until(() => saturated > 0) // one session, busy, and a call waiting
+    expect(client.requests.length).toBe(1)
+    sessions = 2
+    batcher.pump()
+    expect(client.requests.length).toBe(2) // the waiting call left on the new session at once
+    for (const request of client.requests) request.answer()
+    expect(await Promise.all([first, second])).toEqual([[CreateTransferStatus.created], [CreateTransferStatus.created]])
+  })
+
+  it("sends the next request before the answered calls' callbacks run", async () => {
+    const client = fakeClient()
+    const batcher = makeTransferBatcher(client.send, options)
+    let requestsWhenAnswered = -1
+    batcher.submitWith([event(1)], () => {
+      requestsWhenAnswered = client.requests.length
+    }, () => {})
+    await until(() => client.requests.length === 1)
+    const queued = batcher.submit([event(3)]) // waits behind the first request
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(client.requests.length).toBe(1)
+    client.requests[0]!.answer()
+    await until(() => requestsWhenAnswered >= 0)
+    expect(requestsWhenAnswered).toBe(2) // the queued call had already left when the first call heard back
+    client.requests[1]!.answer()
+    expect(await queued).toEqual([CreateTransferStatus.created])
+  })
+
   it("fails every call of a request the client rejects", async () => {
     const client = fakeClient()
     const batcher = makeTransferBatcher(client.send, options)
