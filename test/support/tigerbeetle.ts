@@ -18,6 +18,7 @@ import { join, resolve } from "node:path"
 import { createClient } from "tigerbeetle-node"
 import { freePort } from "./redis.ts"
 import { exited, waitForExit } from "./child.ts"
+import { forgetDir, reapChild, removeOnDeath } from "./reaper.ts"
 
 const readyTimeoutMs = 120_000
 const pollIntervalMs = 100
@@ -96,6 +97,7 @@ export const startTigerBeetle = async (options: { readonly replicaCount?: 1 | 3 
   // test file's cluster may take next; with distinct ids they refuse each other's messages.
   const clusterId = BigInt(`0x${randomBytes(8).toString("hex")}`) | 1n
   const dir = mkdtempSync(join(tmpdir(), "tigerbeetle-test-"))
+  removeOnDeath(dir)
   const ports: Array<number> = []
   while (ports.length < replicaCount) {
     const port = await freePort()
@@ -110,6 +112,7 @@ export const startTigerBeetle = async (options: { readonly replicaCount?: 1 | 3 
     stopped = true
     await Promise.all(children.map((child) => terminate(child, "SIGTERM")))
     rmSync(dir, { recursive: true, force: true })
+    forgetDir(dir)
   }
   try {
     for (let replica = 0; replica < replicaCount; replica++) {
@@ -131,6 +134,7 @@ export const startTigerBeetle = async (options: { readonly replicaCount?: 1 | 3 
         "--development",
         join(dir, `${clusterId}_${replica}.tigerbeetle`)
       ], { stdio: ["ignore", "pipe", "pipe"] })
+      reapChild(child)
       outputs.push("")
       const append = (chunk: Buffer) => {
         outputs[replica] = (outputs[replica] + chunk.toString()).slice(-outputBytesMax)
