@@ -3,7 +3,8 @@
  * (later) the operator API. `start` is scoped: closing the scope stops accepting, lets in-flight
  * packets finish, and closes every store. Tests and `main.ts` both use it.
  */
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { mkdirSync } from "node:fs"

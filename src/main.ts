@@ -2,7 +2,7 @@
  * Command-line entry point. Composition only: parse the command, load the configuration, start the
  * node with the layers it picks, run until SIGINT/SIGTERM (which closes everything gracefully).
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as AuditCli from "./Accounting/audit-cli.ts"
 import { Cause, Effect, Exit, Redacted, Runtime } from "effect"
 import { join } from "node:path"
