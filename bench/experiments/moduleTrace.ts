@@ -8,7 +8,14 @@ import { registerHooks } from "node:module"
 import { writeFileSync } from "node:fs"
 
 const loaded = new Set<string>()
+/** The module that first imported each one (for "who pulls this package in"). */
+const parents = new Map<string, string>()
 registerHooks({
+  resolve(specifier, context, nextResolve) {
+    const resolved = nextResolve(specifier, context)
+    if (context.parentURL !== undefined && !parents.has(resolved.url)) parents.set(resolved.url, context.parentURL)
+    return resolved
+  },
   load(url, context, nextLoad) {
     loaded.add(url)
     return nextLoad(url, context)
@@ -34,6 +41,18 @@ process.on("SIGUSR2", () => {
   }
   const file = process.env["MODULE_TRACE_FILE"]
   if (file !== undefined) {
-    writeFileSync(file, JSON.stringify({ packages, files: [...loaded], memory }))
+    // For each package, the chain of first importers from the entry point to its first file.
+    const chains: Record<string, Array<string>> = {}
+    for (const url of loaded) {
+      const name = packageOf(url)
+      if (name.startsWith("(") || chains[name] !== undefined) continue
+      const chain: Array<string> = []
+      for (let at: string | undefined = url; at !== undefined && chain.length < 12; at = parents.get(at)) {
+        const owner = packageOf(at)
+        if (chain.at(-1) !== owner) chain.push(owner)
+      }
+      chains[name] = chain.reverse()
+    }
+    writeFileSync(file, JSON.stringify({ packages, chains, files: [...loaded], memory }))
   }
 })

@@ -84,7 +84,7 @@ try {
   try {
     const before = memoryOf(node.pid)
     process.kill(node.pid, "SIGUSR2")
-    let trace: { packages: Record<string, number>; memory: NodeJS.MemoryUsage } | undefined
+    let trace: { packages: Record<string, number>; chains: Record<string, Array<string>>; memory: NodeJS.MemoryUsage } | undefined
     for (let i = 0; i < 100 && trace === undefined; i++) {
       await sleep(100)
       try {
@@ -97,6 +97,9 @@ try {
       ` heap used ${mib(trace.memory.heapUsed).toFixed(1)} / total ${mib(trace.memory.heapTotal).toFixed(1)} MiB,` +
       ` external ${mib(trace.memory.external).toFixed(1)} MiB\n`)
     process.stdout.write(`packages loaded (files): ${Object.entries(trace.packages).sort((a, b) => b[1] - a[1]).map(([p, n]) => `${p} ${n}`).join(", ")}\n`)
+    if (args.includes("--chains")) {
+      for (const [name, chain] of Object.entries(trace.chains)) process.stdout.write(`  ${name}: ${chain.join(" > ")}\n`)
+    }
   } finally {
     await node.stop(10_000)
   }
