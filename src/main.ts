@@ -3,7 +3,6 @@
  * node with the layers it picks, run until SIGINT/SIGTERM (which closes everything gracefully).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as AuditCli from "./Accounting/audit-cli.ts"
 import { Cause, Effect, Exit, Redacted, Runtime } from "effect"
 import { join } from "node:path"
 import { hashToken, loadConfig, type NodeConfig } from "./Config.ts"
@@ -163,6 +162,8 @@ const main = async (argv: ReadonlyArray<string>) => {
     return
   }
   if (first === "audit") {
+    // Imported for this command only: it loads both ledgers' modules (TigerBeetle's client too).
+    const AuditCli = await import("./Accounting/audit-cli.ts")
     process.exitCode = await AuditCli.main(argv.slice(1))
     return
   }
