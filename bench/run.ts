@@ -485,7 +485,7 @@ const main = async (options: Options) => {
       await deposit(setup, "loadgen", 10n ** 18n)
       const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
       log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
-      return { name, setup, node, stream }
+      return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB }
     }
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
 
@@ -514,6 +514,8 @@ const main = async (options: Options) => {
       scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
       const started = Date.now()
       await createWalletAddresses(scaled.setup, options.scaleWallets)
+      // Its RSS before the load, with its peers and wallet addresses (the creation's own peak is in VmHWM).
+      scaled = { ...scaled, readyRssMiB: memoryOf(scaled.node.pid)?.rssMiB }
       log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
     }
     const benchNodes = (): Array<BenchNode> => [
@@ -644,6 +646,15 @@ const main = async (options: Options) => {
 
     const nodeMemory = memoryOf(node.pid)
     const rawMemory = memoryOf(raw.pid)
+    // Every node's memory: RSS when set up (before any packet), peak RSS over the sitting, RSS now.
+    const nodesMemory = Object.fromEntries(benchNodes().map((n) => {
+      const now = memoryOf(n.node.pid)
+      return [n.name, {
+        readyRssMiB: n.readyRssMiB === undefined ? null : Math.round(n.readyRssMiB),
+        peakRssMiB: now === undefined ? null : Math.round(now.peakRssMiB),
+        endRssMiB: now === undefined ? null : Math.round(now.rssMiB)
+      }]
+    }))
     const targets = targetsOf(rounds, nodeMemory?.peakRssMiB)
     const summaries = options.modes
       .map((mode) => summariseMode(mode, rounds))
@@ -699,10 +710,14 @@ const main = async (options: Options) => {
       nodePeakRssMiB: nodeMemory === undefined ? null : Math.round(nodeMemory.peakRssMiB),
       tigerBeetleNodePeakRssMiB: tigerBeetleMemory === undefined ? null : Math.round(tigerBeetleMemory.peakRssMiB),
       rawForwarderPeakRssMiB: rawMemory === undefined ? null : Math.round(rawMemory.peakRssMiB),
+      nodesMemory,
       elapsedSeconds: Math.round((Date.now() - startedAt) / 1000)
     }
 
-    process.stdout.write(`\n${table(summaries, nodeMemory?.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
+    process.stdout.write(`\n${table(summaries, nodeMemory?.peakRssMiB)}\n`)
+    process.stdout.write(`memory of each node (RSS MiB when set up / peak over the sitting / at the end): ${
+      Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
+    }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
     process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
       `concurrency ${options.concurrency}; ${options.rounds} rounds of ${options.durationMs} ms; ${report.machine.cores} × ${report.machine.cpu}\n\n`)
     process.stdout.write(`${JSON.stringify(report)}\n`)
