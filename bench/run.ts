@@ -37,7 +37,9 @@
  * Options (defaults in `defaults`): --rounds N --duration MS --warmup MS --concurrency N
  * --packets N --modes raw,forward,local --json FILE --profile DIR (run the node with --cpu-prof and
  * print a self-time summary) --node-flags "FLAGS" (Node flags for the node process; default: the
- * ones the `start` script in package.json uses) --deadline MS.
+ * ones the `start` script in package.json uses) --deadline MS --baseline DIR (a second node from
+ * another checkout: modes forward-base / local-base) --baseline-node-flags "FLAGS" (that node's
+ * flags, default those of the node: `--baseline . --baseline-node-flags "..."` compares flags alone).
  */
 import { type ChildProcess, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -116,6 +118,8 @@ interface Options {
   readonly nodeFlags: ReadonlyArray<string>
   /** Another checkout of this repository (with its own node_modules) whose node runs the `-base` modes. */
   readonly baselineDir: string | undefined
+  /** Node flags of the baseline node (default: `nodeFlags`); with `--baseline .` an A/B of flags alone. */
+  readonly baselineNodeFlags: ReadonlyArray<string>
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -141,7 +145,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "node-flags",
     "scale-peers",
     "scale-wallets",
-    "baseline"
+    "baseline",
+    "baseline-node-flags"
   ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
@@ -182,7 +187,10 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     nodeFlags: values.has("node-flags") ?
       values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
       startScriptFlags(),
-    baselineDir: baseline === undefined ? undefined : resolve(baseline)
+    baselineDir: baseline === undefined ? undefined : resolve(baseline),
+    baselineNodeFlags: values.has("baseline-node-flags") ?
+      values.get("baseline-node-flags")!.split(" ").filter((flag) => flag !== "") :
+      values.has("node-flags") ? values.get("node-flags")!.split(" ").filter((flag) => flag !== "") : startScriptFlags()
   }
 }
 
@@ -466,7 +474,8 @@ const main = async (options: Options) => {
       modes: ReadonlyArray<Mode>,
       env: Record<string, string>,
       extraPeers = 0,
-      script?: string
+      script?: string,
+      nodeFlags: ReadonlyArray<string> = options.nodeFlags
     ) => {
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
@@ -474,7 +483,7 @@ const main = async (options: Options) => {
       const node = await startNode(setup, {
         // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
         cpuProfileDir: name === profiled ? options.profileDir : undefined,
-        nodeFlags: options.nodeFlags,
+        nodeFlags,
         env,
         ...(script === undefined ? {} : { script }),
         ...(experiment && name === "embedded" ?
@@ -508,7 +517,7 @@ const main = async (options: Options) => {
     const baselineModes = options.modes.filter(isBaselineMode)
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
-      await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"))
+      await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"), options.baselineNodeFlags)
     let scaled: BenchNode | undefined
     if (options.modes.includes("forward-scale")) {
       scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
@@ -719,6 +728,7 @@ const main = async (options: Options) => {
       Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
     }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
     process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
+      (options.baselineDir === undefined ? "" : `baseline node flags: ${options.baselineNodeFlags.join(" ") || "(none)"}; `) +
       `concurrency ${options.concurrency}; ${options.rounds} rounds of ${options.durationMs} ms; ${report.machine.cores} × ${report.machine.cpu}\n\n`)
     process.stdout.write(`${JSON.stringify(report)}\n`)
     if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`)

@@ -97,6 +97,18 @@ try {
       ` heap used ${mib(trace.memory.heapUsed).toFixed(1)} / total ${mib(trace.memory.heapTotal).toFixed(1)} MiB,` +
       ` external ${mib(trace.memory.external).toFixed(1)} MiB\n`)
     process.stdout.write(`packages loaded (files): ${Object.entries(trace.packages).sort((a, b) => b[1] - a[1]).map(([p, n]) => `${p} ${n}`).join(", ")}\n`)
+    // Resident memory by mapping: the node binary (its code and embedded ICU data), malloc's main
+    // arena ([heap]), anonymous mappings (V8's heap, other malloc arenas, WebAssembly memory).
+    const groups: Record<string, number> = {}
+    let name = ""
+    for (const line of readFileSync(`/proc/${node.pid}/smaps`, "utf8").split("\n")) {
+      const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+      if (header !== null) name = header[1]!.trim() === "" ? "(anonymous)" : header[1]!.trim()
+      const rss = /^Rss:\s+(\d+) kB/.exec(line)
+      if (rss !== null) groups[name] = (groups[name] ?? 0) + Number(rss[1])
+    }
+    process.stdout.write(`resident by mapping: ${Object.entries(groups).sort((a, b) => b[1] - a[1]).slice(0, 5)
+      .map(([n, kib]) => `${n} ${(kib / 1024).toFixed(1)} MiB`).join(", ")}\n`)
     if (args.includes("--chains")) {
       for (const [name, chain] of Object.entries(trace.chains)) process.stdout.write(`  ${name}: ${chain.join(" > ")}\n`)
     }
