@@ -41,7 +41,7 @@
  * another checkout: modes forward-base / local-base) --baseline-node-flags "FLAGS" (that node's
  * flags, default those of the node: `--baseline . --baseline-node-flags "..."` compares flags alone).
  */
-import { type ChildProcess, fork } from "node:child_process"
+import { type ChildProcess, execFileSync, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { randomBytes } from "node:crypto"
 import { cpus, totalmem, tmpdir } from "node:os"
@@ -120,6 +120,9 @@ interface Options {
   readonly baselineDir: string | undefined
   /** Node flags of the baseline node (default: `nodeFlags`); with `--baseline .` an A/B of flags alone. */
   readonly baselineNodeFlags: ReadonlyArray<string>
+  /** Environment of the start script (`env VAR=value` before `node`), for the node and the baseline node. */
+  readonly nodeEnv: Record<string, string>
+  readonly baselineNodeEnv: Record<string, string>
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -188,25 +191,50 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
       values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
       startScriptFlags(),
     baselineDir: baseline === undefined ? undefined : resolve(baseline),
+    // The baseline runs as its own checkout's start script runs it, unless flags are given.
     baselineNodeFlags: values.has("baseline-node-flags") ?
       values.get("baseline-node-flags")!.split(" ").filter((flag) => flag !== "") :
-      values.has("node-flags") ? values.get("node-flags")!.split(" ").filter((flag) => flag !== "") : startScriptFlags()
+      values.has("node-flags") ?
+      values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
+      baseline === undefined ? startScriptFlags() : startScript(resolve(baseline)).flags,
+    nodeEnv: startScript(repoRoot).env,
+    baselineNodeEnv: baseline === undefined ? {} : startScript(resolve(baseline)).env
   }
 }
 
 /**
- * The Node flags `npm start` runs the node with (`"start": "node <flags> src/main.ts ..."` in
- * package.json), so the node under test runs exactly as operators run it.
+ * The Node flags and environment `npm start` runs the node with (`"start": "exec env VAR=value node
+ * <flags> src/main.ts ..."` in the package.json of the checkout at `root`), so the node under test
+ * runs exactly as operators run it. A relative path in a variable (the compile cache directory) is
+ * made absolute against `root`.
  */
-const startScriptFlags = (): Array<string> => {
+const startScript = (root: string): { readonly flags: Array<string>; readonly env: Record<string, string> } => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { scripts?: Record<string, string> }
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts?: Record<string, string> }
     const words = (pkg.scripts?.["start"] ?? "").split(/\s+/)
     const main = words.indexOf("src/main.ts")
-    return main < 0 ? [] : words.slice(1, main).filter((word) => word.startsWith("--"))
+    if (main < 0) return { flags: [], env: {} }
+    const env: Record<string, string> = {}
+    for (const word of words.slice(0, main)) {
+      const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word)
+      if (assignment !== null) env[assignment[1]!] = assignment[2]!.startsWith("/") ? assignment[2]! : resolve(root, assignment[2]!)
+    }
+    return { flags: words.slice(1, main).filter((word) => word.startsWith("--")), env }
   } catch {
-    return []
+    return { flags: [], env: {} }
   }
+}
+const repoRoot = new URL("..", import.meta.url).pathname
+const startScriptFlags = (): Array<string> => startScript(repoRoot).flags
+
+/**
+ * With Node's compile cache in the start script's environment, one run of the checkout's
+ * `src/main.ts --help` (which loads every module a start loads) fills it first, so the node under
+ * test starts as every start after an operator's first does: without the TypeScript stripper.
+ */
+const warmCompileCache = (script: string, flags: ReadonlyArray<string>, env: Record<string, string>): void => {
+  if (env["NODE_COMPILE_CACHE"] === undefined) return
+  execFileSync(process.execPath, [...flags, script, "--help"], { env: { ...process.env, ...env }, stdio: "ignore", timeout: 60_000 })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,8 +503,11 @@ const main = async (options: Options) => {
       env: Record<string, string>,
       extraPeers = 0,
       script?: string,
-      nodeFlags: ReadonlyArray<string> = options.nodeFlags
+      nodeFlags: ReadonlyArray<string> = options.nodeFlags,
+      startEnv: Record<string, string> = options.nodeEnv
     ) => {
+      env = { ...startEnv, ...env }
+      warmCompileCache(script ?? join(repoRoot, "src/main.ts"), nodeFlags, env)
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
@@ -517,7 +548,7 @@ const main = async (options: Options) => {
     const baselineModes = options.modes.filter(isBaselineMode)
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
-      await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"), options.baselineNodeFlags)
+      await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"), options.baselineNodeFlags, options.baselineNodeEnv)
     let scaled: BenchNode | undefined
     if (options.modes.includes("forward-scale")) {
       scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
@@ -728,7 +759,9 @@ const main = async (options: Options) => {
       Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
     }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
     process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
-      (options.baselineDir === undefined ? "" : `baseline node flags: ${options.baselineNodeFlags.join(" ") || "(none)"}; `) +
+      `env: ${Object.entries(options.nodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; ` +
+      (options.baselineDir === undefined ? "" : `baseline node flags: ${options.baselineNodeFlags.join(" ") || "(none)"}, ` +
+        `env: ${Object.entries(options.baselineNodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; `) +
       `concurrency ${options.concurrency}; ${options.rounds} rounds of ${options.durationMs} ms; ${report.machine.cores} × ${report.machine.cpu}\n\n`)
     process.stdout.write(`${JSON.stringify(report)}\n`)
     if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`)

@@ -4,6 +4,7 @@
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Redacted, Runtime } from "effect"
+import { flushCompileCache } from "node:module"
 import { join } from "node:path"
 import { hashToken, loadConfig, type NodeConfig } from "./Config.ts"
 import * as DataDir from "./DataDir.ts"
@@ -196,6 +197,10 @@ const main = async (argv: ReadonlyArray<string>) => {
             Effect.void :
             Effect.sync(() => process.stdout.write(welcome(config, node, firstRun.token, firstRun.file)))
         ),
+        // With Node's compile cache on (`npm start`, bin/ilp-connector: NODE_COMPILE_CACHE), write
+        // what this start compiled now, not only at exit: the next start then needs no TypeScript
+        // stripper even if this process is killed (a no-op without the cache).
+        Effect.tap(() => Effect.sync(flushCompileCache)),
         Effect.catchDefect((defect) => Effect.fail({ _tag: "StartupDefect" as const, message: `start-up failed: ${messageOf(defect)}` }))
       )
     ),
