@@ -512,7 +512,7 @@ const main = async (options: Options) => {
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
       const node = await startNode(setup, {
-        // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
+        // --profile profiles the embedded node, or the TigerBeetle one when only its modes run, else the scaled one.
         cpuProfileDir: name === profiled ? options.profileDir : undefined,
         nodeFlags,
         env,
@@ -532,7 +532,7 @@ const main = async (options: Options) => {
     const embeddedModes = options.modes.filter((mode) =>
       !isTigerBeetleMode(mode) && !isBaselineMode(mode) && mode !== "forward-scale"
     )
-    const profiled = embeddedModes.length > 0 ? "embedded" : "tigerbeetle"
+    const profiled = embeddedModes.length > 0 ? "embedded" : options.modes.some(isTigerBeetleMode) ? "tigerbeetle" : "scaled"
     const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
     const embedded = await startBenchNode("embedded", embeddedModes, {})
     let tigerBeetle: BenchNode | undefined
