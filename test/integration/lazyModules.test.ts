@@ -5,7 +5,8 @@
  * exits. Once up (and after an SPSP request), it must not have loaded the production profile's
  * clients (tigerbeetle-node, ioredis, @effect/sql-pg / pg), the Open Payments OpenAPI validators
  * (@interledger/openapi, @interledger/open-payments: loaded on the first Open Payments request that
- * validates, covered by test/OpenPayments/receiving.test.ts), nor the redis client that the
+ * validates, covered by test/OpenPayments/receiving.test.ts), nor `@interledger/pay` (loaded by the
+ * first quote or payment, covered by the sending tests), nor the redis client that the
  * `@effect/platform-node` barrel drags in; and it must have loaded what it does need (the check
  * would pass vacuously otherwise). No timing: it waits for /healthz and for the process to exit.
  */
@@ -78,6 +79,7 @@ describe("the embedded node's start", () => {
       "@redis/client",
       "@interledger/openapi",
       "@interledger/open-payments",
+      "@interledger/pay",
       "Accounting/LedgerTigerBeetle.ts",
       "Redis.ts",
       "Store/Postgres.ts",
