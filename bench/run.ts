@@ -46,6 +46,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { randomBytes } from "node:crypto"
 import { cpus, totalmem, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import { type Child, cpuMsOf, freePort, killAll, median, memoryOf, startServerProcess, track } from "./common.ts"
 import type { PacketSpec, RunCommand, RunResult } from "./loadgen.ts"
 import {
@@ -228,13 +229,23 @@ const repoRoot = new URL("..", import.meta.url).pathname
 const startScriptFlags = (): Array<string> => startScript(repoRoot).flags
 
 /**
- * With Node's compile cache in the start script's environment, one run of the checkout's
- * `src/main.ts --help` (which loads every module a start loads) fills it first, so the node under
- * test starts as every start after an operator's first does: without the TypeScript stripper.
+ * With Node's compile cache in the start script's environment, one process that imports every
+ * module of the checkout's `src/` (but `main.ts`, which would run) fills it first, so the node under
+ * test starts as every start after an operator's first does: without the TypeScript stripper, also
+ * for the modules a profile imports lazily (TigerBeetle, Redis, PostgreSQL).
  */
 const warmCompileCache = (script: string, flags: ReadonlyArray<string>, env: Record<string, string>): void => {
   if (env["NODE_COMPILE_CACHE"] === undefined) return
-  execFileSync(process.execPath, [...flags, script, "--help"], { env: { ...process.env, ...env }, stdio: "ignore", timeout: 60_000 })
+  const src = join(script, "..")
+  const files = (readdirSync(src, { recursive: true }) as Array<string>)
+    .filter((file) => file.endsWith(".ts") && file !== "main.ts")
+    .map((file) => pathToFileURL(join(src, file)).href)
+  const code = `for (const file of ${JSON.stringify(files)}) await import(file)`
+  execFileSync(process.execPath, [...flags, "--input-type=module", "-e", code], {
+    env: { ...process.env, ...env },
+    stdio: "ignore",
+    timeout: 60_000
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
