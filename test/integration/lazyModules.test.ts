@@ -67,7 +67,7 @@ describe("the embedded node's start", () => {
     const loaded = JSON.parse(readFileSync(outFile, "utf8")) as Array<string>
 
     // What the embedded node needs is loaded (so the hook saw the node's modules)...
-    for (const needed of ["effect", "undici", "Accounting/LedgerSqlite.ts", "Payments/StoreSqlite.ts"]) {
+    for (const needed of ["effect", "Http/IlpOverHttp.ts", "Accounting/LedgerSqlite.ts", "Payments/StoreSqlite.ts"]) {
       expect(loadedFrom(loaded, needed), needed).toBe(true)
     }
     // ...and none of what it does not.
