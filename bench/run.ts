@@ -45,13 +45,16 @@
  * print a self-time summary) --node-flags "FLAGS" (Node flags for the node process; default: the
  * ones the `start` script in package.json uses) --deadline MS --tb-sessions N (TIGERBEETLE_SESSIONS
  * of the TigerBeetle nodes) --profile-tb DIR (also profile the TigerBeetle node, into DIR; read it
- * with `node bench/profile.ts FILE`).
+ * with `node bench/profile.ts FILE`) --baseline DIR (a second node from
+ * another checkout: modes forward-base / local-base) --baseline-node-flags "FLAGS" (that node's
+ * flags, default those of the node: `--baseline . --baseline-node-flags "..."` compares flags alone).
  */
-import { type ChildProcess, fork } from "node:child_process"
+import { type ChildProcess, execFileSync, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { randomBytes } from "node:crypto"
 import { cpus, totalmem, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
 import { type Child, cpuMsOf, freePort, killAll, median, memoryOf, startServerProcess, track } from "./common.ts"
 import type { PacketSpec, RunCommand, RunResult } from "./loadgen.ts"
 import {
@@ -130,6 +133,11 @@ interface Options {
   readonly profileTbDir: string | undefined
   /** TIGERBEETLE_SESSIONS of the TigerBeetle nodes (the node's default when absent). */
   readonly tbSessions: number | undefined
+  /** Node flags of the baseline node (default: `nodeFlags`); with `--baseline .` an A/B of flags alone. */
+  readonly baselineNodeFlags: ReadonlyArray<string>
+  /** Environment of the start script (`env VAR=value` before `node`), for the node and the baseline node. */
+  readonly nodeEnv: Record<string, string>
+  readonly baselineNodeEnv: Record<string, string>
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -157,7 +165,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "scale-peers",
     "scale-wallets",
     "baseline",
-    "tb-sessions"
+    "tb-sessions",
+    "baseline-node-flags"
   ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
@@ -202,23 +211,61 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
       startScriptFlags(),
     baselineDir: baseline === undefined ? undefined : resolve(baseline),
     profileTbDir: values.has("profile-tb") ? resolve(values.get("profile-tb")!) : undefined,
-    tbSessions: values.has("tb-sessions") ? Number(values.get("tb-sessions")) : undefined
+    tbSessions: values.has("tb-sessions") ? Number(values.get("tb-sessions")) : undefined,
+    // The baseline runs as its own checkout's start script runs it, unless flags are given.
+    baselineNodeFlags: values.has("baseline-node-flags") ?
+      values.get("baseline-node-flags")!.split(" ").filter((flag) => flag !== "") :
+      values.has("node-flags") ?
+      values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
+      baseline === undefined ? startScriptFlags() : startScript(resolve(baseline)).flags,
+    nodeEnv: startScript(repoRoot).env,
+    baselineNodeEnv: baseline === undefined ? {} : startScript(resolve(baseline)).env
   }
 }
 
 /**
- * The Node flags `npm start` runs the node with (`"start": "node <flags> src/main.ts ..."` in
- * package.json), so the node under test runs exactly as operators run it.
+ * The Node flags and environment `npm start` runs the node with (`"start": "exec env VAR=value node
+ * <flags> src/main.ts ..."` in the package.json of the checkout at `root`), so the node under test
+ * runs exactly as operators run it. A relative path in a variable (the compile cache directory) is
+ * made absolute against `root`.
  */
-const startScriptFlags = (): Array<string> => {
+const startScript = (root: string): { readonly flags: Array<string>; readonly env: Record<string, string> } => {
   try {
-    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { scripts?: Record<string, string> }
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts?: Record<string, string> }
     const words = (pkg.scripts?.["start"] ?? "").split(/\s+/)
     const main = words.indexOf("src/main.ts")
-    return main < 0 ? [] : words.slice(1, main).filter((word) => word.startsWith("--"))
+    if (main < 0) return { flags: [], env: {} }
+    const env: Record<string, string> = {}
+    for (const word of words.slice(0, main)) {
+      const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word)
+      if (assignment !== null) env[assignment[1]!] = assignment[2]!.startsWith("/") ? assignment[2]! : resolve(root, assignment[2]!)
+    }
+    return { flags: words.slice(1, main).filter((word) => word.startsWith("--")), env }
   } catch {
-    return []
+    return { flags: [], env: {} }
   }
+}
+const repoRoot = new URL("..", import.meta.url).pathname
+const startScriptFlags = (): Array<string> => startScript(repoRoot).flags
+
+/**
+ * With Node's compile cache in the start script's environment, one process that imports every
+ * module of the checkout's `src/` (but `main.ts`, which would run) fills it first, so the node under
+ * test starts as every start after an operator's first does: without the TypeScript stripper, also
+ * for the modules a profile imports lazily (TigerBeetle, Redis, PostgreSQL).
+ */
+const warmCompileCache = (script: string, flags: ReadonlyArray<string>, env: Record<string, string>): void => {
+  if (env["NODE_COMPILE_CACHE"] === undefined) return
+  const src = join(script, "..")
+  const files = (readdirSync(src, { recursive: true }) as Array<string>)
+    .filter((file) => file.endsWith(".ts") && file !== "main.ts")
+    .map((file) => pathToFileURL(join(src, file)).href)
+  const code = `for (const file of ${JSON.stringify(files)}) await import(file)`
+  execFileSync(process.execPath, [...flags, "--input-type=module", "-e", code], {
+    env: { ...process.env, ...env },
+    stdio: "ignore",
+    timeout: 60_000
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,8 +538,12 @@ const main = async (options: Options) => {
       extraPeers = 0,
       script?: string,
       /** A further instance on a ledger another node already funded (the shared accounts). */
-      funded = false
+      funded = false,
+      nodeFlags: ReadonlyArray<string> = options.nodeFlags,
+      startEnv: Record<string, string> = options.nodeEnv
     ) => {
+      env = { ...startEnv, ...env }
+      warmCompileCache(script ?? join(repoRoot, "src/main.ts"), nodeFlags, env)
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
@@ -503,7 +554,7 @@ const main = async (options: Options) => {
           name === "tigerbeetle" && options.profileTbDir !== undefined ?
           options.profileTbDir :
           undefined,
-        nodeFlags: options.nodeFlags,
+        nodeFlags,
         env,
         ...(script === undefined ? {} : { script }),
         ...(experiment && name === "embedded" ?
@@ -514,14 +565,14 @@ const main = async (options: Options) => {
       if (!funded) await deposit(setup, "loadgen", 10n ** 18n)
       const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
       log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
-      return { name, setup, node, stream }
+      return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB }
     }
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
 
     const embeddedModes = options.modes.filter((mode) =>
       !isTigerBeetleMode(mode) && !isBaselineMode(mode) && mode !== "forward-scale"
     )
-    const profiled = embeddedModes.length > 0 ? "embedded" : "tigerbeetle"
+    const profiled = embeddedModes.length > 0 ? "embedded" : options.modes.some(isTigerBeetleMode) ? "tigerbeetle" : "scaled"
     const tigerBeetleModes = options.modes.filter(isTigerBeetleMode)
     const embedded = await startBenchNode("embedded", embeddedModes, {})
     let tigerBeetle: BenchNode | undefined
@@ -544,18 +595,20 @@ const main = async (options: Options) => {
       }
       if (options.modes.includes("forward-tb-base") && options.baselineDir !== undefined) {
         const script = join(options.baselineDir, "src/main.ts")
-        tigerBeetleBase = await startBenchNode("tigerbeetle-base", ["forward-tb-base"], tbEnv, 0, script, true)
+        tigerBeetleBase = await startBenchNode("tigerbeetle-base", ["forward-tb-base"], tbEnv, 0, script, true, options.baselineNodeFlags, options.baselineNodeEnv)
       }
     }
     const baselineModes = options.modes.filter((mode) => isBaselineMode(mode) && mode !== "forward-tb-base")
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
-      await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"))
+      await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"), false, options.baselineNodeFlags, options.baselineNodeEnv)
     let scaled: BenchNode | undefined
     if (options.modes.includes("forward-scale")) {
       scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
       const started = Date.now()
       await createWalletAddresses(scaled.setup, options.scaleWallets)
+      // Its RSS before the load, with its peers and wallet addresses (the creation's own peak is in VmHWM).
+      scaled = { ...scaled, readyRssMiB: memoryOf(scaled.node.pid)?.rssMiB }
       log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
     }
     const benchNodes = (): Array<BenchNode> => [
@@ -712,6 +765,15 @@ const main = async (options: Options) => {
 
     const nodeMemory = memoryOf(node.pid)
     const rawMemory = memoryOf(raw.pid)
+    // Every node's memory: RSS when set up (before any packet), peak RSS over the sitting, RSS now.
+    const nodesMemory = Object.fromEntries(benchNodes().map((n) => {
+      const now = memoryOf(n.node.pid)
+      return [n.name, {
+        readyRssMiB: n.readyRssMiB === undefined ? null : Math.round(n.readyRssMiB),
+        peakRssMiB: now === undefined ? null : Math.round(now.peakRssMiB),
+        endRssMiB: now === undefined ? null : Math.round(now.rssMiB)
+      }]
+    }))
     const targets = targetsOf(rounds, nodeMemory?.peakRssMiB)
     const summaries = options.modes
       .map((mode) => summariseMode(mode, rounds))
@@ -781,11 +843,18 @@ const main = async (options: Options) => {
       nodePeakRssMiB: nodeMemory === undefined ? null : Math.round(nodeMemory.peakRssMiB),
       tigerBeetleNodePeakRssMiB: tigerBeetleMemory === undefined ? null : Math.round(tigerBeetleMemory.peakRssMiB),
       rawForwarderPeakRssMiB: rawMemory === undefined ? null : Math.round(rawMemory.peakRssMiB),
+      nodesMemory,
       elapsedSeconds: Math.round((Date.now() - startedAt) / 1000)
     }
 
-    process.stdout.write(`\n${table(summaries, nodeMemory?.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
+    process.stdout.write(`\n${table(summaries, nodeMemory?.peakRssMiB)}\n`)
+    process.stdout.write(`memory of each node (RSS MiB when set up / peak over the sitting / at the end): ${
+      Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
+    }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
     process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
+      `env: ${Object.entries(options.nodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; ` +
+      (options.baselineDir === undefined ? "" : `baseline node flags: ${options.baselineNodeFlags.join(" ") || "(none)"}, ` +
+        `env: ${Object.entries(options.baselineNodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; `) +
       `concurrency ${options.concurrency}; ${options.rounds} rounds of ${options.durationMs} ms; ${report.machine.cores} × ${report.machine.cpu}\n\n`)
     process.stdout.write(`${JSON.stringify(report)}\n`)
     if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`)

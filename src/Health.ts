@@ -11,7 +11,7 @@
 import { Context, Effect, Layer, Redacted } from "effect"
 import { Ledger } from "./Accounting/Ledger.ts"
 import { NodeConfigService } from "./Config.ts"
-import * as RedisClient from "./Redis.ts"
+import type * as RedisClient from "./Redis.ts"
 
 /** Bound of one probe. */
 export const probeTimeoutMs = 1_000
@@ -60,21 +60,22 @@ export const layer: Layer.Layer<Health, never, Ledger | NodeConfigService> = Lay
   Effect.gen(function*() {
     const ledger = yield* Ledger
     const config = yield* NodeConfigService
-    const options = {
-      commandTimeoutMs: probeTimeoutMs,
-      connectTimeoutMs: RedisClient.clientDefaults.connectTimeoutMs,
-      reconnectDelayMsMax: RedisClient.clientDefaults.reconnectDelayMsMax
-    }
     // Connecting may fail now (the other Redis stores then stop the node anyway) or later: the
-    // client reconnects in the background and the probe reports what it finds.
-    const redis = config.redisUrl === undefined ?
-      undefined :
-      yield* RedisClient.acquireClient({ ...options, url: Redacted.value(config.redisUrl) }, [], redisFailures, "health")
+    // client reconnects in the background and the probe reports what it finds. (`Redis.ts`, and
+    // ioredis with it, load only when Redis is configured: the embedded profile never needs them.)
+    let redisProbe: Effect.Effect<DependencyState> | undefined
+    if (config.redisUrl !== undefined) {
+      const RedisClient = yield* Effect.promise(() => import("./Redis.ts"))
+      const options = {
+        commandTimeoutMs: probeTimeoutMs,
+        connectTimeoutMs: RedisClient.clientDefaults.connectTimeoutMs,
+        reconnectDelayMsMax: RedisClient.clientDefaults.reconnectDelayMsMax
+      }
+      const redis = yield* RedisClient.acquireClient({ ...options, url: Redacted.value(config.redisUrl) }, [], redisFailures, "health")
         .pipe(Effect.orDie)
+      redisProbe = probe(RedisClient.call(redisFailures, probeTimeoutMs, "ping", () => redis.ping()))
+    }
     const ledgerProbe = probe(ledger.balances([probeAccountId]))
-    const redisProbe = redis === undefined ?
-      undefined :
-      probe(RedisClient.call(redisFailures, probeTimeoutMs, "ping", () => redis.ping()))
     const probes: Record<string, Effect.Effect<DependencyState>> = { ledger: ledgerProbe }
     if (redisProbe !== undefined) probes["redis"] = redisProbe
     return Health.of({ check: Effect.map(Effect.all(probes, { concurrency: "unbounded" }), report) })

@@ -3,13 +3,14 @@
  * (later) the operator API. `start` is scoped: closing the scope stops accepting, lets in-flight
  * packets finish, and closes every store. Tests and `main.ts` both use it.
  */
-import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Context, Data, Duration, Effect, Layer, Redacted } from "effect"
 import { HttpServer } from "effect/http"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import * as LedgerSqlite from "./Accounting/LedgerSqlite.ts"
-import * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
+import type * as LedgerTigerBeetle from "./Accounting/LedgerTigerBeetle.ts"
 import * as LedgerTimed from "./Accounting/LedgerTimed.ts"
 import * as Config from "./Config.ts"
 import * as DataDir from "./DataDir.ts"
@@ -22,7 +23,7 @@ import * as Peers from "./Connector/Peers.ts"
 import * as Pipeline from "./Connector/Pipeline.ts"
 import * as Plugin from "./Connector/Plugin.ts"
 import * as RateLimiter from "./Connector/RateLimiter.ts"
-import * as RateLimiterRedis from "./Connector/RateLimiterRedis.ts"
+import type * as RateLimiterRedis from "./Connector/RateLimiterRedis.ts"
 import * as AdminApi from "./Http/AdminApi.ts"
 import * as IlpOverHttp from "./Http/IlpOverHttp.ts"
 import * as PeerClient from "./Http/PeerClient.ts"
@@ -32,25 +33,25 @@ import * as OutgoingPayments from "./Payments/OutgoingPayments.ts"
 import * as Quotes from "./Payments/Quotes.ts"
 import * as ReceiverDirectory from "./Payments/ReceiverDirectory.ts"
 import { PaymentsStore } from "./Payments/Store.ts"
-import * as StorePostgres from "./Payments/StorePostgres.ts"
+import type * as StorePostgres from "./Payments/StorePostgres.ts"
 import * as StoreSqlite from "./Payments/StoreSqlite.ts"
 import * as WalletAddresses from "./Payments/WalletAddresses.ts"
 import * as ClientKey from "./OpenPayments/ClientKey.ts"
 import * as OpenPaymentsClient from "./OpenPayments/Client.ts"
 import * as GrantStore from "./OpenPayments/GrantStore.ts"
-import * as GrantStorePostgres from "./OpenPayments/GrantStorePostgres.ts"
+import type * as GrantStorePostgres from "./OpenPayments/GrantStorePostgres.ts"
 import * as OpenPayments from "./OpenPayments/Server.ts"
 import * as Rates from "./Rates/Rates.ts"
 import * as NodeSettings from "./Settings/NodeSettings.ts"
-import * as SettingsPostgres from "./Settings/SettingsPostgres.ts"
+import type * as SettingsPostgres from "./Settings/SettingsPostgres.ts"
 import { SettingsStore } from "./Settings/SettingsStore.ts"
 import * as SettingsSqlite from "./Settings/SettingsSqlite.ts"
 import * as StreamCredentials from "./Stream/Credentials.ts"
 import * as ReceiptTotals from "./Stream/ReceiptTotals.ts"
-import * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
+import type * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
 import * as Spsp from "./Stream/Spsp.ts"
-import * as Postgres from "./Store/Postgres.ts"
+import type * as Postgres from "./Store/Postgres.ts"
 import * as StreamReceiver from "./Stream/StreamReceiver.ts"
 
 export interface RunningNode {
@@ -61,6 +62,15 @@ export interface RunningNode {
   /** The node's services, for operator commands run in-process (and tests). */
   readonly services: Context.Context<Services>
 }
+
+/**
+ * A layer from a module imported only when the profile that needs it is configured, so the
+ * embedded profile never loads TigerBeetle's client, ioredis or the PostgreSQL driver (issue 13,
+ * memory). The import runs when the layer is built, at start: a missing module still stops the
+ * start, with its message.
+ */
+const lazyLayer = <A, E, R>(load: () => Promise<Layer.Layer<A, E, R>>): Layer.Layer<A, E, R> =>
+  Layer.unwrap(Effect.promise(load))
 
 /**
  * Static rates (seeded from config, edited through the API; `Settings/NodeSettings.ts` fills the
@@ -78,27 +88,39 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates | Rates.
  * The ledger: TigerBeetle when configured (production), else the embedded SQLite ledger in
  * `dataDir` (`:memory:` keeps it in process memory, for tests).
  */
-const ledgerLayer = (config: Config.NodeConfig) =>
-  LedgerTimed.layer(
-    config.tigerbeetle === undefined ?
+const ledgerLayer = (config: Config.NodeConfig) => {
+  const tigerbeetle = config.tigerbeetle
+  return LedgerTimed.layer(
+    tigerbeetle === undefined ?
       LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
-      LedgerTigerBeetle.layer(config.tigerbeetle)
+      lazyLayer((): Promise<ReturnType<typeof LedgerTigerBeetle.layer>> =>
+        import("./Accounting/LedgerTigerBeetle.ts").then((module) => module.layer(tigerbeetle))
+      )
   )
+}
 
 /** STREAM receipt totals: Redis when configured (production), else SQLite beside the ledger. */
-const receiptTotalsLayer = (config: Config.NodeConfig) =>
-  config.redisUrl === undefined ?
+const receiptTotalsLayer = (config: Config.NodeConfig) => {
+  const redisUrl = config.redisUrl
+  return redisUrl === undefined ?
     ReceiptTotalsSqlite.layerSqlite({ filename: storeFile(config, "receipts.sqlite") }) :
-    ReceiptTotalsRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
+    lazyLayer((): Promise<ReturnType<typeof ReceiptTotalsRedis.layerRedis>> =>
+      import("./Stream/ReceiptTotalsRedis.ts").then((module) => module.layerRedis({ url: Redacted.value(redisUrl) }))
+    )
+}
 
 /**
  * Per-account rate and throughput limits: Redis when configured (the same Redis as receipt totals;
  * shared by every instance, so the limits hold across them), else this process's memory.
  */
-const rateLimiterLayer = (config: Config.NodeConfig) =>
-  config.redisUrl === undefined ?
+const rateLimiterLayer = (config: Config.NodeConfig) => {
+  const redisUrl = config.redisUrl
+  return redisUrl === undefined ?
     RateLimiter.layerMemory :
-    RateLimiterRedis.layerRedis({ url: Redacted.value(config.redisUrl) })
+    lazyLayer((): Promise<ReturnType<typeof RateLimiterRedis.layerRedis>> =>
+      import("./Connector/RateLimiterRedis.ts").then((module) => module.layerRedis({ url: Redacted.value(redisUrl) }))
+    )
+}
 
 /**
  * Wallet addresses and payments: PostgreSQL when configured (production; shared by every instance,
@@ -107,7 +129,7 @@ const rateLimiterLayer = (config: Config.NodeConfig) =>
 const paymentsStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | undefined) =>
   postgres === undefined ?
     StoreSqlite.layer({ filename: storeFile(config, "payments.sqlite") }) :
-    StorePostgres.layer.pipe(
+    lazyLayer((): Promise<typeof StorePostgres.layer> => import("./Payments/StorePostgres.ts").then((module) => module.layer)).pipe(
       Layer.provide(postgres),
       // A clear first line (the URL stays redacted); the node does not start without its store.
       Layer.catch((error) =>
@@ -120,8 +142,12 @@ const paymentsStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer |
 
 /** One PostgreSQL pool per process, shared by the payments, settings and grant stores (a Layer value: built once). */
 type PostgresLayer = ReturnType<typeof Postgres.layer>
-const postgresLayer = (config: Config.NodeConfig): PostgresLayer | undefined =>
-  config.postgresUrl === undefined ? undefined : Postgres.layer({ url: config.postgresUrl })
+const postgresLayer = (config: Config.NodeConfig): PostgresLayer | undefined => {
+  const url = config.postgresUrl
+  return url === undefined ?
+    undefined :
+    lazyLayer((): Promise<PostgresLayer> => import("./Store/Postgres.ts").then((module) => module.layer({ url })))
+}
 
 /** A shared store's layer that cannot start: one clear line (the URL stays redacted); the node does not start. */
 const dieUnavailable = (what: string) => (error: { readonly message: string }) =>
@@ -134,7 +160,9 @@ const dieUnavailable = (what: string) => (error: { readonly message: string }) =
 const settingsStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | undefined) =>
   postgres === undefined ?
     SettingsSqlite.layer({ filename: storeFile(config, "settings.sqlite") }) :
-    SettingsPostgres.layer().pipe(
+    lazyLayer((): Promise<ReturnType<typeof SettingsPostgres.layer>> =>
+      import("./Settings/SettingsPostgres.ts").then((module) => module.layer())
+    ).pipe(
       Layer.provide(postgres),
       Layer.catch((error) => Layer.effect(SettingsStore, dieUnavailable("settings store")(error)))
     )
@@ -143,7 +171,9 @@ const settingsStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer |
 const grantStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | undefined) =>
   postgres === undefined ?
     GrantStore.layerSqlite({ filename: storeFile(config, "openpayments.sqlite") }) :
-    GrantStorePostgres.layer.pipe(
+    lazyLayer((): Promise<typeof GrantStorePostgres.layer> =>
+      import("./OpenPayments/GrantStorePostgres.ts").then((module) => module.layer)
+    ).pipe(
       Layer.provide(postgres),
       Layer.catch((error) => Layer.effect(GrantStore.GrantStore, dieUnavailable("grant store")(error)))
     )

@@ -2,9 +2,9 @@
  * Command-line entry point. Composition only: parse the command, load the configuration, start the
  * node with the layers it picks, run until SIGINT/SIGTERM (which closes everything gracefully).
  */
-import { NodeRuntime } from "@effect/platform-node"
-import * as AuditCli from "./Accounting/audit-cli.ts"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Redacted, Runtime } from "effect"
+import { flushCompileCache } from "node:module"
 import { join } from "node:path"
 import { hashToken, loadConfig, type NodeConfig } from "./Config.ts"
 import * as DataDir from "./DataDir.ts"
@@ -165,6 +165,8 @@ const main = async (argv: ReadonlyArray<string>) => {
     return
   }
   if (first === "audit") {
+    // Imported for this command only: it loads both ledgers' modules (TigerBeetle's client too).
+    const AuditCli = await import("./Accounting/audit-cli.ts")
     process.exitCode = await AuditCli.main(argv.slice(1))
     return
   }
@@ -197,6 +199,10 @@ const main = async (argv: ReadonlyArray<string>) => {
             Effect.void :
             Effect.sync(() => process.stdout.write(welcome(config, node, firstRun.token, firstRun.file)))
         ),
+        // With Node's compile cache on (`npm start`, bin/ilp-connector: NODE_COMPILE_CACHE), write
+        // what this start compiled now, not only at exit: the next start then needs no TypeScript
+        // stripper even if this process is killed (a no-op without the cache).
+        Effect.tap(() => Effect.sync(flushCompileCache)),
         Effect.catchDefect((defect) => Effect.fail({ _tag: "StartupDefect" as const, message: `start-up failed: ${messageOf(defect)}` }))
       )
     ),

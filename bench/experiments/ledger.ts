@@ -5,6 +5,8 @@
  * (reserve + post) and the mean batch size, so ledger changes can be measured without HTTP noise.
  *
  * Usage: node bench/experiments/ledger.ts [packets=40000] [concurrency=50] [synchronous=normal|full]
+ *   [extraAccounts=0] [accountCacheSizeMax=default]
+ * `extraAccounts` more accounts (as a node with that many wallet addresses has) are created first.
  */
 import { Effect, Layer } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -18,6 +20,8 @@ import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
 const packets = Number(process.argv[2] ?? 40_000)
 const concurrency = Number(process.argv[3] ?? 50)
 const synchronous = process.argv[4] === "full" ? "full" : "normal"
+const extraAccounts = Number(process.argv[5] ?? 0)
+const accountCacheSizeMax = process.argv[6] === undefined ? undefined : Number(process.argv[6])
 const asset = { code: "USD", scale: 2 }
 const dir = mkdtempSync(join(tmpdir(), "ledger-bench-"))
 
@@ -39,6 +43,15 @@ const program = Effect.gen(function*() {
     ledger: ledgerNumber,
     code: TransferCode.deposit
   }])
+  for (let i = 0; i < extraAccounts; i += 1_000) {
+    yield* ledger.createAccounts(Array.from({ length: Math.min(1_000, extraAccounts - i) }, (_, j) => ({
+      id: ids.peerLiquidity(`extra-${i + j}`),
+      ledger: ledgerNumber,
+      code: AccountCode.peerLiquidity,
+      flags: { debitsMustNotExceedCredits: true }
+    })))
+  }
+  ;(globalThis as { gc?: () => void }).gc?.()
   let next = 0
   const onePacket = Effect.suspend(() => {
     const transfers = packetTransfers(
@@ -59,10 +72,16 @@ const program = Effect.gen(function*() {
   const elapsedMs = performance.now() - started
   const cpu = process.cpuUsage(cpuBefore)
   process.stdout.write(
-    `${packets} packets (reserve + post) at concurrency ${concurrency}, synchronous=${synchronous}: ${(packets / (elapsedMs / 1000)).toFixed(0)} packets/s, ` +
+    `${packets} packets (reserve + post) at concurrency ${concurrency}, synchronous=${synchronous}, ` +
+      `${extraAccounts} more accounts, account cache ${accountCacheSizeMax ?? "default"}: ` +
+      `heap used ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB, ${(packets / (elapsedMs / 1000)).toFixed(0)} packets/s, ` +
       `${((cpu.user + cpu.system) / packets).toFixed(1)} µs CPU per packet\n`
   )
 })
 
-await Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(LedgerSqlite.layer({ filename: join(dir, "ledger.sqlite"), synchronous })))))
+await Effect.runPromise(program.pipe(Effect.provide(Layer.fresh(LedgerSqlite.layer({
+  filename: join(dir, "ledger.sqlite"),
+  synchronous,
+  ...(accountCacheSizeMax === undefined ? {} : { accountCacheSizeMax })
+})))))
 rmSync(dir, { recursive: true, force: true })

@@ -5,12 +5,13 @@
  * against the spec before the handlers read them (the handlers still check what the spec cannot:
  * the wallet address's asset, an expiry in the future, ...).
  *
- * The specs load once, asynchronously, when the server starts; a request arriving before they are
- * loaded waits for them (bounded: they are local files). Answers are checked the other way in the
- * tests, by the `@interledger/open-payments` client's response validation.
+ * The specs load once, asynchronously, on the first request that needs them (both packages are
+ * imported then too: loaded, they cost ~10 MiB of RSS, 4 MiB of it V8 heap, that a node serving
+ * no Open Payments request never needs); that request and any arriving before they are loaded wait
+ * for them (bounded: they are local files). Answers are checked the other way in the tests, by the
+ * `@interledger/open-payments` client's response validation.
  */
-import { getAuthServerOpenAPI, getResourceServerOpenAPI } from "@interledger/open-payments"
-import { HttpMethod, isValidationError, type RequestValidator } from "@interledger/openapi"
+import type { RequestValidator } from "@interledger/openapi"
 import { Effect } from "effect"
 import type { OpRequest } from "./Http.ts"
 
@@ -19,15 +20,27 @@ export type Validated = "grant" | "createIncomingPayment"
 /** Validates a request of kind `kind`: undefined when valid, else the spec's complaint. */
 export type Validate = (kind: Validated, request: OpRequest, body: unknown) => Effect.Effect<string | undefined>
 
-export const makeValidate = (): Validate => {
-  const validators = Promise.all([getAuthServerOpenAPI(), getResourceServerOpenAPI()]).then(([auth, resource]) => ({
+const loadValidators = async () => {
+  const [{ getAuthServerOpenAPI, getResourceServerOpenAPI }, { HttpMethod, isValidationError }] = await Promise.all([
+    import("@interledger/open-payments"),
+    import("@interledger/openapi")
+  ])
+  const [auth, resource] = await Promise.all([getAuthServerOpenAPI(), getResourceServerOpenAPI()])
+  return {
+    isValidationError,
     grant: auth.createRequestValidator<unknown>({ path: "/", method: HttpMethod.POST }),
     createIncomingPayment: resource.createRequestValidator<unknown>({ path: "/incoming-payments", method: HttpMethod.POST })
-  }))
-  // A failure to load is reported per request (as a defect), never as an unhandled rejection.
-  validators.catch(() => undefined)
+  }
+}
+
+export const makeValidate = (): Validate => {
+  // Loaded once, by the first request that validates (a failure to load is reported to that
+  // request and every later one, as a defect, never as an unhandled rejection).
+  let validators: ReturnType<typeof loadValidators> | undefined
+  const loaded = () => (validators ??= loadValidators())
   return (kind, request, body) =>
-    Effect.map(Effect.promise(() => validators), (loaded) => {
+    Effect.map(Effect.promise(loaded), (loaded) => {
+      const isValidationError = loaded.isValidationError
       const validator: RequestValidator<unknown> = loaded[kind]
       try {
         validator({

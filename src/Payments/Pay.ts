@@ -13,19 +13,13 @@
  * - Exchange rates cross the boundary as exact rationals (`Rational`), never as floats; the only
  *   floats are Pay's `prices` input (Pay's own API), which sets the quote's minimum rate.
  */
-import {
-  Int,
-  isPaymentError,
-  pay,
-  type PaymentProgress,
-  PaymentType,
-  type PositiveInt,
-  type PositiveRatio,
-  type Quote as PayQuote,
+import type {
+  PaymentProgress,
+  PositiveInt,
+  PositiveRatio,
+  Quote as PayQuote,
   Ratio,
-  type ResolvedPayment,
-  setupPayment,
-  startQuote
+  ResolvedPayment
 } from "@interledger/pay"
 import { Data, Effect } from "effect"
 import type { Asset } from "../Config.ts"
@@ -34,8 +28,18 @@ import { drainMsMax, type IlpPlugin, type PluginOptions, type PluginsShape } fro
 import type { Rational } from "../Rates/Rational.ts"
 import type { Destination } from "./Receivers.ts"
 
-export { PaymentType }
 export type { PaymentProgress, ResolvedPayment }
+
+/**
+ * `@interledger/pay` is imported by the first quote or payment (every Pay call below runs after
+ * `loadPay`), not at start: with its dependencies it costs ~4 MiB of V8 heap that a node that never
+ * sends does not need (issue 13, memory).
+ */
+type PayModule = typeof import("@interledger/pay")
+let payModule: PayModule | undefined
+let payLoading: Promise<PayModule> | undefined
+const loadPay = (): Promise<PayModule> =>
+  (payLoading ??= import("@interledger/pay").then((module) => (payModule = module)))
 
 export interface RejectSummary {
   readonly code: string
@@ -143,7 +147,10 @@ export const session = (plugins: PluginsShape, options: PluginOptions) =>
   )
 
 const failed = (session: Session, error: unknown) =>
-  new PayFailed({ error: isPaymentError(error) ? error : "UnexpectedError", finalReject: session.finalReject() })
+  new PayFailed({
+    error: payModule !== undefined && payModule.isPaymentError(error) ? error : "UnexpectedError",
+    finalReject: session.finalReject()
+  })
 
 /**
  * Runs a Pay call for at most `timeoutMs`. Interrupted (timeout, shutdown), it disconnects the
@@ -168,7 +175,8 @@ const bounded = <A>(session: Session, timeoutMs: number, run: () => Promise<A>):
 
 /** Pay's STREAM setup (asset probe) towards `destination`. */
 export const setup = (session: Session, destination: Destination, timeoutMs: number) =>
-  bounded(session, timeoutMs, () => {
+  bounded(session, timeoutMs, async () => {
+    const { setupPayment } = await loadPay()
     session.begin("setup", destination.destinationAddress)
     return setupPayment({
       plugin: session.plugin,
@@ -196,7 +204,8 @@ export const quote = (
     readonly timeoutMs: number
   }
 ) =>
-  bounded(session, options.timeoutMs, () => {
+  bounded(session, options.timeoutMs, async () => {
+    const { startQuote } = await loadPay()
     session.begin("quote", resolved.destinationAddress)
     return startQuote({
       plugin: session.plugin,
@@ -232,29 +241,30 @@ export const toRational = (ratio: { readonly a: { readonly value: bigint }; read
 })
 
 /** Stored rates are valid by construction: anything else is a defect (a throw). */
-const positiveInt = (n: bigint): PositiveInt => {
+const positiveInt = ({ Int }: PayModule, n: bigint): PositiveInt => {
   const value = Int.from(n)
   if (value === undefined || !value.isPositive()) throw new RangeError(`expected a positive integer, got ${n}`)
   return value
 }
 
-const toRatio = (rational: Rational): Ratio => {
-  const num = Int.from(rational.num)
+const toRatio = (pay: PayModule, rational: Rational): Ratio => {
+  const num = pay.Int.from(rational.num)
   if (num === undefined) throw new RangeError(`invalid rate numerator ${rational.num}`)
-  return Ratio.of(num, positiveInt(rational.den))
+  return pay.Ratio.of(num, positiveInt(pay, rational.den))
 }
 
-const toPositiveRatio = (rational: Rational): PositiveRatio => Ratio.of(positiveInt(rational.num), positiveInt(rational.den))
+const toPositiveRatio = (pay: PayModule, rational: Rational): PositiveRatio =>
+  pay.Ratio.of(positiveInt(pay, rational.num), positiveInt(pay, rational.den))
 
 /** Pay's quote object from stored values. Pure (throws on invalid stored rates: a defect). */
-export const toPayQuote = (quote: SendQuote): PayQuote => ({
-  paymentType: quote.paymentType === "FixedSend" ? PaymentType.FixedSend : PaymentType.FixedDelivery,
+export const toPayQuote = (pay: PayModule, quote: SendQuote): PayQuote => ({
+  paymentType: quote.paymentType === "FixedSend" ? pay.PaymentType.FixedSend : pay.PaymentType.FixedDelivery,
   maxSourceAmount: quote.maxSourceAmount,
   minDeliveryAmount: quote.minDeliveryAmount,
   maxPacketAmount: quote.maxPacketAmount,
-  minExchangeRate: toRatio(quote.minExchangeRate),
-  lowEstimatedExchangeRate: toRatio(quote.lowEstimatedExchangeRate),
-  highEstimatedExchangeRate: toPositiveRatio(quote.highEstimatedExchangeRate)
+  minExchangeRate: toRatio(pay, quote.minExchangeRate),
+  lowEstimatedExchangeRate: toRatio(pay, quote.lowEstimatedExchangeRate),
+  highEstimatedExchangeRate: toPositiveRatio(pay, quote.highEstimatedExchangeRate)
 })
 
 /**
@@ -267,9 +277,15 @@ export const send = (
   quote: SendQuote,
   options: { readonly onProgress: (progress: PaymentProgress) => void; readonly timeoutMs: number }
 ): Effect.Effect<{ readonly progress: PaymentProgress | undefined; readonly failure: PayFailed | undefined }> =>
-  bounded(session, options.timeoutMs, () => {
+  bounded(session, options.timeoutMs, async () => {
+    const payLibrary = await loadPay()
     session.begin("send", resolved.destinationAddress)
-    return pay({ plugin: session.plugin, destination: resolved, quote: toPayQuote(quote), progressHandler: options.onProgress })
+    return payLibrary.pay({
+      plugin: session.plugin,
+      destination: resolved,
+      quote: toPayQuote(payLibrary, quote),
+      progressHandler: options.onProgress
+    })
   }).pipe(
       Effect.map((progress) => ({
         progress,

@@ -15,7 +15,7 @@
  *   failed transfer → 409; ledger unavailable → 503 (retry with the same `transferId`). Bodies over
  *   `adminBodyBytesMax` → 413. Client input never causes a 500.
  */
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { ByteSize, Context, Effect, Layer, Redacted, SchemaIssue, type Scope } from "effect"
 import {
   HttpIncomingMessage,
