@@ -174,7 +174,7 @@ const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): Ledge
   }),
   // The three calls every packet makes are plain functions, without an `Effect.fn` span: a span
   // (and the call-site stack trace it captures) costs ~6 µs per call, and these run twice per
-  // packet (docs/performance.md). Their latency is observed per operation by the ledger stage's
+  // packet (docs/performance/hot-path.md). Their latency is observed per operation by the ledger stage's
   // metrics instead.
   reserve: (transfers, timeoutSeconds) =>
     Effect.suspend(() => {

@@ -88,7 +88,7 @@ export const defaults = {
    * The most sessions a node opens (on demand, `TigerBeetleSessions.ts`). One by default: on the bench machine
    * 4 halved the calls per request and doubled the cluster's round trip for no measurable gain, and
    * every session takes one of a replica's connected-client slots (32; 8 with `--development`),
-   * shared by all instances and tools (docs/performance.md, "TigerBeetle sessions").
+   * shared by all instances and tools (docs/performance/tigerbeetle.md, "TigerBeetle sessions").
    */
   transferSessions: 1
 } as const
@@ -269,7 +269,7 @@ const makeService = (request: Request, submit: Submit): LedgerShape => ({
     yield* dieIf(accountsProblem(accounts))
     if (accounts.length > 0) yield* createAccounts(request, accounts)
   }),
-  // The per-packet calls carry no span (~6 µs each, as in LedgerSqlite; docs/performance.md).
+  // The per-packet calls carry no span (~6 µs each, as in LedgerSqlite; docs/performance/tigerbeetle.md).
   reserve: Effect.fnUntraced(function*(transfers, timeoutSeconds) {
     yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
     yield* submitChain(submit, transfers, encodeTransfer(timeoutSeconds), classifyCreate)
@@ -370,7 +370,7 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
         inFlightRequestsSent: sessions.count,
         saturated: sessions.wanted
       })
-      // Where transfer calls waited over the client's life, for operators and the bench (docs/performance.md).
+      // Where transfer calls waited over the client's life, for operators and the bench (docs/performance/tigerbeetle.md).
       yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals, sessions.stats())))
       return makeService(makeRequest(sessions, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
     })

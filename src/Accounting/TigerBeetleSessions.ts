@@ -1,7 +1,7 @@
 /**
  * The TigerBeetle ledger's client sessions: opened on demand, used once answered, evicted ones
  * replaced and never destroyed. See `makeSessions`; the measurements behind it are in
- * docs/performance.md, "TigerBeetle sessions, CPU and past one core".
+ * docs/performance/tigerbeetle.md, "TigerBeetle sessions, CPU and past one core".
  */
 import { type Client, createClient, type CreateTransferResult, RequestError, type Transfer as TbTransfer } from "tigerbeetle-node"
 
@@ -31,7 +31,7 @@ export const evictedClientsMax = 16
 export const sessionRetryDelayMs = 30_000
 
 /**
- * The node's client sessions (docs/performance.md, "TigerBeetle sessions"). A TigerBeetle client
+ * The node's client sessions (docs/performance/tigerbeetle.md, "TigerBeetle sessions"). A TigerBeetle client
  * is one session, and a session has one request in flight at a time. A replica accepts only so many
  * connected clients (32 by default; 8 when started with `--development`), shared by every node
  * instance, audit and CLI command on the cluster: a client past that gets no answer at all. And the
@@ -157,7 +157,7 @@ export const makeSessions = (
       nextOpenAt = Date.now() + sessionRetryDelayMs
       warn(
         `TigerBeetle did not answer a new client session within ${options.requestTimeoutMs} ms; staying at ` +
-          `${clients.length} session(s) (a replica admits a limited number of connected clients; docs/performance.md)`
+          `${clients.length} session(s) (a replica admits a limited number of connected clients; docs/performance/tigerbeetle.md)`
       )
     })
   }

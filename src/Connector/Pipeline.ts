@@ -50,7 +50,7 @@ export const make = Effect.gen(function*() {
   const metrics = yield* Metrics
   const ourAddress = config.ilpAddress
   // On TigerBeetle the post is a network round trip: the Fulfill goes upstream without waiting for
-  // it (stages/LedgerReservation.ts, docs/performance.md). The embedded ledger posts in-process.
+  // it (stages/LedgerReservation.ts, docs/performance/tigerbeetle.md). The embedded ledger posts in-process.
   const postAfterReply = config.tigerbeetle === undefined ? undefined : yield* makePostAfterReply
 
   const handler: Handler<IncomingPacket> =

@@ -16,7 +16,7 @@
  * as a fiber of the node's own runtime (its logger, clock and references), not Effect's HTTP
  * server: on this, the hottest path of the node, Effect's per-request machinery (request and
  * response objects, a scope per request, body stream) cost 60–100 µs of CPU per packet, a fifth of
- * the node's whole budget (measured side by side in one process: docs/performance.md). The other
+ * the node's whole budget (measured side by side in one process: docs/performance/hot-path.md). The other
  * HTTP surfaces (admin, SPSP) stay on Effect's server.
  *
  * Shutdown (scope close): every answer from then on carries `Connection: close`, the listener stops

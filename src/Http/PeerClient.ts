@@ -3,7 +3,7 @@
  * one keep-alive connection pool per peer, `POST` with the peer's outgoing bearer token, aborted at
  * the packet's outgoing expiry. The pool is the lean HTTP/1.1 client on `node:net` sockets
  * (`Http1Client.ts`; `node:tls` sockets for `https:` peers, system CAs), measured faster than
- * undici for both (docs/performance.md).
+ * undici for both (docs/performance/peer-client.md).
  *
  * Failure mapping: no reply before the deadline → R00 (`Expired`); connection refused, network or
  * TLS error, a malformed reply or non-2xx status → T01 (`PeerUnreachable`); a reply too large to be
@@ -96,7 +96,7 @@ const requestBytes = (head: Buffer, body: Uint8Array): Buffer => {
  * One request, failing with R00 when `timeoutMs` has passed: the deadline timer aborts the
  * exchange (destroying its socket if it has one, since a late reply on it could be taken for the
  * next request's); interruption of the fiber aborts it too. One `callback` with its own timer
- * rather than `Effect.timeoutOrElse`, whose race costs 7–9 µs more per packet (docs/performance.md).
+ * rather than `Effect.timeoutOrElse`, whose race costs 7–9 µs more per packet (docs/performance/hot-path.md).
  * The duration comes from the packet's expiry read on Effect's `Clock`; the timer is real, like the
  * I/O it bounds.
  */

@@ -195,7 +195,7 @@ const makeService = (
 ): ReceiptTotalsShape => ({
   // Writes answer in the next event-loop turn (one batch); a lock wait would block the loop, not time out.
   inProcess: true,
-  // Per packet: plain functions, without an `Effect.fn` span (~6 µs per call; docs/performance.md).
+  // Per packet: plain functions, without an `Effect.fn` span (~6 µs per call; docs/performance/local-delivery.md).
   add: (request) =>
     Effect.andThen(dieIf(addRequestProblem(request)), batcher.write<AddResult>({ kind: "add", request })),
   reserve: (request) =>

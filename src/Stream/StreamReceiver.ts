@@ -308,7 +308,7 @@ export const make = Effect.gen(function*() {
         const budgetMs = request.outgoingExpiresAt - now - settleLimits.replyMarginMs
         if (budgetMs <= 0) return retryInBackground(attempt, ref)
         // An in-process store answers within a few event-loop turns: no timer (a race costs two
-        // fibers and a timer per packet, docs/performance.md).
+        // fibers and a timer per packet, docs/performance/local-delivery.md).
         if (totals.inProcess === true) return Effect.catch(attempt, () => retryInBackground(attempt, ref))
         return Effect.interruptible(attempt).pipe(
           Effect.timeout(budgetMs),

@@ -6,7 +6,7 @@ import * as LedgerTigerBeetle from "../../src/Accounting/LedgerTigerBeetle.ts"
 import { announceSkip, startTigerBeetle, type TigerBeetleCluster, tigerBeetleBinary } from "../support/tigerbeetle.ts"
 
 /**
- * Client sessions against a real one-replica cluster (docs/performance.md, "TigerBeetle
+ * Client sessions against a real one-replica cluster (docs/performance/tigerbeetle.md, "TigerBeetle
  * sessions"). A replica started with `--development` admits 8 connected clients (32 without it),
  * and the cluster keeps 64 sessions, evicting the least recently used one past that. The node
  * opens extra sessions only on demand and only uses one that answered; it replaces an evicted one.

@@ -135,7 +135,7 @@ if (tigerBeetleBinary() === undefined) {
         // The peer's F99, and on a starved machine a ledger timeout (T00) or a late packet (R00/R02).
         expect(codes.get("F99")).toBeGreaterThan(0)
         for (const code of codes.keys()) expect(["F99", "T00", "R00", "R02"]).toContain(code)
-        // Posts complete after the Fulfill is sent (docs/performance.md): wait until none is left pending.
+        // Posts complete after the Fulfill is sent (docs/performance/tigerbeetle.md): wait until none is left pending.
         expect(await waitUntil(async () => (await peerBalance(files, "sender")).debitsPending === 0n, 20_000)).toBe(true)
         const sender = await peerBalance(files, "sender")
         const upstream = await peerBalance(files, "upstream")

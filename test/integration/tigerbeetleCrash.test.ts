@@ -8,7 +8,7 @@
  *
  * Unlike the embedded ledger, TigerBeetle keeps no list of the node's reservations to void on
  * restart: the cluster expires them at their timeout (hold time + 10 s margin, so `expiresInMs`
- * is short here). With the post after the Fulfill (docs/performance.md), a Fulfill the senders saw
+ * is short here). With the post after the Fulfill (docs/performance/tigerbeetle.md), a Fulfill the senders saw
  * may be unposted when the node dies: the books then miss it on both sides, which is the bound below.
  */
 import { mkdtempSync, rmSync } from "node:fs"

@@ -17,7 +17,7 @@
  *   logged with the transfer ids for reconciliation.
  * - With `postAfterReply` (the TigerBeetle profile) the post (and the local receiver's settle after
  *   it) runs in the background and the Fulfill goes upstream without waiting for it: the post is a
- *   network round trip to the cluster (docs/performance.md has the figures and the crash-window
+ *   network round trip to the cluster (docs/performance/tigerbeetle.md has the figures and the crash-window
  *   argument: a crash before the post lands leaves the same books either way, and the upstream
  *   peer's own records then agree with the downstream's). Shutdown waits for posts in flight
  *   (`makePostAfterReply`: its scope's finalizer awaits them before the ledger closes).
