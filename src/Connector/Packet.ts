@@ -128,20 +128,22 @@ class Reader {
     return length === undefined ? undefined : this.take(length)
   }
 
+  /** Two 32-bit halves read as numbers, then one BigInt (a BigInt per byte allocated ~24 per call). */
   u64(): bigint | undefined {
-    const bytes = this.take(8)
-    if (bytes === undefined) return undefined
-    let value = 0n
-    for (let i = 0; i < 8; i++) value = (value << 8n) | BigInt(bytes[i]!)
-    return value
+    if (this.remaining < 8) return undefined
+    const b = this.bytes
+    const o = this.offset
+    this.offset += 8
+    const high = ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
+    const low = ((b[o + 4]! << 24) | (b[o + 5]! << 16) | (b[o + 6]! << 8) | b[o + 7]!) >>> 0
+    return high === 0 ? BigInt(low) : (BigInt(high) << 32n) | BigInt(low)
   }
 }
 
-const ascii = (bytes: Uint8Array): string => {
-  let s = ""
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!)
-  return s
-}
+/** Each byte as the character of that code (latin1): one string, not one per character. */
+const ascii = (bytes: Uint8Array): string => latin1Slice.call(bytes, 0, bytes.length)
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string })
+  .latin1Slice
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: false })
 const utf8Encoder = new TextEncoder()
@@ -343,8 +345,17 @@ class Writer {
     for (let i = 0; i < text.length; i++) this.u8(text.charCodeAt(i) & 0xff)
   }
 
+  /** Two 32-bit halves as numbers (a BigInt per byte allocated ~24 per call). */
   u64(value: bigint): void {
-    for (let shift = 56n; shift >= 0n; shift -= 8n) this.u8(Number((value >> shift) & 0xffn))
+    this.u32(Number(value >> 32n))
+    this.u32(Number(value & 0xffffffffn))
+  }
+
+  u32(value: number): void {
+    this.u8(value >>> 24)
+    this.u8((value >>> 16) & 0xff)
+    this.u8((value >>> 8) & 0xff)
+    this.u8(value & 0xff)
   }
 }
 
