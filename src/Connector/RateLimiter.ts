@@ -19,7 +19,7 @@
  *
  * The bucket logic here (`makeMemory`) is pure and synchronous, a function of the time given, so it
  * is tested at its boundaries without sleeping; `layerMemory` (embedded profile, one instance)
- * wraps it in `Effect.sync`.
+ * wraps it in `Effect.sync` and also exposes it as `buckets`, which the stages call directly.
  *
  * Bounded: at most `accountsMax` buckets in memory; past that the least recently created bucket is
  * dropped (it refills to full, which errs on the side of letting a quiet account through).
@@ -32,6 +32,11 @@ import type { RateLimitSettings, ThroughputLimitSettings } from "./Account.ts"
 // ---------------------------------------------------------------------------------------------
 
 export interface RateLimiterShape {
+  /**
+   * The same buckets answered synchronously, when the limiter is in this process (`layerMemory`):
+   * the stages then take without building an Effect per packet. Absent for limiters that do I/O.
+   */
+  readonly buckets?: MemoryBuckets | undefined
   /** Takes one packet token at `nowMs`; false when the bucket is empty. */
   readonly takePacket: (
     key: string,
@@ -125,6 +130,7 @@ export const makeMemory = (): MemoryBuckets => {
 
 /** The service over in-process buckets: never unavailable. */
 export const fromBuckets = (buckets: MemoryBuckets): RateLimiterShape => ({
+  buckets,
   takePacket: (key, settings, nowMs) => Effect.sync(() => buckets.takePacket(key, settings, nowMs)),
   takeAmount: (key, settings, amount, nowMs) => Effect.sync(() => buckets.takeAmount(key, settings, amount, nowMs))
 })
