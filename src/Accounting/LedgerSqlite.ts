@@ -35,7 +35,7 @@
  * - `accountCacheSizeMax` account rows kept in memory.
  * - `busyTimeoutMs` wait for a lock held by another connection (e.g. a long audit read).
  */
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Layer, Option, Queue, Schedule } from "effect"
 import { DatabaseSync } from "node:sqlite"
 import {
   accountQueryProblem,
@@ -131,22 +131,38 @@ type Admission = "failFast" | "wait"
 
 const unavailable = (message: string) => new LedgerUnavailable({ message })
 
+/**
+ * One request: its job is queued, and the caller's fiber waits for the batch's answer. The answer
+ * resumes the fiber directly (or is kept until the fiber waits), rather than through a `Deferred`:
+ * two ledger calls per packet, and a Deferred with its waiter list and canceller per call was a
+ * measurable share of the packet's allocations (docs/performance.md). An interrupted waiter just
+ * stops waiting, as with a Deferred: the job, already queued, still runs.
+ */
 const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: number) =>
 <E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> =>
   Effect.suspend(() => {
-    const deferred = Deferred.makeUnsafe<void, E | LedgerUnavailable>()
+    let answer: Exit.Exit<void, E | LedgerUnavailable> | undefined
+    let resume: ((exit: Exit.Exit<void, E | LedgerUnavailable>) => void) | undefined
     const request: Request = {
       job: job as Job<unknown>,
-      complete: (exit) => Deferred.doneUnsafe(deferred, exit as Exit.Exit<void, E | LedgerUnavailable>)
+      complete: (exit) => {
+        if (answer !== undefined) return
+        answer = exit as Exit.Exit<void, E | LedgerUnavailable>
+        resume?.(answer)
+      }
     }
+    const answered = Effect.callback<void, E | LedgerUnavailable>((resumeFiber) => {
+      if (answer !== undefined) resumeFiber(answer)
+      else resume = resumeFiber
+    })
     if (admission === "failFast") {
       return Queue.offerUnsafe(queue, request)
-        ? Deferred.await(deferred)
+        ? answered
         : Effect.fail(unavailable(`ledger overloaded (${queueSizeMax} requests waiting) or shut down`))
     }
     return Effect.flatMap(
       Queue.offer(queue, request),
-      (offered) => offered ? Deferred.await(deferred) : Effect.fail(unavailable("ledger shut down"))
+      (offered) => offered ? answered : Effect.fail(unavailable("ledger shut down"))
     )
   })
 
