@@ -131,11 +131,12 @@ export const makeHandler = (options: HandlerOptions) => (request: IncomingMessag
     request.pause()
     answerText(request, response, 413, "body too large", { connection: "close" })
   }
+  // `on` rather than `once` for events a request emits at most once: no wrapper per listener.
   request.on("data", onData)
-  request.once("error", () => {
+  request.on("error", () => {
     refused = true
   })
-  request.once("end", () => {
+  request.on("end", () => {
     if (refused) return
     const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
     const fiber = options.run(options.pipeline.process({ bytes, source: peer.account, unfulfillable: false }))
@@ -143,7 +144,7 @@ export const makeHandler = (options: HandlerOptions) => (request: IncomingMessag
     const onClose = () => {
       if (!response.writableEnded) fiber.interruptUnsafe()
     }
-    response.once("close", onClose)
+    response.on("close", onClose)
     fiber.addObserver((exit) => {
       options.inFlight.delete(fiber)
       response.off("close", onClose)

@@ -106,7 +106,8 @@ export const guardConnections = (server: Server, limits: ListenerLimits): Listen
     state.busy++
     // While a request is processed the socket may be quiet (a packet waits for its peer).
     request.socket.setTimeout(0)
-    response.once("close", () => {
+    // `on`, not `once`: a response closes once, and this saves a wrapper per request.
+    response.on("close", () => {
       state.busy--
     })
   })
