@@ -135,8 +135,8 @@ const unavailable = (message: string) => new LedgerUnavailable({ message })
  * One request: its job is queued, and the caller's fiber waits for the batch's answer. The answer
  * resumes the fiber directly (or is kept until the fiber waits), rather than through a `Deferred`:
  * two ledger calls per packet, and a Deferred with its waiter list and canceller per call was a
- * measurable share of the packet's allocations (docs/performance.md). An interrupted waiter just
- * stops waiting, as with a Deferred: the job, already queued, still runs.
+ * measurable share of the packet's allocations (docs/performance/hot-path.md). An interrupted
+ * waiter just stops waiting, as with a Deferred: the job, already queued, still runs.
  */
 const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: number) =>
 <E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> =>

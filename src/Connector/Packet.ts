@@ -128,7 +128,7 @@ class Reader {
     return length === undefined ? undefined : this.take(length)
   }
 
-  /** Two 32-bit halves read as numbers, then one BigInt (a BigInt per byte allocated ~24 per call). */
+  /** Two 32-bit halves read as numbers, then one or two BigInts (a shift and an or per byte made ~24). */
   u64(): bigint | undefined {
     if (this.remaining < 8) return undefined
     const b = this.bytes
@@ -345,7 +345,7 @@ class Writer {
     for (let i = 0; i < text.length; i++) this.u8(text.charCodeAt(i) & 0xff)
   }
 
-  /** Two 32-bit halves as numbers (a BigInt per byte allocated ~24 per call). */
+  /** Two 32-bit halves as numbers (a BigInt shift and mask per byte made ~24 BigInts per call). */
   u64(value: bigint): void {
     this.u32(Number(value >> 32n))
     this.u32(Number(value & 0xffffffffn))
