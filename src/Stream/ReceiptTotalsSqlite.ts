@@ -26,8 +26,9 @@
  * their state, amount, lapse and forget times; they are the record of what is pending. Each
  * payment's pending sum and count are kept in memory beside them (summed from its pending rows
  * when not known; a reserve lapses at most 64 due packets of that payment, through a partial index,
- * when one may be due); `receipt_payment_pending` is no longer written. Each write batch deletes up to twice its
- * size of forgotten packet rows, and a sweeper deletes at most `sweepBatchMax` expired connection
+ * when one may be due); `receipt_payment_pending` is no longer written. Each write batch deletes up to twice as many
+ * forgotten packet rows as it may create (its reserves and releases; a batch of adds and commits
+ * deletes none), and a sweeper deletes at most `sweepBatchMax` expired connection
  * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
  * Restart: at open, packets still pending were reserved by a previous process, which can no longer
@@ -72,7 +73,9 @@ import {
   type Write,
   type WriteResult,
   type StepContext,
-  step
+  makeDeferredTotals,
+  step,
+  writeDeferred
 } from "./ReceiptTotalsSqliteSteps.ts"
 import { cacheEntriesMax, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
 import { inTransaction } from "../SqliteTransaction.ts"
@@ -147,13 +150,18 @@ const makeWriteBatcher = (
     if (waiting.length > 0) schedule()
     if (batch.length === 0) return
     const outcomes: Array<Effect.Effect<WriteResult, ReceiptStoreUnavailable>> = []
+    // Only reserves and releases create packet rows (adds and commits never do).
+    let rowsCreatable = 0
+    for (const item of batch) if (item.write.kind === "reserve" || item.write.kind === "release") rowsCreatable++
+    const deferred = makeDeferredTotals()
     try {
       inTransaction(db, () => {
         // Forgotten packet rows go in the same transaction, up to twice as many as this batch may
-        // create, so they never pile up faster than they are deleted.
-        statements.sweepPackets.run(batch[0]!.nowMs, 2 * batch.length)
+        // create, so they never pile up faster than they are deleted. A batch that can create none
+        // (adds and commits only: uncapped receivers) deletes none; the sweeper still runs.
+        if (rowsCreatable > 0) statements.sweepPackets.run(batch[0]!.nowMs, 2 * rowsCreatable)
         for (const item of batch) {
-          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache }
+          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred }
           try {
             outcomes.push(Effect.succeed(step(ctx, item.write)))
           } catch (error) {
@@ -163,6 +171,8 @@ const makeWriteBatcher = (
             else throw error
           }
         }
+        // Each committed total this batch changed, written once with its last value.
+        writeDeferred(statements, deferred)
       })
     } catch (error) {
       // Rolled back: what the steps remembered was never committed.
