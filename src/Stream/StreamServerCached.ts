@@ -107,7 +107,10 @@ const encrypt = (key: KeyObject, iv: Buffer, plaintext: Buffer): Buffer => {
 }
 
 const decrypt = (key: KeyObject, data: Buffer): Buffer => {
-  const decipher = createDecipheriv("aes-256-gcm", key, data.subarray(0, ivBytes))
+  // A full 16-byte tag, always: data too short to hold one is refused (a shorter tag would be
+  // accepted by GCM and is far easier to forge). The caller answers F06, as for any bad data.
+  if (data.length < ivBytes + authTagBytes) throw new Error("STREAM data too short")
+  const decipher = createDecipheriv("aes-256-gcm", key, data.subarray(0, ivBytes), { authTagLength: authTagBytes })
   decipher.setAuthTag(data.subarray(ivBytes, ivBytes + authTagBytes))
   const plaintext = decipher.update(data.subarray(ivBytes + authTagBytes))
   // Throws when the auth tag does not match; GCM adds no bytes here.
