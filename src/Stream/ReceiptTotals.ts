@@ -178,7 +178,7 @@ export const defaults = {
   pendingPerPaymentMax: 10_000
 } as const
 
-const keyProblem = (what: string, key: string): string | undefined =>
+export const keyProblem = (what: string, key: string): string | undefined =>
   key.length === 0 || key.length > limits.keyLengthMax
     ? `${what} must have 1 to ${limits.keyLengthMax} characters, got ${key.length}`
     : undefined

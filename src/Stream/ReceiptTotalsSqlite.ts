@@ -26,8 +26,9 @@
  * their state, amount, lapse and forget times; they are the record of what is pending. Each
  * payment's pending sum and count are kept in memory beside them (summed from its pending rows
  * when not known; a reserve lapses at most 64 due packets of that payment, through a partial index,
- * when one may be due); `receipt_payment_pending` is no longer written. Each write batch deletes up to twice its
- * size of forgotten packet rows, and a sweeper deletes at most `sweepBatchMax` expired connection
+ * when one may be due); `receipt_payment_pending` is no longer written. Each write batch deletes up to twice as many
+ * forgotten packet rows as it may create (its reserves and releases; a batch of adds and commits
+ * deletes none), and a sweeper deletes at most `sweepBatchMax` expired connection
  * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
  * Restart: at open, packets still pending were reserved by a previous process, which can no longer
@@ -50,6 +51,7 @@ import {
   defaults as totalsDefaults,
   dieIf,
   graceProblem,
+  keyProblem,
   packetRefProblem,
   ReceiptStoreUnavailable,
   ReceiptTotals,
@@ -72,7 +74,9 @@ import {
   type Write,
   type WriteResult,
   type StepContext,
-  step
+  makeDeferredTotals,
+  step,
+  writeDeferred
 } from "./ReceiptTotalsSqliteSteps.ts"
 import { cacheEntriesMax, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
 import { inTransaction } from "../SqliteTransaction.ts"
@@ -147,13 +151,18 @@ const makeWriteBatcher = (
     if (waiting.length > 0) schedule()
     if (batch.length === 0) return
     const outcomes: Array<Effect.Effect<WriteResult, ReceiptStoreUnavailable>> = []
+    // Only reserves and releases create packet rows (adds and commits never do).
+    let rowsCreatable = 0
+    for (const item of batch) if (item.write.kind === "reserve" || item.write.kind === "release") rowsCreatable++
+    const deferred = makeDeferredTotals()
     try {
       inTransaction(db, () => {
         // Forgotten packet rows go in the same transaction, up to twice as many as this batch may
-        // create, so they never pile up faster than they are deleted.
-        statements.sweepPackets.run(batch[0]!.nowMs, 2 * batch.length)
+        // create, so they never pile up faster than they are deleted. A batch that can create none
+        // (adds and commits only: uncapped receivers) deletes none; the sweeper still runs.
+        if (rowsCreatable > 0) statements.sweepPackets.run(batch[0]!.nowMs, 2 * rowsCreatable)
         for (const item of batch) {
-          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache }
+          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred }
           try {
             outcomes.push(Effect.succeed(step(ctx, item.write)))
           } catch (error) {
@@ -163,6 +172,8 @@ const makeWriteBatcher = (
             else throw error
           }
         }
+        // Each committed total this batch changed, written once with its last value.
+        writeDeferred(statements, deferred)
       })
     } catch (error) {
       // Rolled back: what the steps remembered was never committed.
@@ -187,6 +198,10 @@ const makeWriteBatcher = (
   return { write, flush }
 }
 
+/** A request's problem is a defect; otherwise the effect, without a step in front of it (per packet). */
+const dieOr = <A, E>(problem: string | undefined, effect: () => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  problem === undefined ? effect() : dieIf(problem) as Effect.Effect<never>
+
 const makeService = (
   db: DatabaseSync,
   statements: Statements,
@@ -196,20 +211,16 @@ const makeService = (
   // Writes answer in the next event-loop turn (one batch); a lock wait would block the loop, not time out.
   inProcess: true,
   // Per packet: plain functions, without an `Effect.fn` span (~6 µs per call; docs/performance/local-delivery.md).
-  add: (request) =>
-    Effect.andThen(dieIf(addRequestProblem(request)), batcher.write<AddResult>({ kind: "add", request })),
+  add: (request) => dieOr(addRequestProblem(request), () => batcher.write<AddResult>({ kind: "add", request })),
   reserve: (request) =>
-    Effect.andThen(dieIf(reserveRequestProblem(request)), batcher.write<AddResult>({ kind: "reserve", request })),
-  commit: (packet) =>
-    Effect.andThen(dieIf(packetRefProblem(packet)), batcher.write<CommitResult>({ kind: "commit", packet })),
+    dieOr(reserveRequestProblem(request), () => batcher.write<AddResult>({ kind: "reserve", request })),
+  commit: (packet) => dieOr(packetRefProblem(packet), () => batcher.write<CommitResult>({ kind: "commit", packet })),
   release: (packet) =>
-    Effect.andThen(dieIf(packetRefProblem(packet)), batcher.write<ReleaseOutcome>({ kind: "release", packet })),
+    dieOr(packetRefProblem(packet), () => batcher.write<ReleaseOutcome>({ kind: "release", packet })),
   // Per packet for uncapped receivers (StreamReceiver): no span; from memory when known.
   get: (key) =>
-    Effect.andThen(
-      checkKey("connection key", key),
-      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => tryStore(() => connectionTotalOf(statements, cache, key, nowMs)))
-    ),
+    dieOr(keyProblem("connection key", key), () =>
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs) => tryStore(() => connectionTotalOf(statements, cache, key, nowMs)))),
   paymentTotal: Effect.fn("ReceiptTotals.paymentTotal")(function*(key) {
     yield* checkKey("payment key", key)
     return yield* tryStore(() => readTotal(statements.payment, key))

@@ -73,6 +73,31 @@ export interface StepContext {
   readonly nowMs: number
   /** What this process wrote (or read) before: reads that hit it skip SQLite (`ReceiptTotalsSqliteCache.ts`). */
   readonly cache: ReceiptCache
+  /** Committed totals this batch changed, written once per key at its end (`writeDeferred`). */
+  readonly deferred: DeferredTotals
+}
+
+/**
+ * Committed totals set by the steps of one batch, not yet written: each key's row is written once,
+ * with its last value, when the batch's steps are done (`writeDeferred`, in the same transaction),
+ * instead of once per packet. Steps read them before the cache and SQLite, so a read inside the
+ * batch always sees the latest value even if the bounded cache dropped the key meanwhile.
+ */
+export interface DeferredTotals {
+  readonly connections: Map<string, { readonly total: bigint; readonly expiresAtMs: number }>
+  readonly payments: Map<string, bigint>
+}
+
+export const makeDeferredTotals = (): DeferredTotals => ({ connections: new Map(), payments: new Map() })
+
+/** Writes what the batch's steps deferred (inside the batch's transaction) and empties it. */
+export const writeDeferred = (statements: Statements, deferred: DeferredTotals): void => {
+  for (const [key, entry] of deferred.connections) {
+    statements.putConnection.run(key, entry.total.toString(), entry.expiresAtMs)
+  }
+  for (const [key, total] of deferred.payments) statements.putPayment.run(key, total.toString())
+  deferred.connections.clear()
+  deferred.payments.clear()
 }
 
 interface StoredPacket {
@@ -98,11 +123,16 @@ export const connectionTotalOf = (statements: Statements, cache: ReceiptCache, k
   return readTotal(statements.connection, key, nowMs)
 }
 
-const connectionTotal = (ctx: StepContext, key: string): bigint =>
-  connectionTotalOf(ctx.statements, ctx.cache, key, ctx.nowMs)
+const connectionTotal = (ctx: StepContext, key: string): bigint => {
+  const written = ctx.deferred.connections.get(key)
+  if (written !== undefined) return written.expiresAtMs > ctx.nowMs ? written.total : 0n
+  return connectionTotalOf(ctx.statements, ctx.cache, key, ctx.nowMs)
+}
 
 /** The payment's committed total (0 when absent). */
 const committedPaymentTotal = (ctx: StepContext, key: string): bigint => {
+  const written = ctx.deferred.payments.get(key)
+  if (written !== undefined) return written
   const cached = ctx.cache.payments.get(key)
   if (cached !== undefined) return cached
   const total = readTotal(ctx.statements.payment, key)
@@ -182,15 +212,16 @@ export const decide = (ctx: StepContext, request: AddRequest): AddResult =>
     paymentTotal: request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total
   }, request)
 
-/** Adds `amount` to the committed totals; answers the new ones. */
+/** Adds `amount` to the committed totals (their rows are written at the batch's end); answers the new ones. */
 export const commitAmount = (ctx: StepContext, connectionKey: string, paymentKey: string | undefined, amount: bigint) => {
   const total = connectionTotal(ctx, connectionKey) + amount
   const expiresAtMs = ctx.nowMs + ctx.connectionTtlMs
-  ctx.statements.putConnection.run(connectionKey, total.toString(), expiresAtMs)
+  // Written once per key at the end of the batch (`writeDeferred`), in the same transaction.
+  ctx.deferred.connections.set(connectionKey, { total, expiresAtMs })
   ctx.cache.setConnection(connectionKey, { total, expiresAtMs })
   if (paymentKey === undefined) return { connectionTotal: total }
   const paymentTotal = committedPaymentTotal(ctx, paymentKey) + amount
-  ctx.statements.putPayment.run(paymentKey, paymentTotal.toString())
+  ctx.deferred.payments.set(paymentKey, paymentTotal)
   ctx.cache.setPayment(paymentKey, paymentTotal)
   return { connectionTotal: total, paymentTotal }
 }

@@ -170,7 +170,25 @@ export const make = Effect.gen(function*() {
   const storeUnavailable = (error: ReceiptStoreUnavailable) =>
     new InternalError({ reason: `receipt store unavailable: ${error.message}` })
 
+  /** The Fulfill of an uncapped receiver's packet (`addsAfterPost`): nothing reserved, no generator. */
+  const acceptUncounted = (request: Timed, money: CachedIncomingMoney): Effect.Effect<Fulfill, InternalError> =>
+    Effect.mapBoth(totals.get(money.connectionId), {
+      onFailure: storeUnavailable,
+      onSuccess: (committed) => {
+        money.setTotalReceived((committed + request.destinationAmount).toString())
+        const fulfill = money.accept()
+        return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
+      }
+    })
+
   const acceptMoney = (request: Timed, target: Target, money: CachedIncomingMoney) =>
+    // Money is only accepted inside a ledger reservation; without one (no transfers: nothing is
+    // credited) the amount is counted at once.
+    request.reservation !== undefined && addsAfterPost(target) ?
+      acceptUncounted(request, money) :
+      acceptCounted(request, target, money)
+
+  const acceptCounted = (request: Timed, target: Target, money: CachedIncomingMoney) =>
     Effect.gen(function*() {
       const payment = paymentOf(target)
       const add = {
@@ -178,15 +196,7 @@ export const make = Effect.gen(function*() {
         amount: request.destinationAmount,
         ...(payment === undefined ? {} : { payment })
       }
-      // Money is only accepted inside a ledger reservation; without one (no transfers: nothing is
-      // credited) the amount is counted at once.
       const reservation = request.reservation
-      if (reservation !== undefined && addsAfterPost(target)) {
-        const committed = yield* Effect.mapError(totals.get(money.connectionId), storeUnavailable)
-        money.setTotalReceived((committed + request.destinationAmount).toString())
-        const fulfill = money.accept()
-        return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
-      }
       const result = yield* (reservation === undefined ?
         totals.add(add) :
         totals.reserve({ ...add, packetId: reservation.id.toString(), pendingMs: reservation.timeoutMs })).pipe(

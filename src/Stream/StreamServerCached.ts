@@ -90,16 +90,32 @@ const makeIvSource = (): (() => Buffer) => {
   }
 }
 
+/**
+ * iv ‖ auth tag ‖ ciphertext, written into one buffer (GCM's `final` adds no bytes: one copy of
+ * the ciphertext instead of two concatenations).
+ */
 const encrypt = (key: KeyObject, iv: Buffer, plaintext: Buffer): Buffer => {
   const cipher = createCipheriv("aes-256-gcm", key, iv)
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
-  return Buffer.concat([iv, cipher.getAuthTag(), ciphertext])
+  const ciphertext = cipher.update(plaintext)
+  const rest = cipher.final()
+  const out = Buffer.allocUnsafe(ivBytes + authTagBytes + ciphertext.length + rest.length)
+  iv.copy(out, 0)
+  cipher.getAuthTag().copy(out, ivBytes)
+  ciphertext.copy(out, ivBytes + authTagBytes)
+  rest.copy(out, ivBytes + authTagBytes + ciphertext.length)
+  return out
 }
 
 const decrypt = (key: KeyObject, data: Buffer): Buffer => {
-  const decipher = createDecipheriv("aes-256-gcm", key, data.subarray(0, ivBytes))
+  // A full 16-byte tag, always: data too short to hold one is refused (a shorter tag would be
+  // accepted by GCM and is far easier to forge). The caller answers F06, as for any bad data.
+  if (data.length < ivBytes + authTagBytes) throw new Error("STREAM data too short")
+  const decipher = createDecipheriv("aes-256-gcm", key, data.subarray(0, ivBytes), { authTagLength: authTagBytes })
   decipher.setAuthTag(data.subarray(ivBytes, ivBytes + authTagBytes))
-  return Buffer.concat([decipher.update(data.subarray(ivBytes + authTagBytes)), decipher.final()])
+  const plaintext = decipher.update(data.subarray(ivBytes + authTagBytes))
+  // Throws when the auth tag does not match; GCM adds no bytes here.
+  const rest = decipher.final()
+  return rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest])
 }
 
 /** A STREAM receipt (RFC 39): version 1 ‖ nonce ‖ stream id ‖ u64 total ‖ HMAC-SHA256 of those. */

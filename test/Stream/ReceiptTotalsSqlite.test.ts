@@ -55,6 +55,44 @@ describe("ReceiptTotals.layerSqlite", () => {
       })
     ))
 
+  it.live("one batch of adds to a few keys, with a cache of one key, writes each key's last total once (rows exact)", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const filename = join(dir, "receipts.db")
+        const adds = Array.from({ length: 60 }, (_, i) => ({
+          connectionKey: `c${i % 3}`,
+          amount: BigInt(i + 1),
+          payment: { key: `p${i % 2}` }
+        }))
+        const expected = (key: (add: (typeof adds)[number]) => string, name: string) =>
+          adds.filter((add) => key(add) === name).reduce((sum, add) => sum + add.amount, 0n)
+        const results = yield* Effect.provide(
+          ReceiptTotals.use((totals) =>
+            // Concurrent: all land in the same batch; the one-key cache forgets keys in between.
+            Effect.andThen(
+              Effect.all(adds.map((add) => totals.add(add)), { concurrency: "unbounded" }),
+              Effect.all([totals.get("c0"), totals.get("c1"), totals.get("c2"), totals.paymentTotal("p0"), totals.paymentTotal("p1")])
+            )
+          ),
+          layerSqlite({ filename, cacheEntriesMax: 1 })
+        )
+        const want = [
+          expected((add) => add.connectionKey, "c0"),
+          expected((add) => add.connectionKey, "c1"),
+          expected((add) => add.connectionKey, "c2"),
+          expected((add) => add.payment.key, "p0"),
+          expected((add) => add.payment.key, "p1")
+        ]
+        expect(results).toEqual(want)
+        expect(rows(filename, "SELECT key, total FROM receipt_payment_totals ORDER BY key")).toEqual([
+          { key: "p0", total: want[3]!.toString() },
+          { key: "p1", total: want[4]!.toString() }
+        ])
+        expect(rows(filename, "SELECT key, total FROM receipt_connection_totals ORDER BY key").map((row) => row["total"]))
+          .toEqual(want.slice(0, 3).map(String))
+      })
+    ))
+
   it.live("what a previous process left pending is released when the file opens again; commits stay", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {

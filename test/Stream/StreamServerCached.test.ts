@@ -132,6 +132,8 @@ describe("CachedStreamServer", () => {
     same(prepareOf([new StreamMoneyFrame(1, 1)], { destination: `${serverAddress}.${randomBytes(40).toString("base64url")}` }))
     const prepare = prepareOf([new StreamMoneyFrame(1, 1)])
     same({ ...prepare, data: randomBytes(60) })
+    // Too short to carry a full 16-byte auth tag (or any tag): F06, never a truncated-tag check.
+    for (const length of [0, 12, 20, 27, 28]) same({ ...prepare, data: prepare.data.subarray(0, length) })
     expect(cached.decodePaymentTag(credentials.ilpAddress)).toBe(library.decodePaymentTag(credentials.ilpAddress))
     expect(cached.decodePaymentTag("test.elsewhere.abc")).toBe(library.decodePaymentTag("test.elsewhere.abc"))
   })
