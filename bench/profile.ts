@@ -2,7 +2,8 @@
  * Summarises a V8 `.cpuprofile` (written by `node --cpu-prof`): self time aggregated by
  * function + file:line, and by area (our src/ files, effect, undici, node internals, ...).
  *
- * Usage: node bench/profile.ts <file.cpuprofile> [top]
+ * Usage: node bench/profile.ts <file.cpuprofile> [top] [lastSeconds]
+ * (`lastSeconds`: only the samples of the profile's last seconds, e.g. the load after a long set-up.)
  */
 import { readFileSync } from "node:fs"
 
@@ -92,6 +93,14 @@ export const summarise = (profile: CpuProfile, top = 30): Summary => {
   return { totalMs, idleMs, functions: sorted(functions, totalMs, top), areas: sorted(areas, totalMs, top) }
 }
 
+/** The samples of the profile's last `windowUs` microseconds. */
+export const lastSamples = (profile: CpuProfile, windowUs: number): CpuProfile => {
+  let elapsedUs = 0
+  let first = profile.samples.length
+  while (first > 0 && elapsedUs < windowUs) elapsedUs += profile.timeDeltas[--first] ?? 0
+  return { ...profile, samples: profile.samples.slice(first), timeDeltas: profile.timeDeltas.slice(first) }
+}
+
 export const formatSummary = (summary: Summary): string => {
   const line = (row: Row) => `${row.percent.toFixed(1).padStart(5)}%  ${row.selfMs.toFixed(0).padStart(7)} ms  ${row.name}`
   return [
@@ -111,6 +120,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stderr.write("usage: node bench/profile.ts <file.cpuprofile> [top]\n")
     process.exit(2)
   }
-  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
+  const whole = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
+  const lastSeconds = process.argv[4] === undefined ? undefined : Number(process.argv[4])
+  const profile = lastSeconds === undefined ? whole : lastSamples(whole, lastSeconds * 1e6)
   process.stdout.write(`${formatSummary(summarise(profile, Number(process.argv[3] ?? 40)))}\n`)
 }

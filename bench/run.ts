@@ -28,6 +28,9 @@
  *            forward-tb of the same round (1 vs 2 instances).
  *   forward-tb-base  with --baseline: forward-tb through the baseline checkout's node, on the same
  *            cluster and accounts (added beside forward-tb when --baseline is given).
+ *   forward-scale-base  with --baseline: forward-scale through the baseline checkout's node, given
+ *            the same peers and wallet addresses (a scaled node before/after; "vs twin" is against
+ *            forward-scale of the same round).
  * After a warm-up of each mode, rounds alternate raw, forward, local (×`--rounds`), so slow drift
  * of a noisy machine hits every mode alike. Reported: the median over rounds of packets/s, p50 and
  * p99 latency; the ratio of each mode to raw (median of the per-round ratios, each mode against the
@@ -97,7 +100,8 @@ const allModes = [
   "local-effect",
   "forward-base",
   "local-base",
-  "forward-tb-base"
+  "forward-tb-base",
+  "forward-scale-base"
 ] as const
 type Mode = typeof allModes[number]
 
@@ -110,7 +114,7 @@ const isTigerBeetleMode = (mode: Mode): boolean => mode.endsWith("-tb") || mode 
 const isBaselineMode = (mode: Mode): boolean => mode.endsWith("-base")
 /** The embedded mode a TigerBeetle or baseline mode is compared with. */
 const embeddedTwin = (mode: Mode): Mode | undefined =>
-  mode === "forward-tb-base" ? "forward-tb" : mode === "forward-tb" || mode === "forward-tb2" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
+  mode === "forward-tb-base" ? "forward-tb" : mode === "forward-scale-base" ? "forward-scale" : mode === "forward-tb" || mode === "forward-tb2" || mode === "forward-base" ? "forward" : mode === "local-tb" || mode === "local-base" ? "local" : undefined
 
 interface Options {
   readonly rounds: number
@@ -379,7 +383,8 @@ const describeMode: Record<Mode, string> = {
   "local-effect": "EXPERIMENT: local via Effect's HTTP server",
   "forward-base": "forward through the --baseline checkout's node (before/after)",
   "local-base": "local through the --baseline checkout's node (before/after)",
-  "forward-tb-base": "forward-tb through the --baseline checkout's node on the same cluster and accounts"
+  "forward-tb-base": "forward-tb through the --baseline checkout's node on the same cluster and accounts",
+  "forward-scale-base": "forward-scale through the --baseline checkout's node, scaled the same way (before/after)"
 }
 
 const table = (summaries: ReadonlyArray<ModeSummary>, nodePeakRssMiB: number | undefined): string => {
@@ -598,7 +603,9 @@ const main = async (options: Options) => {
         tigerBeetleBase = await startBenchNode("tigerbeetle-base", ["forward-tb-base"], tbEnv, 0, script, true, options.baselineNodeFlags, options.baselineNodeEnv)
       }
     }
-    const baselineModes = options.modes.filter((mode) => isBaselineMode(mode) && mode !== "forward-tb-base")
+    const baselineModes = options.modes.filter((mode) =>
+      isBaselineMode(mode) && mode !== "forward-tb-base" && mode !== "forward-scale-base"
+    )
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
       await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"), false, options.baselineNodeFlags, options.baselineNodeEnv)
@@ -611,16 +618,27 @@ const main = async (options: Options) => {
       scaled = { ...scaled, readyRssMiB: memoryOf(scaled.node.pid)?.rssMiB }
       log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
     }
+    /** forward-scale-base: the --baseline checkout's node with the same peers and wallet addresses. */
+    let scaledBase: BenchNode | undefined
+    if (options.modes.includes("forward-scale-base") && options.baselineDir !== undefined) {
+      const script = join(options.baselineDir, "src/main.ts")
+      scaledBase = await startBenchNode("scaled-base", ["forward-scale-base"], {}, options.scalePeers, script, false, options.baselineNodeFlags, options.baselineNodeEnv)
+      const started = Date.now()
+      await createWalletAddresses(scaledBase.setup, options.scaleWallets)
+      scaledBase = { ...scaledBase, readyRssMiB: memoryOf(scaledBase.node.pid)?.rssMiB }
+      log(`scaled baseline node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
+    }
     const benchNodes = (): Array<BenchNode> => [
       embedded,
       ...(tigerBeetle === undefined ? [] : [tigerBeetle]),
       ...(tigerBeetle2 === undefined ? [] : [tigerBeetle2]),
       ...(tigerBeetleBase === undefined ? [] : [tigerBeetleBase]),
       ...(baseline === undefined ? [] : [baseline]),
-      ...(scaled === undefined ? [] : [scaled])
+      ...(scaled === undefined ? [] : [scaled]),
+      ...(scaledBase === undefined ? [] : [scaledBase])
     ]
     const nodeOf = (mode: Mode): BenchNode =>
-      mode === "forward-tb-base" ? tigerBeetleBase! : isTigerBeetleMode(mode) ? tigerBeetle! : isBaselineMode(mode) ? baseline! : mode === "forward-scale" ? scaled! : embedded
+      mode === "forward-tb-base" ? tigerBeetleBase! : mode === "forward-scale-base" ? scaledBase! : isTigerBeetleMode(mode) ? tigerBeetle! : isBaselineMode(mode) ? baseline! : mode === "forward-scale" ? scaled! : embedded
     log(`raw forwarder on :${raw.port}, peer on :${peer.port}`)
 
     const loadgen = await startLoadGen()

@@ -32,7 +32,9 @@
  *   post and void wait for room: each settles an existing reservation, so their number is bounded
  *   by the pending reservations, and dropping one would lose money.
  * - `batchSizeMax` requests per transaction; `expiredPerBatchMax` expiries per transaction.
- * - `accountCacheSizeMax` account rows kept in memory.
+ * - `accountCacheSizeMax` account rows kept in memory (10 000: the hot accounts, i.e. the peers and
+ *   the wallet addresses being paid; a node with 100 000 accounts kept them all at 100 000, ~25–30 MiB
+ *   of old-generation heap that every major GC marks; an account beyond it is one indexed SELECT).
  * - `busyTimeoutMs` wait for a lock held by another connection (e.g. a long audit read).
  */
 import { Cause, Clock, Effect, Exit, Fiber, Layer, Option, Queue, Schedule } from "effect"
@@ -76,7 +78,7 @@ export const defaults = {
   requestQueueSizeMax: 65_536,
   /** How often the sweeper looks for timed-out reservations. */
   sweepIntervalMs: 100,
-  accountCacheSizeMax: 100_000,
+  accountCacheSizeMax: 10_000,
   expiredPerBatchMax: 8190,
   busyTimeoutMs: 5_000
 } as const satisfies Omit<Required<Options>, "filename">

@@ -103,3 +103,32 @@ describe("LedgerSqliteStore.runBatch", () => {
     db.close()
   })
 })
+
+describe("LedgerSqliteStore account cache", () => {
+  it("the default keeps 10 000 rows; accounts beyond a small cache are read back from the file with their balances", () => {
+    expect(defaults.accountCacheSizeMax).toBe(10_000)
+    const options = { ...defaults, filename: ":memory:", accountCacheSizeMax: 2 }
+    const db = openDatabase(options)
+    const store = makeStore(db, options)
+    const ids = Array.from({ length: 6 }, () => newTransferId())
+    store.runBatch<never>([(tx) => tx.createAccounts(ids.map((id) => ({ id, ledger: L, code: AccountCode.peerLiquidity, flags: {} })))], 1_000)
+    // Each batch touches two accounts; the cache (2 rows) evicts the others between batches.
+    for (let round = 0; round < 3; round++) {
+      const result = store.runBatch(ids.slice(1).map((target, i): Job<unknown> => (tx) =>
+        tx.createTransfers([{
+          id: newTransferId(),
+          debitAccountId: ids[0]!,
+          creditAccountId: target,
+          amount: BigInt(i + 1),
+          ledger: L,
+          code: TransferCode.packet
+        }], undefined)
+      ), 2_000 + round)
+      expect(result._tag).toBe("Committed")
+    }
+    const balances = store.balances(ids)
+    expect(balances.map((b) => b.debitsPosted)).toEqual([3n * (1n + 2n + 3n + 4n + 5n), 0n, 0n, 0n, 0n, 0n])
+    expect(balances.map((b) => b.creditsPosted)).toEqual([0n, 3n, 6n, 9n, 12n, 15n])
+    db.close()
+  })
+})
