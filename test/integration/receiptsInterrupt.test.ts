@@ -10,36 +10,20 @@
  * store is wrapped: after an accepted reserve, the packet's fiber is interrupted). The same failure
  * through real processes and sockets is `receiptsRedisStall.test.ts`.
  */
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Layer } from "effect"
 import { createConnection } from "ilp-protocol-stream"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { ensureConfiguredAccounts, ids } from "../../src/Accounting/Accounts.ts"
-import { Ledger, newTransferId } from "../../src/Accounting/Ledger.ts"
-import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
-import { deposit } from "../../src/Accounting/Liquidity.ts"
+import { newTransferId } from "../../src/Accounting/Ledger.ts"
 import * as Config from "../../src/Config.ts"
-import * as Metrics from "../../src/Connector/Metrics.ts"
-import { encodeReject, encodeReply } from "../../src/Connector/Packet.ts"
-import * as Peers from "../../src/Connector/Peers.ts"
-import * as Pipeline from "../../src/Connector/Pipeline.ts"
-import * as RateLimiter from "../../src/Connector/RateLimiter.ts"
-import * as PeerClient from "../../src/Http/PeerClient.ts"
-import * as IncomingPayments from "../../src/Payments/IncomingPayments.ts"
-import * as ReceiverDirectory from "../../src/Payments/ReceiverDirectory.ts"
-import * as StoreSqlite from "../../src/Payments/StoreSqlite.ts"
-import * as WalletAddresses from "../../src/Payments/WalletAddresses.ts"
-import * as Rates from "../../src/Rates/Rates.ts"
-import * as StreamCredentials from "../../src/Stream/Credentials.ts"
 import { type ReceiptStoreUnavailable, ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import * as ReceiptTotalsRedis from "../../src/Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "../../src/Stream/ReceiptTotalsSqlite.ts"
-import * as StreamReceiver from "../../src/Stream/StreamReceiver.ts"
+import { startPacketPath, usd } from "../support/packetPath.ts"
 import { startRedis } from "../support/redis.ts"
 
-const usd = { code: "USD", scale: 2 }
 const cap = 5_000n
 const interruptions = 5
 
@@ -67,26 +51,6 @@ const interruptingAfterReserve = (inner: Layer.Layer<ReceiptTotals, ReceiptStore
   return { layer, seen }
 }
 
-/** The node's packet path (as `Node.servicesLayer` wires it) with the given receipt store. */
-const servicesWith = (config: Config.NodeConfig, dir: string, receipts: Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>) => {
-  const stores = Layer.mergeAll(
-    LedgerSqlite.layer({ filename: join(dir, "ledger.sqlite") }),
-    StoreSqlite.layer({ filename: join(dir, "payments.sqlite") }),
-    receipts,
-    StreamCredentials.layer,
-    Peers.layer,
-    Metrics.layer,
-    RateLimiter.layerMemory,
-    Rates.layerStatic(config.rates.static),
-    PeerClient.layer
-  ).pipe(Layer.provideMerge(Config.layer(config)))
-  const wallets = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
-  const payments = IncomingPayments.layer.pipe(Layer.provideMerge(wallets))
-  const directory = ReceiverDirectory.layer.pipe(Layer.provideMerge(payments))
-  const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(directory))
-  return Pipeline.layer.pipe(Layer.provideMerge(receiver))
-}
-
 const run = async (receiptStore: (dir: string) => Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>) => {
   const dir = mkdtempSync(join(tmpdir(), "ilp-receipts-interrupt-"))
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
@@ -96,23 +60,9 @@ const run = async (receiptStore: (dir: string) => Layer.Layer<ReceiptTotals, Rec
     peers: [{ id: "sender", asset: usd, incomingTokens: ["interrupt-sender-token-000001"], staticIlpAddress: "test.sender", maxPacketAmount: "500" }]
   }, {}))
   const hooked = interruptingAfterReserve(receiptStore(dir), interruptions)
-  const scope = Scope.makeUnsafe()
-  cleanups.push(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-  const services = await Effect.runPromise(Scope.provide(scope)(Layer.build(servicesWith(config, dir, hooked.layer))))
-  const runIn = <A, E>(effect: Effect.Effect<A, E, Layer.Success<ReturnType<typeof servicesWith>>>) =>
-    Effect.runPromise(Effect.provideContext(effect, services))
-
-  await runIn(ensureConfiguredAccounts(config))
-  await runIn(deposit(config, { kind: "peer", peerId: "sender" }, 1_000_000n, newTransferId()))
-  const payment = await runIn(Effect.gen(function*() {
-    const wallet = yield* (yield* WalletAddresses.WalletAddresses).create({ url: "https://wallet.test/shop", asset: usd })
-    return yield* (yield* IncomingPayments.IncomingPayments).create({ walletAddressId: wallet.id, incomingAmount: cap })
-  }))
-  const credentials = await runIn(
-    Effect.map(StreamCredentials.StreamCredentials, (c) => c.generate({ kind: "incoming", id: payment.id }, usd))
-  )
-  const pipeline = Context.get(services, Pipeline.Pipeline)
-  const source = Context.get(services, Peers.Peers).byId("sender")!.account
+  const path = await startPacketPath(config, dir, hooked.layer, cap)
+  cleanups.push(path.close)
+  const { runIn, payment, credentials } = path
   const counts = { fulfilled: 0, rejected: 0, interrupted: 0 }
   /**
    * Right after each interrupted packet (the sender sends one packet at a time, so nothing else is
@@ -130,29 +80,20 @@ const run = async (receiptStore: (dir: string) => Layer.Layer<ReceiptTotals, Rec
         payment: { key: payment.id, cap },
         pendingMs: 1_000
       })))
-    const [account] = await runIn(Effect.flatMap(Ledger, (ledger) => ledger.balances([ids.incomingPayment(payment.id)])))
-    const ledger = account!.creditsPosted + account!.creditsPending
+    const account = await path.ledgerCredit()
+    const ledger = account.creditsPosted + account.creditsPending
     checks.push(probe.paymentTotal === ledger ? "equal" : `counted ${probe.paymentTotal}, ledger ${ledger}`)
   }
-  const plugin = {
-    connect: async () => {},
-    disconnect: async () => {},
-    isConnected: () => true,
-    registerDataHandler: () => {},
-    deregisterDataHandler: () => {},
-    sendData: async (data: Buffer): Promise<Buffer> => {
-      const exit = await Effect.runPromiseExit(pipeline.process({ bytes: data, source, unfulfillable: false }))
-      if (Exit.isSuccess(exit)) {
-        if (exit.value.type === 13) counts.fulfilled++
-        else counts.rejected++
-        return Buffer.from(encodeReply(exit.value))
-      }
-      // As a connector whose next hop dropped the packet: a temporary error the sender retries.
+  const plugin = path.plugin({
+    onReply: (reply) => {
+      if (reply.type === 13) counts.fulfilled++
+      else counts.rejected++
+    },
+    onInterrupted: async () => {
       counts.interrupted++
       await check()
-      return Buffer.from(encodeReject({ code: "T00", triggeredBy: "test.sender", message: "lost", data: new Uint8Array(0) }))
     }
-  }
+  })
   const connection = await createConnection({
     plugin: plugin as never,
     destinationAccount: credentials.ilpAddress,
@@ -161,16 +102,16 @@ const run = async (receiptStore: (dir: string) => Layer.Layer<ReceiptTotals, Rec
   await connection.createStream().sendTotal(Number(cap), { timeout: 60_000 })
   await connection.destroy().catch(() => undefined)
 
-  const [account] = await runIn(Effect.flatMap(Ledger, (ledger) => ledger.balances([ids.incomingPayment(payment.id)])))
+  const account = await path.ledgerCredit()
   const received = await runIn(Effect.flatMap(ReceiptTotals, (totals) => totals.paymentTotal(payment.id)))
-  const state = (await runIn(Effect.flatMap(IncomingPayments.IncomingPayments, (s) => s.get(payment.id)))).state
+  const state = await path.paymentState()
   return {
     afterEachInterruption: checks,
     interrupted: hooked.seen.interrupted,
     pluginSawInterrupted: counts.interrupted,
     received,
-    credited: account!.creditsPosted,
-    pending: account!.creditsPending,
+    credited: account.creditsPosted,
+    pending: account.creditsPending,
     state
   }
 }

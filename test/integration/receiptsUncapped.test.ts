@@ -9,34 +9,17 @@
  * In-process, so that the interruption lands exactly between building the receipt and the Fulfill
  * (the store is wrapped: after the connection-total read, the packet's fiber is interrupted).
  */
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Layer } from "effect"
 import { createConnection } from "ilp-protocol-stream"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { ensureConfiguredAccounts, ids } from "../../src/Accounting/Accounts.ts"
-import { Ledger, newTransferId } from "../../src/Accounting/Ledger.ts"
-import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
-import { deposit } from "../../src/Accounting/Liquidity.ts"
 import * as Config from "../../src/Config.ts"
-import * as Metrics from "../../src/Connector/Metrics.ts"
-import { encodeReject, encodeReply } from "../../src/Connector/Packet.ts"
-import * as Peers from "../../src/Connector/Peers.ts"
-import * as Pipeline from "../../src/Connector/Pipeline.ts"
-import * as RateLimiter from "../../src/Connector/RateLimiter.ts"
-import * as PeerClient from "../../src/Http/PeerClient.ts"
-import * as IncomingPayments from "../../src/Payments/IncomingPayments.ts"
-import * as ReceiverDirectory from "../../src/Payments/ReceiverDirectory.ts"
-import * as StoreSqlite from "../../src/Payments/StoreSqlite.ts"
-import * as WalletAddresses from "../../src/Payments/WalletAddresses.ts"
-import * as Rates from "../../src/Rates/Rates.ts"
-import * as StreamCredentials from "../../src/Stream/Credentials.ts"
 import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import * as ReceiptTotalsSqlite from "../../src/Stream/ReceiptTotalsSqlite.ts"
-import * as StreamReceiver from "../../src/Stream/StreamReceiver.ts"
+import { startPacketPath, usd } from "../support/packetPath.ts"
 
-const usd = { code: "USD", scale: 2 }
 const total = 5_000n
 const interruptions = 5
 
@@ -69,62 +52,20 @@ describe("an uncapped incoming payment on the embedded receipt store", () => {
             })
         }))
     ).pipe(Layer.provide(ReceiptTotalsSqlite.layerSqlite({ filename: join(dir, "receipts.sqlite") })))
-    const stores = Layer.mergeAll(
-      LedgerSqlite.layer({ filename: join(dir, "ledger.sqlite") }),
-      StoreSqlite.layer({ filename: join(dir, "payments.sqlite") }),
-      receipts,
-      StreamCredentials.layer,
-      Peers.layer,
-      Metrics.layer,
-      RateLimiter.layerMemory,
-      Rates.layerStatic(config.rates.static),
-      PeerClient.layer
-    ).pipe(Layer.provideMerge(Config.layer(config)))
-    const wallets = WalletAddresses.layer.pipe(Layer.provideMerge(stores))
-    const payments = IncomingPayments.layer.pipe(Layer.provideMerge(wallets))
-    const directory = ReceiverDirectory.layer.pipe(Layer.provideMerge(payments))
-    const receiver = StreamReceiver.layer.pipe(Layer.provideMerge(directory))
-    const layer = Pipeline.layer.pipe(Layer.provideMerge(receiver))
-    const scope = Scope.makeUnsafe()
-    cleanups.push(() => Effect.runPromise(Scope.close(scope, Exit.void)))
-    const services = await Effect.runPromise(Scope.provide(scope)(Layer.build(layer)))
-    const runIn = <A, E>(effect: Effect.Effect<A, E, Layer.Success<typeof layer>>) =>
-      Effect.runPromise(Effect.provideContext(effect, services))
-
-    await runIn(ensureConfiguredAccounts(config))
-    await runIn(deposit(config, { kind: "peer", peerId: "sender" }, 1_000_000n, newTransferId()))
-    const payment = await runIn(Effect.gen(function*() {
-      const wallet = yield* (yield* WalletAddresses.WalletAddresses).create({ url: "https://wallet.test/shop", asset: usd })
-      return yield* (yield* IncomingPayments.IncomingPayments).create({ walletAddressId: wallet.id })
-    }))
-    const credentials = await runIn(
-      Effect.map(StreamCredentials.StreamCredentials, (c) => c.generate({ kind: "incoming", id: payment.id }, usd))
-    )
-    const pipeline = Context.get(services, Pipeline.Pipeline)
-    const source = Context.get(services, Peers.Peers).byId("sender")!.account
-    const ledgerCredit = async () => {
-      const [account] = await runIn(Effect.flatMap(Ledger, (ledger) => ledger.balances([ids.incomingPayment(payment.id)])))
-      return account!
-    }
+    const path = await startPacketPath(config, dir, receipts)
+    cleanups.push(path.close)
+    const { runIn, payment, credentials, ledgerCredit } = path
     const received = () => runIn(Effect.flatMap(ReceiptTotals, (totals) => totals.paymentTotal(payment.id)))
     const checks: Array<string> = []
     let interruptedSeen = 0
-    const plugin = {
-      connect: async () => {},
-      disconnect: async () => {},
-      isConnected: () => true,
-      registerDataHandler: () => {},
-      deregisterDataHandler: () => {},
-      sendData: async (data: Buffer): Promise<Buffer> => {
-        const exit = await Effect.runPromiseExit(pipeline.process({ bytes: data, source, unfulfillable: false }))
-        if (Exit.isSuccess(exit)) return Buffer.from(encodeReply(exit.value))
+    const plugin = path.plugin({
+      onInterrupted: async () => {
         interruptedSeen++
         const account = await ledgerCredit()
         const counted = await received()
         checks.push(counted === account.creditsPosted + account.creditsPending ? "equal" : `counted ${counted}, ledger ${account.creditsPosted}+${account.creditsPending}`)
-        return Buffer.from(encodeReject({ code: "T00", triggeredBy: "test.sender", message: "lost", data: new Uint8Array(0) }))
       }
-    }
+    })
     const connection = await createConnection({
       plugin: plugin as never,
       destinationAccount: credentials.ilpAddress,
@@ -134,7 +75,7 @@ describe("an uncapped incoming payment on the embedded receipt store", () => {
     await connection.destroy().catch(() => undefined)
 
     const account = await ledgerCredit()
-    const state = (await runIn(Effect.flatMap(IncomingPayments.IncomingPayments, (s) => s.get(payment.id)))).state
+    const state = await path.paymentState()
     expect({
       checks,
       interrupted: seen.interrupted,
