@@ -13,6 +13,7 @@ import { type NodeProcess, startNodeProcess } from "./process.ts"
 import { type PostgresServer, startPostgres } from "./postgres.ts"
 import { freePort, type RedisServer, startRedis } from "./redis.ts"
 import { startTigerBeetle, type TigerBeetleCluster } from "./tigerbeetle.ts"
+import { forgetDir, removeOnDeath } from "./reaper.ts"
 
 export interface Instance {
   readonly name: string
@@ -50,12 +51,14 @@ const startInstance = (instance: Omit<Instance, "process">, env: Record<string, 
 
 export const startDeployment = async (options: DeploymentOptions = {}): Promise<Deployment> => {
   const dir = mkdtempSync(join(tmpdir(), "ilp-deployment-"))
+  removeOnDeath(dir)
   const started: { tb?: TigerBeetleCluster; redis?: RedisServer; pg?: PostgresServer } = {}
   const instances: Array<Instance> = []
   const stop = async () => {
     await Promise.all(instances.map((instance) => instance.process?.kill("SIGTERM").catch(() => undefined)))
     await Promise.all([started.tb?.stop(), started.redis?.stop(), started.pg?.stop()])
     rmSync(dir, { recursive: true, force: true })
+    forgetDir(dir)
   }
   try {
     const [tb, redis, pg] = await Promise.all([startTigerBeetle(), startRedis(), startPostgres()])
