@@ -1,0 +1,31 @@
+/**
+ * `bin/ilp-connector` runs the node as `npm start` does: the same V8 flags (so an operator who
+ * starts the node through the bin script gets the memory behaviour docs/performance/memory.md
+ * measured), and it actually runs on the pinned Node.
+ */
+import { spawnSync } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { resolve } from "node:path"
+import { describe, expect, it } from "vitest"
+
+const root = resolve(import.meta.dirname, "..")
+const flagsOf = (words: ReadonlyArray<string>) => {
+  const main = words.findIndex((word) => word.endsWith("src/main.ts") || word.endsWith("src/main.ts\""))
+  return words.slice(0, main).filter((word) => word.startsWith("--"))
+}
+
+describe("bin/ilp-connector", () => {
+  it("passes the start script's V8 flags", () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
+    const startFlags = flagsOf(pkg.scripts["start"]!.split(/\s+/))
+    const execLine = readFileSync(resolve(root, "bin/ilp-connector"), "utf8").split("\n").find((line) => line.startsWith("exec "))!
+    expect(startFlags.length).toBeGreaterThan(0)
+    expect(flagsOf(execLine.split(/\s+/))).toEqual(startFlags)
+  })
+
+  it("runs the command line on the pinned Node", () => {
+    const result = spawnSync(resolve(root, "bin/ilp-connector"), ["--help"], { encoding: "utf8", timeout: 60_000 })
+    expect(result.status).toBe(0)
+    expect(result.stdout + result.stderr).toContain("start")
+  })
+})
