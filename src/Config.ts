@@ -6,14 +6,16 @@
  * Secrets (peer tokens, admin token, STREAM secret) are held as `Redacted` and incoming tokens are
  * kept only as SHA-256 digests. Every bound lives here with its unit in the name.
  *
- * One file over 400 lines on purpose: a new setting touches its schema, its default, its
- * environment variable and its resolution together, and they are easiest to keep in step side by side.
+ * A new setting touches its schema, its default and its resolution here, and its environment
+ * variable in `ConfigSources.ts` (with the reading of the file's JSON-with-comments); token digests and the refused example secrets are in `ConfigSecrets.ts`.
+ * Over 400 lines on purpose: the schema, defaults and resolution are easiest to keep in step side by side.
  */
 import { Context, Data, Effect, Layer, Redacted, Schema } from "effect"
-import { hash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { isValidAddress, u64 } from "./Connector/Packet.ts"
 import { defaultListenerLimits, type ListenerLimits } from "./Http/PublicListener.ts"
+import { nameVariables, overlayFromEnv, stripJsonComments } from "./ConfigSources.ts"
+import { exampleSecretField, incomingTokenDigest } from "./ConfigSecrets.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Schema of the file (and of the environment overlay)
@@ -306,56 +308,11 @@ export const defaults = {
   liquidityCheckIntervalMs: 5_000
 } as const
 
-export const hashToken = (token: string): string => hash("sha256", token, "hex")
-
-/** An incoming token given as its digest, `sha256:<64 hex>`, so the config file holds no secret. */
-const tokenDigestPattern = /^sha256:([0-9a-fA-F]{64})$/
-
-/** The hex SHA-256 digest of a configured incoming token: given as a digest, or hashed here. */
-export const incomingTokenDigest = (token: string): string => {
-  const digest = tokenDigestPattern.exec(token)?.[1]
-  return digest === undefined ? hashToken(token) : digest.toLowerCase()
-}
-
-/**
- * The SHA-256 digest of the admin token, which may itself be configured as `sha256:<hex>` (the
- * operator keeps the token; the node keeps only its digest); undefined when none is configured.
- */
-export const adminTokenDigest = (config: Pick<NodeConfig, "adminToken">): Buffer | undefined =>
-  config.adminToken === undefined ? undefined : Buffer.from(incomingTokenDigest(Redacted.value(config.adminToken)), "hex")
-
-/**
- * SHA-256 digests of the secrets in `examples/` (admin token, STREAM secret as its hex text, peer
- * tokens, the example digest): the production profile refuses to start with any of them
- * (test/Config.test.ts checks this list against the example files).
- */
-export const exampleSecretDigests: ReadonlySet<string> = new Set([
-  "74b24cfb440f816a5057b1a683f449df249fd65c9c4c211d040868940398e90d",
-  "b2051f80db0f62d50b41087abf37f22b4aae3cccbebcee5ed8103e01f9251a53",
-  "a9191b41f47535fbdb89a4f34b227f715c9d7c87bcdc9540af35504aa888c755",
-  "9f93dc92b7d4db75caa536148557dfe075c0f72691b21bc49265685cebfedc1c",
-  "0a3c1e5b9e7d8f46c21b3a5d7e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b",
-  "87ba2b663b71a0438f9733cea1e5441a54c3363922ba119aea02add1c5dc1bb2"
-])
-
 /** The production profile: a TigerBeetle ledger or Redis counters (several instances, real money). */
 export const isProduction = (config: NodeConfig): boolean => config.tigerbeetle !== undefined || config.redisUrl !== undefined
 
-/** The first field holding an example secret, if any. */
-const exampleSecretField = (config: NodeConfig): string | undefined => {
-  const isExample = (secret: string) => exampleSecretDigests.has(hashToken(secret))
-  const adminDigest = adminTokenDigest(config)
-  if (adminDigest !== undefined && exampleSecretDigests.has(adminDigest.toString("hex"))) return "adminToken"
-  if (config.streamSecret !== undefined && isExample(Buffer.from(Redacted.value(config.streamSecret)).toString("hex"))) {
-    return "streamSecret"
-  }
-  if (config.webhooks.secret !== undefined && isExample(Redacted.value(config.webhooks.secret))) return "webhooks.secret"
-  for (const [index, peer] of config.peers.entries()) {
-    if (peer.incomingTokenHashes.some((digest) => exampleSecretDigests.has(digest))) return `peers[${index}].incomingTokens`
-    if (peer.outgoing !== undefined && isExample(Redacted.value(peer.outgoing.token))) return `peers[${index}].outgoing.token`
-  }
-  return undefined
-}
+export { adminTokenDigest, exampleSecretDigests, hashToken, incomingTokenDigest } from "./ConfigSecrets.ts"
+export { stripJsonComments } from "./ConfigSources.ts"
 
 export const resolvePeer = (peer: typeof PeerFile.Type): PeerConfig => ({
   id: peer.id,
@@ -418,127 +375,8 @@ const crossCheck = (config: NodeConfig): string | undefined => {
   return undefined
 }
 
-/** A decimal integer from the environment; anything else is kept as text so decoding names it. */
-const envNumber = (env: Record<string, string | undefined>, name: string): number | string | undefined => {
-  const raw = env[name]
-  if (raw === undefined || raw === "") return undefined
-  return /^[0-9]{1,15}$/.test(raw.trim()) ? Number(raw) : raw
-}
-
-/** Which environment variable sets which field (for errors that name the variable). */
-export const envVariables: ReadonlyArray<readonly [field: string, variable: string]> = [
-  ["ilpAddress", "ILP_ADDRESS"],
-  ["host", "HOST"],
-  ["connectorPort", "CONNECTOR_PORT"],
-  ["adminPort", "ADMIN_PORT"],
-  ["adminHost", "ADMIN_HOST"],
-  ["metricsOpen", "METRICS_OPEN"],
-  ["openapiOpen", "OPENAPI_OPEN"],
-  ["openPaymentsPort", "OPEN_PAYMENTS_PORT"],
-  ["adminToken", "ADMIN_TOKEN"],
-  ["dataDir", "DATA_DIR"],
-  ["streamSecret", "STREAM_SECRET"],
-  ["minMessageWindowMs", "MIN_MESSAGE_WINDOW_MS"],
-  ["maxHoldTimeMs", "MAX_HOLD_TIME_MS"],
-  ["redisUrl", "REDIS_URL"],
-  ["webhooks", "WEBHOOK_URLS / WEBHOOK_SECRET"],
-  ["tigerbeetle", "TIGERBEETLE_ADDRESSES / TIGERBEETLE_CLUSTER_ID / TIGERBEETLE_SESSIONS"]
-]
-
-/** `message` with the environment variable named when the field it is about came from one. */
-const nameVariables = (message: string, env: Record<string, string | undefined>, overlay: Record<string, unknown>): string => {
-  const named = envVariables
-    .filter(([field]) => overlay[field] !== undefined && (message.includes(`["${field}"]`) || crossCheckFields(message).includes(field)))
-    .map(([field, variable]) => `${variable}=${JSON.stringify(field === "adminToken" || field === "streamSecret" || field === "redisUrl" || field === "webhooks" ? "<redacted>" : envText(env, variable))}`)
-  return named.length === 0 ? message : `${message} (from environment variable ${named.join(", ")})`
-}
-
-/** The fields a cross-check message starts with: "a, b: problem" → ["a", "b"]. */
-const crossCheckFields = (message: string): ReadonlyArray<string> => {
-  const colon = message.indexOf(": ")
-  return colon < 0 ? [] : message.slice(0, colon).split(", ").map((field) => field.split(/[.[]/, 1)[0]!)
-}
-
-const envText = (env: Record<string, string | undefined>, variable: string): string =>
-  variable.split(" / ").map((name) => env[name] ?? "").join(" / ")
-
 /** One line: Schema's messages put the path on a second line. */
 const oneLine = (text: string): string => text.split("\n").map((line) => line.trim()).filter((line) => line !== "").join(" ")
-
-/** `true`/`false` (or 1/0) as a boolean; anything else is kept as text so decoding names it. */
-const envBoolean = (env: Record<string, string | undefined>, name: string): unknown => {
-  const raw = env[name]?.trim().toLowerCase()
-  if (raw === "true" || raw === "1") return true
-  if (raw === "false" || raw === "0") return false
-  return env[name]
-}
-
-/** Environment variables that overlay the file. */
-const overlayFromEnv = (env: Record<string, string | undefined>): Record<string, unknown> => {
-  const overlay: Record<string, unknown> = {}
-  const set = (key: string, value: unknown) => {
-    if (value !== undefined && value !== "") overlay[key] = value
-  }
-  set("ilpAddress", env.ILP_ADDRESS)
-  set("host", env.HOST)
-  set("adminHost", env.ADMIN_HOST)
-  set("metricsOpen", envBoolean(env, "METRICS_OPEN"))
-  set("openapiOpen", envBoolean(env, "OPENAPI_OPEN"))
-  set("connectorPort", envNumber(env, "CONNECTOR_PORT"))
-  set("adminPort", envNumber(env, "ADMIN_PORT"))
-  set("openPaymentsPort", envNumber(env, "OPEN_PAYMENTS_PORT"))
-  set("adminToken", env.ADMIN_TOKEN)
-  set("dataDir", env.DATA_DIR)
-  set("streamSecret", env.STREAM_SECRET)
-  set("minMessageWindowMs", envNumber(env, "MIN_MESSAGE_WINDOW_MS"))
-  set("maxHoldTimeMs", envNumber(env, "MAX_HOLD_TIME_MS"))
-  set("redisUrl", env.REDIS_URL)
-  set("postgresUrl", env.DATABASE_URL)
-  const openPayments = {
-    ...(env.OPEN_PAYMENTS_URL ? { publicUrl: env.OPEN_PAYMENTS_URL } : {}),
-    ...(env.OPEN_PAYMENTS_PRIVATE_KEY ? { privateKey: env.OPEN_PAYMENTS_PRIVATE_KEY } : {}),
-    ...(env.OPEN_PAYMENTS_KEY_ID ? { keyId: env.OPEN_PAYMENTS_KEY_ID } : {})
-  }
-  if (Object.keys(openPayments).length > 0) overlay.openPayments = openPayments
-  const webhooks = {
-    ...(env.WEBHOOK_URLS ? { urls: env.WEBHOOK_URLS.split(",").map((url) => url.trim()).filter((url) => url !== "") } : {}),
-    ...(env.WEBHOOK_SECRET ? { secret: env.WEBHOOK_SECRET } : {})
-  }
-  if (Object.keys(webhooks).length > 0) overlay.webhooks = webhooks
-  if (env.TIGERBEETLE_ADDRESSES !== undefined && env.TIGERBEETLE_ADDRESSES !== "") {
-    overlay.tigerbeetle = {
-      clusterId: env.TIGERBEETLE_CLUSTER_ID ?? "0",
-      replicaAddresses: env.TIGERBEETLE_ADDRESSES.split(",").map((a) => a.trim()).filter((a) => a !== ""),
-      ...(env.TIGERBEETLE_SESSIONS ? { sessions: Number(env.TIGERBEETLE_SESSIONS) } : {})
-    }
-  }
-  return overlay
-}
-
-/**
- * JSON with comments (`//` to the end of the line, `/* ... *\/`) to plain JSON: one linear pass that
- * leaves strings alone. Comments become spaces, so positions in parse errors stay meaningful.
- */
-export const stripJsonComments = (text: string): string => {
-  let out = ""
-  let i = 0
-  let start = 0
-  while (i < text.length) {
-    const c = text.charCodeAt(i)
-    if (c === 34 /* " */) {
-      i++
-      while (i < text.length && text.charCodeAt(i) !== 34) i += text.charCodeAt(i) === 92 /* \\ */ ? 2 : 1
-      i++
-    } else if (c === 47 /* / */ && (text[i + 1] === "/" || text[i + 1] === "*")) {
-      const end = text[i + 1] === "/" ? text.indexOf("\n", i) : text.indexOf("*/", i + 2) + 2
-      const stop = end <= 1 || end < 0 ? text.length : end
-      out += text.slice(start, i) + text.slice(i, stop).replace(/[^\n]/g, " ")
-      i = stop
-      start = i
-    } else i++
-  }
-  return out + text.slice(start)
-}
 
 const readConfigFile = (path: string): Effect.Effect<unknown, ConfigError> =>
   Effect.try({
