@@ -3,31 +3,15 @@
  * API on 127.0.0.1 (in-memory ledger): text by default, the API's JSON with `--json`, `--help` per
  * command, a repeated `--id` moving nothing twice, and the pure parsing at its boundaries.
  */
-import { Effect } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Config from "../src/Config.ts"
+import { describe, expect, it } from "vitest"
 import { moneyRequest } from "../src/OperatorCliMoney.ts"
-import { type AdminServer, startAdminServer } from "./support/adminServer.ts"
-import { runCli } from "./support/cli.ts"
+import { cliAgainstAdminServer } from "./support/cli.ts"
 
 const adminToken = "admin-token-for-cli-money-00001"
 const usd = { code: "USD", scale: 2 }
-let server: AdminServer
-
-const run = (command: string, args: ReadonlyArray<string>) => runCli(server.baseUrl, adminToken, command, args)
-
-beforeAll(async () => {
-  server = await startAdminServer(await Effect.runPromise(Config.decodeConfig({
-    host: "127.0.0.1",
-    adminPort: 0,
-    connectorPort: 0,
-    dataDir: ":memory:",
-    adminToken,
-    assets: [usd],
-    peers: [{ id: "bob", asset: usd, incomingTokens: ["bob-incoming-token-0000000001"], staticIlpAddress: "test.bob", creditLimit: "500" }]
-  }, {})))
+const run = cliAgainstAdminServer(adminToken, {
+  peers: [{ id: "bob", asset: usd, incomingTokens: ["bob-incoming-token-0000000001"], staticIlpAddress: "test.bob", creditLimit: "500" }]
 })
-afterAll(() => server.close())
 
 describe("money commands against a running admin API", () => {
   it("deposit, withdraw create / void / create / post, get, balances: once per id", async () => {

@@ -3,30 +3,13 @@
  * against a real admin API on 127.0.0.1 (in-memory stores): text by default, the API's JSON with
  * `--json`, `--help` per command, and the pure parsing at its boundaries.
  */
-import { Effect } from "effect"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Config from "../src/Config.ts"
+import { describe, expect, it } from "vitest"
 import { paymentsRequest } from "../src/OperatorCliPayments.ts"
-import { type AdminServer, startAdminServer } from "./support/adminServer.ts"
-import { runCli } from "./support/cli.ts"
+import { cliAgainstAdminServer } from "./support/cli.ts"
 
 const adminToken = "admin-token-for-cli-payments-01"
 const usd = { code: "USD", scale: 2 }
-let server: AdminServer
-
-const run = (command: string, args: ReadonlyArray<string>) => runCli(server.baseUrl, adminToken, command, args)
-
-beforeAll(async () => {
-  server = await startAdminServer(await Effect.runPromise(Config.decodeConfig({
-    host: "127.0.0.1",
-    adminPort: 0,
-    connectorPort: 0,
-    dataDir: ":memory:",
-    adminToken,
-    assets: [usd]
-  }, {})))
-})
-afterAll(() => server.close())
+const run = cliAgainstAdminServer(adminToken)
 
 describe("payments commands against a running admin API", () => {
   it("wallet address and incoming payment: create, get, list, credentials; text and --json", async () => {
