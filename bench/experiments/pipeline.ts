@@ -7,9 +7,13 @@
  * the noise of the end-to-end bench.
  *
  * Usage: node bench/experiments/pipeline.ts [packets=100000] [concurrency=50]
+ * With `PIPELINE_ALLOC_PROFILE=FILE.heapprofile`, the measured run also records V8's sampling heap
+ * profile, collected objects included, into FILE (read it with `bench/experiments/allocReport.ts`):
+ * the pipeline's allocations per packet by site.
  */
 import { Context, Effect, Exit, Layer, References } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { Session } from "node:inspector"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ensureConfiguredAccounts } from "../../src/Accounting/Accounts.ts"
@@ -101,7 +105,20 @@ const program = Effect.gen(function*() {
       for (let i = 0; i < Math.min(concurrency, count); i++) launch()
     })
   yield* measure(Math.min(20_000, packets)) // warm-up
+  const allocFile = process.env["PIPELINE_ALLOC_PROFILE"]
+  const session = allocFile === undefined ? undefined : new Session()
+  session?.connect()
+  session?.post("HeapProfiler.startSampling", {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true
+  })
   const { cpuUs, failed, ms } = yield* measure(packets)
+  session?.post("HeapProfiler.getSamplingProfile", (error, result) => {
+    if (error !== null) throw error
+    writeFileSync(allocFile!, JSON.stringify(result.profile))
+    writeFileSync(allocFile!.replace(/\.heapprofile$/, "") + ".json", JSON.stringify({ packets }))
+  })
   if (failed > 0) process.stderr.write(`${failed} packets not fulfilled\n`)
   process.stdout.write(
     `${packets} packets through Pipeline.process at concurrency ${concurrency}: ` +

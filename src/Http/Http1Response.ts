@@ -46,7 +46,6 @@ export const defaultResponseLimits: ResponseLimits = {
 }
 
 const crlfcrlf = Buffer.from("\r\n\r\n", "latin1")
-const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/
 // No quantifier here may backtrack over another (a lazy value before trailing whitespace took
 // 0.3 s on one 16 KiB header line): the name, then the raw value, checked and trimmed apart.
 const fieldLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):(.*)$/
@@ -55,6 +54,66 @@ const chunkSizeLine = /^([0-9A-Fa-f]{1,8})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?
 const contentLength = /^\d{1,15}$/
 const keepAliveTimeout = /(?:^|[,\s])timeout\s*=\s*(\d{1,9})/i
 const empty = Buffer.alloc(0)
+
+/** `tchar` (RFC 9110): the bytes of a field name. */
+const tokenBytes = new Uint8Array(256)
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") tokenBytes[c.charCodeAt(0)] = 1
+
+/** The bytes `controlCharacter` matches: C0 controls but tab, and DEL. */
+const isControl = (byte: number): boolean => byte <= 0x08 || (byte >= 0x0a && byte <= 0x1f) || byte === 0x7f
+
+/** Where the line starting at `start` ends: its CRLF, or the end of the head. */
+const lineEnd = (b: Buffer, start: number, end: number): number => {
+  for (let i = start; i < end; i++) {
+    if (b[i] === 13 && b[i + 1] === 10) return i
+  }
+  return end
+}
+
+/** `^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$` on bytes [start, stop). */
+const isStatusLine = (b: Buffer, start: number, stop: number): boolean => {
+  if (stop - start < 12) return false
+  for (let i = 0; i < 7; i++) {
+    if (b[start + i] !== httpPrefix[i]) return false
+  }
+  const minor = b[start + 7]!
+  const d0 = b[start + 9]!
+  const d1 = b[start + 10]!
+  const d2 = b[start + 11]!
+  if ((minor !== 48 && minor !== 49) || b[start + 8] !== 32) return false
+  if (d0 < 49 || d0 > 57 || d1 < 48 || d1 > 57 || d2 < 48 || d2 > 57) return false
+  if (stop - start === 12) return true
+  if (b[start + 12] !== 32) return false
+  for (let i = start + 13; i < stop; i++) {
+    if (isControl(b[i]!)) return false
+  }
+  return true
+}
+const httpPrefix = Buffer.from("HTTP/1.", "latin1")
+
+/** `fieldLine` and `controlCharacter` on bytes [start, stop): the colon's index, or -1 if malformed. */
+const fieldColon = (b: Buffer, start: number, stop: number): number => {
+  let colon = start
+  while (colon < stop && tokenBytes[b[colon]!] === 1) colon++
+  if (colon === start || colon === stop || b[colon] !== 58) return -1
+  for (let i = colon + 1; i < stop; i++) {
+    if (isControl(b[i]!)) return -1
+  }
+  return colon
+}
+
+/** Whether the field name at [start, start + length) is `name` (lower case), ignoring ASCII case. */
+const sameName = (b: Buffer, start: number, length: number, name: string): boolean => {
+  if (length !== name.length) return false
+  for (let i = 0; i < length; i++) {
+    const byte = b[start + i]!
+    if ((byte >= 65 && byte <= 90 ? byte + 32 : byte) !== name.charCodeAt(i)) return false
+  }
+  return true
+}
+
+/** The field's value, trimmed as before (`String.prototype.trim` of its latin1 text). */
+const fieldValue = (b: Buffer, colon: number, stop: number): string => b.toString("latin1", colon + 1, stop).trim()
 
 type State = "head" | "length" | "chunkSize" | "chunkData" | "chunkEnd" | "trailers" | "close" | "done" | "failed"
 
@@ -220,44 +279,56 @@ export class ResponseParser {
     if (end + 4 - this.position > this.limits.headerBytesMax) {
       return this.fail("malformed", `reply headers larger than ${this.limits.headerBytesMax} bytes`)
     }
-    const lines = this.buffer.toString("latin1", this.position, end).split("\r\n")
+    // The head is checked on its bytes (no string per line, no match per field: a string only for
+    // the values the framing needs), with exactly the rules of the status-line pattern (`isStatusLine`), `fieldLine` and
+    // `controlCharacter`: lines are split at CRLF, and any other CR, LF or control byte (tab
+    // aside) in a line makes it malformed.
+    const b = this.buffer
+    const headStart = this.position
     this.position = end + 4
     this.searchFrom = 0
-    const status = statusLine.exec(lines[0]!)
-    if (status === null) return this.fail("malformed", "malformed status line")
-    const http10 = status[1] === "0"
-    this.status = Number(status[2])
-    if (lines.length - 1 > this.limits.headerCountMax) {
+    let fields = 0
+    for (let i = headStart; i < end - 1; i++) {
+      if (b[i] === 13 && b[i + 1] === 10) fields++
+    }
+    const statusEnd = lineEnd(b, headStart, end)
+    if (!isStatusLine(b, headStart, statusEnd)) return this.fail("malformed", "malformed status line")
+    const http10 = b[headStart + 7] === 48
+    this.status = (b[headStart + 9]! - 48) * 100 + (b[headStart + 10]! - 48) * 10 + (b[headStart + 11]! - 48)
+    if (fields > this.limits.headerCountMax) {
       return this.fail("malformed", `more than ${this.limits.headerCountMax} reply header fields`)
     }
     let length: string | undefined
     let chunked = false
     let close = false
     let keepAlive = false
-    for (let i = 1; i < lines.length; i++) {
-      const field = fieldLine.exec(lines[i]!)
-      if (field === null || controlCharacter.test(field[2]!)) return this.fail("malformed", "malformed reply header field")
-      const name = field[1]!.toLowerCase()
-      const value = field[2]!.trim()
-      if (name === "content-length") {
+    for (let start = statusEnd + 2; start <= end; ) {
+      const stop = lineEnd(b, start, end)
+      const colon = fieldColon(b, start, stop)
+      if (colon < 0) return this.fail("malformed", "malformed reply header field")
+      const nameLength = colon - start
+      if (sameName(b, start, nameLength, "content-length")) {
+        const value = fieldValue(b, colon, stop)
         if (length !== undefined) return this.fail("malformed", "more than one Content-Length")
         if (!contentLength.test(value)) return this.fail("malformed", "invalid Content-Length")
         length = value
-      } else if (name === "transfer-encoding") {
+      } else if (sameName(b, start, nameLength, "transfer-encoding")) {
+        const value = fieldValue(b, colon, stop)
         if (chunked || value.toLowerCase() !== "chunked") {
           return this.fail("malformed", `unsupported Transfer-Encoding ${JSON.stringify(value)}`)
         }
         chunked = true
-      } else if (name === "connection") {
-        for (const token of value.toLowerCase().split(",")) {
+      } else if (sameName(b, start, nameLength, "connection")) {
+        for (const token of fieldValue(b, colon, stop).toLowerCase().split(",")) {
           const option = token.trim()
           if (option === "close") close = true
           else if (option === "keep-alive") keepAlive = true
         }
-      } else if (name === "keep-alive") {
-        const timeout = keepAliveTimeout.exec(value)
+      } else if (sameName(b, start, nameLength, "keep-alive")) {
+        const timeout = keepAliveTimeout.exec(fieldValue(b, colon, stop))
         if (timeout !== null) this.keepAliveHintMs = Number(timeout[1]) * 1000
       }
+      start = stop + 2
     }
     if (this.status < 200) {
       if (this.status === 101) return this.fail("malformed", "unexpected 101 Switching Protocols")

@@ -1,0 +1,114 @@
+/**
+ * EXPERIMENT: what the node allocates per forwarded packet, by allocation site. A preload for the
+ * bench's node (or any Node server that takes ILP-over-HTTP POSTs):
+ *
+ *   ALLOC_PROF_DIR=/tmp/alloc node bench/run.ts --modes forward --rounds 1 --duration 15000 \
+ *     --node-flags "--max-semi-space-size=8 --heap-growing-percent=50 --import ./bench/experiments/allocSampler.ts"
+ *
+ * It counts the process's `POST /` and `POST /ilp` requests; at request `ALLOC_START` (default
+ * 20 000: after the bench's warm-up) it starts V8's sampling heap profiler with the objects that
+ * the minor and major GCs collected included (so every allocation counts, not only what is still
+ * live), and at request `ALLOC_START + ALLOC_PACKETS` (default 40 000 more) it stops and writes
+ * `alloc-<pid>.heapprofile` (Chrome DevTools format) and `alloc-<pid>.json` (packets, the GCs of the
+ * window by kind with their pauses, heap used) into `$ALLOC_PROF_DIR` (default: the OS temp dir).
+ * Read them with `node bench/experiments/allocReport.ts DIR/alloc-<pid>.heapprofile`.
+ *
+ * `ALLOC_INTERVAL` (bytes, default 16 384) is the profiler's mean sampling interval; V8 scales each
+ * sample to an estimate of the bytes allocated at its site, so the totals are estimates (a few %).
+ * Measurement only; never loaded by the node itself.
+ */
+import { EventEmitter } from "node:events"
+import { writeFileSync } from "node:fs"
+import http from "node:http"
+import { Session } from "node:inspector"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { constants, PerformanceObserver } from "node:perf_hooks"
+import { getHeapStatistics } from "node:v8"
+
+const dir = process.env["ALLOC_PROF_DIR"] ?? tmpdir()
+const start = Number(process.env["ALLOC_START"] ?? 20_000)
+const packets = Number(process.env["ALLOC_PACKETS"] ?? 40_000)
+const interval = Number(process.env["ALLOC_INTERVAL"] ?? 16_384)
+
+const kinds: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: "incremental",
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: "weakcb"
+}
+
+let seen = 0
+let phase: "before" | "sampling" | "done" = "before"
+let startedAt = 0
+let cpuAtStart = process.cpuUsage()
+const gcs: Record<string, { count: number; ms: number; over2: number; over5: number; max: number }> = {}
+
+const observer = new PerformanceObserver((list) => {
+  if (phase !== "sampling") return
+  for (const entry of list.getEntries()) {
+    const kind = kinds[(entry as unknown as { detail: { kind: number } }).detail.kind] ?? "other"
+    const row = (gcs[kind] ??= { count: 0, ms: 0, over2: 0, over5: 0, max: 0 })
+    row.count++
+    row.ms += entry.duration
+    row.max = Math.max(row.max, entry.duration)
+    if (entry.duration > 2) row.over2++
+    if (entry.duration > 5) row.over5++
+  }
+})
+observer.observe({ entryTypes: ["gc"] })
+
+const session = new Session()
+session.connect()
+
+const begin = () => {
+  phase = "sampling"
+  startedAt = performance.now()
+  cpuAtStart = process.cpuUsage()
+  session.post("HeapProfiler.startSampling", {
+    samplingInterval: interval,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true
+  })
+}
+
+const end = () => {
+  phase = "done"
+  const cpu = process.cpuUsage(cpuAtStart)
+  const ms = performance.now() - startedAt
+  session.post("HeapProfiler.getSamplingProfile", (error, result) => {
+    if (error !== null) {
+      process.stderr.write(`allocSampler: ${error.message}\n`)
+      return
+    }
+    session.post("HeapProfiler.stopSampling")
+    try {
+      writeFileSync(join(dir, `alloc-${process.pid}.heapprofile`), JSON.stringify(result.profile))
+      writeFileSync(
+        join(dir, `alloc-${process.pid}.json`),
+        JSON.stringify({
+          packets,
+          ms,
+          cpuUsPerPacket: (cpu.user + cpu.system) / packets,
+          gcs,
+          heapUsedMiB: getHeapStatistics().used_heap_size / 2 ** 20
+        })
+      )
+    } catch (cause) {
+      process.stderr.write(`allocSampler: ${String(cause)}\n`)
+    }
+  })
+}
+
+const emit = EventEmitter.prototype.emit
+http.Server.prototype.emit = function(this: http.Server, event: string | symbol, ...args: Array<unknown>) {
+  if (event === "request" && phase !== "done") {
+    const request = args[0] as http.IncomingMessage
+    if (request.method === "POST" && (request.url === "/" || request.url === "/ilp")) {
+      seen++
+      if (seen === start) begin()
+      else if (seen === start + packets) end()
+    }
+  }
+  return emit.call(this, event, ...args)
+} as typeof http.Server.prototype.emit
