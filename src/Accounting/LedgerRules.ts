@@ -66,13 +66,17 @@ const checked = (value: bigint, field: Field, id: bigint): bigint => {
   return value
 }
 
+/** `value + delta` for a field named in the delta; a field not named keeps its value (no new BigInt). */
+const plus = (value: bigint, delta: bigint | undefined, field: Field, id: bigint): bigint =>
+  delta === undefined ? value : checked(value + delta, field, id)
+
 /** The account with `delta` added to each field named; u128 overflow or underflow is a defect. */
 export const adjust = (row: AccountRow, delta: Partial<Record<Field, bigint>>): AccountRow => ({
   ...row,
-  debitsPending: checked(row.debitsPending + (delta.debitsPending ?? 0n), "debitsPending", row.id),
-  debitsPosted: checked(row.debitsPosted + (delta.debitsPosted ?? 0n), "debitsPosted", row.id),
-  creditsPending: checked(row.creditsPending + (delta.creditsPending ?? 0n), "creditsPending", row.id),
-  creditsPosted: checked(row.creditsPosted + (delta.creditsPosted ?? 0n), "creditsPosted", row.id)
+  debitsPending: plus(row.debitsPending, delta.debitsPending, "debitsPending", row.id),
+  debitsPosted: plus(row.debitsPosted, delta.debitsPosted, "debitsPosted", row.id),
+  creditsPending: plus(row.creditsPending, delta.creditsPending, "creditsPending", row.id),
+  creditsPosted: plus(row.creditsPosted, delta.creditsPosted, "creditsPosted", row.id)
 })
 
 /** What a new transfer does to its debit and credit account. */

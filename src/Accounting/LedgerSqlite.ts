@@ -133,40 +133,53 @@ type Admission = "failFast" | "wait"
 
 const unavailable = (message: string) => new LedgerUnavailable({ message })
 
+/** One caller waiting for its job's batch (see `makeSubmit`). */
+class Waiter implements Request {
+  readonly job: Job<unknown>
+  answer: Exit.Exit<void, unknown> | undefined = undefined
+  resume: ((exit: Exit.Exit<void, unknown>) => void) | undefined = undefined
+  constructor(job: Job<unknown>) {
+    this.job = job
+  }
+  complete(exit: Exit.Exit<void, unknown>): void {
+    if (this.answer !== undefined) return
+    this.answer = exit
+    this.resume?.(exit)
+  }
+}
+
 /**
  * One request: its job is queued, and the caller's fiber waits for the batch's answer. The answer
  * resumes the fiber directly (or is kept until the fiber waits), rather than through a `Deferred`:
  * two ledger calls per packet, and a Deferred with its waiter list and canceller per call was a
  * measurable share of the packet's allocations (docs/performance/hot-path.md). An interrupted
  * waiter just stops waiting, as with a Deferred: the job, already queued, still runs.
+ *
+ * `submit(job, admission)` is the request as an Effect (queued when it runs); `submit.enqueue`
+ * queues at once and answers the waiting Effect, for callers already inside a running Effect
+ * (`Effect.suspend`): the per-packet calls, which then allocate one suspension less each.
  */
-const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: number) =>
-<E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> =>
-  Effect.suspend(() => {
-    let answer: Exit.Exit<void, E | LedgerUnavailable> | undefined
-    let resume: ((exit: Exit.Exit<void, E | LedgerUnavailable>) => void) | undefined
-    const request: Request = {
-      job: job as Job<unknown>,
-      complete: (exit) => {
-        if (answer !== undefined) return
-        answer = exit as Exit.Exit<void, E | LedgerUnavailable>
-        resume?.(answer)
-      }
-    }
+const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: number) => {
+  const enqueue = <E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> => {
+    const waiter = new Waiter(job as Job<unknown>)
     const answered = Effect.callback<void, E | LedgerUnavailable>((resumeFiber) => {
-      if (answer !== undefined) resumeFiber(answer)
-      else resume = resumeFiber
+      if (waiter.answer !== undefined) resumeFiber(waiter.answer as Exit.Exit<void, E | LedgerUnavailable>)
+      else waiter.resume = resumeFiber as (exit: Exit.Exit<void, unknown>) => void
     })
     if (admission === "failFast") {
-      return Queue.offerUnsafe(queue, request)
+      return Queue.offerUnsafe(queue, waiter)
         ? answered
         : Effect.fail(unavailable(`ledger overloaded (${queueSizeMax} requests waiting) or shut down`))
     }
     return Effect.flatMap(
-      Queue.offer(queue, request),
+      Queue.offer(queue, waiter),
       (offered) => offered ? answered : Effect.fail(unavailable("ledger shut down"))
     )
-  })
+  }
+  const submit = <E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> =>
+    Effect.suspend(() => enqueue(job, admission))
+  return Object.assign(submit, { enqueue })
+}
 
 // ---------------------------------------------------------------------------------------------
 // The service
@@ -198,19 +211,19 @@ const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): Ledge
     Effect.suspend(() => {
       const problem = transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds)
       if (problem !== undefined) return dieIf(problem)
-      return transfers.length > 0 ? submit((tx) => tx.createTransfers(transfers, timeoutSeconds), "failFast") : Effect.void
+      return transfers.length > 0 ? submit.enqueue((tx) => tx.createTransfers(transfers, timeoutSeconds), "failFast") : Effect.void
     }),
   post: (ids) =>
     Effect.suspend(() => {
       const problem = pendingChainProblem(ids)
       if (problem !== undefined) return dieIf(problem)
-      return ids.length > 0 ? submit((tx) => tx.post(ids), "wait") : Effect.void
+      return ids.length > 0 ? submit.enqueue((tx) => tx.post(ids), "wait") : Effect.void
     }),
   voidPending: (ids) =>
     Effect.suspend(() => {
       const problem = pendingChainProblem(ids)
       if (problem !== undefined) return dieIf(problem)
-      return ids.length > 0 ? submit((tx) => tx.voidPending(ids), "wait") : Effect.void
+      return ids.length > 0 ? submit.enqueue((tx) => tx.voidPending(ids), "wait") : Effect.void
     }),
   transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
     yield* dieIf(transferChainProblem(transfers))
@@ -358,7 +371,7 @@ export const layerReadOnly = (options: { readonly filename: string }): Layer.Lay
       const resolved: Resolved = { ...defaults, ...options }
       const db = yield* acquireDatabase(resolved, openReadOnly)
       const store = makeStore(db, resolved)
-      const service = makeService(store, () => readOnlyWrite)
+      const service = makeService(store, Object.assign(() => readOnlyWrite, { enqueue: () => readOnlyWrite }))
       return service
     })
   )

@@ -88,28 +88,52 @@ export interface Tx {
 
 const defect = (message: string): Exit.Exit<never> => Exit.die(new LedgerDefect(message))
 
-export const makeTx = (sql: Statements, scope: JobScope): Tx => ({
-  createAccounts: (accounts) => createAccounts(sql, scope, accounts),
-  createTransfers: (transfers, timeoutSeconds) => createTransfers(sql, scope, transfers, () => timeoutSeconds),
-  createChain: (transfers) => createTransfers(sql, scope, transfers, (i) => transfers[i]!.timeoutSeconds),
+/**
+ * A job's operations over one scope. A class rather than an object of closures: one object per
+ * job (two jobs per forwarded packet) instead of eight.
+ */
+class SqliteTx implements Tx {
+  readonly sql: Statements
+  readonly scope: JobScope
+  constructor(sql: Statements, scope: JobScope) {
+    this.sql = sql
+    this.scope = scope
+  }
+  createAccounts(accounts: ReadonlyArray<AccountSpec>) {
+    return createAccounts(this.sql, this.scope, accounts)
+  }
+  createTransfers(transfers: ReadonlyArray<TransferSpec>, timeoutSeconds: number | undefined) {
+    return createTransfers(this.sql, this.scope, transfers, timeoutSeconds)
+  }
+  createChain(transfers: ReadonlyArray<ChainTransfer>) {
+    return createTransfers(this.sql, this.scope, transfers, (i) => transfers[i]!.timeoutSeconds)
+  }
   // `classify` only produces post failures when posting and `PendingAlreadyPosted` when voiding.
-  post: (ids) => resolvePending(sql, scope, ids, true) as Exit.Exit<void, PostFailure>,
-  voidPending: (ids) => resolvePending(sql, scope, ids, false) as Exit.Exit<void, PendingAlreadyPosted>,
-  expireDue: (limit) => {
+  post(ids: ReadonlyArray<bigint>) {
+    return resolvePending(this.sql, this.scope, ids, true) as Exit.Exit<void, PostFailure>
+  }
+  voidPending(ids: ReadonlyArray<bigint>) {
+    return resolvePending(this.sql, this.scope, ids, false) as Exit.Exit<void, PendingAlreadyPosted>
+  }
+  expireDue(limit: number) {
+    const { scope, sql } = this
     const now = scope.nextTimestamp()
     if (now < scope.expiries.earliestNs) return Exit.void
     const rows = sql.selectDue.all(now, limit) as Array<SqlRow>
     for (const row of rows) resolve(sql, scope, decodeTransfer(row), TransferState.expired, now)
     if (rows.length < limit) scope.expiries.earliestNs = readEarliestExpiry(sql)
     return Exit.void
-  },
-  voidAllPending: (limit) => {
+  }
+  voidAllPending(limit: number) {
+    const { scope, sql } = this
     const now = scope.nextTimestamp()
     const rows = sql.selectPending.all(limit) as Array<SqlRow>
     for (const row of rows) resolve(sql, scope, decodeTransfer(row), TransferState.voided, now)
     return rows.length
   }
-})
+}
+
+export const makeTx = (sql: Statements, scope: JobScope): Tx => new SqliteTx(sql, scope)
 
 export const expireDue = (limit: number): Job<never> => (tx) => tx.expireDue(limit)
 
@@ -152,6 +176,7 @@ interface NewTransfer {
   readonly spec: TransferSpec
   readonly flags: number
   readonly timestamp: bigint
+  readonly timeoutSeconds: number | undefined
 }
 
 type Step = NewTransfer | "exists" | Exit.Exit<never, InsufficientBalance>
@@ -162,11 +187,11 @@ const stepTransfer = (
   scope: JobScope,
   spec: TransferSpec,
   flags: number,
-  timeoutSeconds: number
+  timeoutSeconds: number | undefined
 ): Step => {
   const existing = scope.transfer(spec.id)
   if (existing !== undefined) {
-    return sameTransfer(existing, spec, flags, timeoutSeconds)
+    return sameTransfer(existing, spec, flags, timeoutSeconds ?? 0)
       ? "exists"
       : defect(`transfer ${spec.id} exists with different fields`)
   }
@@ -186,7 +211,7 @@ const stepTransfer = (
   const pending = (flags & TransferFlagBits.pending) !== 0
   scope.putAccount(debitFor(debit, spec.amount, pending))
   scope.putAccount(creditFor(credit, spec.amount, pending))
-  return { spec, flags, timestamp: scope.nextTimestamp() }
+  return { spec, flags, timestamp: scope.nextTimestamp(), timeoutSeconds }
 }
 
 const insufficient = (
@@ -200,33 +225,31 @@ const insufficient = (
   return Exit.fail(new InsufficientBalance({ accountId, transferId: spec.id, reason }))
 }
 
-/** `timeoutOf(i)`: the pending timeout of the i-th transfer, `undefined` for a posted one. */
+/**
+ * `timeoutOf`: the pending timeout of every transfer (`undefined`: posted), or of the i-th one (a
+ * chain); a number rather than a function when all share it (every packet: no closure per call).
+ */
 const createTransfers = (
   sql: Statements,
   scope: JobScope,
   transfers: ReadonlyArray<TransferSpec>,
-  timeoutOf: (index: number) => number | undefined
+  timeoutOf: number | undefined | ((index: number) => number | undefined)
 ): Exit.Exit<void, InsufficientBalance> => {
-  const created: Array<readonly [NewTransfer, number | undefined]> = []
+  const created: Array<NewTransfer> = []
   for (let i = 0; i < transfers.length; i++) {
-    const timeoutSeconds = timeoutOf(i)
+    const timeoutSeconds = typeof timeoutOf === "function" ? timeoutOf(i) : timeoutOf
     const flags = transferFlags(i, transfers.length, timeoutSeconds !== undefined)
-    const step = stepTransfer(sql, scope, transfers[i]!, flags, timeoutSeconds ?? 0)
+    const step = stepTransfer(sql, scope, transfers[i]!, flags, timeoutSeconds)
     if (step === "exists") continue
     if (Exit.isExit(step)) return step
-    created.push([step, timeoutSeconds])
+    created.push(step)
   }
-  for (const [transfer, timeoutSeconds] of created) insertTransfer(sql, scope, transfer, timeoutSeconds)
+  for (const transfer of created) insertTransfer(sql, scope, transfer)
   return Exit.void
 }
 
-const insertTransfer = (
-  sql: Statements,
-  scope: JobScope,
-  transfer: NewTransfer,
-  timeoutSeconds: number | undefined
-): void => {
-  const { flags, spec, timestamp } = transfer
+const insertTransfer = (sql: Statements, scope: JobScope, transfer: NewTransfer): void => {
+  const { flags, spec, timeoutSeconds, timestamp } = transfer
   const expiresAt = timeoutSeconds === undefined ? null : timestamp + BigInt(timeoutSeconds) * nsPerSecond
   sql.insertTransfer.run(
     spec.id.toString(),

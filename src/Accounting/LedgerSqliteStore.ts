@@ -209,6 +209,41 @@ interface PendingCache {
   readonly clear: () => void
 }
 
+/**
+ * One job's scope: its overlay of account rows (made on the first write) over the shared cache. A
+ * class rather than an object of closures: one object per job, two jobs per forwarded packet.
+ */
+class Overlay implements JobScope {
+  rows: Map<bigint, AccountRow> | undefined = undefined
+  readonly loadAccount: (id: bigint) => AccountRow | undefined
+  readonly transfer: (id: bigint) => TransferRow | undefined
+  readonly pendingCreated: (row: TransferRow) => void
+  readonly pendingResolved: (id: bigint) => void
+  readonly nextTimestamp: () => bigint
+  readonly expiries: ExpiryWatermark
+  constructor(
+    loadAccount: (id: bigint) => AccountRow | undefined,
+    loadTransfer: (id: bigint) => TransferRow | undefined,
+    pendingCache: PendingCache,
+    nextTimestamp: () => bigint,
+    expiries: ExpiryWatermark
+  ) {
+    this.loadAccount = loadAccount
+    this.transfer = loadTransfer
+    this.pendingCreated = pendingCache.created
+    this.pendingResolved = pendingCache.resolved
+    this.nextTimestamp = nextTimestamp
+    this.expiries = expiries
+  }
+  account(id: bigint): AccountRow | undefined {
+    return this.rows?.get(id) ?? this.loadAccount(id)
+  }
+  putAccount(row: AccountRow): void {
+    this.rows ??= new Map()
+    this.rows.set(row.id, row)
+  }
+}
+
 /** An unguarded job threw: the attempt is abandoned and the batch re-run guarded. */
 class JobThrew {
   readonly cause: unknown
@@ -238,16 +273,7 @@ const makeBatch = (
   }
 
   const run = <E>(job: Job<E>): Exit.Exit<void, E | LedgerUnavailable> => {
-    const overlay = new Map<bigint, AccountRow>()
-    const scope: JobScope = {
-      account: (id) => overlay.get(id) ?? loadAccount(id),
-      putAccount: (row) => overlay.set(row.id, row),
-      transfer: loadTransfer,
-      pendingCreated: pendingCache.created,
-      pendingResolved: pendingCache.resolved,
-      nextTimestamp,
-      expiries
-    }
+    const scope = new Overlay(loadAccount, loadTransfer, pendingCache, nextTimestamp, expiries)
     if (!guarded) {
       let exit: Exit.Exit<void, E>
       try {
@@ -255,14 +281,14 @@ const makeBatch = (
       } catch (error) {
         throw new JobThrew(error)
       }
-      if (Exit.isSuccess(exit)) merge(overlay)
+      if (Exit.isSuccess(exit) && scope.rows !== undefined) merge(scope.rows)
       return exit
     }
     sql.savepoint.run()
     try {
       const exit = job(makeTx(sql, scope))
       sql.release.run()
-      if (Exit.isSuccess(exit)) merge(overlay)
+      if (Exit.isSuccess(exit) && scope.rows !== undefined) merge(scope.rows)
       return exit
     } catch (error) {
       sql.rollbackToSavepoint.run()
