@@ -57,18 +57,43 @@ export const accountIdFor: (label: string) => bigint = remembered((label) => {
 
 const assetKey = (asset: Asset): string => `${asset.code}:${asset.scale}`
 
+/**
+ * `derive` remembered by asset code and scale without building the label (no string per call:
+ * the packet path asks for its assets' ledger and liquidity account on every packet). Up to
+ * `derivedIdsCachedMax` assets, then forgets them all at once.
+ */
+const rememberedByAsset = <A>(derive: (asset: Asset) => A) => {
+  const byCode = new Map<string, Map<number, A>>()
+  let size = 0
+  return (asset: Asset): A => {
+    const hit = byCode.get(asset.code)?.get(asset.scale)
+    if (hit !== undefined) return hit
+    const value = derive(asset)
+    if (size >= derivedIdsCachedMax) {
+      byCode.clear()
+      size = 0
+    }
+    let byScale = byCode.get(asset.code)
+    if (byScale === undefined) byCode.set(asset.code, byScale = new Map())
+    byScale.set(asset.scale, value)
+    size++
+    return value
+  }
+}
+
 const ledgerOfKey = remembered((key) => {
   const n = digest(`ledger:${key}`).readUInt32BE(0)
   return n === 0 ? 1 : n
 })
 
 /** The ledger (u32, non-zero) that holds an asset's accounts. */
-export const ledgerOf = (asset: Asset): number => ledgerOfKey(assetKey(asset))
+export const ledgerOf: (asset: Asset) => number = rememberedByAsset((asset) => ledgerOfKey(assetKey(asset)))
 
 export const ids = {
-  assetLiquidity: (asset: Asset) => accountIdFor(`asset-liquidity:${assetKey(asset)}`),
+  assetLiquidity: rememberedByAsset((asset) => accountIdFor(`asset-liquidity:${assetKey(asset)}`)),
   settlement: (asset: Asset) => accountIdFor(`settlement:${assetKey(asset)}`),
-  peerLiquidity: (peerId: string) => accountIdFor(`peer-liquidity:${peerId}`),
+  // Remembered by the id itself too: no label string per packet.
+  peerLiquidity: remembered((peerId) => accountIdFor(`peer-liquidity:${peerId}`)),
   creditLine: (peerId: string) => accountIdFor(`credit-line:${peerId}`),
   walletAddress: (id: string) => accountIdFor(`wallet-address:${id}`),
   incomingPayment: (id: string) => accountIdFor(`incoming-payment:${id}`),
@@ -148,30 +173,41 @@ export const packetTransfers = (
   destination: PacketLeg,
   newId: () => bigint
 ): ReadonlyArray<TransferSpec> => {
-  const transfer = (debitAccountId: bigint, creditAccountId: bigint, amount: bigint, asset: Asset): TransferSpec => ({
-    id: newId(),
-    debitAccountId,
-    creditAccountId,
-    amount,
-    ledger: ledgerOf(asset),
-    code: TransferCode.packet
-  })
   const legs: Array<TransferSpec> = []
   if (ledgerOf(source.asset) === ledgerOf(destination.asset)) {
     const liquidity = ids.assetLiquidity(source.asset)
     const common = source.amount < destination.amount ? source.amount : destination.amount
-    if (common > 0n) legs.push(transfer(source.accountId, destination.accountId, common, source.asset))
-    if (source.amount > common) legs.push(transfer(source.accountId, liquidity, source.amount - common, source.asset))
+    if (common > 0n) legs.push(packetTransfer(newId, source.accountId, destination.accountId, common, source.asset))
+    if (source.amount > common) {
+      legs.push(packetTransfer(newId, source.accountId, liquidity, source.amount - common, source.asset))
+    }
     if (destination.amount > common) {
-      legs.push(transfer(liquidity, destination.accountId, destination.amount - common, source.asset))
+      legs.push(packetTransfer(newId, liquidity, destination.accountId, destination.amount - common, source.asset))
     }
     return legs
   }
   if (source.amount > 0n) {
-    legs.push(transfer(source.accountId, ids.assetLiquidity(source.asset), source.amount, source.asset))
+    legs.push(packetTransfer(newId, source.accountId, ids.assetLiquidity(source.asset), source.amount, source.asset))
   }
   if (destination.amount > 0n) {
-    legs.push(transfer(ids.assetLiquidity(destination.asset), destination.accountId, destination.amount, destination.asset))
+    legs.push(
+      packetTransfer(newId, ids.assetLiquidity(destination.asset), destination.accountId, destination.amount, destination.asset)
+    )
   }
   return legs
 }
+
+const packetTransfer = (
+  newId: () => bigint,
+  debitAccountId: bigint,
+  creditAccountId: bigint,
+  amount: bigint,
+  asset: Asset
+): TransferSpec => ({
+  id: newId(),
+  debitAccountId,
+  creditAccountId,
+  amount,
+  ledger: ledgerOf(asset),
+  code: TransferCode.packet
+})
