@@ -150,7 +150,8 @@ export const makeHandler = (options: HandlerOptions) => (request: IncomingMessag
       response.off("close", onClose)
       if (Exit.isSuccess(exit)) {
         const reply = encodeReply(exit.value)
-        response.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(reply.length) })
+        // A flat array: node:http takes it as is (no header object per answer).
+        response.writeHead(200, ["content-type", "application/octet-stream", "content-length", String(reply.length)])
         response.end(reply)
       } else if (!response.destroyed) {
         // Interrupted (client gone, or shutdown after the drain timeout): nobody gets an answer.

@@ -11,6 +11,7 @@
  * the caller's concern (the deliver stage).
  */
 import { Clock, Effect, Layer, Redacted } from "effect"
+import { type Deadline, Deadlines } from "./Deadlines.ts"
 import { Http1Pool } from "./Http1Client.ts"
 import { defaultResponseLimits } from "./Http1Response.ts"
 import { NodeConfigService, type PeerConfig } from "../Config.ts"
@@ -93,14 +94,16 @@ const requestBytes = (head: Buffer, body: Uint8Array): Buffer => {
 }
 
 /**
- * One request, failing with R00 when `timeoutMs` has passed: the deadline timer aborts the
- * exchange (destroying its socket if it has one, since a late reply on it could be taken for the
- * next request's); interruption of the fiber aborts it too. One `callback` with its own timer
- * rather than `Effect.timeoutOrElse`, whose race costs 7–9 µs more per packet (docs/performance/hot-path.md).
- * The duration comes from the packet's expiry read on Effect's `Clock`; the timer is real, like the
- * I/O it bounds.
+ * One request, failing with R00 when `timeoutMs` has passed: the deadline aborts the exchange
+ * (destroying its socket if it has one, since a late reply on it could be taken for the next
+ * request's); interruption of the fiber aborts it too. One `callback` with its own deadline
+ * rather than `Effect.timeoutOrElse`, whose race costs 7–9 µs more per packet, and the deadline on
+ * the client's one timer (`Deadlines`) rather than a `setTimeout` per request
+ * (docs/performance/hot-path.md). The duration comes from the packet's expiry read on Effect's
+ * `Clock`; the timer is real, like the I/O it bounds.
  */
 const request = (
+  deadlines: Deadlines,
   target: Target,
   peer: PeerConfig,
   prepare: Uint8Array,
@@ -108,11 +111,11 @@ const request = (
 ): Effect.Effect<Uint8Array, PeerUnreachable | Expired | InternalError> =>
   Effect.callback((resume) => {
     let settled = false
-    let timer: ReturnType<typeof setTimeout> | undefined
+    let deadline: Deadline | undefined
     const exchange = target.pool.request(requestBytes(target.head, prepare), (error, status, body) => {
       if (settled) return
       settled = true
-      clearTimeout(timer)
+      if (deadline !== undefined) deadlines.cancel(deadline)
       resume(
         error !== undefined ?
           Effect.fail(
@@ -126,16 +129,16 @@ const request = (
       )
     })
     if (settled) return
-    timer = setTimeout(() => {
+    deadline = deadlines.add(timeoutMs, () => {
       settled = true
       exchange.abort()
       resume(Effect.fail(new Expired({ reason: `no reply from peer ${peer.id} before expiry` })))
-    }, timeoutMs)
+    })
     // Run if the fiber is interrupted while waiting: a finalizer rather than the AbortSignal
     // (Effect makes an AbortController per call only when the register function asks for one).
     return Effect.sync(() => {
       settled = true
-      clearTimeout(timer)
+      deadlines.cancel(deadline!)
       exchange.abort()
     })
   })
@@ -143,6 +146,7 @@ const request = (
 export const make = (options: PeerClientOptions) =>
   Effect.gen(function*() {
     const targets = new Map<string, Target>()
+    const deadlines = new Deadlines()
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => Promise.allSettled([...targets.values()].map((target) => target.pool.close())))
     )
@@ -176,7 +180,7 @@ export const make = (options: PeerClientOptions) =>
         if (target.invalid !== undefined) {
           return Effect.fail(new PeerUnreachable({ reason: `peer ${peer.id}: ${target.invalid}` }))
         }
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => request(target, peer, prepare, Math.max(0, deadlineMs - now)))
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => request(deadlines, target, peer, prepare, Math.max(0, deadlineMs - now)))
       })
     return PeerClient.of({ send })
   })

@@ -1,0 +1,70 @@
+/**
+ * The peer client's deadlines on one timer (src/Http/Deadlines.ts): each fires once, never before
+ * its delay on the monotonic clock, in deadline order; a cancelled one never fires and leaves at
+ * once (the heap holds only what waits); the timer is gone when nothing waits.
+ */
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { Deadlines } from "../../src/Http/Deadlines.ts"
+
+/** Resolves once `done()` is true, polling; fails after a generous bound (a loaded machine). */
+const until = (done: () => boolean, boundMs = 20_000) =>
+  new Promise<void>((resolve, reject) => {
+    const started = Date.now()
+    const poll = () => {
+      if (done()) return resolve()
+      if (Date.now() - started > boundMs) return reject(new Error("condition not reached"))
+      setTimeout(poll, 5)
+    }
+    poll()
+  })
+
+describe("Deadlines", () => {
+  it("fires every deadline once, not early, in order; cancelled ones never", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ delayMs: fc.integer({ min: 0, max: 40 }), cancel: fc.boolean() }), { minLength: 1, maxLength: 60 }),
+        async (specs) => {
+          const deadlines = new Deadlines()
+          const fired: Array<{ readonly i: number; readonly at: number; readonly late: number }> = []
+          const entries = specs.map((spec, i) => {
+            const entry = deadlines.add(spec.delayMs, () => fired.push({ i, at: entry.at, late: performance.now() - entry.at }))
+            return entry
+          })
+          specs.forEach((spec, i) => {
+            if (spec.cancel) deadlines.cancel(entries[i]!)
+          })
+          const expected = specs.filter((spec) => !spec.cancel).length
+          expect(deadlines.size).toBe(expected)
+          await until(() => fired.length >= expected)
+          await new Promise((resolve) => setTimeout(resolve, 50)) // nothing more may fire
+          expect(fired.map((f) => f.i).sort((a, b) => a - b)).toEqual(
+            specs.flatMap((spec, i) => spec.cancel ? [] : [i])
+          )
+          for (const f of fired) expect(f.late).toBeGreaterThanOrEqual(0)
+          for (let k = 1; k < fired.length; k++) expect(fired[k]!.at).toBeGreaterThanOrEqual(fired[k - 1]!.at)
+          expect(deadlines.size).toBe(0)
+          for (const entry of entries) deadlines.cancel(entry) // a no-op once fired or cancelled
+          expect(deadlines.size).toBe(0)
+        }
+      ),
+      { numRuns: 15 }
+    )
+  })
+
+  it("cancelling leaves the heap at once, in any order", () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 60_000, max: 120_000 }), { maxLength: 200 }), fc.infiniteStream(fc.nat()), (delays, picks) => {
+        const deadlines = new Deadlines()
+        const waiting = delays.map((delay) => deadlines.add(delay, () => expect.unreachable("must not fire")))
+        const picked = picks[Symbol.iterator]()
+        while (waiting.length > 0) {
+          const [entry] = waiting.splice(picked.next().value! % waiting.length, 1)
+          deadlines.cancel(entry!)
+          expect(deadlines.size).toBe(waiting.length)
+        }
+        expect(deadlines.size).toBe(0)
+      })
+    )
+  })
+})
