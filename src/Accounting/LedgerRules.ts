@@ -71,24 +71,34 @@ const plus = (value: bigint, delta: bigint | undefined, field: Field, id: bigint
   delta === undefined ? value : checked(value + delta, field, id)
 
 /** The account with `delta` added to each field named; u128 overflow or underflow is a defect. */
-export const adjust = (row: AccountRow, delta: Partial<Record<Field, bigint>>): AccountRow => ({
+export const adjust = (row: AccountRow, delta: Partial<Record<Field, bigint>>): AccountRow =>
+  adjustBy(row, delta.debitsPending, delta.debitsPosted, delta.creditsPending, delta.creditsPosted)
+
+/** `adjust` with the deltas as arguments (`undefined`: unchanged): no delta object per call. */
+const adjustBy = (
+  row: AccountRow,
+  debitsPending: bigint | undefined,
+  debitsPosted: bigint | undefined,
+  creditsPending: bigint | undefined,
+  creditsPosted: bigint | undefined
+): AccountRow => ({
   ...row,
-  debitsPending: plus(row.debitsPending, delta.debitsPending, "debitsPending", row.id),
-  debitsPosted: plus(row.debitsPosted, delta.debitsPosted, "debitsPosted", row.id),
-  creditsPending: plus(row.creditsPending, delta.creditsPending, "creditsPending", row.id),
-  creditsPosted: plus(row.creditsPosted, delta.creditsPosted, "creditsPosted", row.id)
+  debitsPending: plus(row.debitsPending, debitsPending, "debitsPending", row.id),
+  debitsPosted: plus(row.debitsPosted, debitsPosted, "debitsPosted", row.id),
+  creditsPending: plus(row.creditsPending, creditsPending, "creditsPending", row.id),
+  creditsPosted: plus(row.creditsPosted, creditsPosted, "creditsPosted", row.id)
 })
 
 /** What a new transfer does to its debit and credit account. */
 export const debitFor = (row: AccountRow, amount: bigint, pending: boolean): AccountRow =>
-  adjust(row, pending ? { debitsPending: amount } : { debitsPosted: amount })
+  pending ? adjustBy(row, amount, undefined, undefined, undefined) : adjustBy(row, undefined, amount, undefined, undefined)
 
 export const creditFor = (row: AccountRow, amount: bigint, pending: boolean): AccountRow =>
-  adjust(row, pending ? { creditsPending: amount } : { creditsPosted: amount })
+  pending ? adjustBy(row, undefined, undefined, amount, undefined) : adjustBy(row, undefined, undefined, undefined, amount)
 
 /** What resolving a pending transfer does: posting moves pending to posted, voiding releases it. */
 export const resolveDebit = (row: AccountRow, amount: bigint, post: boolean): AccountRow =>
-  adjust(row, post ? { debitsPending: -amount, debitsPosted: amount } : { debitsPending: -amount })
+  adjustBy(row, -amount, post ? amount : undefined, undefined, undefined)
 
 export const resolveCredit = (row: AccountRow, amount: bigint, post: boolean): AccountRow =>
-  adjust(row, post ? { creditsPending: -amount, creditsPosted: amount } : { creditsPending: -amount })
+  adjustBy(row, undefined, undefined, -amount, post ? amount : undefined)
