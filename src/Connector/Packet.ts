@@ -128,6 +128,20 @@ class Reader {
     return length === undefined ? undefined : this.take(length)
   }
 
+  /** `length` bytes as latin1 text (`latin1Slice`), without a view of them in between. */
+  text(length: number): string | undefined {
+    if (length > this.remaining) return undefined
+    const text = latin1Slice.call(this.bytes, this.offset, this.offset + length)
+    this.offset += length
+    return text
+  }
+
+  /** `varBytes` as latin1 text (addresses: no view per field). */
+  varText(): string | undefined {
+    const length = this.length()
+    return length === undefined ? undefined : this.text(length)
+  }
+
   /** Two 32-bit halves read as numbers, then one or two BigInts (a shift and an or per byte made ~24). */
   u64(): bigint | undefined {
     if (this.remaining < 8) return undefined
@@ -140,8 +154,7 @@ class Reader {
   }
 }
 
-/** Each byte as the character of that code (latin1): one string, not one per character. */
-const ascii = (bytes: Uint8Array): string => latin1Slice.call(bytes, 0, bytes.length)
+/** Bytes as the characters of those codes (latin1): one string, not one per character. */
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string })
   .latin1Slice
 
@@ -228,9 +241,8 @@ const formatTimestampSlow = (epochMs: number): string => {
 }
 
 const readAddress = (reader: Reader, field: string): string | DecodeFailure => {
-  const bytes = reader.varBytes()
-  if (bytes === undefined) return failure(`truncated ${field}`)
-  const address = ascii(bytes)
+  const address = reader.varText()
+  if (address === undefined) return failure(`truncated ${field}`)
   return isValidAddress(address) ? address : failure(`invalid ${field} address`)
 }
 
@@ -247,9 +259,9 @@ export const decodePrepare = (bytes: Uint8Array): Prepare | DecodeFailure => {
   if (isDecodeFailure(reader)) return reader
   const amount = reader.u64()
   if (amount === undefined) return failure("truncated amount")
-  const timestamp = reader.take(timestampLength)
+  const timestamp = reader.text(timestampLength)
   if (timestamp === undefined) return failure("truncated expiresAt")
-  const expiresAt = parseTimestamp(ascii(timestamp))
+  const expiresAt = parseTimestamp(timestamp)
   if (expiresAt === undefined) return failure("invalid expiresAt timestamp")
   const executionCondition = reader.take(32)
   if (executionCondition === undefined) return failure("truncated executionCondition")
@@ -275,13 +287,11 @@ const codePattern = /^[FTR][0-9A-Z]{2}$/
 export const decodeReject = (bytes: Uint8Array): Reject | DecodeFailure => {
   const reader = openEnvelope(bytes, PacketType.Reject)
   if (isDecodeFailure(reader)) return reader
-  const codeBytes = reader.take(3)
-  if (codeBytes === undefined) return failure("truncated code")
-  const code = ascii(codeBytes)
+  const code = reader.text(3)
+  if (code === undefined) return failure("truncated code")
   if (!codePattern.test(code)) return failure("invalid error code")
-  const triggeredByBytes = reader.varBytes()
-  if (triggeredByBytes === undefined) return failure("truncated triggeredBy")
-  const triggeredBy = ascii(triggeredByBytes)
+  const triggeredBy = reader.varText()
+  if (triggeredBy === undefined) return failure("truncated triggeredBy")
   // An empty triggeredBy is tolerated (some implementations send it), anything else must be valid.
   if (triggeredBy !== "" && !isValidAddress(triggeredBy)) return failure("invalid triggeredBy address")
   const messageBytes = reader.varBytes()
