@@ -406,7 +406,19 @@ const transferProblem = (transfer: TransferSpec): string | undefined => {
   return undefined
 }
 
+/**
+ * The first id (in order) that an earlier one repeats, reported. Short chains (every packet's) are
+ * compared pairwise, without a Set per call; long ones through a Set.
+ */
 const duplicateProblem = (ids: ReadonlyArray<bigint>): string | undefined => {
+  if (ids.length <= 16) {
+    for (let i = 1; i < ids.length; i++) {
+      for (let j = 0; j < i; j++) {
+        if (ids[i] === ids[j]) return `id ${ids[i]} appears twice in one chain`
+      }
+    }
+    return undefined
+  }
   const seen = new Set<bigint>()
   for (const id of ids) {
     if (seen.has(id)) return `id ${id} appears twice in one chain`
@@ -414,6 +426,19 @@ const duplicateProblem = (ids: ReadonlyArray<bigint>): string | undefined => {
   }
   return undefined
 }
+
+/** The first problem `problemOf` finds among `items`, in order (no array of answers per call). */
+const firstProblem = <A>(items: ReadonlyArray<A>, problemOf: (item: A) => string | undefined): string | undefined => {
+  for (const item of items) {
+    const problem = problemOf(item)
+    if (problem !== undefined) return problem
+  }
+  return undefined
+}
+
+const transferIdOf = (transfer: TransferSpec): bigint => transfer.id
+
+const pendingIdProblem = (id: bigint): string | undefined => isValidId(id) ? undefined : `pending id out of range: ${id}`
 
 const chainLengthProblem = (length: number): string | undefined =>
   length > chainLengthMax ? `chain of ${length} exceeds chainLengthMax ${chainLengthMax}` : undefined
@@ -430,8 +455,8 @@ export const accountsProblem = (accounts: ReadonlyArray<AccountSpec>): string | 
 /** Why a transfer chain is invalid, or `undefined`. Pure. */
 export const transferChainProblem = (transfers: ReadonlyArray<TransferSpec>): string | undefined =>
   chainLengthProblem(transfers.length) ??
-    transfers.map(transferProblem).find((problem) => problem !== undefined) ??
-    duplicateProblem(transfers.map((transfer) => transfer.id))
+    firstProblem(transfers, transferProblem) ??
+    (transfers.length < 2 ? undefined : duplicateProblem(transfers.map(transferIdOf)))
 
 /** Why a mixed chain is invalid (its transfers, or a pending transfer's timeout), or `undefined`. Pure. */
 export const mixedChainProblem = (transfers: ReadonlyArray<ChainTransfer>): string | undefined =>
@@ -448,9 +473,7 @@ export const lookupProblem = (ids: ReadonlyArray<bigint>): string | undefined =>
 
 /** Why a chain of pending ids to post or void is invalid, or `undefined`. Pure. */
 export const pendingChainProblem = (ids: ReadonlyArray<bigint>): string | undefined =>
-  chainLengthProblem(ids.length) ??
-    ids.map((id) => isValidId(id) ? undefined : `pending id out of range: ${id}`).find((p) => p !== undefined) ??
-    duplicateProblem(ids)
+  chainLengthProblem(ids.length) ?? firstProblem(ids, pendingIdProblem) ?? duplicateProblem(ids)
 
 /** Why a reservation timeout is invalid, or `undefined`. Pure. */
 export const timeoutProblem = (timeoutSeconds: number): string | undefined =>

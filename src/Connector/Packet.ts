@@ -189,11 +189,13 @@ let formattedSecond = ""
 /** `YYYYMMDDHHmmssfff` in UTC; must name a real instant (no 2021-02-30). */
 export const parseTimestamp = (text: string): number | undefined => {
   if (!digitsOnly.test(text)) return undefined
-  const second = text.slice(0, 14)
-  if (second === parsedSecond) return parsedSecondMs + Number(text.slice(14, 17))
+  // Same second as the last one: the milliseconds from the last three digits, without slices.
+  if (parsedSecond !== "" && text.startsWith(parsedSecond)) {
+    return parsedSecondMs + (text.charCodeAt(14) - 48) * 100 + (text.charCodeAt(15) - 48) * 10 + (text.charCodeAt(16) - 48)
+  }
   const time = parseTimestampSlow(text)
   if (time !== undefined) {
-    parsedSecond = second
+    parsedSecond = text.slice(0, 14)
     parsedSecondMs = time - (time % 1000 + 1000) % 1000
   }
   return time

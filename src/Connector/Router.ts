@@ -42,7 +42,10 @@ export const makeRouteTable = (peers: ReadonlyArray<PeerConfig>): RouteTable => 
       if (routes !== undefined) {
         // The longest matching prefix decides: we never fall back to a shorter prefix to avoid
         // the source, since that would route around the source's own more specific claim.
-        return routes.find((route) => route.peerId !== sourcePeerId)
+        for (const route of routes) {
+          if (route.peerId !== sourcePeerId) return route
+        }
+        return undefined
       }
       const dot = prefix.lastIndexOf(".")
       if (dot <= 0) return undefined
