@@ -181,4 +181,24 @@ describe("LedgerReservation: hand-off to local receivers", () => {
       yield* Effect.exit(atNow(ledgerReservation(ledger, metrics, receivers)(failing.handler)(toPeer)))
       expect(log).toEqual(["reserve", "post", "reserve", "void"])
     }))
+
+  it.effect("with post-after-reply, the post and the receiver's settlement go through it, in that order; a void does not", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const { ledger } = scriptedLedger(log)
+      const { receivers } = settleSpy(log)
+      const deferred: Array<Effect.Effect<void>> = []
+      // Holds the post back, as the TigerBeetle profile's background fibers do until they run.
+      const postAfterReply = (post: Effect.Effect<void>) => Effect.sync(() => void deferred.push(post))
+      const stage = ledgerReservation(ledger, metrics, receivers, postAfterReply)
+      expect(yield* atNow(stage(spy<Timed>().handler)(local))).toEqual(fulfill)
+      expect(log).toEqual(["reserve"])
+      expect(deferred).toHaveLength(1)
+      yield* deferred[0]!
+      expect(log).toEqual(["reserve", "post", "settle:posted"])
+      const failing = spy<Timed>(() => Effect.fail(new InternalError({ reason: "x" })))
+      yield* Effect.exit(atNow(stage(failing.handler)(local)))
+      expect(log).toEqual(["reserve", "post", "settle:posted", "reserve", "void", "settle:voided"])
+      expect(deferred).toHaveLength(1)
+    }))
 })
