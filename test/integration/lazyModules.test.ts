@@ -87,5 +87,11 @@ describe("the embedded node's start", () => {
     ]) {
       expect(loadedFrom(loaded, lazy), lazy).toBe(false)
     }
+    // src imports effect by module path (`effect/Effect`, `effect/http/HttpRouter`, ...): the
+    // barrels (`effect`, `effect/http`, `effect/http-api`, `effect/sql`) would load every module of
+    // the package and keep their source in the heap (~13 MiB of RSS, docs/performance/memory.md).
+    for (const barrel of ["dist/index.js", "dist/http/index.js", "dist/http-api/index.js", "dist/sql/index.js"]) {
+      expect(loaded.filter((url) => url.endsWith(`/node_modules/effect/${barrel}`)), barrel).toEqual([])
+    }
   })
 })
