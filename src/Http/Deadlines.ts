@@ -12,6 +12,9 @@
  * `setTimeout` was, and cleared when nothing does.
  */
 
+/** The longest delay Node's `setTimeout` honours (2^31 − 1 ms, ~24.8 days). */
+const timerDelayMaxMs = 2_147_483_647
+
 export interface Deadline {
   /** Monotonic ms (`performance.now()`) at which `onExpire` runs. */
   readonly at: number
@@ -31,9 +34,9 @@ export class Deadlines {
     return this.heap.length
   }
 
-  /** Runs `onExpire` once `delayMs` have passed, unless `cancel` is called first. */
+  /** Runs `onExpire` once `delayMs` have passed (NaN or negative: at once), unless `cancel` is called first. */
   add(delayMs: number, onExpire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now() + Math.max(0, delayMs), onExpire, index: this.heap.length }
+    const deadline: Deadline = { at: performance.now() + (delayMs > 0 ? delayMs : 0), onExpire, index: this.heap.length }
     this.heap.push(deadline)
     this.up(deadline.index)
     if (deadline.at < this.armedAt) this.arm(deadline.at)
@@ -68,8 +71,9 @@ export class Deadlines {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.armedAt = at
     // Node's timers round to whole ms and may run a fraction early against `performance.now()`:
-    // `fire` then finds nothing due and arms again for the rest.
-    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(at - performance.now())))
+    // `fire` then finds nothing due and arms again for the rest. Node runs a delay past
+    // `timerDelayMaxMs` after 1 ms: a later deadline wakes at that bound and arms again.
+    this.timer = setTimeout(this.fire, Math.min(timerDelayMaxMs, Math.max(1, Math.ceil(at - performance.now()))))
   }
 
   private disarm(): void {

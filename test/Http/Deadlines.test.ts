@@ -67,4 +67,26 @@ describe("Deadlines", () => {
       })
     )
   })
+
+  it("a NaN or negative delay fires at once; a delay past Node's timer bound waits, without a busy timer", async () => {
+    // Node warns (TimeoutOverflowWarning) for each delay past its bound, then runs it after 1 ms.
+    const warnings: Array<string> = []
+    const onWarning = (warning: Error) => warnings.push(warning.name)
+    process.on("warning", onWarning)
+    const deadlines = new Deadlines()
+    const fired: Array<string> = []
+    const far = deadlines.add(3e9, () => fired.push("far"))
+    deadlines.add(Number.NaN, () => fired.push("nan"))
+    deadlines.add(-5, () => fired.push("negative"))
+    await until(() => fired.length >= 2)
+    expect(fired.sort()).toEqual(["nan", "negative"])
+    // Node would run a 3e9 ms setTimeout after 1 ms; the far deadline must still be waiting.
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    expect(fired).toHaveLength(2)
+    expect(deadlines.size).toBe(1)
+    deadlines.cancel(far)
+    expect(deadlines.size).toBe(0)
+    process.off("warning", onWarning)
+    expect(warnings).not.toContain("TimeoutOverflowWarning")
+  })
 })
