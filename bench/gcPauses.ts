@@ -6,7 +6,7 @@
  * each node's GC time per packet around a round as it reads its CPU time. One observer callback per
  * batch of GCs (a few hundred a second under load): measurement only, never loaded by the node itself.
  */
-import { writeFileSync } from "node:fs"
+import { renameSync, writeFileSync } from "node:fs"
 import { PerformanceObserver } from "node:perf_hooks"
 
 const file = process.env["BENCH_GC_FILE"]
@@ -21,7 +21,9 @@ if (file !== undefined && file !== "") {
   }).observe({ entryTypes: ["gc"] })
   const write = () => {
     try {
-      writeFileSync(file, `${totalMs} ${count}\n`)
+      // Written aside and renamed, so that the bench never reads a half-written file.
+      writeFileSync(`${file}.tmp`, `${totalMs} ${count}\n`)
+      renameSync(`${file}.tmp`, file)
     } catch {
       // best effort: a measurement must never take the node down
     }
