@@ -85,6 +85,73 @@ export const makePostAfterReply = Effect.gen(function*() {
   return run
 })
 
+/** Logs a post that failed after a fulfill, for reconciliation, and answers what became of the reservation. */
+const reportPostFailure = (pendingIds: ReadonlyArray<bigint>, cause: Cause.Cause<unknown>): Effect.Effect<SettleOutcome> => {
+  const failure = Cause.findErrorOption(cause)
+  const outcome: SettleOutcome = failure._tag === "Some" &&
+      (failure.value as { readonly _tag?: unknown })._tag !== "LedgerUnavailable" ?
+    "voided" :
+    "unknown"
+  return Effect.as(
+    Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
+      transferIds: pendingIds.map(String),
+      cause
+    }),
+    outcome
+  )
+}
+
+/**
+ * Posts a fulfilled packet's reservation and answers what became of it: `posted`; `voided` when the
+ * ledger says it can no longer be posted (expired, voided, unknown to it); `unknown` when the ledger
+ * did not answer. The retry (with its schedule) is built only after a first attempt failed with
+ * `LedgerUnavailable`: it then replays that failure to the retry, so attempts and delays are exactly
+ * those of retrying the first attempt.
+ *
+ * Built from the reservation's ids and expiry alone, outside the stage's per-packet closure: a post
+ * that runs after the reply (`postAfterReply`) keeps only these alive until the ledger answers, not
+ * the packet, its request and every closure of the stage (objects that outlive a scavenge are
+ * copied, and promoted into the old generation the concurrent marker traces;
+ * docs/performance/tigerbeetle.md).
+ */
+const postReservation = (
+  ledger: LedgerShape,
+  metrics: MetricsShape,
+  pendingIds: ReadonlyArray<bigint>,
+  expiresAtMs: number
+): Effect.Effect<SettleOutcome> => {
+  const attempt = timed(metrics, "post", ledger.post(pendingIds))
+  return Effect.matchCauseEffect(attempt, {
+    onSuccess: () => Effect.succeed<SettleOutcome>("posted"),
+    onFailure: (cause) => {
+      const failure = Cause.findErrorOption(cause)
+      if (failure._tag === "None" || failure.value._tag !== "LedgerUnavailable") return reportPostFailure(pendingIds, cause)
+      let replayed = false
+      const again = Effect.suspend(() => {
+        if (replayed) return attempt
+        replayed = true
+        return Effect.failCause(cause)
+      })
+      return again.pipe(
+        Effect.retry({
+          while: (error) => error._tag === "LedgerUnavailable",
+          schedule: Schedule.exponential("50 millis").pipe(
+            Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
+            Schedule.while(({ duration }) =>
+              Effect.map(
+                Clock.currentTimeMillis,
+                (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
+              )
+            )
+          )
+        }),
+        Effect.as<SettleOutcome>("posted"),
+        Effect.catchCause((cause) => reportPostFailure(pendingIds, cause))
+      )
+    }
+  })
+}
+
 export const ledgerReservation = (
   ledger: LedgerShape,
   metrics: MetricsShape,
@@ -138,61 +205,6 @@ export const ledgerReservation = (
       })
     })
 
-  const reportPostFailure = (cause: Cause.Cause<unknown>): Effect.Effect<SettleOutcome> => {
-    const failure = Cause.findErrorOption(cause)
-    const outcome: SettleOutcome = failure._tag === "Some" &&
-        (failure.value as { readonly _tag?: unknown })._tag !== "LedgerUnavailable" ?
-      "voided" :
-      "unknown"
-    return Effect.as(
-      Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
-        transferIds: pendingIds.map(String),
-        cause
-      }),
-      outcome
-    )
-  }
-
-  /**
-   * Answers what became of the reservation: `posted`; `voided` when the ledger says it can no longer
-   * be posted (expired, voided, unknown to it); `unknown` when the ledger did not answer. Built only
-   * when the packet was fulfilled, and the retry (with its schedule) only after a first attempt
-   * failed with `LedgerUnavailable`: it then replays that failure to the retry, so attempts and
-   * delays are exactly those of retrying the first attempt.
-   */
-  const post = (): Effect.Effect<SettleOutcome> => {
-    const attempt = timed(metrics, "post", ledger.post(pendingIds))
-    return Effect.matchCauseEffect(attempt, {
-      onSuccess: () => Effect.succeed<SettleOutcome>("posted"),
-      onFailure: (cause) => {
-        const failure = Cause.findErrorOption(cause)
-        if (failure._tag === "None" || failure.value._tag !== "LedgerUnavailable") return reportPostFailure(cause)
-        let replayed = false
-        const again = Effect.suspend(() => {
-          if (replayed) return attempt
-          replayed = true
-          return Effect.failCause(cause)
-        })
-        return again.pipe(
-          Effect.retry({
-            while: (error) => error._tag === "LedgerUnavailable",
-            schedule: Schedule.exponential("50 millis").pipe(
-              Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
-              Schedule.while(({ duration }) =>
-                Effect.map(
-                  Clock.currentTimeMillis,
-                  (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
-                )
-              )
-            )
-          }),
-          Effect.as<SettleOutcome>("posted"),
-          Effect.catchCause(reportPostFailure)
-        )
-      }
-    })
-  }
-
   /** Built only when the packet was not fulfilled. */
   const voidReservation = () =>
     timed(metrics, "void", ledger.voidPending(pendingIds)).pipe(
@@ -219,12 +231,20 @@ export const ledgerReservation = (
 
   const postThenSettle = postAfterReply ?? ((posting: Effect.Effect<void>) => posting)
 
+  /** Built only when the packet was fulfilled; a peer's packet has nothing to settle after the post. */
+  const postThenSettleReservation = (reserved: Timed): Effect.Effect<void> => {
+    const posting = postReservation(ledger, metrics, pendingIds, expiresAtMs)
+    return postThenSettle(
+      destination.kind === "local" ? Effect.flatMap(posting, (outcome) => settle(reserved, outcome)) : Effect.asVoid(posting)
+    )
+  }
+
   return Effect.acquireUseRelease(
     reserve,
     next,
     (reserved, exit) =>
       Exit.isSuccess(exit) ?
-        Effect.andThen(fulfilled, postThenSettle(Effect.flatMap(post(), (outcome) => settle(reserved, outcome)))) :
+        Effect.andThen(fulfilled, postThenSettleReservation(reserved)) :
         Effect.andThen(voidReservation(), refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
   )
 }
