@@ -10,7 +10,12 @@
  * variable in `ConfigSources.ts` (with the reading of the file's JSON-with-comments); token digests and the refused example secrets are in `ConfigSecrets.ts`.
  * Over 400 lines on purpose: the schema, defaults and resolution are easiest to keep in step side by side.
  */
-import { Context, Data, Effect, Layer, Redacted, Schema } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { readFileSync } from "node:fs"
 import { isValidAddress, u64 } from "./Connector/Packet.ts"
 import { defaultListenerLimits, type ListenerLimits } from "./Http/PublicListener.ts"

@@ -4,7 +4,7 @@
  * digests so that the production profile can refuse them (`Config.ts` cross-checks).
  */
 import { hash } from "node:crypto"
-import { Redacted } from "effect"
+import * as Redacted from "effect/Redacted"
 import type { NodeConfig } from "./Config.ts"
 
 export const hashToken = (token: string): string => hash("sha256", token, "hex")

@@ -8,7 +8,8 @@
  * are tightened at start. A directory that cannot be created or written stops the start-up with
  * one line naming it and the cause.
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"

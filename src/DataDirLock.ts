@@ -12,7 +12,10 @@
  * process (SQLite tracks its locks per file within a process). The holder's pid is written to
  * `<dataDir>/node.pid`, only to name it in the refusal message.
  */
-import { Context, Data, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"

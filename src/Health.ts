@@ -8,7 +8,10 @@
  * Each probe is bounded by `probeTimeoutMs` and they run concurrently, so a check answers within
  * that bound whatever is down. A dependency that fails or times out is `unavailable`.
  */
-import { Context, Effect, Layer, Redacted } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { Ledger } from "./Accounting/Ledger.ts"
 import { NodeConfigService } from "./Config.ts"
 import type * as RedisClient from "./Redis.ts"

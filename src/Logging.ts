@@ -9,7 +9,9 @@
  * next occurrence is again logged in full. At most `keysMax` messages are tracked at once; past
  * that, messages are logged as they come (nothing is lost). Info and lower pass through unchanged.
  */
-import { Cause, Effect, Logger } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 
 export interface AggregationOptions {
   /** Counting window per message. */

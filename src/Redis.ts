@@ -9,7 +9,9 @@
  * - The URL may carry a password: it is never logged nor put in an error.
  * - Scripts run with EVALSHA, falling back to EVAL (which caches them again) on NOSCRIPT.
  */
-import { Effect, Option, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { Redis } from "ioredis"
 import { Metrics } from "./Connector/Metrics.ts"
 import { createHash } from "node:crypto"

@@ -3,7 +3,11 @@
  * node with the layers it picks, run until SIGINT/SIGTERM (which closes everything gracefully).
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, Redacted, Runtime } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import { flushCompileCache } from "node:module"
 import { join } from "node:path"
 import { hashToken, loadConfig, type NodeConfig } from "./Config.ts"

@@ -3,13 +3,14 @@
  */
 import { Effect } from "effect"
 import { createServer } from "node:net"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Config from "../src/Config.ts"
 import { startAdminServer as startAdmin } from "./support/adminServer.ts"
 import { operatorUsage, parseAsset, requestFor, runOperatorCommand } from "../src/OperatorCli.ts"
+import { makeTempDir, removeTempDir } from "./support/tempDir.ts"
 
 const adminToken = "admin-token-for-cli-tests-000001"
 const usd = { code: "USD", scale: 2 }
@@ -138,13 +139,13 @@ describe("OperatorCli against a running admin API", () => {
   })
 
   it("without ADMIN_TOKEN uses the token the node generated in DATA_DIR/admin-token", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "cli-token-"))
+    const dataDir = makeTempDir("cli-token-")
     try {
       writeFileSync(join(dataDir, "admin-token"), `${adminToken}\n`, { mode: 0o600 })
       const result = await run("balances", [], { ADMIN_URL: server.url, DATA_DIR: dataDir })
       expect(result.code, result.err).toBe(0)
     } finally {
-      rmSync(dataDir, { recursive: true, force: true })
+      removeTempDir(dataDir)
     }
   })
 

@@ -4,14 +4,14 @@
  * each, exit 2 on bad usage, and no token ever printed.
  */
 import { Effect } from "effect"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Config from "../src/Config.ts"
 import { runOperatorCommand } from "../src/OperatorCli.ts"
 import { assetsUsage, peerPatch, peersUsage, ratesUsage, settingsRequest } from "../src/OperatorCliSettings.ts"
 import { type AdminServer, startAdminServer } from "./support/adminServer.ts"
+import { makeTempDir, removeTempDir } from "./support/tempDir.ts"
 
 const adminToken = "admin-token-for-cli-settings-01"
 const incomingToken = "bob-incoming-token-secret-0001"
@@ -19,7 +19,7 @@ const outgoingToken = "bob-outgoing-token-secret-0001"
 const usd = { code: "USD", scale: 2 }
 
 let server: AdminServer
-const dir = mkdtempSync(join(tmpdir(), "ops-cli-"))
+const dir = makeTempDir("ops-cli-")
 
 beforeAll(async () => {
   const config = await Effect.runPromise(Config.decodeConfig({
@@ -35,7 +35,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await server?.close()
-  rmSync(dir, { recursive: true, force: true })
+  removeTempDir(dir)
 })
 
 interface Run {

@@ -13,7 +13,7 @@
  *   node's own float in the destination asset pays out, and may not go below zero).
  */
 import { createHash } from "node:crypto"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Asset, NodeConfig, PeerConfig } from "../Config.ts"
 import {
   type AccountSpec,

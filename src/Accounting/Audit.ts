@@ -15,7 +15,8 @@
  * Against TigerBeetle the pages of accounts are read one request at a time, so on a busy cluster
  * the totals may mix moments; the embedded ledger's read-only layer reads one snapshot.
  */
-import { Effect, Option } from "effect"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import {
   type Account,
   type AccountBalance,

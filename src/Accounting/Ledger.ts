@@ -38,7 +38,9 @@
  * it below what is in use fails with `InsufficientBalance` on the liquidity account.
  */
 import { createHash } from "node:crypto"
-import { Context, Data, Effect } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 
 // ---------------------------------------------------------------------------------------------

@@ -37,7 +37,15 @@
  *   of old-generation heap that every major GC marks; an account beyond it is one indexed SELECT).
  * - `busyTimeoutMs` wait for a lock held by another connection (e.g. a long audit read).
  */
-import { Cause, Clock, Effect, Exit, Fiber, Layer, Option, Queue, Schedule } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import { DatabaseSync } from "node:sqlite"
 import {
   accountQueryProblem,

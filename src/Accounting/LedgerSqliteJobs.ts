@@ -2,7 +2,7 @@
  * The embedded ledger's jobs: what one request does inside a batch (see `LedgerSqliteStore.ts`).
  * Each operation decides in memory, against the job's overlay of account rows, before it writes.
  */
-import { Exit } from "effect"
+import * as Exit from "effect/Exit"
 import {
   type AccountSpec,
   type ChainTransfer,

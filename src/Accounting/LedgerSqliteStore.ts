@@ -13,7 +13,7 @@
  * Layout: `LedgerSqliteSchema.ts` (storage format, statements, row mapping), `LedgerSqliteJobs.ts`
  * (what one request does), `LedgerSqliteJournal.ts` (audit replay); this file runs batches.
  */
-import { Exit } from "effect"
+import * as Exit from "effect/Exit"
 import type { DatabaseSync } from "node:sqlite"
 import {
   type Account,

@@ -21,7 +21,11 @@
  *   (`linked_event_failed`) in TigerBeetle: it is re-submitted without those events, which is what
  *   the embedded ledger does in one step. Post and void transfers get fresh ids each round.
  */
-import { Clock, Duration, Effect, Layer, Option } from "effect"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import {
   type Client,
   CreateAccountStatus,

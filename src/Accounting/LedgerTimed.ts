@@ -5,7 +5,8 @@
  * hot path) and pass straight through here; every other call — account creation, operator money
  * movements (`createChain`, `transfer`), look-ups, balances, audits — is timed here.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { Metrics, type MetricsShape } from "../Connector/Metrics.ts"
 import { Ledger, type LedgerShape } from "./Ledger.ts"
 

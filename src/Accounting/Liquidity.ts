@@ -5,7 +5,8 @@
  *
  * Every movement carries a caller-chosen id so a retried request is not applied twice.
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type { Asset, NodeConfig } from "../Config.ts"
 import { ids, ledgerOf } from "./Accounts.ts"
 import { type AccountBalance, Ledger, TransferCode } from "./Ledger.ts"

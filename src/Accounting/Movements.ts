@@ -27,7 +27,8 @@
  * on one peer should not race each other.)
  */
 import { createHash } from "node:crypto"
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type { Asset } from "../Config.ts"
 import { ids, ledgerOf } from "./Accounts.ts"
 import {

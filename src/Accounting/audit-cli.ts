@@ -10,7 +10,10 @@
  * clean, 1 on any violation, 2 when the audit could not run (bad arguments, unreadable or foreign
  * file, unreachable cluster).
  */
-import { Cause, Effect, Exit, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import { parseArgs } from "node:util"
 import * as Audit from "./Audit.ts"
 import * as AuditTigerBeetle from "./AuditTigerBeetle.ts"

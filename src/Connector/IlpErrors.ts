@@ -5,7 +5,7 @@
  * The table `codeByTag` is typed as a total record over the error tags: adding an error without
  * giving it a code is a compile error. Stages fail with these errors; no stage builds a Reject.
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import { amountTooLargeData, emptyData, type Reject } from "./Packet.ts"
 
 /** F01: the bytes are not a valid ILP Prepare, or a protocol request (ILDCP, echo) is malformed. */

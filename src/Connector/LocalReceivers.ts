@@ -14,7 +14,9 @@
  * `layerNone` is the node without any local receiver (a pure forwarder): every address under our
  * own is unreachable (F02). The STREAM receiver layer (src/Stream) provides the real one.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { IlpError } from "./IlpErrors.ts"
 import type { Fulfill } from "./Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "./Stage.ts"

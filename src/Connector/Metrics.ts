@@ -21,7 +21,8 @@
  * peers get their own series (later ones count under `peer="_other"`), ledger operations and Redis
  * commands are the code's own names.
  */
-import { Context, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 import type { SourceAccount } from "./Account.ts"
 
 /** Bucket upper bounds, seconds. */

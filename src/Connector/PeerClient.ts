@@ -7,7 +7,8 @@
  * non-2xx status → T01 (`PeerUnreachable`); a reply too large to be an ILP packet → T00. Decoding
  * the reply is the deliver stage's concern.
  */
-import { Context, type Effect } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import type { PeerConfig } from "../Config.ts"
 import type { Expired, InternalError, PeerUnreachable } from "./IlpErrors.ts"
 

@@ -7,7 +7,9 @@
  * Tokens are compared by their SHA-256 digest: the table is keyed by digest, so the time a lookup
  * takes does not depend on how much of a guessed token matches a real one.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { hashToken, NodeConfigService, type PeerConfig } from "../Config.ts"
 import { peerAccount, type SourceAccount } from "./Account.ts"
 import { makeRouteTable, type RouteTable } from "./Router.ts"

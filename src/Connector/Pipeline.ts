@@ -7,7 +7,10 @@
  * only to the log. The ILP-over-HTTP server and the in-process plugin both call it, with the same
  * services, so both sources get exactly the same behaviour.
  */
-import { Cause, Context, Effect, Layer } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { Ledger } from "../Accounting/Ledger.ts"
 import { NodeConfigService } from "../Config.ts"
 import { PeerClient } from "./PeerClient.ts"

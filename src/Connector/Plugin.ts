@@ -17,7 +17,10 @@
  * - Nothing is ever sent *to* a local sender over this plugin (STREAM replies travel in the
  *   Fulfill/Reject data), so a registered data handler is never called.
  */
-import { Context, Effect, FiberSet, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
 import type { Asset } from "../Config.ts"
 import { NodeConfigService } from "../Config.ts"
 import type { SourceAccount } from "./Account.ts"

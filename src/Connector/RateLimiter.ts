@@ -24,7 +24,10 @@
  * Bounded: at most `accountsMax` buckets in memory; past that the least recently created bucket is
  * dropped (it refills to full, which errs on the side of letting a quiet account through).
  */
-import { Context, Data, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { RateLimitSettings, ThroughputLimitSettings } from "./Account.ts"
 
 // ---------------------------------------------------------------------------------------------

@@ -38,7 +38,8 @@
  * are `RateLimiterUnavailable` (the stages answer T00); corrupt stored values and malformed replies
  * are defects. The Redis URL (it may carry a password) is never put in an error or a log.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { Redis } from "ioredis"
 import * as RedisClient from "../Redis.ts"
 import { luaDecimal, luaDecimalMul } from "../RedisLuaDecimal.ts"

@@ -7,7 +7,7 @@
  * Stages are built once, at layer construction, with the services they need already resolved:
  * per packet there is no service lookup and no allocation of services.
  */
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 import type { SourceAccount } from "./Account.ts"
 import type { IlpError } from "./IlpErrors.ts"
 import type { Fulfill, Prepare } from "./Packet.ts"

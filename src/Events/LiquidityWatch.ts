@@ -9,7 +9,9 @@
  * The balance lives in the ledger (TigerBeetle or SQLite), not in the resource store, so the event
  * cannot share the ledger's transaction: it follows the movement within one check interval.
  */
-import { Clock, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { ids } from "../Accounting/Accounts.ts"
 import { Ledger } from "../Accounting/Ledger.ts"

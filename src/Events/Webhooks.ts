@@ -22,7 +22,11 @@
  * which writes the `incoming_payment.expired` event) and deletes delivered events older than
  * `deliveredRetentionDays` (pending and failed ones stay). `LiquidityWatch.ts` writes liquidity events.
  */
-import { Clock, Context, Effect, Layer, Redacted } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto"
 import type { WebhooksConfig } from "../Config.ts"
 import { NodeConfigService } from "../Config.ts"

@@ -24,7 +24,10 @@
  * to finish, after which they are interrupted (their reservations are voided by the ledger stage)
  * and the remaining connections are closed. A client that goes away interrupts its packet.
  */
-import { Data, Effect, Exit, Fiber } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"

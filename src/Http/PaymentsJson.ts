@@ -7,7 +7,7 @@
  * rates are exact `"num/den"` strings. Shared secrets appear only in the credentials endpoint's
  * answer and in a quote request; never in any other answer.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type { Asset } from "../Config.ts"
 import { isValidAddress, u64 } from "../Connector/Packet.ts"
 import type { IncomingPayment } from "../Payments/IncomingPayments.ts"

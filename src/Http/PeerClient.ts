@@ -10,7 +10,10 @@
  * an ILP packet → T00. A request is never retried, redirects never followed. Decoding the reply is
  * the caller's concern (the deliver stage).
  */
-import { Clock, Effect, Layer, Redacted } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { Http1Pool } from "./Http1Client.ts"
 import { defaultResponseLimits } from "./Http1Response.ts"
 import { NodeConfigService, type PeerConfig } from "../Config.ts"

@@ -22,7 +22,8 @@
  *   `read`/`list` without `-all` (and `complete`) reach only payments the same client created.
  */
 import type { JWK } from "@interledger/http-signature-utils"
-import { Clock, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { pathOf, type WalletAddress, type WalletAddressesShape } from "../Payments/WalletAddresses.ts"
 import { type AccessItem, type Grant, type GrantStoreShape } from "./GrantStore.ts"

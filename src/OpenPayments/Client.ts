@@ -16,7 +16,10 @@
  * Every request is bounded (`Fetch.ts`). A completed or expired payment (no `ilp` method) is gone.
  * A grant is requested per resolution and not kept: tokens never touch the store or the logs.
  */
-import { Context, Data, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { isValidAddress } from "../Connector/Packet.ts"
 import { ClientKey, type ClientKeyShape } from "./ClientKey.ts"
 import { isHttpUrl } from "../Http/OutboundFetch.ts"

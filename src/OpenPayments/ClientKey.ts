@@ -10,7 +10,10 @@
  * dir — it is generated for this process only. The private key is never logged.
  */
 import { generateJwk, type JWK, loadBase64Key } from "@interledger/http-signature-utils"
-import { Context, Effect, Layer, Redacted } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"

@@ -3,7 +3,8 @@
  * redirects, http(s) only. A failure is a `FetchFailed` saying whether it is worth retrying (network
  * error, timeout, 5xx, 429) or not (4xx, bad JSON, too large); bodies and secrets never appear in it.
  */
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { isHttpUrl, readBounded } from "../Http/OutboundFetch.ts"
 import { fetchBodyBytesMax, fetchTimeoutMs } from "./Limits.ts"
 

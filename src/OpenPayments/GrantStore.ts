@@ -12,7 +12,10 @@
  * Bounds: tokens expire (`expiresAt`); expired and revoked rows are deleted by `purge` (the
  * authorization server calls it on each grant request, at most `purgeBatchMax` rows at a time).
  */
-import { Context, Data, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { DatabaseSync } from "node:sqlite"
 import { inTransaction } from "../SqliteTransaction.ts"
 

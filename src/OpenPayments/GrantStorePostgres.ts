@@ -10,7 +10,8 @@
  * token win; `revokeToken` is one conditional statement. A store fault is `GrantStoreUnavailable`
  * (answered 503), never "no such token".
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { migrate, type Migrations, type SchemaTooNew } from "../Store/Postgres.ts"

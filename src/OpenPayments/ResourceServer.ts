@@ -16,7 +16,8 @@
  * a completed or expired one lists no method. Shared secrets are base64url, as the spec's pattern
  * requires. The received amount is the receipt store's total (the same one that enforces the cap).
  */
-import { Clock, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import type { Asset } from "../Config.ts"
 import { type IncomingPayment, type IncomingPaymentNotFound, type IncomingPaymentsShape, InvalidIncomingPayment } from "../Payments/IncomingPayments.ts"
 import type { WalletAddress, WalletAddressesShape } from "../Payments/WalletAddresses.ts"

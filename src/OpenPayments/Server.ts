@@ -18,8 +18,11 @@
  *
  * Request bodies are bounded (`requestBodyBytesMax`: 413, refused from Content-Length before reading).
  */
-import { ByteSize, Effect } from "effect"
-import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as ByteSize from "effect/ByteSize"
+import * as Effect from "effect/Effect"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { IncomingPaymentsShape } from "../Payments/IncomingPayments.ts"
 import type { WalletAddressesShape } from "../Payments/WalletAddresses.ts"
 import type { StreamCredentialsShape } from "../Stream/Credentials.ts"

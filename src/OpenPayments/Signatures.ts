@@ -15,7 +15,7 @@
  * Signing (the sending side) is the same library's `createHeaders`.
  */
 import { createHeaders, type JWK, validateSignature, validateSignatureHeaders } from "@interledger/http-signature-utils"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { KeyObject } from "node:crypto"
 import { isHttpUrl } from "../Http/OutboundFetch.ts"
 import { fetchJson, FetchFailed } from "./Fetch.ts"

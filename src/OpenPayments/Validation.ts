@@ -12,7 +12,7 @@
  * `@interledger/open-payments` client's response validation.
  */
 import type { RequestValidator } from "@interledger/openapi"
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { OpRequest } from "./Http.ts"
 
 export type Validated = "grant" | "createIncomingPayment"

@@ -3,7 +3,7 @@
  * the sending worker (`OutgoingPayments.ts`). Which Pay failures are worth retrying, the quote Pay
  * sends with for what is left, and the retry loop with its backoff.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { backoffMs, type SendingLimits } from "./Limits.ts"
 import type * as Pay from "./Pay.ts"
 import { describePayFailure, type Quote } from "./Quotes.ts"

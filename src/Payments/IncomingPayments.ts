@@ -14,7 +14,11 @@
  * atomic add-unless-over-cap is what guarantees a payment never receives more than its cap across
  * concurrent packets and instances. This module records the state transitions.
  */
-import { Clock, Context, Data, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { ids, ledgerOf } from "../Accounting/Accounts.ts"
 import { AccountCode, Ledger, type LedgerUnavailable } from "../Accounting/Ledger.ts"

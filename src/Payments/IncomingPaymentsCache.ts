@@ -16,7 +16,7 @@
  *
  * Bounded: at most `recordsCachedMax` records; beyond it the oldest-inserted is forgotten.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { IncomingPaymentRecord, IncomingPaymentRepository } from "./Store.ts"
 
 /** Incoming payment records kept in memory. */

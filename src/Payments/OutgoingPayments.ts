@@ -26,7 +26,14 @@
  * so a crash in between only repeats the (idempotent) refund. Cancelling records the outcome; the
  * driving worker sees it at its next lease renewal, stops sending and refunds.
  */
-import { Clock, Context, Data, Effect, FiberMap, Layer, Schedule, Semaphore } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Semaphore from "effect/Semaphore"
 import { randomUUID } from "node:crypto"
 import { ids, ledgerOf } from "../Accounting/Accounts.ts"
 import { AccountCode, Ledger, type LedgerUnavailable } from "../Accounting/Ledger.ts"

@@ -21,7 +21,8 @@ import type {
   Ratio,
   ResolvedPayment
 } from "@interledger/pay"
-import { Data, Effect } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import type { Asset } from "../Config.ts"
 import { decodePrepare, decodeReject, encodeReject, isDecodeFailure, PacketType } from "../Connector/Packet.ts"
 import { drainMsMax, type IlpPlugin, type PluginOptions, type PluginsShape } from "../Connector/Plugin.ts"

@@ -4,7 +4,9 @@
  * payment id, so funding and refund are idempotent whichever instance (or restart) repeats them.
  * The ledger is the truth for what was sent: the payment account's posted debits.
  */
-import { Data, Effect, Schedule } from "effect"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import { createHash } from "node:crypto"
 import { ids, ledgerOf } from "../Accounting/Accounts.ts"
 import { type AccountBalance, type LedgerShape, TransferCode } from "../Accounting/Ledger.ts"

@@ -6,7 +6,13 @@
  * renewal fails (another instance drives it now), and stops sending when an outcome is recorded
  * elsewhere (a cancellation), then refunds.
  */
-import { Cause, Clock, Effect, Fiber, Queue, Schedule, Semaphore } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Semaphore from "effect/Semaphore"
 import { ids } from "../Accounting/Accounts.ts"
 import { LedgerDefect } from "../Accounting/Ledger.ts"
 import { localAccount, type PluginsShape } from "../Connector/Plugin.ts"

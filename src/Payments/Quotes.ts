@@ -17,7 +17,11 @@
  * Amounts are u64 (`debitAmount` is Pay's `maxSourceAmount`, `receiveAmount` its
  * `minDeliveryAmount`); rates are exact rationals stored as "num/den".
  */
-import { Clock, Context, Data, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import type { Asset } from "../Config.ts"
 import { NodeConfigService } from "../Config.ts"

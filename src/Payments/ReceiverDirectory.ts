@@ -9,7 +9,8 @@
  *   `closedEntriesMax`, so a sender that keeps trying costs no store reads;
  * - wallet addresses come through their own bounded cache (WalletAddresses.ts).
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { ReceiverDirectory, type IncomingPaymentReceiver } from "../Stream/ReceiverDirectory.ts"
 import { type IncomingPayment, type IncomingPaymentState, IncomingPayments, isOpen, stateAfter } from "./IncomingPayments.ts"
 import { WalletAddresses } from "./WalletAddresses.ts"

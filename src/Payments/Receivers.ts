@@ -17,7 +17,9 @@
  * `ReceiverUnavailable` (SPSP timeout, network error, other non-2xx) is temporary. Shared secrets
  * never appear in errors or logs.
  */
-import { Clock, Data, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 import { isValidAddress } from "../Connector/Packet.ts"
 import type { Asset } from "../Config.ts"
 import { OpenPaymentsClient, type OpenPaymentsClientShape } from "../OpenPayments/Client.ts"

@@ -15,7 +15,8 @@
  * the call, an outcome is set once, a lease is taken only when free or lapsed. Each answers whether
  * it took effect.
  */
-import { Context, type Effect } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 
 export interface WalletAddressRecord {
   readonly id: string

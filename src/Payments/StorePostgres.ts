@@ -10,7 +10,8 @@
  * The events outbox lives in this same layer because an event is written in the transaction of the
  * change that causes it (an insert or a conditional transition here). Row mapping: `StoreRows.ts`.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { migrate } from "../Store/Postgres.ts"

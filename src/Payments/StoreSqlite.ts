@@ -10,7 +10,8 @@
  * The events outbox lives in this same layer because an event is written in the transaction of the
  * change that causes it (an insert or a conditional transition here). Row mapping: `StoreRows.ts`.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { SQLInputValue } from "node:sqlite"
 import { randomUUID } from "node:crypto"
 import { num, type Row, rowReaders } from "./StoreRows.ts"

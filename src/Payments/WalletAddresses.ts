@@ -3,7 +3,11 @@
  * ledger account (credit-normal, may not go below zero) that receives SPSP payments and funds
  * outgoing payments.
  */
-import { Clock, Context, Data, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { AccountCode, Ledger, type LedgerUnavailable } from "../Accounting/Ledger.ts"
 import { assetAccounts, ids, ledgerOf } from "../Accounting/Accounts.ts"

@@ -17,7 +17,11 @@
  *   insertion is the least recently refreshed). A dropped pending lookup still answers its waiters.
  * - Time is the `Clock` of the fiber that builds the cache (so `TestClock` drives expiry in tests).
  */
-import { Clock, Deferred, Effect, Exit, type Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
 
 export interface CoalescingCache<A, E> {
   /** The fresh cached value for `key`, or `undefined` (absent, pending, failed or stale). Sync. */

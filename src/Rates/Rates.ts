@@ -21,8 +21,18 @@
  * final (ILP F07); `RatesUnavailable` (source down, timed out, non-2xx, oversized or malformed body)
  * is temporary (ILP T00).
  */
-import { type Cause, Context, Data, Effect, Layer, Result, Schema, type Scope, Stream } from "effect"
-import { HttpClient, type HttpClientError, type HttpClientResponse } from "effect/http"
+import type * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientError from "effect/http/HttpClientError"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as CoalescingCache from "./CoalescingCache.ts"
 import * as Rational from "./Rational.ts"
 

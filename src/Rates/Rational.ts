@@ -10,7 +10,7 @@
  * `Result`. Arithmetic on amounts asserts its preconditions: a negative amount or a scale outside
  * 0..255 is a programmer error and throws (a defect), never a handled result.
  */
-import { Result } from "effect"
+import * as Result from "effect/Result"
 
 export interface Rational {
   readonly num: bigint

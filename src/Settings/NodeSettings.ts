@@ -26,7 +26,14 @@
  * Slightly over 400 lines on purpose: validation, ledger preparation, storing and applying a change
  * are one sequence per kind of setting, read top to bottom.
  */
-import { Context, Data, Effect, Layer, Result, Schedule, Semaphore, Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
 import { assetAccounts, ids, ledgerCollision, ledgerOf, peerAccounts } from "../Accounting/Accounts.ts"
 import {
   type AccountSpec,

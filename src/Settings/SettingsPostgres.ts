@@ -21,7 +21,11 @@
  * the URL never appears (it is `Redacted` in the client layer).
  */
 import { PgClient } from "@effect/sql-pg"
-import { Effect, Layer, Queue, Schedule, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { SqlClient } from "effect/sql/SqlClient"
 import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import type { Asset } from "../Config.ts"

@@ -7,7 +7,9 @@
  * `settings_rates`, `settings_seeded` (config keys already seeded once) and `settings_version`
  * (one row, bumped by every write in the same transaction).
  */
-import { Effect, Layer, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { chmodSync, closeSync, openSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import type { Asset } from "../Config.ts"

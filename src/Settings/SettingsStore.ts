@@ -23,7 +23,11 @@
  * holds, inside its writing transaction: NodeSettings checks this in memory too, but only a check
  * under the store's write lock holds when two instances write at once.
  */
-import { Context, Data, type Effect, Redacted, type Stream } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Stream from "effect/Stream"
 import type { Asset, PeerConfig } from "../Config.ts"
 import type { StaticRate } from "../Rates/Rates.ts"
 

@@ -9,7 +9,10 @@
  * The server secret comes from config (`streamSecret`); without one, the embedded node keeps a
  * generated secret in `<dataDir>/stream-secret` (mode 0600) so credentials survive a restart.
  */
-import { Context, Effect, Layer, Redacted } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import { randomBytes } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"

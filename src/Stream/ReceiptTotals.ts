@@ -46,7 +46,9 @@
  * Layers: `ReceiptTotalsMemory.layerMemory` (tests), `ReceiptTotalsSqlite.layerSqlite` (embedded
  * profile), `ReceiptTotalsRedis.layerRedis` (production).
  */
-import { Context, Data, Effect } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
 
 // ---------------------------------------------------------------------------------------------
 // The service

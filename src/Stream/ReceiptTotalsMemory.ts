@@ -2,7 +2,9 @@
  * Receipt totals in process memory, for tests: atomic because every call runs synchronously; not
  * durable. See `ReceiptTotals.ts` for the contract.
  */
-import { Clock, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import {
   type AddRequest,
   addRequestProblem,

@@ -38,7 +38,8 @@
  *   `ReceiptStoreUnavailable` when Redis does not answer, so a misconfigured URL shows at start-up.
  * - Scoped: QUIT (bounded) and disconnect when the layer's scope closes.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { Redis } from "ioredis"
 import * as RedisClient from "../Redis.ts"
 import { corruptMarker, lapsedPerCallMax, totalsScript } from "./ReceiptTotalsRedisScript.ts"

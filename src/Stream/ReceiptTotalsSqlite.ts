@@ -40,7 +40,10 @@
  * its own file rather than the ledger's: two connections to one file would wait on each other's
  * locks.
  */
-import { Clock, Effect, Layer, Schedule } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type { DatabaseSync } from "node:sqlite"
 import {
   type AddResult,

@@ -2,7 +2,7 @@
  * The embedded receipt totals' synchronous steps: what one write (add, reserve, commit, release)
  * does inside a batch transaction (see `ReceiptTotalsSqlite.ts`).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { StatementSync } from "node:sqlite"
 import {
   type AddRequest,

@@ -4,7 +4,8 @@
  * resources). `Stream/` defines it and never imports `Payments/`; `Payments/ReceiverDirectory.ts`
  * provides it from wallet addresses and incoming payments.
  */
-import { Context, type Effect } from "effect"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
 import type { Asset } from "../Config.ts"
 
 export interface IncomingPaymentReceiver {

@@ -10,8 +10,9 @@
  * is answered 404 before any lookup (the lookup refuses longer wallet address paths itself); the listener's own bounds (header size,
  * timeouts, connection cap) are in `Http/PublicListener.ts`.
  */
-import { Effect } from "effect"
-import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as Effect from "effect/Effect"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { Asset } from "../Config.ts"
 import type { ReceiptSetup, StreamCredentialsShape } from "./Credentials.ts"
 

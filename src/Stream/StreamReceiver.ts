@@ -28,7 +28,10 @@
  * `match` already finds out that their condition cannot be met (`LocalReceiver.fulfillable`), so
  * the ledger stage reserves nothing for them: another node's quote creates no transfers here.
  */
-import { Clock, Effect, Layer, Schedule } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import type * as IlpPacket from "ilp-packet"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
 import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.ts"

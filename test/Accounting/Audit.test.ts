@@ -1,8 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { execFile } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Audit from "../../src/Accounting/Audit.ts"
@@ -10,6 +8,7 @@ import { type Account, AccountCode, Ledger, TransferCode } from "../../src/Accou
 import { main } from "../../src/Accounting/audit-cli.ts"
 import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
 import { createAccounts, dmnec, noFlags, transferSpec } from "../support/ledgerFixtures.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const account = (fields: Partial<Account>): Account => ({
   id: 1n,
@@ -94,9 +93,9 @@ const populate = Effect.gen(function*() {
 
 const withLedgerFile = <A, E, R>(f: (filename: string) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "audit-"))),
+    Effect.sync(() => makeTempDir("audit-")),
     (dir) => f(join(dir, "ledger.db")),
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    (dir) => Effect.sync(() => removeTempDir(dir))
   )
 
 /** Runs the command in this process (fast); answers its exit code and output. */

@@ -1,26 +1,25 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import fc from "fast-check"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { type AccountBalance, Ledger, type TransferSpec } from "../../src/Accounting/Ledger.ts"
 import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
 import { balanceOf, cmned, createAccounts, dmnec, eventually, fund, noFlags, transferSpec } from "../support/ledgerFixtures.ts"
 import { ledgerContract } from "./LedgerContract.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 ledgerContract("sqlite (:memory:)", () => LedgerSqlite.layer({ filename: ":memory:" }))
 
-const contractDir = mkdtempSync(join(tmpdir(), "ledger-contract-"))
-afterAll(() => rmSync(contractDir, { recursive: true, force: true }))
+const contractDir = makeTempDir("ledger-contract-")
+afterAll(() => removeTempDir(contractDir))
 ledgerContract("sqlite (file, WAL)", () => LedgerSqlite.layer({ filename: join(contractDir, "ledger.db") }))
 
 const withTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "ledger-"))),
+    Effect.sync(() => makeTempDir("ledger-")),
     f,
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    (dir) => Effect.sync(() => removeTempDir(dir))
   )
 
 const L = 7

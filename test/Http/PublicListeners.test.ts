@@ -11,8 +11,7 @@
  */
 import { Effect } from "effect"
 import { execFile, execFileSync } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import type { Socket } from "node:net"
@@ -24,6 +23,7 @@ import { makePrepare } from "../support/packets.ts"
 import { collect, exchange, openSocket, request } from "../support/rawHttp.ts"
 import { waitUntil } from "../support/wait.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const execFileAsync = promisify(execFile)
 const hasCurl = (() => {
@@ -246,7 +246,7 @@ describe("shutdown", () => {
 
 describe("413 reaches the client before the socket closes (defect 3)", () => {
   it.skipIf(!hasCurl)("curl: 10 MB with Content-Length and 256 KiB chunked get 413 every time", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "ilp-413-"))
+    const dir = makeTempDir("ilp-413-")
     try {
       const big = join(dir, "big")
       writeFileSync(big, Buffer.alloc(10 * 1024 * 1024, 1))
@@ -258,7 +258,7 @@ describe("413 reaches the client before the socket closes (defect 3)", () => {
       }
       expect(codes).toEqual(Array.from({ length: 8 }, () => "413"))
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      removeTempDir(dir)
     }
   })
 

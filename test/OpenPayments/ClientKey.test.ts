@@ -1,12 +1,12 @@
 /** The `openPayments` configuration (file and environment) and where the node's client key comes from. */
 import { Effect, Redacted } from "effect"
 import { generateKeyPairSync } from "node:crypto"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { statSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { decodeConfig } from "../../src/Config.ts"
 import { loadClientKey } from "../../src/OpenPayments/ClientKey.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const decode = (file: Record<string, unknown>, env: Record<string, string> = {}) => Effect.runPromise(decodeConfig(file, env))
 const decodeError = (file: Record<string, unknown>, env: Record<string, string> = {}) =>
@@ -54,7 +54,7 @@ describe("ClientKey", () => {
   })
 
   it("without one, generates a key once into the data dir (mode 0600) and reuses it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "client-key-"))
+    const dir = makeTempDir("client-key-")
     try {
       const config = await decode({ dataDir: dir })
       const first = await Effect.runPromise(loadClientKey(config))
@@ -63,7 +63,7 @@ describe("ClientKey", () => {
       expect(second.jwk.x).toBe(first.jwk.x)
       expect(Redacted.isRedacted(config.openPayments.privateKey)).toBe(false)
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      removeTempDir(dir)
     }
   })
 })

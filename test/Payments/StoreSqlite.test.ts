@@ -1,19 +1,18 @@
 /** The embedded payments store runs the shared contract (in memory), and keeps its data across a reopen. */
 import { Effect } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
 import { makeStore } from "../../src/Payments/StoreSqlite.ts"
 import { open } from "../../src/Payments/StoreSqliteSchema.ts"
 import { paymentsStoreContract, quoteRecord, walletRecord } from "./StoreContract.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const handle = open(":memory:")
 afterAll(() => handle.db.close())
 paymentsStoreContract("sqlite", () => makeStore(handle))
 
 it("reopening a file applies no migration twice, keeps the rows, and clears leases a crashed process left", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "payments-store-"))
+  const dir = makeTempDir("payments-store-")
   try {
     const file = join(dir, "payments.sqlite")
     const first = open(file)
@@ -35,6 +34,6 @@ it("reopening a file applies no migration twice, keeps the rows, and clears leas
     expect(await Effect.runPromise(makeStore(third).outgoingPayments.byId("p1"))).toMatchObject({ leaseOwner: null, leaseExpiresAt: null })
     third.db.close()
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    removeTempDir(dir)
   }
 })

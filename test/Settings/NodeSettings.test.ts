@@ -5,8 +5,6 @@
  * against the ledger before anything is stored.
  */
 import { Context, Effect, Exit, Layer, Logger, Queue, Redacted, Scope, Stream } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { ids, ledgerOf } from "../../src/Accounting/Accounts.ts"
@@ -21,6 +19,7 @@ import * as NodeSettingsModule from "../../src/Settings/NodeSettings.ts"
 import * as SettingsSqlite from "../../src/Settings/SettingsSqlite.ts"
 import { SettingsStore, type SettingsStoreShape, SettingsUnavailable } from "../../src/Settings/SettingsStore.ts"
 import { peer } from "./SettingsStoreContract.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const usd = { code: "USD", scale: 2 }
 
@@ -28,11 +27,11 @@ const dirs: Array<string> = []
 const scopes: Array<Scope.Closeable> = []
 afterEach(async () => {
   for (const scope of scopes.splice(0)) await Effect.runPromise(Scope.close(scope, Exit.void))
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+  for (const dir of dirs.splice(0)) removeTempDir(dir)
 })
 
 const tempFile = () => {
-  const dir = mkdtempSync(join(tmpdir(), "node-settings-"))
+  const dir = makeTempDir("node-settings-")
   dirs.push(dir)
   return join(dir, "settings.sqlite")
 }

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { statSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import * as SettingsSqlite from "../../src/Settings/SettingsSqlite.ts"
 import { settingsStoreContract } from "./SettingsStoreContract.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 settingsStoreContract("sqlite (:memory:)", async () => {
   const made = SettingsSqlite.make(":memory:")
@@ -13,7 +13,7 @@ settingsStoreContract("sqlite (:memory:)", async () => {
 
 describe("SettingsSqlite file", () => {
   it("is created readable by its owner only, and keeps what was written across a reopen", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "settings-sqlite-"))
+    const dir = makeTempDir("settings-sqlite-")
     try {
       const filename = join(dir, "settings.sqlite")
       const first = SettingsSqlite.make(filename)
@@ -24,7 +24,7 @@ describe("SettingsSqlite file", () => {
       expect((await Effect.runPromise(second.store.load)).assets).toEqual([{ code: "USD", scale: 2 }])
       second.close()
     } finally {
-      rmSync(dir, { recursive: true, force: true })
+      removeTempDir(dir)
     }
   })
 })

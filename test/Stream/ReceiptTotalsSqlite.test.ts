@@ -1,23 +1,22 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import * as TestClock from "effect/testing/TestClock"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import { layerSqlite } from "../../src/Stream/ReceiptTotalsSqlite.ts"
 import { ReceiptCache } from "../../src/Stream/ReceiptTotalsSqliteCache.ts"
 import { receiptTotalsContract } from "./ReceiptTotalsContract.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 receiptTotalsContract("sqlite (:memory:)", (connectionTtlSeconds) =>
   layerSqlite({ filename: ":memory:", connectionTtlSeconds }), "test")
 
 const withTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "receipt-totals-"))),
+    Effect.sync(() => makeTempDir("receipt-totals-")),
     f,
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    (dir) => Effect.sync(() => removeTempDir(dir))
   )
 
 const rows = (filename: string, sql: string) => {

@@ -3,8 +3,7 @@
  * reservations of packets that were in flight are voided, and the audit command finds the ledger
  * clean. Runs the node as a real process, as an operator would.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Pool } from "undici"
 import { afterAll, describe, expect, it } from "vitest"
@@ -15,6 +14,7 @@ import { type NodeProcess, runCli, startNodeProcess } from "../support/process.t
 import { waitUntil } from "../support/wait.ts"
 import { freePort } from "../support/redis.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const adminToken = "crash-test-admin-token-000001"
 const senderToken = "crash-test-sender-token-00001"
@@ -28,7 +28,7 @@ let node: NodeProcess | undefined
 afterAll(async () => {
   await node?.kill("SIGKILL")
   await peer?.close()
-  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
+  if (dataDir !== undefined) removeTempDir(dataDir)
 })
 
 interface Balance {
@@ -96,7 +96,7 @@ const startLoad = (connectorPort: number) => {
 
 describe("crash and restart", () => {
   it("SIGKILL under load loses and creates nothing; pending reservations are voided on restart", async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "ilp-crash-"))
+    dataDir = makeTempDir("ilp-crash-")
     // The peer is slow enough that packets are in flight when the node dies.
     peer = await startTestPeer((prepare) => ({ delayMs: 30, then: fulfillFromData(prepare) }))
     const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]

@@ -6,8 +6,7 @@
  */
 import { spawn } from "node:child_process"
 import { once } from "node:events"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { Pool } from "undici"
 import { afterAll, describe, expect, it } from "vitest"
@@ -16,6 +15,7 @@ import { makePrepare } from "../support/packets.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
 import { freePort } from "../support/redis.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const adminToken = "lock-test-admin-token-0000001"
 const senderToken = "lock-test-sender-token-000001"
@@ -30,7 +30,7 @@ let node: NodeProcess | undefined
 afterAll(async () => {
   await node?.kill("SIGKILL")
   await peer?.close()
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  if (dir !== undefined) removeTempDir(dir)
 })
 
 /** Runs a second node process; kills it (and fails) if it has not exited within `timeoutMs`. */
@@ -67,7 +67,7 @@ const peerLiquidity = async (adminPort: number, id: string): Promise<Balance> =>
 
 describe("one process per data directory", () => {
   it("refuses a second process with a one-line message; the first one's packets are unharmed", async () => {
-    dir = mkdtempSync(join(tmpdir(), "ilp-lock-"))
+    dir = makeTempDir("ilp-lock-")
     // A slow peer: the first node holds reservations while the second one starts.
     peer = await startTestPeer((prepare) => ({ delayMs: 200, then: fulfillFromData(prepare) }))
     const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]

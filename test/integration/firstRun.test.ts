@@ -11,14 +11,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:net"
-import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { runCli } from "../support/process.ts"
 import { freePort } from "../support/redis.ts"
 import { waitUntil } from "../support/wait.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const root = resolve(import.meta.dirname, "../..")
 const dirs: Array<string> = []
@@ -32,11 +32,11 @@ afterAll(() => {
   for (const child of children) for (const pid of descendants(child.pid!)) grandchildren.add(pid)
   for (const child of children) child.kill("SIGKILL")
   for (const pid of grandchildren) if (isAlive(pid)) process.kill(pid, "SIGKILL")
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  for (const dir of dirs) removeTempDir(dir)
 })
 
 const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "ilp-first-run-"))
+  const dir = makeTempDir("ilp-first-run-")
   dirs.push(dir)
   return dir
 }

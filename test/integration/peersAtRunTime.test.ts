@@ -5,8 +5,7 @@
  * effect for the very next packet: no restart, no waiting.
  */
 import { Option } from "effect"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { statSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Audit from "../../src/Accounting/Audit.ts"
@@ -25,6 +24,7 @@ import {
 import { makePrepare } from "../support/packets.ts"
 import { postPacket, runIn, startNode, type TestNode } from "../support/node.ts"
 import { startTestPeer, type TestPeer } from "../support/testPeer.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const usd = { code: "USD", scale: 2 }
 const eur = { code: "EUR", scale: 2 }
@@ -264,8 +264,8 @@ describe("assets and rates at run time", () => {
 })
 
 describe("persistence and seeding from the config file", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "ops-settings-"))
-  afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
+  const dataDir = makeTempDir("ops-settings-")
+  afterAll(() => removeTempDir(dataDir))
 
   const config = (peerUrl: string) => ({
     ilpAddress: "test.node",

@@ -13,14 +13,14 @@
  */
 import { Redis } from "ioredis"
 import { createConnection } from "ilp-protocol-stream"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { encodeReject } from "../../src/Connector/Packet.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
 import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
 import { adminJson } from "../support/adminClient.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const adminToken = "crash-receipts-admin-token-01"
 const senderToken = "crash-receipts-sender-token-1"
@@ -75,8 +75,8 @@ const makePlugin = (url: string, delayMs: number) => {
 }
 
 const scenario = async (redis: RedisServer | undefined) => {
-  const dir = mkdtempSync(join(tmpdir(), "ilp-receipts-crash-"))
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+  const dir = makeTempDir("ilp-receipts-crash-")
+  cleanups.push(async () => removeTempDir(dir))
   const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]
   const configFile = join(dir, "config.json")
   writeFileSync(configFile, JSON.stringify({

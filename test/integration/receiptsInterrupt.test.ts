@@ -12,8 +12,6 @@
  */
 import { Effect, Layer } from "effect"
 import { createConnection } from "ilp-protocol-stream"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { newTransferId } from "../../src/Accounting/Ledger.ts"
@@ -23,6 +21,7 @@ import * as ReceiptTotalsRedis from "../../src/Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "../../src/Stream/ReceiptTotalsSqlite.ts"
 import { startPacketPath, usd } from "../support/packetPath.ts"
 import { startRedis } from "../support/redis.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const cap = 5_000n
 const interruptions = 5
@@ -52,8 +51,8 @@ const interruptingAfterReserve = (inner: Layer.Layer<ReceiptTotals, ReceiptStore
 }
 
 const run = async (receiptStore: (dir: string) => Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>) => {
-  const dir = mkdtempSync(join(tmpdir(), "ilp-receipts-interrupt-"))
-  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+  const dir = makeTempDir("ilp-receipts-interrupt-")
+  cleanups.push(async () => removeTempDir(dir))
   const config = await Effect.runPromise(Config.decodeConfig({
     ilpAddress: "test.shop",
     dataDir: dir,

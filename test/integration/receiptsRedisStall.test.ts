@@ -11,14 +11,14 @@
  */
 import { Redis } from "ioredis"
 import { createConnection } from "ilp-protocol-stream"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { encodeReject } from "../../src/Connector/Packet.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
 import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
 import { adminJson } from "../support/adminClient.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const adminToken = "stall-test-admin-token-000001"
 const senderToken = "stall-test-sender-token-00001"
@@ -36,7 +36,7 @@ afterAll(async () => {
   raw?.disconnect()
   await node?.kill("SIGKILL")
   await redis?.stop()
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  if (dir !== undefined) removeTempDir(dir)
 })
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -99,7 +99,7 @@ const makePlugin = (url: string, control: { abortAfterMs?: number; delayMs: numb
 
 describe("receipt totals when Redis stalls", () => {
   it("a SIGSTOPped Redis and interrupted packets leave the received total equal to the ledger credit; the payer pays the rest", async () => {
-    dir = mkdtempSync(join(tmpdir(), "ilp-stall-"))
+    dir = makeTempDir("ilp-stall-")
     redis = await startRedis()
     raw = new Redis(redis.url, { maxRetriesPerRequest: 0, lazyConnect: true })
     await raw.connect()

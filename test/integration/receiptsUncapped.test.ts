@@ -11,14 +11,13 @@
  */
 import { Effect, Layer } from "effect"
 import { createConnection } from "ilp-protocol-stream"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Config from "../../src/Config.ts"
 import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import * as ReceiptTotalsSqlite from "../../src/Stream/ReceiptTotalsSqlite.ts"
 import { startPacketPath, usd } from "../support/packetPath.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const total = 5_000n
 const interruptions = 5
@@ -30,8 +29,8 @@ afterAll(async () => {
 
 describe("an uncapped incoming payment on the embedded receipt store", () => {
   it("adds each amount once posted, nothing for packets interrupted before their Fulfill; totals equal the ledger", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "ilp-receipts-uncapped-"))
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+    const dir = makeTempDir("ilp-receipts-uncapped-")
+    cleanups.push(async () => removeTempDir(dir))
     const config = await Effect.runPromise(Config.decodeConfig({
       ilpAddress: "test.shop",
       dataDir: dir,

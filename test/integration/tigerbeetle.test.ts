@@ -9,8 +9,6 @@
  * apart. Skipped, with one loud line, when no server binary is found.
  */
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { createConnection } from "ilp-protocol-stream"
@@ -41,6 +39,7 @@ import {
   waitUntil,
   writeNodeConfig
 } from "../support/tigerbeetleNode.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const eur = { code: "EUR", scale: 2 }
 
@@ -58,7 +57,7 @@ if (tigerBeetleBinary() === undefined) {
   const inProcess: Array<TestNode> = []
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "ilp-tigerbeetle-"))
+    dir = makeTempDir("ilp-tigerbeetle-")
     peer = await startTestPeer()
     cluster = await startTigerBeetle()
   }, 180_000)
@@ -68,7 +67,7 @@ if (tigerBeetleBinary() === undefined) {
     for (const node of inProcess) await node.close().catch(() => undefined)
     await peer?.close()
     await cluster?.stop()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    if (dir !== undefined) removeTempDir(dir)
   }, 60_000)
 
   /** Transfers touching an account, straight from the cluster. */

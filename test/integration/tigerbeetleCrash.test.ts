@@ -11,14 +11,13 @@
  * is short here). With the post after the Fulfill (docs/performance/tigerbeetle.md), a Fulfill the senders saw
  * may be unposted when the node dies: the books then miss it on both sides, which is the bound below.
  */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { NodeProcess } from "../support/process.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
 import { announceSkip, startTigerBeetle, type TigerBeetleCluster, tigerBeetleBinary } from "../support/tigerbeetle.ts"
 import { admin, auditCluster, peerBalance, startLoad, startNodeOn, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const expiresInMs = 4_000
 const workers = 20
@@ -38,7 +37,7 @@ if (tigerBeetleBinary() === undefined) {
   let node: NodeProcess | undefined
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "ilp-tb-crash-"))
+    dir = makeTempDir("ilp-tb-crash-")
     // Slow enough that packets are in flight when the node dies.
     peer = await startTestPeer((prepare) => ({ delayMs: 30, then: fulfillFromData(prepare) }))
     cluster = await startTigerBeetle()
@@ -48,7 +47,7 @@ if (tigerBeetleBinary() === undefined) {
     await node?.kill("SIGKILL")
     await peer?.close()
     await cluster?.stop()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    if (dir !== undefined) removeTempDir(dir)
   }, 60_000)
 
   describe("TigerBeetle crash and restart", () => {

@@ -7,14 +7,13 @@
  *
  * The only three-replica cluster of the suite (~4.3 GiB): this file starts it once.
  */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { NodeProcess } from "../support/process.ts"
 import { startTestPeer, type TestPeer } from "../support/testPeer.ts"
 import { announceSkip, startTigerBeetle, type TigerBeetleCluster, tigerBeetleBinary } from "../support/tigerbeetle.ts"
 import { admin, auditCluster, peerBalance, startLoad, startNodeOn, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 /** Packets expire this soon, so reservations orphaned by the failover expire quickly (hold + 10 s margin). */
 const expiresInMs = 4_000
@@ -32,7 +31,7 @@ if (tigerBeetleBinary() === undefined) {
   const nodes: Array<NodeProcess> = []
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "ilp-tb-failover-"))
+    dir = makeTempDir("ilp-tb-failover-")
     peer = await startTestPeer()
     cluster = await startTigerBeetle({ replicaCount: 3 })
   }, 240_000)
@@ -41,7 +40,7 @@ if (tigerBeetleBinary() === undefined) {
     for (const node of nodes) await node.kill("SIGKILL")
     await peer?.close()
     await cluster?.stop()
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    if (dir !== undefined) removeTempDir(dir)
   }, 60_000)
 
   describe("TigerBeetle failover", () => {

@@ -8,10 +8,7 @@
  *    arrives, and the receiver (deduping on the id, as a receiver must) handles each id once;
  *  - a replay (through the CLI) delivers the same id again, which the receiver recognises.
  */
-import { mkdtempSync, rmSync } from "node:fs"
 import { createServer, type Server } from "node:http"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { idHeader, signatureHeader, verify } from "../../src/Events/Webhooks.ts"
 import { runOperatorCommand } from "../../src/OperatorCli.ts"
@@ -19,6 +16,7 @@ import { startNode, type TestNode } from "../support/node.ts"
 import { type PostgresServer, startPostgres } from "../support/postgres.ts"
 import { freePort } from "../support/redis.ts"
 import { waitUntil } from "../support/wait.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const adminToken = "admin-token-for-webhook-tests"
 const secret = "webhook-secret-for-the-tests-0001"
@@ -71,12 +69,12 @@ const dirs: Array<string> = []
 
 afterAll(async () => {
   await postgres?.stop()
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  for (const dir of dirs) removeTempDir(dir)
 }, 30_000)
 
 describe.each(["sqlite", "postgres"] as const)("webhooks on the %s store", (storeKind) => {
   it("every event delivered signed; receiver down and node restarted: every event still arrives, each id handled once", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "webhooks-"))
+    const dataDir = makeTempDir("webhooks-")
     dirs.push(dataDir)
     const receiverPort = await freePort()
     const receiver = await startReceiver(receiverPort)

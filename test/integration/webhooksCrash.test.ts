@@ -4,15 +4,15 @@
  * same data directory delivers it (and everything else) once the receiver answers. Receivers
  * dedupe on the id; this one counts every request to show the redelivery.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
 import { verify } from "../../src/Events/Webhooks.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
 import { freePort } from "../support/redis.ts"
 import { waitUntil } from "../support/wait.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const adminToken = "webhooks-crash-admin-token-01"
 const secret = "webhooks-crash-secret-000001"
@@ -28,11 +28,11 @@ afterAll(async () => {
   for (const response of held) response.destroy()
   receiver.closeAllConnections()
   await new Promise<void>((resolve) => receiver.close(() => resolve()))
-  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true })
+  if (dataDir !== undefined) removeTempDir(dataDir)
 })
 
 it("a node killed during a delivery delivers the event after its restart; nothing is lost", async () => {
-  dataDir = mkdtempSync(join(tmpdir(), "webhooks-crash-"))
+  dataDir = makeTempDir("webhooks-crash-")
   let answering = false
   const requests: Array<string> = []
   const handled = new Set<string>()

@@ -3,10 +3,10 @@
  * the executable's path (no browser download). Each launch gets a fresh profile directory, removed
  * on close. Without a Chromium the tests that need one skip, with one loud line saying so.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { type BrowserContext, chromium, type Page } from "playwright-core"
+import { makeTempDir, removeTempDir } from "./tempDir.ts"
 
 const candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"]
 
@@ -41,7 +41,7 @@ export const desktop = { width: 1280, height: 900 }
 export const phone = { width: 390, height: 844 }
 
 export const launchBrowser = async (executablePath: string): Promise<Browser> => {
-  const profile = mkdtempSync(join(tmpdir(), "console-chromium-"))
+  const profile = makeTempDir("console-chromium-")
   // A persistent context is how playwright takes an explicit, fresh --user-data-dir.
   const context = await chromium.launchPersistentContext(profile, {
     executablePath,
@@ -69,7 +69,7 @@ export const launchBrowser = async (executablePath: string): Promise<Browser> =>
     },
     close: async () => {
       await context.close().catch(() => undefined)
-      rmSync(profile, { recursive: true, force: true })
+      removeTempDir(profile)
     }
   }
 }

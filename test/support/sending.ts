@@ -4,8 +4,6 @@
  * waiting (bounded) for an outgoing payment to settle.
  */
 import { Effect } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { ids, ledgerOf } from "../../src/Accounting/Accounts.ts"
@@ -14,10 +12,11 @@ import { available } from "../../src/Accounting/Liquidity.ts"
 import { type OutgoingPayment, OutgoingPayments } from "../../src/Payments/OutgoingPayments.ts"
 import type { WalletAddress } from "../../src/Payments/WalletAddresses.ts"
 import { runIn, type TestNode } from "./node.ts"
+import { makeTempDir, removeTempDir } from "./tempDir.ts"
 
 export const tempDataDir = (label: string): { readonly path: string; readonly remove: () => void } => {
-  const path = mkdtempSync(join(tmpdir(), `${label}-`))
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) }
+  const path = makeTempDir(`${label}-`)
+  return { path, remove: () => removeTempDir(path) }
 }
 
 /** Transfers in the node's ledger file (read-only, beside the running node), by code when given. */

@@ -1,8 +1,8 @@
 /** A throw-away self-signed certificate for 127.0.0.1 (openssl), for tests of TLS clients. */
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
+import { makeTempDir, removeTempDir } from "./tempDir.ts"
 
 export interface TestCertificate {
   readonly key: Buffer
@@ -11,7 +11,7 @@ export interface TestCertificate {
 }
 
 export const makeTestCertificate = (): TestCertificate => {
-  const dir = mkdtempSync(join(tmpdir(), "test-tls-"))
+  const dir = makeTempDir("test-tls-")
   try {
     execFileSync("openssl", [
       "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -20,6 +20,6 @@ export const makeTestCertificate = (): TestCertificate => {
     ], { stdio: "ignore" })
     return { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) }
   } finally {
-    rmSync(dir, { recursive: true, force: true })
+    removeTempDir(dir)
   }
 }

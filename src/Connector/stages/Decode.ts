@@ -1,5 +1,6 @@
 /** Stage 1: bytes → Prepare. Anything that is not a valid ILP Prepare is F01. */
-import { Clock, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import { InvalidPacket } from "../IlpErrors.ts"
 import { decodePrepare, isDecodeFailure } from "../Packet.ts"
 import type { IncomingPacket, PacketRequest, Stage } from "../Stage.ts"

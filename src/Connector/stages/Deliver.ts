@@ -3,7 +3,7 @@
  * outgoing expiry) over ILP-over-HTTP; their Fulfill is returned, their Reject passed back
  * unchanged, an undecodable reply is T00. Local receivers build their own reply.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { PeerClientShape } from "../PeerClient.ts"
 import { type IlpError, InternalError, PeerRejected } from "../IlpErrors.ts"
 import type { LocalReceiversShape } from "../LocalReceivers.ts"

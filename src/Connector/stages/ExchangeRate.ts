@@ -3,7 +3,7 @@
  * value than we received). No usable rate: F07; the rates source down: T00; a non-zero amount
  * that converts to zero: R01; a converted amount beyond u64: F07 (the destination cannot receive it).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { convert, type Rates } from "../../Rates/Rates.ts"
 import { AmountTooSmall, InternalError, RateUnavailable } from "../IlpErrors.ts"
 import { u64 } from "../Packet.ts"

@@ -1,5 +1,5 @@
 /** Stage 2: a packet that has already expired when it arrives is R00. */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Expired } from "../IlpErrors.ts"
 import type { PacketRequest, Stage } from "../Stage.ts"
 

@@ -1,5 +1,5 @@
 /** Stage 14: a Fulfill whose preimage does not hash to the condition is F05 (and voids the reservation). */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { WrongCondition } from "../IlpErrors.ts"
 import { bytesEqual, sha256 } from "../Packet.ts"
 import type { Stage, Timed } from "../Stage.ts"

@@ -26,7 +26,13 @@
  *   told (`LocalReceivers.settle`, inside the same uninterruptible release step), so its receipt
  *   totals follow the ledger; not when the receiver refused the packet itself (`ReceiverRejected`).
  */
-import { Cause, Clock, Duration, Effect, Exit, FiberSet, Schedule } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Schedule from "effect/Schedule"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
 import { type LedgerShape, newTransferId } from "../../Accounting/Ledger.ts"
 import { type IlpError, InsufficientLiquidity, InternalError } from "../IlpErrors.ts"

@@ -1,5 +1,5 @@
 /** Stage 3: amount above the source account's maxPacketAmount is F08 with RFC 27 data. */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { AmountTooLarge } from "../IlpErrors.ts"
 import type { PacketRequest, Stage } from "../Stage.ts"
 

@@ -3,7 +3,8 @@
  * that leaves less than `minMessageWindow` from now, the packet cannot be forwarded in time: R02.
  * Local delivery keeps the packet's own expiry and only checks it has not passed (R00).
  */
-import { Clock, Effect } from "effect"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import { Expired, InsufficientTimeout } from "../IlpErrors.ts"
 import type { Priced, Stage, Timed } from "../Stage.ts"
 

@@ -6,7 +6,7 @@
  *   down the pipeline as an echo response addressed there (so it is routed, priced and accounted
  *   like any other packet).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { InvalidPacket } from "../IlpErrors.ts"
 import { bytesEqual, isValidAddress, sha256 } from "../Packet.ts"
 import type { PacketRequest, Stage } from "../Stage.ts"

@@ -2,7 +2,7 @@
  * Stage 4: per-source-account packet rate limit (token bucket); an empty bucket is T05. A limiter
  * that cannot answer (Redis down) is T00: an outage must not look like a limit.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { InternalError, RateLimited } from "../IlpErrors.ts"
 import type { RateLimiterShape } from "../RateLimiter.ts"
 import type { PacketRequest, Stage } from "../Stage.ts"

@@ -3,7 +3,7 @@
  * STREAM receivers first; otherwise (and for anything they do not claim) the longest-prefix route
  * table decides, never back to the source peer. No receiver and no route: F02.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { Unreachable } from "../IlpErrors.ts"
 import type { LocalReceiversShape } from "../LocalReceivers.ts"
 import type { PeersShape } from "../Peers.ts"

@@ -2,7 +2,7 @@
  * Stage 5: optional amount-per-period limit per source account; exceeding it is T04. A limiter that
  * cannot answer (Redis down) is T00: an outage must not look like a limit.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
 import type { RateLimiterShape } from "../RateLimiter.ts"
 import type { PacketRequest, Stage } from "../Stage.ts"

@@ -4,7 +4,8 @@
  * own file, `.add` it here (before `.middleware(RequestValidation)`, so bad input is answered 400
  * with a message) and provide its handler layer in `Server.ts`'s `routesLayer`.
  */
-import { HttpApi, OpenApi } from "effect/http-api"
+import * as HttpApi from "effect/http-api/HttpApi"
+import * as OpenApi from "effect/http-api/OpenApi"
 import { AssetsGroup } from "./Assets.ts"
 import { BalancesGroup } from "./Balances.ts"
 import { EventsGroup } from "./Events.ts"

@@ -4,8 +4,11 @@
  * one creates those accounts, so liquidity can be deposited to it at once. A peer's asset is an
  * asset of the node without being added here.
  */
-import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { AdminApi } from "./Api.ts"
 import { AdminAuth, AssetJson, BadRequest, Conflict, doc, NotFound, settingsError, Unavailable } from "./Common.ts"

@@ -1,6 +1,9 @@
 /** Liquidity and settlement balances of every asset and peer: `GET /balances`. */
-import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { assetsOf, ids } from "../../Accounting/Accounts.ts"
 import { type AccountBalance, Ledger } from "../../Accounting/Ledger.ts"
 import type { NodeConfig } from "../../Config.ts"

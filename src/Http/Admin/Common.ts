@@ -4,8 +4,11 @@
  *
  * Amounts and balances are decimal strings (u64 amounts, u128 ids, signed balances), never numbers.
  */
-import { Effect, Schema } from "effect"
-import { HttpApiMiddleware, HttpApiSecurity, OpenApi } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiMiddleware from "effect/http-api/HttpApiMiddleware"
+import * as HttpApiSecurity from "effect/http-api/HttpApiSecurity"
+import * as OpenApi from "effect/http-api/OpenApi"
 import { type AccountBalance, LedgerDefect, type LedgerUnavailable, u128Max } from "../../Accounting/Ledger.ts"
 import * as Liquidity from "../../Accounting/Liquidity.ts"
 import type { NodeConfig } from "../../Config.ts"

@@ -3,8 +3,12 @@
  * Events are written by the payments store with the change that caused them (`Payments/Store.ts`)
  * and delivered by `Events/Webhooks.ts`; listings are newest first, keyset-paged by `seq`.
  */
-import { Clock, Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { type EventRecord, eventTypes, PaymentsStore } from "../../Payments/Store.ts"
 import type { AdminApi } from "./Api.ts"
 import { AdminAuth, doc, idParam, NotFound, pageSizeDefault } from "./Common.ts"

@@ -1,6 +1,9 @@
 /** Incoming payments: create, list per wallet address, read, STREAM credentials, complete, cancel (`/incoming-payments`). */
-import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import {
   type IncomingPayment,
   type IncomingPaymentNotFound,

@@ -7,8 +7,11 @@
  * that exists with identical fields as success). The same id with a different body, or an id whose
  * transfer failed (e.g. 409 for insufficient balance), is refused with 409: use a fresh id.
  */
-import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { ids } from "../../Accounting/Accounts.ts"
 import { Ledger, newTransferId } from "../../Accounting/Ledger.ts"
 import * as Liquidity from "../../Accounting/Liquidity.ts"

@@ -9,8 +9,11 @@
  * `openapiOpen` for the two documents: for a scraper or a browser that cannot carry the token). The gauges' ledger read is bounded by `gaugesReadTimeoutMs`; when it fails the
  * scrape still answers, without them.
  */
-import { Effect, Option } from "effect"
-import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { assetsOf, ids } from "../../Accounting/Accounts.ts"
 import { grantedCreditLimit, Ledger } from "../../Accounting/Ledger.ts"
 import * as Liquidity from "../../Accounting/Liquidity.ts"

@@ -1,6 +1,8 @@
 /** Sending: quotes (`/quotes`) and outgoing payments (`/outgoing-payments`). */
-import { Effect } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { OutgoingPayments } from "../../Payments/OutgoingPayments.ts"
 import { Quotes } from "../../Payments/Quotes.ts"
 import * as Payments from "../PaymentsJson.ts"

@@ -8,8 +8,12 @@
  * is sent; replaced incoming tokens are refused from then on; a deleted peer's packets in flight
  * still settle.
  */
-import { Effect, Redacted, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { defaults, hashToken, type PeerConfig, PeerFile, resolvePeer } from "../../Config.ts"
 import { NodeSettings } from "../../Settings/NodeSettings.ts"
 import type { AdminApi } from "./Api.ts"

@@ -5,8 +5,12 @@
  * Only listed pairs exist (an inverse is never derived). A static rate takes precedence over the
  * HTTP rates source for its pair; a change applies to the next packet.
  */
-import { Effect, Result, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as Rational from "../../Rates/Rational.ts"
 import { effectiveRate, type StaticRate } from "../../Rates/Rates.ts"
 import { NodeSettings } from "../../Settings/NodeSettings.ts"

@@ -8,8 +8,8 @@
  * parameters, its request body and its answers, each schema shown as a tree of fields (type,
  * required, description, bounds). Rendering is pure (`renderReference`); `serve` does it once.
  */
-import { HttpServerResponse } from "effect/http"
-import { OpenApi } from "effect/http-api"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as OpenApi from "effect/http-api/OpenApi"
 import { AdminApi } from "./Api.ts"
 
 type Json = any

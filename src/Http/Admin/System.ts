@@ -2,8 +2,11 @@
  * `GET /healthz` (no token): 200 `{ status: "ok", checks }` when every dependency answers, else 503
  * `{ status: "unavailable", checks, message }` naming the ones that do not (see `Health.ts`).
  */
-import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { Health } from "../../Health.ts"
 import type { AdminApi } from "./Api.ts"
 import { doc } from "./Common.ts"

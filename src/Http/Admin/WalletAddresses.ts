@@ -1,6 +1,9 @@
 /** Wallet addresses: create, list, read, deposit (`/wallet-addresses`). */
-import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import { ids, ledgerOf } from "../../Accounting/Accounts.ts"
 import { Ledger, newTransferId, TransferCode } from "../../Accounting/Ledger.ts"
 import * as Liquidity from "../../Accounting/Liquidity.ts"

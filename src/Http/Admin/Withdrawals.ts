@@ -15,8 +15,12 @@
  * - Every answer carries the account's balance now (with `withdrawable`, and a peer's granted
  *   `creditLimit`). Ledger unavailable: 503, retry with the same id.
  */
-import { Effect, Schema } from "effect"
-import { HttpApiBuilder, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
+import * as OpenApi from "effect/http-api/OpenApi"
 import { ids, ledgerOf } from "../../Accounting/Accounts.ts"
 import { Ledger, type LedgerUnavailable } from "../../Accounting/Ledger.ts"
 import * as Movements from "../../Accounting/Movements.ts"
