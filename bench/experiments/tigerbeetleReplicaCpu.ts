@@ -8,11 +8,51 @@
  *
  *   PATH=$PWD/node_modules/.bin:$PATH node bench/experiments/tigerbeetleReplicaCpu.ts [seconds] [sizes,...]
  *
+ * With `TB_PRODUCTION=1` the replica is started without `--development` (production caches, Direct
+ * I/O; ~3 GiB resident), by this script, in a temp dir it removes.
+ *
  * Run it alone (under the bench lock): it measures CPU, and other load moves it.
  */
+import { spawn, spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { amount_max, createClient, CreateTransferStatus, id, type Transfer, TransferFlags } from "tigerbeetle-node"
-import { cpuMsOf } from "../common.ts"
-import { startTigerBeetle } from "../../test/support/tigerbeetle.ts"
+import { cpuMsOf, freePort, sleep } from "../common.ts"
+import { startTigerBeetle, tigerBeetleBinary } from "../../test/support/tigerbeetle.ts"
+
+/** A one-replica cluster without `--development`, the way an operator runs one. */
+const startProduction = async () => {
+  const binary = tigerBeetleBinary()!
+  const dir = mkdtempSync(join(tmpdir(), "tigerbeetle-production-"))
+  const file = join(dir, "1_0.tigerbeetle")
+  const format = spawnSync(binary, ["format", "--cluster=1", "--replica=0", "--replica-count=1", file], { encoding: "utf8" })
+  if (format.status !== 0) throw new Error(format.stderr)
+  const address = `127.0.0.1:${await freePort()}`
+  const child = spawn(binary, ["start", `--addresses=${address}`, file], { stdio: ["ignore", "pipe", "pipe"] })
+  let log = ""
+  const append = (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-4096)
+  }
+  child.stdout.on("data", append)
+  child.stderr.on("data", append)
+  const deadline = Date.now() + 60_000
+  while (!log.includes("listening on")) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`replica did not start: ${log}`)
+    await sleep(100)
+  }
+  return {
+    clusterId: 1n,
+    addresses: [address],
+    replicas: [{ pid: child.pid! }],
+    stop: async () => {
+      child.kill("SIGTERM")
+      await sleep(500)
+      if (child.exitCode === null) child.kill("SIGKILL")
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
 
 const seconds = Number(process.argv[2] ?? 3)
 const sizes = (process.argv[3] ?? "2,8,20,40,80,160,240").split(",").map(Number)
@@ -34,7 +74,7 @@ const transfer = (fields: Partial<Transfer>): Transfer => ({
   ...fields
 })
 
-const cluster = await startTigerBeetle()
+const cluster = process.env["TB_PRODUCTION"] === "1" ? await startProduction() : await startTigerBeetle()
 const client = createClient({ cluster_id: cluster.clusterId, replica_addresses: [...cluster.addresses] })
 try {
   const replicaPid = cluster.replicas[0]!.pid
