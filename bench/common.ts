@@ -6,7 +6,7 @@
  * the yardstick, so the less work they do per packet the more of the measured time is the node's.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { createServer } from "node:net"
 
 /** A port that was free a moment ago (bind 127.0.0.1:0, read it, close). */
@@ -137,6 +137,44 @@ export const cpuMsOf = (pid: number): number | undefined => {
 
 /** USER_HZ: 100 on every mainstream Linux build. */
 const clockTicksPerSecond = 100
+
+/** CPU ms of a process's threads by kind, so far. */
+export interface ThreadCpuMs {
+  /** The main (JavaScript) thread: its thread id is the process id. */
+  readonly main: number
+  /** V8's worker threads (`V8Worker`): concurrent marking, parallel scavenges, background compilation. */
+  readonly v8Workers: number
+  /** Every other thread (libuv's pool, the TigerBeetle client's I/O thread, the inspector's, ...). */
+  readonly other: number
+}
+
+/** Every thread's CPU time (user + system) from `/proc/<pid>/task/<tid>/stat`, or undefined off Linux. */
+export const threadCpuMsOf = (pid: number): ThreadCpuMs | undefined => {
+  let tids: Array<string>
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return undefined
+  }
+  let main = 0
+  let v8Workers = 0
+  let other = 0
+  for (const tid of tids) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+    } catch {
+      continue // the thread ended since the listing
+    }
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond
+    if (tid === String(pid)) main += ms
+    else if (comm === "V8Worker") v8Workers += ms
+    else other += ms
+  }
+  return { main, v8Workers, other }
+}
 
 // ---------------------------------------------------------------------------------------------
 // OER reads for the fulfilling peer

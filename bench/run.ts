@@ -50,7 +50,10 @@
  * of the TigerBeetle nodes) --profile-tb DIR (also profile the TigerBeetle node, into DIR; read it
  * with `node bench/profile.ts FILE`) --baseline DIR (a second node from
  * another checkout: modes forward-base / local-base) --baseline-node-flags "FLAGS" (that node's
- * flags, default those of the node: `--baseline . --baseline-node-flags "..."` compares flags alone).
+ * flags, default those of the node: `--baseline . --baseline-node-flags "..."` compares flags alone)
+ * --gc-pauses yes (preload bench/gcPauses.ts into every node: its main-thread GC pauses per packet).
+ * Every node mode's CPU is also split by thread (main, V8 workers, other; /proc/<pid>/task), and
+ * while a TigerBeetle cluster runs, the replica's CPU per packet of each run is read the same way.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -58,7 +61,7 @@ import { randomBytes } from "node:crypto"
 import { cpus, totalmem, tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { type Child, cpuMsOf, freePort, killAll, median, memoryOf, startServerProcess, track } from "./common.ts"
+import { type Child, cpuMsOf, freePort, killAll, median, memoryOf, startServerProcess, threadCpuMsOf, type ThreadCpuMs, track } from "./common.ts"
 import type { PacketSpec, RunCommand, RunResult } from "./loadgen.ts"
 import {
   books,
@@ -142,6 +145,8 @@ interface Options {
   /** Environment of the start script (`env VAR=value` before `node`), for the node and the baseline node. */
   readonly nodeEnv: Record<string, string>
   readonly baselineNodeEnv: Record<string, string>
+  /** --gc-pauses yes: preload bench/gcPauses.ts into every node to report its main-thread GC pauses per packet. */
+  readonly gcPauses: boolean
 }
 
 const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -170,7 +175,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "scale-wallets",
     "baseline",
     "tb-sessions",
-    "baseline-node-flags"
+    "baseline-node-flags",
+    "gc-pauses"
   ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
@@ -223,7 +229,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
       values.get("node-flags")!.split(" ").filter((flag) => flag !== "") :
       baseline === undefined ? startScriptFlags() : startScript(resolve(baseline)).flags,
     nodeEnv: startScript(repoRoot).env,
-    baselineNodeEnv: baseline === undefined ? {} : startScript(resolve(baseline)).env
+    baselineNodeEnv: baseline === undefined ? {} : startScript(resolve(baseline)).env,
+    gcPauses: ["yes", "true", "1"].includes(values.get("gc-pauses") ?? "no")
   }
 }
 
@@ -326,6 +333,12 @@ interface ModeSummary {
 /** A load-generator run plus the CPU the process under test (node or raw forwarder) spent on it. */
 interface MeasuredRun extends RunResult {
   readonly cpuUsPerPacket: number | undefined
+  /** Node modes: that CPU split by thread (main, V8 workers, the rest), µs per packet. */
+  readonly threadsUsPerPacket?: ThreadCpuMs | undefined
+  /** Node modes with `--gc-pauses yes`: the node's main-thread GC pauses, µs per packet. */
+  readonly gcPauseUsPerPacket?: number | undefined
+  /** While a TigerBeetle cluster runs: the replica's CPU, µs per packet of this run (whatever the mode). */
+  readonly replicaCpuUsPerPacket?: number | undefined
 }
 
 type Round = Partial<Record<Mode, MeasuredRun>>
@@ -466,7 +479,44 @@ const roundLine = (round: number, mode: Mode, r: MeasuredRun): string => {
     `p50 ${r.latencyMs.p50.toFixed(2)} ms  p99 ${r.latencyMs.p99.toFixed(2)} ms  ` +
     `${r.cpuUsPerPacket === undefined ? "" : `${r.cpuUsPerPacket.toFixed(0)} µs CPU/pkt  `}` +
     `${r.packets} packets${problems.length === 0 ? "" : `  (${problems.join(", ")})`}` +
-    (r.receipts === undefined ? "" : `  receipts ${r.receipts ? "yes" : "NO"}`)
+    (r.receipts === undefined ? "" : `  receipts ${r.receipts ? "yes" : "NO"}`) +
+    (r.threadsUsPerPacket === undefined && r.replicaCpuUsPerPacket === undefined ? "" : `  [${cpuParts(r).join(", ")}]`)
+}
+
+/** A run's CPU per packet by thread, GC pause and replica, as `what µs` items. Pure. */
+const cpuParts = (r: Pick<MeasuredRun, "threadsUsPerPacket" | "gcPauseUsPerPacket" | "replicaCpuUsPerPacket">): Array<string> => [
+  ...(r.threadsUsPerPacket === undefined ? [] : [
+    `main ${r.threadsUsPerPacket.main.toFixed(0)}`,
+    `V8 workers ${r.threadsUsPerPacket.v8Workers.toFixed(0)}`,
+    `other threads ${r.threadsUsPerPacket.other.toFixed(0)}`
+  ]),
+  ...(r.gcPauseUsPerPacket === undefined ? [] : [`main-thread GC pauses ${r.gcPauseUsPerPacket.toFixed(0)}`]),
+  ...(r.replicaCpuUsPerPacket === undefined ? [] : [`replica ${r.replicaCpuUsPerPacket.toFixed(0)}`])
+]
+
+/**
+ * Per node mode, the medians over rounds of its CPU per packet by thread, its main-thread GC pauses
+ * and the TigerBeetle replica's CPU (µs per packet), or undefined when none was measured. Pure.
+ */
+const cpuBreakdown = (summaries: ReadonlyArray<ModeSummary>): string | undefined => {
+  const med = (runs: ReadonlyArray<MeasuredRun>, pick: (r: MeasuredRun) => number | undefined) => {
+    const values = runs.map(pick)
+    return values.some((v) => v === undefined) ? undefined : median(values as Array<number>)
+  }
+  const lines = summaries.flatMap((s) => {
+    const threads = med(s.rounds, (r) => r.threadsUsPerPacket?.main)
+    const parts = cpuParts({
+      threadsUsPerPacket: threads === undefined ? undefined : {
+        main: threads,
+        v8Workers: med(s.rounds, (r) => r.threadsUsPerPacket?.v8Workers)!,
+        other: med(s.rounds, (r) => r.threadsUsPerPacket?.other)!
+      },
+      gcPauseUsPerPacket: med(s.rounds, (r) => r.gcPauseUsPerPacket),
+      replicaCpuUsPerPacket: med(s.rounds, (r) => r.replicaCpuUsPerPacket)
+    })
+    return parts.length === 0 ? [] : [`  ${s.mode.padEnd(16)} ${parts.join(", ")}`]
+  })
+  return lines.length === 0 ? undefined : ["CPU µs per packet by thread (median of rounds):", ...lines].join("\n")
 }
 
 const gitCommit = (): string | undefined => {
@@ -548,6 +598,10 @@ const main = async (options: Options) => {
       startEnv: Record<string, string> = options.nodeEnv
     ) => {
       env = { ...startEnv, ...env }
+      if (options.gcPauses) {
+        nodeFlags = [...nodeFlags, "--import", new URL("./gcPauses.ts", import.meta.url).pathname]
+        env = { ...env, BENCH_GC_FILE: join(dir, `${name}.gc`) }
+      }
       warmCompileCache(script ?? join(repoRoot, "src/main.ts"), nodeFlags, env)
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
@@ -585,9 +639,12 @@ const main = async (options: Options) => {
     let tigerBeetle2: BenchNode | undefined
     /** forward-tb-base: the --baseline checkout's node on the same cluster and accounts (before/after on TigerBeetle). */
     let tigerBeetleBase: BenchNode | undefined
+    /** The TigerBeetle replica, whose CPU is read around every run while it runs. */
+    let replicaPid: number | undefined
     if (tigerBeetleModes.length > 0 || options.modes.includes("forward-tb-base")) {
       const cluster = await startTigerBeetle()
       stops.push(() => cluster.stop())
+      replicaPid = cluster.replicas[0]?.pid
       log(`TigerBeetle (one replica) on ${cluster.addresses.join(",")}`)
       const tbEnv = {
         TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),
@@ -685,10 +742,39 @@ const main = async (options: Options) => {
     const fulfilledBy = new Map<string, { forward: number; local: number }>(
       benchNodes().map((n) => [n.name, { forward: 0, local: 0 }])
     )
+    /** The mode's node processes' threads' CPU ms, summed over its processes. */
+    const threadsOfMode = (mode: Mode): ThreadCpuMs | undefined => {
+      if (!isNodeMode(mode)) return undefined
+      const each = pidsOf(mode).map(threadCpuMsOf)
+      if (each.some((t) => t === undefined)) return undefined
+      return each.reduce((a, b) => ({ main: a!.main + b!.main, v8Workers: a!.v8Workers + b!.v8Workers, other: a!.other + b!.other }))
+    }
+    /** The mode's nodes' main-thread GC pause ms so far (`--gc-pauses yes`), or undefined. */
+    const gcPauseMsOfMode = (mode: Mode): number | undefined => {
+      if (!options.gcPauses || !isNodeMode(mode)) return undefined
+      const names = mode === "forward-tb2" ? [tigerBeetle!.name, tigerBeetle2!.name] : [nodeOf(mode).name]
+      let total = 0
+      for (const name of names) {
+        try {
+          total += Number(readFileSync(join(dir, `${name}.gc`), "utf8").split(" ")[0])
+        } catch {
+          return undefined
+        }
+      }
+      return Number.isFinite(total) ? total : undefined
+    }
     /** One run, with the CPU time the process under test spent on it (µs per packet). */
     const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
       const cpuBefore = cpuMsOfMode(mode)
+      const threadsBefore = threadsOfMode(mode)
+      const gcBefore = gcPauseMsOfMode(mode)
+      const replicaBefore = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
       const result = await runOnce(mode, durationMs)
+      const replicaAfter = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
+      // The preload writes its totals every 50 ms: wait for one write after the run.
+      if (gcBefore !== undefined) await new Promise((done) => setTimeout(done, 60))
+      const gcAfter = gcPauseMsOfMode(mode)
+      const threadsAfter = threadsOfMode(mode)
       // The TigerBeetle nodes share one cluster and one set of accounts: their books are one.
       const booksNode = mode === "forward-tb-base" ? tigerBeetle! : nodeOf(mode)
       if (isNodeMode(mode)) fulfilledBy.get(booksNode.name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
@@ -696,7 +782,19 @@ const main = async (options: Options) => {
       const cpuUsPerPacket = cpuBefore === undefined || cpuAfter === undefined || result.packets === 0 ?
         undefined :
         ((cpuAfter - cpuBefore) * 1000) / result.packets
-      return { ...result, cpuUsPerPacket }
+      const perPacket = (before: number | undefined, after: number | undefined) =>
+        before === undefined || after === undefined || result.packets === 0 ? undefined : ((after - before) * 1000) / result.packets
+      return {
+        ...result,
+        cpuUsPerPacket,
+        threadsUsPerPacket: threadsBefore === undefined || threadsAfter === undefined || result.packets === 0 ? undefined : {
+          main: perPacket(threadsBefore.main, threadsAfter.main)!,
+          v8Workers: perPacket(threadsBefore.v8Workers, threadsAfter.v8Workers)!,
+          other: perPacket(threadsBefore.other, threadsAfter.other)!
+        },
+        gcPauseUsPerPacket: perPacket(gcBefore, gcAfter),
+        replicaCpuUsPerPacket: perPacket(replicaBefore, replicaAfter)
+      }
     }
     const runOnce = (mode: Mode, durationMs: number) =>
       loadgen.run({
@@ -849,6 +947,15 @@ const main = async (options: Options) => {
           packets: r.packets,
           fulfilled: r.fulfilled,
           cpuUsPerPacket: r.cpuUsPerPacket === undefined ? null : Math.round(r.cpuUsPerPacket),
+          ...(r.threadsUsPerPacket === undefined ? {} : {
+            threadsUsPerPacket: {
+              main: Math.round(r.threadsUsPerPacket.main),
+              v8Workers: Math.round(r.threadsUsPerPacket.v8Workers),
+              other: Math.round(r.threadsUsPerPacket.other)
+            }
+          }),
+          ...(r.gcPauseUsPerPacket === undefined ? {} : { gcPauseUsPerPacket: Math.round(r.gcPauseUsPerPacket) }),
+          ...(r.replicaCpuUsPerPacket === undefined ? {} : { replicaCpuUsPerPacket: Math.round(r.replicaCpuUsPerPacket) }),
           rejectCodes: r.rejectCodes,
           failures: r.failures,
           ...(r.receipts === undefined ? {} : { receipts: r.receipts })
@@ -866,6 +973,8 @@ const main = async (options: Options) => {
     }
 
     process.stdout.write(`\n${table(summaries, nodeMemory?.peakRssMiB)}\n`)
+    const breakdown = cpuBreakdown(summaries)
+    if (breakdown !== undefined) process.stdout.write(`${breakdown}\n`)
     process.stdout.write(`memory of each node (RSS MiB when set up / peak over the sitting / at the end): ${
       Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
     }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)

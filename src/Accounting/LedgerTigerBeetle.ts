@@ -48,13 +48,14 @@ import {
   mixedChainProblem,
   pendingChainProblem,
   timeoutProblem,
-  transferChainProblem
+  transferChainProblem,
+  type TransferSpec
 } from "./Ledger.ts"
 import { makeSessions, newClient, type SessionStats, type Sessions } from "./TigerBeetleSessions.ts"
-import { batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
+import { type BatchFailure, batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
 import {
   encodeAccount,
-  encodeTransfer,
+  encodeSpec,
   encodeChainTransfer,
   encodePost,
   encodeVoid,
@@ -148,40 +149,58 @@ const makeRequest = (sessions: Pick<Sessions, "primary" | "evicted">, requestTim
     )
 }
 
-/** Sends events through the batcher: its failures are `LedgerUnavailable`, or defects. */
-type Submit = (events: ReadonlyArray<TbTransfer>) => Effect.Effect<ReadonlyArray<CreateTransferStatus>, LedgerUnavailable>
+/** What a batcher's failure is for the ledger's caller: `LedgerUnavailable`, or a defect. */
+const batchFailure = (failure: BatchFailure): Effect.Effect<never, LedgerUnavailable> =>
+  failure.kind === "defect" ?
+    Effect.die(new LedgerDefect(failure.message)) :
+    failure.kind === "rejected" ?
+    rejected("create_transfers", failure.cause) :
+    Effect.fail(new LedgerUnavailable({ message: failure.message, cause: failure }))
 
-const makeSubmit = (batcher: TransferBatcher): Submit => (events) =>
-  Effect.callback<ReadonlyArray<CreateTransferStatus>, LedgerUnavailable>((resume) => {
-    batcher.submitWith(
-      events,
-      (statuses) => resume(Effect.succeed(statuses)),
-      (failure) => {
-        if (failure.kind === "defect") resume(Effect.die(new LedgerDefect(failure.message)))
-        else if (failure.kind === "rejected") resume(rejected("create_transfers", failure.cause))
-        else resume(Effect.fail(new LedgerUnavailable({ message: failure.message, cause: failure })))
-      }
-    )
-  })
-
-/** Submits `items` as one linked chain, re-submitting what failed only for harmless neighbours. */
+/**
+ * Submits `items` as one linked chain through the batcher, re-submitting what failed only for
+ * harmless neighbours. Every round encodes the events anew (post and void transfers get fresh ids
+ * each round). The round where nearly every call ends (every event done) is one callback: no
+ * generator, no arrays of outcomes, nothing kept but the events and the callbacks (two calls per
+ * packet; docs/performance/tigerbeetle.md).
+ */
 const submitChain = <I, E>(
-  submit: Submit,
+  batcher: TransferBatcher,
   items: ReadonlyArray<I>,
   encode: (item: I, linked: boolean) => TbTransfer,
   classify: (item: I, status: CreateTransferStatus) => Outcome<E>
 ): Effect.Effect<void, E | LedgerUnavailable> =>
-  Effect.gen(function*() {
-    let remaining = items
-    while (remaining.length > 0) {
-      const batch = remaining.map((item, i) => encode(item, i < remaining.length - 1))
-      const statuses = yield* submit(batch)
-      const next = verdict(remaining, remaining.map((item, i) => classify(item, statuses[i]!)))
-      if (next._tag === "Die") return yield* Effect.die(new LedgerDefect(next.message))
-      if (next._tag === "Fail") return yield* Effect.fail(next.error)
-      remaining = next._tag === "Resubmit" ? next.items : []
-    }
+  Effect.callback<void, E | LedgerUnavailable>((resume) => {
+    const events = new Array<TbTransfer>(items.length)
+    for (let i = 0; i < items.length; i++) events[i] = encode(items[i]!, i < items.length - 1)
+    batcher.submitWith(
+      events,
+      (statuses) => {
+        for (let i = 0; i < items.length; i++) {
+          if (classify(items[i]!, statuses[i]!)._tag !== "Done") {
+            resume(settleChain(batcher, items, statuses, encode, classify))
+            return
+          }
+        }
+        resume(Effect.void)
+      },
+      (failure) => resume(batchFailure(failure))
+    )
   })
+
+/** A round where some event was not done: the chain's verdict, and the next round if it is to be re-submitted. */
+const settleChain = <I, E>(
+  batcher: TransferBatcher,
+  items: ReadonlyArray<I>,
+  statuses: ReadonlyArray<CreateTransferStatus>,
+  encode: (item: I, linked: boolean) => TbTransfer,
+  classify: (item: I, status: CreateTransferStatus) => Outcome<E>
+): Effect.Effect<void, E | LedgerUnavailable> => {
+  const next = verdict(items, items.map((item, i) => classify(item, statuses[i]!)))
+  if (next._tag === "Die") return Effect.die(new LedgerDefect(next.message))
+  if (next._tag === "Fail") return Effect.fail(next.error)
+  return next._tag === "Resubmit" ? submitChain(batcher, next.items, encode, classify) : Effect.void
+}
 
 // ---------------------------------------------------------------------------------------------
 // The service
@@ -268,31 +287,37 @@ const lookupIdsMax = 8189
 const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> =>
   Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size))
 
-const makeService = (request: Request, submit: Submit): LedgerShape => ({
+const encodePending = (timeoutSeconds: number) => (spec: TransferSpec, linked: boolean) => encodeSpec(spec, timeoutSeconds, linked)
+const encodePosted = (spec: TransferSpec, linked: boolean) => encodeSpec(spec, undefined, linked)
+
+const makeService = (request: Request, batcher: TransferBatcher): LedgerShape => ({
   createAccounts: Effect.fn("Ledger.createAccounts")(function*(accounts) {
     yield* dieIf(accountsProblem(accounts))
     if (accounts.length > 0) yield* createAccounts(request, accounts)
   }),
-  // The per-packet calls carry no span (~6 µs each, as in LedgerSqlite; docs/performance/tigerbeetle.md).
-  reserve: Effect.fnUntraced(function*(transfers, timeoutSeconds) {
-    yield* dieIf(transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds))
-    yield* submitChain(submit, transfers, encodeTransfer(timeoutSeconds), classifyCreate)
-  }),
-  post: Effect.fnUntraced(function*(ids) {
-    yield* dieIf(pendingChainProblem(ids))
-    yield* submitChain(submit, ids, encodePost, classifyPost)
-  }),
-  voidPending: Effect.fnUntraced(function*(ids) {
-    yield* dieIf(pendingChainProblem(ids))
-    yield* submitChain(submit, ids, encodeVoid, classifyVoid)
-  }),
+  // The per-packet calls carry no span (~6 µs each, as in LedgerSqlite) and no generator: checked,
+  // then one callback (`submitChain`; docs/performance/tigerbeetle.md).
+  reserve: (transfers, timeoutSeconds) => {
+    const problem = transferChainProblem(transfers) ?? timeoutProblem(timeoutSeconds)
+    return problem !== undefined ?
+      Effect.die(new LedgerDefect(problem)) :
+      submitChain(batcher, transfers, encodePending(timeoutSeconds), classifyCreate)
+  },
+  post: (ids) => {
+    const problem = pendingChainProblem(ids)
+    return problem !== undefined ? Effect.die(new LedgerDefect(problem)) : submitChain(batcher, ids, encodePost, classifyPost)
+  },
+  voidPending: (ids) => {
+    const problem = pendingChainProblem(ids)
+    return problem !== undefined ? Effect.die(new LedgerDefect(problem)) : submitChain(batcher, ids, encodeVoid, classifyVoid)
+  },
   transfer: Effect.fn("Ledger.transfer")(function*(transfers) {
     yield* dieIf(transferChainProblem(transfers))
-    yield* submitChain(submit, transfers, encodeTransfer(undefined), classifyCreate)
+    yield* submitChain(batcher, transfers, encodePosted, classifyCreate)
   }),
   createChain: Effect.fn("Ledger.createChain")(function*(transfers) {
     yield* dieIf(mixedChainProblem(transfers))
-    yield* submitChain(submit, transfers, encodeChainTransfer, classifyCreate)
+    yield* submitChain(batcher, transfers, encodeChainTransfer, classifyCreate)
   }),
   lookupTransfers: Effect.fn("Ledger.lookupTransfers")(function*(ids) {
     yield* dieIf(lookupProblem(ids))
@@ -376,6 +401,6 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
       })
       // Where transfer calls waited over the client's life, for operators and the bench (docs/performance/tigerbeetle.md).
       yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals, sessions.stats())))
-      return makeService(makeRequest(sessions, options.requestTimeoutMs, inFlightMax), makeSubmit(batcher))
+      return makeService(makeRequest(sessions, options.requestTimeoutMs, inFlightMax), batcher)
     })
   )

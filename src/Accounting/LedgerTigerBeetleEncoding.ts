@@ -2,10 +2,10 @@
  * How the TigerBeetle ledger encodes the contract's accounts and transfers as TigerBeetle objects,
  * and decodes them back. Pure.
  */
+import { randomBytes } from "node:crypto"
 import {
   type Account as TbAccount,
   amount_max,
-  id as tigerBeetleId,
   type Transfer as TbTransfer,
   TransferFlags
 } from "tigerbeetle-node"
@@ -40,60 +40,90 @@ export const encodeAccount = (spec: AccountSpec): TbAccount => ({
   timestamp: 0n
 })
 
-const tbTransfer = (fields: Partial<TbTransfer> & Pick<TbTransfer, "id" | "flags">): TbTransfer => ({
-  debit_account_id: 0n,
-  credit_account_id: 0n,
-  amount: 0n,
-  pending_id: 0n,
-  user_data_128: 0n,
+/**
+ * One TigerBeetle transfer, every field written in one literal in the same order: one object of one
+ * shape per event (no partial object spread over defaults), on the per-packet path.
+ */
+const tbTransfer = (
+  id: bigint,
+  debitAccountId: bigint,
+  creditAccountId: bigint,
+  amount: bigint,
+  pendingId: bigint,
+  timeoutSeconds: number,
+  ledger: number,
+  code: number,
+  flags: number
+): TbTransfer => ({
+  id,
+  debit_account_id: debitAccountId,
+  credit_account_id: creditAccountId,
+  amount,
+  pending_id: pendingId,
+  user_data_128: pendingId,
   user_data_64: 0n,
   user_data_32: 0,
-  timeout: 0,
-  ledger: 0,
-  code: 0,
-  timestamp: 0n,
-  ...fields
+  timeout: timeoutSeconds,
+  ledger,
+  code,
+  flags,
+  timestamp: 0n
 })
 
 const linkedFlag = (linked: boolean): number => linked ? TransferFlags.linked : 0
 
-export const encodeTransfer = (timeoutSeconds: number | undefined) => (spec: TransferSpec, linked: boolean): TbTransfer =>
-  tbTransfer({
-    id: spec.id,
-    debit_account_id: spec.debitAccountId,
-    credit_account_id: spec.creditAccountId,
-    amount: spec.amount,
-    ledger: spec.ledger,
-    code: spec.code,
-    timeout: timeoutSeconds ?? 0,
-    flags: linkedFlag(linked) | (timeoutSeconds === undefined ? 0 : TransferFlags.pending)
-  })
+/** A pending transfer expiring after `timeoutSeconds`, or a posted one when it is undefined. */
+export const encodeSpec = (spec: TransferSpec, timeoutSeconds: number | undefined, linked: boolean): TbTransfer =>
+  tbTransfer(
+    spec.id,
+    spec.debitAccountId,
+    spec.creditAccountId,
+    spec.amount,
+    0n,
+    timeoutSeconds ?? 0,
+    spec.ledger,
+    spec.code,
+    linkedFlag(linked) | (timeoutSeconds === undefined ? 0 : TransferFlags.pending)
+  )
 
+/** A chain's transfer: pending when it has a timeout, else posted. */
 export const encodeChainTransfer = (spec: ChainTransfer, linked: boolean): TbTransfer =>
-  encodeTransfer(spec.timeoutSeconds)(spec, linked)
+  encodeSpec(spec, spec.timeoutSeconds, linked)
+
+/** 80 bits set: the random part of an id. */
+const low80 = (1n << 80n) - 1n
+let postIdMs = 0
+let postIdHigh = 0n
+/** Drawn once per process, then incremented by every id. */
+let postIdLow = BigInt(`0x${randomBytes(10).toString("hex")}`)
+
+/**
+ * Ids of post and void transfers: the layout of `Ledger.ts` `makeId` (48 bits of milliseconds, 80
+ * bits that are random per process and then count up), never going back in time (as tigerbeetle-node's
+ * `id()`): unique within the process (the 80-bit counter never repeats), and across instances and
+ * restarts with the odds of `makeId` (two instances' counters overlap within one millisecond only if
+ * their random starts are closer than the ids they make). Not `id()`: it draws 10 random bytes
+ * through `randomFillSync` every millisecond, ~3 µs per post at a few posts per millisecond (its
+ * self time in a profile of the bench; docs/performance/tigerbeetle.md).
+ */
+export const nextPostId = (): bigint => {
+  const now = Date.now()
+  if (now > postIdMs) {
+    postIdMs = now
+    postIdHigh = BigInt(now) << 80n
+  }
+  postIdLow = postIdLow === low80 ? 0n : postIdLow + 1n
+  return postIdHigh | postIdLow
+}
 
 // Post and void transfers carry their pending transfer's id in `user_data_128`, so that
 // `lookupTransfers` can find what became of a pending transfer with one `query_transfers`.
-// Their own ids come from tigerbeetle-node's `id()`: the layout of `Ledger.ts` `makeId` (48 bits of
-// milliseconds, 80 random bits), drawn once per millisecond and then incremented, so strictly
-// increasing within the process (TigerBeetle's LSM trees prefer it), and ~0.1 µs against ~1 µs for
-// `newTransferId` (bench/experiments/transferIds.ts; one per packet).
 export const encodePost = (pendingId: bigint, linked: boolean): TbTransfer =>
-  tbTransfer({
-    id: tigerBeetleId(),
-    pending_id: pendingId,
-    user_data_128: pendingId,
-    amount: amount_max, // post the full pending amount
-    flags: linkedFlag(linked) | TransferFlags.post_pending_transfer
-  })
+  // post the full pending amount
+  tbTransfer(nextPostId(), 0n, 0n, amount_max, pendingId, 0, 0, 0, linkedFlag(linked) | TransferFlags.post_pending_transfer)
 
 export const encodeVoid = (pendingId: bigint, linked: boolean): TbTransfer =>
-  tbTransfer({
-    id: tigerBeetleId(),
-    pending_id: pendingId,
-    user_data_128: pendingId,
-    flags: linkedFlag(linked) | TransferFlags.void_pending_transfer
-  })
+  tbTransfer(nextPostId(), 0n, 0n, 0n, pendingId, 0, 0, 0, linkedFlag(linked) | TransferFlags.void_pending_transfer)
 
 export const decodeBalance = (account: TbAccount): AccountBalance => ({
   id: account.id,

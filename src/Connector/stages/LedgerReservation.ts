@@ -91,6 +91,73 @@ export const makePostAfterReply = Effect.gen(function*() {
   return run
 })
 
+/** Logs a post that failed after a fulfill, for reconciliation, and answers what became of the reservation. */
+const reportPostFailure = (pendingIds: ReadonlyArray<bigint>, cause: Cause.Cause<unknown>): Effect.Effect<SettleOutcome> => {
+  const failure = Cause.findErrorOption(cause)
+  const outcome: SettleOutcome = failure._tag === "Some" &&
+      (failure.value as { readonly _tag?: unknown })._tag !== "LedgerUnavailable" ?
+    "voided" :
+    "unknown"
+  return Effect.as(
+    Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
+      transferIds: pendingIds.map(String),
+      cause
+    }),
+    outcome
+  )
+}
+
+/**
+ * Posts a fulfilled packet's reservation and answers what became of it: `posted`; `voided` when the
+ * ledger says it can no longer be posted (expired, voided, unknown to it); `unknown` when the ledger
+ * did not answer. The retry (with its schedule) is built only after a first attempt failed with
+ * `LedgerUnavailable`: it then replays that failure to the retry, so attempts and delays are exactly
+ * those of retrying the first attempt.
+ *
+ * Built from the reservation's ids and expiry alone, outside the stage's per-packet closure: a post
+ * that runs after the reply (`postAfterReply`) keeps only these alive until the ledger answers, not
+ * the packet, its request and every closure of the stage (objects that outlive a scavenge are
+ * copied, and promoted into the old generation the concurrent marker traces;
+ * docs/performance/tigerbeetle.md).
+ */
+const postReservation = (
+  ledger: LedgerShape,
+  metrics: MetricsShape,
+  pendingIds: ReadonlyArray<bigint>,
+  expiresAtMs: number
+): Effect.Effect<SettleOutcome> => {
+  const attempt = timed(metrics, "post", ledger.post(pendingIds))
+  return Effect.matchCauseEffect(attempt, {
+    onSuccess: () => Effect.succeed<SettleOutcome>("posted"),
+    onFailure: (cause) => {
+      const failure = Cause.findErrorOption(cause)
+      if (failure._tag === "None" || failure.value._tag !== "LedgerUnavailable") return reportPostFailure(pendingIds, cause)
+      let replayed = false
+      const again = Effect.suspend(() => {
+        if (replayed) return attempt
+        replayed = true
+        return Effect.failCause(cause)
+      })
+      return again.pipe(
+        Effect.retry({
+          while: (error) => error._tag === "LedgerUnavailable",
+          schedule: Schedule.exponential("50 millis").pipe(
+            Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
+            Schedule.while(({ duration }) =>
+              Effect.map(
+                Clock.currentTimeMillis,
+                (now) => now + Duration.toMillis(duration) < expiresAtMs - postRetryStopBeforeExpiryMs
+              )
+            )
+          )
+        }),
+        Effect.as<SettleOutcome>("posted"),
+        Effect.catchCause((cause) => reportPostFailure(pendingIds, cause))
+      )
+    }
+  })
+}
+
 /** What the stage keeps for one packet between its reservation and the settlement. */
 interface Held {
   readonly pendingIds: ReadonlyArray<bigint>
@@ -100,10 +167,14 @@ interface Held {
 
 const postNow: PostAfterReply = (posting) => posting
 
+const transferId = (transfer: TransferSpec): bigint => transfer.id
+
 /**
- * Per packet, the stage allocates its transfers, one `Held` and the Effects of the reservation;
- * everything that does not depend on the packet (the post, the void, the settlement) is built once
- * here and takes the packet's `Held` (fewer closures per packet: docs/performance/hot-path.md).
+ * Per packet, the stage allocates its transfers, one `Held` (the pending ids and the expiry) and
+ * the Effects of the reservation; what does not depend on the packet (reserving, the void, the
+ * settlement, the release) is built once here and takes the packet's `Held` and request, rather
+ * than ~8 closures per packet (docs/performance/hot-path.md, "Allocation per packet"). The post
+ * itself is `postReservation`, from the ids and the expiry alone (see there).
  */
 export const ledgerReservation = (
   ledger: LedgerShape,
@@ -144,61 +215,6 @@ export const ledgerReservation = (
       })
     })
 
-  const reportPostFailure = (held: Held, cause: Cause.Cause<unknown>): Effect.Effect<SettleOutcome> => {
-    const failure = Cause.findErrorOption(cause)
-    const outcome: SettleOutcome = failure._tag === "Some" &&
-        (failure.value as { readonly _tag?: unknown })._tag !== "LedgerUnavailable" ?
-      "voided" :
-      "unknown"
-    return Effect.as(
-      Effect.logError("ledger post failed after a fulfill; reconcile these transfers", {
-        transferIds: held.pendingIds.map(String),
-        cause
-      }),
-      outcome
-    )
-  }
-
-  /**
-   * Answers what became of the reservation: `posted`; `voided` when the ledger says it can no longer
-   * be posted (expired, voided, unknown to it); `unknown` when the ledger did not answer. Built only
-   * when the packet was fulfilled, and the retry (with its schedule) only after a first attempt
-   * failed with `LedgerUnavailable`: it then replays that failure to the retry, so attempts and
-   * delays are exactly those of retrying the first attempt.
-   */
-  const post = (held: Held): Effect.Effect<SettleOutcome> => {
-    const attempt = timed(metrics, "post", ledger.post(held.pendingIds))
-    return Effect.matchCauseEffect(attempt, {
-      onSuccess: () => Effect.succeed<SettleOutcome>("posted"),
-      onFailure: (cause) => {
-        const failure = Cause.findErrorOption(cause)
-        if (failure._tag === "None" || failure.value._tag !== "LedgerUnavailable") return reportPostFailure(held, cause)
-        let replayed = false
-        const again = Effect.suspend(() => {
-          if (replayed) return attempt
-          replayed = true
-          return Effect.failCause(cause)
-        })
-        return again.pipe(
-          Effect.retry({
-            while: (error) => error._tag === "LedgerUnavailable",
-            schedule: Schedule.exponential("50 millis").pipe(
-              Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.millis(postRetryDelayMaxMs)))),
-              Schedule.while(({ duration }) =>
-                Effect.map(
-                  Clock.currentTimeMillis,
-                  (now) => now + Duration.toMillis(duration) < held.expiresAtMs - postRetryStopBeforeExpiryMs
-                )
-              )
-            )
-          }),
-          Effect.as<SettleOutcome>("posted"),
-          Effect.catchCause((cause) => reportPostFailure(held, cause))
-        )
-      }
-    })
-  }
-
   /** Built only when the packet was not fulfilled. */
   const voidReservation = (held: Held) =>
     timed(metrics, "void", ledger.voidPending(held.pendingIds)).pipe(
@@ -225,10 +241,18 @@ export const ledgerReservation = (
 
   const postThenSettle = postAfterReply ?? postNow
 
+  /** Built only when the packet was fulfilled; a peer's packet has nothing to settle after the post. */
+  const postThenSettleReservation = (held: Held, reserved: Timed): Effect.Effect<void> => {
+    const posting = postReservation(ledger, metrics, held.pendingIds, held.expiresAtMs)
+    return postThenSettle(
+      reserved.destination.kind === "local" ? Effect.flatMap(posting, (outcome) => settle(reserved, outcome)) : Effect.asVoid(posting)
+    )
+  }
+
   /** Posts on a fulfill, voids otherwise; runs uninterruptibly (the release of `acquireUseRelease`). */
   const release = (held: Held, reserved: Timed, exit: Exit.Exit<unknown, IlpError>): Effect.Effect<void> =>
     Exit.isSuccess(exit) ?
-      Effect.andThen(fulfilled(reserved), postThenSettle(Effect.flatMap(post(held), (outcome) => settle(reserved, outcome)))) :
+      Effect.andThen(fulfilled(reserved), postThenSettleReservation(held, reserved)) :
       Effect.andThen(voidReservation(held), refusedByReceiver(exit) ? Effect.void : settle(reserved, "voided"))
 
   return (next) => (request) => {
@@ -244,5 +268,3 @@ export const ledgerReservation = (
     return Effect.acquireUseRelease(reserve(request, transfers, held), next, (reserved, exit) => release(held, reserved, exit))
   }
 }
-
-const transferId = (transfer: TransferSpec): bigint => transfer.id
