@@ -44,6 +44,23 @@ const closeGraceMs = defaultListenerLimits.lingerMs
 
 const contentTypes = new Set(["application/octet-stream", "application/ilp+octet-stream"])
 const bearer = /^bearer[ \t]+([^\s]+)[ \t]*$/i
+const whitespace = /\s/
+
+/**
+ * The bearer token, as `bearer` reads it. The common form (`Bearer <token>`, one space, no other
+ * whitespace) is sliced without a regex match per request; anything else goes through `bearer`.
+ */
+export const bearerToken = (authorization: string): string | undefined => {
+  if (authorization.length > 7 && authorization.startsWith("Bearer ")) {
+    const token = authorization.slice(7)
+    if (!whitespace.test(token)) return token
+  }
+  return bearer.exec(authorization)?.[1]
+}
+
+/** The media type, as `split(";")[0].trim().toLowerCase()` reads it; the exact common values without the three strings. */
+export const mediaType = (contentType: string): string =>
+  contentTypes.has(contentType) ? contentType : contentType.split(";", 1)[0]!.trim().toLowerCase()
 
 
 export class IlpServerError extends Data.TaggedError("IlpServerError")<{ readonly message: string; readonly cause: unknown }> {}
@@ -109,12 +126,12 @@ export const makeHandler = (options: HandlerOptions) => (request: IncomingMessag
   if (request.method !== "POST") return answerText(request, response, 405, "method not allowed", { allow: "POST" })
 
   const authorization = request.headers.authorization
-  const token = authorization === undefined ? undefined : bearer.exec(authorization)?.[1]
+  const token = authorization === undefined ? undefined : bearerToken(authorization)
   if (token === undefined) return answerText(request, response, 401, "missing or malformed bearer token")
   const peer = options.peers.byToken(token)
   if (peer === undefined) return answerText(request, response, 401, "unknown token")
 
-  const contentType = (request.headers["content-type"] ?? "").split(";", 1)[0]!.trim().toLowerCase()
+  const contentType = mediaType(request.headers["content-type"] ?? "")
   if (!contentTypes.has(contentType)) return answerText(request, response, 400, "content type must be application/octet-stream")
   if (Number(request.headers["content-length"] ?? "0") > bodyBytesMax) {
     return answerText(request, response, 413, "body too large", { connection: "close" })

@@ -3,10 +3,11 @@
  * Content-Length and from a chunked body), keep-alive after an early answer, a client that goes
  * away, and the drain on shutdown (in-flight packets are answered, with `Connection: close`).
  */
+import fc from "fast-check"
 import { request as httpRequest } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { PacketType } from "../../src/Connector/Packet.ts"
-import { bodyBytesMax } from "../../src/Http/IlpOverHttp.ts"
+import { bearerToken, bodyBytesMax, mediaType } from "../../src/Http/IlpOverHttp.ts"
 import { depositTo, postPacket, startNode, type TestNode } from "../support/node.ts"
 import { makePrepare } from "../support/packets.ts"
 import { waitUntil } from "../support/wait.ts"
@@ -143,5 +144,36 @@ describe("ILP-over-HTTP listener", () => {
     } finally {
       await slowPeer.close()
     }
+  })
+})
+
+describe("IlpOverHttp: reading the bearer token and the media type", () => {
+  // The header readers' fast paths must answer exactly what the patterns they shortcut answered.
+  const pieces = ["Bearer ", "bearer", "BEARER", " ", "\t", "\u00a0", "\u2028", "\v", "tok", "en", "-1", "Bearer", "x y", ";", "=", "\u00e9"]
+  const headerText = fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string({ maxLength: 4 })), { maxLength: 6 }).map((parts) => parts.join(""))
+
+  it("bearerToken answers what /^bearer[ \\t]+([^\\s]+)[ \\t]*$/i captures", () => {
+    fc.assert(
+      fc.property(headerText, (authorization) => {
+        expect(bearerToken(authorization)).toBe(/^bearer[ \t]+([^\s]+)[ \t]*$/i.exec(authorization)?.[1])
+      }),
+      { numRuns: 5_000 }
+    )
+    expect(bearerToken("Bearer abc")).toBe("abc")
+    expect(bearerToken("Bearer ")).toBeUndefined()
+    expect(bearerToken("Bearer a\u00a0b")).toBeUndefined()
+  })
+
+  it("mediaType answers what split(';')[0].trim().toLowerCase() gives", () => {
+    const types = fc.oneof(
+      fc.constantFrom("application/octet-stream", "application/ilp+octet-stream", "Application/Octet-Stream", " application/octet-stream ; q=1", ""),
+      headerText
+    )
+    fc.assert(
+      fc.property(types, (contentType) => {
+        expect(mediaType(contentType)).toBe(contentType.split(";", 1)[0]!.trim().toLowerCase())
+      }),
+      { numRuns: 2_000 }
+    )
   })
 })
