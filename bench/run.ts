@@ -129,6 +129,8 @@ interface Options {
   /** The scale mode's node: peers beyond the two every node has, and wallet addresses. */
   readonly scalePeers: number
   readonly scaleWallets: number
+  /** Restart the scaled nodes on their data once their wallet addresses are created (`--scale-restart 1`). */
+  readonly scaleRestart: boolean
   readonly modes: ReadonlyArray<Mode>
   readonly json: string | undefined
   readonly profileDir: string | undefined
@@ -173,6 +175,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "node-flags",
     "scale-peers",
     "scale-wallets",
+    "scale-restart",
     "baseline",
     "tb-sessions",
     "baseline-node-flags",
@@ -213,6 +216,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     deadlineMs: int("deadline", defaults.deadlineMs, 1_000),
     scalePeers: int("scale-peers", defaults.scalePeers, 0),
     scaleWallets: int("scale-wallets", defaults.scaleWallets, 0),
+    scaleRestart: int("scale-restart", 0, 0) > 0,
     modes: modes as Array<Mode>,
     json: values.get("json"),
     profileDir: profile === undefined ? undefined : resolve(profile),
@@ -627,6 +631,19 @@ const main = async (options: Options) => {
       return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB }
     }
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
+    /** The same node stopped and started again on its data (same config, ports, ledger and stores). */
+    const restartBenchNode = async (
+      benchNode: BenchNode,
+      nodeFlags: ReadonlyArray<string>,
+      env: Record<string, string>,
+      script?: string
+    ): Promise<BenchNode> => {
+      await benchNode.node.stop(15_000)
+      const node = await startNode(benchNode.setup, { nodeFlags, env, ...(script === undefined ? {} : { script }) })
+      stops.unshift(() => node.stop(15_000))
+      log(`${benchNode.name} node restarted on its data: pid ${node.pid}`)
+      return { ...benchNode, node }
+    }
 
     const embeddedModes = options.modes.filter((mode) =>
       !isTigerBeetleMode(mode) && !isBaselineMode(mode) && mode !== "forward-scale"
@@ -671,6 +688,7 @@ const main = async (options: Options) => {
       scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
       const started = Date.now()
       await createWalletAddresses(scaled.setup, options.scaleWallets)
+      if (options.scaleRestart) scaled = await restartBenchNode(scaled, options.nodeFlags, options.nodeEnv)
       // Its RSS before the load, with its peers and wallet addresses (the creation's own peak is in VmHWM).
       scaled = { ...scaled, readyRssMiB: memoryOf(scaled.node.pid)?.rssMiB }
       log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
@@ -682,6 +700,7 @@ const main = async (options: Options) => {
       scaledBase = await startBenchNode("scaled-base", ["forward-scale-base"], {}, options.scalePeers, script, false, options.baselineNodeFlags, options.baselineNodeEnv)
       const started = Date.now()
       await createWalletAddresses(scaledBase.setup, options.scaleWallets)
+      if (options.scaleRestart) scaledBase = await restartBenchNode(scaledBase, options.baselineNodeFlags, options.baselineNodeEnv, script)
       scaledBase = { ...scaledBase, readyRssMiB: memoryOf(scaledBase.node.pid)?.rssMiB }
       log(`scaled baseline node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
     }
