@@ -683,27 +683,36 @@ const main = async (options: Options) => {
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
       await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"), false, options.baselineNodeFlags, options.baselineNodeEnv)
-    let scaled: BenchNode | undefined
-    if (options.modes.includes("forward-scale")) {
-      scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
+    /**
+     * A scaled node: started with `--scale-peers` more peers, then given `--scale-wallets` wallet
+     * addresses through the admin API (and, with `--scale-restart 1`, restarted on its data).
+     * forward-scale-base's node (the --baseline checkout's) is set up at the same time, so a
+     * before/after of the scaled node costs one set-up's wall time, not two.
+     */
+    const setUpScaled = async (
+      name: string,
+      mode: Mode,
+      script: string | undefined,
+      nodeFlags: ReadonlyArray<string>,
+      env: Record<string, string>
+    ): Promise<BenchNode> => {
+      let scaledNode = await startBenchNode(name, [mode], {}, options.scalePeers, script, false, nodeFlags, env)
       const started = Date.now()
-      await createWalletAddresses(scaled.setup, options.scaleWallets)
-      if (options.scaleRestart) scaled = await restartBenchNode(scaled, options.nodeFlags, options.nodeEnv)
+      await createWalletAddresses(scaledNode.setup, options.scaleWallets)
+      if (options.scaleRestart) scaledNode = await restartBenchNode(scaledNode, nodeFlags, env, script)
       // Its RSS before the load, with its peers and wallet addresses (the creation's own peak is in VmHWM).
-      scaled = { ...scaled, readyRssMiB: memoryOf(scaled.node.pid)?.rssMiB }
-      log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
+      scaledNode = { ...scaledNode, readyRssMiB: memoryOf(scaledNode.node.pid)?.rssMiB }
+      log(`${name} node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
+      return scaledNode
     }
-    /** forward-scale-base: the --baseline checkout's node with the same peers and wallet addresses. */
-    let scaledBase: BenchNode | undefined
-    if (options.modes.includes("forward-scale-base") && options.baselineDir !== undefined) {
-      const script = join(options.baselineDir, "src/main.ts")
-      scaledBase = await startBenchNode("scaled-base", ["forward-scale-base"], {}, options.scalePeers, script, false, options.baselineNodeFlags, options.baselineNodeEnv)
-      const started = Date.now()
-      await createWalletAddresses(scaledBase.setup, options.scaleWallets)
-      if (options.scaleRestart) scaledBase = await restartBenchNode(scaledBase, options.baselineNodeFlags, options.baselineNodeEnv, script)
-      scaledBase = { ...scaledBase, readyRssMiB: memoryOf(scaledBase.node.pid)?.rssMiB }
-      log(`scaled baseline node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
-    }
+    const [scaled, scaledBase] = await Promise.all([
+      options.modes.includes("forward-scale") ?
+        setUpScaled("scaled", "forward-scale", undefined, options.nodeFlags, options.nodeEnv) :
+        undefined,
+      options.modes.includes("forward-scale-base") && options.baselineDir !== undefined ?
+        setUpScaled("scaled-base", "forward-scale-base", join(options.baselineDir, "src/main.ts"), options.baselineNodeFlags, options.baselineNodeEnv) :
+        undefined
+    ])
     const benchNodes = (): Array<BenchNode> => [
       embedded,
       ...(tigerBeetle === undefined ? [] : [tigerBeetle]),
