@@ -189,7 +189,15 @@ const listAccounts = (sql: Statements, query: AccountQuery): ReadonlyArray<Accou
   return (rows as Array<SqlRow>).map((row) => toAccount(decodeAccount(row)))
 }
 
+/**
+ * Called after every commit, so the common case (nothing to evict) must not touch an iterator: a
+ * V8 Map keeps deleted entries in place until it rehashes, and an iterator walks past them, so after
+ * a burst of account creations evicted thousands of rows, `cache.keys()` cost ~10 µs per call (a
+ * scan of the holes) on every batch until the next rehash. Measured in the scaled bench node's
+ * profile; see docs/performance/memory.md ("Scale: allocation-site pretenuring", section 5).
+ */
 const evictOldest = (cache: Map<bigint, AccountRow>, sizeMax: number): void => {
+  if (cache.size <= sizeMax) return
   for (const id of cache.keys()) {
     if (cache.size <= sizeMax) return
     cache.delete(id)
