@@ -54,6 +54,10 @@
  * --gc-pauses yes (preload bench/gcPauses.ts into every node: its main-thread GC pauses per packet).
  * Every node mode's CPU is also split by thread (main, V8 workers, other; /proc/<pid>/task), and
  * while a TigerBeetle cluster runs, the replica's CPU per packet of each run is read the same way.
+ * --scale-peers N --scale-wallets N --scale-restart 1 (restart the scaled nodes on their data once
+ * their wallet addresses exist: a diagnostic that separates what the node keeps from the creation
+ * burst from what the data costs; off by default, since it would hide the former).
+ * Environment: BENCH_NODE_LOG_DIR=DIR keeps each node's whole stdout/stderr in DIR/node-<pid>.log.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
