@@ -614,7 +614,7 @@ const main = async (options: Options) => {
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
-      const node = await startNode(setup, {
+      const startOptions = {
         // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
         cpuProfileDir: name === profiled ?
           options.profileDir :
@@ -627,23 +627,19 @@ const main = async (options: Options) => {
         ...(experiment && name === "embedded" ?
           { script: "bench/experiments/effectHttpNode.ts", env: { ...env, EXTRA_PORT: String(extraPort) } } :
           {})
-      })
+      }
+      const node = await startNode(setup, startOptions)
       stops.unshift(() => node.stop(15_000))
       if (!funded) await deposit(setup, "loadgen", 10n ** 18n)
       const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
       log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
-      return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB }
+      return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB, startOptions }
     }
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
-    /** The same node stopped and started again on its data (same config, ports, ledger and stores). */
-    const restartBenchNode = async (
-      benchNode: BenchNode,
-      nodeFlags: ReadonlyArray<string>,
-      env: Record<string, string>,
-      script?: string
-    ): Promise<BenchNode> => {
+    /** The same node stopped and started again on its data (same config, ports, ledger, stores and start options). */
+    const restartBenchNode = async (benchNode: BenchNode): Promise<BenchNode> => {
       await benchNode.node.stop(15_000)
-      const node = await startNode(benchNode.setup, { nodeFlags, env, ...(script === undefined ? {} : { script }) })
+      const node = await startNode(benchNode.setup, benchNode.startOptions)
       stops.unshift(() => node.stop(15_000))
       log(`${benchNode.name} node restarted on its data: pid ${node.pid}`)
       return { ...benchNode, node }
@@ -703,7 +699,7 @@ const main = async (options: Options) => {
       let scaledNode = await startBenchNode(name, [mode], {}, options.scalePeers, script, false, nodeFlags, env)
       const started = Date.now()
       await createWalletAddresses(scaledNode.setup, options.scaleWallets)
-      if (options.scaleRestart) scaledNode = await restartBenchNode(scaledNode, nodeFlags, env, script)
+      if (options.scaleRestart) scaledNode = await restartBenchNode(scaledNode)
       // Its RSS before the load, with its peers and wallet addresses (the creation's own peak is in VmHWM).
       scaledNode = { ...scaledNode, readyRssMiB: memoryOf(scaledNode.node.pid)?.rssMiB }
       log(`${name} node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
