@@ -36,11 +36,11 @@ let armed = false
 let postedInTransaction = false
 let posts = 0
 const run = StatementSync.prototype.run
-StatementSync.prototype.run = function(this: StatementSync, ...params: Array<never>) {
-  const result = run.apply(this, params)
+StatementSync.prototype.run = function(this: StatementSync, ...params: Array<unknown>) {
+  const result = run.apply(this, params as Parameters<typeof run>)
   if (armed) {
     const sql = this.sourceSQL
-    if (sql.startsWith("UPDATE transfers SET state = ?") && params[0] === (2 as never)) postedInTransaction = true
+    if (sql.startsWith("UPDATE transfers SET state = ?") && params[0] === 2) postedInTransaction = true
     else if (sql === "ROLLBACK") postedInTransaction = false
     else if (sql === "COMMIT" && postedInTransaction) {
       postedInTransaction = false
