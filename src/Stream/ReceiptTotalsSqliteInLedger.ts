@@ -22,14 +22,15 @@
  *
  * Moving in: at open, a `receipts.sqlite` from an earlier version (`importFrom`) that holds receipt
  * rows is copied into the ledger's database in one transaction (which records the import), then
- * renamed `<file>.imported-<ms>`. A crash between the two leaves the record: the next start only
- * renames. Rows in both places is a start-up error (the operator decides which is current).
+ * renamed `<file>.imported-<ms>`. The record holds a fingerprint of the file's rows, so after a
+ * crash between the two the next start recognises the same file and only renames it. Rows in both
+ * places otherwise is a start-up error (the operator decides which is current).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { existsSync, renameSync, statSync } from "node:fs"
-import { basename } from "node:path"
+import { createHash } from "node:crypto"
 import type { DatabaseSync } from "node:sqlite"
 import { BatchAbort, LedgerConnection } from "../Accounting/LedgerSqlite.ts"
 import { inTransaction } from "../SqliteTransaction.ts"
@@ -70,10 +71,22 @@ const tables = [
 ] as const
 
 const importsTable = `CREATE TABLE IF NOT EXISTS receipt_imports (
-  file TEXT PRIMARY KEY,
+  fingerprint TEXT PRIMARY KEY,
   imported_at_ms INTEGER NOT NULL,
   rows INTEGER NOT NULL
 ) WITHOUT ROWID`
+
+/** sha256 over every row of the attached file's receipt tables, in key order: the same file gives the same value. */
+const fingerprintOf = (db: DatabaseSync, found: ReadonlyArray<typeof tables[number]>): string => {
+  const hash = createHash("sha256")
+  for (const [table, columns] of found) {
+    hash.update(`${table}\n`)
+    for (const row of db.prepare(`SELECT ${columns} FROM standalone.${table} ORDER BY 1`).iterate()) {
+      hash.update(`${JSON.stringify(Object.values(row as Record<string, unknown>), (_, v) => typeof v === "bigint" ? `${v}` : v)}\n`)
+    }
+  }
+  return hash.digest("hex")
+}
 
 const countRows = (db: DatabaseSync, schemaName: string, table: string): number =>
   Number((db.prepare(`SELECT count(*) AS n FROM ${schemaName}.${table}`).get() as { n: number | bigint }).n)
@@ -82,7 +95,6 @@ const countRows = (db: DatabaseSync, schemaName: string, table: string): number 
 export const importReceiptsFile = (db: DatabaseSync, file: string, nowMs: number): number => {
   if (file === ":memory:" || !existsSync(file) || statSync(file).size === 0) return 0
   db.exec(importsTable)
-  const name = basename(file)
   db.prepare("ATTACH DATABASE ? AS standalone").run(file)
   let copied = 0
   try {
@@ -93,7 +105,9 @@ export const importReceiptsFile = (db: DatabaseSync, file: string, nowMs: number
     const found = tables.filter(([table]) => present.has(table))
     const waiting = found.reduce((sum, [table]) => sum + countRows(db, "standalone", table), 0)
     if (waiting === 0) return 0
-    const imported = db.prepare("SELECT rows FROM receipt_imports WHERE file = ?").get(name) !== undefined
+    const fingerprint = fingerprintOf(db, found)
+    // Already moved in (a crash came between that commit and the rename): only the rename is left.
+    const imported = db.prepare("SELECT rows FROM receipt_imports WHERE fingerprint = ?").get(fingerprint) !== undefined
     if (!imported) {
       if (tables.some(([table]) => countRows(db, "main", table) > 0)) {
         throw new Error(
@@ -104,7 +118,7 @@ export const importReceiptsFile = (db: DatabaseSync, file: string, nowMs: number
         for (const [table, columns] of found) {
           db.exec(`INSERT INTO main.${table} (${columns}) SELECT ${columns} FROM standalone.${table}`)
         }
-        db.prepare("INSERT INTO receipt_imports (file, imported_at_ms, rows) VALUES (?, ?, ?)").run(name, nowMs, waiting)
+        db.prepare("INSERT INTO receipt_imports (fingerprint, imported_at_ms, rows) VALUES (?, ?, ?)").run(fingerprint, nowMs, waiting)
       })
       copied = waiting
     }
