@@ -145,6 +145,7 @@ export const make = Effect.gen(function*() {
             ledgerAccountId: payment.ledgerAccountId,
             asset: payment.asset,
             fulfillable,
+            checkedFulfillment: fulfillment,
             context: { kind: "incoming", payment, fulfillment } satisfies Matched
           }))
       }
@@ -153,6 +154,7 @@ export const make = Effect.gen(function*() {
           ledgerAccountId: wallet.ledgerAccountId,
           asset: wallet.asset,
           fulfillable,
+          checkedFulfillment: fulfillment,
           context: { kind: "wallet", walletAddressId: wallet.id, fulfillment } satisfies Matched
         }))
     })
