@@ -25,6 +25,9 @@
  *   and the timeout). For a local receiver, once the reservation is posted or voided the receiver is
  *   told (`LocalReceivers.settle`, inside the same uninterruptible release step), so its receipt
  *   totals follow the ledger; not when the receiver refused the packet itself (`ReceiverRejected`).
+ *   What the receiver must write once the packet is posted (`LocalReceivers.alongsidePost`) goes
+ *   to the post itself: the embedded ledger runs it in the post's transaction, so the receipt total
+ *   and the credit commit together (`Ledger.PostAlongside`).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
