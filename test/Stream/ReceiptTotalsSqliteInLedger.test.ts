@@ -4,8 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { Ledger } from "../../src/Accounting/Ledger.ts"
@@ -14,6 +13,7 @@ import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import { layerSqlite } from "../../src/Stream/ReceiptTotalsSqlite.ts"
 import { layerInLedger } from "../../src/Stream/ReceiptTotalsSqliteInLedger.ts"
 import { balanceOf, createAccounts, dmnec, fund, noFlags, transferSpec } from "../support/ledgerFixtures.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 import { receiptTotalsContract } from "./ReceiptTotalsContract.ts"
 
 const inLedger = (filename: string, options: Parameters<typeof layerInLedger>[0] = {}) => {
@@ -28,9 +28,9 @@ receiptTotalsContract("sqlite in the ledger's database (:memory:)", (connectionT
 
 const withTempDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), "receipts-in-ledger-"))),
+    Effect.sync(() => makeTempDir("receipts-in-ledger-")),
     f,
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+    (dir) => Effect.sync(() => removeTempDir(dir))
   )
 
 const L = 9
@@ -172,7 +172,6 @@ describe("receipt totals in the ledger's database", () => {
         const back = new DatabaseSync(join(dir, renamed))
         back.close()
         rmSync(old, { force: true })
-        const { renameSync } = yield* Effect.promise(() => import("node:fs"))
         renameSync(join(dir, renamed), old)
         // Next start: recorded as imported, so not added again (5, not 10), and moved away.
         const totals = yield* Effect.provide(

@@ -15,8 +15,6 @@ import { Effect, Exit, Layer, Scope } from "effect"
 import { spawn } from "node:child_process"
 import { once } from "node:events"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { ids } from "../../src/Accounting/Accounts.ts"
@@ -24,7 +22,8 @@ import { Ledger } from "../../src/Accounting/Ledger.ts"
 import { servicesLayer } from "../../src/Node.ts"
 import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import { postCrashConfig } from "../support/postCrashConfig.ts"
-import { forgetDir, reapChild, removeOnDeath } from "../support/reaper.ts"
+import { reapChild } from "../support/reaper.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const root = resolve(import.meta.dirname, "../..")
 const nodeBinary = resolve(root, "node_modules/.bin/node")
@@ -72,12 +71,8 @@ const booksAfterRestart = async (dir: string, secret: string, paymentId: string)
 }
 
 const scenario = async (cap?: bigint) => {
-  const dir = mkdtempSync(join(tmpdir(), "ilp-receipts-post-crash-"))
-  removeOnDeath(dir)
-  cleanups.push(() => {
-    rmSync(dir, { recursive: true, force: true })
-    forgetDir(dir)
-  })
+  const dir = makeTempDir("ilp-receipts-post-crash-")
+  cleanups.push(() => removeTempDir(dir))
   const secret = randomBytes(32).toString("hex")
   const paymentId = await runUntilKilled(join(dir, "data"), secret, 3, cap)
   const books = await booksAfterRestart(join(dir, "data"), secret, paymentId)
