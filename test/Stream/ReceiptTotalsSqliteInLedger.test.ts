@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { existsSync, readdirSync, renameSync, rmSync } from "node:fs"
+import { copyFileSync, existsSync, readdirSync, renameSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { Ledger } from "../../src/Accounting/Ledger.ts"
@@ -154,6 +154,34 @@ describe("receipt totals in the ledger's database", () => {
         )
         const failed = yield* Effect.flip(Effect.provide(read, inLedger(ledgerFile, { importFrom: old })))
         expect(String((failed as { cause?: Error }).cause?.message)).toContain("both in the ledger database and in")
+      })
+    ))
+
+  it.live("moves in what a crashed earlier version left in its WAL file", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const live = join(dir, "live.sqlite")
+        const old = join(dir, "receipts.sqlite")
+        // A snapshot of the file and its WAL while the store still has it open: what a kill leaves.
+        yield* Effect.provide(
+          Effect.flatMap(ReceiptTotals, (totals) =>
+            Effect.andThen(
+              totals.add({ connectionKey: "wal-conn", amount: 11n, payment: { key: "wal-pay" } }),
+              Effect.sync(() => {
+                expect(existsSync(`${live}-wal`)).toBe(true)
+                copyFileSync(live, old)
+                copyFileSync(`${live}-wal`, `${old}-wal`)
+              })
+            )),
+          layerSqlite({ filename: live })
+        )
+        const totals = yield* Effect.provide(
+          Effect.flatMap(ReceiptTotals, (t) => Effect.all([t.get("wal-conn"), t.paymentTotal("wal-pay")])),
+          inLedger(join(dir, "ledger.sqlite"), { importFrom: old })
+        )
+        expect(totals).toEqual([11n, 11n])
+        expect(existsSync(old)).toBe(false)
+        expect(existsSync(`${old}-wal`)).toBe(false)
       })
     ))
 
