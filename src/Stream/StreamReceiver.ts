@@ -51,6 +51,12 @@ import {
 import { type IncomingPaymentReceiver, ReceiverDirectory } from "./ReceiverDirectory.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
+/** What `alongsidePost` hands the ledger stage: the receipt store's write, and the packet it is for. */
+interface ReceiverAlongside extends PostAlongside {
+  readonly receipt: ReceiptAlongside
+  readonly ref: PacketRef
+}
+
 type Target =
   | { readonly kind: "incoming"; readonly payment: IncomingPaymentReceiver }
   | { readonly kind: "wallet"; readonly walletAddressId: string }
@@ -326,15 +332,17 @@ export const make = Effect.gen(function*() {
    * run by the ledger inside the post's transaction, so the received total and the ledger credit
    * commit together. `settle` then only reads its outcome.
    */
-  const alongsidePost = (request: Timed, receiver: LocalReceiver): ReceiptAlongside | undefined => {
+  const alongsidePost = (request: Timed, receiver: LocalReceiver): ReceiverAlongside | undefined => {
     const write = totals.alongsidePost
     if (write === undefined) return undefined
     const ref = packetRefOf(request, receiver)
     if (ref === undefined) return undefined
     const target = receiver.context as Target
-    return addsAfterPost(target) ?
+    const receipt = addsAfterPost(target) ?
       write({ kind: "add", request: addRequestOf(request, target, ref) }) :
       write({ kind: "commit", packet: ref })
+    // The packet's ref travels with it to `settle` (not derived twice per packet).
+    return { run: receipt.run, receipt, ref }
   }
 
   /** After a post that ran the receipt write in its transaction: what it answered. */
@@ -360,14 +368,13 @@ export const make = Effect.gen(function*() {
 
   const settle = (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome, alongside?: PostAlongside) =>
     Effect.suspend(() => {
-      const ref = packetRefOf(request, receiver)
+      const ours = alongside !== undefined && "receipt" in alongside ? alongside as ReceiverAlongside : undefined
+      const ref = ours?.ref ?? packetRefOf(request, receiver)
       if (ref === undefined) return Effect.void
       const target = receiver.context as Target
       const addsAfter = addsAfterPost(target)
       // Written in the post's own transaction (a ledger that ignores it leaves no outcome: written below).
-      const ranInPost = outcome === "posted" && alongside !== undefined && "outcome" in alongside ?
-        (alongside as ReceiptAlongside).outcome() :
-        undefined
+      const ranInPost = outcome === "posted" && ours !== undefined ? ours.receipt.outcome() : undefined
       if (ranInPost !== undefined) return afterAlongside(target, ref, addsAfter, ranInPost)
       if (outcome === "unknown") {
         return Effect.logWarning(

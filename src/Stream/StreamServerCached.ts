@@ -342,10 +342,14 @@ export class CachedStreamServer extends StreamServer {
    */
   override createReply(prepare: IlpPacket.IlpPrepare, checked?: Buffer | null): CachedIncomingMoney | IlpPacket.IlpReply {
     const reply = new Reply(this.address, this.iv)
-    const library = this as unknown as LibraryInternals
-    if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
-    const connection = this.connection(prepare.destination)
-    if (connection === undefined) return reply.reject("F06")
+    // A remembered connection's address had its segment (it was cached only after decrypting it).
+    let connection = this.connections.get(prepare.destination)
+    if (connection === undefined) {
+      const library = this as unknown as LibraryInternals
+      if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
+      connection = this.connection(prepare.destination)
+      if (connection === undefined) return reply.reject("F06")
+    }
 
     let plaintext: Buffer
     try {
