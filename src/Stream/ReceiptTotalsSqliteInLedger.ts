@@ -227,6 +227,8 @@ export const layerInLedger = (
       const connectionTtlMs = ttlMs(resolved.connectionTtlSeconds)
       const batcher = makeWriteBatcher(db, statements, cache, connectionTtlMs, resolved.settleGraceMs)
       const { participant, alongsidePost } = makeAlongside(statements, cache, connectionTtlMs, resolved.settleGraceMs, clock)
+      // Registered for the ledger's whole life: a post still running after this layer closed must
+      // still have its deferred totals written before its COMMIT.
       participate(participant)
       // Runs before the database closes (the ledger's layer outlives this one): writes still waiting are committed.
       yield* Effect.addFinalizer(() => Effect.sync(batcher.flush))
