@@ -122,7 +122,7 @@ const receiptTotalsLayer = (config: Config.NodeConfig, embedded: EmbeddedLedger 
   return redisUrl === undefined ?
     embedded !== undefined ?
       ReceiptTotalsSqliteInLedger.layerInLedger({ importFrom: storeFile(config, "receipts.sqlite") }).pipe(Layer.provide(embedded)) :
-      ReceiptTotalsSqlite.layerSqlite({ filename: storeFile(config, "receipts.sqlite") }) :
+      ReceiptTotalsSqlite.layerSqlite({ filename: secureStoreFile(config, "receipts.sqlite") }) :
     lazyLayer((): Promise<ReturnType<typeof ReceiptTotalsRedis.layerRedis>> =>
       import("./Stream/ReceiptTotalsRedis.ts").then((module) => module.layerRedis({ url: Redacted.value(redisUrl) }))
     )
@@ -198,6 +198,13 @@ const grantStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | un
     )
 
 /** A store's file in the data directory (made 0700, its files 0600, by `DataDir.prepare` at start). */
+/** `storeFile`, created empty with mode 0600 first (SQLite would create it with the umask's mode). */
+const secureStoreFile = (config: Config.NodeConfig, name: string): string => {
+  const file = storeFile(config, name)
+  if (file !== ":memory:") DataDir.secureFile(file, { sqlite: true })
+  return file
+}
+
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
   mkdirSync(config.dataDir, { recursive: true, mode: DataDir.dirMode })

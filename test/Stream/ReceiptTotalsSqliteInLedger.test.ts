@@ -143,7 +143,7 @@ describe("receipt totals in the ledger's database", () => {
           Effect.flatMap(ReceiptTotals, (totals) => totals.add({ connectionKey: "c2", amount: 93n, payment: { key: "old-pay", cap: 100n } })),
           inLedger(ledgerFile, { importFrom: old })
         )).toMatchObject({ accepted: true, paymentTotal: 100n })
-        // An empty receipts.sqlite (as the data directory creates at start) is left alone.
+        // An empty receipts.sqlite (earlier versions created one at every start) is left alone.
         new DatabaseSync(old).close()
         expect(yield* Effect.provide(read, inLedger(ledgerFile, { importFrom: old }))).toEqual([7n, 100n])
         expect(existsSync(old)).toBe(true)
