@@ -16,7 +16,7 @@
  */
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { writeFileSync } from "node:fs"
+import { createWriteStream, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as StreamCredentials from "../src/Stream/Credentials.ts"
 import { type Child, freePort, sleep, track } from "./common.ts"
@@ -171,6 +171,14 @@ export const startNode = async (
     env: { ...process.env, ...options.env, DATA_DIR: setup.dataDir },
     stdio: ["ignore", "pipe", "pipe"]
   }))
+  // BENCH_NODE_LOG_DIR: every node's whole stdout and stderr also go to `<dir>/node-<pid>.log`
+  // (e.g. with `--node-flags "... --trace-gc-nvp"`, V8's line per garbage collection).
+  const logDir = process.env["BENCH_NODE_LOG_DIR"]
+  if (logDir !== undefined) {
+    const file = createWriteStream(join(logDir, `node-${child.pid}.log`))
+    child.process.stdout?.pipe(file)
+    child.process.stderr?.pipe(file)
+  }
   const deadline = Date.now() + readyTimeoutMs
   while (Date.now() < deadline) {
     if (child.process.exitCode !== null) throw new Error(`the node exited with ${child.process.exitCode}:\n${child.output()}`)

@@ -54,6 +54,10 @@
  * --gc-pauses yes (preload bench/gcPauses.ts into every node: its main-thread GC pauses per packet).
  * Every node mode's CPU is also split by thread (main, V8 workers, other; /proc/<pid>/task), and
  * while a TigerBeetle cluster runs, the replica's CPU per packet of each run is read the same way.
+ * --scale-peers N --scale-wallets N --scale-restart 1 (restart the scaled nodes on their data once
+ * their wallet addresses exist: a diagnostic that separates what the node keeps from the creation
+ * burst from what the data costs; off by default, since it would hide the former).
+ * Environment: BENCH_NODE_LOG_DIR=DIR keeps each node's whole stdout/stderr in DIR/node-<pid>.log.
  */
 import { type ChildProcess, execFileSync, fork } from "node:child_process"
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -129,6 +133,8 @@ interface Options {
   /** The scale mode's node: peers beyond the two every node has, and wallet addresses. */
   readonly scalePeers: number
   readonly scaleWallets: number
+  /** Restart the scaled nodes on their data once their wallet addresses are created (`--scale-restart 1`). */
+  readonly scaleRestart: boolean
   readonly modes: ReadonlyArray<Mode>
   readonly json: string | undefined
   readonly profileDir: string | undefined
@@ -173,6 +179,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "node-flags",
     "scale-peers",
     "scale-wallets",
+    "scale-restart",
     "baseline",
     "tb-sessions",
     "baseline-node-flags",
@@ -213,6 +220,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options => {
     deadlineMs: int("deadline", defaults.deadlineMs, 1_000),
     scalePeers: int("scale-peers", defaults.scalePeers, 0),
     scaleWallets: int("scale-wallets", defaults.scaleWallets, 0),
+    scaleRestart: int("scale-restart", 0, 0) > 0,
     modes: modes as Array<Mode>,
     json: values.get("json"),
     profileDir: profile === undefined ? undefined : resolve(profile),
@@ -606,7 +614,7 @@ const main = async (options: Options) => {
       const nodeDir = join(dir, name)
       mkdirSync(nodeDir)
       const setup = await writeConfig(nodeDir, peerUrl, extraPeers)
-      const node = await startNode(setup, {
+      const startOptions = {
         // --profile profiles the embedded node, or the TigerBeetle one when only its modes run.
         cpuProfileDir: name === profiled ?
           options.profileDir :
@@ -619,14 +627,23 @@ const main = async (options: Options) => {
         ...(experiment && name === "embedded" ?
           { script: "bench/experiments/effectHttpNode.ts", env: { ...env, EXTRA_PORT: String(extraPort) } } :
           {})
-      })
+      }
+      const node = await startNode(setup, startOptions)
       stops.unshift(() => node.stop(15_000))
       if (!funded) await deposit(setup, "loadgen", 10n ** 18n)
       const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
       log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
-      return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB }
+      return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB, startOptions }
     }
     type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
+    /** The same node stopped and started again on its data (same config, ports, ledger, stores and start options). */
+    const restartBenchNode = async (benchNode: BenchNode): Promise<BenchNode> => {
+      await benchNode.node.stop(15_000)
+      const node = await startNode(benchNode.setup, benchNode.startOptions)
+      stops.unshift(() => node.stop(15_000))
+      log(`${benchNode.name} node restarted on its data: pid ${node.pid}`)
+      return { ...benchNode, node }
+    }
 
     const embeddedModes = options.modes.filter((mode) =>
       !isTigerBeetleMode(mode) && !isBaselineMode(mode) && mode !== "forward-scale"
@@ -666,25 +683,36 @@ const main = async (options: Options) => {
     const baseline = baselineModes.length === 0 || options.baselineDir === undefined ?
       undefined :
       await startBenchNode("baseline", baselineModes, {}, 0, join(options.baselineDir, "src/main.ts"), false, options.baselineNodeFlags, options.baselineNodeEnv)
-    let scaled: BenchNode | undefined
-    if (options.modes.includes("forward-scale")) {
-      scaled = await startBenchNode("scaled", ["forward-scale"], {}, options.scalePeers)
+    /**
+     * A scaled node: started with `--scale-peers` more peers, then given `--scale-wallets` wallet
+     * addresses through the admin API (and, with `--scale-restart 1`, restarted on its data).
+     * forward-scale-base's node (the --baseline checkout's) is set up at the same time, so a
+     * before/after of the scaled node costs one set-up's wall time, not two.
+     */
+    const setUpScaled = async (
+      name: string,
+      mode: Mode,
+      script: string | undefined,
+      nodeFlags: ReadonlyArray<string>,
+      env: Record<string, string>
+    ): Promise<BenchNode> => {
+      let scaledNode = await startBenchNode(name, [mode], {}, options.scalePeers, script, false, nodeFlags, env)
       const started = Date.now()
-      await createWalletAddresses(scaled.setup, options.scaleWallets)
+      await createWalletAddresses(scaledNode.setup, options.scaleWallets)
+      if (options.scaleRestart) scaledNode = await restartBenchNode(scaledNode)
       // Its RSS before the load, with its peers and wallet addresses (the creation's own peak is in VmHWM).
-      scaled = { ...scaled, readyRssMiB: memoryOf(scaled.node.pid)?.rssMiB }
-      log(`scaled node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
+      scaledNode = { ...scaledNode, readyRssMiB: memoryOf(scaledNode.node.pid)?.rssMiB }
+      log(`${name} node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
+      return scaledNode
     }
-    /** forward-scale-base: the --baseline checkout's node with the same peers and wallet addresses. */
-    let scaledBase: BenchNode | undefined
-    if (options.modes.includes("forward-scale-base") && options.baselineDir !== undefined) {
-      const script = join(options.baselineDir, "src/main.ts")
-      scaledBase = await startBenchNode("scaled-base", ["forward-scale-base"], {}, options.scalePeers, script, false, options.baselineNodeFlags, options.baselineNodeEnv)
-      const started = Date.now()
-      await createWalletAddresses(scaledBase.setup, options.scaleWallets)
-      scaledBase = { ...scaledBase, readyRssMiB: memoryOf(scaledBase.node.pid)?.rssMiB }
-      log(`scaled baseline node: ${options.scalePeers} more peers, ${options.scaleWallets} wallet addresses (created in ${Date.now() - started} ms)`)
-    }
+    const [scaled, scaledBase] = await Promise.all([
+      options.modes.includes("forward-scale") ?
+        setUpScaled("scaled", "forward-scale", undefined, options.nodeFlags, options.nodeEnv) :
+        undefined,
+      options.modes.includes("forward-scale-base") && options.baselineDir !== undefined ?
+        setUpScaled("scaled-base", "forward-scale-base", join(options.baselineDir, "src/main.ts"), options.baselineNodeFlags, options.baselineNodeEnv) :
+        undefined
+    ])
     const benchNodes = (): Array<BenchNode> => [
       embedded,
       ...(tigerBeetle === undefined ? [] : [tigerBeetle]),

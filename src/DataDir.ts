@@ -17,8 +17,12 @@ import { join } from "node:path"
 export const dirMode = 0o700
 export const fileMode = 0o600
 
-/** The embedded stores' files, created in the data directory. */
-export const storeFiles = ["ledger.sqlite", "payments.sqlite", "receipts.sqlite", "settings.sqlite", "openpayments.sqlite", "lock.sqlite"] as const
+/**
+ * The embedded stores' files, created in the data directory. `receipts.sqlite` is not among them:
+ * only a node on TigerBeetle without Redis keeps receipt totals in it (created with `secureFile`
+ * when that store opens); the embedded ledger keeps them in `ledger.sqlite`.
+ */
+export const storeFiles = ["ledger.sqlite", "payments.sqlite", "settings.sqlite", "openpayments.sqlite", "lock.sqlite"] as const
 const sqliteCompanions = ["", "-wal", "-shm", "-journal"] as const
 
 export class DataDirError extends Data.TaggedError("DataDirError")<{ readonly message: string }> {}

@@ -55,6 +55,7 @@ import * as StreamCredentials from "./Stream/Credentials.ts"
 import * as ReceiptTotals from "./Stream/ReceiptTotals.ts"
 import type * as ReceiptTotalsRedis from "./Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "./Stream/ReceiptTotalsSqlite.ts"
+import * as ReceiptTotalsSqliteInLedger from "./Stream/ReceiptTotalsSqliteInLedger.ts"
 import * as Spsp from "./Stream/Spsp.ts"
 import type * as Postgres from "./Store/Postgres.ts"
 import * as StreamReceiver from "./Stream/StreamReceiver.ts"
@@ -90,25 +91,38 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates | Rates.
   )
 
 /**
- * The ledger: TigerBeetle when configured (production), else the embedded SQLite ledger in
- * `dataDir` (`:memory:` keeps it in process memory, for tests).
+ * The embedded SQLite ledger in `dataDir` (`:memory:` keeps it in process memory, for tests) when
+ * TigerBeetle is not configured. One layer value for the node, so the receipt totals that commit
+ * in its transactions get the same connection (layers are built once per value).
  */
-const ledgerLayer = (config: Config.NodeConfig) => {
+type EmbeddedLedger = ReturnType<typeof LedgerSqlite.layerWithConnection>
+const embeddedLedgerLayer = (config: Config.NodeConfig): EmbeddedLedger | undefined =>
+  config.tigerbeetle === undefined ? LedgerSqlite.layerWithConnection({ filename: storeFile(config, "ledger.sqlite") }) : undefined
+
+/** The ledger: TigerBeetle when configured (production), else the embedded one. */
+const ledgerLayer = (config: Config.NodeConfig, embedded: EmbeddedLedger | undefined) => {
   const tigerbeetle = config.tigerbeetle
   return LedgerTimed.layer(
     tigerbeetle === undefined ?
-      LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
+      embedded ?? LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
       lazyLayer((): Promise<ReturnType<typeof LedgerTigerBeetle.layer>> =>
         import("./Accounting/LedgerTigerBeetle.ts").then((module) => module.layer(tigerbeetle))
       )
   )
 }
 
-/** STREAM receipt totals: Redis when configured (production), else SQLite beside the ledger. */
-const receiptTotalsLayer = (config: Config.NodeConfig) => {
+/**
+ * STREAM receipt totals: Redis when configured (production); else, with the embedded ledger, in
+ * the ledger's own database, so a posted packet's total commits in its post transaction (an older
+ * `receipts.sqlite` is moved in at start, `ReceiptTotalsSqliteInLedger.ts`); else (TigerBeetle
+ * without Redis) SQLite beside it.
+ */
+const receiptTotalsLayer = (config: Config.NodeConfig, embedded: EmbeddedLedger | undefined) => {
   const redisUrl = config.redisUrl
   return redisUrl === undefined ?
-    ReceiptTotalsSqlite.layerSqlite({ filename: storeFile(config, "receipts.sqlite") }) :
+    embedded !== undefined ?
+      ReceiptTotalsSqliteInLedger.layerInLedger({ importFrom: storeFile(config, "receipts.sqlite") }).pipe(Layer.provide(embedded)) :
+      ReceiptTotalsSqlite.layerSqlite({ filename: secureStoreFile(config, "receipts.sqlite") }) :
     lazyLayer((): Promise<ReturnType<typeof ReceiptTotalsRedis.layerRedis>> =>
       import("./Stream/ReceiptTotalsRedis.ts").then((module) => module.layerRedis({ url: Redacted.value(redisUrl) }))
     )
@@ -184,6 +198,13 @@ const grantStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | un
     )
 
 /** A store's file in the data directory (made 0700, its files 0600, by `DataDir.prepare` at start). */
+/** `storeFile`, created empty with mode 0600 first (SQLite would create it with the umask's mode). */
+const secureStoreFile = (config: Config.NodeConfig, name: string): string => {
+  const file = storeFile(config, name)
+  if (file !== ":memory:") DataDir.secureFile(file, { sqlite: true })
+  return file
+}
+
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
   mkdirSync(config.dataDir, { recursive: true, mode: DataDir.dirMode })
@@ -198,11 +219,12 @@ const dataDirLockLayer = (config: Config.NodeConfig) =>
 export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
   const postgres = postgresLayer(config)
+  const embeddedLedger = embeddedLedgerLayer(config)
   const stores = Layer.mergeAll(
-    ledgerLayer(config),
+    ledgerLayer(config, embeddedLedger),
     paymentsStoreLayer(config, postgres),
     settingsStoreLayer(config, postgres),
-    receiptTotalsLayer(config),
+    receiptTotalsLayer(config, embeddedLedger),
     StreamCredentials.layer,
     Peers.layer,
     rateLimiterLayer(config),

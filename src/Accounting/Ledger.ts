@@ -227,6 +227,20 @@ export type VoidError = PendingAlreadyPosted | LedgerUnavailable
 // Service
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * A synchronous write of another store that must commit together with a post: a local packet's
+ * receipt total (docs/performance/local-delivery.md). The embedded ledger calls `run` inside the
+ * transaction that posts the transfers, after them, and only when that call moved them from
+ * pending to posted; so the write and the post commit together or not at all (a crash cannot land
+ * between them). `run` may throw only for a storage error of that same database (the post then
+ * fails with `LedgerUnavailable`, nothing committed) and must leave its memory as it was when it
+ * throws. A ledger without such a transaction (TigerBeetle) ignores it: the caller finds out from
+ * the object itself whether it ran, and otherwise writes after the post as before.
+ */
+export interface PostAlongside {
+  readonly run: () => void
+}
+
 export interface LedgerShape {
   /** Creates accounts (independently, not as a chain); idempotent, see the module comment. */
   readonly createAccounts: (accounts: ReadonlyArray<AccountSpec>) => Effect.Effect<void, LedgerUnavailable>
@@ -235,8 +249,11 @@ export interface LedgerShape {
     transfers: ReadonlyArray<TransferSpec>,
     timeoutSeconds: number
   ) => Effect.Effect<void, InsufficientBalance | LedgerUnavailable>
-  /** Posts the full amount of each pending transfer, as one chain. */
-  readonly post: (pendingIds: ReadonlyArray<bigint>) => Effect.Effect<void, PostError>
+  /**
+   * Posts the full amount of each pending transfer, as one chain. `alongside`: see `PostAlongside`
+   * (the embedded ledger runs it in the post's transaction; others ignore it).
+   */
+  readonly post: (pendingIds: ReadonlyArray<bigint>, alongside?: PostAlongside) => Effect.Effect<void, PostError>
   /** Voids each pending transfer, as one chain; unknown, expired and voided ones are skipped. */
   readonly voidPending: (pendingIds: ReadonlyArray<bigint>) => Effect.Effect<void, VoidError>
   /** Creates the transfers as ONE linked chain of posted (single-phase) transfers. */

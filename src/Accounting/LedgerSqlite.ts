@@ -39,6 +39,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -64,7 +65,7 @@ import {
 import { type JournalMismatch, replayJournal } from "./LedgerSqliteJournal.ts"
 import type { Job } from "./LedgerSqliteJobs.ts"
 import { openDatabase, schemaVersion, type StoreOptions } from "./LedgerSqliteSchema.ts"
-import { exitOfThrown, makeStore, type Store } from "./LedgerSqliteStore.ts"
+import { BatchAbort, type BatchParticipant, exitOfThrown, makeStore, type Store } from "./LedgerSqliteStore.ts"
 
 export interface Options {
   /** Database file; `:memory:` for tests (not durable). */
@@ -221,11 +222,11 @@ const makeService = (store: Store, submit: ReturnType<typeof makeSubmit>): Ledge
       if (problem !== undefined) return dieIf(problem)
       return transfers.length > 0 ? submit.enqueue((tx) => tx.createTransfers(transfers, timeoutSeconds), "failFast") : Effect.void
     }),
-  post: (ids) =>
+  post: (ids, alongside) =>
     Effect.suspend(() => {
       const problem = pendingChainProblem(ids)
       if (problem !== undefined) return dieIf(problem)
-      return ids.length > 0 ? submit.enqueue((tx) => tx.post(ids), "wait") : Effect.void
+      return ids.length > 0 ? submit.enqueue((tx) => tx.post(ids, alongside), "wait") : Effect.void
     }),
   voidPending: (ids) =>
     Effect.suspend(() => {
@@ -305,6 +306,24 @@ export const optionsProblem = (options: Resolved): string | undefined =>
       ? undefined
       : `ledger option busyTimeoutMs must be a non-negative integer: ${options.busyTimeoutMs}`)
 
+/**
+ * The embedded ledger's connection, for a store whose writes must commit in the ledger's
+ * transactions (the receipt totals, `Stream/ReceiptTotalsSqlite.ts` `layerInLedger`: a posted
+ * packet's receipt write runs in the post's transaction, `Ledger.PostAlongside`). Everything on
+ * the connection is synchronous, so the ledger's batches and that store's own transactions never
+ * interleave; the store is told when a ledger batch commits or rolls back (`participate`).
+ */
+export interface LedgerConnectionShape {
+  readonly db: DatabaseSync
+  readonly participate: (participant: BatchParticipant) => void
+}
+
+export class LedgerConnection extends Context.Service<LedgerConnection, LedgerConnectionShape>()(
+  "Accounting/LedgerSqlite/LedgerConnection"
+) {}
+
+export { BatchAbort, type BatchParticipant }
+
 const make = Effect.fnUntraced(function*(options: Options) {
   const resolved: Resolved = { ...defaults, ...options }
   yield* dieIf(optionsProblem(resolved))
@@ -322,7 +341,9 @@ const make = Effect.fnUntraced(function*(options: Options) {
   // Finalizers run in reverse: stop the sweeper, then drain the queue, then close the database.
   yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(writerFiber)))
   yield* Effect.forkScoped(sweeper(store, clock, submit, resolved.sweepIntervalMs))
-  return makeService(store, submit)
+  return Context.make(Ledger, makeService(store, submit)).pipe(
+    Context.add(LedgerConnection, { db, participate: store.participate })
+  )
 })
 
 /** Triggers a batch (which expires what is due) whenever a reservation has timed out. */
@@ -346,7 +367,11 @@ const sweeper = (
  * The embedded ledger on `options.filename`. Scoped: the queue is drained and the database closed
  * when the layer's scope closes. Fails with `LedgerUnavailable` when the file cannot be opened.
  */
-export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> => Layer.effect(Ledger, make(options))
+export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> => layerWithConnection(options)
+
+/** `layer`, with its connection for stores that commit in its transactions (`LedgerConnection`). */
+export const layerWithConnection = (options: Options): Layer.Layer<Ledger | LedgerConnection, LedgerUnavailable> =>
+  Layer.effectContext(make(options))
 
 // ---------------------------------------------------------------------------------------------
 // Read-only snapshot (for the audit of a live database)

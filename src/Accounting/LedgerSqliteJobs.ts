@@ -8,6 +8,7 @@ import {
   type ChainTransfer,
   InsufficientBalance,
   LedgerDefect,
+  type PostAlongside,
   PendingAlreadyPosted,
   PendingAlreadyVoided,
   PendingExpired,
@@ -78,7 +79,8 @@ export interface Tx {
   ) => Exit.Exit<void, InsufficientBalance>
   /** A chain whose transfers are each pending (with a timeout) or posted. */
   readonly createChain: (transfers: ReadonlyArray<ChainTransfer>) => Exit.Exit<void, InsufficientBalance>
-  readonly post: (ids: ReadonlyArray<bigint>) => Exit.Exit<void, PostFailure>
+  /** `alongside` runs after the transfers, in this job, only when this call posts them (`Ledger.PostAlongside`). */
+  readonly post: (ids: ReadonlyArray<bigint>, alongside?: PostAlongside) => Exit.Exit<void, PostFailure>
   readonly voidPending: (ids: ReadonlyArray<bigint>) => Exit.Exit<void, PendingAlreadyPosted>
   /** Expires up to `limit` pending transfers whose timeout has passed. */
   readonly expireDue: (limit: number) => Exit.Exit<void>
@@ -109,8 +111,8 @@ class SqliteTx implements Tx {
     return createTransfers(this.sql, this.scope, transfers, (i) => transfers[i]!.timeoutSeconds)
   }
   // `classify` only produces post failures when posting and `PendingAlreadyPosted` when voiding.
-  post(ids: ReadonlyArray<bigint>) {
-    return resolvePending(this.sql, this.scope, ids, true) as Exit.Exit<void, PostFailure>
+  post(ids: ReadonlyArray<bigint>, alongside?: PostAlongside) {
+    return resolvePending(this.sql, this.scope, ids, true, alongside) as Exit.Exit<void, PostFailure>
   }
   voidPending(ids: ReadonlyArray<bigint>) {
     return resolvePending(this.sql, this.scope, ids, false) as Exit.Exit<void, PendingAlreadyPosted>
@@ -319,20 +321,25 @@ const resolvePending = (
   sql: Statements,
   scope: JobScope,
   ids: ReadonlyArray<bigint>,
-  post: boolean
+  post: boolean,
+  alongside?: PostAlongside
 ): Exit.Exit<void, ResolveError> => {
   const now = scope.nextTimestamp()
   const resolutions = ids.map((id) => classify(scope.transfer(id), id, post, now))
   for (const resolution of resolutions) {
     if (resolution._tag === "Stop") return resolution.exit
   }
+  let applied = false
   for (const resolution of resolutions) {
     if (resolution._tag === "Apply") {
       resolve(sql, scope, resolution.row, post ? TransferState.posted : TransferState.voided, now)
+      applied = true
     } else if (resolution._tag === "Expire") {
       resolve(sql, scope, resolution.row, TransferState.expired, now)
     }
   }
+  // Another store's write for this post, in the same transaction (a repeated post runs nothing).
+  if (applied && alongside !== undefined) alongside.run()
   return Exit.void
 }
 

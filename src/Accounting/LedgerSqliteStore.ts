@@ -56,6 +56,22 @@ export type BatchResult<E> =
   /** Nothing was committed; every job fails with this (storage error) or dies with it (bug). */
   | { readonly _tag: "Aborted"; readonly exit: Exit.Exit<never, LedgerUnavailable>; readonly cause: unknown }
 
+/**
+ * Another store on this ledger's connection whose writes run inside ledger batches (the receipt
+ * totals of `PostAlongside` writes): told when a batch is about to commit and when work was rolled back.
+ */
+export interface BatchParticipant {
+  /**
+   * Inside the transaction, after the last job: write what the batch's jobs deferred. May throw a
+   * storage error or `BatchAbort` (the batch is rolled back, every job fails with `LedgerUnavailable`).
+   */
+  readonly beforeCommit: () => void
+  /** The whole batch was rolled back: forget everything its jobs did in memory. */
+  readonly batchRolledBack: () => void
+  /** One job was rolled back to its savepoint (guarded run): forget what may reflect its writes. */
+  readonly jobRolledBack: () => void
+}
+
 export interface Store {
   /** Runs the jobs in one transaction. A failure to begin or commit aborts them all. */
   readonly runBatch: <E>(jobs: ReadonlyArray<Job<E>>, nowMs: number) => BatchResult<E>
@@ -66,14 +82,21 @@ export interface Store {
   readonly countPending: () => number
   /** The transfers that exist among `ids`, in order; a pending one past its timeout reads as expired. */
   readonly lookupTransfers: (ids: ReadonlyArray<bigint>, nowMs: number) => ReadonlyArray<Transfer>
+  /** Adds a participant to every batch from now on. */
+  readonly participate: (participant: BatchParticipant) => void
 }
 
 const isSqliteError = (error: unknown): boolean =>
   typeof error === "object" && error !== null && (error as { code?: unknown }).code === "ERR_SQLITE_ERROR"
 
-/** A thrown SQLite error is an operating error (disk full, I/O); anything else is a bug. */
+/** Thrown by a `BatchParticipant` that cannot let the batch commit: every job fails with `LedgerUnavailable`. */
+export class BatchAbort extends Error {
+  override readonly name = "BatchAbort"
+}
+
+/** A thrown SQLite error (disk full, I/O) or `BatchAbort` is an operating error; anything else is a bug. */
 export const exitOfThrown = (error: unknown): Exit.Exit<never, LedgerUnavailable> =>
-  isSqliteError(error)
+  isSqliteError(error) || error instanceof BatchAbort
     ? Exit.fail(new LedgerUnavailable({ message: "ledger storage error", cause: error }))
     : Exit.die(error)
 
@@ -82,6 +105,7 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
   const cache = new Map<bigint, AccountRow>()
   let lastTimestamp = BigInt((sql.maxTimestamp.get() as SqlRow)["t"] as bigint)
   const expiries: ExpiryWatermark = { earliestNs: readEarliestExpiry(sql) }
+  const participants: Array<BatchParticipant> = []
 
   const nextTimestamp = (nowMs: number) => (): bigint => {
     const now = BigInt(nowMs) * nsPerMs
@@ -128,18 +152,20 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
    * throws is rolled back alone. Unguarded, a throwing job aborts the attempt (`JobThrew`).
    */
   const attempt = <E>(jobs: ReadonlyArray<Job<E>>, nowMs: number, guarded: boolean): BatchResult<E> | JobThrew => {
-    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, pendingCache, nextTimestamp(nowMs), expiries, guarded)
+    const batch = makeBatch(sql, cache, loadAccount, loadTransfer, pendingCache, nextTimestamp(nowMs), expiries, guarded, participants)
     try {
       sql.begin.run()
       batch.run(expireDue(options.expiredPerBatchMax))
       const exits = jobs.map((job) => batch.run(job))
       batch.flush()
+      for (const participant of participants) participant.beforeCommit()
       sql.commit.run()
       evictOldest(cache, options.accountCacheSizeMax)
       return { _tag: "Committed", exits }
     } catch (error) {
       if (db.isTransaction) sql.rollback.run()
       batch.restore()
+      for (const participant of participants) participant.batchRolledBack()
       pendingCache.clear()
       expiries.earliestNs = 0n
       if (error instanceof JobThrew) return error
@@ -166,6 +192,9 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
       const now = BigInt(nowMs) * nsPerMs
       return now >= expiries.earliestNs && sql.selectDue.get(now, 1) !== undefined
     },
+    participate: (participant) => {
+      participants.push(participant)
+    },
     balances: (ids) =>
       ids.flatMap((id) => {
         const row = loadAccount(id)
@@ -189,7 +218,15 @@ const listAccounts = (sql: Statements, query: AccountQuery): ReadonlyArray<Accou
   return (rows as Array<SqlRow>).map((row) => toAccount(decodeAccount(row)))
 }
 
+/**
+ * Called after every commit, so the common case (nothing to evict) must not touch an iterator: a
+ * V8 Map keeps deleted entries in place until it rehashes, and an iterator walks past them, so after
+ * a burst of account creations evicted thousands of rows, `cache.keys()` cost ~10 µs per call (a
+ * scan of the holes) on every batch until the next rehash. Measured in the scaled bench node's
+ * profile; see docs/performance/memory.md ("Scale: allocation-site pretenuring", section 5).
+ */
 const evictOldest = (cache: Map<bigint, AccountRow>, sizeMax: number): void => {
+  if (cache.size <= sizeMax) return
   for (const id of cache.keys()) {
     if (cache.size <= sizeMax) return
     cache.delete(id)
@@ -260,7 +297,8 @@ const makeBatch = (
   pendingCache: PendingCache,
   nextTimestamp: () => bigint,
   expiries: ExpiryWatermark,
-  guarded: boolean
+  guarded: boolean,
+  participants: ReadonlyArray<BatchParticipant>
 ) => {
   /** Pre-batch value of every account a job changed (`undefined`: created in this batch). */
   const originals = new Map<bigint, AccountRow | undefined>()
@@ -294,6 +332,7 @@ const makeBatch = (
       sql.rollbackToSavepoint.run()
       sql.release.run()
       pendingCache.clear()
+      for (const participant of participants) participant.jobRolledBack()
       // Whatever this job expired is pending again: the watermark must not stay above it.
       expiries.earliestNs = 0n
       return exitOfThrown(error)

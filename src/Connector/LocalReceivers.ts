@@ -17,6 +17,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type { PostAlongside } from "../Accounting/Ledger.ts"
 import type { IlpError } from "./IlpErrors.ts"
 import type { Fulfill } from "./Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "./Stage.ts"
@@ -26,8 +27,22 @@ export type SettleOutcome = "posted" | "voided" | "unknown"
 export interface LocalReceiversShape {
   readonly match: (request: PacketRequest) => Effect.Effect<LocalReceiver | undefined, IlpError>
   readonly deliver: (request: Timed, receiver: LocalReceiver) => Effect.Effect<Fulfill, IlpError>
-  /** `request` carries the `reservation` the packet was delivered with. */
-  readonly settle: (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome) => Effect.Effect<void>
+  /**
+   * What the receiver must write once the packet is posted, to run in the ledger's post
+   * transaction (`Ledger.PostAlongside`: the embedded ledger and receipt store share one); the
+   * ledger stage passes it to the post and back to `settle`. Undefined: `settle` writes it all.
+   */
+  readonly alongsidePost?: (request: Timed, receiver: LocalReceiver) => PostAlongside | undefined
+  /**
+   * `request` carries the `reservation` the packet was delivered with; `alongside` is what
+   * `alongsidePost` gave for this packet (it tells whether it ran in the post).
+   */
+  readonly settle: (
+    request: Timed,
+    receiver: LocalReceiver,
+    outcome: SettleOutcome,
+    alongside?: PostAlongside
+  ) => Effect.Effect<void>
 }
 
 export class LocalReceivers extends Context.Service<LocalReceivers, LocalReceiversShape>()(

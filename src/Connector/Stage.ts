@@ -46,6 +46,11 @@ export interface LocalReceiver {
    * node's sender create no transfers here either.
    */
   readonly fulfillable: boolean
+  /**
+   * The fulfillment the receiver checked hashes to this packet's condition when it matched it:
+   * a Fulfill carrying this very object is not hashed again (`FulfillmentCheck`).
+   */
+  readonly checkedFulfillment?: Uint8Array | undefined
   /** Opaque state the receiver stage needs to build the reply. */
   readonly context: unknown
 }

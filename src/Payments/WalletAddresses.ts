@@ -85,6 +85,48 @@ export const trimTrailingSlashes = (path: string): string => {
 export const cacheTtlMs = 1_000
 export const cacheEntriesMax = 10_000
 
+export interface WalletCache {
+  /** The wallet if cached less than `ttlMs` ago, now the most recently used; an older entry is dropped. */
+  readonly get: (id: string, nowMs: number) => WalletAddress | undefined
+  /** Caches (or refreshes) the wallet as the most recently used, evicting the least recently used when full. */
+  readonly set: (wallet: WalletAddress, nowMs: number) => void
+  readonly delete: (id: string) => void
+  readonly size: () => number
+}
+
+/**
+ * A least-recently-used cache of at most `entriesMax` wallet addresses, each fresh for `ttlMs`.
+ * A Map keeps insertion order, so every hit and every refresh re-inserts its entry at the end and
+ * the first key is always the least recently used: a wallet being paid is never evicted before
+ * one nobody asked for (the cache this replaces refreshed an entry in place, so a wallet read
+ * constantly kept its first insertion's place and was the first evicted once the cache was full).
+ */
+export const makeWalletCache = (entriesMax: number, ttlMs: number): WalletCache => {
+  const entries = new Map<string, { readonly wallet: WalletAddress; readonly atMs: number }>()
+  return {
+    get: (id, nowMs) => {
+      const hit = entries.get(id)
+      if (hit === undefined) return undefined
+      entries.delete(id)
+      if (nowMs - hit.atMs >= ttlMs) return undefined
+      entries.set(id, hit)
+      return hit.wallet
+    },
+    set: (wallet, nowMs) => {
+      entries.delete(wallet.id)
+      if (entries.size >= entriesMax) {
+        const leastRecent = entries.keys().next()
+        if (!leastRecent.done) entries.delete(leastRecent.value)
+      }
+      entries.set(wallet.id, { wallet, atMs: nowMs })
+    },
+    delete: (id) => {
+      entries.delete(id)
+    },
+    size: () => entries.size
+  }
+}
+
 /** The URL's path, normalised (no trailing slash); undefined when not an http(s) URL. */
 export const pathOf = (url: string): string | undefined => {
   try {
@@ -101,16 +143,7 @@ export const pathOf = (url: string): string | undefined => {
 export const make = Effect.gen(function*() {
   const store = (yield* PaymentsStore).walletAddresses
   const ledger = yield* Ledger
-  const cache = new Map<string, { readonly wallet: WalletAddress; readonly at: number }>()
-
-  const remember = (wallet: WalletAddress, now: number) => {
-    if (cache.size >= cacheEntriesMax) {
-      // Drop the oldest insertion (Map keeps insertion order): a bounded, roughly LRU cache.
-      const oldest = cache.keys().next()
-      if (!oldest.done) cache.delete(oldest.value)
-    }
-    cache.set(wallet.id, { wallet, at: now })
-  }
+  const cache = makeWalletCache(cacheEntriesMax, cacheTtlMs)
 
   const load = (id: string) =>
     Effect.flatMap(store.byId(id), (record) =>
@@ -118,9 +151,9 @@ export const make = Effect.gen(function*() {
 
   const get = (id: string) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      const hit = cache.get(id)
-      if (hit !== undefined && now - hit.at < cacheTtlMs) return Effect.succeed(hit.wallet)
-      return Effect.tap(load(id), (wallet) => Effect.sync(() => remember(wallet, now)))
+      const hit = cache.get(id, now)
+      if (hit !== undefined) return Effect.succeed(hit)
+      return Effect.tap(load(id), (wallet) => Effect.sync(() => cache.set(wallet, now)))
     })
 
   const create = Effect.fn("WalletAddresses.create")(function*(input: CreateWalletAddress) {

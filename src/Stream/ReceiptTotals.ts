@@ -111,6 +111,29 @@ export type CommitResult =
 /** `committed`: the release came after a commit, and changed nothing. */
 export type ReleaseOutcome = "released" | "committed"
 
+/**
+ * The receipt write a posted packet needs: `add` for an uncapped receiver's amount (nothing was
+ * reserved), `commit` for a reserved packet.
+ */
+export type PostedWrite =
+  | { readonly kind: "add"; readonly request: AddRequest }
+  | { readonly kind: "commit"; readonly packet: PacketRef }
+
+/** What a `PostedWrite` answered when it ran in the ledger's post transaction, or the defect it met (a corrupt total). */
+export type AlongsideOutcome =
+  | { readonly _tag: "Done"; readonly result: AddResult | CommitResult }
+  | { readonly _tag: "Defect"; readonly defect: unknown }
+
+/**
+ * A `PostedWrite` as the ledger's `PostAlongside` (`Accounting/Ledger.ts`): `run` is called inside
+ * the transaction that posts the packet; `outcome` is undefined until it ran (never, with a
+ * ledger that ignores it: the caller then writes after the post as before).
+ */
+export interface ReceiptAlongside {
+  readonly run: () => void
+  readonly outcome: () => AlongsideOutcome | undefined
+}
+
 export interface ReceiptTotalsShape {
   /**
    * True when every call answers within a few event-loop turns without waiting on I/O (the
@@ -118,6 +141,13 @@ export interface ReceiptTotalsShape {
    * Absent for a remote store (Redis).
    */
   readonly inProcess?: boolean
+  /**
+   * Present when the store commits in the embedded ledger's transactions
+   * (`ReceiptTotalsSqliteInLedger.ts`): a posted packet's write, to run in the post's own
+   * transaction, so the total and the ledger credit commit together (a crash cannot land between
+   * them). Absent for the other stores (Redis: reserve, post, then commit).
+   */
+  readonly alongsidePost?: (write: PostedWrite) => ReceiptAlongside
   /** Reserve + commit in one step (no ledger reservation behind it). */
   readonly add: (request: AddRequest) => Effect.Effect<AddResult, ReceiptStoreUnavailable>
   /** Counts the amount as pending against the cap, or refuses it; see the module comment. */

@@ -36,9 +36,12 @@
  * once, so the payer can pay the rest without waiting for the lapse.
  *
  * Durability: WAL with `synchronous = NORMAL` (no fsync per write, which would stall the event
- * loop); committed writes survive a crash of this process, an OS crash may lose the last ones. Use
- * its own file rather than the ledger's: two connections to one file would wait on each other's
- * locks.
+ * loop); committed writes survive a crash of this process, an OS crash may lose the last ones.
+ *
+ * Files: `layerSqlite` opens its own file (a second connection to the ledger's file would wait on
+ * its locks). The embedded node uses `ReceiptTotalsSqliteInLedger.layerInLedger` instead: the same
+ * tables and steps on the ledger's own connection, so a posted packet's receipt write commits in
+ * the ledger's post transaction.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -113,7 +116,7 @@ export const sqliteDefaults = {
 
 export type Resolved = Required<SqliteOptions>
 
-const resolve = (options: SqliteOptions): Resolved => ({
+export const resolve = (options: SqliteOptions): Resolved => ({
   filename: options.filename,
   connectionTtlSeconds: options.connectionTtlSeconds ?? sqliteDefaults.connectionTtlSeconds,
   settleGraceMs: options.settleGraceMs ?? sqliteDefaults.settleGraceMs,
@@ -123,7 +126,7 @@ const resolve = (options: SqliteOptions): Resolved => ({
   cacheEntriesMax: options.cacheEntriesMax ?? sqliteDefaults.cacheEntriesMax
 })
 
-const optionsProblem = (options: Resolved): string | undefined => {
+export const optionsProblem = (options: Resolved): string | undefined => {
   const positive = ["sweepIntervalMs", "sweepBatchMax", "busyTimeoutMs", "cacheEntriesMax"] as const
   const bad = positive.find((name) => !Number.isSafeInteger(options[name]) || options[name] <= 0)
   return bad !== undefined
@@ -138,7 +141,7 @@ interface PendingWrite {
 }
 
 /** Collects writes and commits them in batches (see the module comment). `flush` runs what waits now. */
-const makeWriteBatcher = (
+export const makeWriteBatcher = (
   db: DatabaseSync,
   statements: Statements,
   cache: ReceiptCache,
@@ -205,14 +208,16 @@ const makeWriteBatcher = (
 const dieOr = <A, E>(problem: string | undefined, effect: () => Effect.Effect<A, E>): Effect.Effect<A, E> =>
   problem === undefined ? effect() : dieIf(problem) as Effect.Effect<never>
 
-const makeService = (
+export const makeService = (
   db: DatabaseSync,
   statements: Statements,
   cache: ReceiptCache,
-  batcher: ReturnType<typeof makeWriteBatcher>
+  batcher: ReturnType<typeof makeWriteBatcher>,
+  alongsidePost?: ReceiptTotalsShape["alongsidePost"]
 ): ReceiptTotalsShape => ({
   // Writes answer in the next event-loop turn (one batch); a lock wait would block the loop, not time out.
   inProcess: true,
+  ...(alongsidePost === undefined ? {} : { alongsidePost }),
   // Per packet: plain functions, without an `Effect.fn` span (~6 µs per call; docs/performance/local-delivery.md).
   add: (request) => dieOr(addRequestProblem(request), () => batcher.write<AddResult>({ kind: "add", request })),
   reserve: (request) =>
@@ -247,7 +252,7 @@ const makeService = (
  * Deletes at most `batchMax` expired connection rows and forgotten packet rows every `intervalMs`;
  * errors are logged.
  */
-const sweeper = (statements: Statements, intervalMs: number, batchMax: number): Effect.Effect<void> =>
+export const sweeper = (statements: Statements, intervalMs: number, batchMax: number): Effect.Effect<void> =>
   Clock.currentTimeMillis.pipe(
     Effect.flatMap((nowMs) =>
       tryStore(() => {
@@ -270,7 +275,7 @@ const acquireDatabase = (options: Resolved) =>
   )
 
 /** Releases what a previous process left pending (see the module comment); answers how many. */
-const releaseLeftovers = (db: DatabaseSync, statements: Statements) =>
+export const releaseLeftovers = (db: DatabaseSync, statements: Statements) =>
   tryStore(() =>
     inTransaction(db, () => {
       statements.deleteAllPendingTotals.run()

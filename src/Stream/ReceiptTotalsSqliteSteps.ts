@@ -214,13 +214,14 @@ export const decide = (ctx: StepContext, request: AddRequest): AddResult =>
 
 /** Adds `amount` to the committed totals (their rows are written at the batch's end); answers the new ones. */
 export const commitAmount = (ctx: StepContext, connectionKey: string, paymentKey: string | undefined, amount: bigint) => {
+  // Both reads before anything is remembered: a read that throws leaves memory as it was.
   const total = connectionTotal(ctx, connectionKey) + amount
+  const paymentTotal = paymentKey === undefined ? undefined : committedPaymentTotal(ctx, paymentKey) + amount
   const expiresAtMs = ctx.nowMs + ctx.connectionTtlMs
   // Written once per key at the end of the batch (`writeDeferred`), in the same transaction.
   ctx.deferred.connections.set(connectionKey, { total, expiresAtMs })
   ctx.cache.setConnection(connectionKey, { total, expiresAtMs })
-  if (paymentKey === undefined) return { connectionTotal: total }
-  const paymentTotal = committedPaymentTotal(ctx, paymentKey) + amount
+  if (paymentKey === undefined || paymentTotal === undefined) return { connectionTotal: total }
   ctx.deferred.payments.set(paymentKey, paymentTotal)
   ctx.cache.setPayment(paymentKey, paymentTotal)
   return { connectionTotal: total, paymentTotal }
@@ -269,6 +270,9 @@ const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
       ? { outcome: "committed", connectionTotal: total }
       : { outcome: "committed", connectionTotal: total, paymentTotal: committedPaymentTotal(ctx, stored.paymentKey) }
   }
+  // The totals are read (a corrupt one throws) before the packet row changes.
+  connectionTotal(ctx, packet.connectionKey)
+  if (stored.paymentKey !== undefined) committedPaymentTotal(ctx, stored.paymentKey)
   if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
     adjustPending(ctx, stored.paymentKey, -stored.amount, -1)
   }

@@ -38,9 +38,24 @@ import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.
 import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
-import { type CommitResult, type PacketRef, ReceiptTotals, type ReceiptStoreUnavailable } from "./ReceiptTotals.ts"
+import type { PostAlongside } from "../Accounting/Ledger.ts"
+import {
+  type AddResult,
+  type AlongsideOutcome,
+  type CommitResult,
+  type PacketRef,
+  type ReceiptAlongside,
+  ReceiptTotals,
+  type ReceiptStoreUnavailable
+} from "./ReceiptTotals.ts"
 import { type IncomingPaymentReceiver, ReceiverDirectory } from "./ReceiverDirectory.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
+
+/** What `alongsidePost` hands the ledger stage: the receipt store's write, and the packet it is for. */
+interface ReceiverAlongside extends PostAlongside {
+  readonly receipt: ReceiptAlongside
+  readonly ref: PacketRef
+}
 
 type Target =
   | { readonly kind: "incoming"; readonly payment: IncomingPaymentReceiver }
@@ -136,6 +151,7 @@ export const make = Effect.gen(function*() {
             ledgerAccountId: payment.ledgerAccountId,
             asset: payment.asset,
             fulfillable,
+            checkedFulfillment: fulfillment,
             context: { kind: "incoming", payment, fulfillment } satisfies Matched
           }))
       }
@@ -144,6 +160,7 @@ export const make = Effect.gen(function*() {
           ledgerAccountId: wallet.ledgerAccountId,
           asset: wallet.asset,
           fulfillable,
+          checkedFulfillment: fulfillment,
           context: { kind: "wallet", walletAddressId: wallet.id, fulfillment } satisfies Matched
         }))
     })
@@ -238,14 +255,8 @@ export const make = Effect.gen(function*() {
   }
 
   /** After the ledger posted a packet of an uncapped receiver (`addsAfterPost`): the amount counts now. */
-  const addPosted = (request: Timed, target: Target, ref: PacketRef) => {
-    const payment = paymentOf(target)
-    const add = {
-      connectionKey: ref.connectionKey,
-      amount: request.destinationAmount,
-      ...(payment === undefined ? {} : { payment })
-    }
-    return Effect.flatMap(totals.add(add), (result) => {
+  const addPosted = (request: Timed, target: Target, ref: PacketRef) =>
+    Effect.flatMap(totals.add(addRequestOf(request, target, ref)), (result) => {
       if (!result.accepted) {
         return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
           packetId: ref.packetId,
@@ -256,7 +267,6 @@ export const make = Effect.gen(function*() {
         directory.recordReceived(target.payment, result.paymentTotal) :
         Effect.void
     })
-  }
 
   const settleOnce = (outcome: "posted" | "voided", target: Target, ref: PacketRef) =>
     outcome === "posted" ?
@@ -292,20 +302,80 @@ export const make = Effect.gen(function*() {
     return Effect.asVoid(Effect.forkIn(Effect.interruptible(retrying), scope))
   }
 
-  const settle = (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome) =>
+  /** The packet as the receipt store knows it; undefined when nothing was reserved or accepted for it. */
+  const packetRefOf = (request: Timed, receiver: LocalReceiver): PacketRef | undefined => {
+    const reservation = request.reservation
+    const connection = credentials.server.connection(request.prepare.destination)
+    // Nothing was reserved: no reservation, a packet it could not accept, or not a connection of ours.
+    if (reservation === undefined || !receiver.fulfillable || connection === undefined) return undefined
+    const target = receiver.context as Target
+    const paymentKey = target.kind === "incoming" ? target.payment.id : undefined
+    return {
+      packetId: reservation.id.toString(),
+      connectionKey: connection.connectionId,
+      ...(paymentKey === undefined ? {} : { paymentKey })
+    }
+  }
+
+  const addRequestOf = (request: Timed, target: Target, ref: PacketRef) => {
+    const payment = paymentOf(target)
+    return {
+      connectionKey: ref.connectionKey,
+      amount: request.destinationAmount,
+      ...(payment === undefined ? {} : { payment })
+    }
+  }
+
+  /**
+   * On a store that commits in the ledger's transactions (embedded profile): the write a posted
+   * packet needs — the add of an uncapped receiver's amount, else the commit of its reservation —
+   * run by the ledger inside the post's transaction, so the received total and the ledger credit
+   * commit together. `settle` then only reads its outcome.
+   */
+  const alongsidePost = (request: Timed, receiver: LocalReceiver): ReceiverAlongside | undefined => {
+    const write = totals.alongsidePost
+    if (write === undefined) return undefined
+    const ref = packetRefOf(request, receiver)
+    if (ref === undefined) return undefined
+    const target = receiver.context as Target
+    const receipt = addsAfterPost(target) ?
+      write({ kind: "add", request: addRequestOf(request, target, ref) }) :
+      write({ kind: "commit", packet: ref })
+    // The packet's ref travels with it to `settle` (not derived twice per packet).
+    return { run: receipt.run, receipt, ref }
+  }
+
+  /** After a post that ran the receipt write in its transaction: what it answered. */
+  const afterAlongside = (target: Target, ref: PacketRef, addsAfter: boolean, outcome: AlongsideOutcome) => {
+    if (outcome._tag === "Defect") {
+      return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
+        packetId: ref.packetId,
+        defect: outcome.defect
+      })
+    }
+    if (!addsAfter) return afterCommit(target, ref, outcome.result as CommitResult)
+    const result = outcome.result as AddResult
+    if (!result.accepted) {
+      return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
+        packetId: ref.packetId,
+        receipt: "refused"
+      })
+    }
+    return target.kind === "incoming" && result.paymentTotal !== undefined ?
+      directory.recordReceived(target.payment, result.paymentTotal) :
+      Effect.void
+  }
+
+  const settle = (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome, alongside?: PostAlongside) =>
     Effect.suspend(() => {
-      const reservation = request.reservation
-      const connection = credentials.server.connection(request.prepare.destination)
-      // Nothing was reserved: no reservation, a packet it could not accept, or not a connection of ours.
-      if (reservation === undefined || !receiver.fulfillable || connection === undefined) return Effect.void
+      const ours = alongside !== undefined && "receipt" in alongside ? alongside as ReceiverAlongside : undefined
+      const ref = ours?.ref ?? packetRefOf(request, receiver)
+      if (ref === undefined) return Effect.void
       const target = receiver.context as Target
-      const paymentKey = target.kind === "incoming" ? target.payment.id : undefined
-      const ref: PacketRef = {
-        packetId: reservation.id.toString(),
-        connectionKey: connection.connectionId,
-        ...(paymentKey === undefined ? {} : { paymentKey })
-      }
       const addsAfter = addsAfterPost(target)
+      // Written in the post's own transaction (a ledger that ignores it leaves no outcome: written below).
+      const ranInPost = outcome === "posted" && ours !== undefined ? ours.receipt.outcome() : undefined
+      if (ranInPost !== undefined) return afterAlongside(target, ref, addsAfter, ranInPost)
       if (outcome === "unknown") {
         return Effect.logWarning(
           addsAfter ?
@@ -348,7 +418,12 @@ export const make = Effect.gen(function*() {
       return acceptMoney(request, target, reply)
     })
 
-  return LocalReceivers.of({ match, deliver, settle })
+  return LocalReceivers.of({
+    match,
+    deliver,
+    settle,
+    ...(totals.alongsidePost === undefined ? {} : { alongsidePost })
+  })
 })
 
 export const layer = Layer.effect(LocalReceivers, make)

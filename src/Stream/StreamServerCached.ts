@@ -33,6 +33,7 @@ import {
   StreamReceiptFrame
 } from "ilp-protocol-stream/dist/src/packet.js"
 import Long from "long"
+import { type MoneyPacket, readMoneyPacket as readMoney } from "./StreamMoneyPacket.ts"
 import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto"
 
 /** Most connections whose derived keys are kept in memory. */
@@ -204,8 +205,8 @@ export const serializeReply = (
 /** Builds the encrypted STREAM reply the way the library's `ReplyBuilder` does. */
 class Reply {
   private readonly frames: Array<Frame> = []
-  private sequence: Long = Long.UZERO
-  private receivedAmount = "0"
+  private sequence = 0n
+  private receivedAmount = 0n
   private key: KeyObject | undefined = undefined
   private readonly ilpAddress: string
   private readonly iv: () => Buffer
@@ -215,7 +216,7 @@ class Reply {
     this.iv = iv
   }
 
-  secure(key: KeyObject, sequence: Long, receivedAmount: string): this {
+  secure(key: KeyObject, sequence: bigint, receivedAmount: bigint): this {
     this.key = key
     this.sequence = sequence
     this.receivedAmount = receivedAmount
@@ -229,8 +230,8 @@ class Reply {
 
   private data(type: number): Buffer {
     if (this.key === undefined) return Buffer.alloc(0)
-    const plaintext = serializeReply(longToBigInt(this.sequence), type, BigInt(this.receivedAmount), this.frames) ??
-      new Packet(this.sequence, type as never, Long.fromString(this.receivedAmount, true), this.frames)._serialize()
+    const plaintext = serializeReply(this.sequence, type, this.receivedAmount, this.frames) ??
+      new Packet(u64(this.sequence), type as never, u64(this.receivedAmount), this.frames)._serialize()
     return encrypt(this.key, this.iv(), plaintext)
   }
 
@@ -253,6 +254,34 @@ export interface CachedIncomingMoney extends IncomingMoney {
 }
 
 const u64 = (value: bigint): Long => Long.fromString(value.toString(), true)
+
+/** What the reply needs of the incoming STREAM packet. */
+interface IncomingPacket extends MoneyPacket {
+  readonly frames: ReadonlyArray<Frame>
+}
+
+/** The library's parse, for packets `readMoneyPacket` leaves to it; undefined when it throws. */
+const readByLibrary = (plaintext: Buffer): IncomingPacket | undefined => {
+  try {
+    const packet = Packet._deserializeUnencrypted(plaintext)
+    return {
+      type: +packet.ilpPacketType,
+      sequence: longToBigInt(packet.sequence),
+      amount: longToBigInt(packet.prepareAmount),
+      frames: packet.frames
+    }
+  } catch {
+    return undefined
+  }
+}
+
+const noFrames: ReadonlyArray<Frame> = []
+
+/** `readMoneyPacket` with the frames the reply looks at (none: StreamMoney frames do not matter to it). */
+const readMoneyPacket = (plaintext: Buffer): IncomingPacket | undefined => {
+  const money = readMoney(plaintext)
+  return money === undefined ? undefined : { ...money, frames: noFrames }
+}
 
 export class CachedStreamServer extends StreamServer {
   private readonly address: string
@@ -313,19 +342,27 @@ export class CachedStreamServer extends StreamServer {
    */
   override createReply(prepare: IlpPacket.IlpPrepare, checked?: Buffer | null): CachedIncomingMoney | IlpPacket.IlpReply {
     const reply = new Reply(this.address, this.iv)
-    const library = this as unknown as LibraryInternals
-    if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
-    const connection = this.connection(prepare.destination)
-    if (connection === undefined) return reply.reject("F06")
+    // A remembered connection's address had its segment (it was cached only after decrypting it).
+    let connection = this.connections.get(prepare.destination)
+    if (connection === undefined) {
+      const library = this as unknown as LibraryInternals
+      if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
+      connection = this.connection(prepare.destination)
+      if (connection === undefined) return reply.reject("F06")
+    }
 
-    let request: Packet
+    let plaintext: Buffer
     try {
-      request = Packet._deserializeUnencrypted(decrypt(connection.encryptionKey, prepare.data))
+      plaintext = decrypt(connection.encryptionKey, prepare.data)
     } catch {
       return reply.reject("F06")
     }
-    if (+request.ilpPacketType !== ilpPrepareType) return reply.reject("F00")
-    reply.secure(connection.encryptionKey, request.sequence, prepare.amount)
+    // StreamMoney frames only (the usual money packet): read by hand; anything else by the library.
+    const request = readMoneyPacket(plaintext) ?? readByLibrary(plaintext)
+    if (request === undefined) return reply.reject("F06")
+    if (request.type !== ilpPrepareType) return reply.reject("F00")
+    const receivedAmount = BigInt(prepare.amount)
+    reply.secure(connection.encryptionKey, request.sequence, receivedAmount)
 
     if (request.frames.some((frame) => frame.type === FrameType.ConnectionClose)) {
       return reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
@@ -334,15 +371,14 @@ export class CachedStreamServer extends StreamServer {
     if (isNewConnection && connection.asset !== undefined) {
       reply.add(new ConnectionAssetDetailsFrame(connection.asset.code, connection.asset.scale))
     }
-    const receivedAmount = Long.fromString(prepare.amount, true)
-    if (!receivedAmount.greaterThanOrEqual(request.prepareAmount)) return reply.reject("F99")
+    if (receivedAmount < request.amount) return reply.reject("F99")
 
     if (checked === null) return reply.reject("F99")
     const fulfillment = checked ?? this.fulfillmentFor(connection, prepare.data)
     if (checked === undefined && !createHash("sha256").update(fulfillment).digest().equals(prepare.executionCondition)) {
       return reply.reject("F99")
     }
-    if (receivedAmount.isZero()) return reply.fulfill(fulfillment)
+    if (receivedAmount === 0n) return reply.fulfill(fulfillment)
 
     return {
       connectionId: connection.connectionId,

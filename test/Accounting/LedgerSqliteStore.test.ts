@@ -9,7 +9,7 @@ import { AccountCode, newTransferId, TransferCode } from "../../src/Accounting/L
 import { defaults } from "../../src/Accounting/LedgerSqlite.ts"
 import type { Job } from "../../src/Accounting/LedgerSqliteJobs.ts"
 import { openDatabase } from "../../src/Accounting/LedgerSqliteSchema.ts"
-import { makeStore } from "../../src/Accounting/LedgerSqliteStore.ts"
+import { BatchAbort, type BatchParticipant, makeStore } from "../../src/Accounting/LedgerSqliteStore.ts"
 
 const L = 3
 const open = () => {
@@ -129,6 +129,109 @@ describe("LedgerSqliteStore account cache", () => {
     const balances = store.balances(ids)
     expect(balances.map((b) => b.debitsPosted)).toEqual([3n * (1n + 2n + 3n + 4n + 5n), 0n, 0n, 0n, 0n, 0n])
     expect(balances.map((b) => b.creditsPosted)).toEqual([0n, 3n, 6n, 9n, 12n, 15n])
+    db.close()
+  })
+})
+
+describe("LedgerSqliteStore: a write alongside a post, and batch participants", () => {
+  const setUp = () => {
+    const { db, store } = open()
+    const [source, target] = [newTransferId(), newTransferId()]
+    store.runBatch<never>([(tx) =>
+      tx.createAccounts([
+        { id: source, ledger: L, code: AccountCode.peerLiquidity, flags: {} },
+        { id: target, ledger: L, code: AccountCode.peerLiquidity, flags: {} }
+      ])
+    ], 1_000)
+    db.exec("CREATE TABLE side (n INTEGER NOT NULL)")
+    const reserve = (timeoutSeconds = 30) => {
+      const id = newTransferId()
+      const result = store.runBatch([(tx) =>
+        tx.createTransfers([{ id, debitAccountId: source, creditAccountId: target, amount: 5n, ledger: L, code: TransferCode.packet }], timeoutSeconds)
+      ], 2_000)
+      expect(result._tag).toBe("Committed")
+      return id
+    }
+    const sideRows = () => Number((db.prepare("SELECT count(*) AS n FROM side").get() as { n: number }).n)
+    const events: Array<string> = []
+    const participant: BatchParticipant = {
+      beforeCommit: () => events.push("beforeCommit"),
+      batchRolledBack: () => events.push("batchRolledBack"),
+      jobRolledBack: () => events.push("jobRolledBack")
+    }
+    store.participate(participant)
+    const alongside = () => {
+      let runs = 0
+      return { run: () => { runs++; db.exec("INSERT INTO side (n) VALUES (1)") }, runs: () => runs }
+    }
+    return { db, store, source, reserve, sideRows, events, alongside }
+  }
+
+  it("runs alongside once, in the post's transaction; not for a repeated post, nor for a post that fails", () => {
+    const { db, store, source, reserve, sideRows, events, alongside } = setUp()
+    const id = reserve()
+    const write = alongside()
+    const posted = store.runBatch([(tx) => tx.post([id], write)], 3_000)
+    expect(posted._tag === "Committed" && Exit.isSuccess(posted.exits[0]!)).toBe(true)
+    expect(write.runs()).toBe(1)
+    expect(sideRows()).toBe(1)
+    expect(store.balances([source])[0]).toMatchObject({ debitsPosted: 5n, debitsPending: 0n })
+    // Posting again is success and posts nothing: the write does not run again.
+    const again = alongside()
+    store.runBatch([(tx) => tx.post([id], again)], 4_000)
+    expect(again.runs()).toBe(0)
+    // A post that fails (unknown transfer) runs nothing.
+    const failing = alongside()
+    const unknown = store.runBatch([(tx) => tx.post([newTransferId()], failing)], 5_000)
+    expect(unknown._tag === "Committed" && Exit.isFailure(unknown.exits[0]!)).toBe(true)
+    expect(failing.runs()).toBe(0)
+    expect(sideRows()).toBe(1)
+    expect(events.filter((e) => e !== "beforeCommit")).toEqual([])
+    db.close()
+  })
+
+  it("a write alongside that throws a storage error rolls its post back with it (nothing half-committed)", () => {
+    const { db, store, source, reserve, sideRows, events } = setUp()
+    const id = reserve()
+    const kept = reserve()
+    let runs = 0
+    const throwing = { run: () => { runs++; db.exec("INSERT INTO side (n) VALUES (1)"); throw sqliteError() } }
+    events.length = 0
+    const result = store.runBatch([(tx) => tx.post([kept]), (tx) => tx.post([id], throwing)], 3_000)
+    if (result._tag !== "Committed") throw new Error("batch aborted")
+    expect(Exit.isSuccess(result.exits[0]!)).toBe(true)
+    expect(Exit.isFailure(result.exits[1]!)).toBe(true)
+    expect(runs).toBe(2) // unguarded attempt, then inside its savepoint
+    expect(sideRows()).toBe(0)
+    expect(store.balances([source])[0]).toMatchObject({ debitsPosted: 5n, debitsPending: 5n })
+    // The unguarded attempt was rolled back whole, then the job alone; the batch then committed.
+    expect(events).toEqual(["batchRolledBack", "jobRolledBack", "beforeCommit"])
+    db.close()
+  })
+
+  it("a participant that aborts the batch fails every job with LedgerUnavailable and commits nothing", () => {
+    const { db, store, source, reserve, sideRows, alongside } = setUp()
+    const id = reserve()
+    let abort = true
+    store.participate({
+      beforeCommit: () => {
+        if (abort) throw new BatchAbort("test")
+      },
+      batchRolledBack: () => {},
+      jobRolledBack: () => {}
+    })
+    const write = alongside()
+    const result = store.runBatch([(tx) => tx.post([id], write)], 3_000)
+    expect(result._tag).toBe("Aborted")
+    if (result._tag !== "Aborted") return
+    const error = Exit.isFailure(result.exit) ? Cause.findErrorOption(result.exit.cause) : undefined
+    expect(error?._tag === "Some" && (error.value as { _tag: string })._tag).toBe("LedgerUnavailable")
+    expect(sideRows()).toBe(0)
+    expect(store.balances([source])[0]).toMatchObject({ debitsPosted: 0n, debitsPending: 5n })
+    abort = false
+    const again = store.runBatch([(tx) => tx.post([id], write)], 4_000)
+    expect(again._tag === "Committed" && Exit.isSuccess(again.exits[0]!)).toBe(true)
+    expect(sideRows()).toBe(1)
     db.close()
   })
 })

@@ -16,10 +16,11 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { newTransferId } from "../../src/Accounting/Ledger.ts"
 import * as Config from "../../src/Config.ts"
-import { type ReceiptStoreUnavailable, ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
+import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import * as ReceiptTotalsRedis from "../../src/Stream/ReceiptTotalsRedis.ts"
 import * as ReceiptTotalsSqlite from "../../src/Stream/ReceiptTotalsSqlite.ts"
-import { startPacketPath, usd } from "../support/packetPath.ts"
+import { layerInLedger } from "../../src/Stream/ReceiptTotalsSqliteInLedger.ts"
+import { type ReceiptsLayer, startPacketPath, usd } from "../support/packetPath.ts"
 import { startRedis } from "../support/redis.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
@@ -32,7 +33,7 @@ afterAll(async () => {
 })
 
 /** The store, except that the first `count` accepted reserves interrupt their packet right after. */
-const interruptingAfterReserve = (inner: Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>, count: number) => {
+const interruptingAfterReserve = (inner: ReceiptsLayer, count: number) => {
   const seen = { interrupted: 0 }
   const layer = Layer.effect(
     ReceiptTotals,
@@ -50,7 +51,7 @@ const interruptingAfterReserve = (inner: Layer.Layer<ReceiptTotals, ReceiptStore
   return { layer, seen }
 }
 
-const run = async (receiptStore: (dir: string) => Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>) => {
+const run = async (receiptStore: (dir: string) => ReceiptsLayer) => {
   const dir = makeTempDir("ilp-receipts-interrupt-")
   cleanups.push(async () => removeTempDir(dir))
   const config = await Effect.runPromise(Config.decodeConfig({
@@ -128,6 +129,10 @@ const expected = {
 describe("packets interrupted right after their receipt-total reserve", () => {
   it("embedded profile (SQLite receipt store): the payer still pays exactly the cap", async () => {
     expect(await run((dir) => ReceiptTotalsSqlite.layerSqlite({ filename: join(dir, "receipts.sqlite") }))).toEqual(expected)
+  }, 90_000)
+
+  it("embedded profile (receipt totals in the ledger's database, commit in the post): the payer still pays exactly the cap", async () => {
+    expect(await run(() => layerInLedger())).toEqual(expected)
   }, 90_000)
 
   it("Redis receipt store: the payer still pays exactly the cap", async () => {

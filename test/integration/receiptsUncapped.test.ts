@@ -16,6 +16,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import * as Config from "../../src/Config.ts"
 import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import * as ReceiptTotalsSqlite from "../../src/Stream/ReceiptTotalsSqlite.ts"
+import { layerInLedger } from "../../src/Stream/ReceiptTotalsSqliteInLedger.ts"
 import { startPacketPath, usd } from "../support/packetPath.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
@@ -27,7 +28,13 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
 })
 
-describe("an uncapped incoming payment on the embedded receipt store", () => {
+const stores = [
+  ["its own file", (dir: string) => ReceiptTotalsSqlite.layerSqlite({ filename: join(dir, "receipts.sqlite") })],
+  // The embedded profile's store: the add runs in the ledger's post transaction.
+  ["the ledger's database", () => layerInLedger()]
+] as const
+
+describe.each(stores)("an uncapped incoming payment on the embedded receipt store in %s", (_, store) => {
   it("adds each amount once posted, nothing for packets interrupted before their Fulfill; totals equal the ledger", async () => {
     const dir = makeTempDir("ilp-receipts-uncapped-")
     cleanups.push(async () => removeTempDir(dir))
@@ -50,7 +57,7 @@ describe("an uncapped incoming payment on the embedded receipt store", () => {
               return Effect.interrupt
             })
         }))
-    ).pipe(Layer.provide(ReceiptTotalsSqlite.layerSqlite({ filename: join(dir, "receipts.sqlite") })))
+    ).pipe(Layer.provide(store(dir)))
     const path = await startPacketPath(config, dir, receipts)
     cleanups.push(path.close)
     const { runIn, payment, credentials, ledgerCredit } = path

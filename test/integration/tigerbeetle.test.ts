@@ -9,6 +9,7 @@
  * apart. Skipped, with one loud line, when no server binary is found.
  */
 import { randomBytes } from "node:crypto"
+import { statSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { createConnection } from "ilp-protocol-stream"
@@ -198,6 +199,8 @@ if (tigerBeetleBinary() === undefined) {
       expect(settled).toBe(true)
       expect(streamReceipt).toBeDefined()
       expect(BigInt(verifyReceipt(streamReceipt!, receipt.secret).totalReceived.toString())).toBe(4_321n)
+      // Without Redis the totals live in receipts.sqlite beside the data directory's other stores: 0600.
+      expect(statSync(join(dir, "stream", "receipts.sqlite")).mode & 0o077).toBe(0)
     }, 60_000)
 
     it("sends with Pay from a node on TigerBeetle to another node, exactly", async () => {

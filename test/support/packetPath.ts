@@ -28,16 +28,21 @@ import * as StreamReceiver from "../../src/Stream/StreamReceiver.ts"
 
 export const usd = { code: "USD", scale: 2 } as const
 
+/** A receipt store for the packet path: its own, or one on the embedded ledger's connection (`layerInLedger`). */
+export type ReceiptsLayer = Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable, LedgerSqlite.LedgerConnection>
+
 /** The node's packet path with the given receipt store (embedded ledger and resource store in `dir`). */
 export const packetPathWith = (
   config: Config.NodeConfig,
   dir: string,
-  receipts: Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>
+  receipts: ReceiptsLayer
 ) => {
+  // One layer value: a receipt store on the ledger's connection gets this very ledger.
+  const ledger = LedgerSqlite.layerWithConnection({ filename: join(dir, "ledger.sqlite") })
   const stores = Layer.mergeAll(
-    LedgerSqlite.layer({ filename: join(dir, "ledger.sqlite") }),
+    ledger,
     StoreSqlite.layer({ filename: join(dir, "payments.sqlite") }),
-    receipts,
+    receipts.pipe(Layer.provide(ledger)),
     StreamCredentials.layer,
     Peers.layer,
     Metrics.layer,
@@ -61,7 +66,7 @@ type Services = Layer.Success<ReturnType<typeof packetPathWith>>
 export const startPacketPath = async (
   config: Config.NodeConfig,
   dir: string,
-  receipts: Layer.Layer<ReceiptTotals, ReceiptStoreUnavailable>,
+  receipts: ReceiptsLayer,
   incomingAmount?: bigint
 ) => {
   const scope = Scope.makeUnsafe()

@@ -25,6 +25,9 @@
  *   and the timeout). For a local receiver, once the reservation is posted or voided the receiver is
  *   told (`LocalReceivers.settle`, inside the same uninterruptible release step), so its receipt
  *   totals follow the ledger; not when the receiver refused the packet itself (`ReceiverRejected`).
+ *   What the receiver must write once the packet is posted (`LocalReceivers.alongsidePost`) goes
+ *   to the post itself: the embedded ledger runs it in the post's transaction, so the receipt total
+ *   and the credit commit together (`Ledger.PostAlongside`).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -34,7 +37,7 @@ import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as Schedule from "effect/Schedule"
 import { ids, type PacketLeg, packetTransfers } from "../../Accounting/Accounts.ts"
-import { type LedgerShape, newTransferId, type TransferSpec } from "../../Accounting/Ledger.ts"
+import { type LedgerShape, newTransferId, type PostAlongside, type TransferSpec } from "../../Accounting/Ledger.ts"
 import { type IlpError, InsufficientLiquidity, InternalError } from "../IlpErrors.ts"
 import type { LocalReceiversShape, SettleOutcome } from "../LocalReceivers.ts"
 import type { MetricsShape } from "../Metrics.ts"
@@ -124,9 +127,10 @@ const postReservation = (
   ledger: LedgerShape,
   metrics: MetricsShape,
   pendingIds: ReadonlyArray<bigint>,
-  expiresAtMs: number
+  expiresAtMs: number,
+  alongside?: PostAlongside
 ): Effect.Effect<SettleOutcome> => {
-  const attempt = timed(metrics, "post", ledger.post(pendingIds))
+  const attempt = timed(metrics, "post", ledger.post(pendingIds, alongside))
   return Effect.matchCauseEffect(attempt, {
     onSuccess: () => Effect.succeed<SettleOutcome>("posted"),
     onFailure: (cause) => {
@@ -179,7 +183,7 @@ const transferId = (transfer: TransferSpec): bigint => transfer.id
 export const ledgerReservation = (
   ledger: LedgerShape,
   metrics: MetricsShape,
-  localReceivers: Pick<LocalReceiversShape, "settle">,
+  localReceivers: Pick<LocalReceiversShape, "settle" | "alongsidePost">,
   postAfterReply?: PostAfterReply
 ): Stage<Timed> => {
   /**
@@ -236,17 +240,26 @@ export const ledgerReservation = (
       )
     )
 
-  const settle = (reserved: Timed, outcome: SettleOutcome) =>
-    reserved.destination.kind === "local" ? localReceivers.settle(reserved, reserved.destination.receiver, outcome) : Effect.void
+  const settle = (reserved: Timed, outcome: SettleOutcome, alongside?: PostAlongside) =>
+    reserved.destination.kind === "local" ?
+      localReceivers.settle(reserved, reserved.destination.receiver, outcome, alongside) :
+      Effect.void
 
   const postThenSettle = postAfterReply ?? postNow
 
-  /** Built only when the packet was fulfilled; a peer's packet has nothing to settle after the post. */
+  /**
+   * Built only when the packet was fulfilled; a peer's packet has nothing to settle after the post.
+   * A local receiver's write for a posted packet goes to the post itself, committed in the post's
+   * own transaction where the ledger can (`alongsidePost`), and back to its settle.
+   */
   const postThenSettleReservation = (held: Held, reserved: Timed): Effect.Effect<void> => {
-    const posting = postReservation(ledger, metrics, held.pendingIds, held.expiresAtMs)
-    return postThenSettle(
-      reserved.destination.kind === "local" ? Effect.flatMap(posting, (outcome) => settle(reserved, outcome)) : Effect.asVoid(posting)
-    )
+    const destination = reserved.destination
+    if (destination.kind !== "local") {
+      return postThenSettle(Effect.asVoid(postReservation(ledger, metrics, held.pendingIds, held.expiresAtMs)))
+    }
+    const alongside = localReceivers.alongsidePost?.(reserved, destination.receiver)
+    const posting = postReservation(ledger, metrics, held.pendingIds, held.expiresAtMs, alongside)
+    return postThenSettle(Effect.flatMap(posting, (outcome) => settle(reserved, outcome, alongside)))
   }
 
   /** Posts on a fulfill, voids otherwise; runs uninterruptibly (the release of `acquireUseRelease`). */
