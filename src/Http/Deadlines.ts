@@ -61,9 +61,11 @@ export class Deadlines {
         due.onExpire()
       }
     } finally {
-      // A callback that throws (an uncaught exception, as from a timer of its own) still leaves
-      // the others armed.
-      if (this.heap.length > 0 && this.timer === undefined) this.arm(this.heap[0]!.at)
+      // Armed for the earliest that waits, whatever the callbacks did: one may have added a later
+      // deadline (which armed the timer for itself) or thrown (an uncaught exception, as from a
+      // timer of its own) before the rest ran.
+      if (this.heap.length === 0) this.disarm()
+      else if (this.heap[0]!.at < this.armedAt) this.arm(this.heap[0]!.at)
     }
   }
 

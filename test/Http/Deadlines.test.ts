@@ -89,4 +89,22 @@ describe("Deadlines", () => {
     process.off("warning", onWarning)
     expect(warnings).not.toContain("TimeoutOverflowWarning")
   })
+
+  it("a deadline added from inside a firing callback does not delay an earlier one already waiting", async () => {
+    const deadlines = new Deadlines()
+    const fired: Array<string> = []
+    let far: ReturnType<Deadlines["add"]> | undefined
+    deadlines.add(0, () => {
+      fired.push("first")
+      far = deadlines.add(60_000, () => fired.push("far"))
+    })
+    deadlines.add(40, () => fired.push("near"))
+    const started = performance.now()
+    await until(() => fired.includes("near"), 10_000)
+    // Before the fix the timer stayed armed for the far deadline (60 s): "near" never came in time.
+    expect(performance.now() - started).toBeLessThan(10_000)
+    expect(fired).toEqual(["first", "near"])
+    deadlines.cancel(far!)
+    expect(deadlines.size).toBe(0)
+  })
 })
