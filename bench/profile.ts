@@ -37,7 +37,8 @@ export interface Summary {
   readonly areas: ReadonlyArray<Row>
 }
 
-const shortUrl = (url: string): string => {
+/** A script's URL as a short path: the package path under node_modules, or src/, bench/, test/ onwards. */
+export const shortUrl = (url: string): string => {
   const cleaned = url.replace(/^file:\/\//, "")
   const nodeModules = cleaned.lastIndexOf("node_modules/")
   if (nodeModules >= 0) return cleaned.slice(nodeModules + "node_modules/".length)

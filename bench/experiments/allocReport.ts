@@ -10,7 +10,7 @@
  * also the stacks, 6 frames deep, of the allocating functions whose label contains it.)
  */
 import { existsSync, readFileSync } from "node:fs"
-import { areaOf } from "../profile.ts"
+import { areaOf, shortUrl } from "../profile.ts"
 
 interface CallFrame {
   readonly functionName: string
@@ -22,14 +22,6 @@ interface Node {
   readonly callFrame: CallFrame
   readonly selfSize: number
   readonly children: ReadonlyArray<Node>
-}
-
-const shortUrl = (url: string): string => {
-  const cleaned = url.replace(/^file:\/\//, "")
-  const nodeModules = cleaned.lastIndexOf("node_modules/")
-  if (nodeModules >= 0) return cleaned.slice(nodeModules + "node_modules/".length)
-  const src = cleaned.search(/\/(src|bench|test)\//)
-  return src >= 0 ? cleaned.slice(src + 1) : cleaned
 }
 
 const label = (frame: CallFrame) => `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}:${frame.lineNumber + 1}`

@@ -11,9 +11,7 @@
  * (`capped`: the payment has an incomingAmount far above what the run sends, so packets take the
  * capped path: reserve, then commit.)
  */
-import { hmac, encrypt } from "@interledger/stream-receiver/dist/src/utils.js"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
-import { Packet, StreamMoneyFrame } from "ilp-protocol-stream/dist/src/packet.js"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -22,7 +20,6 @@ import { ensureConfiguredAccounts } from "../../src/Accounting/Accounts.ts"
 import { newTransferId } from "../../src/Accounting/Ledger.ts"
 import { deposit } from "../../src/Accounting/Liquidity.ts"
 import * as Config from "../../src/Config.ts"
-import { encodePrepare, sha256 } from "../../src/Connector/Packet.ts"
 import * as Peers from "../../src/Connector/Peers.ts"
 import * as Pipeline from "../../src/Connector/Pipeline.ts"
 import { servicesLayer } from "../../src/Node.ts"
@@ -30,6 +27,7 @@ import * as IncomingPayments from "../../src/Payments/IncomingPayments.ts"
 import * as WalletAddresses from "../../src/Payments/WalletAddresses.ts"
 import * as StreamCredentials from "../../src/Stream/Credentials.ts"
 import { ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
+import { streamMoneyPrepares } from "../../test/support/streamPrepares.ts"
 
 const packets = Number(process.argv[2] ?? 20_000)
 const concurrency = Number(process.argv[3] ?? 50)
@@ -59,21 +57,7 @@ const payment = await run(Effect.gen(function*() {
 }))
 const credentials = await run(Effect.map(StreamCredentials.StreamCredentials, (c) =>
   c.generate({ kind: "incoming", id: payment.id }, asset, { nonce: randomBytes(16), secret: randomBytes(32) })))
-const sharedSecret = Buffer.from(credentials.sharedSecret)
-const encryptionKey = hmac(sharedSecret, Buffer.from("ilp_stream_encryption"))
-const fulfillmentKey = hmac(sharedSecret, Buffer.from("ilp_stream_fulfillment"))
-let sequence = 0
-const build = (): Uint8Array => {
-  const stream = new Packet(++sequence, 12 as never, 0, [new StreamMoneyFrame(1, 1)])
-  const data = encrypt(encryptionKey, stream._serialize())
-  return encodePrepare({
-    amount: 10n,
-    expiresAt: Date.now() + 600_000,
-    executionCondition: sha256(hmac(fulfillmentKey, data)),
-    destination: credentials.ilpAddress,
-    data
-  })
-}
+const build = streamMoneyPrepares(credentials, { amount: 10n, expiresInMs: 600_000 })
 
 const pipeline = Context.get(services as Context.Context<Pipeline.Pipeline>, Pipeline.Pipeline)
 const source = Context.get(services as Context.Context<Peers.Peers>, Peers.Peers).byId("sender")!.account

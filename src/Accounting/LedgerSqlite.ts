@@ -36,6 +36,10 @@
  *   the wallet addresses being paid; a node with 100 000 accounts kept them all at 100 000, ~25–30 MiB
  *   of old-generation heap that every major GC marks; an account beyond it is one indexed SELECT).
  * - `busyTimeoutMs` wait for a lock held by another connection (e.g. a long audit read).
+ *
+ * Over 400 lines with this comment on purpose: the writer fiber, its queue, expiry and restart are
+ * one lifecycle around one connection. Deciding each request is in `LedgerSqliteStore.ts`, the
+ * queued jobs in `LedgerSqliteJobs.ts`, the rules shared with TigerBeetle in `LedgerRules.ts`.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"

@@ -20,6 +20,10 @@
  *   of an already posted transfer, a void of an expired one) failed as a whole
  *   (`linked_event_failed`) in TigerBeetle: it is re-submitted without those events, which is what
  *   the embedded ledger does in one step. Post and void transfers get fresh ids each round.
+ *
+ * Just over 400 lines with this comment: the contract's methods side by side. Encoding is in
+ * `LedgerTigerBeetleEncoding.ts`, result codes in `LedgerTigerBeetleResults.ts`, request batching in
+ * `TigerBeetleBatcher.ts`, client sessions in `TigerBeetleSessions.ts`.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"

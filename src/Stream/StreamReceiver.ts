@@ -27,6 +27,10 @@
  * Rate probes (unfulfillable, wrong condition) get STREAM's F99 reply with the amount that arrived.
  * `match` already finds out that their condition cannot be met (`LocalReceiver.fulfillable`), so
  * the ledger stage reserves nothing for them: another node's quote creates no transfers here.
+ *
+ * Over 400 lines on purpose: `match`, `deliver` and `settle` share one receiver's bookkeeping (the
+ * packet's receipt reference, the reservation it settles). Reading the usual money packet is in
+ * `StreamMoneyPacket.ts`, building replies in `StreamServerCached.ts`, the totals in `ReceiptTotals*.ts`.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -256,17 +260,20 @@ export const make = Effect.gen(function*() {
 
   /** After the ledger posted a packet of an uncapped receiver (`addsAfterPost`): the amount counts now. */
   const addPosted = (request: Timed, target: Target, ref: PacketRef) =>
-    Effect.flatMap(totals.add(addRequestOf(request, target, ref)), (result) => {
-      if (!result.accepted) {
-        return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
-          packetId: ref.packetId,
-          receipt: "refused"
-        })
-      }
-      return target.kind === "incoming" && result.paymentTotal !== undefined ?
-        directory.recordReceived(target.payment, result.paymentTotal) :
-        Effect.void
-    })
+    Effect.flatMap(totals.add(addRequestOf(request, target, ref)), (result) => afterAdd(target, ref, result))
+
+  /** A posted packet's add answered: an incoming payment learns its new total; a refusal is logged for reconciliation. */
+  const afterAdd = (target: Target, ref: PacketRef, result: AddResult) => {
+    if (!result.accepted) {
+      return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
+        packetId: ref.packetId,
+        receipt: "refused"
+      })
+    }
+    return target.kind === "incoming" && result.paymentTotal !== undefined ?
+      directory.recordReceived(target.payment, result.paymentTotal) :
+      Effect.void
+  }
 
   const settleOnce = (outcome: "posted" | "voided", target: Target, ref: PacketRef) =>
     outcome === "posted" ?
@@ -353,17 +360,9 @@ export const make = Effect.gen(function*() {
         defect: outcome.defect
       })
     }
-    if (!addsAfter) return afterCommit(target, ref, outcome.result as CommitResult)
-    const result = outcome.result as AddResult
-    if (!result.accepted) {
-      return Effect.logError("the ledger posted a packet its receipt total cannot count; reconcile", {
-        packetId: ref.packetId,
-        receipt: "refused"
-      })
-    }
-    return target.kind === "incoming" && result.paymentTotal !== undefined ?
-      directory.recordReceived(target.payment, result.paymentTotal) :
-      Effect.void
+    return addsAfter ?
+      afterAdd(target, ref, outcome.result as AddResult) :
+      afterCommit(target, ref, outcome.result as CommitResult)
   }
 
   const settle = (request: Timed, receiver: LocalReceiver, outcome: SettleOutcome, alongside?: PostAlongside) =>

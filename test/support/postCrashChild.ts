@@ -10,14 +10,11 @@
  * Usage: node test/support/postCrashChild.ts <dataDir> <streamSecretHex> <killAtPost> [cap]
  * Prints one JSON line `{ "paymentId": ... }` before the packets start.
  */
-import { hmac, encrypt } from "@interledger/stream-receiver/dist/src/utils.js"
 import { Context, Effect, Layer, Scope } from "effect"
-import { Packet, StreamMoneyFrame } from "ilp-protocol-stream/dist/src/packet.js"
 import { StatementSync } from "node:sqlite"
 import { ensureConfiguredAccounts } from "../../src/Accounting/Accounts.ts"
 import { newTransferId } from "../../src/Accounting/Ledger.ts"
 import { deposit } from "../../src/Accounting/Liquidity.ts"
-import { encodePrepare, sha256 } from "../../src/Connector/Packet.ts"
 import * as Peers from "../../src/Connector/Peers.ts"
 import * as Pipeline from "../../src/Connector/Pipeline.ts"
 import { servicesLayer } from "../../src/Node.ts"
@@ -25,6 +22,7 @@ import * as IncomingPayments from "../../src/Payments/IncomingPayments.ts"
 import * as WalletAddresses from "../../src/Payments/WalletAddresses.ts"
 import * as StreamCredentials from "../../src/Stream/Credentials.ts"
 import { postCrashConfig, postCrashAsset as asset } from "./postCrashConfig.ts"
+import { streamMoneyPrepares } from "./streamPrepares.ts"
 
 const [dir, secret, killAtPostText, capText] = process.argv.slice(2)
 const killAtPost = Number(killAtPostText)
@@ -66,21 +64,7 @@ const payment = await runIn(Effect.gen(function*() {
 }))
 const credentials = await runIn(Effect.map(StreamCredentials.StreamCredentials, (c) =>
   c.generate({ kind: "incoming", id: payment.id }, asset)))
-const sharedSecret = Buffer.from(credentials.sharedSecret)
-const encryptionKey = hmac(sharedSecret, Buffer.from("ilp_stream_encryption"))
-const fulfillmentKey = hmac(sharedSecret, Buffer.from("ilp_stream_fulfillment"))
-let sequence = 0
-const build = (): Uint8Array => {
-  const stream = new Packet(++sequence, 12 as never, 0, [new StreamMoneyFrame(1, 1)])
-  const data = encrypt(encryptionKey, stream._serialize())
-  return encodePrepare({
-    amount: 10n,
-    expiresAt: Date.now() + 30_000,
-    executionCondition: sha256(hmac(fulfillmentKey, data)),
-    destination: credentials.ilpAddress,
-    data
-  })
-}
+const build = streamMoneyPrepares(credentials, { amount: 10n, expiresInMs: 30_000 })
 process.stdout.write(`${JSON.stringify({ paymentId: payment.id })}\n`)
 
 const pipeline = Context.get(services as Context.Context<Pipeline.Pipeline>, Pipeline.Pipeline)
