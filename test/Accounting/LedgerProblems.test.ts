@@ -5,7 +5,8 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { pendingChainProblem, TransferCode, transferChainProblem } from "../../src/Accounting/Ledger.ts"
+import { TransferCode } from "../../src/Accounting/Ledger.ts"
+import { pendingChainProblem, transferChainProblem } from "../../src/Accounting/LedgerProblems.ts"
 
 /** The rule, written the plain way. */
 const firstRepeat = (ids: ReadonlyArray<bigint>): string | undefined => {
