@@ -18,18 +18,24 @@ const open = () => {
   return { db, store: makeStore(db, options) }
 }
 
+/** `open`, with two peer liquidity accounts (`source`, `target`) created in one committed batch. */
+const openWithAccounts = () => {
+  const { db, store } = open()
+  const [source, target] = [newTransferId(), newTransferId()]
+  const created = store.runBatch<never>([(tx) =>
+    tx.createAccounts([
+      { id: source, ledger: L, code: AccountCode.peerLiquidity, flags: {} },
+      { id: target, ledger: L, code: AccountCode.peerLiquidity, flags: {} }
+    ])
+  ], 1_000)
+  return { db, store, source, target, created }
+}
+
 const sqliteError = () => Object.assign(new Error("disk I/O error"), { code: "ERR_SQLITE_ERROR" })
 
 describe("LedgerSqliteStore.runBatch", () => {
   it("rolls back only the job that throws; the others commit once", () => {
-    const { db, store } = open()
-    const [source, target] = [newTransferId(), newTransferId()]
-    const created = store.runBatch<never>([(tx) =>
-      tx.createAccounts([
-        { id: source, ledger: L, code: AccountCode.peerLiquidity, flags: {} },
-        { id: target, ledger: L, code: AccountCode.peerLiquidity, flags: {} }
-      ])
-    ], 1_000)
+    const { db, store, source, target, created } = openWithAccounts()
     expect(created._tag).toBe("Committed")
     const transfer = (amount: bigint): Job<unknown> => (tx) =>
       tx.createTransfers([{ id: newTransferId(), debitAccountId: source, creditAccountId: target, amount, ledger: L, code: TransferCode.packet }], undefined)
@@ -57,14 +63,7 @@ describe("LedgerSqliteStore.runBatch", () => {
   })
 
   it("a pending transfer whose job was rolled back is not found by a later post (in-memory pending rows)", () => {
-    const { db, store } = open()
-    const [source, target] = [newTransferId(), newTransferId()]
-    store.runBatch<never>([(tx) =>
-      tx.createAccounts([
-        { id: source, ledger: L, code: AccountCode.peerLiquidity, flags: {} },
-        { id: target, ledger: L, code: AccountCode.peerLiquidity, flags: {} }
-      ])
-    ], 1_000)
+    const { db, store, source, target } = openWithAccounts()
     const spec = (id: bigint) => ({ id, debitAccountId: source, creditAccountId: target, amount: 5n, ledger: L, code: TransferCode.packet })
     const kept = newTransferId()
     const lost = newTransferId()
@@ -135,14 +134,7 @@ describe("LedgerSqliteStore account cache", () => {
 
 describe("LedgerSqliteStore: a write alongside a post, and batch participants", () => {
   const setUp = () => {
-    const { db, store } = open()
-    const [source, target] = [newTransferId(), newTransferId()]
-    store.runBatch<never>([(tx) =>
-      tx.createAccounts([
-        { id: source, ledger: L, code: AccountCode.peerLiquidity, flags: {} },
-        { id: target, ledger: L, code: AccountCode.peerLiquidity, flags: {} }
-      ])
-    ], 1_000)
+    const { db, store, source, target } = openWithAccounts()
     db.exec("CREATE TABLE side (n INTEGER NOT NULL)")
     const reserve = (timeoutSeconds = 30) => {
       const id = newTransferId()
