@@ -142,8 +142,9 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
 /**
  * The Node flags and environment `npm start` runs the node with (`"start": "exec env VAR=value node
  * <flags> src/main.ts ..."` in the package.json of the checkout at `root`), so the node under test
- * runs exactly as operators run it. A relative path in a variable (the compile cache directory) is
- * made absolute against `root`.
+ * runs exactly as operators run it. A relative path in a variable (a value with a `/` not at its
+ * start: the compile cache directory) is made absolute against `root`; other values (e.g.
+ * `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768`) are kept as they are.
  */
 export const startScript = (root: string): { readonly flags: Array<string>; readonly env: Record<string, string> } => {
   try {
@@ -154,7 +155,9 @@ export const startScript = (root: string): { readonly flags: Array<string>; read
     const env: Record<string, string> = {}
     for (const word of words.slice(0, main)) {
       const assignment = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(word)
-      if (assignment !== null) env[assignment[1]!] = assignment[2]!.startsWith("/") ? assignment[2]! : resolve(root, assignment[2]!)
+      if (assignment === null) continue
+      const value = assignment[2]!
+      env[assignment[1]!] = value.includes("/") && !value.startsWith("/") ? resolve(root, value) : value
     }
     return { flags: words.slice(1, main).filter((word) => word.startsWith("--")), env }
   } catch {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest"
-import { parseOptions } from "../../bench/options.ts"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { parseOptions, startScript } from "../../bench/options.ts"
 import { type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
 
 const run = (packetsPerSecond: number, p99: number): MeasuredRun => ({
@@ -67,5 +70,27 @@ describe("bench report", () => {
     const flags = parseOptions(["--node-flags", "--max-semi-space-size=4  --expose-gc"])
     expect(flags.nodeFlags).toEqual(["--max-semi-space-size=4", "--expose-gc"])
     expect(flags.baselineNodeFlags).toEqual(flags.nodeFlags)
+  })
+
+  it("reads the start script's flags and environment: relative paths made absolute, other values kept", () => {
+    const root = mkdtempSync(join(tmpdir(), "bench-start-"))
+    try {
+      writeFileSync(join(root, "package.json"), JSON.stringify({
+        scripts: {
+          start: "exec env NODE_COMPILE_CACHE=node_modules/.cache/c GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 " +
+            "ABS=/var/x node --no-maglev --max-semi-space-size=8 src/main.ts start"
+        }
+      }))
+      expect(startScript(root)).toEqual({
+        flags: ["--no-maglev", "--max-semi-space-size=8"],
+        env: {
+          NODE_COMPILE_CACHE: join(root, "node_modules/.cache/c"),
+          GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=32768",
+          ABS: "/var/x"
+        }
+      })
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
   })
 })
