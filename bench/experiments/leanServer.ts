@@ -82,7 +82,7 @@ const serveLean = (socket: Socket) => {
     setImmediate(() => {
       const head = `HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: ${reply.length}\r\n\r\n`
       const out = Buffer.allocUnsafe(head.length + reply.length)
-      out.latin1Write(head, 0)
+      out.write(head, 0, "latin1")
       reply.copy(out, head.length)
       socket.write(out)
       busy = false
@@ -150,7 +150,7 @@ const drive = (port: number, requests: number, concurrency: number) =>
       const socket = connect({ host: "127.0.0.1", port })
       socket.setNoDelay(true)
       sockets.push(socket)
-      let pending = Buffer.alloc(0)
+      let pending: Buffer = Buffer.alloc(0)
       const send = () => {
         if (sent >= requests) return
         sent++
