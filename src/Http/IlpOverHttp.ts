@@ -33,7 +33,8 @@ import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"
 import { encodeReply, type Reply } from "../Connector/Packet.ts"
 import type { PipelineShape } from "../Connector/Pipeline.ts"
-import { createPublicServer, defaultListenerLimits, lingerAfterAnswer, type ListenerGuard, type ListenerLimits } from "./PublicListener.ts"
+import { createIlpListener } from "./IlpListener.ts"
+import { defaultListenerLimits, lingerAfterAnswer, type ListenerGuard, type ListenerLimits } from "./PublicListener.ts"
 
 /** An ILP Prepare is at most ~33 KiB; anything past 64 KiB is refused. */
 export const bodyBytesMax = 64 * 1024
@@ -198,23 +199,30 @@ export const serve = (options: ServeOptions) =>
     const run = Effect.runForkWith(yield* Effect.context<never>())
     const inFlight = new Set<Fiber.Fiber<Reply>>()
     let draining = false
-    const { guard, server } = createPublicServer(options.limits ?? defaultListenerLimits, makeHandler({
+    const handler = {
       peers: options.peers,
       pipeline: options.pipeline,
       run,
       inFlight,
       draining: () => draining
-    }))
+    }
+    const listener = createIlpListener({
+      ...handler,
+      limits: options.limits ?? defaultListenerLimits,
+      bodyBytesMax,
+      bearerToken,
+      acceptsContentType: (contentType) => contentTypes.has(mediaType(contentType))
+    }, makeHandler(handler))
+    const server = listener.server
     const shutdown = Effect.gen(function*() {
       draining = true
       yield* Effect.logInfo("shutting down: draining in-flight packets")
       const closed = Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeIdleConnections()
+        listener.close(() => resume(Effect.void))
       })
       yield* Effect.timeoutOrElse(closed, { duration: options.drainTimeoutMs, orElse: () => Effect.void })
       yield* Fiber.interruptAll([...inFlight])
-      server.closeAllConnections()
+      listener.closeAll()
     })
     yield* Effect.acquireRelease(
       Effect.callback<void, IlpServerError>((resume) => {
@@ -228,5 +236,5 @@ export const serve = (options: ServeOptions) =>
       }),
       () => shutdown
     )
-    return { port: (server.address() as AddressInfo).port, guard: guard satisfies ListenerGuard }
+    return { port: (server.address() as AddressInfo).port, guard: listener.guard satisfies ListenerGuard }
   })
