@@ -18,9 +18,14 @@ import { createServer, type Server, type Socket } from "node:net"
 import { type FastPathOptions, IlpConnection } from "./IlpConnection.ts"
 import { ConnectionGuard, createHttpServer, type ListenerGuard } from "./PublicListener.ts"
 
+/** The guard's counts, and how many connections the fast path handed to `node:http`. */
+export interface IlpListenerGuard extends ListenerGuard {
+  readonly handedOff: () => number
+}
+
 export interface IlpListener {
   readonly server: Server
-  readonly guard: ListenerGuard
+  readonly guard: IlpListenerGuard
   /** Stops accepting; closes every connection with no request in flight; `callback` once all are closed. */
   readonly close: (callback: () => void) => void
   /** Destroys every connection. */
@@ -42,9 +47,11 @@ export const createIlpListener = (
   guard.trackRequests(http)
   startTimeoutChecks(http)
   const connections = new Set<IlpConnection>()
+  let handedOff = 0
   const fastPath: FastPathOptions = {
     ...options,
     handOff: (socket) => {
+      handedOff++
       http.emit("connection", socket)
     },
     release: (connection) => {
@@ -70,7 +77,7 @@ export const createIlpListener = (
   const checks = setInterval(checkTimeouts, limits.checkIntervalMs).unref()
   return {
     server,
-    guard: guard.view,
+    guard: { ...guard.view, handedOff: () => handedOff },
     close: (callback) => {
       clearInterval(checks)
       server.close(() => callback())

@@ -33,8 +33,8 @@ import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"
 import { encodeReply, type Reply } from "../Connector/Packet.ts"
 import type { PipelineShape } from "../Connector/Pipeline.ts"
-import { createIlpListener } from "./IlpListener.ts"
-import { defaultListenerLimits, lingerAfterAnswer, type ListenerGuard, type ListenerLimits } from "./PublicListener.ts"
+import { createIlpListener, type IlpListenerGuard } from "./IlpListener.ts"
+import { defaultListenerLimits, lingerAfterAnswer, type ListenerLimits } from "./PublicListener.ts"
 
 /** An ILP Prepare is at most ~33 KiB; anything past 64 KiB is refused. */
 export const bodyBytesMax = 64 * 1024
@@ -236,5 +236,5 @@ export const serve = (options: ServeOptions) =>
       }),
       () => shutdown
     )
-    return { port: (server.address() as AddressInfo).port, guard: listener.guard satisfies ListenerGuard }
+    return { port: (server.address() as AddressInfo).port, guard: listener.guard satisfies IlpListenerGuard }
   })
