@@ -12,12 +12,20 @@
  * Bounded work: the path, the bearer token and the content type are read by linear scans; the
  * listener's connection cap, header/body/idle timeouts and header size are in `PublicListener.ts`.
  *
- * Implementation: a plain `node:http` request handler that runs each packet through the pipeline
- * as a fiber of the node's own runtime (its logger, clock and references), not Effect's HTTP
- * server: on this, the hottest path of the node, Effect's per-request machinery (request and
- * response objects, a scope per request, body stream) cost 60–100 µs of CPU per packet, a fifth of
- * the node's whole budget (measured side by side in one process: docs/performance/hot-path.md). The other
- * HTTP surfaces (admin, SPSP) stay on Effect's server.
+ * Implementation: the listener is a `net.Server` (`IlpListener.ts`) with a fast path of its own
+ * (`IlpConnection.ts`, reading a strict HTTP/1.1 subset with `Http1Request.ts`) for the one request
+ * that matters: a valid `POST` with a known token and a Content-Length. It runs the packet exactly
+ * as `makeHandler` below does and writes the answer's head and body in one write. Everything else
+ * (other paths and methods, missing or unknown tokens, chunked bodies, `Expect`, odd or oversized
+ * heads, ...) is handed, with its connection and before any of its bytes is consumed, to a
+ * `node:http` server running `makeHandler`, which answers exactly as this endpoint always did.
+ * Why not `node:http` for all: its request and response objects, stream states, header strings
+ * and ~7 `process.nextTick`s cost ~8 µs of CPU and ~6 KB of allocation per request (measured side by
+ * side: bench/experiments/leanServer.ts, docs/performance/hot-path.md "A lean HTTP/1.1 server").
+ * Why not Effect's HTTP server: its per-request machinery (request and response objects, a scope
+ * per request, body stream) cost 60–100 µs of CPU per packet, a fifth of the node's whole budget
+ * then (docs/performance/hot-path.md). Packets run as fibers of the node's own runtime (its
+ * logger, clock and references). The other HTTP surfaces (admin, SPSP) stay on Effect's server.
  *
  * Shutdown (scope close): every answer from then on carries `Connection: close`, the listener stops
  * accepting and idle keep-alive connections are closed; in-flight packets get up to `drainTimeoutMs`
