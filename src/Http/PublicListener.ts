@@ -16,6 +16,9 @@
  *   is received, answering it has no time bound here (a packet is bounded by its expiry).
  * - **Header block** (`headerBytesMax`): larger is refused by Node with 431.
  * - **Shutdown**: `server.close()` also closes every connection with no request in flight.
+ * - The ILP-over-HTTP listener accepts its sockets itself and answers most requests without
+ *   `node:http` (`IlpListener.ts`): it applies the same cap, idle timeout, header and request
+ *   timeouts (408) and header bound (by handing larger heads to `node:http`) on its fast path.
  * - **Lingering close** (`lingerMs`): an answer that closes the connection while the client is still
  *   sending a body (413) is followed by a half-close; what the client still sends is read and
  *   discarded for up to `lingerMs`, so the answer reaches it instead of a TCP reset.

@@ -258,6 +258,26 @@ describe("time bounds and clients that go away", () => {
     expect(pair.guard.handedOff()).toBe(handedOff)
   })
 
+  it("a keep-alive connection left quiet after a fast-path answer is closed after the idle timeout", async () => {
+    const quiet = await startListenerPair({ ...limits, idleTimeoutMs: 1_000 })
+    try {
+      const socket = connect({ host: "127.0.0.1", port: quiet.port })
+      const parts: Array<Buffer> = []
+      socket.on("data", (chunk: Buffer) => parts.push(chunk))
+      socket.on("error", () => undefined)
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
+      socket.write(valid())
+      await waitUntil(() => parseAnswers(Buffer.concat(parts)).answers.length === 1, 20_000, "the answer")
+      const answered = Date.now()
+      await closed
+      expect(Date.now() - answered).toBeLessThan(15_000)
+      expect(parseAnswers(Buffer.concat(parts)).answers.map((a) => a.status)).toEqual([200])
+      expect(quiet.guard.handedOff()).toBe(0)
+    } finally {
+      await quiet.close()
+    }
+  })
+
   it("a client that resets mid-body or mid-pipeline: its packet in flight is interrupted, the listener keeps serving", async () => {
     // Mid-body: nothing reaches the pipeline.
     const started = pair.pipeline.started
