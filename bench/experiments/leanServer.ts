@@ -8,11 +8,24 @@
  * request undici sends. The child reports its own CPU µs per request and, in a second window under
  * V8's sampling heap profiler (collected objects included), the bytes it allocated per request.
  *
- * Usage: node bench/experiments/leanServer.ts [requests=100000] [concurrency=50] [alternations=2]
+ * With `handler,listener` as the fifth argument it measures the node's own listeners instead, in
+ * front of a null pipeline: `node:http` running `IlpOverHttp.makeHandler` (before) against
+ * `IlpListener` with its fast path (after).
+ *
+ * Usage: node bench/experiments/leanServer.ts [requests=100000] [concurrency=50] [alternations=2] [http,lean | handler,listener]
  */
 import { fork } from "node:child_process"
 import { Session } from "node:inspector"
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from "node:net"
+import { Effect } from "effect"
+import type * as Fiber from "effect/Fiber"
+import type { Server } from "node:http"
+import type { Server as NetServer } from "node:net"
+import { PacketType, type Reply } from "../../src/Connector/Packet.ts"
+import type { PeerEntry, PeersShape } from "../../src/Connector/Peers.ts"
+import type { PipelineShape } from "../../src/Connector/Pipeline.ts"
+import { createIlpListener } from "../../src/Http/IlpListener.ts"
+import { bearerToken, bodyBytesMax, makeHandler, mediaType } from "../../src/Http/IlpOverHttp.ts"
 import { createPublicServer, defaultListenerLimits } from "../../src/Http/PublicListener.ts"
 
 const reply = Buffer.alloc(35, 7)
@@ -93,8 +106,29 @@ const serveLean = (socket: Socket) => {
   socket.on("error", () => undefined)
 }
 
+/**
+ * The node's own two listeners in front of a null pipeline (a fiber per packet answering a fixed
+ * Reject at once): `handler` = `node:http` running `IlpOverHttp.makeHandler` (before this pass),
+ * `listener` = `IlpListener` with its fast path (after).
+ */
+const nodeListener = (kind: "handler" | "listener"): Server | NetServer => {
+  const peer = { account: { peerId: "bench" } } as unknown as PeerEntry
+  const peers = { byToken: (token: string) => (token === "bench-token-0123456789" ? peer : undefined) } as unknown as PeersShape
+  const answer: Reply = { type: PacketType.Reject, reject: { code: "F00", triggeredBy: "test.x", message: "", data: Buffer.alloc(0) } }
+  const pipeline: PipelineShape = { process: () => Effect.succeed(answer) }
+  const options = { peers, pipeline, run: (effect: Effect.Effect<Reply>) => Effect.runFork(effect), inFlight: new Set<Fiber.Fiber<Reply>>(), draining: () => false }
+  if (kind === "handler") return createPublicServer(defaultListenerLimits, makeHandler(options)).server
+  return createIlpListener({
+    ...options,
+    limits: defaultListenerLimits,
+    bodyBytesMax,
+    bearerToken,
+    acceptsContentType: (contentType) => mediaType(contentType) === "application/octet-stream"
+  }, makeHandler(options)).server
+}
+
 const serve = (kind: string) => {
-  const server = kind === "lean"
+  const server = kind === "handler" || kind === "listener" ? nodeListener(kind) : kind === "lean"
     ? createNetServer(serveLean)
     : createPublicServer(defaultListenerLimits, (req, res) => {
       // As IlpOverHttp.makeHandler: data, error and end listeners, a close listener while the answer is pending.
@@ -199,7 +233,7 @@ const measure = async (kind: string, requests: number, concurrency: number) => {
   const { bytes } = await ask<{ bytes: number }>(child, { op: "alloc-stop", requests: 40_000 })
   child.send({ op: "exit" })
   process.stdout.write(
-    `${kind.padEnd(5)} ${Math.round(requests / (ms / 1000))} requests/s, ${cpuMicros.toFixed(1)} µs CPU and ${bytes.toFixed(0)} bytes allocated per request (server)\n`
+    `${kind.padEnd(8)} ${Math.round(requests / (ms / 1000))} requests/s, ${cpuMicros.toFixed(1)} µs CPU and ${bytes.toFixed(0)} bytes allocated per request (server)\n`
   )
 }
 
@@ -208,8 +242,6 @@ else {
   const requests = Number(process.argv[2] ?? 100_000)
   const concurrency = Number(process.argv[3] ?? 50)
   const alternations = Number(process.argv[4] ?? 2)
-  for (let i = 0; i < alternations; i++) {
-    await measure("http", requests, concurrency)
-    await measure("lean", requests, concurrency)
-  }
+  const kinds = (process.argv[5] ?? "http,lean").split(",")
+  for (let i = 0; i < alternations; i++) for (const kind of kinds) await measure(kind, requests, concurrency)
 }
