@@ -178,7 +178,10 @@ export class IlpConnection {
     const close = this.options.draining()
     socket.write(answer(encodeReply(exit.value), this.keepAliveSeconds, close))
     if (close) {
-      // As `node:http` after a `Connection: close` answer: end, then destroy once written.
+      // As `node:http` after a `Connection: close` answer: end, then destroy once written. Bytes
+      // that still arrive are not read as requests: nobody would get their answers.
+      this.gone = true
+      socket.off("data", this.onData)
       this.release()
       socket.destroySoon()
       return

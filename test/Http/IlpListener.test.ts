@@ -314,13 +314,17 @@ describe("shutdown", () => {
     const draining = await startListenerPair(limits)
     try {
       draining.pipeline.delayMs = 1_000
-      const inFlight = talk(draining.port, [valid()], 1)
+      // A second packet pipelined behind the one in flight: never started (its answer could not be sent).
+      const inFlight = talk(draining.port, [Buffer.concat([valid(), valid()])], 2)
       await waitUntil(() => draining.pipeline.started > 0, 20_000, "the packet to start")
       const shutdown = draining.shutdown()
       const answer = await inFlight
       expect(answer.answers[0]?.status).toBe(200)
       expect(answer.answers[0]?.headers["connection"]).toBe("close")
+      expect(answer.answers.length).toBe(1)
+      expect(answer.closed).toBe(true)
       await shutdown
+      expect(draining.pipeline.started).toBe(1)
       await expect(talk(draining.port, [valid()], 1, 5_000)).resolves.toEqual({ answers: [], closed: true })
     } finally {
       await draining.close()
