@@ -258,6 +258,30 @@ describe("time bounds and clients that go away", () => {
     expect(pair.guard.handedOff()).toBe(handedOff)
   })
 
+  it("a head sent too slowly gets 408 from the fast path within the headers timeout", async () => {
+    const handedOff = pair.guard.handedOff()
+    const request = valid()
+    const socket = connect({ host: "127.0.0.1", port: pair.port })
+    const parts: Array<Buffer> = []
+    socket.on("data", (chunk: Buffer) => parts.push(chunk))
+    socket.on("error", () => undefined)
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
+    let sent = 0
+    const drip = setInterval(() => {
+      if (!socket.destroyed && sent < request.length - 50) socket.write(request.subarray(sent, ++sent))
+    }, 50)
+    const started = Date.now()
+    try {
+      await closed
+    } finally {
+      clearInterval(drip)
+    }
+    // Cut at 1 s (checked every 0.25 s), long before the head could be complete (~8 s).
+    expect(Date.now() - started).toBeLessThan(15_000)
+    expect(Buffer.concat(parts).toString("latin1")).toBe("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
+    expect(pair.guard.handedOff()).toBe(handedOff)
+  })
+
   it("a keep-alive connection left quiet after a fast-path answer is closed after the idle timeout", async () => {
     const quiet = await startListenerPair({ ...limits, idleTimeoutMs: 1_000 })
     try {
