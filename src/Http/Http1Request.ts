@@ -10,7 +10,7 @@
  *   by `?` and a query of RFC 3986 query characters;
  * - header lines `name: value` ending in CRLF, the name RFC 9110 `tchar`s, the value visible ASCII,
  *   space and tab (no obs-text, no control bytes, no obs-fold, no bare CR or LF), OWS trimmed;
- * - `Host` exactly once, `Content-Length` exactly once with 1–9 digits and at most `bodyBytesMax`;
+ * - `Host` exactly once and not empty, `Content-Length` exactly once with 1–9 digits and at most `bodyBytesMax`;
  *   `Authorization` and `Content-Type` at most once; `Connection` only as `keep-alive`;
  * - no `Transfer-Encoding`, `Expect` or `Upgrade`; at most `headerLinesMax` header lines;
  * - the whole head (request line to the blank line) at most `headBytesMax` bytes.
@@ -180,7 +180,8 @@ export class RequestHead {
           this.authorization = data.toString("latin1", valueStart, valueEnd)
         }
       } else if (first === 0x68) { // h
-        if (nameIs(data, nameStart, nameEnd, names.host)) hosts++
+        // `node:http` answers 400 to an empty Host.
+        if (nameIs(data, nameStart, nameEnd, names.host)) hosts += valueEnd > valueStart ? 1 : 2
       } else if (
         nameIs(data, nameStart, nameEnd, names.transferEncoding) || nameIs(data, nameStart, nameEnd, names.expect) ||
         nameIs(data, nameStart, nameEnd, names.upgrade)

@@ -72,6 +72,7 @@ describe("Http1Request: the strict head reader", () => {
       request([...required, "Authorization: Bearer again"]),
       request([...required, "content-type: application/octet-stream"]),
       request(required.filter((l) => !l.startsWith("Host"))),
+      request([...required.filter((l) => !l.startsWith("Host")), "Host: "]),
       request(required.filter((l) => !l.startsWith("Content-Length"))),
       request(required.map((l) => l.replace("Content-Length: 5", "Content-Length: 5 5"))),
       request(required.map((l) => l.replace("Content-Length: 5", "Content-Length: +5"))),

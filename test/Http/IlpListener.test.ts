@@ -47,7 +47,8 @@ const talk = (port: number, chunks: ReadonlyArray<Buffer>, expected: number, dea
       done = true
       clearTimeout(timer)
       socket.destroy()
-      resolve({ answers: parseAnswers(Buffer.concat(parts)).answers, closed })
+      // The first `expected` answers: more may or may not have arrived by then.
+      resolve({ answers: parseAnswers(Buffer.concat(parts)).answers.slice(0, expected), closed })
     }
     const timer = setTimeout(() => {
       done = true
@@ -138,7 +139,7 @@ describe("valid requests take the fast path and get node:http's answers", () => 
         expect(lean.answers.every((a) => a.status === 200)).toBe(true)
         expect(pair.guard.handedOff()).toBe(handedOff)
       }),
-      { numRuns: 60 }
+      { numRuns: 100 }
     )
   })
 })
@@ -177,6 +178,7 @@ const hostileHeads: ReadonlyArray<readonly [string, Buffer]> = [
   ["obs-text in a value", head(["POST /ilp HTTP/1.1", ...base, "x-a: caf\xe9", "content-length: 0"])],
   ["space before the colon", head(["POST /ilp HTTP/1.1", ...base, "content-length : 0"])],
   ["no Host", head(["POST /ilp HTTP/1.1", ...base.slice(1), "content-length: 0"])],
+  ["empty Host", head(["POST /ilp HTTP/1.1", "host:", ...base.slice(1), "content-length: 0"])],
   ["no Content-Length", head(["POST /ilp HTTP/1.1", ...base])],
   ["no token", head(["POST /ilp HTTP/1.1", base[0]!, base[2]!, "content-length: 2"], "ab")],
   ["unknown token", head(["POST /ilp HTTP/1.1", base[0]!, "authorization: Bearer nobody-00000000000", base[2]!, "content-length: 2"], "ab")],
@@ -211,7 +213,7 @@ describe("hostile heads are handed to node:http", () => {
         ])
         expect(lean.answers).toEqual(reference.answers)
       }),
-      { numRuns: 80 }
+      { numRuns: 300 }
     )
     // Still serving.
     expect((await talk(pair.port, [valid()], 1)).answers[0]?.status).toBe(200)
