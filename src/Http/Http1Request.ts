@@ -12,7 +12,8 @@
  *   space and tab (no obs-text, no control bytes, no obs-fold, no bare CR or LF), OWS trimmed;
  * - `Host` exactly once and not empty, `Content-Length` exactly once with 1–9 digits and at most `bodyBytesMax`;
  *   `Authorization` and `Content-Type` at most once; `Connection` only as `keep-alive`;
- * - no `Transfer-Encoding`, `Expect` or `Upgrade`; at most `headerLinesMax` header lines;
+ * - no `Transfer-Encoding`, `Expect`, `Upgrade` or `Proxy-Connection` (which `node:http` reads as
+ *   `Connection`); at most `headerLinesMax` header lines;
  * - the whole head (request line to the blank line) at most `headBytesMax` bytes.
  *
  * `scan` looks at the whole buffered head each time it is called and answers as soon as it can:
@@ -55,6 +56,8 @@ const names = {
   transferEncoding: ascii("transfer-encoding"),
   expect: ascii("expect"),
   upgrade: ascii("upgrade"),
+  /** llhttp reads it as `Connection` (`close` closes). */
+  proxyConnection: ascii("proxy-connection"),
   connection: ascii("connection"),
   host: ascii("host"),
   authorization: ascii("authorization"),
@@ -184,7 +187,7 @@ export class RequestHead {
         if (nameIs(data, nameStart, nameEnd, names.host)) hosts += valueEnd > valueStart ? 1 : 2
       } else if (
         nameIs(data, nameStart, nameEnd, names.transferEncoding) || nameIs(data, nameStart, nameEnd, names.expect) ||
-        nameIs(data, nameStart, nameEnd, names.upgrade)
+        nameIs(data, nameStart, nameEnd, names.upgrade) || nameIs(data, nameStart, nameEnd, names.proxyConnection)
       ) {
         return handOff
       }

@@ -67,6 +67,7 @@ describe("Http1Request: the strict head reader", () => {
       request([...required, "Expect: 100-continue"]),
       request([...required, "Upgrade: h2c"]),
       request([...required, "Connection: close"]),
+      request([...required, "Proxy-Connection: keep-alive"]),
       request([...required, "Connection: keep-alive, Upgrade"]),
       request([...required, "Host: again"]),
       request([...required, "Authorization: Bearer again"]),

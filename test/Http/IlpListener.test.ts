@@ -171,6 +171,7 @@ const hostileHeads: ReadonlyArray<readonly [string, Buffer]> = [
   ["chunked", head(["POST /ilp HTTP/1.1", ...base, "transfer-encoding: chunked"], "2\r\nab\r\n0\r\n\r\n")],
   ["Expect: 100-continue", head(["POST /ilp HTTP/1.1", ...base, "expect: 100-continue", "content-length: 2"], "ab")],
   ["Upgrade", head(["POST /ilp HTTP/1.1", ...base, "connection: upgrade", "upgrade: websocket", "content-length: 0"])],
+  ["Proxy-Connection: close", head(["POST /ilp HTTP/1.1", ...base, "proxy-connection: close", "content-length: 2"], "ab")],
   ["Connection: close", head(["POST /ilp HTTP/1.1", ...base, "connection: close", "content-length: 2"], "ab")],
   ["obs-fold", head(["POST /ilp HTTP/1.1", ...base, "x-a: 1", " folded", "content-length: 0"])],
   ["bare LF", Buffer.from(`POST /ilp HTTP/1.1\n${base.join("\n")}\ncontent-length: 0\n\n`, "latin1")],
