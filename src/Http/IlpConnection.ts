@@ -10,6 +10,12 @@
  * 413) — is handed over with the connection, before any of its bytes is consumed: what was
  * buffered is put back (`unshift`) and `node:http` owns the connection from then on.
  *
+ * One difference from `node:http`, on purpose: a valid request followed, in the same read, by
+ * bytes that are not HTTP. `node:http` parses both at once and answers only 400 (the first packet
+ * is interrupted before its answer); here the packet is answered, then the rest is handed over and
+ * `node:http` answers it with its 400. (When the bytes come in a later read, `node:http` does the
+ * same as here.)
+ *
  * Bounds: the head is at most `headBytesMax` (then hand-off), the body at most `bodyBytesMax` (else
  * hand-off: `node:http` answers 413); while a packet is processed, at most `pipelinedBytesMax`
  * further bytes are buffered before the socket is paused. Header and request timeouts are checked
