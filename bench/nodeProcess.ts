@@ -14,10 +14,11 @@
  *    the bench put in the config, exactly as the node derives credentials: the admin API's
  *    credentials endpoint offers none with receipts, and the issue asks for receipts.
  */
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { createWriteStream, writeFileSync } from "node:fs"
+import { createWriteStream, readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import * as StreamCredentials from "../src/Stream/Credentials.ts"
 import { type Child, freePort, sleep, track } from "./common.ts"
 
@@ -194,4 +195,24 @@ export const startNode = async (
 
 export const deposit = async (setup: NodeSetup, peerId: string, amount: bigint): Promise<void> => {
   await admin(setup, "/liquidity/deposit", { peerId, amount: amount.toString() })
+}
+
+/**
+ * With Node's compile cache in the start script's environment, one process that imports every
+ * module of the checkout's `src/` (but `main.ts`, which would run) fills it first, so the node under
+ * test starts as every start after an operator's first does: without the TypeScript stripper, also
+ * for the modules a profile imports lazily (TigerBeetle, Redis, PostgreSQL).
+ */
+export const warmCompileCache = (script: string, flags: ReadonlyArray<string>, env: Record<string, string>): void => {
+  if (env["NODE_COMPILE_CACHE"] === undefined) return
+  const src = join(script, "..")
+  const files = (readdirSync(src, { recursive: true }) as Array<string>)
+    .filter((file) => file.endsWith(".ts") && file !== "main.ts")
+    .map((file) => pathToFileURL(join(src, file)).href)
+  const code = `for (const file of ${JSON.stringify(files)}) await import(file)`
+  execFileSync(process.execPath, [...flags, "--input-type=module", "-e", code], {
+    env: { ...process.env, ...env },
+    stdio: "ignore",
+    timeout: 60_000
+  })
 }

@@ -47,6 +47,7 @@ import * as GrantStore from "./OpenPayments/GrantStore.ts"
 import type * as GrantStorePostgres from "./OpenPayments/GrantStorePostgres.ts"
 import * as OpenPayments from "./OpenPayments/Server.ts"
 import * as Rates from "./Rates/Rates.ts"
+import * as RatesHttp from "./Rates/RatesHttp.ts"
 import * as NodeSettings from "./Settings/NodeSettings.ts"
 import type * as SettingsPostgres from "./Settings/SettingsPostgres.ts"
 import { SettingsStore } from "./Settings/SettingsStore.ts"
@@ -86,7 +87,7 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates | Rates.
   Rates.layerTable(
     config.rates.url === undefined ?
       undefined :
-      Rates.layerHttp({ url: config.rates.url, timeoutMs: config.rates.timeoutMs, cacheTtlMs: config.rates.cacheTtlMs })
+      RatesHttp.layerHttp({ url: config.rates.url, timeoutMs: config.rates.timeoutMs, cacheTtlMs: config.rates.cacheTtlMs })
         .pipe(Layer.provide(NodeHttpClient.layerUndici))
   )
 

@@ -14,6 +14,10 @@
  * window by kind with their pauses, heap used) into `$ALLOC_PROF_DIR` (default: the OS temp dir).
  * Read them with `node bench/experiments/allocReport.ts DIR/alloc-<pid>.heapprofile`.
  *
+ * `ALLOC_START=0` starts at load (start-up included) and `ALLOC_PACKETS=0` stops at the process's
+ * exit: both together profile the node's whole life (then compare nodes that handled the same
+ * packets, or divide by each one's `packets` in the `.json`).
+ *
  * `ALLOC_INTERVAL` (bytes, default 16 384) is the profiler's mean sampling interval; V8 scales each
  * sample to an estimate of the bytes allocated at its site, so the totals are estimates (a few %).
  * Measurement only; never loaded by the node itself.
@@ -74,7 +78,13 @@ const begin = () => {
   })
 }
 
+/** `ALLOC_PACKETS=0`: sample until the process exits. */
+const untilExit = packets <= 0
+/** Packets counted inside the window (all of them once it ended). */
+const windowPackets = () => untilExit ? seen - Math.max(start, 1) + 1 : packets
+
 const end = () => {
+  if (phase !== "sampling") return
   phase = "done"
   const cpu = process.cpuUsage(cpuAtStart)
   const ms = performance.now() - startedAt
@@ -89,9 +99,9 @@ const end = () => {
       writeFileSync(
         join(dir, `alloc-${process.pid}.json`),
         JSON.stringify({
-          packets,
+          packets: windowPackets(),
           ms,
-          cpuUsPerPacket: (cpu.user + cpu.system) / packets,
+          cpuUsPerPacket: (cpu.user + cpu.system) / windowPackets(),
           gcs,
           heapUsedMiB: getHeapStatistics().used_heap_size / 2 ** 20
         })
@@ -105,7 +115,7 @@ const end = () => {
 const count = () => {
   seen++
   if (seen === start) begin()
-  else if (seen === start + packets) end()
+  else if (!untilExit && seen === start + packets) end()
 }
 
 // The lean ILP-over-HTTP listener (src/Http/IlpConnection.ts) answers without `node:http`: its
@@ -126,3 +136,6 @@ http.Server.prototype.emit = function(this: http.Server, event: string | symbol,
   }
   return emit.call(this, event, ...args)
 } as typeof http.Server.prototype.emit
+
+if (start <= 0) begin()
+if (untilExit) process.on("exit", end)

@@ -1,6 +1,8 @@
 /**
  * The operator API over a real socket on 127.0.0.1: the embedded ledger in memory, one asset, one
  * peer, accounts created as at start-up.
+ * Over 400 lines on purpose: auth, liquidity, bad input and the OpenAPI document share one server,
+ * started once; withdrawals and payments have their own files (AdminWithdrawals, PaymentsApi).
  */
 import { Effect } from "effect"
 import { createHash } from "node:crypto"

@@ -5,6 +5,7 @@
  * and `@interledger/pay` (peered with the node over ILP-over-HTTP) pays it; the payment completes
  * with the exact amount. Then what must be refused is: no token, a token for another wallet
  * address, another client's payment, an expired token, a bad or foreign signature, a revoked token.
+ * Over 400 lines on purpose: the refusals reuse the one node, wallet and grant the payment set up.
  */
 import { createHeaders, generateJwk, type JWK } from "@interledger/http-signature-utils"
 import { createAuthenticatedClient, type AuthenticatedClient, isFinalizedGrant } from "@interledger/open-payments"

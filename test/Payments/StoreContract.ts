@@ -1,6 +1,7 @@
 /**
  * The payments store contract: every `PaymentsStore` layer runs this one suite
  * (`StoreSqlite.test.ts`, `StorePostgres.test.ts`). Tests use fresh ids, so they share one store.
+ * Over 400 lines on purpose: one contract that every store runs whole, so none can skip a part.
  */
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import * as Rates from "../../src/Rates/Rates.ts"
+import * as RatesHttp from "../../src/Rates/RatesHttp.ts"
 import { delayed, fromTable, json, startRateServer } from "./rateServer.ts"
 
 const table = {
@@ -10,7 +11,7 @@ const table = {
   EUR: { USD: 1.1 }
 }
 
-const options = (url: string, overrides: Partial<Rates.HttpOptions> = {}): Rates.HttpOptions => ({
+const options = (url: string, overrides: Partial<RatesHttp.HttpOptions> = {}): RatesHttp.HttpOptions => ({
   url,
   timeoutMs: 2_000,
   cacheTtlMs: 60_000,
@@ -19,12 +20,12 @@ const options = (url: string, overrides: Partial<Rates.HttpOptions> = {}): Rates
 })
 
 /** The HTTP `Rates` over a real undici client, released with the test's scope. */
-const httpRates = (opts: Rates.HttpOptions) =>
-  Layer.build(Rates.layerHttp(opts).pipe(Layer.provide(NodeHttpClient.layerUndici))).pipe(
+const httpRates = (opts: RatesHttp.HttpOptions) =>
+  Layer.build(RatesHttp.layerHttp(opts).pipe(Layer.provide(NodeHttpClient.layerUndici))).pipe(
     Effect.map((context) => Context.get(context, Rates.Rates))
   )
 
-describe("Rates.layerHttp", () => {
+describe("RatesHttp.layerHttp", () => {
   it.effect("fetches a base and answers its quotes exactly", () =>
     Effect.gen(function*() {
       const server = yield* startRateServer(fromTable(table))

@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest"
+import { parseOptions } from "../../bench/options.ts"
+import { type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
+
+const run = (packetsPerSecond: number, p99: number): MeasuredRun => ({
+  type: "result",
+  packets: 1_000,
+  fulfilled: 1_000,
+  packetsPerSecond,
+  latencyMs: { p50: p99 / 2, p90: p99 / 1.5, p99, max: p99 * 2 },
+  rejectCodes: {},
+  failures: {},
+  cpuUsPerPacket: 100
+} as unknown as MeasuredRun)
+
+describe("bench report", () => {
+  it("pairs runs of the same round and takes the median of their ratios", () => {
+    const rounds: Array<Round> = [
+      { forward: run(500, 10), "raw-socket": run(1_000, 5) },
+      { forward: run(900, 10), "raw-socket": run(1_000, 5) },
+      { forward: run(100, 10) }, // no raw-socket run in this round: left out
+      { forward: run(600, 10), "raw-socket": run(1_000, 5) }
+    ]
+    expect(pairedRatio(rounds, "forward", "raw-socket", (r) => r.packetsPerSecond)).toBeCloseTo(0.6)
+    expect(pairedRatio(rounds, "forward", "reference", (r) => r.packetsPerSecond)).toBeUndefined()
+  })
+
+  it("judges issue 13's targets from the sitting's ratios", () => {
+    const rounds: Array<Round> = [{ forward: run(600, 12), "raw-socket": run(1_000, 5), local: run(500, 10) }]
+    const targets = Object.fromEntries(targetsOf(rounds, 151).map((t) => [t.what, t]))
+    expect(targets["forward / raw-socket packets/s"]?.met).toBe(true)
+    expect(targets["forward p99 / raw-socket p99"]?.met).toBe(false)
+    expect(targets["local / forward packets/s"]?.value).toBeCloseTo(500 / 600)
+    expect(targets["local / forward packets/s"]?.met).toBe(false)
+    expect(targets["forward-tb / forward packets/s"]?.met).toBeUndefined()
+    expect(targets["node peak RSS MiB"]?.met).toBe(false)
+  })
+
+  it("compares a TigerBeetle mode with its embedded twin of the same round", () => {
+    const rounds: Array<Round> = [
+      { forward: run(1_000, 10), "forward-tb": run(700, 20) },
+      { forward: run(1_000, 10), "forward-tb": run(900, 10) }
+    ]
+    const summary = summariseMode("forward-tb", rounds)
+    expect(summary?.vsEmbedded?.packetsPerSecond).toBeCloseTo(0.8)
+    expect(summary?.vsEmbedded?.p99).toBeCloseTo(1.5)
+  })
+
+  it("reads mean durations from a Prometheus page", () => {
+    const page = [
+      "ilp_packet_duration_seconds_sum 2",
+      "ilp_packet_duration_seconds_count 4",
+      "ilp_ledger_request_duration_seconds_sum{kind=\"post\",x=\"y\"} 0.03",
+      "ilp_ledger_request_duration_seconds_count{kind=\"post\",x=\"y\"} 10",
+      "ilp_ledger_request_duration_seconds_count{kind=\"void\"} 0",
+      "garbage line"
+    ].join("\n")
+    expect(meanDurations(page)).toEqual({ packet: 500, "ledger_request:post": 3 })
+  })
+
+  it("refuses unknown options and adds the -base modes with --baseline", () => {
+    expect(() => parseOptions(["--nope", "1"])).toThrow(/unknown option --nope/)
+    expect(() => parseOptions(["--modes", "forward,teleport"])).toThrow(/unknown mode teleport/)
+    expect(() => parseOptions(["--modes", "forward-base"])).toThrow(/--baseline/)
+    expect(parseOptions(["--modes", "raw-socket,forward,local", "--baseline", "."]).modes)
+      .toEqual(["raw-socket", "forward", "forward-base", "local", "local-base"])
+    const flags = parseOptions(["--node-flags", "--max-semi-space-size=4  --expose-gc"])
+    expect(flags.nodeFlags).toEqual(["--max-semi-space-size=4", "--expose-gc"])
+    expect(flags.baselineNodeFlags).toEqual(flags.nodeFlags)
+  })
+})
