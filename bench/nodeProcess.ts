@@ -4,7 +4,7 @@
  * be read from /proc.
  *
  * Set-up, in order:
- * 1. `writeConfig`: two peers — `loadgen` (sends to us, no limits configured) and `sink` (the
+ * 1. `writeConfig`: two peers — `loadgen` (sends to us, its rate limit out of the way) and `sink` (the
  *    fulfilling peer, reached at `test.sink`) — an admin token and a STREAM secret.
  * 2. `startNode`: spawn, wait for `GET /healthz`.
  * 3. `deposit`: liquidity for the `loadgen` peer through the admin API.
@@ -62,7 +62,9 @@ export const writeConfig = async (dir: string, peerUrl: string, extraPeers = 0):
     streamSecret: streamSecretHex,
     assets: [asset],
     peers: [
-      { id: "loadgen", asset, incomingTokens: [loadgenToken], staticIlpAddress: "test.loadgen" },
+      // Its packet rate limit out of the way: the default (10 000/s, burst 20 000) rejected with
+      // T05 once a node forwarded faster than that for a whole round.
+      { id: "loadgen", asset, incomingTokens: [loadgenToken], staticIlpAddress: "test.loadgen", rateLimit: { packetsPerSecond: 1_000_000, burst: 1_000_000 } },
       {
         id: "sink",
         asset,

@@ -5,7 +5,8 @@
  *   ALLOC_PROF_DIR=/tmp/alloc node bench/run.ts --modes forward --rounds 1 --duration 15000 \
  *     --node-flags "--max-semi-space-size=8 --heap-growing-percent=50 --import ./bench/experiments/allocSampler.ts"
  *
- * It counts the process's `POST /` and `POST /ilp` requests; at request `ALLOC_START` (default
+ * It counts the process's `POST /` and `POST /ilp` requests (`node:http`'s, and the lean listener's
+ * answers); at request `ALLOC_START` (default
  * 20 000: after the bench's warm-up) it starts V8's sampling heap profiler with the objects that
  * the minor and major GCs collected included (so every allocation counts, not only what is still
  * live), and at request `ALLOC_START + ALLOC_PACKETS` (default 40 000 more) it stops and writes
@@ -24,6 +25,7 @@
 import { EventEmitter } from "node:events"
 import { writeFileSync } from "node:fs"
 import http from "node:http"
+import { Socket } from "node:net"
 import { Session } from "node:inspector"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -110,15 +112,27 @@ const end = () => {
   })
 }
 
+const count = () => {
+  seen++
+  if (seen === start) begin()
+  else if (!untilExit && seen === start + packets) end()
+}
+
+// The lean ILP-over-HTTP listener (src/Http/IlpConnection.ts) answers without `node:http`: its
+// answers are counted where they are written (one write, head and body, in exactly this casing;
+// `node:http` writes the handler's head in lower case, so nothing is counted twice).
+const fastPathAnswer = Buffer.from("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n", "latin1")
+const write = Socket.prototype.write
+Socket.prototype.write = function(this: Socket, chunk: unknown, ...rest: Array<unknown>) {
+  if (phase !== "done" && chunk instanceof Uint8Array && chunk.length > fastPathAnswer.length && Buffer.compare(chunk.subarray(0, fastPathAnswer.length), fastPathAnswer) === 0) count()
+  return (write as (...args: Array<unknown>) => boolean).call(this, chunk, ...rest)
+} as typeof Socket.prototype.write
+
 const emit = EventEmitter.prototype.emit
 http.Server.prototype.emit = function(this: http.Server, event: string | symbol, ...args: Array<unknown>) {
   if (event === "request" && phase !== "done") {
     const request = args[0] as http.IncomingMessage
-    if (request.method === "POST" && (request.url === "/" || request.url === "/ilp")) {
-      seen++
-      if (seen === start) begin()
-      else if (!untilExit && seen === start + packets) end()
-    }
+    if (request.method === "POST" && (request.url === "/" || request.url === "/ilp")) count()
   }
   return emit.call(this, event, ...args)
 } as typeof http.Server.prototype.emit

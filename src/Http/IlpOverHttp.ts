@@ -12,12 +12,20 @@
  * Bounded work: the path, the bearer token and the content type are read by linear scans; the
  * listener's connection cap, header/body/idle timeouts and header size are in `PublicListener.ts`.
  *
- * Implementation: a plain `node:http` request handler that runs each packet through the pipeline
- * as a fiber of the node's own runtime (its logger, clock and references), not Effect's HTTP
- * server: on this, the hottest path of the node, Effect's per-request machinery (request and
- * response objects, a scope per request, body stream) cost 60–100 µs of CPU per packet, a fifth of
- * the node's whole budget (measured side by side in one process: docs/performance/hot-path.md). The other
- * HTTP surfaces (admin, SPSP) stay on Effect's server.
+ * Implementation: the listener is a `net.Server` (`IlpListener.ts`) with a fast path of its own
+ * (`IlpConnection.ts`, reading a strict HTTP/1.1 subset with `Http1Request.ts`) for the one request
+ * that matters: a valid `POST` with a known token and a Content-Length. It runs the packet exactly
+ * as `makeHandler` below does and writes the answer's head and body in one write. Everything else
+ * (other paths and methods, missing or unknown tokens, chunked bodies, `Expect`, odd or oversized
+ * heads, ...) is handed, with its connection and before any of its bytes is consumed, to a
+ * `node:http` server running `makeHandler`, which answers exactly as this endpoint always did.
+ * Why not `node:http` for all: its request and response objects, stream states, header strings
+ * and ~7 `process.nextTick`s cost ~8 µs of CPU and ~6 KB of allocation per request (measured side by
+ * side: bench/experiments/leanServer.ts, docs/performance/hot-path.md "A lean HTTP/1.1 server").
+ * Why not Effect's HTTP server: its per-request machinery (request and response objects, a scope
+ * per request, body stream) cost 60–100 µs of CPU per packet, a fifth of the node's whole budget
+ * then (docs/performance/hot-path.md). Packets run as fibers of the node's own runtime (its
+ * logger, clock and references). The other HTTP surfaces (admin, SPSP) stay on Effect's server.
  *
  * Shutdown (scope close): every answer from then on carries `Connection: close`, the listener stops
  * accepting and idle keep-alive connections are closed; in-flight packets get up to `drainTimeoutMs`
@@ -33,7 +41,8 @@ import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"
 import { encodeReply, type Reply } from "../Connector/Packet.ts"
 import type { PipelineShape } from "../Connector/Pipeline.ts"
-import { createPublicServer, defaultListenerLimits, lingerAfterAnswer, type ListenerGuard, type ListenerLimits } from "./PublicListener.ts"
+import { createIlpListener, type IlpListenerGuard } from "./IlpListener.ts"
+import { defaultListenerLimits, lingerAfterAnswer, type ListenerLimits } from "./PublicListener.ts"
 
 /** An ILP Prepare is at most ~33 KiB; anything past 64 KiB is refused. */
 export const bodyBytesMax = 64 * 1024
@@ -198,23 +207,30 @@ export const serve = (options: ServeOptions) =>
     const run = Effect.runForkWith(yield* Effect.context<never>())
     const inFlight = new Set<Fiber.Fiber<Reply>>()
     let draining = false
-    const { guard, server } = createPublicServer(options.limits ?? defaultListenerLimits, makeHandler({
+    const handler = {
       peers: options.peers,
       pipeline: options.pipeline,
       run,
       inFlight,
       draining: () => draining
-    }))
+    }
+    const listener = createIlpListener({
+      ...handler,
+      limits: options.limits ?? defaultListenerLimits,
+      bodyBytesMax,
+      bearerToken,
+      acceptsContentType: (contentType) => contentTypes.has(mediaType(contentType))
+    }, makeHandler(handler))
+    const server = listener.server
     const shutdown = Effect.gen(function*() {
       draining = true
       yield* Effect.logInfo("shutting down: draining in-flight packets")
       const closed = Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeIdleConnections()
+        listener.close(() => resume(Effect.void))
       })
       yield* Effect.timeoutOrElse(closed, { duration: options.drainTimeoutMs, orElse: () => Effect.void })
       yield* Fiber.interruptAll([...inFlight])
-      server.closeAllConnections()
+      listener.closeAll()
     })
     yield* Effect.acquireRelease(
       Effect.callback<void, IlpServerError>((resume) => {
@@ -228,5 +244,5 @@ export const serve = (options: ServeOptions) =>
       }),
       () => shutdown
     )
-    return { port: (server.address() as AddressInfo).port, guard: guard satisfies ListenerGuard }
+    return { port: (server.address() as AddressInfo).port, guard: listener.guard satisfies IlpListenerGuard }
   })

@@ -16,6 +16,9 @@
  *   is received, answering it has no time bound here (a packet is bounded by its expiry).
  * - **Header block** (`headerBytesMax`): larger is refused by Node with 431.
  * - **Shutdown**: `server.close()` also closes every connection with no request in flight.
+ * - The ILP-over-HTTP listener accepts its sockets itself and answers most requests without
+ *   `node:http` (`IlpListener.ts`): it applies the same cap, idle timeout, header and request
+ *   timeouts (408) and header bound (by handing larger heads to `node:http`) on its fast path.
  * - **Lingering close** (`lingerMs`): an answer that closes the connection while the client is still
  *   sending a body (413) is followed by a half-close; what the client still sends is read and
  *   discarded for up to `lingerMs`, so the answer reaches it instead of a TCP reset.
@@ -47,7 +50,8 @@ export const defaultListenerLimits: ListenerLimits = {
   checkIntervalMs: 500
 }
 
-interface ConnectionState {
+/** Per connection, shared by whoever serves it (the ILP fast path or `node:http`). */
+export interface ConnectionState {
   /** Requests received and not yet answered on this connection. */
   busy: number
 }
@@ -59,68 +63,109 @@ export interface ListenerGuard {
   readonly refused: () => number
 }
 
+/**
+ * The connection cap with idle shedding, the first-request idle timeout, and the close of idle
+ * connections on shutdown (see the module comment), for whichever server accepts the sockets.
+ */
+export class ConnectionGuard {
+  // Insertion order = age: the first idle entry is the oldest idle connection.
+  readonly connections = new Map<Socket, ConnectionState>()
+  private shedCount = 0
+  private refusedCount = 0
+  readonly view: ListenerGuard = { open: () => this.connections.size, shed: () => this.shedCount, refused: () => this.refusedCount }
+
+  private readonly limits: ListenerLimits
+
+  constructor(limits: ListenerLimits) {
+    this.limits = limits
+  }
+
+  /** Counts a new connection (shedding the oldest idle one at the cap); undefined when it was refused (destroyed). */
+  admit(socket: Socket): ConnectionState | undefined {
+    if (this.connections.size >= this.limits.connectionsMax) {
+      for (const [other, state] of this.connections) {
+        if (state.busy > 0) continue
+        this.connections.delete(other)
+        other.destroy()
+        this.shedCount++
+        break
+      }
+      if (this.connections.size >= this.limits.connectionsMax) {
+        this.refusedCount++
+        socket.destroy()
+        return undefined
+      }
+    }
+    const state: ConnectionState = { busy: 0 }
+    this.connections.set(socket, state)
+    socket.setTimeout(this.limits.idleTimeoutMs)
+    socket.once("close", () => this.connections.delete(socket))
+    return state
+  }
+
+  /** Marks a `node:http` request's connection busy until its answer is done. */
+  trackRequests(server: Server): void {
+    // Runs before the application's listener.
+    server.prependListener("request", (request: IncomingMessage, response: ServerResponse) => {
+      const state = this.connections.get(request.socket)
+      if (state === undefined) return
+      state.busy++
+      // While a request is processed the socket may be quiet (a packet waits for its peer).
+      request.socket.setTimeout(0)
+      // `on`, not `once`: a response closes once, and this saves a wrapper per request.
+      response.on("close", () => {
+        state.busy--
+      })
+    })
+  }
+
+  /** Destroys every connection with no request in flight (shutdown). */
+  closeIdle(): void {
+    for (const [socket, state] of this.connections) if (state.busy === 0) socket.destroy()
+  }
+
+  /** Destroys every connection (end of shutdown). */
+  closeAll(): void {
+    for (const socket of this.connections.keys()) socket.destroy()
+  }
+}
+
 /** A `node:http` server with the limits applied (Node's own timeouts plus the connection guard). */
 export const createPublicServer = (
   limits: ListenerLimits,
   listener?: RequestListener
 ): { readonly server: Server; readonly guard: ListenerGuard } => {
-  const server = createServer({
+  const server = createHttpServer(limits, listener)
+  return { server, guard: guardConnections(server, limits) }
+}
+
+/** A `node:http` server with Node's own timeouts and header bound set from `limits` (no guard). */
+export const createHttpServer = (limits: ListenerLimits, listener?: RequestListener): Server =>
+  createServer({
     maxHeaderSize: limits.headerBytesMax,
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.idleTimeoutMs,
     connectionsCheckingInterval: limits.checkIntervalMs
   }, listener)
-  return { server, guard: guardConnections(server, limits) }
-}
 
-/** The connection cap, idle shedding and first-request idle timeout (see the module comment). */
+/** The connection cap, idle shedding and first-request idle timeout on a `node:http` server that accepts its own sockets. */
 export const guardConnections = (server: Server, limits: ListenerLimits): ListenerGuard => {
-  // Insertion order = age: the first idle entry is the oldest idle connection.
-  const connections = new Map<Socket, ConnectionState>()
-  let shed = 0
-  let refused = 0
+  const guard = new ConnectionGuard(limits)
   server.on("connection", (socket: Socket) => {
-    if (connections.size >= limits.connectionsMax) {
-      for (const [other, state] of connections) {
-        if (state.busy > 0) continue
-        connections.delete(other)
-        other.destroy()
-        shed++
-        break
-      }
-      if (connections.size >= limits.connectionsMax) {
-        refused++
-        socket.destroy()
-        return
-      }
-    }
-    connections.set(socket, { busy: 0 })
-    socket.setTimeout(limits.idleTimeoutMs)
-    socket.once("close", () => connections.delete(socket))
+    guard.admit(socket)
   })
-  // Runs before the application's listener: marks the connection busy until the answer is done.
-  server.prependListener("request", (request: IncomingMessage, response: ServerResponse) => {
-    const state = connections.get(request.socket)
-    if (state === undefined) return
-    state.busy++
-    // While a request is processed the socket may be quiet (a packet waits for its peer).
-    request.socket.setTimeout(0)
-    // `on`, not `once`: a response closes once, and this saves a wrapper per request.
-    response.on("close", () => {
-      state.busy--
-    })
-  })
+  guard.trackRequests(server)
   // Closing the server also closes every connection without a request in flight, including ones
   // that never sent a request (Node's closeIdleConnections leaves those, and stops the timeout
   // checks on close: such a socket held a shutdown until its idle timeout).
   const close = server.close.bind(server)
   server.close = ((callback?: (error?: Error) => void) => {
     close(callback)
-    for (const [socket, state] of connections) if (state.busy === 0) socket.destroy()
+    guard.closeIdle()
     return server
   }) as typeof server.close
-  return { open: () => connections.size, shed: () => shed, refused: () => refused }
+  return guard.view
 }
 
 /**
