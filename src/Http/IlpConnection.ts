@@ -17,7 +17,8 @@
  * same as here.)
  *
  * Bounds: the head is at most `headBytesMax` (then hand-off), the body at most `bodyBytesMax` (else
- * hand-off: `node:http` answers 413); while a packet is processed, at most `pipelinedBytesMax`
+ * hand-off: `node:http` answers 413); while a packet is processed, or an answer waits for the
+ * client to read (the socket's write buffer past its high-water mark), at most `pipelinedBytesMax`
  * further bytes are buffered before the socket is paused. Header and request timeouts are checked
  * by the listener (`checkTimeouts`); the idle timeout is the guard's socket timeout, ignored while a
  * packet is being processed (the packet is bounded by its expiry).
@@ -86,6 +87,8 @@ export class IlpConnection {
   requestStartedAt = 0
   /** The packet being processed. */
   private fiber: Fiber.Fiber<Reply> | undefined = undefined
+  /** An answer is waiting in the socket's write buffer past its high-water mark: read no further request until it drains. */
+  private awaitingDrain = false
   private gone = false
   private readonly pipelinedBytesMax: number
   private readonly keepAliveSeconds: number
@@ -109,10 +112,10 @@ export class IlpConnection {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.peer !== undefined || this.fiber !== undefined) {
+    if (this.peer !== undefined || this.fiber !== undefined || this.awaitingDrain) {
       this.chunks.push(chunk)
       this.chunkBytes += chunk.length
-      if (this.fiber !== undefined) {
+      if (this.fiber !== undefined || this.awaitingDrain) {
         if (this.chunkBytes > this.pipelinedBytesMax) this.socket.pause()
         return
       }
@@ -192,7 +195,24 @@ export class IlpConnection {
       socket.destroySoon()
       return
     }
-    // Pipelined bytes that arrived meanwhile are the next request's.
+    // A client that sends requests but does not read the answers: wait until it reads (as
+    // `node:http` stops parsing while its answers wait), so its answers cannot pile up here.
+    if (socket.writableNeedDrain) {
+      this.awaitingDrain = true
+      socket.once("drain", this.onDrain)
+      return
+    }
+    this.readNext()
+  }
+
+  private readonly onDrain = (): void => {
+    this.awaitingDrain = false
+    if (!this.gone) this.readNext()
+  }
+
+  /** After an answer: the pipelined bytes that arrived meanwhile are the next request's. */
+  private readNext(): void {
+    const socket = this.socket
     if (this.chunks.length > 0) {
       const pending = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.chunkBytes)
       this.chunks.length = 0

@@ -360,6 +360,53 @@ describe("time bounds and clients that go away", () => {
   })
 })
 
+describe("a client that does not read its answers", () => {
+  it("pipelining without reading: the fast path stops taking its requests until it reads, then answers every one", async () => {
+    // 600 packets of 30 KB: far more answers than the kernel's socket buffers hold (~4 MB here).
+    const count = 600
+    const requests = Buffer.concat(Array.from({ length: count }, () => valid(Buffer.alloc(30_000, 9))))
+    const started = pair.pipeline.started
+    const socket = connect({ host: "127.0.0.1", port: pair.port })
+    socket.on("error", () => undefined)
+    socket.pause()
+    try {
+      await new Promise<void>((resolve) => socket.on("connect", () => resolve()))
+      socket.write(requests)
+      // Until the listener stops starting packets: no new one for a whole second.
+      let seen = -1
+      let since = Date.now()
+      await waitUntil(() => {
+        if (pair.pipeline.started !== seen) {
+          seen = pair.pipeline.started
+          since = Date.now()
+        }
+        return Date.now() - since > 1_000
+      }, 60_000, "the listener to stop taking requests")
+      // Without the wait for the answers to drain, every packet was taken and its answer buffered.
+      expect(pair.pipeline.started - started).toBeLessThan(count / 2)
+      // Once the client reads, every packet is answered, in order.
+      let tail = Buffer.alloc(0)
+      let answered = 0
+      await new Promise<void>((resolve, reject) => {
+        socket.on("data", (chunk: Buffer) => {
+          const bytes = Buffer.concat([tail, chunk])
+          const { answers, rest } = parseAnswers(bytes)
+          for (const answer of answers) if (answer.status !== 200) reject(new Error(`status ${answer.status}`))
+          answered += answers.length
+          // What is left is the start of the next answer (shorter than one answer: linear work).
+          tail = bytes.subarray(bytes.length - rest)
+          if (answered >= count) resolve()
+        })
+        socket.resume()
+      })
+      expect(answered).toBe(count)
+      expect(pair.pipeline.started - started).toBe(count)
+    } finally {
+      socket.destroy()
+    }
+  }, 90_000)
+})
+
 describe("shutdown", () => {
   it("answers the packet in flight with Connection: close, closes, and accepts nothing more", async () => {
     const draining = await startListenerPair(limits)
