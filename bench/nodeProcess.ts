@@ -20,7 +20,7 @@ import { createWriteStream, readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import * as StreamCredentials from "../src/Stream/Credentials.ts"
-import { type Child, freePort, sleep, track } from "./common.ts"
+import { type Child, freePorts, sleep, track } from "./common.ts"
 
 export const asset = { code: "USD", scale: 2 } as const
 export const nodeAddress = "test.bench"
@@ -44,9 +44,7 @@ const token = () => randomBytes(24).toString("hex")
  * the scale mode: the node's cost must not grow with its number of peers.
  */
 export const writeConfig = async (dir: string, peerUrl: string, extraPeers = 0): Promise<NodeSetup> => {
-  const connectorPort = await freePort()
-  const adminPort = await freePort()
-  const openPaymentsPort = await freePort()
+  const [connectorPort, adminPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
   const adminToken = token()
   const loadgenToken = token()
   const streamSecretHex = randomBytes(32).toString("hex")

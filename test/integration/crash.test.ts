@@ -12,7 +12,7 @@ import { decodeReply, isDecodeFailure } from "../../src/Connector/Packet.ts"
 import { makePrepare } from "../support/packets.ts"
 import { type NodeProcess, runCli, startNodeProcess } from "../support/process.ts"
 import { waitUntil } from "../support/wait.ts"
-import { freePort } from "../support/redis.ts"
+import { freePorts } from "../support/ports.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
@@ -99,7 +99,7 @@ describe("crash and restart", () => {
     dataDir = makeTempDir("ilp-crash-")
     // The peer is slow enough that packets are in flight when the node dies.
     peer = await startTestPeer((prepare) => ({ delayMs: 30, then: fulfillFromData(prepare) }))
-    const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]
+    const [connectorPort, adminPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
     const configFile = join(dataDir, "config.json")
     writeFileSync(configFile, JSON.stringify({
       ilpAddress: "test.crash",

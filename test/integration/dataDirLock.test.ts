@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { decodeReply, isDecodeFailure, PacketType } from "../../src/Connector/Packet.ts"
 import { makePrepare } from "../support/packets.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
-import { freePort } from "../support/redis.ts"
+import { freePorts } from "../support/ports.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
@@ -70,7 +70,7 @@ describe("one process per data directory", () => {
     dir = makeTempDir("ilp-lock-")
     // A slow peer: the first node holds reservations while the second one starts.
     peer = await startTestPeer((prepare) => ({ delayMs: 200, then: fulfillFromData(prepare) }))
-    const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]
+    const [connectorPort, adminPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
     const config = {
       ilpAddress: "test.lock",
       connectorPort,

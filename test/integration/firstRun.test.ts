@@ -16,7 +16,7 @@ import { createServer, type Server } from "node:net"
 import { join, resolve } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { runCli } from "../support/process.ts"
-import { freePort } from "../support/redis.ts"
+import { freePorts } from "../support/ports.ts"
 import { waitUntil } from "../support/wait.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
@@ -69,7 +69,10 @@ interface Ports {
   readonly openPayments: number
 }
 
-const ports = async (): Promise<Ports> => ({ connector: await freePort(), admin: await freePort(), openPayments: await freePort() })
+const ports = async (): Promise<Ports> => {
+  const [connector, admin, openPayments] = (await freePorts(3)) as [number, number, number]
+  return { connector, admin, openPayments }
+}
 
 const envFor = (dataDir: string, p: Ports): Record<string, string> => ({
   DATA_DIR: dataDir,

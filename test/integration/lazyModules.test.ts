@@ -15,7 +15,7 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
-import { freePort } from "../support/redis.ts"
+import { freePorts } from "../support/ports.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const adminToken = "lazy-modules-admin-token-0001"
@@ -43,7 +43,7 @@ const loadedFrom = (urls: ReadonlyArray<string>, where: string): boolean =>
 describe("the embedded node's start", () => {
   it("loads no production-profile client and no OpenAPI validator", async () => {
     dir = makeTempDir("ilp-lazy-")
-    const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]
+    const [connectorPort, adminPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
     const configFile = join(dir, "config.json")
     writeFileSync(configFile, JSON.stringify({
       ilpAddress: "test.lazy",

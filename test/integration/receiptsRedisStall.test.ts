@@ -16,7 +16,8 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { encodeReject } from "../../src/Connector/Packet.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
-import { freePort, type RedisServer, startRedis } from "../support/redis.ts"
+import { freePorts } from "../support/ports.ts"
+import { type RedisServer, startRedis } from "../support/redis.ts"
 import { adminJson } from "../support/adminClient.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
@@ -103,7 +104,7 @@ describe("receipt totals when Redis stalls", () => {
     redis = await startRedis()
     raw = new Redis(redis.url, { maxRetriesPerRequest: 0, lazyConnect: true })
     await raw.connect()
-    const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]
+    const [connectorPort, adminPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
     const configFile = join(dir, "config.json")
     writeFileSync(configFile, JSON.stringify({
       ilpAddress: "test.stall",

@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { afterAll, expect, it } from "vitest"
 import { verify } from "../../src/Events/Webhooks.ts"
 import { type NodeProcess, startNodeProcess } from "../support/process.ts"
-import { freePort } from "../support/redis.ts"
+import { freePort, freePorts } from "../support/ports.ts"
 import { waitUntil } from "../support/wait.ts"
 import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
@@ -52,14 +52,14 @@ it("a node killed during a delivery delivers the event after its restart; nothin
   const receiverPort = await freePort()
   await new Promise<void>((resolve) => receiver.listen(receiverPort, "127.0.0.1", resolve))
 
-  const adminPort = await freePort()
+  const [adminPort, connectorPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
   const configFile = join(dataDir, "config.json")
   writeFileSync(configFile, JSON.stringify({
     ilpAddress: "test.crash",
     adminToken,
     adminPort,
-    connectorPort: await freePort(),
-    openPaymentsPort: await freePort(),
+    connectorPort,
+    openPaymentsPort,
     dataDir: join(dataDir, "data"),
     assets: [{ code: "USD", scale: 2 }],
     webhooks: { urls: [`http://127.0.0.1:${receiverPort}/hooks`], secret, requestTimeoutMs: 60_000, pollIntervalMs: 50, backoffMsBase: 100 }

@@ -11,7 +11,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type NodeProcess, startNodeProcess } from "./process.ts"
 import { type PostgresServer, startPostgres } from "./postgres.ts"
-import { freePort, type RedisServer, startRedis } from "./redis.ts"
+import { freePorts } from "./ports.ts"
+import { type RedisServer, startRedis } from "./redis.ts"
 import { startTigerBeetle, type TigerBeetleCluster } from "./tigerbeetle.ts"
 import { forgetDir, removeOnDeath } from "./reaper.ts"
 
@@ -78,7 +79,7 @@ export const startDeployment = async (options: DeploymentOptions = {}): Promise<
     const count = options.instances ?? 2
     for (let i = 0; i < count; i++) {
       const name = String.fromCharCode(65 + i)
-      const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]
+      const [connectorPort, adminPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
       const configFile = join(dir, `instance-${name}.json`)
       writeFileSync(
         configFile,

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { forget, reapOnDeath } from "./reaper.ts"
-import { createConnection, createServer } from "node:net"
+import { createConnection } from "node:net"
 import { tmpdir } from "node:os"
 import { captureOutput, exited, waitForExit } from "./child.ts"
 
@@ -37,17 +37,8 @@ const assertInstalled = (): void => {
   }
 }
 
-/** A port that was free a moment ago (bind 127.0.0.1:0, read the port, close). */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))))
-    })
-  })
+export { freePort } from "./ports.ts"
+import { freePort } from "./ports.ts"
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 

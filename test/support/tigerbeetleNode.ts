@@ -10,7 +10,7 @@ import { Pool } from "undici"
 import { decodeReply, isDecodeFailure, PacketType } from "../../src/Connector/Packet.ts"
 import { makePrepare } from "./packets.ts"
 import { type NodeProcess, runCli, startNodeProcess } from "./process.ts"
-import { freePort } from "./redis.ts"
+import { freePorts } from "./ports.ts"
 import type { TigerBeetleCluster } from "./tigerbeetle.ts"
 
 export const usd = { code: "USD", scale: 2 } as const
@@ -41,7 +41,7 @@ export const writeNodeConfig = async (
 ): Promise<NodeFiles> => {
   const prefix = options.prefix ?? ""
   mkdirSync(dir, { recursive: true })
-  const [connectorPort, adminPort, openPaymentsPort] = [await freePort(), await freePort(), await freePort()]
+  const [connectorPort, adminPort, openPaymentsPort] = (await freePorts(3)) as [number, number, number]
   const configFile = join(dir, "config.json")
   writeFileSync(
     configFile,
