@@ -23,6 +23,14 @@ describe("bin/ilp-connector", () => {
     expect(flagsOf(execLine.split(/\s+/))).toEqual(startFlags)
   })
 
+  it("sets the start script's malloc tunables", () => {
+    const pkg = JSON.parse(readFileSync(resolve(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
+    const tunables = /\bGLIBC_TUNABLES=(\S+)/.exec(pkg.scripts["start"]!)?.[1]
+    expect(tunables).toBe("glibc.malloc.mmap_threshold=32768")
+    const exported = readFileSync(resolve(root, "bin/ilp-connector"), "utf8").split("\n").find((line) => line.startsWith("export GLIBC_TUNABLES="))
+    expect(exported).toBe(`export GLIBC_TUNABLES="${tunables}\${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"`)
+  })
+
   it("runs the command line on the pinned Node", () => {
     const result = spawnSync(resolve(root, "bin/ilp-connector"), ["--help"], { encoding: "utf8", timeout: 60_000 })
     expect(result.status).toBe(0)
