@@ -11,7 +11,9 @@ import { describe, expect, it } from "vitest"
 const root = resolve(import.meta.dirname, "..")
 const flagsOf = (words: ReadonlyArray<string>) => {
   const main = words.findIndex((word) => word.endsWith("src/main.ts") || word.endsWith("src/main.ts\""))
-  return words.slice(0, main).filter((word) => word.startsWith("--"))
+  // A preload is `--import=./src/...` in package.json (npm runs it from the package root) and
+  // `--import="$here/src/..."` in the bin script: the same file.
+  return words.slice(0, main).filter((word) => word.startsWith("--")).map((word) => word.replace(/^(--[a-z-]+=)"?(?:\$here\/|\.\/)([^"]*)"?$/, "$1$2"))
 }
 
 describe("bin/ilp-connector", () => {
