@@ -36,12 +36,21 @@ const mappings = (): Record<string, number> => {
 }
 let atPeak: Record<string, number> = {}
 let lastMappings = 0
+/** With MEMORY_SAMPLE_SMAPS=1, the whole /proc/self/smaps near the peak RSS, written beside the
+ * summary (`.smaps`): read it with `node bench/experiments/smapsReport.ts FILE`. */
+const keepSmaps = process.env["MEMORY_SAMPLE_SMAPS"] === "1"
+let smapsAtPeak = ""
+let atPeakV8: Record<string, number> = {}
 
 const sample = () => {
   const m = process.memoryUsage()
   if (m.rss / 2 ** 20 > (peaks["rss"] ?? 0) + 1 && Date.now() - lastMappings > 1_000) {
     lastMappings = Date.now()
     atPeak = mappings()
+    // The V8 figures at that same instant (the peaks above are each at its own time).
+    atPeakV8 = { rss: mib(m.rss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed), external: mib(m.external), arrayBuffers: mib(m.arrayBuffers) }
+    for (const space of getHeapSpaceStatistics()) if (space.space_size > 0) atPeakV8[space.space_name] = mib(space.space_size)
+    if (keepSmaps) smapsAtPeak = readFileSync("/proc/self/smaps", "utf8")
   }
   keep("rss", m.rss)
   keep("heapTotal", m.heapTotal)
@@ -59,5 +68,6 @@ process.on("exit", () => {
   const file = process.env["MEMORY_SAMPLE_FILE"]
   const top = Object.entries(atPeak).sort((a, b) => b[1] - a[1]).slice(0, 12)
     .map(([name, kib]) => `${(kib / 1024).toFixed(1)} MiB ${name}`)
-  if (file !== undefined) writeFileSync(`${file}.${process.pid}`, `${JSON.stringify({ peaks, mappingsNearPeakRss: top }, null, 1)}\n`)
+  if (file !== undefined) writeFileSync(`${file}.${process.pid}`, `${JSON.stringify({ peaks, mappingsNearPeakRss: top, v8NearPeakRss: atPeakV8 }, null, 1)}\n`)
+  if (file !== undefined && keepSmaps) writeFileSync(`${file}.${process.pid}.smaps`, smapsAtPeak)
 })
