@@ -159,7 +159,12 @@ export const startScript = (root: string): { readonly flags: Array<string>; read
       const value = assignment[2]!
       env[assignment[1]!] = value.includes("/") && !value.startsWith("/") ? resolve(root, value) : value
     }
-    return { flags: words.slice(1, main).filter((word) => word.startsWith("--")), env }
+    // A preload given by a relative path (`--import=./src/preload.ts`) is the checkout's own.
+    const flags = words.slice(1, main).filter((word) => word.startsWith("--")).map((flag) => {
+      const preload = /^(--import|--require)=(\.{1,2}\/.*)$/.exec(flag)
+      return preload === null ? flag : `${preload[1]}=${resolve(root, preload[2]!)}`
+    })
+    return { flags, env }
   } catch {
     return { flags: [], env: {} }
   }

@@ -78,11 +78,11 @@ describe("bench report", () => {
       writeFileSync(join(root, "package.json"), JSON.stringify({
         scripts: {
           start: "exec env NODE_COMPILE_CACHE=node_modules/.cache/c GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 " +
-            "ABS=/var/x node --no-maglev --max-semi-space-size=8 src/main.ts start"
+            "ABS=/var/x node --no-maglev --max-semi-space-size=8 --import=./src/preload.ts src/main.ts start"
         }
       }))
       expect(startScript(root)).toEqual({
-        flags: ["--no-maglev", "--max-semi-space-size=8"],
+        flags: ["--no-maglev", "--max-semi-space-size=8", `--import=${join(root, "src/preload.ts")}`],
         env: {
           NODE_COMPILE_CACHE: join(root, "node_modules/.cache/c"),
           GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=32768",
