@@ -3,6 +3,7 @@
  * nodes, the --baseline checkout's node and the scaled nodes, each with its own config, data
  * directory and ledger, funded, with an incoming payment when it serves a local mode.
  */
+import { execFileSync } from "node:child_process"
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { startTigerBeetle } from "../test/support/tigerbeetle.ts"
@@ -98,6 +99,11 @@ export const startSittingNodes = async (context: SittingContext) => {
     const cluster = await startTigerBeetle()
     stops.push(() => cluster.stop())
     replicaPid = cluster.replicas[0]?.pid
+    if (options.replicaCpu !== undefined) {
+      for (const replica of cluster.replicas) {
+        execFileSync("taskset", ["-a", "-cp", String(options.replicaCpu), String(replica.pid)], { stdio: "ignore" })
+      }
+    }
     log(`TigerBeetle (one replica) on ${cluster.addresses.join(",")}`)
     const tbEnv = {
       TIGERBEETLE_ADDRESSES: cluster.addresses.join(","),

@@ -50,6 +50,11 @@ export interface Options {
   readonly baselineNodeEnv: Record<string, string>
   /** --gc-pauses yes: preload bench/gcPauses.ts into every node to report its main-thread GC pauses per packet. */
   readonly gcPauses: boolean
+  /**
+   * --replica-cpu N: the TigerBeetle replica alone on CPU N, the bench and every other process on
+   * the other CPUs (as in production, where the cluster has machines of its own).
+   */
+  readonly replicaCpu: number | undefined
 }
 
 export const parseOptions = (argv: ReadonlyArray<string>): Options => {
@@ -80,7 +85,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "baseline",
     "tb-sessions",
     "baseline-node-flags",
-    "gc-pauses"
+    "gc-pauses",
+    "replica-cpu"
   ])
   for (const key of values.keys()) if (!known.has(key)) throw new Error(`unknown option --${key}`)
   const int = (key: string, fallback: number, min: number) => {
@@ -135,7 +141,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
       baseline === undefined ? startScriptFlags() : startScript(resolve(baseline)).flags,
     nodeEnv: startScript(repoRoot).env,
     baselineNodeEnv: baseline === undefined ? {} : startScript(resolve(baseline)).env,
-    gcPauses: ["yes", "true", "1"].includes(values.get("gc-pauses") ?? "no")
+    gcPauses: ["yes", "true", "1"].includes(values.get("gc-pauses") ?? "no"),
+    replicaCpu: values.has("replica-cpu") ? int("replica-cpu", 0, 0) : undefined
   }
 }
 

@@ -317,6 +317,7 @@ export const printReport = (sitting: SittingReport) => {
     `env: ${Object.entries(options.nodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; ` +
     (options.baselineDir === undefined ? "" : `baseline node flags: ${options.baselineNodeFlags.join(" ") || "(none)"}, ` +
       `env: ${Object.entries(options.baselineNodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; `) +
+    (options.replicaCpu === undefined ? "" : `TigerBeetle replica alone on CPU ${options.replicaCpu}, everything else on the others; `) +
     `concurrency ${options.concurrency}; ${options.rounds} rounds of ${options.durationMs} ms; ${report.machine.cores} × ${report.machine.cpu}\n\n`)
 
   process.stdout.write(`${JSON.stringify(report)}\n`)

@@ -52,6 +52,9 @@
  * another checkout: modes forward-base / local-base) --baseline-node-flags "FLAGS" (that node's
  * flags, default those of the node: `--baseline . --baseline-node-flags "..."` compares flags alone)
  * --gc-pauses yes (preload bench/gcPauses.ts into every node: its main-thread GC pauses per packet).
+ * --replica-cpu N (the TigerBeetle replica alone on CPU N, this process and every other one on the
+ * other CPUs, through `taskset`: the TigerBeetle ratio as in production, where the cluster has
+ * machines of its own; every mode of the sitting runs on fewer CPUs, so compare ratios only).
  * Every node mode's CPU is also split by thread (main, V8 workers, other; /proc/<pid>/task), and
  * while a TigerBeetle cluster runs, the replica's CPU per packet of each run is read the same way.
  * --scale-peers N --scale-wallets N --scale-restart 1 (restart the scaled nodes on their data once
@@ -61,7 +64,8 @@
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { randomBytes } from "node:crypto"
-import { tmpdir } from "node:os"
+import { cpus, tmpdir } from "node:os"
+import { execFileSync } from "node:child_process"
 import { join } from "node:path"
 import { cpuMsOf, freePort, killAll, memoryOf, startServerProcess, threadCpuMsOf, type ThreadCpuMs } from "./common.ts"
 import type { PacketSpec } from "./loadgen.ts"
@@ -79,8 +83,21 @@ import { type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printRe
 
 const log = (text: string) => process.stderr.write(`${text}\n`)
 
+/** The CPUs but `cpu`, as a `taskset` list; undefined when there is no other. */
+const otherCpus = (cpu: number): string | undefined => {
+  const others = cpus().map((_, i) => i).filter((i) => i !== cpu)
+  return others.length === 0 ? undefined : others.join(",")
+}
+
 const main = async (options: Options) => {
   const startedAt = Date.now()
+  if (options.replicaCpu !== undefined) {
+    const others = otherCpus(options.replicaCpu)
+    if (others === undefined || options.replicaCpu >= cpus().length) throw new Error(`--replica-cpu ${options.replicaCpu}: needs another CPU besides it (${cpus().length} here)`)
+    // Every thread of this process; the processes it starts inherit it.
+    execFileSync("taskset", ["-a", "-cp", others, String(process.pid)], { stdio: "ignore" })
+    log(`pinned: the bench and its processes to CPUs ${others}, the TigerBeetle replica to CPU ${options.replicaCpu}`)
+  }
   const dir = mkdtempSync(join(tmpdir(), "ilp-bench-"))
   const stops: Array<() => Promise<void>> = []
   try {

@@ -70,6 +70,9 @@ describe("bench report", () => {
     const flags = parseOptions(["--node-flags", "--max-semi-space-size=4  --expose-gc"])
     expect(flags.nodeFlags).toEqual(["--max-semi-space-size=4", "--expose-gc"])
     expect(flags.baselineNodeFlags).toEqual(flags.nodeFlags)
+    expect(parseOptions(["--replica-cpu", "1"]).replicaCpu).toBe(1)
+    expect(parseOptions([]).replicaCpu).toBeUndefined()
+    expect(() => parseOptions(["--replica-cpu", "-1"])).toThrow(/--replica-cpu/)
   })
 
   it("reads the start script's flags and environment: relative paths made absolute, other values kept", () => {
