@@ -5,6 +5,7 @@
  */
 import { execFileSync } from "node:child_process"
 import { mkdirSync } from "node:fs"
+import { cpus } from "node:os"
 import { join } from "node:path"
 import { startTigerBeetle } from "../test/support/tigerbeetle.ts"
 import { memoryOf } from "./common.ts"
@@ -22,6 +23,17 @@ export interface SittingContext {
   /** The effect-http experiment's second listener port (modes `*-effect`). */
   readonly extraPort: number
   readonly log: (text: string) => void
+}
+
+/**
+ * `--replica-cpu N`: this process (every thread; the processes it starts inherit it) on every CPU
+ * but `cpu`, which the TigerBeetle replica gets alone once started.
+ */
+export const pinAwayFrom = (cpu: number, log: (text: string) => void): void => {
+  const others = cpus().map((_, i) => i).filter((i) => i !== cpu)
+  if (others.length === 0 || cpu >= cpus().length) throw new Error(`--replica-cpu ${cpu}: needs another CPU besides it (${cpus().length} here)`)
+  execFileSync("taskset", ["-a", "-cp", others.join(","), String(process.pid)], { stdio: "ignore" })
+  log(`pinned: the bench and its processes to CPUs ${others.join(",")}, the TigerBeetle replica to CPU ${cpu}`)
 }
 
 export const startSittingNodes = async (context: SittingContext) => {

@@ -64,13 +64,12 @@
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { randomBytes } from "node:crypto"
-import { cpus, tmpdir } from "node:os"
-import { execFileSync } from "node:child_process"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { cpuMsOf, freePort, killAll, memoryOf, startServerProcess, threadCpuMsOf, type ThreadCpuMs } from "./common.ts"
 import type { PacketSpec } from "./loadgen.ts"
 import { startLoadGen } from "./loadgenClient.ts"
-import { type BenchNode, startSittingNodes } from "./benchNodes.ts"
+import { type BenchNode, pinAwayFrom, startSittingNodes } from "./benchNodes.ts"
 import { isNodeMode, type Mode } from "./modes.ts"
 import { books, nodeAddress, sinkAddress } from "./nodeProcess.ts"
 import { defaults, type Options, parseOptions } from "./options.ts"
@@ -83,21 +82,9 @@ import { type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printRe
 
 const log = (text: string) => process.stderr.write(`${text}\n`)
 
-/** The CPUs but `cpu`, as a `taskset` list; undefined when there is no other. */
-const otherCpus = (cpu: number): string | undefined => {
-  const others = cpus().map((_, i) => i).filter((i) => i !== cpu)
-  return others.length === 0 ? undefined : others.join(",")
-}
-
 const main = async (options: Options) => {
   const startedAt = Date.now()
-  if (options.replicaCpu !== undefined) {
-    const others = otherCpus(options.replicaCpu)
-    if (others === undefined || options.replicaCpu >= cpus().length) throw new Error(`--replica-cpu ${options.replicaCpu}: needs another CPU besides it (${cpus().length} here)`)
-    // Every thread of this process; the processes it starts inherit it.
-    execFileSync("taskset", ["-a", "-cp", others, String(process.pid)], { stdio: "ignore" })
-    log(`pinned: the bench and its processes to CPUs ${others}, the TigerBeetle replica to CPU ${options.replicaCpu}`)
-  }
+  if (options.replicaCpu !== undefined) pinAwayFrom(options.replicaCpu, log)
   const dir = mkdtempSync(join(tmpdir(), "ilp-bench-"))
   const stops: Array<() => Promise<void>> = []
   try {
