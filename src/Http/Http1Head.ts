@@ -1,11 +1,12 @@
 /**
- * Byte-level readers of an HTTP/1.1 response head for `Http1Response.ts`: the status line, where a
- * line ends, a field's name and value. Each follows exactly the rules of the patterns the parser
+ * Byte-level readers of an HTTP/1.1 response head for `Http1Response.ts` (the field-name table and
+ * `sameName` also serve the request reader, `Http1Request.ts`): the status line, where a line
+ * ends, a field's name and value. Each follows exactly the rules of the patterns the parser
  * used before (named in each comment) without making a string per line; property tests compare
  * them with those patterns on hostile heads (test/Http/Http1Response.test.ts).
  */
 /** `tchar` (RFC 9110): the bytes of a field name. */
-const tokenBytes = new Uint8Array(256)
+export const tokenBytes = new Uint8Array(256)
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") tokenBytes[c.charCodeAt(0)] = 1
 
 /** The bytes `controlCharacter` matches: C0 controls but tab, and DEL. */

@@ -20,6 +20,7 @@
  * `handOff` the moment a byte leaves the subset (also before the head is complete, so a request
  * `node:http` would answer at once is never held), `incomplete` while every byte so far fits.
  */
+import { sameName, tokenBytes } from "./Http1Head.ts"
 
 /** The head is not complete yet and everything so far fits the subset. */
 export const incomplete = 0
@@ -36,8 +37,6 @@ const HTAB = 9
 const COLON = 58
 const QUESTION = 63
 
-const tchar = new Uint8Array(256)
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") tchar[c.charCodeAt(0)] = 1
 /** RFC 3986 `query`: pchar / "/" / "?" (unreserved, pct-encoded's "%", sub-delims, ":", "@"). */
 const queryChar = new Uint8Array(256)
 for (const c of "-._~!$&'()*+,;=:@/?%0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") queryChar[c.charCodeAt(0)] = 1
@@ -46,30 +45,25 @@ const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charC
 const post = ascii("POST /")
 const ilpPath = ascii("ilp")
 const version = ascii(" HTTP/1.1\r\n")
-const keepAlive = ascii("keep-alive")
 const octetStream = "application/octet-stream"
 const octetStreamBytes = ascii(octetStream)
 
 /** Names the reader acts on, lower case; any other name is skipped. */
 const names = {
-  contentLength: ascii("content-length"),
-  transferEncoding: ascii("transfer-encoding"),
-  expect: ascii("expect"),
-  upgrade: ascii("upgrade"),
+  contentLength: "content-length",
+  transferEncoding: "transfer-encoding",
+  expect: "expect",
+  upgrade: "upgrade",
   /** llhttp reads it as `Connection` (`close` closes). */
-  proxyConnection: ascii("proxy-connection"),
-  connection: ascii("connection"),
-  host: ascii("host"),
-  authorization: ascii("authorization"),
-  contentType: ascii("content-type")
+  proxyConnection: "proxy-connection",
+  connection: "connection",
+  host: "host",
+  authorization: "authorization",
+  contentType: "content-type"
 }
 
-/** `data[start, end)` equals `lower` ignoring ASCII case (`data` holds only tchars there). */
-const nameIs = (data: Buffer, start: number, end: number, lower: Uint8Array): boolean => {
-  if (end - start !== lower.length) return false
-  for (let i = 0; i < lower.length; i++) if ((data[start + i]! | 0x20) !== lower[i]) return false
-  return true
-}
+/** `data[start, end)` is the lower-case `name`, ignoring ASCII case (`sameName` of `Http1Head.ts`). */
+const nameIs = (data: Buffer, start: number, end: number, name: string): boolean => sameName(data, start, end - start, name)
 
 /** `data[start, end)` equals `expected` exactly. */
 const bytesAre = (data: Buffer, start: number, end: number, expected: Uint8Array): boolean => {
@@ -143,7 +137,7 @@ export class RequestHead {
       if (++lines > headerLinesMax) return handOff
       // Name: one or more tchars, then ":".
       const nameStart = at
-      while (at < length && tchar[data[at]!] === 1) at++
+      while (at < length && tokenBytes[data[at]!] === 1) at++
       if (at >= length) return incomplete
       if (data[at] !== COLON || at === nameStart) return handOff
       const nameEnd = at++
@@ -175,7 +169,7 @@ export class RequestHead {
             ? octetStream
             : data.toString("latin1", valueStart, valueEnd)
         } else if (nameIs(data, nameStart, nameEnd, names.connection)) {
-          if (!nameIs(data, valueStart, valueEnd, keepAlive)) return handOff
+          if (!nameIs(data, valueStart, valueEnd, "keep-alive")) return handOff
         }
       } else if (first === 0x61) { // a
         if (nameIs(data, nameStart, nameEnd, names.authorization)) {
