@@ -2,7 +2,6 @@
  * Operator commands against a real admin API on 127.0.0.1 (in-memory ledger, one asset, one peer).
  */
 import { Effect } from "effect"
-import { createServer } from "node:net"
 import { writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Config from "../src/Config.ts"
 import { startAdminServer as startAdmin } from "./support/adminServer.ts"
 import { operatorUsage, parseAsset, requestFor, runOperatorCommand } from "../src/OperatorCli.ts"
+import { freePort } from "./support/ports.ts"
 import { makeTempDir, removeTempDir } from "./support/tempDir.ts"
 
 const adminToken = "admin-token-for-cli-tests-000001"
@@ -29,15 +29,6 @@ const startAdminServer = async () => {
   const server = await startAdmin(config)
   return { url: server.baseUrl, close: server.close }
 }
-
-/** A port nothing listens on. */
-const closedPort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 interface Run {
   readonly code: number
@@ -160,7 +151,7 @@ describe("OperatorCli against a running admin API", () => {
 
 describe("OperatorCli without a node", () => {
   it("exits 1 when the node cannot be reached, naming the transfer id to retry with", async () => {
-    const port = await closedPort()
+    const port = await freePort() // nothing listens on it
     const result = await run("deposit", ["--peer", "alice", "--amount", "1", "--id", "dep-99"], {
       ADMIN_URL: `http://127.0.0.1:${port}`,
       ADMIN_TOKEN: adminToken

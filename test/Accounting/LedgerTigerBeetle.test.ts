@@ -1,10 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { createServer } from "node:net"
 import { CreateTransferStatus } from "tigerbeetle-node"
 import { Ledger, LedgerUnavailable, newTransferId } from "../../src/Accounting/Ledger.ts"
 import * as LedgerTigerBeetle from "../../src/Accounting/LedgerTigerBeetle.ts"
 import * as TigerBeetleResults from "../../src/Accounting/LedgerTigerBeetleResults.ts"
+import { freePort } from "../support/ports.ts"
 import { announceSkip, startTigerBeetle, tigerBeetleBinary } from "../support/tigerbeetle.ts"
 import { ledgerContract } from "./LedgerContract.ts"
 
@@ -40,23 +40,10 @@ if (addresses !== undefined && addresses !== "") {
   })
 }
 
-/** A local TCP port with nothing listening on it. */
-const freePort = () =>
-  Effect.promise(() =>
-    new Promise<number>((resolve, reject) => {
-      const server = createServer()
-      server.once("error", reject)
-      server.listen(0, "127.0.0.1", () => {
-        const port = (server.address() as { port: number }).port
-        server.close(() => resolve(port))
-      })
-    })
-  )
-
 describe("LedgerTigerBeetle without a cluster", () => {
   it.live("fails with LedgerUnavailable within the request timeout instead of hanging", () =>
     Effect.gen(function*() {
-      const port = yield* freePort()
+      const port = yield* Effect.promise(() => freePort())
       const requestTimeoutMs = 300
       yield* Effect.gen(function*() {
         const ledger = yield* Ledger
@@ -91,7 +78,7 @@ describe("LedgerTigerBeetle without a cluster", () => {
 
   it.live("fails fast once too many requests are stuck in the client", () =>
     Effect.gen(function*() {
-      const port = yield* freePort()
+      const port = yield* Effect.promise(() => freePort())
       yield* Effect.gen(function*() {
         const ledger = yield* Ledger
         const stuck = yield* Effect.flip(ledger.balances([1n])) // times out, stays in flight
