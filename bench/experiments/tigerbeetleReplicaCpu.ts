@@ -19,7 +19,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { amount_max, createClient, CreateTransferStatus, id, type Transfer, TransferFlags } from "tigerbeetle-node"
 import { cpuMsOf, freePort, sleep } from "../common.ts"
-import { startTigerBeetle, tigerBeetleBinary } from "../../test/support/tigerbeetle.ts"
+import { emptyTransfer, startTigerBeetle, tigerBeetleBinary } from "../../test/support/tigerbeetle.ts"
 
 /** A one-replica cluster without `--development`, the way an operator runs one. */
 const startProduction = async () => {
@@ -57,22 +57,7 @@ const startProduction = async () => {
 const seconds = Number(process.argv[2] ?? 3)
 const sizes = (process.argv[3] ?? "2,8,20,40,80,160,240").split(",").map(Number)
 
-const transfer = (fields: Partial<Transfer>): Transfer => ({
-  id: id(),
-  debit_account_id: 0n,
-  credit_account_id: 0n,
-  amount: 0n,
-  pending_id: 0n,
-  user_data_128: 0n,
-  user_data_64: 0n,
-  user_data_32: 0,
-  timeout: 0,
-  ledger: 1,
-  code: 1,
-  flags: 0,
-  timestamp: 0n,
-  ...fields
-})
+const transfer = (fields: Partial<Transfer>): Transfer => ({ ...emptyTransfer, id: id(), ledger: 1, code: 1, ...fields })
 
 const cluster = process.env["TB_PRODUCTION"] === "1" ? await startProduction() : await startTigerBeetle()
 const client = createClient({ cluster_id: cluster.clusterId, replica_addresses: [...cluster.addresses] })

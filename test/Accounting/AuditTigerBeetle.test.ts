@@ -1,6 +1,7 @@
 import { type Transfer, TransferFlags } from "tigerbeetle-node"
 import { describe, expect, it } from "vitest"
 import { explain, mismatches } from "../../src/Accounting/AuditTigerBeetle.ts"
+import { emptyTransfer } from "../support/tigerbeetle.ts"
 
 const A = 1n
 const B = 2n
@@ -8,17 +9,11 @@ const nowMs = 1_000_000
 const ns = (ms: number) => BigInt(ms) * 1_000_000n
 
 const transfer = (fields: Partial<Transfer> & Pick<Transfer, "id">): Transfer => ({
+  ...emptyTransfer,
   debit_account_id: A,
   credit_account_id: B,
-  amount: 0n,
-  pending_id: 0n,
-  user_data_128: 0n,
-  user_data_64: 0n,
-  user_data_32: 0,
-  timeout: 0,
   ledger: 1,
   code: 1,
-  flags: 0,
   timestamp: ns(nowMs - 60_000),
   ...fields
 })

@@ -1,21 +1,16 @@
 import { CreateTransferStatus, ErrorCodes, RequestError, type Transfer } from "tigerbeetle-node"
 import { describe, expect, it } from "vitest"
 import { BatchFailure, makeTransferBatcher } from "../../src/Accounting/TigerBeetleBatcher.ts"
+import { emptyTransfer } from "../support/tigerbeetle.ts"
 
 const event = (id: number): Transfer => ({
+  ...emptyTransfer,
   id: BigInt(id),
   debit_account_id: 1n,
   credit_account_id: 2n,
   amount: 1n,
-  pending_id: 0n,
-  user_data_128: 0n,
-  user_data_64: 0n,
-  user_data_32: 0,
-  timeout: 0,
   ledger: 1,
-  code: 1,
-  flags: 0,
-  timestamp: 0n
+  code: 1
 })
 
 /** A fake client: records each request, answers when `answer` is called (status = id % 2 ? created : exists). */

@@ -15,8 +15,8 @@ import { randomBytes } from "node:crypto"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
-import { createClient } from "tigerbeetle-node"
-import { freePort } from "./redis.ts"
+import { createClient, type Transfer } from "tigerbeetle-node"
+import { freePort } from "./ports.ts"
 import { exited, waitForExit } from "./child.ts"
 import { forgetDir, reapChild, removeOnDeath } from "./reaper.ts"
 
@@ -27,6 +27,23 @@ const stopTimeoutMs = 5_000
 const outputBytesMax = 16_384
 
 /** The TigerBeetle server binary, or undefined when none can be found. */
+/** A transfer with every field zero: spread it and name the fields a test or an experiment sets. */
+export const emptyTransfer: Transfer = {
+  id: 0n,
+  debit_account_id: 0n,
+  credit_account_id: 0n,
+  amount: 0n,
+  pending_id: 0n,
+  user_data_128: 0n,
+  user_data_64: 0n,
+  user_data_32: 0,
+  timeout: 0,
+  ledger: 0,
+  code: 0,
+  flags: 0,
+  timestamp: 0n
+}
+
 export const tigerBeetleBinary = (): string | undefined => {
   const fromEnv = process.env["TIGERBEETLE_BIN"]
   if (fromEnv !== undefined && fromEnv !== "") return existsSync(fromEnv) ? fromEnv : undefined
