@@ -198,7 +198,6 @@ const grantStoreLayer = (config: Config.NodeConfig, postgres: PostgresLayer | un
       Layer.catch((error) => Layer.effect(GrantStore.GrantStore, dieUnavailable("grant store")(error)))
     )
 
-/** A store's file in the data directory (made 0700, its files 0600, by `DataDir.prepare` at start). */
 /** `storeFile`, created empty with mode 0600 first (SQLite would create it with the umask's mode). */
 const secureStoreFile = (config: Config.NodeConfig, name: string): string => {
   const file = storeFile(config, name)
@@ -206,6 +205,7 @@ const secureStoreFile = (config: Config.NodeConfig, name: string): string => {
   return file
 }
 
+/** A store's file in the data directory (made 0700, its files 0600, by `DataDir.prepare` at start). */
 const storeFile = (config: Config.NodeConfig, name: string): string => {
   if (config.dataDir === ":memory:") return ":memory:"
   mkdirSync(config.dataDir, { recursive: true, mode: DataDir.dirMode })
