@@ -242,6 +242,18 @@ export interface LedgerShape {
    * (the embedded ledger runs it in the post's transaction; others ignore it).
    */
   readonly post: (pendingIds: ReadonlyArray<bigint>, alongside?: PostAlongside) => Effect.Effect<void, PostError>
+  /**
+   * Optional: `post` (without `alongside`) as a callback, where a backend can start it without an
+   * Effect (TigerBeetle; for the post after the reply, `LedgerReservation.ts`). Exactly one of
+   * `done` (every transfer posted) or `rest` is called, later or at once: `rest` gets the Effect
+   * that finishes the call as `post` would after its first round (the next round, or the failure;
+   * the caller runs it).
+   */
+  readonly postWith?: (
+    pendingIds: ReadonlyArray<bigint>,
+    done: () => void,
+    rest: (rest: Effect.Effect<void, PostError>) => void
+  ) => void
   /** Voids each pending transfer, as one chain; unknown, expired and voided ones are skipped. */
   readonly voidPending: (pendingIds: ReadonlyArray<bigint>) => Effect.Effect<void, VoidError>
   /** Creates the transfers as ONE linked chain of posted (single-phase) transfers. */

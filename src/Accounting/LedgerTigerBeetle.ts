@@ -174,23 +174,37 @@ const submitChain = <I, E>(
   encode: (item: I, linked: boolean) => TbTransfer,
   classify: (item: I, status: CreateTransferStatus) => Outcome<E>
 ): Effect.Effect<void, E | LedgerUnavailable> =>
-  Effect.callback<void, E | LedgerUnavailable>((resume) => {
-    const events = new Array<TbTransfer>(items.length)
-    for (let i = 0; i < items.length; i++) events[i] = encode(items[i]!, i < items.length - 1)
-    batcher.submitWith(
-      events,
-      (statuses) => {
-        for (let i = 0; i < items.length; i++) {
-          if (classify(items[i]!, statuses[i]!)._tag !== "Done") {
-            resume(settleChain(batcher, items, statuses, encode, classify))
-            return
-          }
+  Effect.callback<void, E | LedgerUnavailable>((resume) => submitChainWith(batcher, items, encode, classify, () => resume(Effect.void), resume))
+
+/**
+ * `submitChain`'s first round without an Effect: `done` when every event is done; otherwise `rest`
+ * gets what `submitChain` would go on with (the next round, or the call's failure).
+ */
+const submitChainWith = <I, E>(
+  batcher: TransferBatcher,
+  items: ReadonlyArray<I>,
+  encode: (item: I, linked: boolean) => TbTransfer,
+  classify: (item: I, status: CreateTransferStatus) => Outcome<E>,
+  done: () => void,
+  rest: (rest: Effect.Effect<void, E | LedgerUnavailable>) => void
+): void => {
+  const events = new Array<TbTransfer>(items.length)
+  for (let i = 0; i < items.length; i++) events[i] = encode(items[i]!, i < items.length - 1)
+  batcher.submitWith(
+    events,
+    (results, offset) => {
+      for (let i = 0; i < items.length; i++) {
+        if (classify(items[i]!, results[offset + i]!.status)._tag !== "Done") {
+          const statuses = new Array<CreateTransferStatus>(items.length)
+          for (let j = 0; j < items.length; j++) statuses[j] = results[offset + j]!.status
+          return rest(settleChain(batcher, items, statuses, encode, classify))
         }
-        resume(Effect.void)
-      },
-      (failure) => resume(batchFailure(failure))
-    )
-  })
+      }
+      done()
+    },
+    (failure) => rest(batchFailure(failure))
+  )
+}
 
 /** A round where some event was not done: the chain's verdict, and the next round if it is to be re-submitted. */
 const settleChain = <I, E>(
@@ -311,6 +325,12 @@ const makeService = (request: Request, batcher: TransferBatcher): LedgerShape =>
     const problem = pendingChainProblem(ids)
     return problem !== undefined ? Effect.die(new LedgerDefect(problem)) : submitChain(batcher, ids, encodePost, classifyPost)
   },
+  // The post after the reply (LedgerReservation.ts) without a fiber: `post`'s first round as a callback.
+  postWith: (ids, done, rest) => {
+    const problem = pendingChainProblem(ids)
+    if (problem !== undefined) return rest(Effect.die(new LedgerDefect(problem)))
+    submitChainWith(batcher, ids, encodePost, classifyPost, done, rest)
+  },
   voidPending: (ids) => {
     const problem = pendingChainProblem(ids)
     return problem !== undefined ? Effect.die(new LedgerDefect(problem)) : submitChain(batcher, ids, encodeVoid, classifyVoid)
@@ -358,7 +378,10 @@ export const describeTotals = (totals: Totals, sessions?: SessionStats): string 
   const per = (sum: number, n: number) => (n === 0 ? "0" : (sum / n).toFixed(2))
   return `TigerBeetle transfer requests: ${totals.requests} requests, ${totals.calls} calls, ${totals.events} events; ` +
     `${per(totals.calls, totals.requests)} calls per request; ` +
-    `mean round trip ${per(totals.roundTripMs, totals.requests)} ms; mean queue wait ${per(totals.queuedMs, totals.calls)} ms` +
+    `mean round trip ${per(totals.roundTripMs, totals.requests)} ms; mean queue wait ${per(totals.queuedMs, totals.calls)} ms ` +
+    `(${totals.behindCalls} calls behind a request in flight, mean ${per(totals.behindMs, totals.behindCalls)} ms; ` +
+    `the others ${per(totals.queuedMs - totals.behindMs, totals.calls - totals.behindCalls)} ms); ` +
+    `largest request ${totals.eventsMaxPerRequest} events` +
     (sessions === undefined ?
       "" :
       `; sessions ${sessions.open} open, ${sessions.opened} opened, ${sessions.refused} not answered, ` +

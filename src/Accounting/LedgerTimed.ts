@@ -20,6 +20,7 @@ const timed = <A, E, R>(metrics: MetricsShape, operation: string, call: Effect.E
 export const timedLedger = (inner: LedgerShape, metrics: MetricsShape): LedgerShape => ({
   reserve: inner.reserve,
   post: inner.post,
+  ...(inner.postWith === undefined ? {} : { postWith: inner.postWith }),
   voidPending: inner.voidPending,
   createAccounts: (accounts) => timed(metrics, "createAccounts", inner.createAccounts(accounts)),
   transfer: (transfers) => timed(metrics, "transfer", inner.transfer(transfers)),

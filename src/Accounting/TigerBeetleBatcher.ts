@@ -56,11 +56,19 @@ export class BatchFailure extends Error {
   }
 }
 
+/**
+ * Answers a call: `results[offset + i].status` is the status of the call's event `i` (the whole
+ * request's results, not a copy per call).
+ */
+export type Answered = (results: ReadonlyArray<CreateTransferResult>, offset: number) => void
+
 interface Call {
   /** `performance.now()` when the call was made. */
   readonly at: number
+  /** Whether every session had a request in flight when the call was made (it waits for one to answer). */
+  readonly behind: boolean
   readonly events: ReadonlyArray<Transfer>
-  readonly resolve: (statuses: ReadonlyArray<CreateTransferStatus>) => void
+  readonly resolve: Answered
   readonly reject: (failure: BatchFailure) => void
 }
 
@@ -79,13 +87,13 @@ export interface TransferBatcher {
   /** The statuses of `events` (one chain or independent events, as the caller encoded them). */
   readonly submit: (events: ReadonlyArray<Transfer>) => Promise<ReadonlyArray<CreateTransferStatus>>
   /**
-   * `submit` without a promise: exactly one of `done` / `failed` is called, later (or at once for a
-   * call refused by the bounds). The ledger's per-packet path uses this (one promise and one
-   * microtask less per call).
+   * `submit` without a promise and without a statuses array per call: exactly one of `done` /
+   * `failed` is called, later (or at once for a call refused by the bounds). The ledger's
+   * per-packet path uses this (one promise, one microtask and one array less per call).
    */
   readonly submitWith: (
     events: ReadonlyArray<Transfer>,
-    done: (statuses: ReadonlyArray<CreateTransferStatus>) => void,
+    done: Answered,
     failed: (failure: BatchFailure) => void
   ) => void
   /** Requests and events currently held, and totals since the start, for tests and metrics. */
@@ -108,6 +116,14 @@ export interface Totals {
   readonly roundTripMs: number
   /** Σ per call of its wait in the queue (made to sent), ms. */
   readonly queuedMs: number
+  /**
+   * Of those, the calls made while every session had a request in flight (they wait for one to
+   * answer), and their Σ wait; the others waited only for the end of the event-loop turn.
+   */
+  readonly behindCalls: number
+  readonly behindMs: number
+  /** The largest request answered (events). */
+  readonly eventsMaxPerRequest: number
 }
 
 export const makeTransferBatcher = (
@@ -125,7 +141,7 @@ export const makeTransferBatcher = (
   let scheduled = false
   /** Events per request: `batchEventsMax` until the cluster says it takes fewer. */
   let limit = batchEventsMax
-  const totals = { requests: 0, events: 0, calls: 0, roundTripMs: 0, queuedMs: 0 }
+  const totals = { requests: 0, events: 0, calls: 0, roundTripMs: 0, queuedMs: 0, behindCalls: 0, behindMs: 0, eventsMaxPerRequest: 0 }
 
   const finish = (batch: Batch, outcome: (call: Call, offset: number) => void) => {
     if (batch.state === "done") return
@@ -154,7 +170,10 @@ export const makeTransferBatcher = (
     batch.state = "sent"
     live++
     unanswered++
-    const events = batch.calls.length === 1 ? [...batch.calls[0]!.events] : batch.calls.flatMap((call) => call.events)
+    // One array of the request's events, written in place (no array per call as `flatMap` makes).
+    const events = new Array<Transfer>(batch.events)
+    let at = 0
+    for (const call of batch.calls) for (const event of call.events) events[at++] = event
     const sentAt = performance.now()
     const settled = () => {
       unanswered--
@@ -177,12 +196,15 @@ export const makeTransferBatcher = (
         totals.events += events.length
         totals.calls += batch.calls.length
         totals.roundTripMs += now - sentAt
-        for (const call of batch.calls) totals.queuedMs += sentAt - call.at
-        finish(batch, (call, offset) => {
-          const statuses = new Array<CreateTransferStatus>(call.events.length)
-          for (let i = 0; i < statuses.length; i++) statuses[i] = results[offset + i]!.status
-          call.resolve(statuses)
-        })
+        if (events.length > totals.eventsMaxPerRequest) totals.eventsMaxPerRequest = events.length
+        for (const call of batch.calls) {
+          totals.queuedMs += sentAt - call.at
+          if (call.behind) {
+            totals.behindCalls++
+            totals.behindMs += sentAt - call.at
+          }
+        }
+        finish(batch, (call, offset) => call.resolve(results, offset))
       },
       (cause: unknown) => {
         settled()
@@ -245,10 +267,10 @@ export const makeTransferBatcher = (
 
   const submitWith = (
     events: ReadonlyArray<Transfer>,
-    done: (statuses: ReadonlyArray<CreateTransferStatus>) => void,
+    done: Answered,
     failed: (failure: BatchFailure) => void
   ): void => {
-    if (events.length === 0) return done([])
+    if (events.length === 0) return done([], 0)
     if (events.length > batchEventsMax) {
       return failed(new BatchFailure(`${events.length} events exceed ${batchEventsMax}`, "defect"))
     }
@@ -262,14 +284,20 @@ export const makeTransferBatcher = (
     const batch = last !== undefined && last.state === "queued" && last.events + events.length <= limit ?
       last :
       openBatch()
-    batch.calls.push({ at: performance.now(), events, resolve: done, reject: failed })
+    batch.calls.push({ at: performance.now(), behind: live >= liveMax(), events, resolve: done, reject: failed })
     batch.events += events.length
     queuedEvents += events.length
     schedule()
   }
 
   const submit = (events: ReadonlyArray<Transfer>): Promise<ReadonlyArray<CreateTransferStatus>> =>
-    new Promise((resolve, reject) => submitWith(events, resolve, reject))
+    new Promise((resolve, reject) =>
+      submitWith(events, (results, offset) => {
+        const statuses = new Array<CreateTransferStatus>(events.length)
+        for (let i = 0; i < statuses.length; i++) statuses[i] = results[offset + i]!.status
+        resolve(statuses)
+      }, reject)
+    )
 
   return { pump, submit, submitWith, stats: () => ({ queuedEvents, unanswered, sent: live, limit, totals: { ...totals } }) }
 }
