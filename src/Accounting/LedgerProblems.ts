@@ -54,25 +54,32 @@ const transferProblem = (transfer: TransferSpec): string | undefined => {
 }
 
 /**
- * The first id (in order) that an earlier one repeats, reported. Short chains (every packet's) are
+ * The first id (in order) that an earlier one repeats, reported; `idOf` reads an item's id, so a
+ * chain of transfers is checked without an array of its ids. Short chains (every packet's) are
  * compared pairwise, without a Set per call; long ones through a Set.
  */
-const duplicateProblem = (ids: ReadonlyArray<bigint>): string | undefined => {
-  if (ids.length <= 16) {
-    for (let i = 1; i < ids.length; i++) {
+const duplicateProblemBy = <A>(items: ReadonlyArray<A>, idOf: (item: A) => bigint): string | undefined => {
+  if (items.length <= 16) {
+    for (let i = 1; i < items.length; i++) {
+      const id = idOf(items[i]!)
       for (let j = 0; j < i; j++) {
-        if (ids[i] === ids[j]) return `id ${ids[i]} appears twice in one chain`
+        if (id === idOf(items[j]!)) return `id ${id} appears twice in one chain`
       }
     }
     return undefined
   }
   const seen = new Set<bigint>()
-  for (const id of ids) {
+  for (const item of items) {
+    const id = idOf(item)
     if (seen.has(id)) return `id ${id} appears twice in one chain`
     seen.add(id)
   }
   return undefined
 }
+
+const idItself = (id: bigint): bigint => id
+
+const duplicateProblem = (ids: ReadonlyArray<bigint>): string | undefined => duplicateProblemBy(ids, idItself)
 
 /** The first problem `problemOf` finds among `items`, in order (no array of answers per call). */
 const firstProblem = <A>(items: ReadonlyArray<A>, problemOf: (item: A) => string | undefined): string | undefined => {
@@ -103,7 +110,7 @@ export const accountsProblem = (accounts: ReadonlyArray<AccountSpec>): string | 
 export const transferChainProblem = (transfers: ReadonlyArray<TransferSpec>): string | undefined =>
   chainLengthProblem(transfers.length) ??
     firstProblem(transfers, transferProblem) ??
-    (transfers.length < 2 ? undefined : duplicateProblem(transfers.map(transferIdOf)))
+    (transfers.length < 2 ? undefined : duplicateProblemBy(transfers, transferIdOf))
 
 /** Why a mixed chain is invalid (its transfers, or a pending transfer's timeout), or `undefined`. Pure. */
 export const mixedChainProblem = (transfers: ReadonlyArray<ChainTransfer>): string | undefined =>
