@@ -20,7 +20,9 @@
  *   network round trip to the cluster (docs/performance/tigerbeetle.md has the figures and the crash-window
  *   argument: a crash before the post lands leaves the same books either way, and the upstream
  *   peer's own records then agree with the downstream's). Shutdown waits for posts in flight
- *   (`makePostAfterReply`: its scope's finalizer awaits them before the ledger closes).
+ *   (`makePostAfterReply`: its scope's finalizer awaits them before the ledger closes). A peer's
+ *   post goes through the ledger's `postWith` callback when it has one (no fiber per post; a first
+ *   round that did not post goes on in a fiber with the same retries: `postDetached`).
  * - The stages after this one get the reservation (`request.reservation`: the first transfer's id
  *   and the timeout). For a local receiver, once the reservation is posted or voided the receiver is
  *   told (`LocalReceivers.settle`, inside the same uninterruptible release step), so its receipt
