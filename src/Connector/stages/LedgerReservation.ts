@@ -103,7 +103,7 @@ export interface DetachedPosts {
 
 /**
  * Posts in background fibers of the caller's scope, or through the ledger's callback without a
- * fiber (`detached`: ~2–3.5 µs of CPU less per post, docs/performance/tigerbeetle.md); closing
+ * fiber (`detached`: ~1.5–2.5 µs of CPU less per post, docs/performance/tigerbeetle.md); closing
  * the scope waits for every post still running: first the callback posts (each answered within
  * the ledger's request timeout, the TigerBeetle batcher's bound; those whose first round failed
  * are forked into the set before they end), then the set's fibers (each bounded: retried only
