@@ -33,8 +33,9 @@ import {
   StreamReceiptFrame
 } from "ilp-protocol-stream/dist/src/packet.js"
 import Long from "long"
+import type { LongValue } from "ilp-protocol-stream/dist/src/util/long.js"
 import { type MoneyPacket, readMoneyPacket as readMoney } from "./StreamMoneyPacket.ts"
-import { createHash, createSecretKey, type KeyObject } from "node:crypto"
+import { createHash, createSecretKey, hash, type KeyObject } from "node:crypto"
 import { decrypt, encrypt, HmacSha256, makeIvSource } from "./StreamCrypto.ts"
 
 /** Most connections whose derived keys are kept in memory. */
@@ -86,7 +87,11 @@ const receiptOf = (receipt: NonNullable<Connection["receipt"]>, streamId: number
 
 /** Bytes of an OER VarUInt's value (at least 1): what `oer-utils` writes after the length byte. */
 const uintBytes = (value: bigint): number => {
-  let bytes = 1
+  if (value <= 0xffffffffn) {
+    const small = Number(value)
+    return small <= 0xff ? 1 : small <= 0xffff ? 2 : small <= 0xffffff ? 3 : 4
+  }
+  let bytes = 5
   while (bytes < 8 && value >= 1n << BigInt(8 * bytes)) bytes++
   return bytes
 }
@@ -105,6 +110,12 @@ const writeLengthPrefix = (buffer: Buffer, offset: number, length: number): numb
 }
 
 const writeUIntBytes = (buffer: Buffer, offset: number, value: bigint, bytes: number): number => {
+  if (bytes <= 4) {
+    // Fits 32 bits: number arithmetic, no bigint per byte.
+    const small = Number(value)
+    for (let i = bytes - 1; i >= 0; i--) buffer[offset++] = (small >>> (8 * i)) & 0xff
+    return offset
+  }
   for (let i = bytes - 1; i >= 0; i--) buffer[offset++] = Number((value >> BigInt(8 * i)) & 0xffn)
   return offset
 }
@@ -117,6 +128,43 @@ const writeVarUInt = (buffer: Buffer, offset: number, value: bigint): number => 
 
 const longToBigInt = (value: Long): bigint => (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0)
 
+interface ReceiptEntry {
+  readonly streamId: bigint
+  readonly receipt: Buffer
+}
+
+/** The STREAM packet with StreamReceipt frames only (none, or `receipts` in order); see `serializeReply`. */
+const serializeReceipts = (
+  sequence: bigint,
+  type: number,
+  amount: bigint,
+  receipts: ReadonlyArray<ReceiptEntry>
+): Buffer => {
+  const frameCount = BigInt(receipts.length)
+  let size = 2 + 1 + uintBytes(sequence) + 1 + uintBytes(amount) + 1 + uintBytes(frameCount)
+  const contentSizes: Array<number> = []
+  for (const { receipt, streamId } of receipts) {
+    const content = 1 + uintBytes(streamId) + lengthPrefixBytes(receipt.length) + receipt.length
+    size += 1 + lengthPrefixBytes(content) + content
+    contentSizes.push(content)
+  }
+  const buffer = Buffer.allocUnsafe(size)
+  buffer[0] = 1
+  buffer[1] = type
+  let offset = writeVarUInt(buffer, 2, sequence)
+  offset = writeVarUInt(buffer, offset, amount)
+  offset = writeVarUInt(buffer, offset, frameCount)
+  for (let i = 0; i < receipts.length; i++) {
+    const { receipt, streamId } = receipts[i]!
+    buffer[offset++] = FrameType.StreamReceipt
+    offset = writeLengthPrefix(buffer, offset, contentSizes[i]!)
+    offset = writeVarUInt(buffer, offset, streamId)
+    offset = writeLengthPrefix(buffer, offset, receipt.length)
+    offset += receipt.copy(buffer, offset)
+  }
+  return buffer
+}
+
 /**
  * The STREAM packet `Packet._serialize` writes (version 1, type, sequence, prepare amount, frames),
  * byte for byte, for the replies the receiver builds on every packet: no frames, or StreamReceipt
@@ -128,38 +176,26 @@ export const serializeReply = (
   amount: bigint,
   frames: ReadonlyArray<Frame>
 ): Buffer | undefined => {
-  const receipts: Array<{ readonly streamId: bigint; readonly receipt: Buffer }> = []
+  const receipts: Array<ReceiptEntry> = []
   for (const frame of frames) {
     if (frame.type !== FrameType.StreamReceipt) return undefined
     const receiptFrame = frame as StreamReceiptFrame
     receipts.push({ streamId: longToBigInt(receiptFrame.streamId), receipt: receiptFrame.receipt })
   }
-  const frameCount = BigInt(receipts.length)
-  let size = 2 + 1 + uintBytes(sequence) + 1 + uintBytes(amount) + 1 + uintBytes(frameCount)
-  const contentSizes = receipts.map(({ receipt, streamId }) => {
-    const content = 1 + uintBytes(streamId) + lengthPrefixBytes(receipt.length) + receipt.length
-    size += 1 + lengthPrefixBytes(content) + content
-    return content
-  })
-  const buffer = Buffer.allocUnsafe(size)
-  buffer[0] = 1
-  buffer[1] = type
-  let offset = writeVarUInt(buffer, 2, sequence)
-  offset = writeVarUInt(buffer, offset, amount)
-  offset = writeVarUInt(buffer, offset, frameCount)
-  receipts.forEach(({ receipt, streamId }, i) => {
-    buffer[offset++] = FrameType.StreamReceipt
-    offset = writeLengthPrefix(buffer, offset, contentSizes[i]!)
-    offset = writeVarUInt(buffer, offset, streamId)
-    offset = writeLengthPrefix(buffer, offset, receipt.length)
-    offset += receipt.copy(buffer, offset)
-  })
-  return buffer
+  return serializeReceipts(sequence, type, amount, receipts)
 }
 
-/** Builds the encrypted STREAM reply the way the library's `ReplyBuilder` does. */
+const noReceipts: ReadonlyArray<ReceiptEntry> = []
+
+/**
+ * Builds the encrypted STREAM reply the way the library's `ReplyBuilder` does. The usual reply
+ * (no frame, or one receipt) keeps the receipt as is and is serialized by `serializeReceipts`,
+ * without `Frame` objects or `Long`s; any other frame turns the receipt into a `StreamReceiptFrame`
+ * in its place, and that reply is serialized by `serializeReply` (or the library).
+ */
 class Reply {
-  private readonly frames: Array<Frame> = []
+  private frames: Array<Frame> | undefined = undefined
+  private receipt: Buffer | undefined = undefined
   private sequence = 0n
   private receivedAmount = 0n
   private key: KeyObject | undefined = undefined
@@ -179,14 +215,34 @@ class Reply {
   }
 
   add(frame: Frame): this {
+    if (this.frames === undefined) {
+      this.frames = this.receipt === undefined ? [] : [new StreamReceiptFrame(1, this.receipt)]
+      this.receipt = undefined
+    }
     this.frames.push(frame)
     return this
   }
 
+  /** A StreamReceipt frame for stream 1 (what `add(new StreamReceiptFrame(1, receipt))` adds). */
+  addReceipt(receipt: Buffer): this {
+    if (this.frames === undefined && this.receipt === undefined) {
+      this.receipt = receipt
+      return this
+    }
+    return this.add(new StreamReceiptFrame(1, receipt))
+  }
+
   private data(type: number): Buffer {
     if (this.key === undefined) return Buffer.alloc(0)
-    const plaintext = serializeReply(this.sequence, type, this.receivedAmount, this.frames) ??
-      new Packet(u64(this.sequence), type as never, u64(this.receivedAmount), this.frames)._serialize()
+    const plaintext = this.frames === undefined ?
+      serializeReceipts(
+        this.sequence,
+        type,
+        this.receivedAmount,
+        this.receipt === undefined ? noReceipts : [{ streamId: 1n, receipt: this.receipt }]
+      ) :
+      serializeReply(this.sequence, type, this.receivedAmount, this.frames) ??
+        new Packet(u64(this.sequence), type as never, u64(this.receivedAmount), this.frames)._serialize()
     return encrypt(this.key, this.iv(), plaintext)
   }
 
@@ -206,13 +262,60 @@ class Reply {
  */
 export interface CachedIncomingMoney extends IncomingMoney {
   declineOverMaximum(receiveMax: bigint, totalReceived: bigint): IlpPacket.IlpReject
+  /** `setTotalReceived` from a bigint (no string round trip). */
+  setTotal(totalReceived: bigint): void
+}
+
+/** The money a reply may accept: `CachedIncomingMoney` as one object per packet (no closures). */
+class MoneyReply implements CachedIncomingMoney {
+  private readonly reply: Reply
+  private readonly connection: Connection
+  private readonly fulfillment: Buffer
+
+  constructor(reply: Reply, connection: Connection, fulfillment: Buffer) {
+    this.reply = reply
+    this.connection = connection
+    this.fulfillment = fulfillment
+  }
+
+  get connectionId(): string {
+    return this.connection.connectionId
+  }
+
+  get paymentTag(): string | undefined {
+    return this.connection.paymentTag
+  }
+
+  setTotalReceived(totalReceived: LongValue): void {
+    this.setTotal(BigInt(totalReceived.toString()))
+  }
+
+  setTotal(totalReceived: bigint): void {
+    if (this.connection.receipt !== undefined) this.reply.addReceipt(receiptOf(this.connection.receipt, 1, totalReceived))
+  }
+
+  accept(): IlpPacket.IlpFulfill {
+    return this.reply.fulfill(this.fulfillment)
+  }
+
+  temporaryDecline(): IlpPacket.IlpReject {
+    return this.reply.reject("T00")
+  }
+
+  finalDecline(): IlpPacket.IlpReject {
+    return this.reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
+  }
+
+  declineOverMaximum(receiveMax: bigint, totalReceived: bigint): IlpPacket.IlpReject {
+    return this.reply.add(new StreamMaxMoneyFrame(1, u64(receiveMax), u64(totalReceived))).reject("F99")
+  }
 }
 
 const u64 = (value: bigint): Long => Long.fromString(value.toString(), true)
 
 /** What the reply needs of the incoming STREAM packet. */
 interface IncomingPacket extends MoneyPacket {
-  readonly frames: ReadonlyArray<Frame>
+  readonly frames?: ReadonlyArray<Frame>
 }
 
 /** The library's parse, for packets `readMoneyPacket` leaves to it; undefined when it throws. */
@@ -230,13 +333,6 @@ const readByLibrary = (plaintext: Buffer): IncomingPacket | undefined => {
   }
 }
 
-const noFrames: ReadonlyArray<Frame> = []
-
-/** `readMoneyPacket` with the frames the reply looks at (none: StreamMoney frames do not matter to it). */
-const readMoneyPacket = (plaintext: Buffer): IncomingPacket | undefined => {
-  const money = readMoney(plaintext)
-  return money === undefined ? undefined : { ...money, frames: noFrames }
-}
 
 export class CachedStreamServer extends StreamServer {
   private readonly address: string
@@ -296,59 +392,62 @@ export class CachedStreamServer extends StreamServer {
    * undefined: not checked, computed here as the library does.
    */
   override createReply(prepare: IlpPacket.IlpPrepare, checked?: Buffer | null): CachedIncomingMoney | IlpPacket.IlpReply {
+    return this.replyTo(prepare.destination, prepare.data, BigInt(prepare.amount), checked, prepare.executionCondition)
+  }
+
+  /**
+   * `createReply` without the `IlpPrepare` (its amount as a string, its expiry as a `Date`): the
+   * Prepare's destination, data and amount, and `checked` as there; `executionCondition` is only
+   * read when `checked` is undefined (then the fulfillment is hashed against it here).
+   */
+  replyTo(
+    destination: string,
+    data: Buffer,
+    receivedAmount: bigint,
+    checked: Buffer | null | undefined,
+    executionCondition?: Uint8Array
+  ): CachedIncomingMoney | IlpPacket.IlpReply {
     const reply = new Reply(this.address, this.iv)
     // A remembered connection's address had its segment (it was cached only after decrypting it).
-    let connection = this.connections.get(prepare.destination)
+    let connection = this.connections.get(destination)
     if (connection === undefined) {
       const library = this as unknown as LibraryInternals
-      if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
-      connection = this.connection(prepare.destination)
+      if (library.extractLocalAddressSegment(destination) === undefined) return reply.reject("F02")
+      connection = this.connection(destination)
       if (connection === undefined) return reply.reject("F06")
     }
 
     let plaintext: Buffer
     try {
-      plaintext = decrypt(connection.encryptionKey, prepare.data)
+      plaintext = decrypt(connection.encryptionKey, data)
     } catch {
       return reply.reject("F06")
     }
     // StreamMoney frames only (the usual money packet): read by hand; anything else by the library.
-    const request = readMoneyPacket(plaintext) ?? readByLibrary(plaintext)
+    // (StreamMoney frames do not matter to the reply: the hand-read packet has none to look at.)
+    const request: IncomingPacket | undefined = readMoney(plaintext) ?? readByLibrary(plaintext)
     if (request === undefined) return reply.reject("F06")
     if (request.type !== ilpPrepareType) return reply.reject("F00")
-    const receivedAmount = BigInt(prepare.amount)
     reply.secure(connection.encryptionKey, request.sequence, receivedAmount)
 
-    if (request.frames.some((frame) => frame.type === FrameType.ConnectionClose)) {
-      return reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
-    }
-    const isNewConnection = request.frames.some((frame) => frame.type === FrameType.ConnectionNewAddress)
-    if (isNewConnection && connection.asset !== undefined) {
-      reply.add(new ConnectionAssetDetailsFrame(connection.asset.code, connection.asset.scale))
+    const frames = request.frames
+    if (frames !== undefined) {
+      if (frames.some((frame) => frame.type === FrameType.ConnectionClose)) {
+        return reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
+      }
+      const isNewConnection = frames.some((frame) => frame.type === FrameType.ConnectionNewAddress)
+      if (isNewConnection && connection.asset !== undefined) {
+        reply.add(new ConnectionAssetDetailsFrame(connection.asset.code, connection.asset.scale))
+      }
     }
     if (receivedAmount < request.amount) return reply.reject("F99")
 
     if (checked === null) return reply.reject("F99")
-    const fulfillment = checked ?? this.fulfillmentFor(connection, prepare.data)
-    if (checked === undefined && !createHash("sha256").update(fulfillment).digest().equals(prepare.executionCondition)) {
+    const fulfillment = checked ?? this.fulfillmentFor(connection, data)
+    if (checked === undefined && (executionCondition === undefined || !hash("sha256", fulfillment, "buffer").equals(executionCondition))) {
       return reply.reject("F99")
     }
     if (receivedAmount === 0n) return reply.fulfill(fulfillment)
-
-    return {
-      connectionId: connection.connectionId,
-      ...(connection.paymentTag === undefined ? {} : { paymentTag: connection.paymentTag }),
-      setTotalReceived: (totalReceived) => {
-        if (connection.receipt !== undefined) {
-          const receipt = receiptOf(connection.receipt, 1, BigInt(totalReceived.toString()))
-          reply.add(new StreamReceiptFrame(1, receipt))
-        }
-      },
-      accept: () => reply.fulfill(fulfillment),
-      temporaryDecline: () => reply.reject("T00"),
-      finalDecline: () => reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99"),
-      declineOverMaximum: (receiveMax, totalReceived) =>
-        reply.add(new StreamMaxMoneyFrame(1, u64(receiveMax), u64(totalReceived))).reject("F99")
-    }
+    return new MoneyReply(reply, connection, fulfillment)
   }
 }

@@ -105,6 +105,26 @@ describe("CachedStreamServer", () => {
     }
   })
 
+  it("answers the same to any number of receipts followed by accept, temporary or final decline, with or without asset details", () => {
+    const answers = ["accept", "temporaryDecline", "finalDecline"] as const
+    for (const newAddress of [false, true]) {
+      for (const totals of [[], ["100"], ["100", "250"], ["1", "2", "18446744073709551615"]]) {
+        for (const answer of answers) {
+          const frames = newAddress ?
+            [new ConnectionNewAddressFrame("test.sender"), new StreamMoneyFrame(1, 1)] :
+            [new StreamMoneyFrame(1, 1)]
+          const prepare = prepareOf(frames)
+          const both = [cached.createReply(prepare), library.createReply(prepare)].map((reply) => {
+            if (!("accept" in reply)) throw new Error("expected money")
+            for (const total of totals) reply.setTotalReceived(total)
+            return view(reply[answer]())
+          })
+          expect(both[0]).toEqual(both[1])
+        }
+      }
+    }
+  })
+
   it("encodes the usual replies byte for byte as the library; other frames are left to it", () => {
     const u64Max = 2n ** 64n - 1n
     const values = [0n, 1n, 127n, 128n, 255n, 256n, 65_535n, 65_536n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n + 1n, u64Max - 1n, u64Max]
