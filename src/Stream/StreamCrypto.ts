@@ -7,8 +7,15 @@
  * Why not `createHmac`: on Node 24 most of an HMAC of a few dozen bytes is the `Hmac` object
  * (a stream `LazyTransform`, a native handle, the key's slots), not SHA-256. HMAC is defined as
  * two hashes (RFC 2104): H((K ⊕ opad) ‖ H((K ⊕ ipad) ‖ m)); with the padded keys computed once
- * per connection, that is two one-shot `crypto.hash` calls, which create no object
- * (docs/performance/local-delivery.md, fifth pass: 1.8 against 2.3 µs per HMAC).
+ * per connection, that is two one-shot `crypto.hash` calls, which create no object.
+ *
+ * Why digests as `latin1` strings: a digest returned as a Buffer is a new native-backed
+ * ArrayBuffer (~0.6 µs more per call, mostly allocation and GC), a `latin1` string is an ordinary
+ * heap string whose characters are the digest's bytes, one for one (`"binary"` is Node's name for
+ * `latin1` in `crypto`'s types). It is written where the bytes
+ * are needed (`buffer.write(…, "latin1")`) or compared character by character. An HMAC costs ~0.9
+ * µs this way against ~2.4 with `createHmac` and a `KeyObject` (docs/performance/local-delivery.md,
+ * fifth pass).
  */
 import { createCipheriv, createDecipheriv, hash, type KeyObject, randomBytes } from "node:crypto"
 
@@ -43,16 +50,37 @@ export class HmacSha256 {
     block.fill(0)
   }
 
+  /** The MAC as a new 32-byte Buffer. */
   digest(message: Uint8Array): Buffer {
+    const out = Buffer.allocUnsafe(digestBytes)
+    this.digestInto(message, out, 0)
+    return out
+  }
+
+  /** The MAC written into `target` at `offset` (32 bytes). */
+  digestInto(message: Uint8Array, target: Buffer, offset: number): void {
+    target.write(this.digestLatin1(message), offset, digestBytes, "latin1")
+  }
+
+  private digestLatin1(message: Uint8Array): string {
     const innerBytes = blockBytes + message.length
     const inner = innerBytes <= innerScratch.length ? innerScratch : Buffer.allocUnsafe(innerBytes)
     this.innerPad.copy(inner, 0)
     inner.set(message, blockBytes)
-    const innerDigest = hash("sha256", inner.subarray(0, innerBytes), "buffer")
+    const innerDigest = hash("sha256", inner.subarray(0, innerBytes), "binary")
     this.outerPad.copy(outerScratch, 0)
-    innerDigest.copy(outerScratch, blockBytes)
-    return hash("sha256", outerScratch, "buffer")
+    outerScratch.write(innerDigest, blockBytes, digestBytes, "latin1")
+    return hash("sha256", outerScratch, "binary")
   }
+}
+
+/** Whether SHA-256 of `preimage` is `digest` (a condition against its fulfillment), without a digest Buffer. */
+export const sha256Matches = (preimage: Uint8Array, digest: Uint8Array): boolean => {
+  if (digest.length !== digestBytes) return false
+  const computed = hash("sha256", preimage, "binary")
+  let differences = 0
+  for (let i = 0; i < digestBytes; i++) differences |= computed.charCodeAt(i) ^ digest[i]!
+  return differences === 0
 }
 
 /**

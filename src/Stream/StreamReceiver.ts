@@ -39,7 +39,7 @@ import * as Schedule from "effect/Schedule"
 import type * as IlpPacket from "ilp-packet"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
 import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.ts"
-import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
+import type { Fulfill, Reject } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import type { PostAlongside } from "../Accounting/Ledger.ts"
@@ -53,6 +53,7 @@ import {
   type ReceiptStoreUnavailable
 } from "./ReceiptTotals.ts"
 import { type IncomingPaymentReceiver, ReceiverDirectory } from "./ReceiverDirectory.ts"
+import { sha256Matches } from "./StreamCrypto.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
 /** What `alongsidePost` hands the ledger stage: the receipt store's write, and the packet it is for. */
@@ -115,7 +116,7 @@ const checkedFulfillment = (
   const connection = credentials.server.connection(prepare.destination)
   if (connection === undefined) return undefined
   const fulfillment = credentials.server.fulfillmentFor(connection, prepare.data)
-  return bytesEqual(sha256(fulfillment), prepare.executionCondition) ? fulfillment : undefined
+  return sha256Matches(fulfillment, prepare.executionCondition) ? fulfillment : undefined
 }
 
 export const make = Effect.gen(function*() {

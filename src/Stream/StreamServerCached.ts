@@ -35,8 +35,8 @@ import {
 import Long from "long"
 import type { LongValue } from "ilp-protocol-stream/dist/src/util/long.js"
 import { type MoneyPacket, readMoneyPacket as readMoney } from "./StreamMoneyPacket.ts"
-import { createHash, createSecretKey, hash, type KeyObject } from "node:crypto"
-import { decrypt, encrypt, HmacSha256, makeIvSource } from "./StreamCrypto.ts"
+import { createHash, createSecretKey, type KeyObject } from "node:crypto"
+import { decrypt, encrypt, HmacSha256, makeIvSource, sha256Matches } from "./StreamCrypto.ts"
 
 /** Most connections whose derived keys are kept in memory. */
 export const connectionsCachedMax = 10_000
@@ -81,7 +81,7 @@ const receiptOf = (receipt: NonNullable<Connection["receipt"]>, streamId: number
   receipt.nonce.copy(out, 1, 0, 16)
   out[17] = streamId
   out.writeBigUInt64BE(totalReceived, 18)
-  receipt.secret.digest(out.subarray(0, receiptBodyBytes)).copy(out, receiptBodyBytes)
+  receipt.secret.digestInto(out.subarray(0, receiptBodyBytes), out, receiptBodyBytes)
   return out
 }
 
@@ -444,7 +444,7 @@ export class CachedStreamServer extends StreamServer {
 
     if (checked === null) return reply.reject("F99")
     const fulfillment = checked ?? this.fulfillmentFor(connection, data)
-    if (checked === undefined && (executionCondition === undefined || !hash("sha256", fulfillment, "buffer").equals(executionCondition))) {
+    if (checked === undefined && (executionCondition === undefined || !sha256Matches(fulfillment, executionCondition))) {
       return reply.reject("F99")
     }
     if (receivedAmount === 0n) return reply.fulfill(fulfillment)

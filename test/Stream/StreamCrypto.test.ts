@@ -5,10 +5,10 @@
  * `encrypt` / `decrypt` against `@interledger/stream-receiver`'s.
  */
 import { decrypt as libraryDecrypt, encrypt as libraryEncrypt } from "@interledger/stream-receiver/dist/src/utils.js"
-import { createHmac, createSecretKey, randomBytes } from "node:crypto"
+import { createHash, createHmac, createSecretKey, randomBytes } from "node:crypto"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { decrypt, encrypt, HmacSha256, makeIvSource } from "../../src/Stream/StreamCrypto.ts"
+import { decrypt, encrypt, HmacSha256, makeIvSource, sha256Matches } from "../../src/Stream/StreamCrypto.ts"
 
 const bytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((array) => Buffer.from(array))
 
@@ -35,12 +35,41 @@ describe("HmacSha256", () => {
     }
   })
 
+  it("writes the same MAC into a buffer at an offset, leaving the bytes around it", () => {
+    fc.assert(
+      fc.property(bytes(80), bytes(300), fc.nat(40), (key, message, offset) => {
+        const target = Buffer.alloc(offset + 32 + 5, 0xab)
+        new HmacSha256(key).digestInto(message, target, offset)
+        expect(target.subarray(offset, offset + 32)).toEqual(createHmac("sha256", key).update(message).digest())
+        expect([...target.subarray(0, offset), ...target.subarray(offset + 32)].every((byte) => byte === 0xab)).toBe(true)
+      }),
+      { numRuns: 200 }
+    )
+  })
+
   it("returns a buffer of its own (the next digest does not overwrite it)", () => {
     const hmac = new HmacSha256(randomBytes(32))
     const first = hmac.digest(Buffer.from("first"))
     const copy = Buffer.from(first)
     hmac.digest(Buffer.from("second"))
     expect(first).toEqual(copy)
+  })
+})
+
+describe("sha256Matches", () => {
+  it("is true exactly when the digest is SHA-256 of the preimage", () => {
+    fc.assert(
+      fc.property(bytes(200), fc.nat(31), fc.integer({ min: 1, max: 255 }), (preimage, at, flip) => {
+        const digest = createHash("sha256").update(preimage).digest()
+        expect(sha256Matches(preimage, digest)).toBe(true)
+        const altered = Buffer.from(digest)
+        altered[at] = altered[at]! ^ flip
+        expect(sha256Matches(preimage, altered)).toBe(false)
+        expect(sha256Matches(preimage, digest.subarray(0, 31))).toBe(false)
+        expect(sha256Matches(preimage, Buffer.concat([digest, Buffer.alloc(1)]))).toBe(false)
+      }),
+      { numRuns: 300 }
+    )
   })
 })
 
