@@ -97,7 +97,6 @@ export const settleLimits = {
   replyMarginMs: 500
 } as const
 
-
 /**
  * Whether the receiver could fulfill this Prepare: its condition is the hash of the STREAM
  * fulfillment for its data. False for rate probes, whose condition is random. Uses the server's

@@ -21,7 +21,8 @@ import Long from "long"
 import { verifyReceipt } from "ilp-protocol-stream/dist/src/util/receipt.js"
 import { createHash, randomBytes } from "node:crypto"
 import { describe, expect, it } from "vitest"
-import { CachedStreamServer, connectionsCachedMax, serializeReply } from "../../src/Stream/StreamServerCached.ts"
+import { CachedStreamServer, connectionsCachedMax } from "../../src/Stream/StreamServerCached.ts"
+import { serializeReply } from "../../src/Stream/StreamReplyPacket.ts"
 
 const serverSecret = randomBytes(32)
 const serverAddress = "test.receiver"
