@@ -31,15 +31,27 @@ const shortLength = (bytes: Uint8Array, offset: number): number => {
   return length > 127 ? -1 : length
 }
 
-/** A VarUInt of 1..8 bytes at `offset`, within `end`: [value, next offset], or undefined. */
-const readVarUInt = (bytes: Uint8Array, offset: number, end: number): readonly [bigint, number] | undefined => {
+/** Where the last `readVarUInt` ended (module state: reads are synchronous and never overlap). */
+let next = 0
+
+/**
+ * A VarUInt of 1..8 bytes at `offset`, within `end`: its value, with `next` set to the offset after
+ * it; undefined when malformed. Values that fit 32 bits are read as numbers (no bigint per byte).
+ */
+const readVarUInt = (bytes: Uint8Array, offset: number, end: number): bigint | undefined => {
   const length = shortLength(bytes, offset)
   if (length < 1 || length > 8) return undefined
   const start = offset + 1
   if (start + length > end) return undefined
+  next = start + length
+  if (length <= 4) {
+    let small = 0
+    for (let i = start; i < next; i++) small = small * 256 + bytes[i]!
+    return BigInt(small)
+  }
   let value = 0n
-  for (let i = start; i < start + length; i++) value = (value << 8n) | BigInt(bytes[i]!)
-  return [value, start + length]
+  for (let i = start; i < next; i++) value = (value << 8n) | BigInt(bytes[i]!)
+  return value
 }
 
 /** The packet when it is version 1 with StreamMoney frames only (see the module comment); else undefined. */
@@ -49,10 +61,10 @@ export const readMoneyPacket = (bytes: Uint8Array): MoneyPacket | undefined => {
   const type = bytes[1]!
   const sequence = readVarUInt(bytes, 2, end)
   if (sequence === undefined) return undefined
-  const amount = readVarUInt(bytes, sequence[1], end)
+  const amount = readVarUInt(bytes, next, end)
   if (amount === undefined) return undefined
   // The frame count: a VarUInt of 1..6 bytes (the library reads it as a JavaScript number).
-  let offset = amount[1]
+  let offset = next
   const countLength = offset < end ? bytes[offset]! : 0
   if (countLength < 1 || countLength > 6 || offset + 1 + countLength > end) return undefined
   let count = 0
@@ -65,9 +77,10 @@ export const readMoneyPacket = (bytes: Uint8Array): MoneyPacket | undefined => {
     const contentEnd = contentStart + contentLength
     if (contentLength < 0 || contentEnd > end) return undefined
     // Stream id and shares, as the library reads them (anything after them in the frame is ignored there too).
-    const streamId = readVarUInt(bytes, contentStart, contentEnd)
-    if (streamId === undefined || readVarUInt(bytes, streamId[1], contentEnd) === undefined) return undefined
+    if (readVarUInt(bytes, contentStart, contentEnd) === undefined || readVarUInt(bytes, next, contentEnd) === undefined) {
+      return undefined
+    }
     offset = contentEnd
   }
-  return { type, sequence: sequence[0], amount: amount[0] }
+  return { type, sequence, amount }
 }

@@ -39,7 +39,7 @@ import * as Schedule from "effect/Schedule"
 import type * as IlpPacket from "ilp-packet"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
 import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.ts"
-import { bytesEqual, type Fulfill, type Reject, sha256 } from "../Connector/Packet.ts"
+import type { Fulfill, Reject } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import type { PostAlongside } from "../Accounting/Ledger.ts"
@@ -53,6 +53,7 @@ import {
   type ReceiptStoreUnavailable
 } from "./ReceiptTotals.ts"
 import { type IncomingPaymentReceiver, ReceiverDirectory } from "./ReceiverDirectory.ts"
+import { sha256Matches } from "./StreamCrypto.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
 /** What `alongsidePost` hands the ledger stage: the receipt store's write, and the packet it is for. */
@@ -67,20 +68,6 @@ type Target =
 
 /** What `match` found out, for `deliver`: the target, and the fulfillment when the condition matched. */
 type Matched = Target & { readonly fulfillment: Buffer | undefined }
-
-/**
- * The Prepare as the STREAM receiver sees it. A packet that must not be accepted (unfulfillable, or
- * found unfulfillable when matched, so the ledger reserved nothing for it) gets a condition no
- * fulfillment matches: the receiver then answers as to a rate probe (F99 with the amount that
- * arrived) and never takes money that was not reserved.
- */
-const toIlpPrepare = (request: Timed, acceptable: boolean): IlpPacket.IlpPrepare => ({
-  amount: request.destinationAmount.toString(),
-  expiresAt: new Date(request.prepare.expiresAt),
-  executionCondition: acceptable ? bufferView(request.prepare.executionCondition) : neverFulfilled,
-  destination: request.prepare.destination,
-  data: bufferView(request.prepare.data)
-})
 
 /** The same bytes as a Buffer, without copying (the receiver only reads them). */
 const bufferView = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -110,9 +97,6 @@ export const settleLimits = {
   replyMarginMs: 500
 } as const
 
-/** A condition no fulfillment hashes to (in practice): handed to the receiver for packets it must not accept. */
-const neverFulfilled = Buffer.alloc(32)
-
 /**
  * Whether the receiver could fulfill this Prepare: its condition is the hash of the STREAM
  * fulfillment for its data. False for rate probes, whose condition is random. Uses the server's
@@ -131,7 +115,7 @@ const checkedFulfillment = (
   const connection = credentials.server.connection(prepare.destination)
   if (connection === undefined) return undefined
   const fulfillment = credentials.server.fulfillmentFor(connection, prepare.data)
-  return bytesEqual(sha256(fulfillment), prepare.executionCondition) ? fulfillment : undefined
+  return sha256Matches(fulfillment, prepare.executionCondition) ? fulfillment : undefined
 }
 
 export const make = Effect.gen(function*() {
@@ -199,9 +183,8 @@ export const make = Effect.gen(function*() {
     Effect.mapBoth(totals.get(money.connectionId), {
       onFailure: storeUnavailable,
       onSuccess: (committed) => {
-        money.setTotalReceived((committed + request.destinationAmount).toString())
-        const fulfill = money.accept()
-        return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
+        money.setTotal(committed + request.destinationAmount)
+        return money.accept() satisfies Fulfill
       }
     })
 
@@ -240,9 +223,8 @@ export const make = Effect.gen(function*() {
         const connectionTotal = yield* totals.get(money.connectionId).pipe(Effect.orElseSucceed(() => 0n))
         return yield* refuse(money.declineOverMaximum(connectionTotal + result.remaining, connectionTotal))
       }
-      money.setTotalReceived(result.connectionTotal.toString())
-      const fulfill = money.accept()
-      return { fulfillment: fulfill.fulfillment, data: fulfill.data } satisfies Fulfill
+      money.setTotal(result.connectionTotal)
+      return money.accept() satisfies Fulfill
     })
 
   const afterCommit = (target: Target, ref: PacketRef, result: CommitResult) => {
@@ -405,7 +387,16 @@ export const make = Effect.gen(function*() {
       const acceptable = receiver.fulfillable && !request.unfulfillable
       // The condition was checked when matched (same data, same condition): not hashed again.
       const checked = acceptable && target.fulfillment !== undefined ? target.fulfillment : null
-      const reply = credentials.server.createReply(toIlpPrepare(request, acceptable), checked)
+      // `createReply` without building an IlpPrepare. A packet that must not be accepted
+      // (unfulfillable, or found unfulfillable when matched, so the ledger reserved nothing for it)
+      // is answered as one whose condition did not match: as a rate probe (F99 with the amount
+      // that arrived), never taking money that was not reserved.
+      const reply = credentials.server.replyTo(
+        request.prepare.destination,
+        bufferView(request.prepare.data),
+        request.destinationAmount,
+        checked
+      )
       if (!isIncomingMoney(reply)) {
         return "fulfillment" in reply ?
           Effect.succeed<Fulfill>({ fulfillment: reply.fulfillment, data: reply.data }) :

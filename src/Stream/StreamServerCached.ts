@@ -8,9 +8,9 @@
  * - derives the connection's shared secret, encryption key and fulfillment key (three HMACs);
  * - hashes the destination for the connection id;
  * - creates a `debug` logger (which probes the terminal with `isatty`).
- * And every key is a `KeyObject`, not a Buffer: on Node 24, `createHmac` / `createCipheriv` with a
- * Buffer key cost about 10 µs more per call than with a `KeyObject` (measured: 13 µs vs 2.2 µs per
- * HMAC-SHA256), and a STREAM packet needs several.
+ * And the keys are ready for use: the AES key a `KeyObject` (on Node 24, `createCipheriv` with a
+ * Buffer key costs ~11 µs more per call), the HMAC keys as their padded blocks (`HmacSha256` in
+ * `StreamCrypto.ts`: an HMAC is two one-shot hashes, no `Hmac` object).
  *
  * What still happens per packet: decrypt the STREAM data, HMAC the fulfillment, hash it against
  * the condition, encrypt the reply, HMAC the receipt — the work that depends on the packet.
@@ -33,8 +33,11 @@ import {
   StreamReceiptFrame
 } from "ilp-protocol-stream/dist/src/packet.js"
 import Long from "long"
+import type { LongValue } from "ilp-protocol-stream/dist/src/util/long.js"
 import { type MoneyPacket, readMoneyPacket as readMoney } from "./StreamMoneyPacket.ts"
-import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto"
+import { longToBigInt, type ReceiptEntry, serializeReceipts, serializeReply } from "./StreamReplyPacket.ts"
+import { createHash, createSecretKey, type KeyObject } from "node:crypto"
+import { decrypt, encrypt, HmacSha256, makeIvSource, sha256Matches } from "./StreamCrypto.ts"
 
 /** Most connections whose derived keys are kept in memory. */
 export const connectionsCachedMax = 10_000
@@ -42,8 +45,6 @@ export const connectionsCachedMax = 10_000
 const sharedSecretString = Buffer.from("ilp_stream_shared_secret")
 const encryptionKeyString = Buffer.from("ilp_stream_encryption")
 const fulfillmentKeyString = Buffer.from("ilp_stream_fulfillment")
-const ivBytes = 12
-const authTagBytes = 16
 const ilpPrepareType = 12
 const ilpFulfillType = 13
 const ilpRejectType = 14
@@ -67,144 +68,35 @@ export interface Connection {
   readonly asset: { readonly code: string; readonly scale: number } | undefined
   readonly sharedSecret: Buffer
   readonly encryptionKey: KeyObject
-  readonly fulfillmentKey: KeyObject
-  readonly receipt: { readonly nonce: Buffer; readonly secret: KeyObject } | undefined
+  readonly fulfillmentKey: HmacSha256
+  readonly receipt: { readonly nonce: Buffer; readonly secret: HmacSha256 } | undefined
 }
 
-/**
- * Random IVs drawn from a pool refilled 4 KiB at a time: one CSPRNG call per 341 replies instead
- * of one per reply (a 12-byte `randomBytes` costs 2 µs, about half of a 4 KiB one). Each IV is
- * used once; they are as random as `randomBytes(12)`.
- */
-const makeIvSource = (): (() => Buffer) => {
-  const poolBytes = ivBytes * 341
-  let pool = Buffer.alloc(0)
-  let offset = 0
-  return () => {
-    if (offset + ivBytes > pool.length) {
-      pool = randomBytes(poolBytes)
-      offset = 0
-    }
-    const iv = pool.subarray(offset, offset + ivBytes)
-    offset += ivBytes
-    return iv
-  }
-}
-
-/**
- * iv ‖ auth tag ‖ ciphertext, written into one buffer (GCM's `final` adds no bytes: one copy of
- * the ciphertext instead of two concatenations).
- */
-const encrypt = (key: KeyObject, iv: Buffer, plaintext: Buffer): Buffer => {
-  const cipher = createCipheriv("aes-256-gcm", key, iv)
-  const ciphertext = cipher.update(plaintext)
-  const rest = cipher.final()
-  const out = Buffer.allocUnsafe(ivBytes + authTagBytes + ciphertext.length + rest.length)
-  iv.copy(out, 0)
-  cipher.getAuthTag().copy(out, ivBytes)
-  ciphertext.copy(out, ivBytes + authTagBytes)
-  rest.copy(out, ivBytes + authTagBytes + ciphertext.length)
-  return out
-}
-
-const decrypt = (key: KeyObject, data: Buffer): Buffer => {
-  // A full 16-byte tag, always: data too short to hold one is refused (a shorter tag would be
-  // accepted by GCM and is far easier to forge). The caller answers F06, as for any bad data.
-  if (data.length < ivBytes + authTagBytes) throw new Error("STREAM data too short")
-  const decipher = createDecipheriv("aes-256-gcm", key, data.subarray(0, ivBytes), { authTagLength: authTagBytes })
-  decipher.setAuthTag(data.subarray(ivBytes, ivBytes + authTagBytes))
-  const plaintext = decipher.update(data.subarray(ivBytes + authTagBytes))
-  // Throws when the auth tag does not match; GCM adds no bytes here.
-  const rest = decipher.final()
-  return rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest])
-}
+const receiptBodyBytes = 26
+const receiptBytes = receiptBodyBytes + 32
 
 /** A STREAM receipt (RFC 39): version 1 ‖ nonce ‖ stream id ‖ u64 total ‖ HMAC-SHA256 of those. */
 const receiptOf = (receipt: NonNullable<Connection["receipt"]>, streamId: number, totalReceived: bigint): Buffer => {
-  const body = Buffer.alloc(26)
-  body[0] = 1
-  receipt.nonce.copy(body, 1)
-  body[17] = streamId
-  body.writeBigUInt64BE(totalReceived, 18)
-  return Buffer.concat([body, createHmac("sha256", receipt.secret).update(body).digest()])
+  const out = Buffer.allocUnsafe(receiptBytes)
+  out[0] = 1
+  receipt.nonce.copy(out, 1, 0, 16)
+  out[17] = streamId
+  out.writeBigUInt64BE(totalReceived, 18)
+  receipt.secret.digestInto(out.subarray(0, receiptBodyBytes), out, receiptBodyBytes)
+  return out
 }
 
-/** Bytes of an OER VarUInt's value (at least 1): what `oer-utils` writes after the length byte. */
-const uintBytes = (value: bigint): number => {
-  let bytes = 1
-  while (bytes < 8 && value >= 1n << BigInt(8 * bytes)) bytes++
-  return bytes
-}
-
-/** Bytes of an OER length prefix. */
-const lengthPrefixBytes = (length: number): number => (length <= 127 ? 1 : 1 + uintBytes(BigInt(length)))
-
-const writeLengthPrefix = (buffer: Buffer, offset: number, length: number): number => {
-  if (length <= 127) {
-    buffer[offset] = length
-    return offset + 1
-  }
-  const bytes = uintBytes(BigInt(length))
-  buffer[offset] = 0x80 | bytes
-  return writeUIntBytes(buffer, offset + 1, BigInt(length), bytes)
-}
-
-const writeUIntBytes = (buffer: Buffer, offset: number, value: bigint, bytes: number): number => {
-  for (let i = bytes - 1; i >= 0; i--) buffer[offset++] = Number((value >> BigInt(8 * i)) & 0xffn)
-  return offset
-}
-
-const writeVarUInt = (buffer: Buffer, offset: number, value: bigint): number => {
-  const bytes = uintBytes(value)
-  buffer[offset] = bytes
-  return writeUIntBytes(buffer, offset + 1, value, bytes)
-}
-
-const longToBigInt = (value: Long): bigint => (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0)
+const noReceipts: ReadonlyArray<ReceiptEntry> = []
 
 /**
- * The STREAM packet `Packet._serialize` writes (version 1, type, sequence, prepare amount, frames),
- * byte for byte, for the replies the receiver builds on every packet: no frames, or StreamReceipt
- * frames only. Undefined for any other frame (the caller then uses the library). Amounts are u64.
+ * Builds the encrypted STREAM reply the way the library's `ReplyBuilder` does. The usual reply
+ * (no frame, or one receipt) keeps the receipt as is and is serialized by `serializeReceipts`,
+ * without `Frame` objects or `Long`s; any other frame turns the receipt into a `StreamReceiptFrame`
+ * in its place, and that reply is serialized by `serializeReply` (or the library).
  */
-export const serializeReply = (
-  sequence: bigint,
-  type: number,
-  amount: bigint,
-  frames: ReadonlyArray<Frame>
-): Buffer | undefined => {
-  const receipts: Array<{ readonly streamId: bigint; readonly receipt: Buffer }> = []
-  for (const frame of frames) {
-    if (frame.type !== FrameType.StreamReceipt) return undefined
-    const receiptFrame = frame as StreamReceiptFrame
-    receipts.push({ streamId: longToBigInt(receiptFrame.streamId), receipt: receiptFrame.receipt })
-  }
-  const frameCount = BigInt(receipts.length)
-  let size = 2 + 1 + uintBytes(sequence) + 1 + uintBytes(amount) + 1 + uintBytes(frameCount)
-  const contentSizes = receipts.map(({ receipt, streamId }) => {
-    const content = 1 + uintBytes(streamId) + lengthPrefixBytes(receipt.length) + receipt.length
-    size += 1 + lengthPrefixBytes(content) + content
-    return content
-  })
-  const buffer = Buffer.allocUnsafe(size)
-  buffer[0] = 1
-  buffer[1] = type
-  let offset = writeVarUInt(buffer, 2, sequence)
-  offset = writeVarUInt(buffer, offset, amount)
-  offset = writeVarUInt(buffer, offset, frameCount)
-  receipts.forEach(({ receipt, streamId }, i) => {
-    buffer[offset++] = FrameType.StreamReceipt
-    offset = writeLengthPrefix(buffer, offset, contentSizes[i]!)
-    offset = writeVarUInt(buffer, offset, streamId)
-    offset = writeLengthPrefix(buffer, offset, receipt.length)
-    offset += receipt.copy(buffer, offset)
-  })
-  return buffer
-}
-
-/** Builds the encrypted STREAM reply the way the library's `ReplyBuilder` does. */
 class Reply {
-  private readonly frames: Array<Frame> = []
+  private frames: Array<Frame> | undefined = undefined
+  private receipt: Buffer | undefined = undefined
   private sequence = 0n
   private receivedAmount = 0n
   private key: KeyObject | undefined = undefined
@@ -224,14 +116,34 @@ class Reply {
   }
 
   add(frame: Frame): this {
+    if (this.frames === undefined) {
+      this.frames = this.receipt === undefined ? [] : [new StreamReceiptFrame(1, this.receipt)]
+      this.receipt = undefined
+    }
     this.frames.push(frame)
     return this
   }
 
+  /** A StreamReceipt frame for stream 1 (what `add(new StreamReceiptFrame(1, receipt))` adds). */
+  addReceipt(receipt: Buffer): this {
+    if (this.frames === undefined && this.receipt === undefined) {
+      this.receipt = receipt
+      return this
+    }
+    return this.add(new StreamReceiptFrame(1, receipt))
+  }
+
   private data(type: number): Buffer {
     if (this.key === undefined) return Buffer.alloc(0)
-    const plaintext = serializeReply(this.sequence, type, this.receivedAmount, this.frames) ??
-      new Packet(u64(this.sequence), type as never, u64(this.receivedAmount), this.frames)._serialize()
+    const plaintext = this.frames === undefined ?
+      serializeReceipts(
+        this.sequence,
+        type,
+        this.receivedAmount,
+        this.receipt === undefined ? noReceipts : [{ streamId: 1n, receipt: this.receipt }]
+      ) :
+      serializeReply(this.sequence, type, this.receivedAmount, this.frames) ??
+        new Packet(u64(this.sequence), type as never, u64(this.receivedAmount), this.frames)._serialize()
     return encrypt(this.key, this.iv(), plaintext)
   }
 
@@ -251,13 +163,60 @@ class Reply {
  */
 export interface CachedIncomingMoney extends IncomingMoney {
   declineOverMaximum(receiveMax: bigint, totalReceived: bigint): IlpPacket.IlpReject
+  /** `setTotalReceived` from a bigint (no string round trip). */
+  setTotal(totalReceived: bigint): void
+}
+
+/** The money a reply may accept: `CachedIncomingMoney` as one object per packet (no closures). */
+class MoneyReply implements CachedIncomingMoney {
+  private readonly reply: Reply
+  private readonly connection: Connection
+  private readonly fulfillment: Buffer
+
+  constructor(reply: Reply, connection: Connection, fulfillment: Buffer) {
+    this.reply = reply
+    this.connection = connection
+    this.fulfillment = fulfillment
+  }
+
+  get connectionId(): string {
+    return this.connection.connectionId
+  }
+
+  get paymentTag(): string | undefined {
+    return this.connection.paymentTag
+  }
+
+  setTotalReceived(totalReceived: LongValue): void {
+    this.setTotal(BigInt(totalReceived.toString()))
+  }
+
+  setTotal(totalReceived: bigint): void {
+    if (this.connection.receipt !== undefined) this.reply.addReceipt(receiptOf(this.connection.receipt, 1, totalReceived))
+  }
+
+  accept(): IlpPacket.IlpFulfill {
+    return this.reply.fulfill(this.fulfillment)
+  }
+
+  temporaryDecline(): IlpPacket.IlpReject {
+    return this.reply.reject("T00")
+  }
+
+  finalDecline(): IlpPacket.IlpReject {
+    return this.reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
+  }
+
+  declineOverMaximum(receiveMax: bigint, totalReceived: bigint): IlpPacket.IlpReject {
+    return this.reply.add(new StreamMaxMoneyFrame(1, u64(receiveMax), u64(totalReceived))).reject("F99")
+  }
 }
 
 const u64 = (value: bigint): Long => Long.fromString(value.toString(), true)
 
 /** What the reply needs of the incoming STREAM packet. */
 interface IncomingPacket extends MoneyPacket {
-  readonly frames: ReadonlyArray<Frame>
+  readonly frames?: ReadonlyArray<Frame>
 }
 
 /** The library's parse, for packets `readMoneyPacket` leaves to it; undefined when it throws. */
@@ -275,13 +234,6 @@ const readByLibrary = (plaintext: Buffer): IncomingPacket | undefined => {
   }
 }
 
-const noFrames: ReadonlyArray<Frame> = []
-
-/** `readMoneyPacket` with the frames the reply looks at (none: StreamMoney frames do not matter to it). */
-const readMoneyPacket = (plaintext: Buffer): IncomingPacket | undefined => {
-  const money = readMoney(plaintext)
-  return money === undefined ? undefined : { ...money, frames: noFrames }
-}
 
 export class CachedStreamServer extends StreamServer {
   private readonly address: string
@@ -312,10 +264,10 @@ export class CachedStreamServer extends StreamServer {
       asset: details.asset,
       sharedSecret,
       encryptionKey: createSecretKey(hmac(sharedSecret, encryptionKeyString)),
-      fulfillmentKey: createSecretKey(hmac(sharedSecret, fulfillmentKeyString)),
+      fulfillmentKey: new HmacSha256(hmac(sharedSecret, fulfillmentKeyString)),
       receipt: details.receiptSetup === undefined ?
         undefined :
-        { nonce: details.receiptSetup.nonce, secret: createSecretKey(details.receiptSetup.secret) }
+        { nonce: details.receiptSetup.nonce, secret: new HmacSha256(details.receiptSetup.secret) }
     }
     if (this.connections.size >= connectionsCachedMax) {
       const oldest = this.connections.keys().next()
@@ -327,7 +279,7 @@ export class CachedStreamServer extends StreamServer {
 
   /** The STREAM fulfillment for a Prepare's data on this connection. */
   fulfillmentFor(connection: Connection, data: Uint8Array): Buffer {
-    return createHmac("sha256", connection.fulfillmentKey).update(data).digest()
+    return connection.fulfillmentKey.digest(data)
   }
 
   override decodePaymentTag(destinationAddress: string): string | void {
@@ -341,59 +293,62 @@ export class CachedStreamServer extends StreamServer {
    * undefined: not checked, computed here as the library does.
    */
   override createReply(prepare: IlpPacket.IlpPrepare, checked?: Buffer | null): CachedIncomingMoney | IlpPacket.IlpReply {
+    return this.replyTo(prepare.destination, prepare.data, BigInt(prepare.amount), checked, prepare.executionCondition)
+  }
+
+  /**
+   * `createReply` without the `IlpPrepare` (its amount as a string, its expiry as a `Date`): the
+   * Prepare's destination, data and amount, and `checked` as there; `executionCondition` is only
+   * read when `checked` is undefined (then the fulfillment is hashed against it here).
+   */
+  replyTo(
+    destination: string,
+    data: Buffer,
+    receivedAmount: bigint,
+    checked: Buffer | null | undefined,
+    executionCondition?: Uint8Array
+  ): CachedIncomingMoney | IlpPacket.IlpReply {
     const reply = new Reply(this.address, this.iv)
     // A remembered connection's address had its segment (it was cached only after decrypting it).
-    let connection = this.connections.get(prepare.destination)
+    let connection = this.connections.get(destination)
     if (connection === undefined) {
       const library = this as unknown as LibraryInternals
-      if (library.extractLocalAddressSegment(prepare.destination) === undefined) return reply.reject("F02")
-      connection = this.connection(prepare.destination)
+      if (library.extractLocalAddressSegment(destination) === undefined) return reply.reject("F02")
+      connection = this.connection(destination)
       if (connection === undefined) return reply.reject("F06")
     }
 
     let plaintext: Buffer
     try {
-      plaintext = decrypt(connection.encryptionKey, prepare.data)
+      plaintext = decrypt(connection.encryptionKey, data)
     } catch {
       return reply.reject("F06")
     }
     // StreamMoney frames only (the usual money packet): read by hand; anything else by the library.
-    const request = readMoneyPacket(plaintext) ?? readByLibrary(plaintext)
+    // (StreamMoney frames do not matter to the reply: the hand-read packet has none to look at.)
+    const request: IncomingPacket | undefined = readMoney(plaintext) ?? readByLibrary(plaintext)
     if (request === undefined) return reply.reject("F06")
     if (request.type !== ilpPrepareType) return reply.reject("F00")
-    const receivedAmount = BigInt(prepare.amount)
     reply.secure(connection.encryptionKey, request.sequence, receivedAmount)
 
-    if (request.frames.some((frame) => frame.type === FrameType.ConnectionClose)) {
-      return reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
-    }
-    const isNewConnection = request.frames.some((frame) => frame.type === FrameType.ConnectionNewAddress)
-    if (isNewConnection && connection.asset !== undefined) {
-      reply.add(new ConnectionAssetDetailsFrame(connection.asset.code, connection.asset.scale))
+    const frames = request.frames
+    if (frames !== undefined) {
+      if (frames.some((frame) => frame.type === FrameType.ConnectionClose)) {
+        return reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99")
+      }
+      const isNewConnection = frames.some((frame) => frame.type === FrameType.ConnectionNewAddress)
+      if (isNewConnection && connection.asset !== undefined) {
+        reply.add(new ConnectionAssetDetailsFrame(connection.asset.code, connection.asset.scale))
+      }
     }
     if (receivedAmount < request.amount) return reply.reject("F99")
 
     if (checked === null) return reply.reject("F99")
-    const fulfillment = checked ?? this.fulfillmentFor(connection, prepare.data)
-    if (checked === undefined && !createHash("sha256").update(fulfillment).digest().equals(prepare.executionCondition)) {
+    const fulfillment = checked ?? this.fulfillmentFor(connection, data)
+    if (checked === undefined && (executionCondition === undefined || !sha256Matches(fulfillment, executionCondition))) {
       return reply.reject("F99")
     }
     if (receivedAmount === 0n) return reply.fulfill(fulfillment)
-
-    return {
-      connectionId: connection.connectionId,
-      ...(connection.paymentTag === undefined ? {} : { paymentTag: connection.paymentTag }),
-      setTotalReceived: (totalReceived) => {
-        if (connection.receipt !== undefined) {
-          const receipt = receiptOf(connection.receipt, 1, BigInt(totalReceived.toString()))
-          reply.add(new StreamReceiptFrame(1, receipt))
-        }
-      },
-      accept: () => reply.fulfill(fulfillment),
-      temporaryDecline: () => reply.reject("T00"),
-      finalDecline: () => reply.add(new ConnectionCloseFrame(ErrorCode.NoError, "")).reject("F99"),
-      declineOverMaximum: (receiveMax, totalReceived) =>
-        reply.add(new StreamMaxMoneyFrame(1, u64(receiveMax), u64(totalReceived))).reject("F99")
-    }
+    return new MoneyReply(reply, connection, fulfillment)
   }
 }

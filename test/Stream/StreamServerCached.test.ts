@@ -21,7 +21,8 @@ import Long from "long"
 import { verifyReceipt } from "ilp-protocol-stream/dist/src/util/receipt.js"
 import { createHash, randomBytes } from "node:crypto"
 import { describe, expect, it } from "vitest"
-import { CachedStreamServer, connectionsCachedMax, serializeReply } from "../../src/Stream/StreamServerCached.ts"
+import { CachedStreamServer, connectionsCachedMax } from "../../src/Stream/StreamServerCached.ts"
+import { serializeReply } from "../../src/Stream/StreamReplyPacket.ts"
 
 const serverSecret = randomBytes(32)
 const serverAddress = "test.receiver"
@@ -102,6 +103,26 @@ describe("CachedStreamServer", () => {
     for (const frames of [[new ConnectionCloseFrame(ErrorCode.NoError, "bye")], [new ConnectionNewAddressFrame("test.sender")]]) {
       const early = prepareOf(frames, { minimum: 101 })
       expect(view(cached.createReply(early, null))).toEqual(view(library.createReply(early)))
+    }
+  })
+
+  it("answers the same to any number of receipts followed by accept, temporary or final decline, with or without asset details", () => {
+    const answers = ["accept", "temporaryDecline", "finalDecline"] as const
+    for (const newAddress of [false, true]) {
+      for (const totals of [[], ["100"], ["100", "250"], ["1", "2", "18446744073709551615"]]) {
+        for (const answer of answers) {
+          const frames = newAddress ?
+            [new ConnectionNewAddressFrame("test.sender"), new StreamMoneyFrame(1, 1)] :
+            [new StreamMoneyFrame(1, 1)]
+          const prepare = prepareOf(frames)
+          const both = [cached.createReply(prepare), library.createReply(prepare)].map((reply) => {
+            if (!("accept" in reply)) throw new Error("expected money")
+            for (const total of totals) reply.setTotalReceived(total)
+            return view(reply[answer]())
+          })
+          expect(both[0]).toEqual(both[1])
+        }
+      }
     }
   })
 
