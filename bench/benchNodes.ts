@@ -9,7 +9,7 @@ import { cpus } from "node:os"
 import { join } from "node:path"
 import { startTigerBeetle } from "../test/support/tigerbeetle.ts"
 import { memoryOf } from "./common.ts"
-import { isBaselineMode, isTigerBeetleMode, type Mode } from "./modes.ts"
+import { isBaselineMode, isCappedMode, isTigerBeetleMode, type Mode } from "./modes.ts"
 import { createIncomingPayment, createWalletAddresses, deposit, startNode, warmCompileCache, writeConfig } from "./nodeProcess.ts"
 import { type Options, repoRoot } from "./options.ts"
 
@@ -40,7 +40,7 @@ export const startSittingNodes = async (context: SittingContext) => {
   const { dir, extraPort, log, options, peerUrl, stops } = context
   // The effect-http experiment runs the same node with a second ILP-over-HTTP listener on Effect's server.
   const experiment = options.modes.some((mode) => mode.endsWith("-effect"))
-  const wantsLocal = (modes: ReadonlyArray<Mode>) => modes.some((mode) => mode.startsWith("local"))
+  const wantsLocal = (modes: ReadonlyArray<Mode>) => modes.some((mode) => mode.startsWith("local") && !isCappedMode(mode))
 
   /** One node under test (its own config, data dir and ledger), funded, with an incoming payment. */
   const startBenchNode = async (
@@ -81,8 +81,12 @@ export const startSittingNodes = async (context: SittingContext) => {
     stops.unshift(() => node.stop(15_000))
     if (!funded) await deposit(setup, "loadgen", 10n ** 18n)
     const stream = wantsLocal(modes) ? await createIncomingPayment(setup) : undefined
+    // local-capped: a second incoming payment, capped far above what a sitting can deliver (10^18).
+    const cappedStream = modes.some(isCappedMode) ?
+      await createIncomingPayment(setup, { incomingAmount: 10n ** 18n, walletUrl: "https://bench.example/carol" }) :
+      undefined
     log(`${name} node pid ${node.pid} on 127.0.0.1:${setup.connectorPort}`)
-    return { name, setup, node, stream, readyRssMiB: memoryOf(node.pid)?.rssMiB, startOptions }
+    return { name, setup, node, stream, cappedStream, readyRssMiB: memoryOf(node.pid)?.rssMiB, startOptions }
   }
   type BenchNode = Awaited<ReturnType<typeof startBenchNode>>
   /** The same node stopped and started again on its data (same config, ports, ledger, stores and start options). */

@@ -134,10 +134,19 @@ export const createWalletAddresses = async (setup: NodeSetup, count: number, con
   await Promise.all(Array.from({ length: concurrency }, worker))
 }
 
-/** A wallet address and an uncapped incoming payment on the running node, and receipt-enabled credentials for it. */
-export const createIncomingPayment = async (setup: NodeSetup): Promise<StreamTarget> => {
-  const wallet = await admin(setup, "/wallet-addresses", { url: "https://bench.example/alice", asset })
-  const payment = await admin(setup, "/incoming-payments", { walletAddressId: wallet["id"] })
+/**
+ * A wallet address and an incoming payment on the running node, and receipt-enabled credentials
+ * for it: uncapped, or with `incomingAmount` (mode local-capped: a cap never reached in a sitting).
+ */
+export const createIncomingPayment = async (
+  setup: NodeSetup,
+  capped?: { readonly incomingAmount: bigint; readonly walletUrl: string }
+): Promise<StreamTarget> => {
+  const wallet = await admin(setup, "/wallet-addresses", { url: capped?.walletUrl ?? "https://bench.example/alice", asset })
+  const payment = await admin(setup, "/incoming-payments", {
+    walletAddressId: wallet["id"],
+    ...(capped === undefined ? {} : { incomingAmount: capped.incomingAmount.toString() })
+  })
   const credentials = StreamCredentials.make(Buffer.from(setup.streamSecretHex, "hex"), nodeAddress).generate(
     { kind: "incoming", id: String(payment["id"]) },
     asset,

@@ -111,7 +111,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
   }
   if (baseline !== undefined && !modes.some((mode) => isBaselineMode(mode as Mode))) {
     modes = modes.flatMap((mode) =>
-      mode === "forward" || mode === "local" || mode === "forward-tb" ? [mode, `${mode}-base`] : [mode]
+      mode === "forward" || mode === "local" || mode === "local-capped" || mode === "forward-tb" ? [mode, `${mode}-base`] : [mode]
     )
   }
   return {

@@ -138,6 +138,7 @@ export const targetsOf = (rounds: ReadonlyArray<Round>, nodePeakRssMiB: number |
     atLeast("forward-tb / forward packets/s", pairedRatio(rounds, "forward-tb", "forward", pps), 0.9),
     atMost("forward-tb / forward p99", pairedRatio(rounds, "forward-tb", "forward", p99), 1.5),
     atLeast("local / forward packets/s", pairedRatio(rounds, "local", "forward", pps), 0.9),
+    atLeast("local-capped / forward packets/s", pairedRatio(rounds, "local-capped", "forward", pps), 0.9),
     atMost("forward p99 / raw-socket p99", pairedRatio(rounds, "forward", "raw-socket", p99), 2),
     atLeast("forward-scale / forward packets/s", pairedRatio(rounds, "forward-scale", "forward", pps), 0.9),
     atMost("node peak RSS MiB", nodePeakRssMiB, 150)

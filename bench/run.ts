@@ -14,6 +14,9 @@
  *            (bench/referenceConnector.ts) → peer
  *   forward  loadgen → node (full pipeline, ledger reserve + post) → peer
  *   local    loadgen → node → local STREAM incoming payment, with receipts
+ *   local-capped  the same to a second incoming payment that has an `incomingAmount` (10^18, never
+ *            reached): every packet reserves against the cap before the ledger posts (not in the
+ *            default modes; with --baseline, local-capped-base beside it)
  *   forward-scale  forward through a third node that has 1 000 more peers and 100 000 wallet
  *            addresses (`--scale-peers`, `--scale-wallets`), against `forward` in the same round: the
  *            cost must not grow with the node's size
@@ -70,7 +73,7 @@ import { cpuMsOf, freePort, killAll, memoryOf, startServerProcess, threadCpuMsOf
 import type { PacketSpec } from "./loadgen.ts"
 import { startLoadGen } from "./loadgenClient.ts"
 import { type BenchNode, pinAwayFrom, startSittingNodes } from "./benchNodes.ts"
-import { isNodeMode, type Mode } from "./modes.ts"
+import { isCappedMode, isNodeMode, type Mode } from "./modes.ts"
 import { books, nodeAddress, sinkAddress } from "./nodeProcess.ts"
 import { defaults, type Options, parseOptions } from "./options.ts"
 import { formatSummary, summarise } from "./profile.ts"
@@ -116,16 +119,17 @@ const main = async (options: Options) => {
 
     const amount = "10"
     const forwardSpec: PacketSpec = { kind: "forward", destination: `${sinkAddress}.bench`, amount }
-    const localSpec = (benchNode: BenchNode): PacketSpec =>
-      benchNode.stream === undefined ?
+    const localSpec = (stream: BenchNode["stream"]): PacketSpec =>
+      stream === undefined ?
         { kind: "forward", destination: `${nodeAddress}.none`, amount } :
         {
           kind: "stream",
-          destination: benchNode.stream.destination,
-          sharedSecretHex: benchNode.stream.sharedSecretHex,
+          destination: stream.destination,
+          sharedSecretHex: stream.sharedSecretHex,
           amount
         }
-    const packetSpec = (mode: Mode): PacketSpec => (mode.startsWith("local") ? localSpec(nodeOf(mode)) : forwardSpec)
+    const packetSpec = (mode: Mode): PacketSpec =>
+      isCappedMode(mode) ? localSpec(nodeOf(mode).cappedStream) : mode.startsWith("local") ? localSpec(nodeOf(mode).stream) : forwardSpec
     const urlOf = (mode: Mode): string =>
       mode === "raw" ?
         `http://127.0.0.1:${raw.port}/ilp` :
@@ -152,8 +156,8 @@ const main = async (options: Options) => {
       return each.some((ms) => ms === undefined) ? undefined : each.reduce((a, b) => a! + b!, 0)
     }
     /** Fulfills each node gave (warm-ups included), to check its books against at the end. */
-    const fulfilledBy = new Map<string, { forward: number; local: number }>(
-      benchNodes().map((n) => [n.name, { forward: 0, local: 0 }])
+    const fulfilledBy = new Map<string, { forward: number; local: number; capped: number }>(
+      benchNodes().map((n) => [n.name, { forward: 0, local: 0, capped: 0 }])
     )
     /** The mode's node processes' threads' CPU ms, summed over its processes. */
     const threadsOfMode = (mode: Mode): ThreadCpuMs | undefined => {
@@ -190,7 +194,7 @@ const main = async (options: Options) => {
       const threadsAfter = threadsOfMode(mode)
       // The TigerBeetle nodes share one cluster and one set of accounts: their books are one.
       const booksNode = mode === "forward-tb-base" ? tigerBeetle! : nodeOf(mode)
-      if (isNodeMode(mode)) fulfilledBy.get(booksNode.name)![mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
+      if (isNodeMode(mode)) fulfilledBy.get(booksNode.name)![isCappedMode(mode) ? "capped" : mode.startsWith("local") ? "local" : "forward"] += result.fulfilled
       const cpuAfter = cpuMsOfMode(mode)
       const cpuUsPerPacket = cpuBefore === undefined || cpuAfter === undefined || result.packets === 0 ?
         undefined :
@@ -254,12 +258,18 @@ const main = async (options: Options) => {
     const checkBooks = async (benchNode: BenchNode) => {
       const fulfilled = fulfilledBy.get(benchNode.name)!
       const ledger = await books(benchNode.setup, benchNode.stream?.incomingPaymentId)
-      const expectedDebits = BigInt(fulfilled.forward + fulfilled.local) * amountPerPacket
+      const expectedDebits = BigInt(fulfilled.forward + fulfilled.local + fulfilled.capped) * amountPerPacket
       const expectedReceived = benchNode.stream === undefined ? 0n : BigInt(fulfilled.local) * amountPerPacket
+      // local-capped: the capped incoming payment received exactly that mode's fulfills.
+      const cappedReceived = benchNode.cappedStream === undefined ?
+        0n :
+        (await books(benchNode.setup, benchNode.cappedStream.incomingPaymentId)).received
+      const expectedCapped = BigInt(fulfilled.capped) * amountPerPacket
       const consistent = ledger.debitsPosted === expectedDebits && ledger.debitsPending === 0n &&
-        ledger.received === expectedReceived
+        ledger.received === expectedReceived && cappedReceived === expectedCapped
       log(`books of the ${benchNode.name} node: loadgen debited ${ledger.debitsPosted} (expected ${expectedDebits}), ` +
-        `pending ${ledger.debitsPending}, incoming payment received ${ledger.received} (expected ${expectedReceived}): ` +
+        `pending ${ledger.debitsPending}, incoming payment received ${ledger.received} (expected ${expectedReceived}), ` +
+        (benchNode.cappedStream === undefined ? "" : `capped one ${cappedReceived} (expected ${expectedCapped}), `) +
         `${consistent ? "consistent" : "MISMATCH"}`)
       return {
         consistent,
@@ -267,6 +277,7 @@ const main = async (options: Options) => {
         expectedDebits: expectedDebits.toString(),
         pending: ledger.debitsPending.toString(),
         incomingPaymentReceived: ledger.received.toString(),
+        cappedPaymentReceived: cappedReceived.toString(),
         expectedReceived: expectedReceived.toString()
       }
     }
