@@ -16,7 +16,13 @@
  * - pending sums and counts per payment, mirroring its pending packet rows (changed in the same
  *   step as the row; on a miss summed from the rows, which are the record: the sum is not stored),
  *   with a lower bound on the earliest lapse of those packets (`nextLapseMs`), so the due-packet
- *   query runs only when a packet may be due.
+ *   query runs only when a packet may be due;
+ * - the packet rows this process reserved while they are still pending (`packets`): set by the
+ *   reserve step right after its INSERT, forgotten (before the statement) by any step that changes
+ *   the row (commit, release, lapse), by `forgetPayment` (its release of the payment's pending rows)
+ *   and by `clear`. A remembered row answers a packet read only before its lapse time (which comes
+ *   before its forget time, when the sweep may delete it): from then on the row may be lapsed or
+ *   gone, so the read goes to SQLite. This takes the commit's `SELECT` off a capped packet.
  *
  * Bounded: at most `entriesMax` keys per map; beyond it the oldest-inserted key is forgotten (it is
  * read from SQLite again when needed).
@@ -37,6 +43,14 @@ export interface ConnectionEntry {
   readonly expiresAtMs: number
 }
 
+/** A pending packet row as this process inserted it (`receipt_packets`, state pending). */
+export interface PendingPacketEntry {
+  readonly amount: bigint
+  readonly paymentKey: string | undefined
+  /** The row's `lapse_at_ms`: the entry answers reads only before it. */
+  readonly lapseAtMs: number
+}
+
 /** Keys remembered per map. */
 export const cacheEntriesMax = 10_000
 
@@ -52,6 +66,7 @@ export class ReceiptCache {
   readonly connections = new Map<string, ConnectionEntry>()
   readonly payments = new Map<string, bigint>()
   readonly pending = new Map<string, PendingEntry>()
+  readonly packets = new Map<string, PendingPacketEntry>()
   readonly entriesMax: number
 
   constructor(entriesMax: number = cacheEntriesMax) {
@@ -70,10 +85,18 @@ export class ReceiptCache {
     boundedSet(this.pending, key, entry, this.entriesMax)
   }
 
-  /** The payment's rows were deleted or changed outside the steps: forget what is known of it. */
+  setPendingPacket(packetId: string, entry: PendingPacketEntry): void {
+    boundedSet(this.packets, packetId, entry, this.entriesMax)
+  }
+
+  /**
+   * The payment's rows were deleted or changed outside the steps: forget what is known of it
+   * (every remembered packet row too: its pending rows were released; rare, so not by payment).
+   */
   forgetPayment(key: string): void {
     this.payments.delete(key)
     this.pending.delete(key)
+    this.packets.clear()
   }
 
   /** A transaction rolled back: nothing remembered may be trusted. */
@@ -81,5 +104,6 @@ export class ReceiptCache {
     this.connections.clear()
     this.payments.clear()
     this.pending.clear()
+    this.packets.clear()
   }
 }

@@ -107,6 +107,12 @@ interface StoredPacket {
 }
 
 const readPacket = (ctx: StepContext, packetId: string): StoredPacket | undefined => {
+  // A row this process inserted and nothing changed since (see `ReceiptTotalsSqliteCache.ts`),
+  // before its lapse: still pending, as inserted.
+  const remembered = ctx.cache.packets.get(packetId)
+  if (remembered !== undefined && ctx.nowMs < remembered.lapseAtMs) {
+    return { state: PacketState.pending, amount: remembered.amount, paymentKey: remembered.paymentKey }
+  }
   const row = ctx.statements.packet.get(packetId, ctx.nowMs) as Record<string, unknown> | undefined
   if (row === undefined) return undefined
   return {
@@ -187,6 +193,7 @@ const lapseDue = (ctx: StepContext, paymentKey: string): void => {
   if (ctx.nowMs < readPending(ctx, paymentKey).nextLapseMs) return
   const due = ctx.statements.duePending.all(paymentKey, ctx.nowMs, lapsedPerWriteMax) as Array<Record<string, unknown>>
   for (const row of due) {
+    ctx.cache.packets.delete(String(row["packet_id"]))
     ctx.statements.setPacketState.run(PacketState.lapsed, String(row["packet_id"]))
     adjustPending(ctx, paymentKey, -parseTotal(row["amount"]), -1)
   }
@@ -257,6 +264,7 @@ const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
     lapseAtMs,
     lapseAtMs + ctx.settleGraceMs
   )
+  ctx.cache.setPendingPacket(request.packetId, { amount: request.amount, paymentKey: request.payment?.key, lapseAtMs })
   return result
 }
 
@@ -276,6 +284,7 @@ const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
   if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
     adjustPending(ctx, stored.paymentKey, -stored.amount, -1)
   }
+  ctx.cache.packets.delete(packet.packetId)
   ctx.statements.setPacketState.run(PacketState.committed, packet.packetId)
   return { outcome: "committed", ...commitAmount(ctx, packet.connectionKey, stored.paymentKey, stored.amount) }
 }
@@ -283,6 +292,7 @@ const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
 const releaseStep = (ctx: StepContext, packet: PacketRef): ReleaseOutcome => {
   const stored = readPacket(ctx, packet.packetId)
   if (stored?.state === PacketState.committed) return "committed"
+  ctx.cache.packets.delete(packet.packetId)
   if (stored === undefined) {
     // A tombstone: a reserve of this packet that arrives later is refused.
     ctx.statements.putPacket.run(

@@ -1,0 +1,141 @@
+/**
+ * The packet rows the embedded receipt totals remember (`ReceiptCache.packets`): a commit of a
+ * packet this process reserved reads no row from SQLite, and every answer and every row is the
+ * same as when nothing is remembered.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import fc from "fast-check"
+import { DatabaseSync } from "node:sqlite"
+import { ReceiptCache } from "../../src/Stream/ReceiptTotalsSqliteCache.ts"
+import { prepare, schema, type Statements } from "../../src/Stream/ReceiptTotalsSqliteSchema.ts"
+import { makeDeferredTotals, step, type StepContext, type Write, WriteRefused, writeDeferred } from "../../src/Stream/ReceiptTotalsSqliteSteps.ts"
+
+/** A store's steps on its own `:memory:` database, counting the packet row SELECTs. */
+const makeStore = (cacheEntriesMax = 10_000) => {
+  const db = new DatabaseSync(":memory:")
+  db.exec(schema)
+  const statements: Statements = prepare(db)
+  const packet = statements.packet
+  const get = packet.get.bind(packet) as (...params: ReadonlyArray<unknown>) => unknown
+  let packetReads = 0
+  packet.get = ((...params: ReadonlyArray<unknown>) => {
+    packetReads++
+    return get(...params)
+  }) as typeof packet.get
+  const cache = new ReceiptCache(cacheEntriesMax)
+  const run = (write: Write, nowMs: number): unknown => {
+    const deferred = makeDeferredTotals()
+    const ctx: StepContext = { statements, connectionTtlMs: 86_400_000, settleGraceMs: 500, nowMs, cache, deferred }
+    let answer: unknown
+    db.exec("BEGIN IMMEDIATE")
+    try {
+      answer = step(ctx, write)
+    } catch (error) {
+      if (!(error instanceof WriteRefused)) {
+        db.exec("ROLLBACK")
+        throw error
+      }
+      answer = Effect.runSyncExit(error.outcome)._tag
+    }
+    writeDeferred(statements, deferred)
+    db.exec("COMMIT")
+    return answer
+  }
+  const dump = () => ({
+    packets: db.prepare("SELECT * FROM receipt_packets ORDER BY packet_id").all(),
+    connections: db.prepare("SELECT * FROM receipt_connection_totals ORDER BY key").all(),
+    payments: db.prepare("SELECT * FROM receipt_payment_totals ORDER BY key").all()
+  })
+  return { db, cache, run, dump, reads: () => packetReads }
+}
+
+const reserve = (packetId: string, amount: bigint, pendingMs = 1_000, cap = 1_000n): Write => ({
+  kind: "reserve",
+  request: { packetId, connectionKey: "c", amount, payment: { key: "p", cap }, pendingMs }
+})
+const commit = (packetId: string): Write => ({ kind: "commit", packet: { packetId, connectionKey: "c", paymentKey: "p" } })
+const release = (packetId: string): Write => ({ kind: "release", packet: { packetId, connectionKey: "c", paymentKey: "p" } })
+
+describe("receipt totals: remembered packet rows", () => {
+  it("a commit of a packet reserved here before its lapse reads no packet row; after its lapse, or once settled, it reads SQLite", () => {
+    const store = makeStore()
+    try {
+      expect(store.run(reserve("a", 10n), 0)).toMatchObject({ accepted: true, paymentTotal: 10n })
+      // The reserve of a new id still reads (an id never seen cannot be known absent).
+      expect(store.reads()).toBe(1)
+      expect(store.run(commit("a"), 999)).toEqual({ outcome: "committed", connectionTotal: 10n, paymentTotal: 10n })
+      expect(store.reads()).toBe(1)
+      expect(store.dump().packets).toMatchObject([{ packet_id: "a", state: 2 }])
+      // Settled: forgotten, so a repeated commit reads the row and answers the current totals.
+      expect(store.run(commit("a"), 1_000)).toEqual({ outcome: "committed", connectionTotal: 10n, paymentTotal: 10n })
+      expect(store.reads()).toBe(2)
+      // At its lapse time the remembered row no longer answers.
+      store.run(reserve("b", 5n), 2_000)
+      expect(store.reads()).toBe(3)
+      expect(store.run(commit("b"), 3_000)).toEqual({ outcome: "committed", connectionTotal: 15n, paymentTotal: 15n })
+      expect(store.reads()).toBe(4)
+      // A release forgets it: a late commit reads "released" from the row.
+      store.run(reserve("r", 5n), 4_000)
+      expect(store.run(release("r"), 4_001)).toBe("released")
+      const readsBefore = store.reads()
+      expect(store.run(commit("r"), 4_002)).toEqual({ outcome: "released" })
+      expect(store.reads()).toBe(readsBefore + 1)
+      // A rolled-back transaction clears memory: the next commit reads the row.
+      store.run(reserve("x", 5n), 5_000)
+      store.cache.clear()
+      const readsAfterClear = store.reads()
+      expect(store.run(commit("x"), 5_001)).toEqual({ outcome: "committed", connectionTotal: 20n, paymentTotal: 20n })
+      expect(store.reads()).toBe(readsAfterClear + 1)
+    } finally {
+      store.db.close()
+    }
+  })
+
+  it("remembers at most its bound of packets, forgetting the oldest; forgetting a payment forgets them all", () => {
+    const cache = new ReceiptCache(2)
+    for (const id of ["a", "b", "c"]) cache.setPendingPacket(id, { amount: 1n, paymentKey: "p", lapseAtMs: 10 })
+    expect([...cache.packets.keys()]).toEqual(["b", "c"])
+    cache.forgetPayment("q")
+    expect(cache.packets.size).toBe(0)
+  })
+
+  it("every answer and every row are the same as with nothing remembered (random reserves, commits, releases, times)", () => {
+    const ids = ["a", "b", "c", "d", "e"]
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant("reserve" as const),
+        id: fc.constantFrom(...ids),
+        amount: fc.bigInt({ min: 0n, max: 40n }),
+        pendingMs: fc.integer({ min: 1, max: 1_500 })
+      }),
+      fc.record({ kind: fc.constantFrom("commit" as const, "release" as const), id: fc.constantFrom(...ids) }),
+      fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 1_200 }) })
+    )
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), fc.integer({ min: 1, max: 4 }), (ops, bound) => {
+        const remembering = makeStore(bound)
+        const forgetting = makeStore()
+        try {
+          let nowMs = 0
+          for (const o of ops) {
+            if (o.kind === "wait") {
+              nowMs += o.ms
+              continue
+            }
+            const write = o.kind === "reserve" ? reserve(o.id, o.amount, o.pendingMs, 100n) : o.kind === "commit" ? commit(o.id) : release(o.id)
+            // Today's behaviour: nothing remembered before any step.
+            forgetting.cache.clear()
+            const expected = forgetting.run(write, nowMs)
+            expect(remembering.run(write, nowMs)).toEqual(expected)
+          }
+          expect(remembering.dump()).toEqual(forgetting.dump())
+        } finally {
+          remembering.db.close()
+          forgetting.db.close()
+        }
+      }),
+      { numRuns: 300 }
+    )
+  })
+})
