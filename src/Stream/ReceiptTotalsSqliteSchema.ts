@@ -57,6 +57,7 @@ export interface Statements {
   readonly deletePendingTotal: StatementSync
   readonly deleteAllPendingTotals: StatementSync
   readonly putPacket: StatementSync
+  readonly insertPacket: StatementSync
   readonly setPacketState: StatementSync
   readonly releasePaymentPending: StatementSync
   readonly releaseAllPending: StatementSync
@@ -89,6 +90,16 @@ export const prepare = (db: DatabaseSync): Statements => ({
   putPacket: db.prepare(
     `INSERT OR REPLACE INTO receipt_packets (packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms)
      VALUES (?, ?, ?, ?, ?, ?)`
+  ),
+  // A reserve's row: inserted, or in place of a row past its forget time (which counts as absent,
+  // as in `packet`); a live row of the id is left as it is (`changes` 0), and the reserve reads it.
+  // Parameters: the six columns, then now (ms).
+  insertPacket: db.prepare(
+    `INSERT INTO receipt_packets (packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (packet_id) DO UPDATE SET state = excluded.state, amount = excluded.amount,
+       payment_key = excluded.payment_key, lapse_at_ms = excluded.lapse_at_ms, forget_at_ms = excluded.forget_at_ms
+     WHERE receipt_packets.forget_at_ms <= ?`
   ),
   setPacketState: db.prepare("UPDATE receipt_packets SET state = ? WHERE packet_id = ?"),
   releasePaymentPending: db.prepare("UPDATE receipt_packets SET state = 3 WHERE payment_key = ? AND state IN (1, 4)"),

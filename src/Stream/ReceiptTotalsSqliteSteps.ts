@@ -151,7 +151,7 @@ const committedPaymentTotal = (ctx: StepContext, key: string): bigint => {
  * pending packet rows (at most `pendingPerPaymentMax` of them), which are the record of what is
  * pending: the sum is not stored (restart releases every pending packet anyway).
  */
-const readPending = (ctx: StepContext, paymentKey: string): PendingEntry => {
+export const readPending = (ctx: StepContext, paymentKey: string): PendingEntry => {
   const cached = ctx.cache.pending.get(paymentKey)
   if (cached !== undefined) return cached
   const rows = ctx.statements.pendingPackets.all(paymentKey) as Array<Record<string, unknown>>
@@ -171,7 +171,7 @@ const readPending = (ctx: StepContext, paymentKey: string): PendingEntry => {
  * same step as the packet row's change that it mirrors; `lapseAtMs` is the lapse of a packet that
  * becomes pending.
  */
-const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number, lapseAtMs?: number): void => {
+export const adjustPending = (ctx: StepContext, paymentKey: string, amount: bigint, count: number, lapseAtMs?: number): void => {
   const pending = readPending(ctx, paymentKey)
   const total = pending.total + amount
   const left = pending.count + count
@@ -240,30 +240,55 @@ const addStep = (ctx: StepContext, request: AddRequest): AddResult => {
   return result
 }
 
-const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
-  const existing = readPacket(ctx, request.packetId)
+/** A reserve of a packet id that has a live row: refused if it was released, else a defect. */
+const reserveExisting = (ctx: StepContext, request: ReserveRequest, existing: StoredPacket | undefined): AddResult => {
   if (existing?.state === PacketState.released) {
     return releasedRefusal(request.payment === undefined ? 0n : countedTotal(ctx, request.payment.key).total)
   }
-  if (existing !== undefined) throw new WriteRefused(Effect.die(new Error("ReceiptTotals: packet id reserved twice")))
+  throw new WriteRefused(Effect.die(new Error("ReceiptTotals: packet id reserved twice")))
+}
+
+/**
+ * Decides, then inserts the row only where the id has no live row (`insertPacket`): the usual
+ * reserve (a new id) reads no packet row. An id with a live row (released: a late reserve; else
+ * reserved twice) is found by the insert leaving it alone, and answered from the row as before; so
+ * are refusals (cap, pending bound), which read the row first, as a live row comes before them.
+ * (One difference with reading first: in the defect case, an id reserved twice whose row this
+ * process does not remember, the payment's due pending packets are lapsed before the refusal.)
+ */
+const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
+  // Remembered: reserved here and still pending, so reserved twice (a defect), without a read.
+  if (ctx.cache.packets.has(request.packetId)) {
+    const remembered = readPacket(ctx, request.packetId)
+    if (remembered !== undefined) return reserveExisting(ctx, request, remembered)
+  }
   const result = decide(ctx, request)
-  if (!result.accepted) return result
-  if (request.payment !== undefined) {
-    // `decide` lapsed what was due: the count is current.
-    if (readPending(ctx, request.payment.key).count >= totalsDefaults.pendingPerPaymentMax) {
-      throw new WriteRefused(Effect.fail(new ReceiptStoreUnavailable({ message: "too many packets pending for one payment" })))
-    }
+  // `decide` lapsed what was due: the count is current.
+  const full = result.accepted && request.payment !== undefined &&
+    readPending(ctx, request.payment.key).count >= totalsDefaults.pendingPerPaymentMax
+  if (!result.accepted || full) {
+    const existing = readPacket(ctx, request.packetId)
+    if (existing !== undefined) return reserveExisting(ctx, request, existing)
+    if (!result.accepted) return result
+    throw new WriteRefused(Effect.fail(new ReceiptStoreUnavailable({ message: "too many packets pending for one payment" })))
   }
   const lapseAtMs = ctx.nowMs + request.pendingMs
+  // Counted before the row is written (a corrupt sum throws with nothing written), taken back if
+  // the id turns out to have a live row.
   if (request.payment !== undefined) adjustPending(ctx, request.payment.key, request.amount, 1, lapseAtMs)
-  ctx.statements.putPacket.run(
+  const inserted = ctx.statements.insertPacket.run(
     request.packetId,
     PacketState.pending,
     request.amount.toString(),
     request.payment?.key ?? null,
     lapseAtMs,
-    lapseAtMs + ctx.settleGraceMs
-  )
+    lapseAtMs + ctx.settleGraceMs,
+    ctx.nowMs
+  ).changes
+  if (Number(inserted) === 0) {
+    if (request.payment !== undefined) adjustPending(ctx, request.payment.key, -request.amount, -1)
+    return reserveExisting(ctx, request, readPacket(ctx, request.packetId))
+  }
   ctx.cache.setPendingPacket(request.packetId, { amount: request.amount, paymentKey: request.payment?.key, lapseAtMs })
   return result
 }
