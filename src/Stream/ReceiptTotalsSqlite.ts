@@ -26,9 +26,12 @@
  * their state, amount, lapse and forget times; they are the record of what is pending. Each
  * payment's pending sum and count are kept in memory beside them (summed from its pending rows
  * when not known; a reserve lapses at most 64 due packets of that payment, through a partial index,
- * when one may be due); `receipt_payment_pending` is no longer written. Each write batch deletes up to twice as many
- * forgotten packet rows as it may create (its reserves and releases; a batch of adds and commits
- * deletes none), and a sweeper deletes at most `sweepBatchMax` expired connection
+ * when one may be due); `receipt_payment_pending` is no longer written. A write batch that may
+ * create packet rows (reserves, releases) deletes forgotten ones, up to twice as many as it may
+ * create and at least `batchSweepMin`, when one may be forgotten by now: the smallest
+ * `forget_at_ms` left in the table is remembered after each such sweep, lowered by every row the
+ * steps write, and unknown after a rollback (`ReceiptCache.nextForgetMs`), so a batch skips the
+ * `DELETE` only when it would delete nothing. A batch of adds and commits deletes none; a sweeper deletes at most `sweepBatchMax` expired connection
  * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
  * Restart: at open, packets still pending were reserved by a previous process, which can no longer
@@ -69,6 +72,7 @@ import {
 } from "./ReceiptTotals.ts"
 import {
   type Statements,
+  nextForgetOf,
   prepare,
   openDatabase
 } from "./ReceiptTotalsSqliteSchema.ts"
@@ -104,6 +108,13 @@ export interface SqliteOptions {
 
 /** Writes per transaction. */
 export const writeBatchMax = 1_024
+
+/**
+ * Forgotten packet rows a write batch deletes at least, when one is due: in a steady flow, rows
+ * come due one by one, and a sweep per batch of one row costs a statement (~7 µs, more on a file)
+ * per packet; a sweep of this many lets the next batches skip it until the next one is due.
+ */
+export const batchSweepMin = 64
 
 export const sqliteDefaults = {
   connectionTtlSeconds: totalsDefaults.connectionTtlSeconds,
@@ -166,7 +177,12 @@ export const makeWriteBatcher = (
         // Forgotten packet rows go in the same transaction, up to twice as many as this batch may
         // create, so they never pile up faster than they are deleted. A batch that can create none
         // (adds and commits only: uncapped receivers) deletes none; the sweeper still runs.
-        if (rowsCreatable > 0) statements.sweepPackets.run(batch[0]!.nowMs, 2 * rowsCreatable)
+        const nowMs = batch[0]!.nowMs
+        if (rowsCreatable > 0 && nowMs >= cache.nextForgetMs) {
+          const limit = Math.max(batchSweepMin, 2 * rowsCreatable)
+          // All that was due is gone when fewer than `limit` went: the next one is the smallest left.
+          if (Number(statements.sweepPackets.run(nowMs, limit).changes) < limit) cache.nextForgetMs = nextForgetOf(statements)
+        }
         for (const item of batch) {
           const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred }
           try {

@@ -22,7 +22,12 @@
  *   the row (commit, release, lapse), by `forgetPayment` (its release of the payment's pending rows)
  *   and by `clear`. A remembered row answers a packet read only before its lapse time (which comes
  *   before its forget time, when the sweep may delete it): from then on the row may be lapsed or
- *   gone, so the read goes to SQLite. This takes the commit's `SELECT` off a capped packet.
+ *   gone, so the read goes to SQLite. This takes the commit's `SELECT` off a capped packet;
+ * - `nextForgetMs`: no packet row is forgotten before it (a lower bound on the table's smallest
+ *   `forget_at_ms`), so a batch's sweep that could delete nothing is skipped. Set from the table
+ *   after a sweep that deleted all that was due, lowered by every row a step writes (`noteForget`),
+ *   unknown (-Infinity) at first and after `clear`. The periodic sweeper only deletes rows, which
+ *   keeps it a lower bound.
  *
  * Bounded: at most `entriesMax` keys per map; beyond it the oldest-inserted key is forgotten (it is
  * read from SQLite again when needed).
@@ -67,6 +72,7 @@ export class ReceiptCache {
   readonly payments = new Map<string, bigint>()
   readonly pending = new Map<string, PendingEntry>()
   readonly packets = new Map<string, PendingPacketEntry>()
+  nextForgetMs = -Infinity
   readonly entriesMax: number
 
   constructor(entriesMax: number = cacheEntriesMax) {
@@ -83,6 +89,11 @@ export class ReceiptCache {
 
   setPending(key: string, entry: PendingEntry): void {
     boundedSet(this.pending, key, entry, this.entriesMax)
+  }
+
+  /** A step wrote a packet row forgotten at `forgetAtMs`. */
+  noteForget(forgetAtMs: number): void {
+    if (forgetAtMs < this.nextForgetMs) this.nextForgetMs = forgetAtMs
   }
 
   setPendingPacket(packetId: string, entry: PendingPacketEntry): void {
@@ -105,5 +116,6 @@ export class ReceiptCache {
     this.payments.clear()
     this.pending.clear()
     this.packets.clear()
+    this.nextForgetMs = -Infinity
   }
 }

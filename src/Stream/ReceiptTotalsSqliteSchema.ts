@@ -62,6 +62,7 @@ export interface Statements {
   readonly releasePaymentPending: StatementSync
   readonly releaseAllPending: StatementSync
   readonly sweepPackets: StatementSync
+  readonly nextForget: StatementSync
 }
 
 export const prepare = (db: DatabaseSync): Statements => ({
@@ -107,8 +108,15 @@ export const prepare = (db: DatabaseSync): Statements => ({
   sweepPackets: db.prepare(
     `DELETE FROM receipt_packets WHERE packet_id IN
      (SELECT packet_id FROM receipt_packets WHERE forget_at_ms <= ? LIMIT ?)`
-  )
+  ),
+  nextForget: db.prepare("SELECT min(forget_at_ms) AS next FROM receipt_packets")
 })
+
+/** The smallest `forget_at_ms` of the packet rows (through its index); Infinity when there are none. */
+export const nextForgetOf = (statements: Statements): number => {
+  const row = statements.nextForget.get() as { readonly next?: unknown } | undefined
+  return row?.next === null || row?.next === undefined ? Infinity : Number(row.next)
+}
 
 export const openDatabase = (options: Resolved): DatabaseSync => {
   const db = new DatabaseSync(options.filename, { timeout: options.busyTimeoutMs })

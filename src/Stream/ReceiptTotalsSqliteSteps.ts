@@ -289,6 +289,7 @@ const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
     if (request.payment !== undefined) adjustPending(ctx, request.payment.key, -request.amount, -1)
     return reserveExisting(ctx, request, readPacket(ctx, request.packetId))
   }
+  ctx.cache.noteForget(lapseAtMs + ctx.settleGraceMs)
   ctx.cache.setPendingPacket(request.packetId, { amount: request.amount, paymentKey: request.payment?.key, lapseAtMs })
   return result
 }
@@ -328,6 +329,7 @@ const releaseStep = (ctx: StepContext, packet: PacketRef): ReleaseOutcome => {
       ctx.nowMs,
       ctx.nowMs + ctx.settleGraceMs
     )
+    ctx.cache.noteForget(ctx.nowMs + ctx.settleGraceMs)
   } else if (stored.state === PacketState.pending || stored.state === PacketState.lapsed) {
     if (stored.state === PacketState.pending && stored.paymentKey !== undefined) {
       adjustPending(ctx, stored.paymentKey, -stored.amount, -1)

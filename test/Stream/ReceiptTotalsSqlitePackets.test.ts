@@ -2,13 +2,16 @@
  * The packet rows the embedded receipt totals remember (`ReceiptCache.packets`): a commit of a
  * packet this process reserved reads no row from SQLite, nor does the reserve of a new packet id
  * (`insertPacket` leaves a live row alone), and every answer and every row is the same as when
- * nothing is remembered and the reserve reads the row first.
+ * nothing is remembered and the reserve reads the row first. And a write batch skips its sweep of
+ * forgotten packet rows only while none can be forgotten yet (`ReceiptCache.nextForgetMs`).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as TestClock from "effect/testing/TestClock"
 import fc from "fast-check"
 import { DatabaseSync } from "node:sqlite"
 import { ReceiptCache } from "../../src/Stream/ReceiptTotalsSqliteCache.ts"
+import { makeWriteBatcher } from "../../src/Stream/ReceiptTotalsSqlite.ts"
 import { prepare, schema, type Statements } from "../../src/Stream/ReceiptTotalsSqliteSchema.ts"
 import { type ReserveRequest, releasedRefusal } from "../../src/Stream/ReceiptTotals.ts"
 import {
@@ -204,4 +207,57 @@ describe("receipt totals: remembered packet rows", () => {
       { numRuns: 300 }
     )
   })
+
+  it.effect("a write batch sweeps forgotten packet rows only when one may be due: the next forget time is remembered, lowered by new rows, unknown after a rollback", () =>
+    Effect.gen(function*() {
+      const db = new DatabaseSync(":memory:")
+      db.exec(schema)
+      const statements = prepare(db)
+      const sweep = statements.sweepPackets
+      const run = sweep.run.bind(sweep) as (...params: ReadonlyArray<unknown>) => ReturnType<typeof sweep.run>
+      let sweeps = 0
+      sweep.run = ((...params: ReadonlyArray<unknown>) => {
+        sweeps++
+        return run(...params)
+      }) as typeof sweep.run
+      const cache = new ReceiptCache()
+      const batcher = makeWriteBatcher(db, statements, cache, 86_400_000, 500)
+      const packetIds = () => (db.prepare("SELECT packet_id FROM receipt_packets ORDER BY packet_id").all()).map((r) => r["packet_id"])
+      const reserveAt = (packetId: string) =>
+        batcher.write({ kind: "reserve", request: { packetId, connectionKey: "c", amount: 1n, payment: { key: "p", cap: 100n }, pendingMs: 1_000 } })
+      try {
+        // Unknown at first: the first batch sweeps; the table is empty, then "a" is forgotten at 1 500.
+        yield* reserveAt("a")
+        expect(sweeps).toBe(1)
+        expect(cache.nextForgetMs).toBe(1_500)
+        yield* TestClock.adjust(10)
+        yield* reserveAt("b")
+        expect(sweeps).toBe(1)
+        // A release's tombstone (forgotten at 520) lowers it.
+        yield* batcher.write({ kind: "release", packet: { packetId: "t", connectionKey: "c", paymentKey: "p" } })
+        expect(sweeps).toBe(1)
+        expect(cache.nextForgetMs).toBe(510)
+        yield* TestClock.adjust(499)
+        yield* reserveAt("c")
+        expect(sweeps).toBe(1)
+        yield* TestClock.adjust(1)
+        // 510: the tombstone is due; swept, and the next is a's 1 500.
+        yield* reserveAt("d")
+        expect(sweeps).toBe(2)
+        expect(packetIds()).toEqual(["a", "b", "c", "d"])
+        expect(cache.nextForgetMs).toBe(1_500)
+        yield* TestClock.adjust(990)
+        yield* reserveAt("e")
+        expect(sweeps).toBe(3)
+        expect(packetIds()).toEqual(["b", "c", "d", "e"])
+        expect(cache.nextForgetMs).toBe(1_510)
+        // A rollback forgets it: the next batch sweeps.
+        cache.clear()
+        yield* reserveAt("f")
+        expect(sweeps).toBe(4)
+        expect(cache.nextForgetMs).toBe(1_510)
+      } finally {
+        db.close()
+      }
+    }))
 })
