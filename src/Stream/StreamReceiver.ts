@@ -195,36 +195,44 @@ export const make = Effect.gen(function*() {
       acceptUncounted(request, money) :
       acceptCounted(request, target, money)
 
-  const acceptCounted = (request: Timed, target: Target, money: CachedIncomingMoney) =>
+  /** A capped receiver's packet (or one without a ledger reservation): reserved (or added) against the cap first. */
+  const acceptCounted = (request: Timed, target: Target, money: CachedIncomingMoney) => {
+    const payment = paymentOf(target)
+    const add = {
+      connectionKey: money.connectionId,
+      amount: request.destinationAmount,
+      ...(payment === undefined ? {} : { payment })
+    }
+    const reservation = request.reservation
+    const counted = reservation === undefined ?
+      totals.add(add) :
+      totals.reserve({ ...add, packetId: reservation.id.toString(), pendingMs: reservation.timeoutMs })
+    // Per packet: the accepted answer without a generator; a refusal takes `refuseCounted`.
+    return Effect.matchEffect(counted, {
+      onFailure: (error) => Effect.fail(storeUnavailable(error)),
+      onSuccess: (result) => {
+        if (!result.accepted) return refuseCounted(target, money, result)
+        money.setTotal(result.connectionTotal)
+        return Effect.succeed(money.accept() satisfies Fulfill)
+      }
+    })
+  }
+
+  /** The store refused a counted packet: the cap is taken (final), or only part of the amount fits. */
+  const refuseCounted = (target: Target, money: CachedIncomingMoney, result: { readonly remaining: bigint }) =>
     Effect.gen(function*() {
-      const payment = paymentOf(target)
-      const add = {
-        connectionKey: money.connectionId,
-        amount: request.destinationAmount,
-        ...(payment === undefined ? {} : { payment })
-      }
-      const reservation = request.reservation
-      const result = yield* (reservation === undefined ?
-        totals.add(add) :
-        totals.reserve({ ...add, packetId: reservation.id.toString(), pendingMs: reservation.timeoutMs })).pipe(
-          Effect.mapError(storeUnavailable)
-        )
-      if (!result.accepted) {
-        if (result.remaining === 0n) {
-          // The cap is taken: the payment may have completed on another instance meanwhile.
-          if (target.kind === "incoming") {
-            yield* totals.paymentTotal(target.payment.id).pipe(
-              Effect.flatMap((committed) => directory.recordReceived(target.payment, committed)),
-              Effect.ignore
-            )
-          }
-          return yield* refuse(money.finalDecline())
+      if (result.remaining === 0n) {
+        // The cap is taken: the payment may have completed on another instance meanwhile.
+        if (target.kind === "incoming") {
+          yield* totals.paymentTotal(target.payment.id).pipe(
+            Effect.flatMap((committed) => directory.recordReceived(target.payment, committed)),
+            Effect.ignore
+          )
         }
-        const connectionTotal = yield* totals.get(money.connectionId).pipe(Effect.orElseSucceed(() => 0n))
-        return yield* refuse(money.declineOverMaximum(connectionTotal + result.remaining, connectionTotal))
+        return yield* refuse(money.finalDecline())
       }
-      money.setTotal(result.connectionTotal)
-      return money.accept() satisfies Fulfill
+      const connectionTotal = yield* totals.get(money.connectionId).pipe(Effect.orElseSucceed(() => 0n))
+      return yield* refuse(money.declineOverMaximum(connectionTotal + result.remaining, connectionTotal))
     })
 
   const afterCommit = (target: Target, ref: PacketRef, result: CommitResult) => {
