@@ -28,10 +28,13 @@
  * when not known; a reserve lapses at most 64 due packets of that payment, through a partial index,
  * when one may be due); `receipt_payment_pending` is no longer written. A write batch that may
  * create packet rows (reserves, releases) deletes forgotten ones, up to twice as many as it may
- * create and at least `batchSweepMin`, when one may be forgotten by now: the smallest
- * `forget_at_ms` left in the table is remembered after each such sweep, lowered by every row the
- * steps write, and unknown after a rollback (`ReceiptCache.nextForgetMs`), so a batch skips the
- * `DELETE` only when it would delete nothing. A batch of adds and commits deletes none; a sweeper deletes at most `sweepBatchMax` expired connection
+ * create and at least `batchSweepMin`, once that many may be forgotten (`ReceiptCache.nextForgetMs`:
+ * after a sweep that deleted all that was due, when the `batchSweepMin`-th row left is forgotten;
+ * lowered by every row the steps write; unknown after a rollback), so in a steady flow a batch
+ * deletes 64 rows at a time instead of one or two per batch (~2.5 against ~7 µs per row). Forgotten
+ * rows count as absent to every read and are replaced by an insert of their id, so one that waits
+ * for its sweep changes no answer; fewer than 64 go with the sweeper. A batch of adds and commits
+ * deletes none; a sweeper deletes at most `sweepBatchMax` expired connection
  * rows and forgotten packet rows every `sweepIntervalMs`. Payment rows never expire.
  *
  * Restart: at open, packets still pending were reserved by a previous process, which can no longer
@@ -110,9 +113,10 @@ export interface SqliteOptions {
 export const writeBatchMax = 1_024
 
 /**
- * Forgotten packet rows a write batch deletes at least, when one is due: in a steady flow, rows
- * come due one by one, and a sweep per batch of one row costs a statement (~7 µs, more on a file)
- * per packet; a sweep of this many lets the next batches skip it until the next one is due.
+ * Forgotten packet rows a write batch deletes at a time: in a steady flow, rows come due one by
+ * one, and a sweep per batch of one or two rows costs a statement per packet (~7 µs deleting
+ * nothing, ~7 per row deleted two at a time, ~2.5 per row sixty-four at a time:
+ * bench/experiments/receiptSweep.ts); batches skip the sweep until this many are due.
  */
 export const batchSweepMin = 64
 
@@ -180,8 +184,11 @@ export const makeWriteBatcher = (
         const nowMs = batch[0]!.nowMs
         if (rowsCreatable > 0 && nowMs >= cache.nextForgetMs) {
           const limit = Math.max(batchSweepMin, 2 * rowsCreatable)
-          // All that was due is gone when fewer than `limit` went: the next one is the smallest left.
-          if (Number(statements.sweepPackets.run(nowMs, limit).changes) < limit) cache.nextForgetMs = nextForgetOf(statements)
+          // All that was due is gone when fewer than `limit` went: the next sweep is when
+          // `batchSweepMin` more are due (rows the steps write may bring it forward).
+          if (Number(statements.sweepPackets.run(nowMs, limit).changes) < limit) {
+            cache.nextForgetMs = nextForgetOf(statements, batchSweepMin)
+          }
         }
         for (const item of batch) {
           const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred }

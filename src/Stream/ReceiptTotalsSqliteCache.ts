@@ -23,11 +23,11 @@
  *   and by `clear`. A remembered row answers a packet read only before its lapse time (which comes
  *   before its forget time, when the sweep may delete it): from then on the row may be lapsed or
  *   gone, so the read goes to SQLite. This takes the commit's `SELECT` off a capped packet;
- * - `nextForgetMs`: no packet row is forgotten before it (a lower bound on the table's smallest
- *   `forget_at_ms`), so a batch's sweep that could delete nothing is skipped. Set from the table
- *   after a sweep that deleted all that was due, lowered by every row a step writes (`noteForget`),
- *   unknown (-Infinity) at first and after `clear`. The periodic sweeper only deletes rows, which
- *   keeps it a lower bound.
+ * - `nextForgetMs`: when a write batch next sweeps forgotten packet rows (`ReceiptTotalsSqlite.ts`):
+ *   set from the table after a sweep that deleted all that was due (when `batchSweepMin` more rows
+ *   are forgotten), lowered by every row a step writes (`noteForget`), unknown (-Infinity: sweep)
+ *   at first and after `clear`. Only when rows are deleted; no read depends on it (a forgotten row
+ *   is absent to every read whether deleted or not).
  *
  * Bounded: at most `entriesMax` keys per map; beyond it the oldest-inserted key is forgotten (it is
  * read from SQLite again when needed).

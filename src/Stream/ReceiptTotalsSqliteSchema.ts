@@ -109,12 +109,16 @@ export const prepare = (db: DatabaseSync): Statements => ({
     `DELETE FROM receipt_packets WHERE packet_id IN
      (SELECT packet_id FROM receipt_packets WHERE forget_at_ms <= ? LIMIT ?)`
   ),
-  nextForget: db.prepare("SELECT min(forget_at_ms) AS next FROM receipt_packets")
+  // The `forget_at_ms` of the (offset+1)-th row to be forgotten (through its index).
+  nextForget: db.prepare("SELECT forget_at_ms AS next FROM receipt_packets ORDER BY forget_at_ms LIMIT 1 OFFSET ?")
 })
 
-/** The smallest `forget_at_ms` of the packet rows (through its index); Infinity when there are none. */
-export const nextForgetOf = (statements: Statements): number => {
-  const row = statements.nextForget.get() as { readonly next?: unknown } | undefined
+/**
+ * When `count` packet rows will have been forgotten (the `count`-th smallest `forget_at_ms`, through
+ * its index); Infinity when there are fewer rows.
+ */
+export const nextForgetOf = (statements: Statements, count: number): number => {
+  const row = statements.nextForget.get(count - 1) as { readonly next?: unknown } | undefined
   return row?.next === null || row?.next === undefined ? Infinity : Number(row.next)
 }
 

@@ -208,7 +208,7 @@ describe("receipt totals: remembered packet rows", () => {
     )
   })
 
-  it.effect("a write batch sweeps forgotten packet rows only when one may be due: the next forget time is remembered, lowered by new rows, unknown after a rollback", () =>
+  it.effect("a write batch sweeps forgotten packet rows 64 at a time once 64 are due (or sooner for a row written since); forgotten rows waiting for it answer as absent", () =>
     Effect.gen(function*() {
       const db = new DatabaseSync(":memory:")
       db.exec(schema)
@@ -222,40 +222,46 @@ describe("receipt totals: remembered packet rows", () => {
       }) as typeof sweep.run
       const cache = new ReceiptCache()
       const batcher = makeWriteBatcher(db, statements, cache, 86_400_000, 500)
-      const packetIds = () => (db.prepare("SELECT packet_id FROM receipt_packets ORDER BY packet_id").all()).map((r) => r["packet_id"])
-      const reserveAt = (packetId: string) =>
-        batcher.write({ kind: "reserve", request: { packetId, connectionKey: "c", amount: 1n, payment: { key: "p", cap: 100n }, pendingMs: 1_000 } })
+      const rowCount = () => Number(db.prepare("SELECT count(*) AS n FROM receipt_packets").get()!["n"])
+      // Cap far above what is sent; each packet forgotten 1 500 ms after its reserve.
+      const reserveNow = (packetId: string) =>
+        batcher.write({ kind: "reserve", request: { packetId, connectionKey: "c", amount: 1n, payment: { key: "p", cap: 10n ** 9n }, pendingMs: 1_000 } })
       try {
-        // Unknown at first: the first batch sweeps; the table is empty, then "a" is forgotten at 1 500.
-        yield* reserveAt("a")
+        // 200 packets, one per ms (each its own batch): only the first batch sweeps (unknown at first).
+        for (let i = 0; i < 200; i++) {
+          yield* reserveNow(`p${i}`)
+          yield* TestClock.adjust(1)
+        }
         expect(sweeps).toBe(1)
         expect(cache.nextForgetMs).toBe(1_500)
-        yield* TestClock.adjust(10)
-        yield* reserveAt("b")
-        expect(sweeps).toBe(1)
-        // A release's tombstone (forgotten at 520) lowers it.
-        yield* batcher.write({ kind: "release", packet: { packetId: "t", connectionKey: "c", paymentKey: "p" } })
-        expect(sweeps).toBe(1)
-        expect(cache.nextForgetMs).toBe(510)
-        yield* TestClock.adjust(499)
-        yield* reserveAt("c")
-        expect(sweeps).toBe(1)
-        yield* TestClock.adjust(1)
-        // 510: the tombstone is due; swept, and the next is a's 1 500.
-        yield* reserveAt("d")
+        // 1 563: p0…p63 are forgotten (64): the batch deletes 64, the limit, so the next batch sweeps again.
+        yield* TestClock.adjust(1_363)
+        yield* reserveNow("x")
         expect(sweeps).toBe(2)
-        expect(packetIds()).toEqual(["a", "b", "c", "d"])
-        expect(cache.nextForgetMs).toBe(1_500)
-        yield* TestClock.adjust(990)
-        yield* reserveAt("e")
+        expect(rowCount()).toBe(200 - 64 + 1)
+        yield* reserveNow("y")
         expect(sweeps).toBe(3)
-        expect(packetIds()).toEqual(["b", "c", "d", "e"])
-        expect(cache.nextForgetMs).toBe(1_510)
+        // Caught up: the next sweep is when the 64th row left (p127, at 1 627) is forgotten.
+        expect(cache.nextForgetMs).toBe(1_627)
+        yield* TestClock.adjust(37)
+        yield* reserveNow("z")
+        expect(sweeps).toBe(3)
+        // p64…p100 are forgotten but not deleted yet: absent to reads all the same.
+        expect(yield* batcher.write({ kind: "commit", packet: { packetId: "p70", connectionKey: "c", paymentKey: "p" } })).toEqual({ outcome: "unknown" })
+        expect(rowCount()).toBe(200 - 64 + 3)
+        // A release's tombstone (forgotten at 2 100, later) leaves it; the first reserve above,
+        // forgotten at 1 500 after the first sweep found nothing, brought it down from Infinity.
+        yield* batcher.write({ kind: "release", packet: { packetId: "t", connectionKey: "c", paymentKey: "p" } })
+        expect(cache.nextForgetMs).toBe(1_627)
+        // 1 627: 64 due (p64…p127): swept at once.
+        yield* TestClock.adjust(27)
+        yield* reserveNow("w")
+        expect(sweeps).toBe(4)
+        expect(rowCount()).toBe(200 - 128 + 5)
         // A rollback forgets it: the next batch sweeps.
         cache.clear()
-        yield* reserveAt("f")
-        expect(sweeps).toBe(4)
-        expect(cache.nextForgetMs).toBe(1_510)
+        yield* reserveNow("v")
+        expect(sweeps).toBe(5)
       } finally {
         db.close()
       }
