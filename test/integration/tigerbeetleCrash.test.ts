@@ -11,10 +11,9 @@
  * is short here). With the post after the Fulfill (docs/performance/tigerbeetle.md), a Fulfill the senders saw
  * may be unposted when the node dies: the books then miss it on both sides, which is the bound below.
  */
-import { join } from "node:path"
 import { expect, it } from "vitest"
-import { describeOnCluster } from "../support/tigerbeetleFixture.ts"
-import { admin, auditCluster, peerBalance, startLoad, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
+import { describeOnCluster, startNodeUnderLoad } from "../support/tigerbeetleFixture.ts"
+import { auditCluster, peerBalance, startLoad, waitUntil } from "../support/tigerbeetleNode.ts"
 
 const expiresInMs = 4_000
 const workers = 20
@@ -27,13 +26,8 @@ describeOnCluster("TigerBeetle crash and restart", "the TigerBeetle crash-and-re
   peerDelayMs: 30
 }, (fixture) => {
   it("SIGKILL under load creates and loses nothing; every reservation resolves within its timeout; audit clean", async () => {
-    const files = await writeNodeConfig(join(fixture.dir, "node"), { peerUrl: fixture.peer.url })
-    const node = await fixture.startNode(files)
     const funding = 10_000_000n
-    await admin(files, "/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
-
-    const load = startLoad(files.connectorPort, { workers, expiresInMs })
-    expect(await waitUntil(() => load.totals.fulfills >= 300, 60_000)).toBe(true)
+    const { files, node, load } = await startNodeUnderLoad(fixture, { funding, workers, expiresInMs, fulfills: 300 })
     await node.kill("SIGKILL")
     const killedAt = Date.now()
     await load.stop()

@@ -8,12 +8,11 @@
  * reservations of the packets cut off have expired, nothing is pending, what left the sender
  * arrived upstream, and the audit is clean.
  */
-import { join } from "node:path"
 import { createClient } from "tigerbeetle-node"
 import { expect, it } from "vitest"
 import { ids } from "../../src/Accounting/Accounts.ts"
-import { describeOnCluster } from "../support/tigerbeetleFixture.ts"
-import { admin, auditCluster, startLoad, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
+import { describeOnCluster, startNodeUnderLoad } from "../support/tigerbeetleFixture.ts"
+import { auditCluster, waitUntil } from "../support/tigerbeetleNode.ts"
 
 const expiresInMs = 4_000
 const workers = 20
@@ -39,13 +38,8 @@ describeOnCluster("TigerBeetle shutdown under load", "the TigerBeetle shutdown-u
   }
 
   it("SIGTERM under load: every Fulfill the senders saw is posted when the process has exited", async () => {
-    const files = await writeNodeConfig(join(fixture.dir, "node"), { peerUrl: fixture.peer.url })
-    const node = await fixture.startNode(files)
     const funding = 10_000_000n
-    await admin(files, "/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
-
-    const load = startLoad(files.connectorPort, { workers, expiresInMs })
-    expect(await waitUntil(() => load.totals.fulfills >= 300, 60_000)).toBe(true)
+    const { node, load } = await startNodeUnderLoad(fixture, { funding, workers, expiresInMs, fulfills: 300 })
     await node.kill("SIGTERM")
     expect(node.child.exitCode).toBe(0)
     const atExit = await liquidity()

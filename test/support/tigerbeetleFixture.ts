@@ -10,7 +10,8 @@ import type { NodeProcess } from "./process.ts"
 import { makeTempDir, removeTempDir } from "./tempDir.ts"
 import { fulfillFromData, startTestPeer, type TestPeer } from "./testPeer.ts"
 import { announceSkip, startTigerBeetle, type TigerBeetleCluster, tigerBeetleBinary } from "./tigerbeetle.ts"
-import { type NodeFiles, startNodeOn } from "./tigerbeetleNode.ts"
+import { join } from "node:path"
+import { admin, type LoadTotals, type NodeFiles, startLoad, startNodeOn, waitUntil, writeNodeConfig } from "./tigerbeetleNode.ts"
 
 export interface ClusterFixture {
   readonly cluster: TigerBeetleCluster
@@ -93,3 +94,25 @@ export const describeOnCluster = (
 
   describe(title, () => body(fixture))
 }
+
+/**
+ * A node process on the fixture's cluster with its sender peer funded, under a load of `workers`
+ * senders, once `fulfills` of their packets were fulfilled (for the tests that stop the node under load).
+ */
+export const startNodeUnderLoad = async (
+  fixture: ClusterFixture,
+  options: { readonly funding: bigint; readonly workers: number; readonly expiresInMs: number; readonly fulfills: number }
+) => {
+  const files = await writeNodeConfig(join(fixture.dir, "node"), { peerUrl: fixture.peer.url })
+  const node = await fixture.startNode(files)
+  await admin(files, "/liquidity/deposit", { peerId: "sender", amount: options.funding.toString() })
+  const load = startLoad(files.connectorPort, { workers: options.workers, expiresInMs: options.expiresInMs })
+  if (!await waitUntil(() => load.totals.fulfills >= options.fulfills, 60_000)) {
+    await load.stop()
+    throw new Error(`fewer than ${options.fulfills} packets fulfilled within 60 s: ${describeTotals(load.totals)}`)
+  }
+  return { files, node, load }
+}
+
+const describeTotals = (totals: LoadTotals): string =>
+  `${totals.fulfills} fulfills, ${totals.rejects} rejects, ${totals.failures} failures`
