@@ -193,6 +193,8 @@ if (dir !== undefined && dir !== "") {
   const batches = new Series()
   let batchBegin = 0
   let batchSched: [number, number] = [0, 0]
+  // The ledger's own WAL checkpoints (LedgerSqliteCheckpoints.ts): [start, end, ms on CPU, ms waiting for a CPU]
+  const checkpoints = new Series()
   let batchInserts = 0
   let batchUpdates = 0
   const sqlite = await import("node:sqlite").catch(() => undefined)
@@ -202,8 +204,21 @@ if (dir !== undefined && dir !== "") {
       const statement = originalPrepare.call(this, sql)
       const text = sql.trim().toUpperCase()
       const kind = text === "BEGIN IMMEDIATE" ? "begin" : text === "COMMIT" ? "commit" :
-        text.startsWith("INSERT INTO TRANSFERS") ? "insert" : text.startsWith("UPDATE TRANSFERS") ? "update" : undefined
+        text.startsWith("INSERT INTO TRANSFERS") ? "insert" : text.startsWith("UPDATE TRANSFERS") ? "update" :
+        text.startsWith("PRAGMA WAL_CHECKPOINT") ? "checkpoint" : undefined
       if (kind !== undefined) {
+        if (kind === "checkpoint") {
+          const get = statement.get
+          statement.get = function(this: typeof statement, ...args: Array<never>) {
+            const t = now()
+            const before = schedstat()
+            const result = (get as (...all: Array<unknown>) => unknown).apply(this, args)
+            const after = schedstat()
+            checkpoints.push(t, now(), after[0] - before[0], after[1] - before[1])
+            return result
+          } as typeof statement.get
+          return statement
+        }
         const run = statement.run
         statement.run = function(this: typeof statement, ...args: Array<never>) {
           if (kind === "begin") {
@@ -248,6 +263,7 @@ if (dir !== undefined && dir !== "") {
       immediates,
       gcs,
       batches,
+      checkpoints,
       requests,
       loopDelay: {
         p50: delay.percentile(50) / 1e6,

@@ -29,6 +29,7 @@ interface Trace {
   readonly immediates: Array<number>
   readonly gcs: Array<number>
   readonly batches: Array<number>
+  readonly checkpoints?: Array<number>
   readonly requests: Array<number>
   readonly loopDelay: Record<string, number>
 }
@@ -208,6 +209,11 @@ for (const forwarder of forwarders) {
     const longBatches = batches.filter((b) => b[1]! - b[0]! >= 2)
     const wall = longBatches.reduce((total, b) => total + b[1]! - b[0]!, 0)
     console.log(`ledger batches ≥ 2 ms: ${longBatches.length}, ${fmt(wall, 0)} ms in all: on CPU ${fmt(sum(longBatches, 4), 0)}, waiting for a CPU ${fmt(sum(longBatches, 5), 0)}, neither (blocked) ${fmt(wall - sum(longBatches, 4) - sum(longBatches, 5), 0)}`)
+    const checkpoints = rows(forwarder.checkpoints ?? [], 4)
+    if (checkpoints.length > 0) {
+      const cwall = checkpoints.reduce((total, c) => total + c[1]! - c[0]!, 0)
+      console.log(`ledger checkpoints between batches: ${checkpoints.length}, ${fmt(cwall, 0)} ms in all (each p50 ${fmt(quantile(checkpoints.map((c) => c[1]! - c[0]!), 0.5))}): on CPU ${fmt(sum(checkpoints, 2), 0)}, waiting for a CPU ${fmt(sum(checkpoints, 3), 0)}, neither (blocked) ${fmt(cwall - sum(checkpoints, 2) - sum(checkpoints, 3), 0)}`)
+    }
     console.log(`ledger batches: ${batches.length}, ms p50 ${fmt(quantile(durations, 0.5), 3)} p99 ${fmt(quantile(durations, 0.99), 3)} max ${fmt(Math.max(...durations), 3)}; transfer rows per batch p50 ${quantile(sizes, 0.5)} p99 ${quantile(sizes, 0.99)} max ${Math.max(...sizes)}`)
   }
 }
