@@ -112,6 +112,8 @@ type Resolved = Required<Options>
 
 interface Request {
   readonly job: Job<unknown>
+  /** Answered before the batch's other requests (a reservation: its packet goes on to the next hop). */
+  readonly first: boolean
   readonly complete: (exit: Exit.Exit<void, unknown>) => void
 }
 
@@ -132,7 +134,11 @@ const runRequests = (store: Store, requests: ReadonlyArray<Request>, nowMs: numb
     completeAll(requests, result.exit)
     return Effect.logError("ledger batch aborted", result.cause)
   }
-  result.exits.forEach((exit, i) => requests[i]!.complete(exit))
+  // Reservations first: each resumes its packet up to its write to the next hop, whose answer then
+  // comes back while the rest of the batch (posts: Fulfills going back) is answered.
+  const exits = result.exits
+  for (let i = 0; i < requests.length; i++) if (requests[i]!.first) requests[i]!.complete(exits[i]!)
+  for (let i = 0; i < requests.length; i++) if (!requests[i]!.first) requests[i]!.complete(exits[i]!)
   return Effect.void
 }
 
@@ -166,10 +172,12 @@ const unavailable = (message: string) => new LedgerUnavailable({ message })
 /** One caller waiting for its job's batch (see `makeSubmit`). */
 class Waiter implements Request {
   readonly job: Job<unknown>
+  readonly first: boolean
   answer: Exit.Exit<void, unknown> | undefined = undefined
   resume: ((exit: Exit.Exit<void, unknown>) => void) | undefined = undefined
-  constructor(job: Job<unknown>) {
+  constructor(job: Job<unknown>, first: boolean) {
     this.job = job
+    this.first = first
   }
   complete(exit: Exit.Exit<void, unknown>): void {
     if (this.answer !== undefined) return
@@ -191,7 +199,8 @@ class Waiter implements Request {
  */
 const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: number) => {
   const enqueue = <E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> => {
-    const waiter = new Waiter(job as Job<unknown>)
+    // New work (a reservation, fail-fast) is answered before what settles earlier work (post, void).
+    const waiter = new Waiter(job as Job<unknown>, admission === "failFast")
     const answered = Effect.callback<void, E | LedgerUnavailable>((resumeFiber) => {
       if (waiter.answer !== undefined) resumeFiber(waiter.answer as Exit.Exit<void, E | LedgerUnavailable>)
       else waiter.resume = resumeFiber as (exit: Exit.Exit<void, unknown>) => void
