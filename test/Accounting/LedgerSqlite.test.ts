@@ -45,6 +45,27 @@ describe("LedgerSqlite", () => {
       LedgerSqlite.layer({ filename: ":memory:" })
     ), 10_000)
 
+  it.live("answers a batch's reservations before its posts (the reserved packet goes on first)", () =>
+    Effect.provide(
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const [source, from, to] = yield* createAccounts(L, [noFlags, dmnec, noFlags])
+        yield* fund(L, source!, from!, 100n)
+        const held = transferSpec(L, from!, to!, 10n)
+        yield* ledger.reserve([held], 60)
+        const answered: Array<string> = []
+        // Queued in this order, in one turn: the writer takes both into one batch.
+        yield* Effect.all([
+          Effect.tap(ledger.post([held.id]), () => Effect.sync(() => answered.push("post"))),
+          Effect.tap(ledger.reserve([transferSpec(L, from!, to!, 20n)], 60), () => Effect.sync(() => answered.push("reserve")))
+        ], { concurrency: "unbounded" })
+        expect(answered).toEqual(["reserve", "post"])
+        expect((yield* balanceOf(to!)).creditsPosted).toBe(10n)
+        expect((yield* balanceOf(to!)).creditsPending).toBe(20n)
+      }),
+      LedgerSqlite.layer({ filename: ":memory:" })
+    ))
+
   it.live("checkpoints the WAL between batches every checkpointFrames frames: the WAL file stays that small", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {
