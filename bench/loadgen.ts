@@ -138,6 +138,7 @@ export const run = async (command: RunCommand): Promise<RunResult> => {
     const url = new URL(target.url)
     return {
       pool: new Pool(url.origin, { connections: command.concurrency, pipelining: 1, keepAliveTimeout: 30_000 }),
+      port: Number(url.port),
       headers: { "content-type": "application/octet-stream", authorization: `Bearer ${target.token}` },
       path: `${url.pathname}${url.search}`
     }
@@ -152,10 +153,13 @@ export const run = async (command: RunCommand): Promise<RunResult> => {
   let failed = 0
   let receipts: boolean | undefined = undefined
 
+  // Set only by bench/experiments/packetTrace.ts (a preload): each request's send and answer times.
+  const trace = (globalThis as { __benchTrace?: (packet: Uint8Array, sentAt: number, doneAt: number, port: number) => void })
+    .__benchTrace
   const start = performance.now()
   const deadline = start + command.durationMs
   const worker = async (_: unknown, index: number) => {
-    const { pool, headers, path } = targets[index % targets.length]!
+    const { pool, headers, path, port } = targets[index % targets.length]!
     while (true) {
       const i = next++
       if (i >= command.packetsMax || performance.now() >= deadline) return
@@ -163,7 +167,9 @@ export const run = async (command: RunCommand): Promise<RunResult> => {
       try {
         const response = await pool.request({ path, method: "POST", headers, body: packets[i % packets.length]! })
         const body = new Uint8Array(await response.body.arrayBuffer())
-        latencies[done++] = performance.now() - sentAt
+        const doneAt = performance.now()
+        latencies[done++] = doneAt - sentAt
+        trace?.(packets[i % packets.length]!, sentAt, doneAt, port)
         if (response.statusCode !== 200) {
           failed++
           count(failures, `HTTP ${response.statusCode}`)

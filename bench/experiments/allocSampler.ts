@@ -18,6 +18,9 @@
  * exit: both together profile the node's whole life (then compare nodes that handled the same
  * packets, or divide by each one's `packets` in the `.json`).
  *
+ * `ALLOC_MINOR=0` leaves out the objects scavenges collected: what is left was promoted (what brings
+ * the mark-compacts).
+ *
  * `ALLOC_INTERVAL` (bytes, default 16 384) is the profiler's mean sampling interval; V8 scales each
  * sample to an estimate of the bytes allocated at its site, so the totals are estimates (a few %).
  * Measurement only; never loaded by the node itself.
@@ -74,7 +77,9 @@ const begin = () => {
   session.post("HeapProfiler.startSampling", {
     samplingInterval: interval,
     includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true
+    // ALLOC_MINOR=0: leave out what scavenges collected, so the profile is what survived them (was
+    // promoted, then died in a mark-compact or is still live): what fills the old generation.
+    includeObjectsCollectedByMinorGC: process.env["ALLOC_MINOR"] !== "0"
   })
 }
 

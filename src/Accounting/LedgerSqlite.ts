@@ -13,7 +13,9 @@
  * fsync, which matters because `node:sqlite` is synchronous and an fsync would stall the whole
  * event loop. Every batch is atomic and the file is never corrupted; committed batches survive a
  * crash of this process; an OS crash or power loss may lose the batches committed since the last
- * WAL checkpoint (the ledger stays balanced, it just goes back in time). Set
+ * WAL checkpoint (the ledger stays balanced, it just goes back in time). Checkpoints run every
+ * `checkpointFrames` WAL frames, by the writer between batches rather than inside a COMMIT
+ * (`LedgerSqliteCheckpoints.ts`: the fsync then delays no caller of the batch). Set
  * `synchronous: "full"` to fsync the WAL on every batch commit (one fsync per batch, not per call)
  * when that loss is unacceptable.
  *
@@ -36,6 +38,8 @@
  *   the wallet addresses being paid; a node with 100 000 accounts kept them all at 100 000, ~25–30 MiB
  *   of old-generation heap that every major GC marks; an account beyond it is one indexed SELECT).
  * - `busyTimeoutMs` wait for a lock held by another connection (e.g. a long audit read).
+ * - `checkpointFrames` WAL frames between checkpoints (SQLite's own automatic checkpoint stays as
+ *   a backstop at 10× that, so the WAL file stays bounded).
  *
  * Over 400 lines with this comment on purpose: the writer fiber, its queue, expiry and restart are
  * one lifecycle around one connection. Deciding each request is in `LedgerSqliteStore.ts`, the
@@ -67,6 +71,7 @@ import {
   transferChainProblem
 } from "./Ledger.ts"
 import { type JournalMismatch, replayJournal } from "./LedgerSqliteJournal.ts"
+import { type Checkpoints, makeCheckpoints } from "./LedgerSqliteCheckpoints.ts"
 import type { Job } from "./LedgerSqliteJobs.ts"
 import { openDatabase, schemaVersion, type StoreOptions } from "./LedgerSqliteSchema.ts"
 import { BatchAbort, type BatchParticipant, exitOfThrown, makeStore, type Store } from "./LedgerSqliteStore.ts"
@@ -81,6 +86,7 @@ export interface Options {
   readonly accountCacheSizeMax?: number
   readonly expiredPerBatchMax?: number
   readonly busyTimeoutMs?: number
+  readonly checkpointFrames?: number
 }
 
 export const defaults = {
@@ -93,7 +99,9 @@ export const defaults = {
   sweepIntervalMs: 100,
   accountCacheSizeMax: 10_000,
   expiredPerBatchMax: 8190,
-  busyTimeoutMs: 5_000
+  busyTimeoutMs: 5_000,
+  /** WAL frames between checkpoints (SQLite's own default); see `LedgerSqliteCheckpoints.ts`. */
+  checkpointFrames: 1000
 } as const satisfies Omit<Required<Options>, "filename">
 
 type Resolved = Required<Options>
@@ -104,6 +112,8 @@ type Resolved = Required<Options>
 
 interface Request {
   readonly job: Job<unknown>
+  /** Answered before the batch's other requests (a reservation: its packet goes on to the next hop). */
+  readonly first: boolean
   readonly complete: (exit: Exit.Exit<void, unknown>) => void
 }
 
@@ -124,21 +134,34 @@ const runRequests = (store: Store, requests: ReadonlyArray<Request>, nowMs: numb
     completeAll(requests, result.exit)
     return Effect.logError("ledger batch aborted", result.cause)
   }
-  result.exits.forEach((exit, i) => requests[i]!.complete(exit))
+  // Reservations first: each resumes its packet up to its write to the next hop, whose answer then
+  // comes back while the rest of the batch (posts: Fulfills going back) is answered.
+  const exits = result.exits
+  for (let i = 0; i < requests.length; i++) if (requests[i]!.first) requests[i]!.complete(exits[i]!)
+  for (let i = 0; i < requests.length; i++) if (!requests[i]!.first) requests[i]!.complete(exits[i]!)
   return Effect.void
 }
 
-/** Takes whatever is waiting, runs it as one batch, repeats; ends when the queue has ended. */
+/**
+ * Takes whatever is waiting, runs it as one batch, repeats; ends when the queue has ended. The
+ * batch's callers are resumed synchronously as it completes them (their packets reach their
+ * sockets), so the WAL checkpoint after it (when one is due) delays no caller of that batch.
+ */
 const writer = (
   queue: Queue.Queue<Request, Cause.Done>,
   store: Store,
   clock: Clock.Clock,
-  batchSizeMax: number
+  batchSizeMax: number,
+  checkpoints: Checkpoints
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     while (true) {
       const requests = yield* Queue.takeBetween(queue, 1, batchSizeMax)
       yield* runRequests(store, requests, clock.currentTimeMillisUnsafe())
+      const failed = checkpoints.afterBatch()
+      if (failed !== undefined) {
+        yield* Effect.logWarning("ledger WAL checkpoint failed; the WAL keeps the frames until the next one", failed)
+      }
     }
   }).pipe(Effect.catch(() => Effect.void))
 
@@ -149,10 +172,12 @@ const unavailable = (message: string) => new LedgerUnavailable({ message })
 /** One caller waiting for its job's batch (see `makeSubmit`). */
 class Waiter implements Request {
   readonly job: Job<unknown>
+  readonly first: boolean
   answer: Exit.Exit<void, unknown> | undefined = undefined
   resume: ((exit: Exit.Exit<void, unknown>) => void) | undefined = undefined
-  constructor(job: Job<unknown>) {
+  constructor(job: Job<unknown>, first: boolean) {
     this.job = job
+    this.first = first
   }
   complete(exit: Exit.Exit<void, unknown>): void {
     if (this.answer !== undefined) return
@@ -174,7 +199,8 @@ class Waiter implements Request {
  */
 const makeSubmit = (queue: Queue.Queue<Request, Cause.Done>, queueSizeMax: number) => {
   const enqueue = <E>(job: Job<E>, admission: Admission): Effect.Effect<void, E | LedgerUnavailable> => {
-    const waiter = new Waiter(job as Job<unknown>)
+    // New work (a reservation, fail-fast) is answered before what settles earlier work (post, void).
+    const waiter = new Waiter(job as Job<unknown>, admission === "failFast")
     const answered = Effect.callback<void, E | LedgerUnavailable>((resumeFiber) => {
       if (waiter.answer !== undefined) resumeFiber(waiter.answer as Exit.Exit<void, E | LedgerUnavailable>)
       else waiter.resume = resumeFiber as (exit: Exit.Exit<void, unknown>) => void
@@ -298,7 +324,8 @@ const positiveIntegers = [
   "requestQueueSizeMax",
   "sweepIntervalMs",
   "accountCacheSizeMax",
-  "expiredPerBatchMax"
+  "expiredPerBatchMax",
+  "checkpointFrames"
 ] as const
 
 /** Why resolved options are unusable, or `undefined`. Pure. */
@@ -341,7 +368,8 @@ const make = Effect.fnUntraced(function*(options: Options) {
 
   const queue = yield* Queue.bounded<Request, Cause.Done>(resolved.requestQueueSizeMax)
   const submit = makeSubmit(queue, resolved.requestQueueSizeMax)
-  const writerFiber = yield* Effect.forkScoped(writer(queue, store, clock, resolved.batchSizeMax))
+  const checkpoints = makeCheckpoints(db, resolved.checkpointFrames)
+  const writerFiber = yield* Effect.forkScoped(writer(queue, store, clock, resolved.batchSizeMax, checkpoints))
   // Finalizers run in reverse: stop the sweeper, then drain the queue, then close the database.
   yield* Effect.addFinalizer(() => Effect.andThen(Queue.end(queue), Fiber.await(writerFiber)))
   yield* Effect.forkScoped(sweeper(store, clock, submit, resolved.sweepIntervalMs))

@@ -74,15 +74,6 @@ export class HmacSha256 {
   }
 }
 
-/** Whether SHA-256 of `preimage` is `digest` (a condition against its fulfillment), without a digest Buffer. */
-export const sha256Matches = (preimage: Uint8Array, digest: Uint8Array): boolean => {
-  if (digest.length !== digestBytes) return false
-  const computed = hash("sha256", preimage, "binary")
-  let differences = 0
-  for (let i = 0; i < digestBytes; i++) differences |= computed.charCodeAt(i) ^ digest[i]!
-  return differences === 0
-}
-
 /**
  * Random IVs drawn from a pool refilled 4 KiB at a time: one CSPRNG call per 341 replies instead
  * of one per reply (a 12-byte `randomBytes` costs 2 µs, about half of a 4 KiB one). Each IV is

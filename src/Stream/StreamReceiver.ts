@@ -39,7 +39,7 @@ import * as Schedule from "effect/Schedule"
 import type * as IlpPacket from "ilp-packet"
 import { InternalError, ReceiverRejected, Unreachable } from "../Connector/IlpErrors.ts"
 import { LocalReceivers, type SettleOutcome } from "../Connector/LocalReceivers.ts"
-import type { Fulfill, Reject } from "../Connector/Packet.ts"
+import { type Fulfill, type Reject, sha256Matches } from "../Connector/Packet.ts"
 import type { LocalReceiver, PacketRequest, Timed } from "../Connector/Stage.ts"
 import { StreamCredentials, type StreamCredentialsShape } from "./Credentials.ts"
 import type { PostAlongside } from "../Accounting/Ledger.ts"
@@ -53,7 +53,6 @@ import {
   type ReceiptStoreUnavailable
 } from "./ReceiptTotals.ts"
 import { type IncomingPaymentReceiver, ReceiverDirectory } from "./ReceiverDirectory.ts"
-import { sha256Matches } from "./StreamCrypto.ts"
 import type { CachedIncomingMoney } from "./StreamServerCached.ts"
 
 /** What `alongsidePost` hands the ledger stage: the receipt store's write, and the packet it is for. */

@@ -37,7 +37,8 @@ import type { LongValue } from "ilp-protocol-stream/dist/src/util/long.js"
 import { type MoneyPacket, readMoneyPacket as readMoney } from "./StreamMoneyPacket.ts"
 import { longToBigInt, type ReceiptEntry, serializeReceipts, serializeReply } from "./StreamReplyPacket.ts"
 import { createHash, createSecretKey, type KeyObject } from "node:crypto"
-import { decrypt, encrypt, HmacSha256, makeIvSource, sha256Matches } from "./StreamCrypto.ts"
+import { decrypt, encrypt, HmacSha256, makeIvSource } from "./StreamCrypto.ts"
+import { sha256Matches } from "../Connector/Packet.ts"
 
 /** Most connections whose derived keys are kept in memory. */
 export const connectionsCachedMax = 10_000

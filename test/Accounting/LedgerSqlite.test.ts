@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
 import fc from "fast-check"
+import { statSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { type AccountBalance, Ledger, type TransferSpec } from "../../src/Accounting/Ledger.ts"
@@ -43,6 +44,60 @@ describe("LedgerSqlite", () => {
       }),
       LedgerSqlite.layer({ filename: ":memory:" })
     ), 10_000)
+
+  it.live("answers a batch's reservations before its posts (the reserved packet goes on first)", () =>
+    Effect.provide(
+      Effect.gen(function*() {
+        const ledger = yield* Ledger
+        const [source, from, to] = yield* createAccounts(L, [noFlags, dmnec, noFlags])
+        yield* fund(L, source!, from!, 100n)
+        const held = transferSpec(L, from!, to!, 10n)
+        yield* ledger.reserve([held], 60)
+        const answered: Array<string> = []
+        // Queued in this order, in one turn: the writer takes both into one batch.
+        yield* Effect.all([
+          Effect.tap(ledger.post([held.id]), () => Effect.sync(() => answered.push("post"))),
+          Effect.tap(ledger.reserve([transferSpec(L, from!, to!, 20n)], 60), () => Effect.sync(() => answered.push("reserve")))
+        ], { concurrency: "unbounded" })
+        expect(answered).toEqual(["reserve", "post"])
+        expect((yield* balanceOf(to!)).creditsPosted).toBe(10n)
+        expect((yield* balanceOf(to!)).creditsPending).toBe(20n)
+      }),
+      LedgerSqlite.layer({ filename: ":memory:" })
+    ))
+
+  it.live("checkpoints the WAL between batches every checkpointFrames frames: the WAL file stays that small", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const filename = join(dir, "ledger.db")
+        const checkpointFrames = 100
+        const walFrames = yield* Effect.provide(
+          Effect.gen(function*() {
+            const ledger = yield* Ledger
+            const [source, from, to] = yield* createAccounts(L, [noFlags, dmnec, noFlags])
+            yield* fund(L, source!, from!, 1_000_000n)
+            // One reserve and one post at a time: a batch each, a few WAL frames each (thousands in all).
+            for (let i = 0; i < 300; i++) {
+              const spec = transferSpec(L, from!, to!, 1n)
+              yield* ledger.reserve([spec], 60)
+              yield* ledger.post([spec.id])
+            }
+            expect((yield* balanceOf(to!)).creditsPosted).toBe(300n)
+            // While the ledger is open (closing checkpoints and removes the WAL): the WAL file is
+            // reused from its start after each checkpoint and never shrinks, so its size is the
+            // most frames it ever held. SQLite's own checkpoint (the backstop) would let it reach
+            // 10 × checkpointFrames.
+            const reader = new DatabaseSync(filename, { readOnly: true })
+            const pageSize = Number((reader.prepare("PRAGMA page_size").get() as { page_size: number }).page_size)
+            reader.close()
+            return statSync(`${filename}-wal`).size / (pageSize + 24)
+          }),
+          LedgerSqlite.layer({ filename, checkpointFrames })
+        )
+        expect(walFrames).toBeGreaterThan(checkpointFrames / 2)
+        expect(walFrames).toBeLessThan(3 * checkpointFrames)
+      })
+    ), 30_000)
 
   it.live("voids pending transfers left by a previous process and keeps everything else", () =>
     withTempDir((dir) =>

@@ -11,95 +11,63 @@
  * is short here). With the post after the Fulfill (docs/performance/tigerbeetle.md), a Fulfill the senders saw
  * may be unposted when the node dies: the books then miss it on both sides, which is the bound below.
  */
-import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { NodeProcess } from "../support/process.ts"
-import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
-import { announceSkip, startTigerBeetle, type TigerBeetleCluster, tigerBeetleBinary } from "../support/tigerbeetle.ts"
-import { admin, auditCluster, peerBalance, startLoad, startNodeOn, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
-import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
+import { expect, it } from "vitest"
+import { describeOnCluster, startNodeUnderLoad } from "../support/tigerbeetleFixture.ts"
+import { auditCluster, peerBalance, startLoad, waitUntil } from "../support/tigerbeetleNode.ts"
 
 const expiresInMs = 4_000
 const workers = 20
 /** Largest packet amount `startLoad` sends. */
 const packetAmountMax = 100n
 
-if (tigerBeetleBinary() === undefined) {
-  const reason = "the TigerBeetle crash-and-restart test did NOT run"
-  announceSkip(reason)
-  describe.skip(`TigerBeetle crash — ${reason}`, () => {
-    it("loses and creates nothing when the node is killed", () => {})
-  })
-} else {
-  let cluster: TigerBeetleCluster
-  let dir: string
-  let peer: TestPeer
-  let node: NodeProcess | undefined
+describeOnCluster("TigerBeetle crash and restart", "the TigerBeetle crash-and-restart test", {
+  tempPrefix: "ilp-tb-crash-",
+  // Slow enough that packets are in flight when the node dies.
+  peerDelayMs: 30
+}, (fixture) => {
+  it("SIGKILL under load creates and loses nothing; every reservation resolves within its timeout; audit clean", async () => {
+    const funding = 10_000_000n
+    const { files, node, load } = await startNodeUnderLoad(fixture, { funding, workers, expiresInMs, fulfills: 300 })
+    await node.kill("SIGKILL")
+    const killedAt = Date.now()
+    await load.stop()
+    const seen = load.totals.fulfilled
 
-  beforeAll(async () => {
-    dir = makeTempDir("ilp-tb-crash-")
-    // Slow enough that packets are in flight when the node dies.
-    peer = await startTestPeer((prepare) => ({ delayMs: 30, then: fulfillFromData(prepare) }))
-    cluster = await startTigerBeetle()
-  }, 180_000)
-
-  afterAll(async () => {
-    await node?.kill("SIGKILL")
-    await peer?.close()
-    await cluster?.stop()
-    if (dir !== undefined) removeTempDir(dir)
-  }, 60_000)
-
-  describe("TigerBeetle crash and restart", () => {
-    it("SIGKILL under load creates and loses nothing; every reservation resolves within its timeout; audit clean", async () => {
-      const files = await writeNodeConfig(join(dir, "node"), { peerUrl: peer.url })
-      node = await startNodeOn(cluster, files)
-      const funding = 10_000_000n
-      await admin(files, "/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
-
-      const load = startLoad(files.connectorPort, { workers, expiresInMs })
-      expect(await waitUntil(() => load.totals.fulfills >= 300, 60_000)).toBe(true)
-      await node.kill("SIGKILL")
-      const killedAt = Date.now()
-      await load.stop()
-      const seen = load.totals.fulfilled
-
-      node = await startNodeOn(cluster, files)
-      // Reservations of the packets in flight expire at most hold (≤ expiresInMs) + 10 s after they
-      // were made; allow the cluster's expiry pass and a busy machine on top.
-      const timeoutBoundMs = expiresInMs + 10_000
-      const settled = await waitUntil(async () => {
-        const sender = await peerBalance(files, "sender")
-        const upstream = await peerBalance(files, "upstream")
-        return sender.debitsPending === 0n && upstream.creditsPending === 0n
-      }, timeoutBoundMs + 20_000)
-      expect(settled).toBe(true)
-      expect(Date.now() - killedAt).toBeLessThan(timeoutBoundMs + 25_000)
-
+    await fixture.startNode(files)
+    // Reservations of the packets in flight expire at most hold (≤ expiresInMs) + 10 s after they
+    // were made; allow the cluster's expiry pass and a busy machine on top.
+    const timeoutBoundMs = expiresInMs + 10_000
+    const settled = await waitUntil(async () => {
       const sender = await peerBalance(files, "sender")
       const upstream = await peerBalance(files, "upstream")
-      const moved = sender.debitsPosted
-      expect(upstream.creditsPosted).toBe(moved) // nothing created or lost inside the ledger
-      expect(sender.creditsPosted).toBe(funding)
-      // At most the packets in flight at the kill differ: posted but unseen, or seen but unposted.
-      console.info(`crash on TigerBeetle: senders saw ${seen} fulfilled, the ledger moved ${moved} (${moved - seen} difference)`)
-      const inFlightMax = BigInt(workers) * packetAmountMax
-      expect(moved - seen).toBeLessThanOrEqual(inFlightMax)
-      expect(seen - moved).toBeLessThanOrEqual(inFlightMax)
+      return sender.debitsPending === 0n && upstream.creditsPending === 0n
+    }, timeoutBoundMs + 20_000)
+    expect(settled).toBe(true)
+    expect(Date.now() - killedAt).toBeLessThan(timeoutBoundMs + 25_000)
 
-      const audit = await auditCluster(cluster)
-      expect(audit.output).toContain("OK: no violations")
-      expect(audit.output).toMatch(/pending transfers: 0\b/)
-      expect(audit.code).toBe(0)
+    const sender = await peerBalance(files, "sender")
+    const upstream = await peerBalance(files, "upstream")
+    const moved = sender.debitsPosted
+    expect(upstream.creditsPosted).toBe(moved) // nothing created or lost inside the ledger
+    expect(sender.creditsPosted).toBe(funding)
+    // At most the packets in flight at the kill differ: posted but unseen, or seen but unposted.
+    console.info(`crash on TigerBeetle: senders saw ${seen} fulfilled, the ledger moved ${moved} (${moved - seen} difference)`)
+    const inFlightMax = BigInt(workers) * packetAmountMax
+    expect(moved - seen).toBeLessThanOrEqual(inFlightMax)
+    expect(seen - moved).toBeLessThanOrEqual(inFlightMax)
 
-      // The restarted node forwards, and its fulfills are posted.
-      const again = startLoad(files.connectorPort, { workers: 5, expiresInMs })
-      expect(await waitUntil(() => again.totals.fulfills >= 50, 60_000)).toBe(true)
-      await again.stop()
-      expect(again.totals.failures).toBe(0)
-      expect(
-        await waitUntil(async () => (await peerBalance(files, "sender")).debitsPosted === moved + again.totals.fulfilled, 20_000)
-      ).toBe(true)
-    }, 240_000)
-  })
-}
+    const audit = await auditCluster(fixture.cluster)
+    expect(audit.output).toContain("OK: no violations")
+    expect(audit.output).toMatch(/pending transfers: 0\b/)
+    expect(audit.code).toBe(0)
+
+    // The restarted node forwards, and its fulfills are posted.
+    const again = startLoad(files.connectorPort, { workers: 5, expiresInMs })
+    expect(await waitUntil(() => again.totals.fulfills >= 50, 60_000)).toBe(true)
+    await again.stop()
+    expect(again.totals.failures).toBe(0)
+    expect(
+      await waitUntil(async () => (await peerBalance(files, "sender")).debitsPosted === moved + again.totals.fulfilled, 20_000)
+    ).toBe(true)
+  }, 240_000)
+})

@@ -8,91 +8,63 @@
  * The only three-replica cluster of the suite (~4.3 GiB): this file starts it once.
  */
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { NodeProcess } from "../support/process.ts"
-import { startTestPeer, type TestPeer } from "../support/testPeer.ts"
-import { announceSkip, startTigerBeetle, type TigerBeetleCluster, tigerBeetleBinary } from "../support/tigerbeetle.ts"
-import { admin, auditCluster, peerBalance, startLoad, startNodeOn, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
-import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
+import { expect, it } from "vitest"
+import { describeOnCluster } from "../support/tigerbeetleFixture.ts"
+import { admin, auditCluster, peerBalance, startLoad, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
 
 /** Packets expire this soon, so reservations orphaned by the failover expire quickly (hold + 10 s margin). */
 const expiresInMs = 4_000
 
-if (tigerBeetleBinary() === undefined) {
-  const reason = "the three-replica TigerBeetle failover test did NOT run"
-  announceSkip(reason)
-  describe.skip(`TigerBeetle failover — ${reason}`, () => {
-    it("keeps forwarding when a replica dies", () => {})
-  })
-} else {
-  let cluster: TigerBeetleCluster
-  let dir: string
-  let peer: TestPeer
-  const nodes: Array<NodeProcess> = []
+describeOnCluster("TigerBeetle failover", "the three-replica TigerBeetle failover test", { tempPrefix: "ilp-tb-failover-", replicaCount: 3 }, (fixture) => {
+  it("a replica SIGKILLed under load: the node keeps forwarding, a second node joins, the books are exact", async () => {
+    const { cluster } = fixture
+    const first = await writeNodeConfig(join(fixture.dir, "first"), { peerUrl: fixture.peer.url })
+    const second = await writeNodeConfig(join(fixture.dir, "second"), { peerUrl: fixture.peer.url })
+    await fixture.startNode(first)
+    const funding = 100_000_000n
+    await admin(first, "/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
 
-  beforeAll(async () => {
-    dir = makeTempDir("ilp-tb-failover-")
-    peer = await startTestPeer()
-    cluster = await startTigerBeetle({ replicaCount: 3 })
-  }, 240_000)
+    const load = startLoad(first.connectorPort, { workers: 10, expiresInMs })
+    expect(await waitUntil(() => load.totals.fulfills >= 200, 60_000)).toBe(true)
+    // Replica 0 is the primary of view 0.
+    await cluster.replicas[0]!.kill("SIGKILL")
+    const atKill = load.totals.fulfills
+    // The cluster elects another primary; the node keeps forwarding on the two replicas left.
+    expect(await waitUntil(() => load.totals.fulfills >= atKill + 300, 120_000)).toBe(true)
 
-  afterAll(async () => {
-    for (const node of nodes) await node.kill("SIGKILL")
-    await peer?.close()
-    await cluster?.stop()
-    if (dir !== undefined) removeTempDir(dir)
-  }, 60_000)
+    // A second instance starts on the degraded cluster and forwards too.
+    await fixture.startNode(second)
+    const secondLoad = startLoad(second.connectorPort, { workers: 10, expiresInMs })
+    expect(await waitUntil(() => secondLoad.totals.fulfills >= 200, 60_000)).toBe(true)
+    await Promise.all([load.stop(), secondLoad.stop()])
 
-  describe("TigerBeetle failover", () => {
-    it("a replica SIGKILLed under load: the node keeps forwarding, a second node joins, the books are exact", async () => {
-      const first = await writeNodeConfig(join(dir, "first"), { peerUrl: peer.url })
-      const second = await writeNodeConfig(join(dir, "second"), { peerUrl: peer.url })
-      nodes.push(await startNodeOn(cluster, first))
-      const funding = 100_000_000n
-      await admin(first, "/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
+    const answers = [load.totals, secondLoad.totals]
+    for (const totals of answers) {
+      expect(totals.failures).toBe(0) // every packet got an ILP answer
+      // While the cluster changed views some reservations could not be made (T00); on a starved
+      // machine a packet may also arrive too late to forward (R00/R02). Never a refusal for money.
+      for (const code of totals.codes.keys()) expect(["T00", "R00", "R02"]).toContain(code)
+    }
+    const fulfilled = answers.reduce((sum, totals) => sum + totals.fulfilled, 0n)
 
-      const load = startLoad(first.connectorPort, { workers: 10, expiresInMs })
-      expect(await waitUntil(() => load.totals.fulfills >= 200, 60_000)).toBe(true)
-      // Replica 0 is the primary of view 0.
-      await cluster.replicas[0]!.kill("SIGKILL")
-      const atKill = load.totals.fulfills
-      // The cluster elects another primary; the node keeps forwarding on the two replicas left.
-      expect(await waitUntil(() => load.totals.fulfills >= atKill + 300, 120_000)).toBe(true)
-
-      // A second instance starts on the degraded cluster and forwards too.
-      nodes.push(await startNodeOn(cluster, second))
-      const secondLoad = startLoad(second.connectorPort, { workers: 10, expiresInMs })
-      expect(await waitUntil(() => secondLoad.totals.fulfills >= 200, 60_000)).toBe(true)
-      await Promise.all([load.stop(), secondLoad.stop()])
-
-      const answers = [load.totals, secondLoad.totals]
-      for (const totals of answers) {
-        expect(totals.failures).toBe(0) // every packet got an ILP answer
-        // While the cluster changed views some reservations could not be made (T00); on a starved
-        // machine a packet may also arrive too late to forward (R00/R02). Never a refusal for money.
-        for (const code of totals.codes.keys()) expect(["T00", "R00", "R02"]).toContain(code)
-      }
-      const fulfilled = answers.reduce((sum, totals) => sum + totals.fulfilled, 0n)
-
-      // Posts land after the Fulfill; reservations whose request timed out during the view change may
-      // still have landed, and expire within hold + margin: wait until nothing is pending.
-      const settled = await waitUntil(async () => {
-        const sender = await peerBalance(first, "sender")
-        const upstream = await peerBalance(first, "upstream")
-        return sender.debitsPending === 0n && upstream.creditsPending === 0n
-      }, expiresInMs + 30_000)
-      expect(settled).toBe(true)
+    // Posts land after the Fulfill; reservations whose request timed out during the view change may
+    // still have landed, and expire within hold + margin: wait until nothing is pending.
+    const settled = await waitUntil(async () => {
       const sender = await peerBalance(first, "sender")
       const upstream = await peerBalance(first, "upstream")
-      expect(sender.debitsPosted).toBe(fulfilled) // each Fulfill posted exactly once, nothing else
-      expect(upstream.creditsPosted).toBe(fulfilled)
-      expect(sender.creditsPosted).toBe(funding)
-      expect(await peerBalance(second, "sender")).toEqual(sender) // one set of books for both instances
+      return sender.debitsPending === 0n && upstream.creditsPending === 0n
+    }, expiresInMs + 30_000)
+    expect(settled).toBe(true)
+    const sender = await peerBalance(first, "sender")
+    const upstream = await peerBalance(first, "upstream")
+    expect(sender.debitsPosted).toBe(fulfilled) // each Fulfill posted exactly once, nothing else
+    expect(upstream.creditsPosted).toBe(fulfilled)
+    expect(sender.creditsPosted).toBe(funding)
+    expect(await peerBalance(second, "sender")).toEqual(sender) // one set of books for both instances
 
-      const audit = await auditCluster(cluster)
-      expect(audit.output).toContain("OK: no violations")
-      expect(audit.output).toMatch(/pending transfers: 0\b/)
-      expect(audit.code).toBe(0)
-    }, 400_000)
-  })
-}
+    const audit = await auditCluster(cluster)
+    expect(audit.output).toContain("OK: no violations")
+    expect(audit.output).toMatch(/pending transfers: 0\b/)
+    expect(audit.code).toBe(0)
+  }, 400_000)
+})

@@ -8,49 +8,25 @@
  * reservations of the packets cut off have expired, nothing is pending, what left the sender
  * arrived upstream, and the audit is clean.
  */
-import { join } from "node:path"
 import { createClient } from "tigerbeetle-node"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { expect, it } from "vitest"
 import { ids } from "../../src/Accounting/Accounts.ts"
-import type { NodeProcess } from "../support/process.ts"
-import { fulfillFromData, startTestPeer, type TestPeer } from "../support/testPeer.ts"
-import { announceSkip, startTigerBeetle, type TigerBeetleCluster, tigerBeetleBinary } from "../support/tigerbeetle.ts"
-import { admin, auditCluster, startLoad, startNodeOn, waitUntil, writeNodeConfig } from "../support/tigerbeetleNode.ts"
-import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
+import { describeOnCluster, startNodeUnderLoad } from "../support/tigerbeetleFixture.ts"
+import { auditCluster, waitUntil } from "../support/tigerbeetleNode.ts"
 
 const expiresInMs = 4_000
 const workers = 20
 /** Largest packet amount `startLoad` sends. */
 const packetAmountMax = 100n
 
-if (tigerBeetleBinary() === undefined) {
-  const reason = "the TigerBeetle shutdown-under-load test did NOT run"
-  announceSkip(reason)
-  describe.skip(`TigerBeetle shutdown — ${reason}`, () => {
-    it("posts every Fulfill before the node exits", () => {})
-  })
-} else {
-  let cluster: TigerBeetleCluster
-  let dir: string
-  let peer: TestPeer
-  let node: NodeProcess | undefined
-
-  beforeAll(async () => {
-    dir = makeTempDir("ilp-tb-shutdown-")
-    // Slow enough that packets (and their posts) are in flight when the node is stopped.
-    peer = await startTestPeer((prepare) => ({ delayMs: 30, then: fulfillFromData(prepare) }))
-    cluster = await startTigerBeetle()
-  }, 180_000)
-
-  afterAll(async () => {
-    await node?.kill("SIGKILL")
-    await peer?.close()
-    await cluster?.stop()
-    if (dir !== undefined) removeTempDir(dir)
-  }, 60_000)
-
+describeOnCluster("TigerBeetle shutdown under load", "the TigerBeetle shutdown-under-load test", {
+  tempPrefix: "ilp-tb-shutdown-",
+  // Slow enough that packets (and their posts) are in flight when the node is stopped.
+  peerDelayMs: 30
+}, (fixture) => {
   /** The liquidity accounts of the node's sender and upstream peers, straight from the cluster. */
   const liquidity = async () => {
+    const { cluster } = fixture
     const client = createClient({ cluster_id: cluster.clusterId, replica_addresses: [...cluster.addresses] })
     try {
       const [sender, upstream] = await client.lookupAccounts([ids.peerLiquidity("sender"), ids.peerLiquidity("upstream")])
@@ -61,38 +37,31 @@ if (tigerBeetleBinary() === undefined) {
     }
   }
 
-  describe("TigerBeetle shutdown under load", () => {
-    it("SIGTERM under load: every Fulfill the senders saw is posted when the process has exited", async () => {
-      const files = await writeNodeConfig(join(dir, "node"), { peerUrl: peer.url })
-      node = await startNodeOn(cluster, files)
-      const funding = 10_000_000n
-      await admin(files, "/liquidity/deposit", { peerId: "sender", amount: funding.toString() })
+  it("SIGTERM under load: every Fulfill the senders saw is posted when the process has exited", async () => {
+    const funding = 10_000_000n
+    const { node, load } = await startNodeUnderLoad(fixture, { funding, workers, expiresInMs, fulfills: 300 })
+    await node.kill("SIGTERM")
+    expect(node.child.exitCode).toBe(0)
+    const atExit = await liquidity()
+    await load.stop()
+    const seen = load.totals.fulfilled
+    const posted = atExit.sender.debits_posted
+    console.info(`shutdown on TigerBeetle: senders saw ${seen} fulfilled, ${posted} posted at exit`)
+    expect(posted).toBeGreaterThanOrEqual(seen)
+    expect(posted - seen).toBeLessThanOrEqual(BigInt(workers) * packetAmountMax)
 
-      const load = startLoad(files.connectorPort, { workers, expiresInMs })
-      expect(await waitUntil(() => load.totals.fulfills >= 300, 60_000)).toBe(true)
-      await node.kill("SIGTERM")
-      expect(node.child.exitCode).toBe(0)
-      const atExit = await liquidity()
-      await load.stop()
-      const seen = load.totals.fulfilled
-      const posted = atExit.sender.debits_posted
-      console.info(`shutdown on TigerBeetle: senders saw ${seen} fulfilled, ${posted} posted at exit`)
-      expect(posted).toBeGreaterThanOrEqual(seen)
-      expect(posted - seen).toBeLessThanOrEqual(BigInt(workers) * packetAmountMax)
-
-      // The reservations of packets cut off expire (hold ≤ expiresInMs, + 10 s margin): then nothing
-      // is pending, nothing more was posted, and what left the sender arrived upstream.
-      expect(await waitUntil(async () => {
-        const { sender, upstream } = await liquidity()
-        return sender.debits_pending === 0n && upstream.credits_pending === 0n
-      }, expiresInMs + 10_000 + 30_000)).toBe(true)
-      const after = await liquidity()
-      expect(after.sender.debits_posted).toBe(posted)
-      expect(after.upstream.credits_posted).toBe(posted)
-      expect(after.sender.credits_posted).toBe(funding)
-      const audit = await auditCluster(cluster)
-      expect(audit.output).toContain("OK: no violations")
-      expect(audit.code).toBe(0)
-    }, 240_000)
-  })
-}
+    // The reservations of packets cut off expire (hold ≤ expiresInMs, + 10 s margin): then nothing
+    // is pending, nothing more was posted, and what left the sender arrived upstream.
+    expect(await waitUntil(async () => {
+      const { sender, upstream } = await liquidity()
+      return sender.debits_pending === 0n && upstream.credits_pending === 0n
+    }, expiresInMs + 10_000 + 30_000)).toBe(true)
+    const after = await liquidity()
+    expect(after.sender.debits_posted).toBe(posted)
+    expect(after.upstream.credits_posted).toBe(posted)
+    expect(after.sender.credits_posted).toBe(funding)
+    const audit = await auditCluster(fixture.cluster)
+    expect(audit.output).toContain("OK: no violations")
+    expect(audit.code).toBe(0)
+  }, 240_000)
+})

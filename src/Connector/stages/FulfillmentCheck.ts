@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import { WrongCondition } from "../IlpErrors.ts"
-import { bytesEqual, type Fulfill, sha256 } from "../Packet.ts"
+import { type Fulfill, sha256Matches } from "../Packet.ts"
 import type { Stage, Timed } from "../Stage.ts"
 
 const checkedAlready = (request: Timed, fulfill: Fulfill): boolean =>
@@ -13,6 +13,6 @@ const checkedAlready = (request: Timed, fulfill: Fulfill): boolean =>
 
 export const fulfillmentCheck: Stage<Timed> = (next) => (request) =>
   Effect.flatMap(next(request), (fulfill) =>
-    checkedAlready(request, fulfill) || bytesEqual(sha256(fulfill.fulfillment), request.prepare.executionCondition) ?
+    checkedAlready(request, fulfill) || sha256Matches(fulfill.fulfillment, request.prepare.executionCondition) ?
       Effect.succeed(fulfill) :
       Effect.fail(new WrongCondition({ reason: "fulfillment does not match the condition" })))
