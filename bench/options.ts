@@ -15,7 +15,7 @@ export const defaults = {
   packets: 200_000,
   distinctPackets: 20_000,
   deadlineMs: 480_000,
-  modes: "raw-socket,raw,reference,forward,local,forward-tb,local-tb,forward-scale",
+  modes: "raw-socket,raw,reference,forward,local,local-capped,forward-tb,local-tb,forward-scale",
   scalePeers: 1_000,
   scaleWallets: 100_000
 } as const

@@ -15,8 +15,8 @@
  *   forward  loadgen → node (full pipeline, ledger reserve + post) → peer
  *   local    loadgen → node → local STREAM incoming payment, with receipts
  *   local-capped  the same to a second incoming payment that has an `incomingAmount` (10^18, never
- *            reached): every packet reserves against the cap before the ledger posts (not in the
- *            default modes; with --baseline, local-capped-base beside it)
+ *            reached): every packet reserves against the cap before the ledger posts (with
+ *            --baseline, local-capped-base beside it)
  *   forward-scale  forward through a third node that has 1 000 more peers and 100 000 wallet
  *            addresses (`--scale-peers`, `--scale-wallets`), against `forward` in the same round: the
  *            cost must not grow with the node's size
