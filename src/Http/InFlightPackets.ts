@@ -22,6 +22,11 @@ export class InFlightPackets<A> {
     return this.count
   }
 
+  /** Slots held: the most items ever in flight at once (the array never shrinks). */
+  get capacity(): number {
+    return this.slots.length
+  }
+
   /** Records `item`; the answer is its slot, for `delete`. */
   add(item: A): number {
     const slot = this.free.length > 0 ? this.free.pop()! : this.slots.length
