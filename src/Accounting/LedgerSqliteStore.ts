@@ -134,7 +134,9 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
    * old generation (the map is long-lived); the table it replaces still holds every entry of that
    * moment, and until a mark-compact the scavenges keep whatever it points to. A resolved row's
    * slot is cleared in place, so only the ids (and slot numbers) are kept that way, not the rows
-   * with their bigints (docs/performance/hot-path.md, "What the scavenges promote").
+   * with their bigints (docs/performance/hot-path.md, "What the scavenges promote"). Freed slots
+   * are reused, so `pendingRows` never holds more slots than the most rows ever cached at once
+   * (at most `pendingCacheSizeMax`); a rollback empties it.
    */
   const pendingSlots = new Map<bigint, number>()
   const pendingRows: Array<TransferRow | undefined> = []
