@@ -208,8 +208,13 @@ export class Http1Pool {
   tlsSession: Buffer | undefined = undefined
   private readonly idle: Array<Connection> = []
   private readonly queue: Array<Http1Exchange> = []
-  /** Connections carrying (or about to carry) an exchange. */
-  private readonly busy = new Set<Connection>()
+  /**
+   * Every open connection (connecting, busy or idle), for `destroy`. Per connection, not per
+   * exchange: a long-lived `Set` with an add and a delete per request rehashed into a new table (in
+   * the old generation) every few dozen requests (docs/performance/hot-path.md, "What the scavenges
+   * promote").
+   */
+  private readonly connections = new Set<Connection>()
   private open = 0
   private closing = false
   private sweeper: NodeJS.Timeout | undefined = undefined
@@ -275,7 +280,7 @@ export class Http1Pool {
       exchange.settle(new Http1Error("closed", "connection pool closed"), 0, emptyBody)
     }
     for (const connection of this.idle.splice(0)) connection.destroy()
-    for (const connection of [...this.busy]) connection.destroy()
+    for (const connection of [...this.connections]) connection.destroy()
   }
 
   unqueue(exchange: Http1Exchange): void {
@@ -286,10 +291,8 @@ export class Http1Pool {
 
   /** A connection finished an exchange and may carry another. */
   release(connection: Connection, keepAliveHintMs: number | undefined): void {
-    this.busy.delete(connection)
     const next = this.queue.shift()
     if (next !== undefined) {
-      this.busy.add(connection)
       connection.send(next)
       return
     }
@@ -307,7 +310,7 @@ export class Http1Pool {
   /** A connection closed (either side, or an error): it leaves the pool; a queued request may go. */
   closed(connection: Connection): void {
     this.open--
-    this.busy.delete(connection)
+    this.connections.delete(connection)
     const at = this.idle.indexOf(connection)
     if (at >= 0) this.idle.splice(at, 1)
     const next = this.queue.shift()
@@ -319,7 +322,7 @@ export class Http1Pool {
   private openConnection(): Connection {
     this.open++
     const connection = new Connection(this, this.options)
-    this.busy.add(connection)
+    this.connections.add(connection)
     return connection
   }
 
@@ -333,7 +336,6 @@ export class Http1Pool {
         connection.destroy()
         continue
       }
-      this.busy.add(connection)
       return connection
     }
   }

@@ -87,6 +87,8 @@ export class IlpConnection {
   requestStartedAt = 0
   /** The packet being processed. */
   private fiber: Fiber.Fiber<Reply> | undefined = undefined
+  /** `fiber`'s slot in `options.inFlight`. */
+  private slot = -1
   /** An answer is waiting in the socket's write buffer past its high-water mark: read no further request until it drains. */
   private awaitingDrain = false
   private gone = false
@@ -168,14 +170,13 @@ export class IlpConnection {
     this.state.busy++
     const fiber = this.options.run(this.options.pipeline.process({ bytes, source: peer.account, unfulfillable: false }))
     this.fiber = fiber
-    this.options.inFlight.add(fiber)
+    this.slot = this.options.inFlight.add(fiber)
     fiber.addObserver(this.onExit)
   }
 
   private readonly onExit = (exit: Exit.Exit<Reply>): void => {
-    const fiber = this.fiber!
     this.fiber = undefined
-    this.options.inFlight.delete(fiber)
+    this.options.inFlight.delete(this.slot)
     this.state.busy--
     const socket = this.socket
     if (!Exit.isSuccess(exit)) {

@@ -41,6 +41,7 @@ import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"
 import { encodeReply, type Reply } from "../Connector/Packet.ts"
 import type { PipelineShape } from "../Connector/Pipeline.ts"
+import { InFlightPackets } from "./InFlightPackets.ts"
 import { createIlpListener, type IlpListenerGuard } from "./IlpListener.ts"
 import { defaultListenerLimits, lingerAfterAnswer, type ListenerLimits } from "./PublicListener.ts"
 
@@ -120,7 +121,7 @@ export interface HandlerOptions {
   /** Runs a packet as a fiber of the node's runtime. */
   readonly run: (effect: Effect.Effect<Reply>) => Fiber.Fiber<Reply>
   /** Packets being processed (for the drain on shutdown). */
-  readonly inFlight: Set<Fiber.Fiber<Reply>>
+  readonly inFlight: InFlightPackets<Fiber.Fiber<Reply>>
   /** True once shutdown has begun: every answer then carries `Connection: close`. */
   readonly draining: () => boolean
 }
@@ -169,13 +170,13 @@ export const makeHandler = (options: HandlerOptions) => (request: IncomingMessag
     if (refused) return
     const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
     const fiber = options.run(options.pipeline.process({ bytes, source: peer.account, unfulfillable: false }))
-    options.inFlight.add(fiber)
+    const slot = options.inFlight.add(fiber)
     const onClose = () => {
       if (!response.writableEnded) fiber.interruptUnsafe()
     }
     response.on("close", onClose)
     fiber.addObserver((exit) => {
-      options.inFlight.delete(fiber)
+      options.inFlight.delete(slot)
       response.off("close", onClose)
       if (Exit.isSuccess(exit)) {
         const reply = encodeReply(exit.value)
@@ -205,7 +206,7 @@ export interface ServeOptions {
 export const serve = (options: ServeOptions) =>
   Effect.gen(function*() {
     const run = Effect.runForkWith(yield* Effect.context<never>())
-    const inFlight = new Set<Fiber.Fiber<Reply>>()
+    const inFlight = new InFlightPackets<Fiber.Fiber<Reply>>()
     let draining = false
     const handler = {
       peers: options.peers,
@@ -229,7 +230,7 @@ export const serve = (options: ServeOptions) =>
         listener.close(() => resume(Effect.void))
       })
       yield* Effect.timeoutOrElse(closed, { duration: options.drainTimeoutMs, orElse: () => Effect.void })
-      yield* Fiber.interruptAll([...inFlight])
+      yield* Fiber.interruptAll(inFlight.values())
       listener.closeAll()
     })
     yield* Effect.acquireRelease(
