@@ -64,6 +64,10 @@
  * their wallet addresses exist: a diagnostic that separates what the node keeps from the creation
  * burst from what the data costs; off by default, since it would hide the former).
  * Environment: BENCH_NODE_LOG_DIR=DIR keeps each node's whole stdout/stderr in DIR/node-<pid>.log.
+ *
+ * Over 400 lines with this comment: it is the sitting's orchestration, one sequence from start to
+ * books; the modes (`modes.ts`), options (`options.ts`), the nodes of a sitting (`benchNodes.ts`),
+ * the load generator's client (`loadgenClient.ts`) and the report (`report.ts`) live beside it.
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { randomBytes } from "node:crypto"
