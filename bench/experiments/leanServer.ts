@@ -24,7 +24,7 @@ import type { Server as NetServer } from "node:net"
 import { PacketType, type Reply } from "../../src/Connector/Packet.ts"
 import type { PeerEntry, PeersShape } from "../../src/Connector/Peers.ts"
 import type { PipelineShape } from "../../src/Connector/Pipeline.ts"
-import { InFlightPackets } from "../../src/Http/InFlightPackets.ts"
+import { Slots } from "../../src/Slots.ts"
 import { createIlpListener } from "../../src/Http/IlpListener.ts"
 import { bearerToken, bodyBytesMax, makeHandler, mediaType } from "../../src/Http/IlpOverHttp.ts"
 import { createPublicServer, defaultListenerLimits } from "../../src/Http/PublicListener.ts"
@@ -117,7 +117,7 @@ const nodeListener = (kind: "handler" | "listener"): Server | NetServer => {
   const peers = { byToken: (token: string) => (token === "bench-token-0123456789" ? peer : undefined) } as unknown as PeersShape
   const answer: Reply = { type: PacketType.Reject, reject: { code: "F00", triggeredBy: "test.x", message: "", data: Buffer.alloc(0) } }
   const pipeline: PipelineShape = { process: () => Effect.succeed(answer) }
-  const options = { peers, pipeline, run: (effect: Effect.Effect<Reply>) => Effect.runFork(effect), inFlight: new InFlightPackets<Fiber.Fiber<Reply>>(), draining: () => false }
+  const options = { peers, pipeline, run: (effect: Effect.Effect<Reply>) => Effect.runFork(effect), inFlight: new Slots<Fiber.Fiber<Reply>>(), draining: () => false }
   if (kind === "handler") return createPublicServer(defaultListenerLimits, makeHandler(options)).server
   return createIlpListener({
     ...options,

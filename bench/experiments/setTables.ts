@@ -1,6 +1,6 @@
 /**
  * EXPERIMENT: what a long-lived `Set` with an add and a delete per item promotes, against
- * `InFlightPackets` (src/Http/InFlightPackets.ts), in isolation. 50 items in flight (each ~1 KB,
+ * `Slots` (src/Slots.ts), in isolation. 50 items in flight (each ~1 KB,
  * as a packet's fiber with its exit), 200 000 of them in all, a scavenge forced every 400 (as the
  * node's ~25 ms at ~12 000 packets/s), and the old generation's growth measured while no
  * mark-compact runs. A third run keeps small integers in the old `Set` instead (nothing for a
@@ -13,7 +13,7 @@
  */
 import { PerformanceObserver, constants } from "node:perf_hooks"
 import { getHeapSpaceStatistics } from "node:v8"
-import { InFlightPackets } from "../../src/Http/InFlightPackets.ts"
+import { Slots } from "../../src/Slots.ts"
 
 const gc = (globalThis as { gc?: (options?: { type: string; execution: string }) => void }).gc
 if (gc === undefined) throw new Error("run with --expose-gc")
@@ -76,5 +76,5 @@ run("Set of integers", {
   },
   remove: (_item, id) => void smallInts.delete(id)
 })
-const slots = new InFlightPackets<object>()
-run("InFlightPackets", { add: (item) => slots.add(item), remove: (_item, slot) => slots.delete(slot) })
+const slots = new Slots<object>()
+run("Slots", { add: (item) => slots.add(item), remove: (_item, slot) => slots.delete(slot) })

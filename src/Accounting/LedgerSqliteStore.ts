@@ -46,6 +46,7 @@ import {
   expireDue,
   makeTx
 } from "./LedgerSqliteJobs.ts"
+import { Slots } from "../Slots.ts"
 
 // ---------------------------------------------------------------------------------------------
 // The engine
@@ -129,47 +130,38 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
    * then finds its transfers without a SELECT. Entries leave when resolved; any rollback clears
    * the whole map (it may hold rows the rollback removed), which only costs reads.
    *
-   * The map holds each row's slot in `pendingRows`, not the row: with an entry added and deleted
-   * per packet, the map rehashes every few dozen packets, into a new table that V8 allocates in the
-   * old generation (the map is long-lived); the table it replaces still holds every entry of that
-   * moment, and until a mark-compact the scavenges keep whatever it points to. A resolved row's
-   * slot is cleared in place, so only the ids (and slot numbers) are kept that way, not the rows
-   * with their bigints (docs/performance/hot-path.md, "What the scavenges promote"). Freed slots
+   * The map holds each row's slot in `pendingRows` (`Slots.ts`), not the row: with an entry added
+   * and deleted per packet, the map rehashes every few dozen packets into a new old-generation
+   * table, and the dead table would keep the rows it points to (with their bigints) alive until a
+   * mark-compact; a resolved row's slot is cleared in place, so only the ids (and slot numbers)
+   * are kept that way (docs/performance/hot-path.md, "What the scavenges promote"). Freed slots
    * are reused, so `pendingRows` never holds more slots than the most rows ever cached at once
    * (at most `pendingCacheSizeMax`); a rollback empties it.
    */
   const pendingSlots = new Map<bigint, number>()
-  const pendingRows: Array<TransferRow | undefined> = []
-  const freeSlots: Array<number> = []
+  const pendingRows = new Slots<TransferRow>()
   const pendingCache: PendingCache = {
     created: (row) => {
       if (pendingSlots.size >= pendingCacheSizeMax) return
       const slot = pendingSlots.get(row.id)
-      if (slot !== undefined) {
-        pendingRows[slot] = row
-        return
-      }
-      const free = freeSlots.length > 0 ? freeSlots.pop()! : pendingRows.length
-      pendingRows[free] = row
-      pendingSlots.set(row.id, free)
+      if (slot !== undefined) pendingRows.set(slot, row)
+      else pendingSlots.set(row.id, pendingRows.add(row))
     },
     resolved: (id) => {
       const slot = pendingSlots.get(id)
       if (slot === undefined) return
       pendingSlots.delete(id)
-      pendingRows[slot] = undefined
-      freeSlots.push(slot)
+      pendingRows.delete(slot)
     },
     clear: () => {
       pendingSlots.clear()
-      pendingRows.length = 0
-      freeSlots.length = 0
+      pendingRows.clear()
     }
   }
 
   const loadTransfer = (id: bigint): TransferRow | undefined => {
     const slot = pendingSlots.get(id)
-    const remembered = slot === undefined ? undefined : pendingRows[slot]
+    const remembered = slot === undefined ? undefined : pendingRows.get(slot)
     if (remembered !== undefined) return remembered
     const row = sql.selectTransfer.get(id.toString()) as SqlRow | undefined
     return row === undefined ? undefined : decodeTransfer(row)

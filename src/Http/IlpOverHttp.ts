@@ -41,7 +41,7 @@ import type { AddressInfo, Socket } from "node:net"
 import type { PeersShape } from "../Connector/Peers.ts"
 import { encodeReply, type Reply } from "../Connector/Packet.ts"
 import type { PipelineShape } from "../Connector/Pipeline.ts"
-import { InFlightPackets } from "./InFlightPackets.ts"
+import { Slots } from "../Slots.ts"
 import { createIlpListener, type IlpListenerGuard } from "./IlpListener.ts"
 import { defaultListenerLimits, lingerAfterAnswer, type ListenerLimits } from "./PublicListener.ts"
 
@@ -121,7 +121,7 @@ export interface HandlerOptions {
   /** Runs a packet as a fiber of the node's runtime. */
   readonly run: (effect: Effect.Effect<Reply>) => Fiber.Fiber<Reply>
   /** Packets being processed (for the drain on shutdown). */
-  readonly inFlight: InFlightPackets<Fiber.Fiber<Reply>>
+  readonly inFlight: Slots<Fiber.Fiber<Reply>>
   /** True once shutdown has begun: every answer then carries `Connection: close`. */
   readonly draining: () => boolean
 }
@@ -206,7 +206,7 @@ export interface ServeOptions {
 export const serve = (options: ServeOptions) =>
   Effect.gen(function*() {
     const run = Effect.runForkWith(yield* Effect.context<never>())
-    const inFlight = new InFlightPackets<Fiber.Fiber<Reply>>()
+    const inFlight = new Slots<Fiber.Fiber<Reply>>()
     let draining = false
     const handler = {
       peers: options.peers,

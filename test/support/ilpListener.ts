@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net"
 import type { PeerEntry, PeersShape } from "../../src/Connector/Peers.ts"
 import { PacketType, type Reply } from "../../src/Connector/Packet.ts"
 import type { PipelineShape } from "../../src/Connector/Pipeline.ts"
-import { InFlightPackets } from "../../src/Http/InFlightPackets.ts"
+import { Slots } from "../../src/Slots.ts"
 import type { IlpListenerGuard } from "../../src/Http/IlpListener.ts"
 import { makeHandler, serve } from "../../src/Http/IlpOverHttp.ts"
 import { createPublicServer, defaultListenerLimits, type ListenerLimits } from "../../src/Http/PublicListener.ts"
@@ -59,7 +59,7 @@ export const startListenerPair = async (limits: Partial<ListenerLimits> = {}, dr
     peers,
     pipeline,
     run: (effect) => Effect.runFork(effect),
-    inFlight: new InFlightPackets<Fiber.Fiber<Reply>>(),
+    inFlight: new Slots<Fiber.Fiber<Reply>>(),
     draining: () => false
   })).server
   await new Promise<void>((resolve) => reference.listen(0, "127.0.0.1", resolve))
