@@ -56,7 +56,7 @@ import {
   type TransferSpec
 } from "./Ledger.ts"
 import { makeSessions, newClient, type SessionStats, type Sessions } from "./TigerBeetleSessions.ts"
-import { type BatchFailure, batchEventsMax, makeTransferBatcher, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
+import { type BatchFailure, batchEventsMax, makeTransferBatcher, statusesOf, type Totals, type TransferBatcher } from "./TigerBeetleBatcher.ts"
 import {
   encodeAccount,
   encodeSpec,
@@ -195,9 +195,7 @@ const submitChainWith = <I, E>(
     (results, offset) => {
       for (let i = 0; i < items.length; i++) {
         if (classify(items[i]!, results[offset + i]!.status)._tag !== "Done") {
-          const statuses = new Array<CreateTransferStatus>(items.length)
-          for (let j = 0; j < items.length; j++) statuses[j] = results[offset + j]!.status
-          return rest(settleChain(batcher, items, statuses, encode, classify))
+          return rest(settleChain(batcher, items, statusesOf(results, offset, items.length), encode, classify))
         }
       }
       done()

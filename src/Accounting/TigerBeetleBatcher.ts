@@ -62,6 +62,17 @@ export class BatchFailure extends Error {
  */
 export type Answered = (results: ReadonlyArray<CreateTransferResult>, offset: number) => void
 
+/** The statuses of a call's `count` events from its answer (`Answered`), as an array of their own. */
+export const statusesOf = (
+  results: ReadonlyArray<CreateTransferResult>,
+  offset: number,
+  count: number
+): Array<CreateTransferStatus> => {
+  const statuses = new Array<CreateTransferStatus>(count)
+  for (let i = 0; i < count; i++) statuses[i] = results[offset + i]!.status
+  return statuses
+}
+
 interface Call {
   /** `performance.now()` when the call was made. */
   readonly at: number
@@ -292,11 +303,7 @@ export const makeTransferBatcher = (
 
   const submit = (events: ReadonlyArray<Transfer>): Promise<ReadonlyArray<CreateTransferStatus>> =>
     new Promise((resolve, reject) =>
-      submitWith(events, (results, offset) => {
-        const statuses = new Array<CreateTransferStatus>(events.length)
-        for (let i = 0; i < statuses.length; i++) statuses[i] = results[offset + i]!.status
-        resolve(statuses)
-      }, reject)
+      submitWith(events, (results, offset) => resolve(statusesOf(results, offset, events.length)), reject)
     )
 
   return { pump, submit, submitWith, stats: () => ({ queuedEvents, unanswered, sent: live, limit, totals: { ...totals } }) }
