@@ -269,8 +269,21 @@ export const decodeReply = (bytes: Uint8Array): Reply | DecodeFailure => {
 // Writing
 // ---------------------------------------------------------------------------------------------
 
-const lengthPrefixSize = (length: number): number =>
+/** Bytes of an OER length prefix for `length` (below 2^24: any length a packet can hold). */
+export const lengthPrefixSize = (length: number): number =>
   length < 0x80 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 4
+
+/** Writes the OER length prefix of `length` at `offset`; answers the offset after it. */
+export const writeLengthPrefix = (bytes: Uint8Array, offset: number, length: number): number => {
+  if (length < 0x80) {
+    bytes[offset] = length
+    return offset + 1
+  }
+  const count = lengthPrefixSize(length) - 1
+  bytes[offset++] = 0x80 | count
+  for (let i = count - 1; i >= 0; i--) bytes[offset++] = (length >>> (8 * i)) & 0xff
+  return offset
+}
 
 const varSize = (length: number): number => lengthPrefixSize(length) + length
 
@@ -286,10 +299,7 @@ class Writer {
   }
 
   length(length: number): void {
-    if (length < 0x80) return this.u8(length)
-    const count = lengthPrefixSize(length) - 1
-    this.u8(0x80 | count)
-    for (let i = count - 1; i >= 0; i--) this.u8((length >>> (8 * i)) & 0xff)
+    this.offset = writeLengthPrefix(this.bytes, this.offset, length)
   }
 
   raw(bytes: Uint8Array): void {

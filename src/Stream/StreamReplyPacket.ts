@@ -7,6 +7,7 @@
  */
 import { type Frame, FrameType, type StreamReceiptFrame } from "ilp-protocol-stream/dist/src/packet.js"
 import type Long from "long"
+import { lengthPrefixSize, writeLengthPrefix } from "../Connector/Packet.ts"
 
 /** Bytes of an OER VarUInt's value (at least 1): what `oer-utils` writes after the length byte. */
 const uintBytes = (value: bigint): number => {
@@ -17,19 +18,6 @@ const uintBytes = (value: bigint): number => {
   let bytes = 5
   while (bytes < 8 && value >= 1n << BigInt(8 * bytes)) bytes++
   return bytes
-}
-
-/** Bytes of an OER length prefix. */
-const lengthPrefixBytes = (length: number): number => (length <= 127 ? 1 : 1 + uintBytes(BigInt(length)))
-
-const writeLengthPrefix = (buffer: Buffer, offset: number, length: number): number => {
-  if (length <= 127) {
-    buffer[offset] = length
-    return offset + 1
-  }
-  const bytes = uintBytes(BigInt(length))
-  buffer[offset] = 0x80 | bytes
-  return writeUIntBytes(buffer, offset + 1, BigInt(length), bytes)
 }
 
 const writeUIntBytes = (buffer: Buffer, offset: number, value: bigint, bytes: number): number => {
@@ -67,8 +55,8 @@ export const serializeReceipts = (
   let size = 2 + 1 + uintBytes(sequence) + 1 + uintBytes(amount) + 1 + uintBytes(frameCount)
   const contentSizes: Array<number> = []
   for (const { receipt, streamId } of receipts) {
-    const content = 1 + uintBytes(streamId) + lengthPrefixBytes(receipt.length) + receipt.length
-    size += 1 + lengthPrefixBytes(content) + content
+    const content = 1 + uintBytes(streamId) + lengthPrefixSize(receipt.length) + receipt.length
+    size += 1 + lengthPrefixSize(content) + content
     contentSizes.push(content)
   }
   const buffer = Buffer.allocUnsafe(size)
