@@ -92,24 +92,24 @@ const ratesLayer = (config: Config.NodeConfig): Layer.Layer<Rates.Rates | Rates.
   )
 
 /**
- * The embedded SQLite ledger in `dataDir` (`:memory:` keeps it in process memory, for tests) when
- * TigerBeetle is not configured. One layer value for the node, so the receipt totals that commit
- * in its transactions get the same connection (layers are built once per value).
+ * The ledger: TigerBeetle when configured (production), else the embedded SQLite ledger in
+ * `dataDir` (`:memory:` keeps it in process memory, for tests). `embedded` is that one layer value,
+ * also given to the receipt totals that commit in its transactions, so they get the same
+ * connection (layers are built once per value); undefined on TigerBeetle.
  */
 type EmbeddedLedger = ReturnType<typeof LedgerSqlite.layerWithConnection>
-const embeddedLedgerLayer = (config: Config.NodeConfig): EmbeddedLedger | undefined =>
-  config.tigerbeetle === undefined ? LedgerSqlite.layerWithConnection({ filename: storeFile(config, "ledger.sqlite") }) : undefined
-
-/** The ledger: TigerBeetle when configured (production), else the embedded one. */
-const ledgerLayer = (config: Config.NodeConfig, embedded: EmbeddedLedger | undefined) => {
+const ledgerLayers = (config: Config.NodeConfig) => {
   const tigerbeetle = config.tigerbeetle
-  return LedgerTimed.layer(
-    tigerbeetle === undefined ?
-      embedded ?? LedgerSqlite.layer({ filename: storeFile(config, "ledger.sqlite") }) :
-      lazyLayer((): Promise<ReturnType<typeof LedgerTigerBeetle.layer>> =>
-        import("./Accounting/LedgerTigerBeetle.ts").then((module) => module.layer(tigerbeetle))
-      )
+  if (tigerbeetle === undefined) {
+    const embedded: EmbeddedLedger = LedgerSqlite.layerWithConnection({ filename: storeFile(config, "ledger.sqlite") })
+    return { ledger: LedgerTimed.layer(embedded), embedded }
+  }
+  const ledger = LedgerTimed.layer(
+    lazyLayer((): Promise<ReturnType<typeof LedgerTigerBeetle.layer>> =>
+      import("./Accounting/LedgerTigerBeetle.ts").then((module) => module.layer(tigerbeetle))
+    )
   )
+  return { ledger, embedded: undefined }
 }
 
 /**
@@ -220,9 +220,9 @@ const dataDirLockLayer = (config: Config.NodeConfig) =>
 export const servicesLayer = (config: Config.NodeConfig) => {
   const configLayer = Config.layer(config)
   const postgres = postgresLayer(config)
-  const embeddedLedger = embeddedLedgerLayer(config)
+  const { ledger, embedded: embeddedLedger } = ledgerLayers(config)
   const stores = Layer.mergeAll(
-    ledgerLayer(config, embeddedLedger),
+    ledger,
     paymentsStoreLayer(config, postgres),
     settingsStoreLayer(config, postgres),
     receiptTotalsLayer(config, embeddedLedger),
