@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
 import { median, type ThreadCpuMs } from "./common.ts"
+import type { MachineReading } from "./machine.ts"
 import type { RunResult } from "./loadgen.ts"
 import { describeMode, embeddedTwin, type Mode } from "./modes.ts"
 import type { Options } from "./options.ts"
@@ -36,6 +37,8 @@ export interface MeasuredRun extends RunResult {
   readonly gcPauseUsPerPacket?: number | undefined
   /** While a TigerBeetle cluster runs: the replica's CPU, µs per packet of this run (whatever the mode). */
   readonly replicaCpuUsPerPacket?: number | undefined
+  /** What the machine did during the run (`machine.ts`): the CPU probe, other load, steal, preemptions. */
+  readonly machine?: MachineReading | undefined
 }
 
 export type Round = Partial<Record<Mode, MeasuredRun>>
@@ -161,7 +164,22 @@ export const roundLine = (round: number, mode: Mode, r: MeasuredRun): string => 
     `${r.cpuUsPerPacket === undefined ? "" : `${r.cpuUsPerPacket.toFixed(0)} µs CPU/pkt  `}` +
     `${r.packets} packets${problems.length === 0 ? "" : `  (${problems.join(", ")})`}` +
     (r.receipts === undefined ? "" : `  receipts ${r.receipts ? "yes" : "NO"}`) +
-    (r.threadsUsPerPacket === undefined && r.replicaCpuUsPerPacket === undefined ? "" : `  [${cpuParts(r).join(", ")}]`)
+    (r.threadsUsPerPacket === undefined && r.replicaCpuUsPerPacket === undefined ? "" : `  [${cpuParts(r).join(", ")}]`) +
+    (r.machine === undefined ? "" : `  {${machineParts(r.machine).join(", ")}}`)
+}
+
+/** A run's machine reading as `what value` items (see `machine.ts`). Pure. */
+export const machineParts = (m: MachineReading): Array<string> => {
+  const item = (what: string, value: number | undefined, digits: number) => value === undefined ? [] : [`${what} ${value.toFixed(digits)}`]
+  return [
+    `t+${m.atSeconds.toFixed(0)}s`,
+    ...item("probe µs", m.probeUs, 0),
+    ...item("busy cores", m.busyCores, 2),
+    ...item("foreign cores", m.foreignCores, 2),
+    ...item("steal %", m.stealPercent, 1),
+    ...item("preempted/kpkt", m.involuntaryPerKPacket, 1),
+    ...item("migrations/kpkt", m.migrationsPerKPacket, 1)
+  ]
 }
 
 /** A run's CPU per packet by thread, GC pause and replica, as `what µs` items. Pure. */
@@ -292,6 +310,7 @@ export const printReport = (sitting: SittingReport) => {
         }),
         ...(r.gcPauseUsPerPacket === undefined ? {} : { gcPauseUsPerPacket: Math.round(r.gcPauseUsPerPacket) }),
         ...(r.replicaCpuUsPerPacket === undefined ? {} : { replicaCpuUsPerPacket: Math.round(r.replicaCpuUsPerPacket) }),
+        ...(r.machine === undefined ? {} : { machine: r.machine }),
         rejectCodes: r.rejectCodes,
         failures: r.failures,
         ...(r.receipts === undefined ? {} : { receipts: r.receipts })

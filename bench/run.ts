@@ -76,6 +76,7 @@ import { join } from "node:path"
 import { cpuMsOf, freePort, killAll, memoryOf, startServerProcess, threadCpuMsOf, type ThreadCpuMs } from "./common.ts"
 import type { PacketSpec } from "./loadgen.ts"
 import { startLoadGen } from "./loadgenClient.ts"
+import { startMachine } from "./machine.ts"
 import { type BenchNode, pinAwayFrom, startSittingNodes } from "./benchNodes.ts"
 import { isCappedMode, isNodeMode, type Mode } from "./modes.ts"
 import { books, nodeAddress, sinkAddress } from "./nodeProcess.ts"
@@ -120,6 +121,8 @@ const main = async (options: Options) => {
 
     const loadgen = await startLoadGen()
     stops.unshift(() => loadgen.stop())
+    const machine = await startMachine()
+    stops.unshift(() => machine.stop())
 
     const amount = "10"
     const forwardSpec: PacketSpec = { kind: "forward", destination: `${sinkAddress}.bench`, amount }
@@ -190,7 +193,9 @@ const main = async (options: Options) => {
       const threadsBefore = threadsOfMode(mode)
       const gcBefore = gcPauseMsOfMode(mode)
       const replicaBefore = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
+      const endReading = machine.begin(pidsOf(mode)[0])
       const result = await runOnce(mode, durationMs)
+      const machineReading = await endReading(result.packets)
       const replicaAfter = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
       // The preload writes its totals every 50 ms: wait for one write after the run.
       if (gcBefore !== undefined) await new Promise((done) => setTimeout(done, 60))
@@ -214,7 +219,8 @@ const main = async (options: Options) => {
           other: perPacket(threadsBefore.other, threadsAfter.other)!
         },
         gcPauseUsPerPacket: perPacket(gcBefore, gcAfter),
-        replicaCpuUsPerPacket: perPacket(replicaBefore, replicaAfter)
+        replicaCpuUsPerPacket: perPacket(replicaBefore, replicaAfter),
+        machine: machineReading
       }
     }
     const runOnce = (mode: Mode, durationMs: number) =>

@@ -1,0 +1,137 @@
+/**
+ * What the machine did during a run, beside the process under test: so a round in which every
+ * mode got dearer (issue 13's round-to-round spread) can be told apart from one in which the node
+ * did. Read before and after every run, the same for every mode:
+ *
+ * - `atSeconds`: when the run started (seconds into the sitting).
+ * - `probeUs`: the median time of the CPU probe's fixed unit of work (`cpuProbe.ts`) during the
+ *   run. A slower machine (host contention on the physical core, frequency) shows here.
+ * - `busyCores`, `stealPercent`: the whole VM's busy CPUs (user + nice + system + irq + softirq)
+ *   over the run, and the hypervisor's steal, from `/proc/stat`.
+ * - `foreignCores`: busy CPUs that were not the sitting's (this process and every process under it,
+ *   from `/proc/<pid>/stat`): other people's work on the same two cores.
+ * - `involuntaryPerKPacket`, `migrationsPerKPacket`: the node's main thread preempted, and moved
+ *   between CPUs, per 1 000 packets (`/proc/<pid>/task/<pid>/sched`).
+ */
+import { type ChildProcess, fork } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+import { median, track } from "./common.ts"
+
+const ticksPerSecond = 100
+
+/** Jiffies of the whole machine: busy, idle (with iowait) and steal. */
+const machineTicks = (): { busy: number; idle: number; steal: number } | undefined => {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number) as Array<number>
+    return { busy: user! + nice! + system! + irq! + softirq!, idle: idle! + iowait!, steal: steal! }
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU jiffies (user + system, also of waited-for children) of this process and every process under it. */
+const sittingTicks = (): number => {
+  const parents = new Map<number, number>()
+  const ticks = new Map<number, number>()
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      parents.set(Number(name), Number(fields[1]))
+      ticks.set(Number(name), Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const ours = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; p = parents.get(p) ?? 0, hops++) if (p === process.pid) return true
+    return false
+  }
+  let total = 0
+  for (const [pid, t] of ticks) if (ours(pid)) total += t
+  return total
+}
+
+/** A thread's scheduler counters (`/proc/<pid>/task/<tid>/sched`). */
+const schedOf = (pid: number): { involuntary: number; migrations: number } | undefined => {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/sched`, "utf8")
+    const field = (name: string) => Number(new RegExp(`^${name.replace(".", "\\.")}\\s*:\\s*(\\d+)`, "m").exec(text)?.[1] ?? NaN)
+    return { involuntary: field("nr_involuntary_switches"), migrations: field("se.nr_migrations") }
+  } catch {
+    return undefined
+  }
+}
+
+export interface MachineReading {
+  /** When the run started, in seconds since the machine readings started (the sitting's start). */
+  readonly atSeconds: number
+  readonly probeUs: number | undefined
+  readonly busyCores: number | undefined
+  readonly foreignCores: number | undefined
+  readonly stealPercent: number | undefined
+  readonly involuntaryPerKPacket: number | undefined
+  readonly migrationsPerKPacket: number | undefined
+}
+
+export interface Machine {
+  /** Starts a run's reading; the function it returns ends it. `pid`: the main thread of the process under test. */
+  readonly begin: (pid: number | undefined) => (packets: number) => Promise<MachineReading>
+  readonly stop: () => Promise<void>
+}
+
+export const startMachine = async (): Promise<Machine> => {
+  const probe: ChildProcess = fork(new URL("./cpuProbe.ts", import.meta.url).pathname, [], { stdio: ["ignore", "ignore", "ignore", "ipc"] })
+  await new Promise<void>((ready, reject) => {
+    probe.once("message", () => ready())
+    probe.once("exit", (code) => reject(new Error(`cpu probe exited with ${code}`)))
+  })
+  const tracked = track(probe)
+  const sittingStarted = Date.now()
+  const readProbe = () =>
+    new Promise<ReadonlyArray<number>>((resolve) => {
+      const timer = setTimeout(() => resolve([]), 2_000)
+      probe.once("message", (message: { wallUs: Array<number> }) => {
+        clearTimeout(timer)
+        resolve(message.wallUs)
+      })
+      probe.send("read")
+    })
+  return {
+    begin: (pid) => {
+      const started = Date.now()
+      const before = machineTicks()
+      const sittingBefore = sittingTicks()
+      const schedBefore = pid === undefined ? undefined : schedOf(pid)
+      const probeStart = readProbe()
+      return async (packets) => {
+        await probeStart
+        const units = await readProbe()
+        const after = machineTicks()
+        const sittingAfter = sittingTicks()
+        const schedAfter = pid === undefined ? undefined : schedOf(pid)
+        const seconds = (Date.now() - started) / 1000
+        const cores = (ticks: number) => ticks / ticksPerSecond / seconds
+        const all = before === undefined || after === undefined ? undefined : {
+          busy: after.busy - before.busy,
+          total: after.busy - before.busy + after.idle - before.idle + after.steal - before.steal,
+          steal: after.steal - before.steal
+        }
+        const perK = (pick: (s: { involuntary: number; migrations: number }) => number) =>
+          schedBefore === undefined || schedAfter === undefined || packets === 0 ? undefined : (1000 * (pick(schedAfter) - pick(schedBefore))) / packets
+        return {
+          atSeconds: (started - sittingStarted) / 1000,
+          probeUs: units.length === 0 ? undefined : median(units),
+          busyCores: all === undefined ? undefined : cores(all.busy),
+          foreignCores: all === undefined ? undefined : Math.max(0, cores(all.busy - (sittingAfter - sittingBefore))),
+          stealPercent: all === undefined || all.total === 0 ? undefined : (100 * all.steal) / all.total,
+          involuntaryPerKPacket: perK((s) => s.involuntary),
+          migrationsPerKPacket: perK((s) => s.migrations)
+        }
+      }
+    },
+    stop: () => tracked.stop(1_000)
+  }
+}
