@@ -10,6 +10,9 @@
  *   over the run, and the hypervisor's steal, from `/proc/stat`.
  * - `foreignCores`: busy CPUs that were not the sitting's (this process and every process under it,
  *   from `/proc/<pid>/stat`): other people's work on the same two cores.
+ * - `bystanderCores`: busy CPUs of the sitting's processes that take no part in the run (not the
+ *   process under test, the load generator, the fulfilling peer or the probe): e.g. an idle node's
+ *   garbage collector, a TigerBeetle replica's own work.
  * - `involuntaryPerKPacket`, `migrationsPerKPacket`: the node's main thread preempted, and moved
  *   between CPUs, per 1 000 packets (`/proc/<pid>/task/<pid>/sched`).
  */
@@ -30,8 +33,12 @@ const machineTicks = (): { busy: number; idle: number; steal: number } | undefin
   }
 }
 
-/** CPU jiffies (user + system, also of waited-for children) of this process and every process under it. */
-const sittingTicks = (): number => {
+/**
+ * CPU jiffies (user + system, also of waited-for children) of this process and every process under
+ * it, and of those among them that are not in `involved` (nor this process nor the probe): the
+ * sitting's bystanders, e.g. the nodes of other modes, idle meanwhile.
+ */
+const sittingTicks = (involved: ReadonlySet<number>): { all: number; bystanders: number } => {
   const parents = new Map<number, number>()
   const ticks = new Map<number, number>()
   for (const name of readdirSync("/proc")) {
@@ -49,9 +56,14 @@ const sittingTicks = (): number => {
     for (let p = pid, hops = 0; p > 1 && hops < 64; p = parents.get(p) ?? 0, hops++) if (p === process.pid) return true
     return false
   }
-  let total = 0
-  for (const [pid, t] of ticks) if (ours(pid)) total += t
-  return total
+  let all = 0
+  let bystanders = 0
+  for (const [pid, t] of ticks) {
+    if (!ours(pid)) continue
+    all += t
+    if (pid !== process.pid && !involved.has(pid)) bystanders += t
+  }
+  return { all, bystanders }
 }
 
 /** A thread's scheduler counters (`/proc/<pid>/task/<tid>/sched`). */
@@ -71,6 +83,7 @@ export interface MachineReading {
   readonly probeUs: number | undefined
   readonly busyCores: number | undefined
   readonly foreignCores: number | undefined
+  readonly bystanderCores: number | undefined
   readonly stealPercent: number | undefined
   readonly involuntaryPerKPacket: number | undefined
   readonly migrationsPerKPacket: number | undefined
@@ -78,7 +91,7 @@ export interface MachineReading {
 
 export interface Machine {
   /** Starts a run's reading; the function it returns ends it. `pid`: the main thread of the process under test. */
-  readonly begin: (pid: number | undefined) => (packets: number) => Promise<MachineReading>
+  readonly begin: (underTest: ReadonlyArray<number>, involved: ReadonlyArray<number>) => (packets: number) => Promise<MachineReading>
   readonly stop: () => Promise<void>
 }
 
@@ -100,17 +113,19 @@ export const startMachine = async (): Promise<Machine> => {
       probe.send("read")
     })
   return {
-    begin: (pid) => {
+    begin: (underTest, involved) => {
+      const pid = underTest[0]
+      const involvedSet = new Set([...underTest, ...involved, probe.pid!])
       const started = Date.now()
       const before = machineTicks()
-      const sittingBefore = sittingTicks()
+      const sittingBefore = sittingTicks(involvedSet)
       const schedBefore = pid === undefined ? undefined : schedOf(pid)
       const probeStart = readProbe()
       return async (packets) => {
         await probeStart
         const units = await readProbe()
         const after = machineTicks()
-        const sittingAfter = sittingTicks()
+        const sittingAfter = sittingTicks(involvedSet)
         const schedAfter = pid === undefined ? undefined : schedOf(pid)
         const seconds = (Date.now() - started) / 1000
         const cores = (ticks: number) => ticks / ticksPerSecond / seconds
@@ -125,7 +140,8 @@ export const startMachine = async (): Promise<Machine> => {
           atSeconds: (started - sittingStarted) / 1000,
           probeUs: units.length === 0 ? undefined : median(units),
           busyCores: all === undefined ? undefined : cores(all.busy),
-          foreignCores: all === undefined ? undefined : Math.max(0, cores(all.busy - (sittingAfter - sittingBefore))),
+          foreignCores: all === undefined ? undefined : Math.max(0, cores(all.busy - (sittingAfter.all - sittingBefore.all))),
+          bystanderCores: cores(sittingAfter.bystanders - sittingBefore.bystanders),
           stealPercent: all === undefined || all.total === 0 ? undefined : (100 * all.steal) / all.total,
           involuntaryPerKPacket: perK((s) => s.involuntary),
           migrationsPerKPacket: perK((s) => s.migrations)

@@ -176,6 +176,7 @@ export const machineParts = (m: MachineReading): Array<string> => {
     ...item("probe µs", m.probeUs, 0),
     ...item("busy cores", m.busyCores, 2),
     ...item("foreign cores", m.foreignCores, 2),
+    ...item("bystander cores", m.bystanderCores, 2),
     ...item("steal %", m.stealPercent, 1),
     ...item("preempted/kpkt", m.involuntaryPerKPacket, 1),
     ...item("migrations/kpkt", m.migrationsPerKPacket, 1)
