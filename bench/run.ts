@@ -46,7 +46,8 @@
  * Every run stops by itself: at `--packets` packets or after `--duration` ms, whichever is first;
  * the whole benchmark is bounded by `--deadline` ms, after which everything is killed.
  *
-* Options (parsed, with their defaults, in `options.ts`): --rounds N --duration MS --warmup MS --concurrency N
+* Options (parsed, with their defaults, in `options.ts`): --rounds N --duration MS --warmup MS
+ * --warmup-packets N (each mode's warm-up stops at N packets or after --warmup MS) --concurrency N
  * --packets N --modes raw,forward,local --json FILE --profile DIR (run the node with --cpu-prof and
  * print a self-time summary) --node-flags "FLAGS" (Node flags for the node process; default: the
  * ones the `start` script in package.json uses) --deadline MS --tb-sessions N (TIGERBEETLE_SESSIONS
@@ -188,13 +189,13 @@ const main = async (options: Options) => {
       return Number.isFinite(total) ? total : undefined
     }
     /** One run, with the CPU time the process under test spent on it (µs per packet). */
-    const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
+    const runMode = async (mode: Mode, durationMs: number, packetsMax = options.packets): Promise<MeasuredRun> => {
       const cpuBefore = cpuMsOfMode(mode)
       const threadsBefore = threadsOfMode(mode)
       const gcBefore = gcPauseMsOfMode(mode)
       const replicaBefore = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
       const endReading = machine.begin(pidsOf(mode), [loadgen.pid, peer.pid])
-      const result = await runOnce(mode, durationMs)
+      const result = await runOnce(mode, durationMs, packetsMax)
       const machineReading = await endReading(result.packets)
       const replicaAfter = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
       // The preload writes its totals every 50 ms: wait for one write after the run.
@@ -223,7 +224,7 @@ const main = async (options: Options) => {
         machine: machineReading
       }
     }
-    const runOnce = (mode: Mode, durationMs: number) =>
+    const runOnce = (mode: Mode, durationMs: number, packetsMax: number) =>
       loadgen.run({
         type: "run",
         url: urlOf(mode),
@@ -239,15 +240,16 @@ const main = async (options: Options) => {
         packets: packetSpec(mode),
         distinctPackets: defaults.distinctPackets,
         concurrency: options.concurrency,
-        packetsMax: options.packets,
+        packetsMax,
         durationMs,
         expiresInMs: 60_000 + durationMs
       })
 
     if (options.warmupMs > 0) {
       for (const mode of options.modes) {
-        const r = await runMode(mode, options.warmupMs)
-        log(`  warm-up ${mode.padEnd(13)} ${r.packetsPerSecond.toFixed(0).padStart(6)} pkt/s`)
+        const r = await runMode(mode, options.warmupMs, Math.min(options.warmupPackets, options.packets))
+        log(`  warm-up ${mode.padEnd(13)} ${r.packetsPerSecond.toFixed(0).padStart(6)} pkt/s  ${r.packets} packets` +
+          (r.cpuUsPerPacket === undefined ? "" : `  ${r.cpuUsPerPacket.toFixed(0)} µs CPU/pkt`))
       }
     }
     const rounds: Array<Round> = []
