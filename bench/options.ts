@@ -8,8 +8,8 @@ import { tigerBeetleBinary } from "../test/support/tigerbeetle.ts"
 import { allModes, isBaselineMode, isTigerBeetleMode, type Mode } from "./modes.ts"
 
 export const defaults = {
-  rounds: 3,
-  durationMs: 6_000,
+  rounds: 5,
+  durationMs: 4_000,
   warmupMs: 8_000,
   /** Each mode's warm-up stops at this many packets (or at `warmupMs`, whichever is first). */
   warmupPackets: 60_000,

@@ -148,6 +148,45 @@ export const targetsOf = (rounds: ReadonlyArray<Round>, nodePeakRssMiB: number |
   ]
 }
 
+/** Other load (`foreignCores`) above which a run, and so its round, counts as disturbed. */
+export const disturbedAboveCores = 0.25
+
+export interface RoundMachine {
+  /** The most other load any run of the round saw (busy cores that were not the sitting's). */
+  readonly foreignCoresMax: number | undefined
+  /** The CPU probe's median unit time over the round's runs. */
+  readonly probeUs: number | undefined
+  readonly disturbed: boolean
+}
+
+/** Per round, what the machine did (from its runs' `machine` readings). Pure. */
+export const machineOfRounds = (rounds: ReadonlyArray<Round>): ReadonlyArray<RoundMachine> =>
+  rounds.map((round) => {
+    const readings = Object.values(round).flatMap((r) => r?.machine === undefined ? [] : [r.machine])
+    const foreign = readings.flatMap((m) => m.foreignCores === undefined ? [] : [m.foreignCores])
+    const probes = readings.flatMap((m) => m.probeUs === undefined ? [] : [m.probeUs])
+    const foreignCoresMax = foreign.length === 0 ? undefined : Math.max(...foreign)
+    return {
+      foreignCoresMax,
+      probeUs: probes.length === 0 ? undefined : median(probes),
+      disturbed: foreignCoresMax !== undefined && foreignCoresMax > disturbedAboveCores
+    }
+  })
+
+/** The rounds' machine line, and the targets again over the undisturbed rounds when some (not all) were disturbed. Pure. */
+export const machineReport = (machine: ReadonlyArray<RoundMachine>, quietTargets: ReadonlyArray<Target> | undefined): string => {
+  const rounds = machine.map((m, i) =>
+    `round ${i + 1}: other load ≤ ${m.foreignCoresMax?.toFixed(2) ?? "?"} cores, probe ${m.probeUs?.toFixed(0) ?? "?"} µs${m.disturbed ? " (DISTURBED)" : ""}`
+  )
+  const disturbed = machine.filter((m) => m.disturbed).length
+  return [
+    `the machine during the rounds (bench/machine.ts; a round is disturbed when a run saw more than ${disturbedAboveCores} cores of other load): ${rounds.join("; ")}`,
+    ...(quietTargets === undefined ?
+      disturbed === machine.length && disturbed > 0 ? ["every round was disturbed: compare this sitting's ratios with care"] : [] :
+      ["", targetsTable(quietTargets).replace("measured in this sitting", `over the ${machine.length - disturbed} undisturbed rounds only`)])
+  ].join("\n")
+}
+
 export const targetsTable = (targets: ReadonlyArray<Target>): string =>
   ["targets (issue 13), measured in this sitting:", ...targets.map((t) =>
     `  ${t.what.padEnd(32)} ${t.value === undefined ? "not run".padStart(8) : t.value.toFixed(2).padStart(8)}  ${t.goal.padEnd(8)} ` +
@@ -258,6 +297,9 @@ export interface SittingReport {
   readonly options: Options
   readonly summaries: ReadonlyArray<ModeSummary>
   readonly targets: ReadonlyArray<Target>
+  /** Per round, the machine's other load and speed (`machineOfRounds`), and the targets over the undisturbed rounds. */
+  readonly machineRounds: ReadonlyArray<RoundMachine>
+  readonly quietTargets: ReadonlyArray<Target> | undefined
   readonly books: Record<string, unknown>
   readonly ledgerWaits: Record<string, Record<string, number>>
   readonly transferRequests: string | undefined
@@ -269,7 +311,7 @@ export interface SittingReport {
 
 /** Prints the sitting's tables and JSON to stdout; returns the JSON report. */
 export const printReport = (sitting: SittingReport) => {
-  const { ledgerWaits, nodeMemory, nodesMemory, options, rawMemory, startedAt, summaries, targets, tigerBeetleMemory, transferRequests } = sitting
+  const { ledgerWaits, machineRounds, nodeMemory, nodesMemory, options, quietTargets, rawMemory, startedAt, summaries, targets, tigerBeetleMemory, transferRequests } = sitting
   const booksOf = sitting.books
   const report = {
     benchmark: "ilp-connector packets/s and latency",
@@ -318,6 +360,8 @@ export const printReport = (sitting: SittingReport) => {
       }))
     }])),
     targets,
+    machineRounds,
+    ...(quietTargets === undefined ? {} : { targetsUndisturbedRounds: quietTargets }),
     books: booksOf,
     meanWaitMs: ledgerWaits,
     tigerBeetleTransferRequests: transferRequests ?? null,
@@ -334,6 +378,7 @@ export const printReport = (sitting: SittingReport) => {
   process.stdout.write(`memory of each node (RSS MiB when set up / peak over the sitting / at the end): ${
     Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
   }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
+  if (machineRounds.length > 0) process.stdout.write(`${machineReport(machineRounds, quietTargets)}\n`)
   process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
     `env: ${Object.entries(options.nodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; ` +
     (options.baselineDir === undefined ? "" : `baseline node flags: ${options.baselineNodeFlags.join(" ") || "(none)"}, ` +

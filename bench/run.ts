@@ -83,7 +83,7 @@ import { isCappedMode, isNodeMode, type Mode } from "./modes.ts"
 import { books, nodeAddress, sinkAddress } from "./nodeProcess.ts"
 import { defaults, type Options, parseOptions } from "./options.ts"
 import { formatSummary, summarise } from "./profile.ts"
-import { type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printReport, type Round, roundLine, summariseMode, targetsOf } from "./report.ts"
+import { machineOfRounds, type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printReport, type Round, roundLine, summariseMode, targetsOf } from "./report.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -327,6 +327,13 @@ const main = async (options: Options) => {
       }]
     }))
     const targets = targetsOf(rounds, nodeMemory?.peakRssMiB)
+    // A round in which someone else's work took CPU (more than disturbedAboveCores) is flagged, and
+    // the targets are also given over the other rounds: whole rounds, every mode alike.
+    const machineRounds = machineOfRounds(rounds)
+    const quietRounds = rounds.filter((_, i) => !machineRounds[i]!.disturbed)
+    const quietTargets = quietRounds.length > 0 && quietRounds.length < rounds.length ?
+      targetsOf(quietRounds, nodeMemory?.peakRssMiB) :
+      undefined
     const summaries = options.modes
       .map((mode) => summariseMode(mode, rounds))
       .filter((s): s is ModeSummary => s !== undefined)
@@ -357,6 +364,8 @@ const main = async (options: Options) => {
       options,
       summaries,
       targets,
+      machineRounds,
+      quietTargets,
       books: booksOf,
       ledgerWaits,
       transferRequests,
