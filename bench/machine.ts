@@ -13,6 +13,7 @@
  * - `bystanderCores`: busy CPUs of the sitting's processes that take no part in the run (not the
  *   process under test, the load generator, the fulfilling peer or the probe): e.g. an idle node's
  *   garbage collector, a TigerBeetle replica's own work.
+ * - `systemUsPerPacket`: the process under test's kernel-mode CPU per packet (part of its CPU µs/pkt).
  * - `involuntaryPerKPacket`, `migrationsPerKPacket`: the node's main thread preempted, and moved
  *   between CPUs, per 1 000 packets (`/proc/<pid>/task/<pid>/sched`).
  */
@@ -66,6 +67,20 @@ const sittingTicks = (involved: ReadonlySet<number>): { all: number; bystanders:
   return { all, bystanders }
 }
 
+/** Kernel-mode CPU jiffies (stime) of processes, summed. */
+const systemTicksOf = (pids: ReadonlyArray<number>): number | undefined => {
+  let total = 0
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      total += Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[12])
+    } catch {
+      return undefined
+    }
+  }
+  return total
+}
+
 /** A thread's scheduler counters (`/proc/<pid>/task/<tid>/sched`). */
 const schedOf = (pid: number): { involuntary: number; migrations: number } | undefined => {
   try {
@@ -85,6 +100,8 @@ export interface MachineReading {
   readonly foreignCores: number | undefined
   readonly bystanderCores: number | undefined
   readonly stealPercent: number | undefined
+  /** The process under test's CPU in the kernel (stime: its sockets' sends and, on loopback, much of their delivery), µs per packet. */
+  readonly systemUsPerPacket: number | undefined
   readonly involuntaryPerKPacket: number | undefined
   readonly migrationsPerKPacket: number | undefined
 }
@@ -120,6 +137,7 @@ export const startMachine = async (): Promise<Machine> => {
       const before = machineTicks()
       const sittingBefore = sittingTicks(involvedSet)
       const schedBefore = pid === undefined ? undefined : schedOf(pid)
+      const systemBefore = systemTicksOf(underTest)
       const probeStart = readProbe()
       return async (packets) => {
         await probeStart
@@ -127,6 +145,7 @@ export const startMachine = async (): Promise<Machine> => {
         const after = machineTicks()
         const sittingAfter = sittingTicks(involvedSet)
         const schedAfter = pid === undefined ? undefined : schedOf(pid)
+        const systemAfter = systemTicksOf(underTest)
         const seconds = (Date.now() - started) / 1000
         const cores = (ticks: number) => ticks / ticksPerSecond / seconds
         const all = before === undefined || after === undefined ? undefined : {
@@ -143,6 +162,9 @@ export const startMachine = async (): Promise<Machine> => {
           foreignCores: all === undefined ? undefined : Math.max(0, cores(all.busy - (sittingAfter.all - sittingBefore.all))),
           bystanderCores: cores(sittingAfter.bystanders - sittingBefore.bystanders),
           stealPercent: all === undefined || all.total === 0 ? undefined : (100 * all.steal) / all.total,
+          systemUsPerPacket: systemBefore === undefined || systemAfter === undefined || packets === 0 ?
+            undefined :
+            ((systemAfter - systemBefore) * 1e6) / ticksPerSecond / packets,
           involuntaryPerKPacket: perK((s) => s.involuntary),
           migrationsPerKPacket: perK((s) => s.migrations)
         }

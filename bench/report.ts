@@ -217,6 +217,7 @@ export const machineParts = (m: MachineReading): Array<string> => {
     ...item("foreign cores", m.foreignCores, 2),
     ...item("bystander cores", m.bystanderCores, 2),
     ...item("steal %", m.stealPercent, 1),
+    ...item("kernel µs/pkt", m.systemUsPerPacket, 0),
     ...item("preempted/kpkt", m.involuntaryPerKPacket, 1),
     ...item("migrations/kpkt", m.migrationsPerKPacket, 1)
   ]

@@ -57,6 +57,7 @@ describe("bench report", () => {
       foreignCores,
       bystanderCores: 0,
       stealPercent: 0,
+      systemUsPerPacket: 20,
       involuntaryPerKPacket: 10,
       migrationsPerKPacket: 1
     })
