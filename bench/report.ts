@@ -148,6 +148,29 @@ export const targetsOf = (rounds: ReadonlyArray<Round>, nodePeakRssMiB: number |
   ]
 }
 
+/**
+ * The node-against-node targets again from CPU per packet: packets per CPU-second of `mode` over
+ * those of `forward`, per round (the inverse ratio of their CPU µs per packet), and their median.
+ * Packets/s also carries how much CPU each run got, which other load moves run by run (two
+ * identical nodes measured 0.59–1.81 of each other in one sitting under other load; 0.96–1.05 by
+ * this ratio); every node mode is treated alike, and the targets themselves stay in packets/s. Pure.
+ */
+export const cpuRatios = (rounds: ReadonlyArray<Round>): ReadonlyArray<{ readonly what: string; readonly value: number; readonly rounds: ReadonlyArray<number> }> =>
+  (["local", "local-capped", "forward-scale", "forward-base"] as const).flatMap((mode) => {
+    const perRound = rounds.flatMap((round) => {
+      const own = round[mode]?.cpuUsPerPacket
+      const forward = round.forward?.cpuUsPerPacket
+      return own === undefined || forward === undefined || own === 0 ? [] : [forward / own]
+    })
+    return perRound.length === 0 ? [] : [{ what: `${mode} / forward packets per CPU-second`, value: median(perRound), rounds: perRound }]
+  })
+
+export const cpuRatiosTable = (ratios: ReturnType<typeof cpuRatios>): string | undefined =>
+  ratios.length === 0 ? undefined : [
+    "the same node-against-node ratios from CPU per packet (not the targets; immune to the CPU share other load takes):",
+    ...ratios.map((r) => `  ${r.what.padEnd(40)} ${r.value.toFixed(2).padStart(5)}  [${r.rounds.map((v) => v.toFixed(2)).join(", ")}]`)
+  ].join("\n")
+
 /** Other load (`foreignCores`) above which a run, and so its round, counts as disturbed. */
 export const disturbedAboveCores = 0.25
 
@@ -300,6 +323,7 @@ export interface SittingReport {
   readonly targets: ReadonlyArray<Target>
   /** Per round, the machine's other load and speed (`machineOfRounds`), and the targets over the undisturbed rounds. */
   readonly machineRounds: ReadonlyArray<RoundMachine>
+  readonly rounds: ReadonlyArray<Round>
   readonly quietTargets: ReadonlyArray<Target> | undefined
   readonly books: Record<string, unknown>
   readonly ledgerWaits: Record<string, Record<string, number>>
@@ -362,6 +386,7 @@ export const printReport = (sitting: SittingReport) => {
     }])),
     targets,
     machineRounds,
+    cpuRatios: cpuRatios(sitting.rounds),
     ...(quietTargets === undefined ? {} : { targetsUndisturbedRounds: quietTargets }),
     books: booksOf,
     meanWaitMs: ledgerWaits,
@@ -379,6 +404,8 @@ export const printReport = (sitting: SittingReport) => {
   process.stdout.write(`memory of each node (RSS MiB when set up / peak over the sitting / at the end): ${
     Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
   }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
+  const byCpu = cpuRatiosTable(cpuRatios(sitting.rounds))
+  if (byCpu !== undefined) process.stdout.write(`${byCpu}\n`)
   if (machineRounds.length > 0) process.stdout.write(`${machineReport(machineRounds, quietTargets)}\n`)
   process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
     `env: ${Object.entries(options.nodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; ` +

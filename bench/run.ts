@@ -365,6 +365,7 @@ const main = async (options: Options) => {
       summaries,
       targets,
       machineRounds,
+      rounds,
       quietTargets,
       books: booksOf,
       ledgerWaits,

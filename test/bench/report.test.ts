@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseOptions, startScript } from "../../bench/options.ts"
-import { machineOfRounds, machineReport, type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
+import { cpuRatios, machineOfRounds, machineReport, type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
 
 const run = (packetsPerSecond: number, p99: number): MeasuredRun => ({
   type: "result",
@@ -80,6 +80,21 @@ describe("bench report", () => {
     expect(text).toContain("over the 2 undisturbed rounds only")
     // Runs without readings (an older JSON) disturb nothing.
     expect(machineOfRounds([{ forward: run(1, 1) }])[0]?.disturbed).toBe(false)
+  })
+
+  it("gives the node-against-node ratios also from CPU per packet, round by round", () => {
+    const cost = (packetsPerSecond: number, cpuUsPerPacket: number): MeasuredRun => ({ ...run(packetsPerSecond, 10), cpuUsPerPacket })
+    const rounds: Array<Round> = [
+      // Other load halved local's CPU share in round 1: packets/s says 0.5, CPU per packet says 1.
+      { forward: cost(10_000, 60), local: cost(5_000, 60), "raw-socket": cost(20_000, 30) },
+      { forward: cost(10_000, 60), local: cost(11_000, 50) },
+      { forward: cost(10_000, 60), local: cost(10_000, 60) }
+    ]
+    const ratios = cpuRatios(rounds)
+    expect(ratios.map((r) => r.what)).toEqual(["local / forward packets per CPU-second"])
+    expect(ratios[0]?.rounds).toEqual([1, 1.2, 1])
+    expect(ratios[0]?.value).toBe(1)
+    expect(pairedRatio(rounds, "local", "forward", (r) => r.packetsPerSecond)).toBe(1)
   })
 
   it("reads mean durations from a Prometheus page", () => {
