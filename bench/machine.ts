@@ -14,7 +14,7 @@
  *   process under test, the load generator, the fulfilling peer or the probe): e.g. an idle node's
  *   garbage collector, a TigerBeetle replica's own work.
  * - `systemUsPerPacket`: the process under test's kernel-mode CPU per packet (part of its CPU µs/pkt).
- * - `involuntaryPerKPacket`, `migrationsPerKPacket`: the node's main thread preempted, and moved
+ * - `involuntaryPerKPacket`, `migrationsPerKPacket`: the main thread of the process under test preempted, and moved
  *   between CPUs, per 1 000 packets (`/proc/<pid>/task/<pid>/sched`).
  */
 import { type ChildProcess, fork } from "node:child_process"
@@ -39,10 +39,16 @@ const machineTicks = (): { busy: number; idle: number; steal: number } | undefin
  * it, and of those among them that are not in `involved` (nor this process nor the probe): the
  * sitting's bystanders, e.g. the nodes of other modes, idle meanwhile.
  */
-const sittingTicks = (involved: ReadonlySet<number>): { all: number; bystanders: number } => {
+const sittingTicks = (involved: ReadonlySet<number>): { all: number; bystanders: number } | undefined => {
   const parents = new Map<number, number>()
   const ticks = new Map<number, number>()
-  for (const name of readdirSync("/proc")) {
+  let names: Array<string>
+  try {
+    names = readdirSync("/proc")
+  } catch {
+    return undefined
+  }
+  for (const name of names) {
     if (!/^\d+$/.test(name)) continue
     try {
       const stat = readFileSync(`/proc/${name}/stat`, "utf8")
@@ -159,8 +165,12 @@ export const startMachine = async (): Promise<Machine> => {
           atSeconds: (started - sittingStarted) / 1000,
           probeUs: units.length === 0 ? undefined : median(units),
           busyCores: all === undefined ? undefined : cores(all.busy),
-          foreignCores: all === undefined ? undefined : Math.max(0, cores(all.busy - (sittingAfter.all - sittingBefore.all))),
-          bystanderCores: cores(sittingAfter.bystanders - sittingBefore.bystanders),
+          foreignCores: all === undefined || sittingBefore === undefined || sittingAfter === undefined ?
+            undefined :
+            Math.max(0, cores(all.busy - (sittingAfter.all - sittingBefore.all))),
+          bystanderCores: sittingBefore === undefined || sittingAfter === undefined ?
+            undefined :
+            cores(sittingAfter.bystanders - sittingBefore.bystanders),
           stealPercent: all === undefined || all.total === 0 ? undefined : (100 * all.steal) / all.total,
           systemUsPerPacket: systemBefore === undefined || systemAfter === undefined || packets === 0 ?
             undefined :
