@@ -13,6 +13,9 @@
  * - `bystanderCores`: busy CPUs of the sitting's processes that take no part in the run (not the
  *   process under test, the load generator, the fulfilling peer or the probe): e.g. an idle node's
  *   garbage collector, a TigerBeetle replica's own work.
+ * - `loadgenUsPerPacket`, `peerUsPerPacket`: the load generator's and the fulfilling peer's CPU
+ *   per packet: the same work in every mode that goes to the peer, so a second yardstick of the
+ *   machine (the peer is idle in local modes).
  * - `systemUsPerPacket`: the process under test's kernel-mode CPU per packet (part of its CPU µs/pkt).
  * - `involuntaryPerKPacket`, `migrationsPerKPacket`: the main thread of the process under test preempted, and moved
  *   between CPUs, per 1 000 packets (`/proc/<pid>/task/<pid>/sched`).
@@ -87,6 +90,17 @@ const systemTicksOf = (pids: ReadonlyArray<number>): number | undefined => {
   return total
 }
 
+/** A process's CPU jiffies (user + system). */
+const cpuTicksOf = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return undefined
+  }
+}
+
 /** A thread's scheduler counters (`/proc/<pid>/task/<tid>/sched`). */
 const schedOf = (pid: number): { involuntary: number; migrations: number } | undefined => {
   try {
@@ -108,13 +122,16 @@ export interface MachineReading {
   readonly stealPercent: number | undefined
   /** The process under test's CPU in the kernel (stime: its sockets' sends and, on loopback, much of their delivery), µs per packet. */
   readonly systemUsPerPacket: number | undefined
+  /** The load generator's and the fulfilling peer's CPU per packet (the same work in every forwarding mode). */
+  readonly loadgenUsPerPacket: number | undefined
+  readonly peerUsPerPacket: number | undefined
   readonly involuntaryPerKPacket: number | undefined
   readonly migrationsPerKPacket: number | undefined
 }
 
 export interface Machine {
   /** Starts a run's reading; the function it returns ends it. `pid`: the main thread of the process under test. */
-  readonly begin: (underTest: ReadonlyArray<number>, involved: ReadonlyArray<number>) => (packets: number) => Promise<MachineReading>
+  readonly begin: (underTest: ReadonlyArray<number>, drivers: { readonly loadgen: number; readonly peer: number }) => (packets: number) => Promise<MachineReading>
   readonly stop: () => Promise<void>
 }
 
@@ -136,9 +153,11 @@ export const startMachine = async (): Promise<Machine> => {
       probe.send("read")
     })
   return {
-    begin: (underTest, involved) => {
+    begin: (underTest, drivers) => {
       const pid = underTest[0]
-      const involvedSet = new Set([...underTest, ...involved, probe.pid!])
+      const involvedSet = new Set([...underTest, drivers.loadgen, drivers.peer, probe.pid!])
+      const loadgenBefore = cpuTicksOf(drivers.loadgen)
+      const peerBefore = cpuTicksOf(drivers.peer)
       const started = Date.now()
       const before = machineTicks()
       const sittingBefore = sittingTicks(involvedSet)
@@ -152,6 +171,10 @@ export const startMachine = async (): Promise<Machine> => {
         const sittingAfter = sittingTicks(involvedSet)
         const schedAfter = pid === undefined ? undefined : schedOf(pid)
         const systemAfter = systemTicksOf(underTest)
+        const loadgenAfter = cpuTicksOf(drivers.loadgen)
+        const peerAfter = cpuTicksOf(drivers.peer)
+        const usPerPacket = (before: number | undefined, after: number | undefined) =>
+          before === undefined || after === undefined || packets === 0 ? undefined : ((after - before) * 1e6) / ticksPerSecond / packets
         const seconds = (Date.now() - started) / 1000
         const cores = (ticks: number) => ticks / ticksPerSecond / seconds
         const all = before === undefined || after === undefined ? undefined : {
@@ -175,6 +198,8 @@ export const startMachine = async (): Promise<Machine> => {
           systemUsPerPacket: systemBefore === undefined || systemAfter === undefined || packets === 0 ?
             undefined :
             ((systemAfter - systemBefore) * 1e6) / ticksPerSecond / packets,
+          loadgenUsPerPacket: usPerPacket(loadgenBefore, loadgenAfter),
+          peerUsPerPacket: usPerPacket(peerBefore, peerAfter),
           involuntaryPerKPacket: perK((s) => s.involuntary),
           migrationsPerKPacket: perK((s) => s.migrations)
         }

@@ -241,6 +241,8 @@ export const machineParts = (m: MachineReading): Array<string> => {
     ...item("bystander cores", m.bystanderCores, 2),
     ...item("steal %", m.stealPercent, 1),
     ...item("kernel µs/pkt", m.systemUsPerPacket, 0),
+    ...item("loadgen µs/pkt", m.loadgenUsPerPacket, 0),
+    ...item("peer µs/pkt", m.peerUsPerPacket, 0),
     ...item("preempted/kpkt", m.involuntaryPerKPacket, 1),
     ...item("migrations/kpkt", m.migrationsPerKPacket, 1)
   ]

@@ -194,7 +194,7 @@ const main = async (options: Options) => {
       const threadsBefore = threadsOfMode(mode)
       const gcBefore = gcPauseMsOfMode(mode)
       const replicaBefore = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
-      const endReading = machine.begin(pidsOf(mode), [loadgen.pid, peer.pid])
+      const endReading = machine.begin(pidsOf(mode), { loadgen: loadgen.pid, peer: peer.pid })
       const result = await runOnce(mode, durationMs, packetsMax)
       const machineReading = await endReading(result.packets)
       const replicaAfter = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)

@@ -58,6 +58,8 @@ describe("bench report", () => {
       bystanderCores: 0,
       stealPercent: 0,
       systemUsPerPacket: 20,
+      loadgenUsPerPacket: 30,
+      peerUsPerPacket: 15,
       involuntaryPerKPacket: 10,
       migrationsPerKPacket: 1
     })
