@@ -6,6 +6,7 @@ import type { RunCommand, RunResult } from "./loadgen.ts"
 export interface LoadGen {
   readonly run: (command: RunCommand) => Promise<RunResult>
   readonly stop: () => Promise<void>
+  readonly pid: number
 }
 
 export const startLoadGen = async (): Promise<LoadGen> => {
@@ -26,5 +27,5 @@ export const startLoadGen = async (): Promise<LoadGen> => {
       })
       child.send(command)
     })
-  return { run, stop: () => tracked.stop(2_000) }
+  return { run, stop: () => tracked.stop(2_000), pid: tracked.pid }
 }

@@ -8,9 +8,11 @@ import { tigerBeetleBinary } from "../test/support/tigerbeetle.ts"
 import { allModes, isBaselineMode, isTigerBeetleMode, type Mode } from "./modes.ts"
 
 export const defaults = {
-  rounds: 3,
-  durationMs: 6_000,
-  warmupMs: 2_000,
+  rounds: 5,
+  durationMs: 4_000,
+  warmupMs: 8_000,
+  /** Each mode's warm-up stops at this many packets (or at `warmupMs`, whichever is first). */
+  warmupPackets: 60_000,
   concurrency: 50,
   packets: 200_000,
   distinctPackets: 20_000,
@@ -24,6 +26,12 @@ export interface Options {
   readonly rounds: number
   readonly durationMs: number
   readonly warmupMs: number
+  /**
+   * A mode's warm-up run stops at `warmupPackets` packets or after `warmupMs`, whichever is first:
+   * a fresh node's CPU per packet settles after ~50 000 packets (V8's optimising compiler, lazily
+   * loaded modules), and a warm-up by time gave a fast process fewer of them than a slow one.
+   */
+  readonly warmupPackets: number
   readonly concurrency: number
   readonly packets: number
   readonly deadlineMs: number
@@ -71,6 +79,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
     "rounds",
     "duration",
     "warmup",
+    "warmup-packets",
     "concurrency",
     "packets",
     "deadline",
@@ -118,6 +127,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
     rounds: int("rounds", defaults.rounds, 1),
     durationMs: int("duration", defaults.durationMs, 100),
     warmupMs: int("warmup", defaults.warmupMs, 0),
+    warmupPackets: int("warmup-packets", defaults.warmupPackets, 1),
     concurrency: int("concurrency", defaults.concurrency, 1),
     packets: int("packets", defaults.packets, 1),
     deadlineMs: int("deadline", defaults.deadlineMs, 1_000),

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
 import { median, type ThreadCpuMs } from "./common.ts"
+import type { MachineReading } from "./machine.ts"
 import type { RunResult } from "./loadgen.ts"
 import { describeMode, embeddedTwin, type Mode } from "./modes.ts"
 import type { Options } from "./options.ts"
@@ -36,6 +37,8 @@ export interface MeasuredRun extends RunResult {
   readonly gcPauseUsPerPacket?: number | undefined
   /** While a TigerBeetle cluster runs: the replica's CPU, µs per packet of this run (whatever the mode). */
   readonly replicaCpuUsPerPacket?: number | undefined
+  /** What the machine did during the run (`machine.ts`): the CPU probe, other load, steal, preemptions. */
+  readonly machine?: MachineReading | undefined
 }
 
 export type Round = Partial<Record<Mode, MeasuredRun>>
@@ -145,6 +148,68 @@ export const targetsOf = (rounds: ReadonlyArray<Round>, nodePeakRssMiB: number |
   ]
 }
 
+/**
+ * The node-against-node targets again from CPU per packet: packets per CPU-second of `mode` over
+ * those of `forward`, per round (the inverse ratio of their CPU µs per packet), and their median.
+ * Packets/s also carries how much CPU each run got, which other load moves run by run (two
+ * identical nodes measured 0.59–1.81 of each other in one sitting under other load; 0.96–1.05 by
+ * this ratio); every node mode is treated alike, and the targets themselves stay in packets/s. Pure.
+ */
+export const cpuRatios = (rounds: ReadonlyArray<Round>): ReadonlyArray<{ readonly what: string; readonly value: number; readonly rounds: ReadonlyArray<number> }> =>
+  (["local", "local-capped", "forward-scale", "forward-base"] as const).flatMap((mode) => {
+    const perRound = rounds.flatMap((round) => {
+      const own = round[mode]?.cpuUsPerPacket
+      const forward = round.forward?.cpuUsPerPacket
+      return own === undefined || forward === undefined || own === 0 ? [] : [forward / own]
+    })
+    return perRound.length === 0 ? [] : [{ what: `${mode} / forward packets per CPU-second`, value: median(perRound), rounds: perRound }]
+  })
+
+export const cpuRatiosTable = (ratios: ReturnType<typeof cpuRatios>): string | undefined =>
+  ratios.length === 0 ? undefined : [
+    "the same node-against-node ratios from CPU per packet (not the targets; immune to the CPU share other load takes):",
+    ...ratios.map((r) => `  ${r.what.padEnd(40)} ${r.value.toFixed(2).padStart(5)}  [${r.rounds.map((v) => v.toFixed(2)).join(", ")}]`)
+  ].join("\n")
+
+/** Other load (`foreignCores`) above which a run, and so its round, counts as disturbed. */
+export const disturbedAboveCores = 0.25
+
+export interface RoundMachine {
+  /** The most other load any run of the round saw (busy cores that were not the sitting's). */
+  readonly foreignCoresMax: number | undefined
+  /** The CPU probe's median unit time over the round's runs. */
+  readonly probeUs: number | undefined
+  readonly disturbed: boolean
+}
+
+/** Per round, what the machine did (from its runs' `machine` readings). Pure. */
+export const machineOfRounds = (rounds: ReadonlyArray<Round>): ReadonlyArray<RoundMachine> =>
+  rounds.map((round) => {
+    const readings = Object.values(round).flatMap((r) => r?.machine === undefined ? [] : [r.machine])
+    const foreign = readings.flatMap((m) => m.foreignCores === undefined ? [] : [m.foreignCores])
+    const probes = readings.flatMap((m) => m.probeUs === undefined ? [] : [m.probeUs])
+    const foreignCoresMax = foreign.length === 0 ? undefined : Math.max(...foreign)
+    return {
+      foreignCoresMax,
+      probeUs: probes.length === 0 ? undefined : median(probes),
+      disturbed: foreignCoresMax !== undefined && foreignCoresMax > disturbedAboveCores
+    }
+  })
+
+/** The rounds' machine line, and the targets again over the undisturbed rounds when some (not all) were disturbed. Pure. */
+export const machineReport = (machine: ReadonlyArray<RoundMachine>, quietTargets: ReadonlyArray<Target> | undefined): string => {
+  const rounds = machine.map((m, i) =>
+    `round ${i + 1}: other load ≤ ${m.foreignCoresMax?.toFixed(2) ?? "?"} cores, probe ${m.probeUs?.toFixed(0) ?? "?"} µs${m.disturbed ? " (DISTURBED)" : ""}`
+  )
+  const disturbed = machine.filter((m) => m.disturbed).length
+  return [
+    `the machine during the rounds (bench/machine.ts; a round is disturbed when a run saw more than ${disturbedAboveCores} cores of other load): ${rounds.join("; ")}`,
+    ...(quietTargets === undefined ?
+      disturbed === machine.length && disturbed > 0 ? ["every round was disturbed: compare this sitting's ratios with care"] : [] :
+      ["", targetsTable(quietTargets).replace("measured in this sitting", `over the ${machine.length - disturbed} undisturbed rounds only`)])
+  ].join("\n")
+}
+
 export const targetsTable = (targets: ReadonlyArray<Target>): string =>
   ["targets (issue 13), measured in this sitting:", ...targets.map((t) =>
     `  ${t.what.padEnd(32)} ${t.value === undefined ? "not run".padStart(8) : t.value.toFixed(2).padStart(8)}  ${t.goal.padEnd(8)} ` +
@@ -161,7 +226,26 @@ export const roundLine = (round: number, mode: Mode, r: MeasuredRun): string => 
     `${r.cpuUsPerPacket === undefined ? "" : `${r.cpuUsPerPacket.toFixed(0)} µs CPU/pkt  `}` +
     `${r.packets} packets${problems.length === 0 ? "" : `  (${problems.join(", ")})`}` +
     (r.receipts === undefined ? "" : `  receipts ${r.receipts ? "yes" : "NO"}`) +
-    (r.threadsUsPerPacket === undefined && r.replicaCpuUsPerPacket === undefined ? "" : `  [${cpuParts(r).join(", ")}]`)
+    (r.threadsUsPerPacket === undefined && r.replicaCpuUsPerPacket === undefined ? "" : `  [${cpuParts(r).join(", ")}]`) +
+    (r.machine === undefined ? "" : `  {${machineParts(r.machine).join(", ")}}`)
+}
+
+/** A run's machine reading as `what value` items (see `machine.ts`). Pure. */
+export const machineParts = (m: MachineReading): Array<string> => {
+  const item = (what: string, value: number | undefined, digits: number) => value === undefined ? [] : [`${what} ${value.toFixed(digits)}`]
+  return [
+    `t+${m.atSeconds.toFixed(0)}s`,
+    ...item("probe µs", m.probeUs, 0),
+    ...item("busy cores", m.busyCores, 2),
+    ...item("foreign cores", m.foreignCores, 2),
+    ...item("bystander cores", m.bystanderCores, 2),
+    ...item("steal %", m.stealPercent, 1),
+    ...item("kernel µs/pkt", m.systemUsPerPacket, 0),
+    ...item("loadgen µs/pkt", m.loadgenUsPerPacket, 0),
+    ...item("peer µs/pkt", m.peerUsPerPacket, 0),
+    ...item("preempted/kpkt", m.involuntaryPerKPacket, 1),
+    ...item("migrations/kpkt", m.migrationsPerKPacket, 1)
+  ]
 }
 
 /** A run's CPU per packet by thread, GC pause and replica, as `what µs` items. Pure. */
@@ -239,6 +323,10 @@ export interface SittingReport {
   readonly options: Options
   readonly summaries: ReadonlyArray<ModeSummary>
   readonly targets: ReadonlyArray<Target>
+  /** Per round, the machine's other load and speed (`machineOfRounds`), and the targets over the undisturbed rounds. */
+  readonly machineRounds: ReadonlyArray<RoundMachine>
+  readonly rounds: ReadonlyArray<Round>
+  readonly quietTargets: ReadonlyArray<Target> | undefined
   readonly books: Record<string, unknown>
   readonly ledgerWaits: Record<string, Record<string, number>>
   readonly transferRequests: string | undefined
@@ -250,7 +338,7 @@ export interface SittingReport {
 
 /** Prints the sitting's tables and JSON to stdout; returns the JSON report. */
 export const printReport = (sitting: SittingReport) => {
-  const { ledgerWaits, nodeMemory, nodesMemory, options, rawMemory, startedAt, summaries, targets, tigerBeetleMemory, transferRequests } = sitting
+  const { ledgerWaits, machineRounds, nodeMemory, nodesMemory, options, quietTargets, rawMemory, startedAt, summaries, targets, tigerBeetleMemory, transferRequests } = sitting
   const booksOf = sitting.books
   const report = {
     benchmark: "ilp-connector packets/s and latency",
@@ -292,12 +380,16 @@ export const printReport = (sitting: SittingReport) => {
         }),
         ...(r.gcPauseUsPerPacket === undefined ? {} : { gcPauseUsPerPacket: Math.round(r.gcPauseUsPerPacket) }),
         ...(r.replicaCpuUsPerPacket === undefined ? {} : { replicaCpuUsPerPacket: Math.round(r.replicaCpuUsPerPacket) }),
+        ...(r.machine === undefined ? {} : { machine: r.machine }),
         rejectCodes: r.rejectCodes,
         failures: r.failures,
         ...(r.receipts === undefined ? {} : { receipts: r.receipts })
       }))
     }])),
     targets,
+    machineRounds,
+    cpuRatios: cpuRatios(sitting.rounds),
+    ...(quietTargets === undefined ? {} : { targetsUndisturbedRounds: quietTargets }),
     books: booksOf,
     meanWaitMs: ledgerWaits,
     tigerBeetleTransferRequests: transferRequests ?? null,
@@ -314,6 +406,9 @@ export const printReport = (sitting: SittingReport) => {
   process.stdout.write(`memory of each node (RSS MiB when set up / peak over the sitting / at the end): ${
     Object.entries(nodesMemory).map(([name, m]) => `${name} ${m.readyRssMiB ?? "?"} / ${m.peakRssMiB ?? "?"} / ${m.endRssMiB ?? "?"}`).join(", ")
   }; raw forwarder peak ${rawMemory === undefined ? "?" : Math.round(rawMemory.peakRssMiB)}\n\n${targetsTable(targets)}\n`)
+  const byCpu = cpuRatiosTable(cpuRatios(sitting.rounds))
+  if (byCpu !== undefined) process.stdout.write(`${byCpu}\n`)
+  if (machineRounds.length > 0) process.stdout.write(`${machineReport(machineRounds, quietTargets)}\n`)
   process.stdout.write(`node flags: ${options.nodeFlags.length === 0 ? "(none)" : options.nodeFlags.join(" ")}; ` +
     `env: ${Object.entries(options.nodeEnv).map(([k, v]) => `${k}=${v}`).join(" ") || "(none)"}; ` +
     (options.baselineDir === undefined ? "" : `baseline node flags: ${options.baselineNodeFlags.join(" ") || "(none)"}, ` +

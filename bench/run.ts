@@ -46,7 +46,8 @@
  * Every run stops by itself: at `--packets` packets or after `--duration` ms, whichever is first;
  * the whole benchmark is bounded by `--deadline` ms, after which everything is killed.
  *
-* Options (parsed, with their defaults, in `options.ts`): --rounds N --duration MS --warmup MS --concurrency N
+* Options (parsed, with their defaults, in `options.ts`): --rounds N --duration MS --warmup MS
+ * --warmup-packets N (each mode's warm-up stops at N packets or after --warmup MS) --concurrency N
  * --packets N --modes raw,forward,local --json FILE --profile DIR (run the node with --cpu-prof and
  * print a self-time summary) --node-flags "FLAGS" (Node flags for the node process; default: the
  * ones the `start` script in package.json uses) --deadline MS --tb-sessions N (TIGERBEETLE_SESSIONS
@@ -76,12 +77,13 @@ import { join } from "node:path"
 import { cpuMsOf, freePort, killAll, memoryOf, startServerProcess, threadCpuMsOf, type ThreadCpuMs } from "./common.ts"
 import type { PacketSpec } from "./loadgen.ts"
 import { startLoadGen } from "./loadgenClient.ts"
+import { startMachine } from "./machine.ts"
 import { type BenchNode, pinAwayFrom, startSittingNodes } from "./benchNodes.ts"
 import { isCappedMode, isNodeMode, type Mode } from "./modes.ts"
 import { books, nodeAddress, sinkAddress } from "./nodeProcess.ts"
 import { defaults, type Options, parseOptions } from "./options.ts"
 import { formatSummary, summarise } from "./profile.ts"
-import { type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printReport, type Round, roundLine, summariseMode, targetsOf } from "./report.ts"
+import { machineOfRounds, type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printReport, type Round, roundLine, summariseMode, targetsOf } from "./report.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -120,6 +122,8 @@ const main = async (options: Options) => {
 
     const loadgen = await startLoadGen()
     stops.unshift(() => loadgen.stop())
+    const machine = await startMachine()
+    stops.unshift(() => machine.stop())
 
     const amount = "10"
     const forwardSpec: PacketSpec = { kind: "forward", destination: `${sinkAddress}.bench`, amount }
@@ -185,12 +189,14 @@ const main = async (options: Options) => {
       return Number.isFinite(total) ? total : undefined
     }
     /** One run, with the CPU time the process under test spent on it (µs per packet). */
-    const runMode = async (mode: Mode, durationMs: number): Promise<MeasuredRun> => {
+    const runMode = async (mode: Mode, durationMs: number, packetsMax = options.packets): Promise<MeasuredRun> => {
       const cpuBefore = cpuMsOfMode(mode)
       const threadsBefore = threadsOfMode(mode)
       const gcBefore = gcPauseMsOfMode(mode)
       const replicaBefore = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
-      const result = await runOnce(mode, durationMs)
+      const endReading = machine.begin(pidsOf(mode), { loadgen: loadgen.pid, peer: peer.pid })
+      const result = await runOnce(mode, durationMs, packetsMax)
+      const machineReading = await endReading(result.packets)
       const replicaAfter = replicaPid === undefined ? undefined : cpuMsOf(replicaPid)
       // The preload writes its totals every 50 ms: wait for one write after the run.
       if (gcBefore !== undefined) await new Promise((done) => setTimeout(done, 60))
@@ -214,10 +220,11 @@ const main = async (options: Options) => {
           other: perPacket(threadsBefore.other, threadsAfter.other)!
         },
         gcPauseUsPerPacket: perPacket(gcBefore, gcAfter),
-        replicaCpuUsPerPacket: perPacket(replicaBefore, replicaAfter)
+        replicaCpuUsPerPacket: perPacket(replicaBefore, replicaAfter),
+        machine: machineReading
       }
     }
-    const runOnce = (mode: Mode, durationMs: number) =>
+    const runOnce = (mode: Mode, durationMs: number, packetsMax: number) =>
       loadgen.run({
         type: "run",
         url: urlOf(mode),
@@ -233,15 +240,16 @@ const main = async (options: Options) => {
         packets: packetSpec(mode),
         distinctPackets: defaults.distinctPackets,
         concurrency: options.concurrency,
-        packetsMax: options.packets,
+        packetsMax,
         durationMs,
         expiresInMs: 60_000 + durationMs
       })
 
     if (options.warmupMs > 0) {
       for (const mode of options.modes) {
-        const r = await runMode(mode, options.warmupMs)
-        log(`  warm-up ${mode.padEnd(13)} ${r.packetsPerSecond.toFixed(0).padStart(6)} pkt/s`)
+        const r = await runMode(mode, options.warmupMs, Math.min(options.warmupPackets, options.packets))
+        log(`  warm-up ${mode.padEnd(13)} ${r.packetsPerSecond.toFixed(0).padStart(6)} pkt/s  ${r.packets} packets` +
+          (r.cpuUsPerPacket === undefined ? "" : `  ${r.cpuUsPerPacket.toFixed(0)} µs CPU/pkt`))
       }
     }
     const rounds: Array<Round> = []
@@ -319,6 +327,13 @@ const main = async (options: Options) => {
       }]
     }))
     const targets = targetsOf(rounds, nodeMemory?.peakRssMiB)
+    // A round in which someone else's work took CPU (more than disturbedAboveCores) is flagged, and
+    // the targets are also given over the other rounds: whole rounds, every mode alike.
+    const machineRounds = machineOfRounds(rounds)
+    const quietRounds = rounds.filter((_, i) => !machineRounds[i]!.disturbed)
+    const quietTargets = quietRounds.length > 0 && quietRounds.length < rounds.length ?
+      targetsOf(quietRounds, nodeMemory?.peakRssMiB) :
+      undefined
     const summaries = options.modes
       .map((mode) => summariseMode(mode, rounds))
       .filter((s): s is ModeSummary => s !== undefined)
@@ -349,6 +364,9 @@ const main = async (options: Options) => {
       options,
       summaries,
       targets,
+      machineRounds,
+      rounds,
+      quietTargets,
       books: booksOf,
       ledgerWaits,
       transferRequests,

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseOptions, startScript } from "../../bench/options.ts"
-import { type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
+import { cpuRatios, machineOfRounds, machineReport, type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
 
 const run = (packetsPerSecond: number, p99: number): MeasuredRun => ({
   type: "result",
@@ -49,6 +49,56 @@ describe("bench report", () => {
     expect(summary?.vsEmbedded?.p99).toBeCloseTo(1.5)
   })
 
+  it("flags a round in which any run saw other load, and judges the targets again over the other rounds", () => {
+    const reading = (foreignCores: number, probeUs: number) => ({
+      atSeconds: 0,
+      probeUs,
+      busyCores: 1.8,
+      foreignCores,
+      bystanderCores: 0,
+      stealPercent: 0,
+      systemUsPerPacket: 20,
+      loadgenUsPerPacket: 30,
+      peerUsPerPacket: 15,
+      involuntaryPerKPacket: 10,
+      migrationsPerKPacket: 1
+    })
+    const withMachine = (packetsPerSecond: number, foreignCores: number, probeUs: number): MeasuredRun =>
+      ({ ...run(packetsPerSecond, 10), machine: reading(foreignCores, probeUs) })
+    const rounds: Array<Round> = [
+      { forward: withMachine(600, 0.02, 100), "raw-socket": withMachine(1_000, 0.1, 110) },
+      // Someone else's tests took most of a core during the forward run: the whole round is flagged.
+      { forward: withMachine(300, 0.9, 120), "raw-socket": withMachine(1_000, 0.1, 104) },
+      { forward: withMachine(700, 0, 100), "raw-socket": withMachine(1_000, 0.25, 100) }
+    ]
+    const machine = machineOfRounds(rounds)
+    expect(machine.map((m) => m.disturbed)).toEqual([false, true, false])
+    expect(machine[1]?.foreignCoresMax).toBeCloseTo(0.9)
+    expect(machine[0]?.probeUs).toBeCloseTo(105)
+    const quiet = targetsOf(rounds.filter((_, i) => !machine[i]!.disturbed), undefined)
+    expect(quiet.find((t) => t.what === "forward / raw-socket packets/s")?.value).toBeCloseTo(0.65)
+    const text = machineReport(machine, quiet)
+    expect(text).toContain("round 2: other load ≤ 0.90 cores, probe 112 µs (DISTURBED)")
+    expect(text).toContain("over the 2 undisturbed rounds only")
+    // Runs without readings (an older JSON) disturb nothing.
+    expect(machineOfRounds([{ forward: run(1, 1) }])[0]?.disturbed).toBe(false)
+  })
+
+  it("gives the node-against-node ratios also from CPU per packet, round by round", () => {
+    const cost = (packetsPerSecond: number, cpuUsPerPacket: number): MeasuredRun => ({ ...run(packetsPerSecond, 10), cpuUsPerPacket })
+    const rounds: Array<Round> = [
+      // Other load halved local's CPU share in round 1: packets/s says 0.5, CPU per packet says 1.
+      { forward: cost(10_000, 60), local: cost(5_000, 60), "raw-socket": cost(20_000, 30) },
+      { forward: cost(10_000, 60), local: cost(11_000, 50) },
+      { forward: cost(10_000, 60), local: cost(10_000, 60) }
+    ]
+    const ratios = cpuRatios(rounds)
+    expect(ratios.map((r) => r.what)).toEqual(["local / forward packets per CPU-second"])
+    expect(ratios[0]?.rounds).toEqual([1, 1.2, 1])
+    expect(ratios[0]?.value).toBe(1)
+    expect(pairedRatio(rounds, "local", "forward", (r) => r.packetsPerSecond)).toBe(1)
+  })
+
   it("reads mean durations from a Prometheus page", () => {
     const page = [
       "ilp_packet_duration_seconds_sum 2",
@@ -72,6 +122,9 @@ describe("bench report", () => {
     expect(flags.baselineNodeFlags).toEqual(flags.nodeFlags)
     expect(parseOptions(["--replica-cpu", "1"]).replicaCpu).toBe(1)
     expect(parseOptions([]).replicaCpu).toBeUndefined()
+    expect(parseOptions([]).warmupPackets).toBe(60_000)
+    expect(parseOptions(["--warmup-packets", "5000", "--warmup", "1000"])).toMatchObject({ warmupPackets: 5_000, warmupMs: 1_000 })
+    expect(() => parseOptions(["--warmup-packets", "0"])).toThrow(/--warmup-packets/)
     expect(() => parseOptions(["--replica-cpu", "-1"])).toThrow(/--replica-cpu/)
   })
 
