@@ -23,6 +23,7 @@
 import { type ChildProcess, fork } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { median, track } from "./common.ts"
+import type { Round } from "./report.ts"
 
 const ticksPerSecond = 100
 
@@ -208,3 +209,46 @@ export const startMachine = async (): Promise<Machine> => {
     stop: () => tracked.stop(1_000)
   }
 }
+
+/** A run's machine reading as `what value` items (see `machine.ts`). Pure. */
+export const machineParts = (m: MachineReading): Array<string> => {
+  const item = (what: string, value: number | undefined, digits: number) => value === undefined ? [] : [`${what} ${value.toFixed(digits)}`]
+  return [
+    `t+${m.atSeconds.toFixed(0)}s`,
+    ...item("probe µs", m.probeUs, 0),
+    ...item("busy cores", m.busyCores, 2),
+    ...item("foreign cores", m.foreignCores, 2),
+    ...item("bystander cores", m.bystanderCores, 2),
+    ...item("steal %", m.stealPercent, 1),
+    ...item("kernel µs/pkt", m.systemUsPerPacket, 0),
+    ...item("loadgen µs/pkt", m.loadgenUsPerPacket, 0),
+    ...item("peer µs/pkt", m.peerUsPerPacket, 0),
+    ...item("preempted/kpkt", m.involuntaryPerKPacket, 1),
+    ...item("migrations/kpkt", m.migrationsPerKPacket, 1)
+  ]
+}
+
+/** Other load (`foreignCores`) above which a run, and so its round, counts as disturbed. */
+export const disturbedAboveCores = 0.25
+
+export interface RoundMachine {
+  /** The most other load any run of the round saw (busy cores that were not the sitting's). */
+  readonly foreignCoresMax: number | undefined
+  /** The CPU probe's median unit time over the round's runs. */
+  readonly probeUs: number | undefined
+  readonly disturbed: boolean
+}
+
+/** Per round, what the machine did (from its runs' `machine` readings). Pure. */
+export const machineOfRounds = (rounds: ReadonlyArray<Round>): ReadonlyArray<RoundMachine> =>
+  rounds.map((round) => {
+    const readings = Object.values(round).flatMap((r) => r?.machine === undefined ? [] : [r.machine])
+    const foreign = readings.flatMap((m) => m.foreignCores === undefined ? [] : [m.foreignCores])
+    const probes = readings.flatMap((m) => m.probeUs === undefined ? [] : [m.probeUs])
+    const foreignCoresMax = foreign.length === 0 ? undefined : Math.max(...foreign)
+    return {
+      foreignCoresMax,
+      probeUs: probes.length === 0 ? undefined : median(probes),
+      disturbed: foreignCoresMax !== undefined && foreignCoresMax > disturbedAboveCores
+    }
+  })

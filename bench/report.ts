@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
 import { median, type ThreadCpuMs } from "./common.ts"
-import type { MachineReading } from "./machine.ts"
+import { disturbedAboveCores, type MachineReading, machineParts, type RoundMachine } from "./machine.ts"
 import type { RunResult } from "./loadgen.ts"
 import { describeMode, embeddedTwin, type Mode } from "./modes.ts"
 import type { Options } from "./options.ts"
@@ -171,31 +171,6 @@ export const cpuRatiosTable = (ratios: ReturnType<typeof cpuRatios>): string | u
     ...ratios.map((r) => `  ${r.what.padEnd(40)} ${r.value.toFixed(2).padStart(5)}  [${r.rounds.map((v) => v.toFixed(2)).join(", ")}]`)
   ].join("\n")
 
-/** Other load (`foreignCores`) above which a run, and so its round, counts as disturbed. */
-export const disturbedAboveCores = 0.25
-
-export interface RoundMachine {
-  /** The most other load any run of the round saw (busy cores that were not the sitting's). */
-  readonly foreignCoresMax: number | undefined
-  /** The CPU probe's median unit time over the round's runs. */
-  readonly probeUs: number | undefined
-  readonly disturbed: boolean
-}
-
-/** Per round, what the machine did (from its runs' `machine` readings). Pure. */
-export const machineOfRounds = (rounds: ReadonlyArray<Round>): ReadonlyArray<RoundMachine> =>
-  rounds.map((round) => {
-    const readings = Object.values(round).flatMap((r) => r?.machine === undefined ? [] : [r.machine])
-    const foreign = readings.flatMap((m) => m.foreignCores === undefined ? [] : [m.foreignCores])
-    const probes = readings.flatMap((m) => m.probeUs === undefined ? [] : [m.probeUs])
-    const foreignCoresMax = foreign.length === 0 ? undefined : Math.max(...foreign)
-    return {
-      foreignCoresMax,
-      probeUs: probes.length === 0 ? undefined : median(probes),
-      disturbed: foreignCoresMax !== undefined && foreignCoresMax > disturbedAboveCores
-    }
-  })
-
 /** The rounds' machine line, and the targets again over the undisturbed rounds when some (not all) were disturbed. Pure. */
 export const machineReport = (machine: ReadonlyArray<RoundMachine>, quietTargets: ReadonlyArray<Target> | undefined): string => {
   const rounds = machine.map((m, i) =>
@@ -228,24 +203,6 @@ export const roundLine = (round: number, mode: Mode, r: MeasuredRun): string => 
     (r.receipts === undefined ? "" : `  receipts ${r.receipts ? "yes" : "NO"}`) +
     (r.threadsUsPerPacket === undefined && r.replicaCpuUsPerPacket === undefined ? "" : `  [${cpuParts(r).join(", ")}]`) +
     (r.machine === undefined ? "" : `  {${machineParts(r.machine).join(", ")}}`)
-}
-
-/** A run's machine reading as `what value` items (see `machine.ts`). Pure. */
-export const machineParts = (m: MachineReading): Array<string> => {
-  const item = (what: string, value: number | undefined, digits: number) => value === undefined ? [] : [`${what} ${value.toFixed(digits)}`]
-  return [
-    `t+${m.atSeconds.toFixed(0)}s`,
-    ...item("probe µs", m.probeUs, 0),
-    ...item("busy cores", m.busyCores, 2),
-    ...item("foreign cores", m.foreignCores, 2),
-    ...item("bystander cores", m.bystanderCores, 2),
-    ...item("steal %", m.stealPercent, 1),
-    ...item("kernel µs/pkt", m.systemUsPerPacket, 0),
-    ...item("loadgen µs/pkt", m.loadgenUsPerPacket, 0),
-    ...item("peer µs/pkt", m.peerUsPerPacket, 0),
-    ...item("preempted/kpkt", m.involuntaryPerKPacket, 1),
-    ...item("migrations/kpkt", m.migrationsPerKPacket, 1)
-  ]
 }
 
 /** A run's CPU per packet by thread, GC pause and replica, as `what µs` items. Pure. */

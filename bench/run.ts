@@ -83,7 +83,8 @@ import { isCappedMode, isNodeMode, type Mode } from "./modes.ts"
 import { books, nodeAddress, sinkAddress } from "./nodeProcess.ts"
 import { defaults, type Options, parseOptions } from "./options.ts"
 import { formatSummary, summarise } from "./profile.ts"
-import { machineOfRounds, type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printReport, type Round, roundLine, summariseMode, targetsOf } from "./report.ts"
+import { machineOfRounds } from "./machine.ts"
+import { type MeasuredRun, meanDurations, type ModeSummary, pairedRatio, printReport, type Round, roundLine, summariseMode, targetsOf } from "./report.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Main

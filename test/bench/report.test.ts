@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseOptions, startScript } from "../../bench/options.ts"
-import { cpuRatios, machineOfRounds, machineReport, type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
+import { machineOfRounds } from "../../bench/machine.ts"
+import { cpuRatios, machineReport, type MeasuredRun, meanDurations, pairedRatio, type Round, summariseMode, targetsOf } from "../../bench/report.ts"
 
 const run = (packetsPerSecond: number, p99: number): MeasuredRun => ({
   type: "result",
