@@ -109,9 +109,13 @@ export class PendingTable {
   ): ReserveDecision {
     const id = request.packetId
     const payment = request.payment
-    if (this.packets.has(id)) return { _tag: "ReservedTwice" }
     const counted = () => payment === undefined ? 0n : committed(payment.key) + this.pendingOf(payment.key, nowMs).total
-    if (this.tombstones.has(id)) return { _tag: "Refused", result: releasedRefusal(counted()) }
+    // An id known here (until its forget time: then it is absent, as a forgotten row was).
+    if (this.packets.has(id) || this.tombstones.has(id)) {
+      const found = this.find(id, nowMs)
+      if (found._tag === "Packet") return { _tag: "ReservedTwice" }
+      if (found._tag === "Released") return { _tag: "Refused", result: releasedRefusal(counted()) }
+    }
     const result = decideAdd({ connectionTotal: connectionTotal(request.connectionKey), paymentTotal: counted() }, request)
     if (!result.accepted) return { _tag: "Refused", result }
     if (payment !== undefined && this.pendingOf(payment.key, nowMs).count >= this.perPaymentMax) {
