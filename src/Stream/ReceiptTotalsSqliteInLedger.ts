@@ -20,6 +20,14 @@
  * the whole batch is aborted instead (`beforeCommit` throws): a deferred total may include that
  * job's packet. Every job then fails with `LedgerUnavailable`, which the ledger stage retries.
  *
+ * Capped packets: a `reserve` is held in memory only (`ReceiptTotalsSqlitePending.ts`: synchronous,
+ * no row, no batch); its commit in the post's transaction INSERTs the packet's row as committed and
+ * moves the amount from pending to the committed totals, logged until the ledger's COMMIT
+ * (`afterCommit`) and put back pending when the batch rolls back (`batchRolledBack`, which a job
+ * rolled back alone also leads to, through `BatchAbort`). A `release` leaves an in-memory
+ * tombstone. Nothing pending survives a restart: a commit of a packet reserved before it answers
+ * `unknown` (no row; the ledger voided its transfer at open, so no post can come for it).
+ *
  * Moving in: at open, a `receipts.sqlite` from an earlier version (`importFrom`) that holds receipt
  * rows is copied into the ledger's database in one transaction (which records the import), then
  * renamed `<file>.imported-<ms>`. The record holds a fingerprint of the file's rows, so after a

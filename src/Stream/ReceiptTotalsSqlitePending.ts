@@ -139,11 +139,12 @@ export class PendingTable {
 
   /** What is known of a packet id here (a packet, pending or lapsed; a tombstone; nothing). */
   find(packetId: string, nowMs: number): Found {
-    const packet = this.packets.get(packetId)
+    let packet = this.packets.get(packetId)
     if (packet !== undefined) {
       if (packet.counted && packet.paymentKey !== undefined && nowMs >= packet.lapseAtMs) {
+        // Due: its payment's due packets lapse first (this one no longer counts).
         this.pendingOf(packet.paymentKey, nowMs)
-        return { _tag: "Packet", packet: this.packets.get(packetId)! }
+        packet = this.packets.get(packetId)!
       }
       if (nowMs < packet.forgetAtMs) return { _tag: "Packet", packet }
       this.drop(packetId, packet)
