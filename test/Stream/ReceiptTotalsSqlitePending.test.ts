@@ -14,12 +14,14 @@ import * as LedgerSqlite from "../../src/Accounting/LedgerSqlite.ts"
 import { type ReceiptAlongside, ReceiptTotals } from "../../src/Stream/ReceiptTotals.ts"
 import { layerInLedger } from "../../src/Stream/ReceiptTotalsSqliteInLedger.ts"
 import { PendingTable } from "../../src/Stream/ReceiptTotalsSqlitePending.ts"
+import { join } from "node:path"
 import { balanceOf, createAccounts, dmnec, fund, noFlags, transferSpec } from "../support/ledgerFixtures.ts"
+import { makeTempDir, removeTempDir } from "../support/tempDir.ts"
 
 const L = 11
 
-const inLedger = () => {
-  const ledger = LedgerSqlite.layerWithConnection({ filename: ":memory:" }).pipe(Layer.orDie)
+const inLedger = (filename = ":memory:") => {
+  const ledger = LedgerSqlite.layerWithConnection({ filename }).pipe(Layer.orDie)
   return Layer.merge(layerInLedger().pipe(Layer.provide(ledger)), ledger)
 }
 
@@ -131,6 +133,38 @@ describe("capped reserves held in memory, committed in the ledger's post", () =>
       expect((yield* balanceOf(to)).creditsPosted).toBe(50n)
       expect(yield* totals.paymentTotal("pay")).toBe(50n)
     }).pipe(Effect.provide(inLedger())))
+
+  it.live("restart: nothing pending survives; a pre-restart packet's commit answers unknown, its release released, and the whole rest of the cap is free", () =>
+    Effect.acquireUseRelease(
+      Effect.sync(() => makeTempDir("receipts-pending-restart-")),
+      (dir) =>
+        Effect.gen(function*() {
+          const filename = join(dir, "ledger.sqlite")
+          const ids = yield* Effect.gen(function*() {
+            const ledger = yield* Ledger
+            const { packet } = yield* accounts
+            const posted = yield* packet(30n)
+            const pending = yield* packet(50n)
+            yield* reserve(posted, 30n, 100n)
+            yield* reserve(pending, 50n, 100n)
+            yield* Effect.flatMap(commitAlongside(posted), (w) => ledger.post([posted], w))
+            return { posted, pending }
+          }).pipe(Effect.provide(inLedger(filename)))
+          yield* Effect.gen(function*() {
+            const totals = yield* ReceiptTotals
+            expect(yield* totals.paymentTotal("pay")).toBe(30n)
+            expect(yield* totals.commit(ref(ids.pending))).toEqual({ outcome: "unknown" })
+            expect(yield* totals.release(ref(ids.pending))).toBe("released")
+            expect(yield* totals.commit(ref(ids.pending))).toEqual({ outcome: "released" })
+            // The committed packet is known from its row.
+            expect(yield* totals.commit(ref(ids.posted))).toEqual({ outcome: "committed", connectionTotal: 30n, paymentTotal: 30n })
+            expect(yield* totals.release(ref(ids.posted))).toBe("committed")
+            expect(yield* reserve(1n << 60n, 70n, 100n)).toMatchObject({ accepted: true, paymentTotal: 100n })
+            expect(yield* reserve((1n << 60n) + 1n, 1n, 100n)).toEqual({ accepted: false, paymentTotal: 100n, remaining: 0n })
+          }).pipe(Effect.provide(inLedger(filename)))
+        }),
+      (dir) => Effect.sync(() => removeTempDir(dir))
+    ))
 
   it.live("concurrent packets, with injected job and COMMIT failures: the cap is never passed and the receipt total always equals the ledger credit", () =>
     Effect.promise(() =>
