@@ -1,6 +1,10 @@
 /**
  * The embedded receipt totals' synchronous steps: what one write (add, reserve, commit, release)
- * does inside a batch transaction (see `ReceiptTotalsSqlite.ts`).
+ * does inside a batch transaction (see `ReceiptTotalsSqlite.ts`), with pending amounts in packet
+ * rows or, on the ledger's connection, in memory (`ReceiptTotalsSqlitePending.ts`).
+ *
+ * Over 400 lines on purpose: both kinds of steps share the same reads of totals and rows and one
+ * dispatch (`step`); apart, each file would import the other.
  */
 import * as Effect from "effect/Effect"
 import type { StatementSync } from "node:sqlite"
