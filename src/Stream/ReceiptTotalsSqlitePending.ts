@@ -25,7 +25,10 @@
  * Bounds: per payment `pendingPerPaymentMax` pending packets (beyond it a reserve is
  * `ReceiptStoreUnavailable`, T00); in all, `entriesMax` packets and tombstones: a reserve beyond
  * it first drops the oldest tombstones (then a late commit of that id answers `unknown` instead of
- * `released`; neither counts), and is `ReceiptStoreUnavailable` if the table is full of live packets.
+ * `released`; neither counts), and is `ReceiptStoreUnavailable` if the table is full of live packets
+ * (a release then leaves no tombstone). A reserve cannot arrive late in-process (it is synchronous:
+ * it has answered before the caller can release), so a missing tombstone only changes which
+ * non-`committed` answer a late commit gets.
  *
  * Restart: nothing here survives the process. A commit of a packet reserved before the restart
  * finds no row and answers `unknown`; its release answers `released`. The embedded ledger voids
@@ -170,7 +173,9 @@ export class PendingTable {
   release(packetId: string, packet: PendingPacket | undefined, nowMs: number, settleGraceMs: number): void {
     if (packet !== undefined) this.drop(packetId, packet)
     this.tombstones.delete(packetId)
-    if (this.size >= this.entriesMax) this.dropOldestTombstone()
+    // Full of live packets (a release of an id never held here, e.g. after a reserve refused as
+    // full): no tombstone, so the table stays within its bound; a late commit then answers `unknown`.
+    if (this.size >= this.entriesMax && !this.dropOldestTombstone()) return
     this.tombstones.set(packetId, packet?.forgetAtMs ?? nowMs + settleGraceMs)
   }
 

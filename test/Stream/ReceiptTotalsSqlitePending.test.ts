@@ -294,5 +294,9 @@ describe("PendingTable", () => {
     expect(decide(table, "d", 1n, 0, 1_000, "r")._tag).toBe("Accepted")
     expect(table.find("a", 0)._tag).toBe("Absent")
     expect(table.size).toBe(3)
+    // Full of live packets: a release of an id never held leaves no tombstone.
+    table.release("never", undefined, 0, 500)
+    expect(table.size).toBe(3)
+    expect(table.find("never", 0)._tag).toBe("Absent")
   })
 })
