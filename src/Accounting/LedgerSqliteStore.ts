@@ -67,6 +67,8 @@ export interface BatchParticipant {
    * storage error or `BatchAbort` (the batch is rolled back, every job fails with `LedgerUnavailable`).
    */
   readonly beforeCommit: () => void
+  /** The batch's COMMIT succeeded (must not throw). */
+  readonly afterCommit?: () => void
   /** The whole batch was rolled back: forget everything its jobs did in memory. */
   readonly batchRolledBack: () => void
   /** One job was rolled back to its savepoint (guarded run): forget what may reflect its writes. */
@@ -180,6 +182,7 @@ export const makeStore = (db: DatabaseSync, options: StoreOptions): Store => {
       batch.flush()
       for (const participant of participants) participant.beforeCommit()
       sql.commit.run()
+      for (const participant of participants) participant.afterCommit?.()
       evictOldest(cache, options.accountCacheSizeMax)
       return { _tag: "Committed", exits }
     } catch (error) {

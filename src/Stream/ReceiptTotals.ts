@@ -105,7 +105,10 @@ export type CommitResult =
   }
   /** It was released (or its late reserve refused): nothing counts. */
   | { readonly outcome: "released" }
-  /** No record of the packet: never reserved here, or forgotten after `settleGraceMs`. */
+  /**
+   * No record of the packet: never reserved here, forgotten after `settleGraceMs`, or (the store on
+   * the embedded ledger's connection, which holds pending amounts in memory) reserved before a restart.
+   */
   | { readonly outcome: "unknown" }
 
 /** `committed`: the release came after a commit, and changed nothing. */

@@ -92,6 +92,7 @@ import {
   writeDeferred
 } from "./ReceiptTotalsSqliteSteps.ts"
 import { cacheEntriesMax, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
+import type { PendingTable } from "./ReceiptTotalsSqlitePending.ts"
 import { inTransaction } from "../SqliteTransaction.ts"
 
 export interface SqliteOptions {
@@ -161,7 +162,9 @@ export const makeWriteBatcher = (
   statements: Statements,
   cache: ReceiptCache,
   connectionTtlMs: number,
-  settleGraceMs: number
+  settleGraceMs: number,
+  /** Pending amounts in memory (`ReceiptTotalsSqlitePending.ts`, the ledger's connection): commits are logged there until COMMIT. */
+  memory?: PendingTable
 ) => {
   let waiting: Array<PendingWrite> = []
   let scheduled = false
@@ -172,9 +175,13 @@ export const makeWriteBatcher = (
     if (waiting.length > 0) schedule()
     if (batch.length === 0) return
     const outcomes: Array<Effect.Effect<WriteResult, ReceiptStoreUnavailable>> = []
-    // Only reserves and releases create packet rows (adds and commits never do).
+    // Only reserves and releases create packet rows (adds and commits never do); with pending
+    // amounts in memory, only commits do.
     let rowsCreatable = 0
-    for (const item of batch) if (item.write.kind === "reserve" || item.write.kind === "release") rowsCreatable++
+    for (const item of batch) {
+      const kind = item.write.kind
+      if (memory === undefined ? kind === "reserve" || kind === "release" : kind === "commit") rowsCreatable++
+    }
     const deferred = makeDeferredTotals()
     try {
       inTransaction(db, () => {
@@ -191,7 +198,9 @@ export const makeWriteBatcher = (
           }
         }
         for (const item of batch) {
-          const ctx: StepContext = { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred }
+          const ctx: StepContext = memory === undefined ?
+            { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred } :
+            { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred, memory }
           try {
             outcomes.push(Effect.succeed(step(ctx, item.write)))
           } catch (error) {
@@ -204,9 +213,11 @@ export const makeWriteBatcher = (
         // Each committed total this batch changed, written once with its last value.
         writeDeferred(statements, deferred)
       })
+      memory?.committed()
     } catch (error) {
-      // Rolled back: what the steps remembered was never committed.
+      // Rolled back: what the steps remembered was never committed; commits go back to pending.
       cache.clear()
+      memory?.rolledBack()
       const failure = Effect.fail(new ReceiptStoreUnavailable({ message: "receipt totals storage error", cause: error }))
       for (const item of batch) item.resume(failure)
       return

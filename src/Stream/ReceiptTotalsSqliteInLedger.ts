@@ -20,6 +20,14 @@
  * the whole batch is aborted instead (`beforeCommit` throws): a deferred total may include that
  * job's packet. Every job then fails with `LedgerUnavailable`, which the ledger stage retries.
  *
+ * Capped packets: a `reserve` is held in memory only (`ReceiptTotalsSqlitePending.ts`: synchronous,
+ * no row, no batch); its commit in the post's transaction INSERTs the packet's row as committed and
+ * moves the amount from pending to the committed totals, logged until the ledger's COMMIT
+ * (`afterCommit`) and put back pending when the batch rolls back (`batchRolledBack`, which a job
+ * rolled back alone also leads to, through `BatchAbort`). A `release` leaves an in-memory
+ * tombstone. Nothing pending survives a restart: a commit of a packet reserved before it answers
+ * `unknown` (no row; the ledger voided its transfer at open, so no post can come for it).
+ *
  * Moving in: at open, a `receipts.sqlite` from an earlier version (`importFrom`) that holds receipt
  * rows is copied into the ledger's database in one transaction (which records the import), then
  * renamed `<file>.imported-<ms>`. The record holds a fingerprint of the file's rows, so after a
@@ -29,6 +37,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import { existsSync, renameSync, statSync } from "node:fs"
 import { createHash } from "node:crypto"
 import type { DatabaseSync } from "node:sqlite"
@@ -40,13 +49,17 @@ import {
   type CommitResult,
   CorruptTotal,
   dieIf,
+  packetRefProblem,
   type PostedWrite,
   type ReceiptAlongside,
   ReceiptStoreUnavailable,
   ReceiptTotals,
+  type ReceiptTotalsShape,
+  reserveRequestProblem,
   ttlMs
 } from "./ReceiptTotals.ts"
 import {
+  batchSweepMin,
   makeService,
   makeWriteBatcher,
   optionsProblem,
@@ -56,12 +69,70 @@ import {
   sweeper
 } from "./ReceiptTotalsSqlite.ts"
 import { ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
-import { prepare, schema, type Statements } from "./ReceiptTotalsSqliteSchema.ts"
-import { makeDeferredTotals, type StepContext, step, WriteRefused, writeDeferred } from "./ReceiptTotalsSqliteSteps.ts"
+import { PendingTable, pendingEntriesMax } from "./ReceiptTotalsSqlitePending.ts"
+import { nextForgetOf, prepare, schema, type Statements } from "./ReceiptTotalsSqliteSchema.ts"
+import {
+  makeDeferredTotals,
+  releaseInMemory,
+  reserveInMemory,
+  type StepContext,
+  step,
+  WriteRefused,
+  writeDeferred
+} from "./ReceiptTotalsSqliteSteps.ts"
 
 export interface InLedgerOptions extends Omit<SqliteOptions, "filename" | "busyTimeoutMs"> {
   /** A receipts file of an earlier version to move in at open (see the module comment); absent or `:memory:`: none. */
   readonly importFrom?: string
+  /** Pending packets and release tombstones held in memory at once (`ReceiptTotalsSqlitePending.ts`). */
+  readonly pendingEntriesMax?: number
+}
+
+/** Lapses due pending packets and forgets settled ones every `intervalMs` (`PendingTable.sweep`). */
+const memorySweeper = (memory: PendingTable, intervalMs: number): Effect.Effect<void> =>
+  Clock.currentTimeMillis.pipe(
+    Effect.map((nowMs) => memory.sweep(nowMs)),
+    Effect.repeat(Schedule.spaced(intervalMs)),
+    Effect.asVoid
+  )
+
+/**
+ * The store's reserve and release on the pending table: synchronous, no batch, no transaction (a
+ * release of a packet not held reads its row: a committed one answers `committed`); `deletePayment`
+ * also releases the payment's packets held in memory.
+ */
+const inMemoryService = (
+  service: ReceiptTotalsShape,
+  parts: Pick<StepContext, "statements" | "connectionTtlMs" | "settleGraceMs" | "cache"> & { readonly memory: PendingTable }
+): ReceiptTotalsShape => {
+  const { memory } = parts
+  // Reserves and releases change no committed total: nothing is ever deferred here.
+  const deferred = makeDeferredTotals()
+  const run = <A>(nowMs: number, f: (ctx: StepContext) => A): Effect.Effect<A, ReceiptStoreUnavailable> => {
+    try {
+      return Effect.succeed(f({ ...parts, nowMs, deferred }))
+    } catch (error) {
+      if (error instanceof WriteRefused) return error.outcome
+      if (error instanceof CorruptTotal) return Effect.die(error)
+      return Effect.fail(new ReceiptStoreUnavailable({ message: "receipt totals storage error", cause: error }))
+    }
+  }
+  return {
+    ...service,
+    // Per packet: no span, no generator.
+    reserve: (request) => {
+      const problem = reserveRequestProblem(request)
+      if (problem !== undefined) return dieIf(problem) as Effect.Effect<never>
+      return Effect.flatMap(Clock.currentTimeMillis, (nowMs) => run(nowMs, (ctx) => reserveInMemory(ctx, memory, request)))
+    },
+    release: (packet) => {
+      const problem = packetRefProblem(packet)
+      if (problem !== undefined) return dieIf(problem) as Effect.Effect<never>
+      return Effect.flatMap(Clock.currentTimeMillis, (nowMs) => run(nowMs, (ctx) => releaseInMemory(ctx, memory, packet)))
+    },
+    deletePayment: (key) =>
+      Effect.andThen(service.deletePayment(key), Effect.sync(() => memory.forgetPayment(key)))
+  }
 }
 
 const tables = [
@@ -138,6 +209,7 @@ export const importReceiptsFile = (db: DatabaseSync, file: string, nowMs: number
 const makeAlongside = (
   statements: Statements,
   cache: ReceiptCache,
+  memory: PendingTable,
   connectionTtlMs: number,
   settleGraceMs: number,
   clock: Clock.Clock
@@ -159,9 +231,25 @@ const makeAlongside = (
         throw new BatchAbort("a ledger job was rolled back alone after receipt totals were deferred in its batch")
       }
       writeDeferred(statements, inLedger)
+      // Commits of packets held in memory INSERTed their rows: forgotten rows go in the same
+      // transaction, as the store's own write batches do (`makeWriteBatcher`).
+      const rowsCreated = memory.undoLength
+      const nowMs = clock.currentTimeMillisUnsafe()
+      if (rowsCreated > 0 && nowMs >= cache.nextForgetMs) {
+        const limit = Math.max(batchSweepMin, 2 * rowsCreated)
+        if (Number(statements.sweepPackets.run(nowMs, limit).changes) < limit) {
+          cache.nextForgetMs = nextForgetOf(statements, batchSweepMin)
+        }
+      }
       deferredInBatch = false
     },
-    batchRolledBack: forget,
+    // The COMMIT succeeded: the commits' moves out of the pending table stand.
+    afterCommit: () => memory.committed(),
+    batchRolledBack: () => {
+      forget()
+      // Every commit of the batch (or of an aborted one) goes back to pending.
+      memory.rolledBack()
+    },
     jobRolledBack: () => {
       cache.clear()
       if (deferredInBatch) poisoned = true
@@ -177,7 +265,8 @@ const makeAlongside = (
           settleGraceMs,
           nowMs: clock.currentTimeMillisUnsafe(),
           cache,
-          deferred: inLedger
+          deferred: inLedger,
+          memory
         }
         deferredInBatch = true
         try {
@@ -210,6 +299,8 @@ export const layerInLedger = (
     Effect.gen(function*() {
       const resolved = resolve({ ...options, filename: ":ledger:" })
       yield* dieIf(optionsProblem(resolved))
+      const entriesMax = options.pendingEntriesMax ?? pendingEntriesMax
+      yield* dieIf(Number.isSafeInteger(entriesMax) && entriesMax > 0 ? undefined : "pendingEntriesMax must be a positive integer")
       const { db, participate } = yield* LedgerConnection
       const clock = yield* Clock.Clock
       const imported = yield* Effect.try({
@@ -225,14 +316,19 @@ export const layerInLedger = (
       if (released > 0) yield* Effect.logInfo(`released ${released} pending receipt total(s) left by a previous process`)
       const cache = new ReceiptCache(resolved.cacheEntriesMax)
       const connectionTtlMs = ttlMs(resolved.connectionTtlSeconds)
-      const batcher = makeWriteBatcher(db, statements, cache, connectionTtlMs, resolved.settleGraceMs)
-      const { participant, alongsidePost } = makeAlongside(statements, cache, connectionTtlMs, resolved.settleGraceMs, clock)
+      const memory = new PendingTable(entriesMax)
+      const batcher = makeWriteBatcher(db, statements, cache, connectionTtlMs, resolved.settleGraceMs, memory)
+      const { participant, alongsidePost } = makeAlongside(statements, cache, memory, connectionTtlMs, resolved.settleGraceMs, clock)
       // Registered for the ledger's whole life: a post still running after this layer closed must
       // still have its deferred totals written before its COMMIT.
       participate(participant)
       // Runs before the database closes (the ledger's layer outlives this one): writes still waiting are committed.
       yield* Effect.addFinalizer(() => Effect.sync(batcher.flush))
       yield* Effect.forkScoped(sweeper(statements, resolved.sweepIntervalMs, resolved.sweepBatchMax))
-      return makeService(db, statements, cache, batcher, alongsidePost)
+      yield* Effect.forkScoped(memorySweeper(memory, resolved.sweepIntervalMs))
+      return inMemoryService(
+        makeService(db, statements, cache, batcher, alongsidePost),
+        { statements, connectionTtlMs, settleGraceMs: resolved.settleGraceMs, cache, memory }
+      )
     })
   )

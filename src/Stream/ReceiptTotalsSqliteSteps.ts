@@ -1,6 +1,10 @@
 /**
  * The embedded receipt totals' synchronous steps: what one write (add, reserve, commit, release)
- * does inside a batch transaction (see `ReceiptTotalsSqlite.ts`).
+ * does inside a batch transaction (see `ReceiptTotalsSqlite.ts`), with pending amounts in packet
+ * rows or, on the ledger's connection, in memory (`ReceiptTotalsSqlitePending.ts`).
+ *
+ * Over 400 lines on purpose: both kinds of steps share the same reads of totals and rows and one
+ * dispatch (`step`); apart, each file would import the other.
  */
 import * as Effect from "effect/Effect"
 import type { StatementSync } from "node:sqlite"
@@ -19,6 +23,7 @@ import {
   type ReserveRequest
 } from "./ReceiptTotals.ts"
 import type { PendingEntry, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
+import type { PendingTable } from "./ReceiptTotalsSqlitePending.ts"
 import {
   PacketState,
   lapsedPerWriteMax,
@@ -75,6 +80,11 @@ export interface StepContext {
   readonly cache: ReceiptCache
   /** Committed totals this batch changed, written once per key at its end (`writeDeferred`). */
   readonly deferred: DeferredTotals
+  /**
+   * Present on the ledger's connection (`ReceiptTotalsSqliteInLedger.ts`): pending amounts are
+   * held here, not in packet rows (`ReceiptTotalsSqlitePending.ts`); a commit INSERTs its row.
+   */
+  readonly memory?: PendingTable
 }
 
 /**
@@ -129,14 +139,14 @@ export const connectionTotalOf = (statements: Statements, cache: ReceiptCache, k
   return readTotal(statements.connection, key, nowMs)
 }
 
-const connectionTotal = (ctx: StepContext, key: string): bigint => {
+export const connectionTotal = (ctx: StepContext, key: string): bigint => {
   const written = ctx.deferred.connections.get(key)
   if (written !== undefined) return written.expiresAtMs > ctx.nowMs ? written.total : 0n
   return connectionTotalOf(ctx.statements, ctx.cache, key, ctx.nowMs)
 }
 
 /** The payment's committed total (0 when absent). */
-const committedPaymentTotal = (ctx: StepContext, key: string): bigint => {
+export const committedPaymentTotal = (ctx: StepContext, key: string): bigint => {
   const written = ctx.deferred.payments.get(key)
   if (written !== undefined) return written
   const cached = ctx.cache.payments.get(key)
@@ -208,6 +218,10 @@ const lapseDue = (ctx: StepContext, paymentKey: string): void => {
 
 /** Committed + pending (after lapsing what is due); the pending count for the bound. */
 export const countedTotal = (ctx: StepContext, paymentKey: string): { readonly total: bigint; readonly count: number } => {
+  if (ctx.memory !== undefined) {
+    const pending = ctx.memory.pendingOf(paymentKey, ctx.nowMs)
+    return { total: committedPaymentTotal(ctx, paymentKey) + pending.total, count: pending.count }
+  }
   lapseDue(ctx, paymentKey)
   const pending = readPending(ctx, paymentKey)
   return { total: committedPaymentTotal(ctx, paymentKey) + pending.total, count: pending.count }
@@ -339,15 +353,81 @@ const releaseStep = (ctx: StepContext, packet: PacketRef): ReleaseOutcome => {
   return "released"
 }
 
+// ---------------------------------------------------------------------------------------------
+// Pending amounts in memory (`ctx.memory`: the ledger's connection)
+// ---------------------------------------------------------------------------------------------
+
+/** A reserve held in memory only: no row, no transaction needed (`PendingTable.reserve`). */
+export const reserveInMemory = (ctx: StepContext, memory: PendingTable, request: ReserveRequest): AddResult => {
+  const decision = memory.reserve(
+    request,
+    ctx.nowMs,
+    ctx.settleGraceMs,
+    (key) => committedPaymentTotal(ctx, key),
+    (key) => connectionTotal(ctx, key)
+  )
+  switch (decision._tag) {
+    case "Accepted":
+    case "Refused":
+      return decision.result
+    case "ReservedTwice":
+      throw new WriteRefused(Effect.die(new Error("ReceiptTotals: packet id reserved twice")))
+    case "Full":
+      throw new WriteRefused(Effect.fail(new ReceiptStoreUnavailable({ message: decision.message })))
+  }
+}
+
+/**
+ * The commit of a packet held in memory: its row is INSERTed as committed (with its lapse and
+ * forget times: a repeated commit answers from the row) and its amount moves from pending to the
+ * committed totals, logged in `memory` until the transaction's COMMIT. A packet not in memory is
+ * answered from its row as before (`unknown` when there is none, e.g. reserved before a restart).
+ */
+const commitInMemory = (ctx: StepContext, memory: PendingTable, packet: PacketRef): CommitResult => {
+  const found = memory.find(packet.packetId, ctx.nowMs)
+  if (found._tag === "Released") return { outcome: "released" }
+  if (found._tag === "Absent") return commitStep(ctx, packet)
+  const held = found.packet
+  // The totals are read (a corrupt one throws) before anything changes.
+  connectionTotal(ctx, packet.connectionKey)
+  if (held.paymentKey !== undefined) committedPaymentTotal(ctx, held.paymentKey)
+  ctx.statements.putPacket.run(
+    packet.packetId,
+    PacketState.committed,
+    held.amount.toString(),
+    held.paymentKey ?? null,
+    held.lapseAtMs,
+    held.forgetAtMs
+  )
+  ctx.cache.noteForget(held.forgetAtMs)
+  memory.commit(packet.packetId, held)
+  return { outcome: "committed", ...commitAmount(ctx, packet.connectionKey, held.paymentKey, held.amount) }
+}
+
+/** A release of a packet held in memory: a tombstone in memory; a committed row answers `committed`. No row is written. */
+export const releaseInMemory = (ctx: StepContext, memory: PendingTable, packet: PacketRef): ReleaseOutcome => {
+  const found = memory.find(packet.packetId, ctx.nowMs)
+  if (found._tag === "Released") return "released"
+  if (found._tag === "Packet") {
+    memory.release(packet.packetId, found.packet, ctx.nowMs, ctx.settleGraceMs)
+    return "released"
+  }
+  const stored = readPacket(ctx, packet.packetId)
+  if (stored?.state === PacketState.committed) return "committed"
+  memory.release(packet.packetId, undefined, ctx.nowMs, ctx.settleGraceMs)
+  return "released"
+}
+
 export const step = (ctx: StepContext, write: Write): WriteResult => {
+  const memory = ctx.memory
   switch (write.kind) {
     case "add":
       return addStep(ctx, write.request)
     case "reserve":
-      return reserveStep(ctx, write.request)
+      return memory === undefined ? reserveStep(ctx, write.request) : reserveInMemory(ctx, memory, write.request)
     case "commit":
-      return commitStep(ctx, write.packet)
+      return memory === undefined ? commitStep(ctx, write.packet) : commitInMemory(ctx, memory, write.packet)
     case "release":
-      return releaseStep(ctx, write.packet)
+      return memory === undefined ? releaseStep(ctx, write.packet) : releaseInMemory(ctx, memory, write.packet)
   }
 }

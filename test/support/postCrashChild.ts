@@ -7,7 +7,11 @@
  * ledger post and anything that runs after it would land. Test-only fault injection: it wraps
  * `StatementSync.prototype.run` in this process, the product has no seam for it.
  *
- * Usage: node test/support/postCrashChild.ts <dataDir> <streamSecretHex> <killAtPost> [cap]
+ * `when` = `beforePost`: killed instead right before the `killAtPost`-th posting transaction
+ * changes its first transfer (its packets' receipt reserves are done, nothing of the post is).
+ * `parallel`: packets sent at once per round (default 1), so several are reserved when it dies.
+ *
+ * Usage: node test/support/postCrashChild.ts <dataDir> <streamSecretHex> <killAtPost> [cap|-] [afterCommit|beforePost] [parallel]
  * Prints one JSON line `{ "paymentId": ... }` before the packets start.
  */
 import { Context, Effect, Layer, Scope } from "effect"
@@ -24,8 +28,10 @@ import * as StreamCredentials from "../../src/Stream/Credentials.ts"
 import { postCrashConfig, postCrashAsset as asset } from "./postCrashConfig.ts"
 import { streamMoneyPrepares } from "./streamPrepares.ts"
 
-const [dir, secret, killAtPostText, capText] = process.argv.slice(2)
+const [dir, secret, killAtPostText, capArg, when = "afterCommit", parallelText = "1"] = process.argv.slice(2)
+const capText = capArg === "-" ? undefined : capArg
 const killAtPost = Number(killAtPostText)
+const parallel = Number(parallelText)
 const config = await postCrashConfig(dir!, secret!)
 
 // The fault: SIGKILL right after the COMMIT of the killAtPost-th ledger transaction that posted a
@@ -35,6 +41,10 @@ let postedInTransaction = false
 let posts = 0
 const run = StatementSync.prototype.run
 StatementSync.prototype.run = function(this: StatementSync, ...params: Array<unknown>) {
+  if (
+    armed && when === "beforePost" && posts + 1 >= killAtPost &&
+    this.sourceSQL.startsWith("UPDATE transfers SET state = ?") && params[0] === 2
+  ) process.kill(process.pid, "SIGKILL")
   const result = run.apply(this, params as Parameters<typeof run>)
   if (armed) {
     const sql = this.sourceSQL
@@ -71,10 +81,13 @@ const pipeline = Context.get(services as Context.Context<Pipeline.Pipeline>, Pip
 const source = Context.get(services as Context.Context<Peers.Peers>, Peers.Peers).byId("sender")!.account
 armed = true
 for (let i = 0; i < 1_000; i++) {
-  const reply = await Effect.runPromise(pipeline.process({ bytes: build(), source, unfulfillable: false }))
-  if (reply.type !== 13) {
-    process.stderr.write(`packet ${i} was not fulfilled: ${JSON.stringify(reply, (_, v) => typeof v === "bigint" ? `${v}` : v)}\n`)
-    process.exit(2)
+  const replies = await Promise.all(Array.from({ length: parallel }, () =>
+    Effect.runPromise(pipeline.process({ bytes: build(), source, unfulfillable: false }))))
+  for (const reply of replies) {
+    if (reply.type !== 13) {
+      process.stderr.write(`packet ${i} was not fulfilled: ${JSON.stringify(reply, (_, v) => typeof v === "bigint" ? `${v}` : v)}\n`)
+      process.exit(2)
+    }
   }
 }
 process.stderr.write("never killed\n")
