@@ -40,7 +40,14 @@ const config = await Effect.runPromise(Config.decodeConfig({
   ilpAddress: "test.bench",
   dataDir: dir,
   streamSecret: randomBytes(32).toString("hex"),
-  peers: [{ id: "sender", asset, incomingTokens: ["bench-sender-token-0000001"], staticIlpAddress: "test.sender" }]
+  // The rate limit out of the way, as bench/nodeProcess.ts does (the default 10 000/s refuses packets here).
+  peers: [{
+    id: "sender",
+    asset,
+    incomingTokens: ["bench-sender-token-0000001"],
+    staticIlpAddress: "test.sender",
+    rateLimit: { packetsPerSecond: 1_000_000, burst: 1_000_000 }
+  }]
 }, {}))
 const scope = Scope.makeUnsafe()
 const services = await Effect.runPromise(Scope.provide(scope)(Layer.build(servicesLayer(config))))
