@@ -25,7 +25,7 @@ import { servicesLayer } from "../../src/Node.ts"
 import * as IncomingPayments from "../../src/Payments/IncomingPayments.ts"
 import * as WalletAddresses from "../../src/Payments/WalletAddresses.ts"
 import * as StreamCredentials from "../../src/Stream/Credentials.ts"
-import { postCrashConfig, postCrashAsset as asset } from "./postCrashConfig.ts"
+import { postCrashConfig, postCrashAsset as asset } from "./postCrash.ts"
 import { streamMoneyPrepares } from "./streamPrepares.ts"
 
 const [dir, secret, killAtPostText, capArg, when = "afterCommit", parallelText = "1"] = process.argv.slice(2)
