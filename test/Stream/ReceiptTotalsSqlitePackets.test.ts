@@ -99,6 +99,22 @@ const reserve = (packetId: string, amount: bigint, pendingMs = 1_000, cap = 1_00
 const commit = (packetId: string): Write => ({ kind: "commit", packet: { packetId, connectionKey: "c", paymentKey: "p" } })
 const release = (packetId: string): Write => ({ kind: "release", packet: { packetId, connectionKey: "c", paymentKey: "p" } })
 
+
+/** A random step over five packet ids: a reserve, a commit, a release, or the clock moving on. */
+const packetStep = (() => {
+  const ids = ["a", "b", "c", "d", "e"]
+  return fc.oneof(
+    fc.record({
+      kind: fc.constant("reserve" as const),
+      id: fc.constantFrom(...ids),
+      amount: fc.bigInt({ min: 0n, max: 40n }),
+      pendingMs: fc.integer({ min: 1, max: 1_500 })
+    }),
+    fc.record({ kind: fc.constantFrom("commit" as const, "release" as const), id: fc.constantFrom(...ids) }),
+    fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 1_200 }) })
+  )
+})()
+
 describe("receipt totals: remembered packet rows", () => {
   it("a reserve of a new id and a commit of a packet reserved here before its lapse read no packet row; after its lapse, or once settled, the commit reads SQLite", () => {
     const store = makeStore()
@@ -167,19 +183,8 @@ describe("receipt totals: remembered packet rows", () => {
   })
 
   it("every answer and every row are the same as with nothing remembered (random reserves, commits, releases, times)", () => {
-    const ids = ["a", "b", "c", "d", "e"]
-    const op = fc.oneof(
-      fc.record({
-        kind: fc.constant("reserve" as const),
-        id: fc.constantFrom(...ids),
-        amount: fc.bigInt({ min: 0n, max: 40n }),
-        pendingMs: fc.integer({ min: 1, max: 1_500 })
-      }),
-      fc.record({ kind: fc.constantFrom("commit" as const, "release" as const), id: fc.constantFrom(...ids) }),
-      fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 1_200 }) })
-    )
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 40 }), fc.integer({ min: 1, max: 4 }), (ops, bound) => {
+      fc.property(fc.array(packetStep, { maxLength: 40 }), fc.integer({ min: 1, max: 4 }), (ops, bound) => {
         const remembering = makeStore(bound)
         const forgetting = makeStore()
         try {
@@ -213,19 +218,8 @@ describe("receipt totals: remembered packet rows", () => {
   })
 
   it("pending amounts held in memory (the ledger's connection) answer as the packet rows do; only committed packets get a row, the same one (random reserves, commits, releases, times)", () => {
-    const ids = ["a", "b", "c", "d", "e"]
-    const op = fc.oneof(
-      fc.record({
-        kind: fc.constant("reserve" as const),
-        id: fc.constantFrom(...ids),
-        amount: fc.bigInt({ min: 0n, max: 40n }),
-        pendingMs: fc.integer({ min: 1, max: 1_500 })
-      }),
-      fc.record({ kind: fc.constantFrom("commit" as const, "release" as const), id: fc.constantFrom(...ids) }),
-      fc.record({ kind: fc.constant("wait" as const), ms: fc.integer({ min: 0, max: 1_200 }) })
-    )
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+      fc.property(fc.array(packetStep, { maxLength: 40 }), (ops) => {
         const memory = new PendingTable()
         const inMemory = makeStore(10_000, memory)
         const rows = makeStore()
