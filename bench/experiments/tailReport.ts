@@ -193,13 +193,23 @@ for (const forwarder of forwarders) {
             "  in → reserve request sent": reserve === undefined ? NaN : reserve[0]! - inb.start,
             "  reserve request round trip": reserve === undefined ? NaN : reserve[1]! - reserve[0]!,
             "  reserve request events": reserve === undefined ? NaN : reserve[2]!,
-            "  reserve answered → peer write": reserve === undefined ? NaN : out.start - reserve[1]!
+            "  reserve answered → peer write": reserve === undefined ? NaN : out.start - reserve[1]!,
+            "  longest round trip of those requests": to > from ? Math.max(...tbAll.slice(from, to).map((r) => r[1]! - r[0]!)) : NaN
           }
         })())
       }
     })
   }
   if (packets.length === 0) continue
+  if (tbAll.length > 0) {
+    const sortedForShare = [...packets].sort((a, b) => a.latency - b.latency)
+    const slowest = sortedForShare.slice(Math.floor(sortedForShare.length * 0.99))
+    const median = quantile(tbAll.map((r) => r[1]! - r[0]!), 0.5)
+    for (const threshold of [4 * median, 10]) {
+      const met = (list: Array<Packet>) => list.filter((p) => p.parts["  longest round trip of those requests"]! >= threshold).length
+      console.log(`\n(node ${forwarder.pid}) packets whose in-flight or own reserve request took ≥ ${fmt(threshold, 1)} ms: slowest 1 % ${met(slowest)} of ${slowest.length}; all ${fmt(100 * met(packets) / packets.length, 2)} %`)
+    }
+  }
   packets.sort((a, b) => a.latency - b.latency)
   const n = packets.length
   const slow = packets.slice(Math.floor(n * 0.99))
