@@ -125,6 +125,80 @@ describe("TigerBeetleBatcher", () => {
     expect(await Promise.all([first, second])).toEqual([[CreateTransferStatus.created], [CreateTransferStatus.created]])
   })
 
+  it("with lateMs, sends beside a live request only once it is late, and asks for sessions only then", async () => {
+    const client = fakeClient()
+    const sentAt: Array<number> = []
+    const send = (events: Array<Transfer>) => {
+      sentAt.push(performance.now())
+      return client.send(events)
+    }
+    let sessions = 1
+    let saturated = 0
+    const batcher = makeTransferBatcher(send, {
+      ...options,
+      inFlightRequestsSent: () => sessions,
+      saturated: () => saturated++,
+      lateMs: 50
+    })
+    const first = batcher.submit([event(1)])
+    await until(() => client.requests.length === 1)
+    const second = batcher.submit([event(3)])
+    await until(() => saturated > 0) // one session, its request late, a call waiting
+    expect(performance.now() - sentAt[0]!).toBeGreaterThanOrEqual(49)
+    expect(client.requests.length).toBe(1)
+    sessions = 2
+    batcher.pump()
+    expect(client.requests.length).toBe(2) // the waiting call left on the new session at once
+    // Two sessions, the first one's request late: the next call leaves as soon as its turn ends.
+    const third = batcher.submit([event(5)])
+    client.requests[1]!.answer()
+    await until(() => client.requests.length === 3)
+    // Both sessions free, then one busy and not late: the next call waits until it is (or answers).
+    client.requests[0]!.answer()
+    client.requests[2]!.answer()
+    expect(await Promise.all([first, second, third])).toEqual([
+      [CreateTransferStatus.created],
+      [CreateTransferStatus.created],
+      [CreateTransferStatus.created]
+    ])
+    const fourth = batcher.submit([event(7)])
+    await until(() => client.requests.length === 4)
+    const fifth = batcher.submit([event(9)])
+    await until(() => client.requests.length === 5)
+    expect(sentAt[4]! - sentAt[3]!).toBeGreaterThanOrEqual(49)
+    client.requests[3]!.answer()
+    client.requests[4]!.answer()
+    expect(await Promise.all([fourth, fifth])).toEqual([[CreateTransferStatus.created], [CreateTransferStatus.created]])
+    expect(batcher.stats().sent).toBe(0)
+  })
+
+  it("with lateMs, a call queued behind a request that answers in time leaves with the answer, on one session", async () => {
+    const client = fakeClient()
+    let saturated = 0
+    const batcher = makeTransferBatcher(client.send, {
+      ...options,
+      inFlightRequestsSent: 2,
+      saturated: () => saturated++,
+      lateMs: 600_000
+    })
+    const first = batcher.submit([event(1)])
+    await until(() => client.requests.length === 1)
+    const queued = [batcher.submit([event(3)]), batcher.submit([event(5)])]
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(client.requests.length).toBe(1) // a second session is free, but the first request is not late
+    expect(saturated).toBe(0)
+    client.requests[0]!.answer()
+    await until(() => client.requests.length === 2) // the queued calls left together when it answered
+    expect(saturated).toBe(0)
+    expect(client.requests[1]!.events.map((e) => e.id)).toEqual([3n, 5n])
+    client.requests[1]!.answer()
+    expect(await Promise.all([first, ...queued])).toEqual([
+      [CreateTransferStatus.created],
+      [CreateTransferStatus.created],
+      [CreateTransferStatus.created]
+    ])
+  })
+
   it("sends the next request before the answered calls' callbacks run", async () => {
     const client = fakeClient()
     const batcher = makeTransferBatcher(client.send, options)
