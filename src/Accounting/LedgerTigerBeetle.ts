@@ -87,11 +87,6 @@ export interface Options {
   readonly eventsQueuedMax?: number
   /** Client sessions sending transfer requests, each with one request in flight (1..16). */
   readonly transferSessions?: number
-  /**
-   * With more than one session: a transfer request leaves beside the one in flight only once that
-   * one has been out this long (ms; `TigerBeetleBatcher.ts` `lateMs`); 0: whenever a session is free.
-   */
-  readonly lateRequestMs?: number
 }
 
 export const defaults = {
@@ -104,14 +99,7 @@ export const defaults = {
    * every session takes one of a replica's connected-client slots (32; 8 with `--development`),
    * shared by all instances and tools (docs/performance/tigerbeetle.md, "TigerBeetle sessions").
    */
-  transferSessions: 1,
-  /**
-   * The further sessions carry what queues behind a slow request only: the replica's round trip
-   * on the bench machine is 1–2.5 ms at the median and 10–25 ms in its checkpoint and compaction
-   * stalls, and a request sent during a stall is answered ~0.5 ms after the stalled one
-   * (docs/performance/tigerbeetle.md, "The tail on TigerBeetle").
-   */
-  lateRequestMs: 4
+  transferSessions: 1
 } as const
 
 // ---------------------------------------------------------------------------------------------
@@ -407,10 +395,6 @@ export const optionsProblem = (options: Options): string | undefined => {
   if (!Number.isInteger(sessions) || sessions < 1 || sessions > 16) {
     return `TigerBeetle transferSessions must be an integer in 1..16: ${sessions}`
   }
-  const lateRequestMs = options.lateRequestMs ?? defaults.lateRequestMs
-  if (!Number.isFinite(lateRequestMs) || lateRequestMs < 0 || lateRequestMs > options.requestTimeoutMs) {
-    return `TigerBeetle lateRequestMs must be in 0..requestTimeoutMs: ${lateRequestMs}`
-  }
   const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
   if (!Number.isInteger(inFlightMax) || inFlightMax < 1) {
     return `TigerBeetle requestsInFlightMax must be a positive integer: ${inFlightMax}`
@@ -433,14 +417,12 @@ export const layer = (options: Options): Layer.Layer<Ledger, LedgerUnavailable> 
       let batcher: TransferBatcher | undefined
       const sessions = yield* connect(options, sessionsMax, () => batcher?.pump())
       const inFlightMax = options.requestsInFlightMax ?? defaults.requestsInFlightMax
-      const lateRequestMs = options.lateRequestMs ?? defaults.lateRequestMs
       batcher = makeTransferBatcher(sessions.createTransfers, {
         requestTimeoutMs: options.requestTimeoutMs,
         requestsInFlightMax: inFlightMax,
         eventsQueuedMax: options.eventsQueuedMax ?? defaults.eventsQueuedMax,
         inFlightRequestsSent: sessions.count,
-        saturated: sessions.wanted,
-        ...(lateRequestMs > 0 ? { lateMs: lateRequestMs } : {})
+        saturated: sessions.wanted
       })
       // Where transfer calls waited over the client's life, for operators and the bench (docs/performance/tigerbeetle.md).
       yield* Effect.addFinalizer(() => Effect.logInfo(describeTotals(batcher.stats().totals, sessions.stats())))

@@ -44,14 +44,6 @@ export interface BatcherOptions {
   readonly inFlightRequestsSent?: number | (() => number)
   /** Called when calls wait because `inFlightRequestsSent` requests are live (demand for more). */
   readonly saturated?: () => void
-  /**
-   * When set, a request leaves beside one already live only once the oldest live request has been
-   * out this long (ms), and `saturated` is called only then: a node with more than one session
-   * uses the others for what queues behind a slow request (the replica's compaction and
-   * checkpoint stalls), and otherwise sends one request at a time (no more requests, and so no
-   * more of the replica's per-request work, than with one session). Unset: whenever a session is free.
-   */
-  readonly lateMs?: number
 }
 
 /** Why a call got no statuses. `unknown`: the request may still be applied later. */
@@ -84,10 +76,7 @@ export const statusesOf = (
 interface Call {
   /** `performance.now()` when the call was made. */
   readonly at: number
-  /**
-   * Whether every session had a request in flight when the call was made, or (with `lateMs`) any
-   * had: it waits for one to answer or to become late.
-   */
+  /** Whether every session had a request in flight when the call was made (it waits for one to answer). */
   readonly behind: boolean
   readonly events: ReadonlyArray<Transfer>
   readonly resolve: Answered
@@ -98,8 +87,6 @@ interface Batch {
   readonly calls: Array<Call>
   events: number
   state: "queued" | "sent" | "done"
-  /** `performance.now()` when it was sent (live: counted in `liveSince`). */
-  sentAt: number
   timer: NodeJS.Timeout | undefined
   /** `Date.now()` by which every call of the batch is answered. */
   readonly deadline: number
@@ -163,16 +150,6 @@ export const makeTransferBatcher = (
   /** Sent, neither settled nor timed out. */
   let live = 0
   let scheduled = false
-  const lateMs = options.lateMs
-  /** `sentAt` of the live requests, oldest first (with `lateMs`). */
-  const liveSince: Array<number> = []
-  /** Re-runs `pump` when the oldest live request becomes late (with `lateMs`, calls queued). */
-  let lateTimer: NodeJS.Timeout | undefined
-  const unlive = (batch: Batch) => {
-    live--
-    const at = liveSince.indexOf(batch.sentAt)
-    if (at >= 0) liveSince.splice(at, 1)
-  }
   /** Events per request: `batchEventsMax` until the cluster says it takes fewer. */
   let limit = batchEventsMax
   const totals = { requests: 0, events: 0, calls: 0, roundTripMs: 0, queuedMs: 0, behindCalls: 0, behindMs: 0, eventsMaxPerRequest: 0 }
@@ -182,7 +159,7 @@ export const makeTransferBatcher = (
     if (batch.state === "queued") {
       queue.splice(queue.indexOf(batch), 1)
       queuedEvents -= batch.events
-    } else unlive(batch)
+    } else live--
     batch.state = "done"
     clearTimeout(batch.timer)
     // The next request leaves first: the callers' callbacks (`submitWith`) run their packets on
@@ -204,13 +181,11 @@ export const makeTransferBatcher = (
     batch.state = "sent"
     live++
     unanswered++
-    batch.sentAt = performance.now()
-    liveSince.push(batch.sentAt)
     // One array of the request's events, written in place (no array per call as `flatMap` makes).
     const events = new Array<Transfer>(batch.events)
     let at = 0
     for (const call of batch.calls) for (const event of call.events) events[at++] = event
-    const sentAt = batch.sentAt
+    const sentAt = performance.now()
     const settled = () => {
       unanswered--
     }
@@ -250,24 +225,9 @@ export const makeTransferBatcher = (
     )
   }
 
-  /** Whether another request may leave beside the live ones (always with none live). */
-  const late = (): boolean => live === 0 || lateMs === undefined || performance.now() - liveSince[0]! >= lateMs
-
   const pump = () => {
-    while (queue.length > 0 && live < liveMax() && unanswered < options.requestsInFlightMax && late()) {
-      dispatch(queue[0]!)
-    }
-    if (queue.length > 0 && live > 0 && live >= liveMax() && late()) options.saturated?.()
-    if (lateMs !== undefined) {
-      clearTimeout(lateTimer)
-      lateTimer = undefined
-      if (queue.length > 0 && live > 0 && !late()) {
-        lateTimer = setTimeout(() => {
-          lateTimer = undefined
-          pump()
-        }, Math.max(1, Math.ceil(liveSince[0]! + lateMs - performance.now())))
-      }
-    }
+    while (queue.length > 0 && live < liveMax() && unanswered < options.requestsInFlightMax) dispatch(queue[0]!)
+    if (queue.length > 0 && live > 0 && live >= liveMax()) options.saturated?.()
   }
 
   const schedule = () => {
@@ -280,7 +240,7 @@ export const makeTransferBatcher = (
   }
 
   const newBatch = (deadline = Date.now() + options.requestTimeoutMs): Batch => {
-    const batch: Batch = { calls: [], events: 0, state: "queued", sentAt: 0, timer: undefined, deadline }
+    const batch: Batch = { calls: [], events: 0, state: "queued", timer: undefined, deadline }
     batch.timer = setTimeout(() => {
       const message = `TigerBeetle create_transfers timed out after ${options.requestTimeoutMs} ms`
       fail(batch, new BatchFailure(message, "timeout"))
@@ -299,7 +259,7 @@ export const makeTransferBatcher = (
    * calls again, first, in order, in batches of the new size (keeping the original deadline).
    */
   const split = (batch: Batch) => {
-    unlive(batch)
+    live--
     batch.state = "done"
     clearTimeout(batch.timer)
     limit = Math.max(1, Math.min(limit, Math.floor(batch.events / 2)))
@@ -335,7 +295,7 @@ export const makeTransferBatcher = (
     const batch = last !== undefined && last.state === "queued" && last.events + events.length <= limit ?
       last :
       openBatch()
-    batch.calls.push({ at: performance.now(), behind: live >= liveMax() || (lateMs !== undefined && live > 0), events, resolve: done, reject: failed })
+    batch.calls.push({ at: performance.now(), behind: live >= liveMax(), events, resolve: done, reject: failed })
     batch.events += events.length
     queuedEvents += events.length
     schedule()
