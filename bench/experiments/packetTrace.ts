@@ -21,9 +21,13 @@
  * `turn` times), every `setImmediate` callback's duration (Effect's scheduler runs its fibers in
  * one), the embedded ledger's batches (`BEGIN IMMEDIATE` and `COMMIT` run times, and how many
  * transfer rows each wrote), GC pauses (start, duration), and `monitorEventLoopDelay`.
+ * In a TigerBeetle node: every `create_transfers` request its client sends (sent, answered, events,
+ * and how many of them are reserves / posts / voids), wrapped around `tigerbeetle-node`'s
+ * `createClient` before the node imports it.
  */
-import { readFileSync, writeFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as http from "node:http"
+import { createRequire } from "node:module"
 import { Socket } from "node:net"
 import { basename, join } from "node:path"
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
@@ -240,6 +244,76 @@ if (dir !== undefined && dir !== "") {
     } as typeof originalPrepare
   }
 
+  // A TigerBeetle node's requests: [sent, answered (NaN: failed), events, pending, post, void,
+  // the replica's ms on a CPU and waiting for one during the round trip (NaN: not found)].
+  // The replica: the `tigerbeetle start` process listening on the node's TIGERBEETLE_ADDRESSES.
+  const replicaStat = (() => {
+    const address = process.env["TIGERBEETLE_ADDRESSES"]
+    if (address === undefined) return () => [NaN, NaN] as [number, number]
+    let file: string | undefined
+    try {
+      for (const pid of readdirSync("/proc")) {
+        if (!/^\d+$/.test(pid)) continue
+        try {
+          const cmdline = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0")
+          if (cmdline.some((arg) => arg.endsWith("tigerbeetle")) && cmdline.includes("start") &&
+            cmdline.some((arg) => arg === `--addresses=${address}`)) file = `/proc/${pid}/schedstat`
+        } catch {
+          // gone
+        }
+      }
+    } catch {
+      // no /proc
+    }
+    return (): [number, number] => {
+      if (file === undefined) return [NaN, NaN]
+      try {
+        const fields = readFileSync(file, "latin1").split(" ")
+        return [Number(fields[0]) / 1e6, Number(fields[1]) / 1e6]
+      } catch {
+        return [NaN, NaN]
+      }
+    }
+  })()
+  // The node imports `tigerbeetle-node` (CommonJS) after this preload ran: its ESM namespace is
+  // built from the `module.exports` patched here.
+  const tbRequests = new Series()
+  if ((process.argv[1] ?? "").endsWith("main.ts")) {
+    try {
+      const tb = createRequire(process.argv[1]!)("tigerbeetle-node") as {
+        createClient: (...args: Array<unknown>) => { createTransfers: (batch: Array<{ flags: number }>) => Promise<unknown> }
+      }
+      const originalCreate = tb.createClient
+      tb.createClient = (...args) => {
+        const client = originalCreate(...args)
+        const originalTransfers = client.createTransfers.bind(client)
+        client.createTransfers = (batch) => {
+          const t = now()
+          const [cpu, wait] = replicaStat()
+          let pending = 0
+          let post = 0
+          let voided = 0
+          for (const event of batch) {
+            if ((event.flags & 2) !== 0) pending++
+            if ((event.flags & 4) !== 0) post++
+            if ((event.flags & 8) !== 0) voided++
+          }
+          const request = originalTransfers(batch)
+          const settled = (ok: boolean) => {
+            const end = now()
+            const [cpuAfter, waitAfter] = replicaStat()
+            tbRequests.push(t, ok ? end : NaN, batch.length, pending, post, voided, cpuAfter - cpu, waitAfter - wait)
+          }
+          request.then(() => settled(true), () => settled(false))
+          return request
+        }
+        return client
+      }
+    } catch {
+      // not a TigerBeetle checkout
+    }
+  }
+
   // The load generator's own view of each request (bench/loadgen.ts): [key, sent, answered, port].
   const requests = new Series()
   ;(globalThis as { __benchTrace?: unknown }).__benchTrace = (packet: Uint8Array, sentAt: number, doneAt: number, port: number) => {
@@ -265,6 +339,7 @@ if (dir !== undefined && dir !== "") {
       batches,
       checkpoints,
       requests,
+      tbRequests,
       loopDelay: {
         p50: delay.percentile(50) / 1e6,
         p90: delay.percentile(90) / 1e6,

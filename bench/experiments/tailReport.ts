@@ -13,7 +13,11 @@
  *   reply→out  → the forwarder's answer written (node: fulfillment check, post batch)
  *   out→done   → the load generator's promise resolved
  * and, in the forwarder: loop iterations in in→peer and reply→out, ledger batches committed in each,
- * the wait before the last of those batches began, GC pause time overlapping the packet.
+ * the wait before the last of those batches began, GC pause time overlapping the packet; in a
+ * TigerBeetle node, the cluster requests answered during in→peer, the last of them (the packet's
+ * reserve), how long after the packet's arrival it was sent, its round trip, and whether a request
+ * was already in flight when the packet arrived; then the round trips over time (long ones, their
+ * spacing).
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -31,6 +35,7 @@ interface Trace {
   readonly batches: Array<number>
   readonly checkpoints?: Array<number>
   readonly requests: Array<number>
+  readonly tbRequests?: Array<number>
   readonly loopDelay: Record<string, number>
 }
 
@@ -119,6 +124,21 @@ for (const forwarder of forwarders) {
   const batches = rows(forwarder.batches, 6)
   const gcs = rows(forwarder.gcs, 3)
   const first = forwarder.serverIn[1] ?? 0
+  // [sent, answered, events, pending, post, void, replica ms on CPU, waiting for one], by answer time
+  const tbAll = rows(forwarder.tbRequests ?? [], 8).filter((r) => Number.isFinite(r[1]!))
+  tbAll.sort((a, b) => a[1]! - b[1]!)
+  const tbAnswered = tbAll.map((r) => r[1]!)
+  /** Index of the first request answered after `t`. */
+  const tbAfter = (t: number) => {
+    let lo = 0
+    let hi = tbAnswered.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (tbAnswered[mid]! <= t) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
 
   interface Packet {
     readonly latency: number
@@ -161,11 +181,35 @@ for (const forwarder of forwarders) {
         "  wait before post batch": lastPost === undefined ? NaN : lastPost[0]! - out.end,
         "  post batch ms": lastPost === undefined ? NaN : lastPost[1]! - lastPost[0]!,
         "  after post batch": lastPost === undefined ? NaN : inb.end - lastPost[1]!,
-        "GC ms in the packet": gcMs
+        "GC ms in the packet": gcMs,
+        ...(tbAll.length === 0 ? {} : (() => {
+          const from = tbAfter(inb.start)
+          const to = tbAfter(out.start) // requests answered in (in, peer write]
+          const reserve = to > from ? tbAll[to - 1]! : undefined
+          const atArrival = tbAll[from]
+          return {
+            "tb requests answered in→peer": to - from,
+            "  request in flight at arrival": atArrival !== undefined && atArrival[0]! < inb.start ? 1 : 0,
+            "  in → reserve request sent": reserve === undefined ? NaN : reserve[0]! - inb.start,
+            "  reserve request round trip": reserve === undefined ? NaN : reserve[1]! - reserve[0]!,
+            "  reserve request events": reserve === undefined ? NaN : reserve[2]!,
+            "  reserve answered → peer write": reserve === undefined ? NaN : out.start - reserve[1]!,
+            "  longest round trip of those requests": to > from ? Math.max(...tbAll.slice(from, to).map((r) => r[1]! - r[0]!)) : NaN
+          }
+        })())
       }
     })
   }
   if (packets.length === 0) continue
+  if (tbAll.length > 0) {
+    const sortedForShare = [...packets].sort((a, b) => a.latency - b.latency)
+    const slowest = sortedForShare.slice(Math.floor(sortedForShare.length * 0.99))
+    const median = quantile(tbAll.map((r) => r[1]! - r[0]!), 0.5)
+    for (const threshold of [4 * median, 10]) {
+      const met = (list: Array<Packet>) => list.filter((p) => p.parts["  longest round trip of those requests"]! >= threshold).length
+      console.log(`\n(node ${forwarder.pid}) packets whose in-flight or own reserve request took ≥ ${fmt(threshold, 1)} ms: slowest 1 % ${met(slowest)} of ${slowest.length}; all ${fmt(100 * met(packets) / packets.length, 2)} %`)
+    }
+  }
   packets.sort((a, b) => a.latency - b.latency)
   const n = packets.length
   const slow = packets.slice(Math.floor(n * 0.99))
@@ -203,6 +247,40 @@ for (const forwarder of forwarders) {
   console.log(`monitorEventLoopDelay ms: ${Object.entries(forwarder.loopDelay).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(" ")}`)
   const gcDurations = gcs.map((g) => g[1]!)
   console.log(`GC pauses: ${gcs.length}, total ${fmt(gcDurations.reduce((a, b) => a + b, 0), 0)} ms, p50 ${fmt(quantile(gcDurations, 0.5), 3)} p99 ${fmt(quantile(gcDurations, 0.99), 3)} max ${fmt(Math.max(0, ...gcDurations), 3)}`)
+  if (tbAll.length > 0) {
+    const inRun = tbAll.filter((r) => r[0]! >= first + skipMs)
+    const trips = inRun.map((r) => r[1]! - r[0]!)
+    const events = inRun.map((r) => r[2]!)
+    const median = quantile(trips, 0.5)
+    console.log(`TigerBeetle requests: ${inRun.length}, round trip ms p50 ${fmt(median)} p90 ${fmt(quantile(trips, 0.9))} p99 ${fmt(quantile(trips, 0.99))} max ${fmt(Math.max(...trips))}; events p50 ${quantile(events, 0.5)} p99 ${quantile(events, 0.99)} max ${Math.max(...events)}; reserves/posts/voids ${inRun.reduce((a, r) => a + r[3]!, 0)}/${inRun.reduce((a, r) => a + r[4]!, 0)}/${inRun.reduce((a, r) => a + r[5]!, 0)}`)
+    // Gap between one answer and the next request sent (the node's own part of the pipeline).
+    const bySent = [...inRun].sort((a, b) => a[0]! - b[0]!)
+    const idle: Array<number> = []
+    for (let i = 1; i < bySent.length; i++) idle.push(bySent[i]![0]! - bySent[i - 1]![1]!)
+    console.log(`  previous answer → next request sent ms: p50 ${fmt(quantile(idle, 0.5), 3)} p90 ${fmt(quantile(idle, 0.9), 3)} p99 ${fmt(quantile(idle, 0.99), 3)}; overlapping requests (sent before the previous answered): ${idle.filter((g) => g < 0).length}`)
+    // The replica's own time during each round trip (its main thread's schedstat): on a CPU,
+    // waiting for one (the machine's other processes), neither (blocked: disk, or nothing to do).
+    for (const [lo, hi] of [[0, median], [median, 2 * median], [2 * median, 4 * median], [4 * median, Infinity]] as const) {
+      const sel = inRun.filter((r) => r[1]! - r[0]! >= lo && r[1]! - r[0]! < hi && Number.isFinite(r[6]!))
+      if (sel.length === 0) continue
+      const trip = mean(sel.map((r) => r[1]! - r[0]!))
+      const cpu = mean(sel.map((r) => r[6]!))
+      const wait = mean(sel.map((r) => r[7]!))
+      console.log(`  round trips in [${fmt(lo, 1)}, ${fmt(hi, 1)}) ms: ${sel.length}, mean ${fmt(trip)} ms: replica on a CPU ${fmt(cpu)}, waiting for a CPU ${fmt(wait)}, neither ${fmt(trip - cpu - wait)}; events ${fmt(mean(sel.map((r) => r[2]!)), 1)}`)
+    }
+    for (const threshold of [4 * median, 10]) {
+      const longOnes = bySent.map((r, i) => [i, r[0]!, r[1]! - r[0]!, r[2]!] as const).filter(([, , trip]) => trip >= threshold)
+      const spacing: Array<number> = []
+      const spacingMs: Array<number> = []
+      for (let i = 1; i < longOnes.length; i++) {
+        spacing.push(longOnes[i]![0] - longOnes[i - 1]![0])
+        spacingMs.push(longOnes[i]![1] - longOnes[i - 1]![1])
+      }
+      const longMs = longOnes.reduce((a, r) => a + r[2], 0)
+      console.log(`  round trips ≥ ${fmt(threshold, 1)} ms: ${longOnes.length} (${fmt(100 * longOnes.length / Math.max(1, inRun.length), 2)} % of requests, ${fmt(longMs, 0)} ms of ${fmt(trips.reduce((a, b) => a + b, 0), 0)}), each p50 ${fmt(quantile(longOnes.map((r) => r[2]), 0.5))}; spacing in requests p10 ${quantile(spacing, 0.1)} p50 ${quantile(spacing, 0.5)} p90 ${quantile(spacing, 0.9)}, in ms p50 ${fmt(quantile(spacingMs, 0.5), 0)}`)
+      if (threshold === 10) console.log(`    first ones [index, ms after the first request, round trip, events]: ${longOnes.slice(0, 24).map(([i, t, trip, e]) => `[${i}, ${fmt(t - bySent[0]![0]!, 0)}, ${fmt(trip, 1)}, ${e}]`).join(" ")}`)
+    }
+  }
   if (batches.length > 0) {
     const durations = batches.map((b) => b[1]! - b[0]!)
     const sizes = batches.map((b) => b[2]! + b[3]!)
