@@ -89,6 +89,7 @@ import {
   type StepContext,
   makeDeferredTotals,
   step,
+  writeCommittedRows,
   writeDeferred
 } from "./ReceiptTotalsSqliteSteps.ts"
 import { cacheEntriesMax, ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
@@ -212,6 +213,8 @@ export const makeWriteBatcher = (
         }
         // Each committed total this batch changed, written once with its last value.
         writeDeferred(statements, deferred)
+        // The rows of commits of packets held in memory, in the same transaction.
+        if (memory !== undefined) writeCommittedRows(statements, memory)
       })
       memory?.committed()
     } catch (error) {

@@ -21,8 +21,8 @@
  * job's packet. Every job then fails with `LedgerUnavailable`, which the ledger stage retries.
  *
  * Capped packets: a `reserve` is held in memory only (`ReceiptTotalsSqlitePending.ts`: synchronous,
- * no row, no batch); its commit in the post's transaction INSERTs the packet's row as committed and
- * moves the amount from pending to the committed totals, logged until the ledger's COMMIT
+ * no row, no batch); its commit in the post's transaction writes the packet's row as committed (the
+ * batch's rows together, in `beforeCommit`) and moves the amount from pending to the committed totals, logged until the ledger's COMMIT
  * (`afterCommit`) and put back pending when the batch rolls back (`batchRolledBack`, which a job
  * rolled back alone also leads to, through `BatchAbort`). A `release` leaves an in-memory
  * tombstone. Nothing pending survives a restart: a commit of a packet reserved before it answers
@@ -78,6 +78,7 @@ import {
   type StepContext,
   step,
   WriteRefused,
+  writeCommittedRows,
   writeDeferred
 } from "./ReceiptTotalsSqliteSteps.ts"
 
@@ -231,9 +232,10 @@ const makeAlongside = (
         throw new BatchAbort("a ledger job was rolled back alone after receipt totals were deferred in its batch")
       }
       writeDeferred(statements, inLedger)
-      // Commits of packets held in memory INSERTed their rows: forgotten rows go in the same
-      // transaction, as the store's own write batches do (`makeWriteBatcher`).
+      // Commits of packets held in memory: their committed rows, then forgotten rows go in the
+      // same transaction, as the store's own write batches do (`makeWriteBatcher`).
       const rowsCreated = memory.undoLength
+      writeCommittedRows(statements, memory)
       const nowMs = clock.currentTimeMillisUnsafe()
       if (rowsCreated > 0 && nowMs >= cache.nextForgetMs) {
         const limit = Math.max(batchSweepMin, 2 * rowsCreated)

@@ -1,8 +1,8 @@
 /**
  * Pending receipt amounts held in memory, authoritatively, for the receipt totals on the embedded
  * ledger's connection (`ReceiptTotalsSqliteInLedger.ts`): a capped packet's `reserve` writes no
- * row and waits for no batch; its `commit`, in the ledger's post transaction, INSERTs the packet's
- * row as committed. Why and what it answers: docs/performance/local-delivery.md, "Capped incoming
+ * row and waits for no batch; its `commit`, in the ledger's post transaction, writes the packet's
+ * row as committed (with the transaction's other commits, before its COMMIT). Why and what it answers: docs/performance/local-delivery.md, "Capped incoming
  * payments in memory (issue 13, sixth session)".
  *
  * This table is the ONLY record of what is pending (never the clearable `ReceiptCache`): clearing
@@ -17,6 +17,9 @@
  * ledger's post batch, or the store's own write batch); each move is logged (`undo`) until that
  * transaction's COMMIT succeeded (`committed`), and put back if it rolled back (`rolledBack`).
  * Transactions on the connection never interleave (everything on it is synchronous), so one log.
+ * The same log gives the committed rows to write: the transaction's owner writes them all in a
+ * few multi-row statements right before its COMMIT (`writeCommittedRows`), and until then a
+ * repeated commit or a release of the id answers from the log (`committedInTransaction`).
  *
  * Lapse: a payment's due packets lapse at its next reserve (skipped while `nextLapseMs` is ahead)
  * and in the periodic pass (`sweep`), which also forgets lapsed packets and tombstones past their
@@ -67,7 +70,8 @@ export type Found =
   | { readonly _tag: "Released" }
   | { readonly _tag: "Absent" }
 
-interface Undo {
+/** A commit logged in the open transaction: the packet as it was held, its row written or not yet. */
+export interface CommittedPacket {
   readonly packetId: string
   readonly packet: PendingPacket
 }
@@ -77,7 +81,11 @@ export class PendingTable {
   /** Released packet ids and their forget time, oldest first. */
   readonly tombstones = new Map<string, number>()
   readonly payments = new Map<string, PaymentPending>()
-  private undo: Array<Undo> = []
+  private undo: Array<CommittedPacket> = []
+  /** The logged commits by id: a repeated commit (or a release) in the same transaction answers from here before the row is written. */
+  private readonly committedNow = new Map<string, PendingPacket>()
+  /** `undo[0 .. rowsWritten)` have their rows written (`markRowsWritten`). */
+  private rowsWritten = 0
   private nextRoomSweepMs = -Infinity
   readonly entriesMax: number
   readonly perPaymentMax: number
@@ -167,6 +175,24 @@ export class PendingTable {
   commit(packetId: string, packet: PendingPacket): void {
     this.drop(packetId, packet)
     this.undo.push({ packetId, packet })
+    this.committedNow.set(packetId, packet)
+  }
+
+  /** The packet as held when it was committed in the open transaction; undefined when it was not. */
+  committedInTransaction(packetId: string): PendingPacket | undefined {
+    return this.committedNow.size === 0 ? undefined : this.committedNow.get(packetId)
+  }
+
+  /**
+   * The commits of the open transaction whose committed rows the caller must still write before
+   * its COMMIT (`log[from ..]`); `markRowsWritten` once written.
+   */
+  unwrittenRows(): { readonly log: ReadonlyArray<CommittedPacket>; readonly from: number } {
+    return { log: this.undo, from: this.rowsWritten }
+  }
+
+  markRowsWritten(): void {
+    this.rowsWritten = this.undo.length
   }
 
   /** Released (the ledger voided it, or the packet did not post): a tombstone until its forget time. */
@@ -192,7 +218,7 @@ export class PendingTable {
 
   /** The transaction holding the logged commits committed: they stay committed. */
   committed(): void {
-    if (this.undo.length > 0) this.undo = []
+    if (this.undo.length > 0) this.settle()
   }
 
   /** The transaction holding the logged commits rolled back: each packet is as it was before its commit. */
@@ -211,7 +237,13 @@ export class PendingTable {
         if (packet.lapseAtMs < entry.nextLapseMs) entry.nextLapseMs = packet.lapseAtMs
       }
     }
+    this.settle()
+  }
+
+  private settle(): void {
     this.undo = []
+    this.committedNow.clear()
+    this.rowsWritten = 0
   }
 
   /** Commits logged and not yet settled by `committed` / `rolledBack` (tests). */

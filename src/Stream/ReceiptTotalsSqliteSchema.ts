@@ -57,12 +57,35 @@ export interface Statements {
   readonly deletePendingTotal: StatementSync
   readonly deleteAllPendingTotals: StatementSync
   readonly putPacket: StatementSync
+  /** `putPacket` for `rows` rows in one statement (1 ≤ rows ≤ `packetRowsPerStatementMax`), prepared on first use. */
+  readonly putPackets: (rows: number) => StatementSync
   readonly insertPacket: StatementSync
   readonly setPacketState: StatementSync
   readonly releasePaymentPending: StatementSync
   readonly releaseAllPending: StatementSync
   readonly sweepPackets: StatementSync
   readonly nextForget: StatementSync
+}
+
+/** Rows one multi-row `putPackets` statement writes at most (6 parameters each). */
+export const packetRowsPerStatementMax = 32
+
+const putPacketsOf = (db: DatabaseSync): (rows: number) => StatementSync => {
+  const prepared: Array<StatementSync | undefined> = []
+  return (rows) => {
+    if (!Number.isInteger(rows) || rows < 1 || rows > packetRowsPerStatementMax) {
+      throw new Error(`putPackets: ${rows} rows is outside 1..${packetRowsPerStatementMax}`)
+    }
+    let statement = prepared[rows]
+    if (statement === undefined) {
+      statement = db.prepare(
+        `INSERT OR REPLACE INTO receipt_packets (packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms)
+         VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}`
+      )
+      prepared[rows] = statement
+    }
+    return statement
+  }
 }
 
 export const prepare = (db: DatabaseSync): Statements => ({
@@ -92,6 +115,7 @@ export const prepare = (db: DatabaseSync): Statements => ({
     `INSERT OR REPLACE INTO receipt_packets (packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms)
      VALUES (?, ?, ?, ?, ?, ?)`
   ),
+  putPackets: putPacketsOf(db),
   // A reserve's row: inserted, or in place of a row past its forget time (which counts as absent,
   // as in `packet`); a live row of the id is left as it is (`changes` 0), and the reserve reads it.
   // Parameters: the six columns, then now (ms).

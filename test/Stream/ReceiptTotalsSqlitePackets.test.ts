@@ -25,6 +25,7 @@ import {
   type StepContext,
   type Write,
   WriteRefused,
+  writeCommittedRows,
   writeDeferred
 } from "../../src/Stream/ReceiptTotalsSqliteSteps.ts"
 
@@ -59,6 +60,8 @@ const makeStore = (cacheEntriesMax = 10_000, memory?: PendingTable) => {
       answer = Effect.runSyncExit(error.outcome)._tag
     }
     writeDeferred(statements, deferred)
+    // The transaction's owner writes the committed rows of packets held in memory before its COMMIT.
+    if (memory !== undefined) writeCommittedRows(statements, memory)
     db.exec("COMMIT")
     memory?.committed()
     return answer
@@ -258,6 +261,59 @@ describe("receipt totals: remembered packet rows", () => {
       }),
       { numRuns: 1_000 }
     )
+  })
+
+  it("commits held in memory write their rows together before the COMMIT (32 per statement); until then a repeated commit or a release in the same transaction answers from the log; a rollback writes none", () => {
+    const memory = new PendingTable()
+    const db = new DatabaseSync(":memory:")
+    try {
+      db.exec(schema)
+      const statements = prepare(db)
+      const cache = new ReceiptCache(10_000)
+      const deferred = makeDeferredTotals()
+      const ctx: StepContext = { statements, connectionTtlMs: 86_400_000, settleGraceMs: 500, nowMs: 0, cache, deferred, memory }
+      const sizes: Array<number> = []
+      const putPackets = statements.putPackets
+      const counting: Statements = { ...statements, putPackets: (rows) => (sizes.push(rows), putPackets(rows)) }
+      const ids = Array.from({ length: 70 }, (_, i) => `${1000 + i}`)
+      for (const id of ids) expect(step(ctx, reserve(id, 1n, 1_000, 100n))).toMatchObject({ accepted: true })
+      const rowCount = () => (db.prepare("SELECT count(*) AS n FROM receipt_packets").get() as { n: number }).n
+      const committedAnswer = (paymentTotal: bigint) => ({ outcome: "committed", connectionTotal: paymentTotal, paymentTotal })
+      // A transaction that rolls back: no row, every packet pending again.
+      db.exec("BEGIN IMMEDIATE")
+      expect(step(ctx, commit(ids[0]!))).toEqual(committedAnswer(1n))
+      writeCommittedRows(counting, memory)
+      expect(rowCount()).toBe(1)
+      db.exec("ROLLBACK")
+      memory.rolledBack()
+      cache.clear()
+      deferred.connections.clear()
+      deferred.payments.clear()
+      expect(rowCount()).toBe(0)
+      expect(countedTotal(ctx, "p").total).toBe(70n)
+      sizes.length = 0
+      // One transaction commits all 70.
+      db.exec("BEGIN IMMEDIATE")
+      ids.forEach((id, i) => expect(step(ctx, commit(id))).toEqual(committedAnswer(BigInt(i + 1))))
+      // No row yet: a repeated commit and a release answer from the log, as they would from the row.
+      expect(rowCount()).toBe(0)
+      expect(step(ctx, commit(ids[5]!))).toEqual(committedAnswer(70n))
+      expect(step(ctx, release(ids[6]!))).toBe("committed")
+      writeDeferred(statements, deferred)
+      writeCommittedRows(counting, memory)
+      db.exec("COMMIT")
+      memory.committed()
+      expect(sizes).toEqual([32, 32, 6])
+      const rows = db.prepare("SELECT packet_id, state, amount, payment_key, lapse_at_ms, forget_at_ms FROM receipt_packets ORDER BY packet_id").all()
+      expect(rows).toEqual(ids.map((id) => ({ packet_id: id, state: 2, amount: "1", payment_key: "p", lapse_at_ms: 1_000, forget_at_ms: 1_500 })))
+      // After the COMMIT the log is gone: the answers come from the rows.
+      expect(memory.committedInTransaction(ids[5]!)).toBeUndefined()
+      expect(step(ctx, commit(ids[5]!))).toEqual(committedAnswer(70n))
+      expect(step(ctx, release(ids[6]!))).toBe("committed")
+      expect(countedTotal(ctx, "p").total).toBe(70n)
+    } finally {
+      db.close()
+    }
   })
 
   it.effect("a write batch sweeps forgotten packet rows 64 at a time once 64 are due (or sooner for a row written since); forgotten rows waiting for it answer as absent", () =>
