@@ -109,9 +109,13 @@ const inMemoryService = (
   const { memory } = parts
   // Reserves and releases change no committed total: nothing is ever deferred here.
   const deferred = makeDeferredTotals()
+  // One context for every call, its time set per call: a step is synchronous and runs no other
+  // step, so no two calls ever hold it at once (saves an object per packet).
+  const ctx: { -readonly [K in keyof StepContext]: StepContext[K] } = { ...parts, nowMs: 0, deferred }
   const run = <A>(nowMs: number, f: (ctx: StepContext) => A): Effect.Effect<A, ReceiptStoreUnavailable> => {
     try {
-      return Effect.succeed(f({ ...parts, nowMs, deferred }))
+      ctx.nowMs = nowMs
+      return Effect.succeed(f(ctx))
     } catch (error) {
       if (error instanceof WriteRefused) return error.outcome
       if (error instanceof CorruptTotal) return Effect.die(error)
