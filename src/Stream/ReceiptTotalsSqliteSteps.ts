@@ -414,9 +414,17 @@ const commitInMemory = (ctx: StepContext, memory: PendingTable, packet: PacketRe
  * packets: the committed row").
  */
 export const writeCommittedRows = (statements: Statements, memory: PendingTable): void => {
+  // Most batches of an uncapped receiver commit nothing held here.
+  if (memory.undoLength === 0) return
   const { log, from } = memory.unwrittenRows()
   for (let start = from; start < log.length; start += packetRowsPerStatementMax) {
     const end = Math.min(log.length, start + packetRowsPerStatementMax)
+    if (end - start === 1) {
+      // One row: its statement without an array of values.
+      const { packetId, packet } = log[start]!
+      statements.putPacket.run(packetId, PacketState.committed, packet.amount.toString(), packet.paymentKey ?? null, packet.lapseAtMs, packet.forgetAtMs)
+      continue
+    }
     const values: Array<string | number | null> = []
     for (let i = start; i < end; i++) {
       const { packetId, packet } = log[i]!
