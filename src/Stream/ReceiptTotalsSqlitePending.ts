@@ -82,8 +82,6 @@ export class PendingTable {
   readonly tombstones = new Map<string, number>()
   readonly payments = new Map<string, PaymentPending>()
   private undo: Array<CommittedPacket> = []
-  /** The logged commits by id: a repeated commit (or a release) in the same transaction answers from here before the row is written. */
-  private readonly committedNow = new Map<string, PendingPacket>()
   /** `undo[0 .. rowsWritten)` have their rows written (`markRowsWritten`). */
   private rowsWritten = 0
   private nextRoomSweepMs = -Infinity
@@ -175,12 +173,16 @@ export class PendingTable {
   commit(packetId: string, packet: PendingPacket): void {
     this.drop(packetId, packet)
     this.undo.push({ packetId, packet })
-    this.committedNow.set(packetId, packet)
   }
 
-  /** The packet as held when it was committed in the open transaction; undefined when it was not. */
+  /**
+   * The packet as held when it was committed in the open transaction; undefined when it was not.
+   * A scan of the log (at most one ledger batch of commits): only a commit or release of a packet
+   * not held here asks (a repeated one, or one reserved before a restart), so no index per commit.
+   */
   committedInTransaction(packetId: string): PendingPacket | undefined {
-    return this.committedNow.size === 0 ? undefined : this.committedNow.get(packetId)
+    for (let i = this.undo.length - 1; i >= 0; i--) if (this.undo[i]!.packetId === packetId) return this.undo[i]!.packet
+    return undefined
   }
 
   /**
@@ -242,7 +244,6 @@ export class PendingTable {
 
   private settle(): void {
     this.undo = []
-    this.committedNow.clear()
     this.rowsWritten = 0
   }
 
