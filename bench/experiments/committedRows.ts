@@ -3,7 +3,8 @@
  * `batch` commits: one `putPacket` INSERT per row (as the sixth session did, in each commit) against
  * the multi-row `putPackets` (the time of the row statements alone) (`writeCommittedRows`, up to 32 rows per statement). A WAL file like
  * the ledger's; ids laid out like the ledger's (time-ordered 39-digit decimals). Rows are forgotten
- * (deleted) as the node does, so the table stays at a steady size.
+ * (deleted) as the node does, so the table stays at a steady size; the DELETE's time per row is
+ * printed too.
  *
  * Usage: node bench/experiments/committedRows.ts [rows=200000] [batch=20] [sittings=3]
  */
@@ -17,6 +18,7 @@ const rows = Number(process.argv[2] ?? 200_000)
 const batch = Number(process.argv[3] ?? 20)
 const sittings = Number(process.argv[4] ?? 3)
 
+let sweepUs = 0
 const run = (mode: "single" | "multi"): number => {
   const dir = mkdtempSync(join(tmpdir(), "committed-rows-"))
   const db = new DatabaseSync(join(dir, "ledger.sqlite"))
@@ -30,6 +32,8 @@ const run = (mode: "single" | "multi"): number => {
     let id = 1_700_000_000_000n << 80n
     const paymentKey = "https://wallet.example/incoming-payments/0b7f0b9e-6e1d-4b4f-9d0e-1b2c3d4e5f60"
     let insertNs = 0n
+    let sweepNs = 0n
+    let swept = 0
     let nowMs = 0
     for (let done = 0; done < rows; done += batch) {
       nowMs += 1
@@ -57,9 +61,12 @@ const run = (mode: "single" | "multi"): number => {
       }
       insertNs += process.hrtime.bigint() - t0
       // As the node: forgotten rows (1 s old here) deleted in the same transaction, 2 per row written.
-      statements.sweepPackets.run(nowMs - 1_000 + 30_500, 2 * batch)
+      const t1 = process.hrtime.bigint()
+      swept += Number(statements.sweepPackets.run(nowMs - 1_000 + 30_500, 2 * batch).changes)
+      sweepNs += process.hrtime.bigint() - t1
       commit.run()
     }
+    sweepUs = Number(sweepNs) / 1_000 / Math.max(1, swept)
     return Number(insertNs) / 1_000 / rows
   } finally {
     db.close()
@@ -69,6 +76,7 @@ const run = (mode: "single" | "multi"): number => {
 
 for (let s = 0; s < sittings; s++) {
   const single = run("single")
+  const sweepSingle = sweepUs
   const multi = run("multi")
-  console.log(`sitting ${s + 1}: one INSERT per row ${single.toFixed(2)} µs/row, multi-row ${multi.toFixed(2)} µs/row (batch ${batch})`)
+  console.log(`sitting ${s + 1}: one INSERT per row ${single.toFixed(2)} µs/row, multi-row ${multi.toFixed(2)} µs/row (batch ${batch}); the forget sweep's DELETE ${sweepSingle.toFixed(2)} / ${sweepUs.toFixed(2)} µs per row deleted`)
 }

@@ -316,6 +316,32 @@ describe("receipt totals: remembered packet rows", () => {
     }
   })
 
+  it("the packet sweep deletes at most its limit of forgotten rows, the earliest first (ties by id), and every forgotten row when fewer are due; never a live one", () => {
+    const db = new DatabaseSync(":memory:")
+    try {
+      db.exec(schema)
+      const statements = prepare(db)
+      // Forget times 10, 10, 10, 20, 20, 30 and a live row at 100 (ids out of time order).
+      const rows: Array<[string, number]> = [["f", 10], ["b", 10], ["d", 10], ["a", 20], ["e", 20], ["c", 30], ["z", 100]]
+      for (const [id, forgetAtMs] of rows) statements.putPacket.run(id, 2, "1", "p", forgetAtMs - 5, forgetAtMs)
+      const left = () => (db.prepare("SELECT packet_id FROM receipt_packets ORDER BY forget_at_ms, packet_id").all() as Array<{ packet_id: string }>).map((r) => r.packet_id)
+      expect(statements.sweepPackets.run(50, 0).changes).toBe(0)
+      // Two of the three tied at 10, by id.
+      expect(statements.sweepPackets.run(50, 2).changes).toBe(2)
+      expect(left()).toEqual(["f", "a", "e", "c", "z"])
+      expect(statements.sweepPackets.run(50, 3).changes).toBe(3)
+      expect(left()).toEqual(["c", "z"])
+      // Fewer due than the limit: all of them, not the live row.
+      expect(statements.sweepPackets.run(50, 64).changes).toBe(1)
+      expect(left()).toEqual(["z"])
+      expect(statements.sweepPackets.run(99, 64).changes).toBe(0)
+      expect(statements.sweepPackets.run(100, 64).changes).toBe(1)
+      expect(left()).toEqual([])
+    } finally {
+      db.close()
+    }
+  })
+
   it.effect("a write batch sweeps forgotten packet rows 64 at a time once 64 are due (or sooner for a row written since); forgotten rows waiting for it answer as absent", () =>
     Effect.gen(function*() {
       const db = new DatabaseSync(":memory:")
