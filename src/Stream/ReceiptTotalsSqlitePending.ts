@@ -132,17 +132,7 @@ export class PendingTable {
     }
     if (!this.makeRoom(nowMs)) return { _tag: "Full", message: "too many receipt packets pending" }
     const lapseAtMs = nowMs + request.pendingMs
-    this.packets.set(id, { amount: request.amount, paymentKey: payment?.key, lapseAtMs, forgetAtMs: lapseAtMs + settleGraceMs, counted: true })
-    if (payment !== undefined) {
-      let entry = this.payments.get(payment.key)
-      if (entry === undefined) {
-        entry = { total: 0n, ids: new Set(), nextLapseMs: Infinity }
-        this.payments.set(payment.key, entry)
-      }
-      entry.total += request.amount
-      entry.ids.add(id)
-      if (lapseAtMs < entry.nextLapseMs) entry.nextLapseMs = lapseAtMs
-    }
+    this.hold(id, { amount: request.amount, paymentKey: payment?.key, lapseAtMs, forgetAtMs: lapseAtMs + settleGraceMs, counted: true })
     return { _tag: "Accepted", result }
   }
 
@@ -227,19 +217,23 @@ export class PendingTable {
   rolledBack(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) {
       const { packetId, packet } = this.undo[i]!
-      this.packets.set(packetId, packet)
-      if (packet.counted && packet.paymentKey !== undefined) {
-        let entry = this.payments.get(packet.paymentKey)
-        if (entry === undefined) {
-          entry = { total: 0n, ids: new Set(), nextLapseMs: Infinity }
-          this.payments.set(packet.paymentKey, entry)
-        }
-        entry.total += packet.amount
-        entry.ids.add(packetId)
-        if (packet.lapseAtMs < entry.nextLapseMs) entry.nextLapseMs = packet.lapseAtMs
-      }
+      this.hold(packetId, packet)
     }
     this.settle()
+  }
+
+  /** Puts the packet in the table and, if counted, in its payment's pending sum (the reverse of `drop`). */
+  private hold(packetId: string, packet: PendingPacket): void {
+    this.packets.set(packetId, packet)
+    if (!packet.counted || packet.paymentKey === undefined) return
+    let entry = this.payments.get(packet.paymentKey)
+    if (entry === undefined) {
+      entry = { total: 0n, ids: new Set(), nextLapseMs: Infinity }
+      this.payments.set(packet.paymentKey, entry)
+    }
+    entry.total += packet.amount
+    entry.ids.add(packetId)
+    if (packet.lapseAtMs < entry.nextLapseMs) entry.nextLapseMs = packet.lapseAtMs
   }
 
   private settle(): void {
