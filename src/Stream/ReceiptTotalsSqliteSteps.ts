@@ -309,16 +309,19 @@ const reserveStep = (ctx: StepContext, request: ReserveRequest): AddResult => {
   return result
 }
 
+/** A repeated commit's answer: nothing changes, the totals as they stand. */
+const committedAlready = (ctx: StepContext, connectionKey: string, paymentKey: string | undefined): CommitResult => {
+  const total = connectionTotal(ctx, connectionKey)
+  return paymentKey === undefined
+    ? { outcome: "committed", connectionTotal: total }
+    : { outcome: "committed", connectionTotal: total, paymentTotal: committedPaymentTotal(ctx, paymentKey) }
+}
+
 const commitStep = (ctx: StepContext, packet: PacketRef): CommitResult => {
   const stored = readPacket(ctx, packet.packetId)
   if (stored === undefined) return { outcome: "unknown" }
   if (stored.state === PacketState.released) return { outcome: "released" }
-  if (stored.state === PacketState.committed) {
-    const total = connectionTotal(ctx, packet.connectionKey)
-    return stored.paymentKey === undefined
-      ? { outcome: "committed", connectionTotal: total }
-      : { outcome: "committed", connectionTotal: total, paymentTotal: committedPaymentTotal(ctx, stored.paymentKey) }
-  }
+  if (stored.state === PacketState.committed) return committedAlready(ctx, packet.connectionKey, stored.paymentKey)
   // The totals are read (a corrupt one throws) before the packet row changes.
   connectionTotal(ctx, packet.connectionKey)
   if (stored.paymentKey !== undefined) committedPaymentTotal(ctx, stored.paymentKey)
@@ -391,12 +394,8 @@ const commitInMemory = (ctx: StepContext, memory: PendingTable, packet: PacketRe
   if (found._tag === "Released") return { outcome: "released" }
   if (found._tag === "Absent") {
     const done = memory.committedInTransaction(packet.packetId)
-    if (done === undefined) return commitStep(ctx, packet)
-    // As `commitStep` answers from the committed row once written.
-    const total = connectionTotal(ctx, packet.connectionKey)
-    return done.paymentKey === undefined
-      ? { outcome: "committed", connectionTotal: total }
-      : { outcome: "committed", connectionTotal: total, paymentTotal: committedPaymentTotal(ctx, done.paymentKey) }
+    // Committed earlier in this transaction, its row not written yet: answered as from the row.
+    return done === undefined ? commitStep(ctx, packet) : committedAlready(ctx, packet.connectionKey, done.paymentKey)
   }
   const held = found.packet
   // The totals are read (a corrupt one throws) before anything changes.
