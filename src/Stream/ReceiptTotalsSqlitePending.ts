@@ -82,8 +82,6 @@ export class PendingTable {
   readonly tombstones = new Map<string, number>()
   readonly payments = new Map<string, PaymentPending>()
   private undo: Array<CommittedPacket> = []
-  /** `undo[0 .. rowsWritten)` have their rows written (`markRowsWritten`). */
-  private rowsWritten = 0
   private nextRoomSweepMs = -Infinity
   readonly entriesMax: number
   readonly perPaymentMax: number
@@ -175,16 +173,9 @@ export class PendingTable {
     return undefined
   }
 
-  /**
-   * The commits of the open transaction whose committed rows the caller must still write before
-   * its COMMIT (`log[from ..]`); `markRowsWritten` once written.
-   */
-  unwrittenRows(): { readonly log: ReadonlyArray<CommittedPacket>; readonly from: number } {
-    return { log: this.undo, from: this.rowsWritten }
-  }
-
-  markRowsWritten(): void {
-    this.rowsWritten = this.undo.length
+  /** The commits of the open transaction, in order: the committed rows its owner writes right before its COMMIT. */
+  get log(): ReadonlyArray<CommittedPacket> {
+    return this.undo
   }
 
   /** Released (the ledger voided it, or the packet did not post): a tombstone until its forget time. */
@@ -210,7 +201,7 @@ export class PendingTable {
 
   /** The transaction holding the logged commits committed: they stay committed. */
   committed(): void {
-    if (this.undo.length > 0) this.settle()
+    if (this.undo.length > 0) this.undo = []
   }
 
   /** The transaction holding the logged commits rolled back: each packet is as it was before its commit. */
@@ -219,7 +210,7 @@ export class PendingTable {
       const { packetId, packet } = this.undo[i]!
       this.hold(packetId, packet)
     }
-    this.settle()
+    this.undo = []
   }
 
   /** Puts the packet in the table and, if counted, in its payment's pending sum (the reverse of `drop`). */
@@ -234,11 +225,6 @@ export class PendingTable {
     entry.total += packet.amount
     entry.ids.add(packetId)
     if (packet.lapseAtMs < entry.nextLapseMs) entry.nextLapseMs = packet.lapseAtMs
-  }
-
-  private settle(): void {
-    this.undo = []
-    this.rowsWritten = 0
   }
 
   /** Commits logged and not yet settled by `committed` / `rolledBack` (tests). */

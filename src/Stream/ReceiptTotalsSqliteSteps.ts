@@ -407,16 +407,16 @@ const commitInMemory = (ctx: StepContext, memory: PendingTable, packet: PacketRe
 }
 
 /**
- * Writes the committed rows of the commits logged in `memory` and not written yet, inside the
- * transaction that holds them, right before its COMMIT: up to `packetRowsPerStatementMax` rows
+ * Writes the committed rows of the commits logged in `memory`, inside the transaction that holds
+ * them (once, by its owner), right before its COMMIT: up to `packetRowsPerStatementMax` rows
  * per statement instead of one INSERT per commit (docs/performance/local-delivery.md, "Capped
  * packets: the committed row").
  */
 export const writeCommittedRows = (statements: Statements, memory: PendingTable): void => {
+  const log = memory.log
   // Most batches of an uncapped receiver commit nothing held here.
-  if (memory.undoLength === 0) return
-  const { log, from } = memory.unwrittenRows()
-  for (let start = from; start < log.length; start += packetRowsPerStatementMax) {
+  if (log.length === 0) return
+  for (let start = 0; start < log.length; start += packetRowsPerStatementMax) {
     const end = Math.min(log.length, start + packetRowsPerStatementMax)
     if (end - start === 1) {
       // One row: its statement without an array of values.
@@ -431,7 +431,6 @@ export const writeCommittedRows = (statements: Statements, memory: PendingTable)
     }
     statements.putPackets(end - start).run(...values)
   }
-  memory.markRowsWritten()
 }
 
 /** A release of a packet held in memory: a tombstone in memory; a committed row answers `committed`. No row is written. */
