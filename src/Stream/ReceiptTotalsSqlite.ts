@@ -122,6 +122,21 @@ export const writeBatchMax = 1_024
  */
 export const batchSweepMin = 64
 
+/**
+ * A write transaction's sweep of forgotten packet rows (see the module comment): when it may create
+ * `rowsCreatable` rows and `batchSweepMin` rows may be due, up to `max(batchSweepMin, 2 ×
+ * rowsCreatable)` of them go.
+ */
+export const sweepDueRows = (statements: Statements, cache: ReceiptCache, nowMs: number, rowsCreatable: number): void => {
+  if (rowsCreatable === 0 || nowMs < cache.nextForgetMs) return
+  const limit = Math.max(batchSweepMin, 2 * rowsCreatable)
+  // All that was due is gone when fewer than `limit` went: the next sweep is when
+  // `batchSweepMin` more are due (rows the steps write may bring it forward).
+  if (Number(statements.sweepPackets.run(nowMs, limit).changes) < limit) {
+    cache.nextForgetMs = nextForgetOf(statements, batchSweepMin)
+  }
+}
+
 export const sqliteDefaults = {
   connectionTtlSeconds: totalsDefaults.connectionTtlSeconds,
   settleGraceMs: totalsDefaults.settleGraceMs,
@@ -189,15 +204,7 @@ export const makeWriteBatcher = (
         // Forgotten packet rows go in the same transaction, up to twice as many as this batch may
         // create, so they never pile up faster than they are deleted. A batch that can create none
         // (adds and commits only: uncapped receivers) deletes none; the sweeper still runs.
-        const nowMs = batch[0]!.nowMs
-        if (rowsCreatable > 0 && nowMs >= cache.nextForgetMs) {
-          const limit = Math.max(batchSweepMin, 2 * rowsCreatable)
-          // All that was due is gone when fewer than `limit` went: the next sweep is when
-          // `batchSweepMin` more are due (rows the steps write may bring it forward).
-          if (Number(statements.sweepPackets.run(nowMs, limit).changes) < limit) {
-            cache.nextForgetMs = nextForgetOf(statements, batchSweepMin)
-          }
-        }
+        sweepDueRows(statements, cache, batch[0]!.nowMs, rowsCreatable)
         for (const item of batch) {
           const ctx: StepContext = memory === undefined ?
             { statements, connectionTtlMs, settleGraceMs, nowMs: item.nowMs, cache, deferred } :

@@ -59,18 +59,18 @@ import {
   ttlMs
 } from "./ReceiptTotals.ts"
 import {
-  batchSweepMin,
   makeService,
   makeWriteBatcher,
   optionsProblem,
   releaseLeftovers,
   resolve,
   type SqliteOptions,
+  sweepDueRows,
   sweeper
 } from "./ReceiptTotalsSqlite.ts"
 import { ReceiptCache } from "./ReceiptTotalsSqliteCache.ts"
 import { PendingTable, pendingEntriesMax } from "./ReceiptTotalsSqlitePending.ts"
-import { nextForgetOf, prepare, schema, type Statements } from "./ReceiptTotalsSqliteSchema.ts"
+import { prepare, schema, type Statements } from "./ReceiptTotalsSqliteSchema.ts"
 import {
   makeDeferredTotals,
   releaseInMemory,
@@ -239,15 +239,8 @@ const makeAlongside = (
       writeDeferred(statements, inLedger)
       // Commits of packets held in memory: their committed rows, then forgotten rows go in the
       // same transaction, as the store's own write batches do (`makeWriteBatcher`).
-      const rowsCreated = memory.undoLength
       writeCommittedRows(statements, memory)
-      const nowMs = clock.currentTimeMillisUnsafe()
-      if (rowsCreated > 0 && nowMs >= cache.nextForgetMs) {
-        const limit = Math.max(batchSweepMin, 2 * rowsCreated)
-        if (Number(statements.sweepPackets.run(nowMs, limit).changes) < limit) {
-          cache.nextForgetMs = nextForgetOf(statements, batchSweepMin)
-        }
-      }
+      sweepDueRows(statements, cache, clock.currentTimeMillisUnsafe(), memory.undoLength)
       deferredInBatch = false
     },
     // The COMMIT succeeded: the commits' moves out of the pending table stand.
