@@ -13,12 +13,10 @@
  */
 import { expect, it } from "vitest"
 import { describeOnCluster, startNodeUnderLoad } from "../support/tigerbeetleFixture.ts"
-import { auditCluster, peerBalance, startLoad, waitUntil } from "../support/tigerbeetleNode.ts"
+import { auditCluster, loadPacketAmountMax, peerBalance, startLoad, waitUntil } from "../support/tigerbeetleNode.ts"
 
 const expiresInMs = 4_000
 const workers = 20
-/** Largest packet amount `startLoad` sends. */
-const packetAmountMax = 100n
 
 describeOnCluster("TigerBeetle crash and restart", "the TigerBeetle crash-and-restart test", {
   tempPrefix: "ilp-tb-crash-",
@@ -52,7 +50,7 @@ describeOnCluster("TigerBeetle crash and restart", "the TigerBeetle crash-and-re
     expect(sender.creditsPosted).toBe(funding)
     // At most the packets in flight at the kill differ: posted but unseen, or seen but unposted.
     console.info(`crash on TigerBeetle: senders saw ${seen} fulfilled, the ledger moved ${moved} (${moved - seen} difference)`)
-    const inFlightMax = BigInt(workers) * packetAmountMax
+    const inFlightMax = BigInt(workers) * loadPacketAmountMax
     expect(moved - seen).toBeLessThanOrEqual(inFlightMax)
     expect(seen - moved).toBeLessThanOrEqual(inFlightMax)
 

@@ -12,12 +12,10 @@ import { createClient } from "tigerbeetle-node"
 import { expect, it } from "vitest"
 import { ids } from "../../src/Accounting/Accounts.ts"
 import { describeOnCluster, startNodeUnderLoad } from "../support/tigerbeetleFixture.ts"
-import { auditCluster, waitUntil } from "../support/tigerbeetleNode.ts"
+import { auditCluster, loadPacketAmountMax, waitUntil } from "../support/tigerbeetleNode.ts"
 
 const expiresInMs = 4_000
 const workers = 20
-/** Largest packet amount `startLoad` sends. */
-const packetAmountMax = 100n
 
 describeOnCluster("TigerBeetle shutdown under load", "the TigerBeetle shutdown-under-load test", {
   tempPrefix: "ilp-tb-shutdown-",
@@ -48,7 +46,7 @@ describeOnCluster("TigerBeetle shutdown under load", "the TigerBeetle shutdown-u
     const posted = atExit.sender.debits_posted
     console.info(`shutdown on TigerBeetle: senders saw ${seen} fulfilled, ${posted} posted at exit`)
     expect(posted).toBeGreaterThanOrEqual(seen)
-    expect(posted - seen).toBeLessThanOrEqual(BigInt(workers) * packetAmountMax)
+    expect(posted - seen).toBeLessThanOrEqual(BigInt(workers) * loadPacketAmountMax)
 
     // The reservations of packets cut off expire (hold ≤ expiresInMs, + 10 s margin): then nothing
     // is pending, nothing more was posted, and what left the sender arrived upstream.

@@ -128,8 +128,11 @@ export interface LoadTotals {
   readonly codes: Map<string, number>
 }
 
+/** The largest packet amount `startLoad` sends (what a test bounds the packets in flight by). */
+export const loadPacketAmountMax = 100n
+
 /**
- * `workers` concurrent senders posting packets of 1..100 to `destination` through the node at
+ * `workers` concurrent senders posting packets of 1..`loadPacketAmountMax` to `destination` through the node at
  * `connectorPort` until `stop()`. Fulfilled amounts are summed from the answers the senders saw.
  */
 export const startLoad = (
@@ -142,7 +145,7 @@ export const startLoad = (
   let stopped = false
   const worker = async () => {
     while (!stopped) {
-      const amount = BigInt(1 + Math.floor(Math.random() * 100))
+      const amount = 1n + BigInt(Math.floor(Math.random() * Number(loadPacketAmountMax)))
       const { bytes } = makePrepare({
         destination: options.destination ?? "test.upstream.x",
         amount,
